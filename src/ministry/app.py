@@ -1,0 +1,44 @@
+"""``make_app``: the Tornado application for a set of services."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import tornado.web
+
+from ministry.web.routes import NotFoundHandler, routes
+from ministry.wiring import Services
+
+__all__ = ["make_app"]
+
+access_log = logging.getLogger("ministry.access")
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """One line per request: client, request line, status, duration."""
+    request = handler.request
+    status = handler.get_status()
+    level = logging.INFO if status < 500 else logging.ERROR
+    access_log.log(
+        level,
+        '%s "%s %s %s" %d %.1fms',
+        request.remote_ip,
+        request.method,
+        request.uri,
+        request.version,
+        status,
+        1000.0 * request.request_time(),
+    )
+
+
+def make_app(services: Services) -> tornado.web.Application:
+    """The application: routes, templates and the services every handler reaches."""
+    return tornado.web.Application(
+        routes(),
+        services=services,
+        in_flight=set(),
+        template_path=str(Path(__file__).parent / "templates"),
+        default_handler_class=NotFoundHandler,
+        log_function=_log_request,
+    )

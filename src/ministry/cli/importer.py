@@ -1,0 +1,93 @@
+"""``ministry import DIR``: load a directory of distribution files (a pypiserver store, say).
+
+Every file goes through the same checks as an upload; files that are already
+published are skipped, and refused files are listed with the reason, so the
+command can be run again safely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ministry.cli.runtime import with_services
+from ministry.core.models import DEFAULT_INDEX
+from ministry.errors import MinistryError
+from ministry.settings import Settings
+from ministry.wiring import Services
+
+__all__ = ["register"]
+
+_SUFFIXES = (".whl", ".tar.gz")
+_CONCURRENCY = 4
+
+
+def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the ``import`` sub-command."""
+    parser = commands.add_parser("import", help="import a directory of distribution files")
+    common(parser)
+    parser.add_argument("directory", type=Path, help="searched recursively for .whl and .tar.gz")
+    parser.add_argument(
+        "--as", dest="actor", default="import", help="uploader recorded for the files"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Import every distribution file below the directory."""
+    directory: Path = arguments.directory
+    if not directory.is_dir():
+        print(f"ministry import: {directory} is not a directory")
+        return 2
+    paths = sorted(p for p in directory.rglob("*") if p.is_file())
+    candidates = [p for p in paths if p.name.endswith(_SUFFIXES)]
+    others = [p for p in paths if not p.name.endswith(_SUFFIXES)]
+    console = Console(stderr=True)
+    outcomes: Counter[str] = Counter()
+    refused: list[tuple[Path, str]] = [(p, "not a wheel or .tar.gz sdist") for p in others]
+
+    async def work(services: Services) -> None:
+        limit = asyncio.Semaphore(_CONCURRENCY)
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("import", total=len(candidates))
+
+            async def one(path: Path) -> None:
+                async with limit:
+                    try:
+                        result = await services.uploads.import_file(
+                            DEFAULT_INDEX, arguments.actor, path
+                        )
+                        outcomes["published" if result.created else "already present"] += 1
+                    except MinistryError as exc:
+                        refused.append((path, exc.message))
+                    progress.advance(task)
+
+            await asyncio.gather(*(one(p) for p in candidates))
+
+    with_services(settings, work)
+    _report(console, outcomes, refused)
+    return 1 if refused else 0
+
+
+def _report(console: Console, outcomes: Counter[str], refused: list[tuple[Path, str]]) -> None:
+    summary = ", ".join(f"{count} {what}" for what, count in sorted(outcomes.items()))
+    console.print(f"{summary or 'nothing imported'}; {len(refused)} refused")
+    if refused:
+        table = Table("file", "reason", title="Refused files")
+        for path, reason in sorted(refused):
+            table.add_row(str(path), reason)
+        console.print(table)

@@ -1,0 +1,53 @@
+"""The ``ministry`` command: parse arguments, build settings, run one sub-command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ministry.cli import accounts, importer, serve
+from ministry.errors import MinistryError
+from ministry.settings import SettingsError, settings_from
+
+__all__ = ["main"]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        help="data directory (default: ./ministry-data; env MINISTRY_DATA)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ministry", description="Ministry of Packages: a self-hosted Python package index."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve.register(commands, _common)
+    accounts.register(commands, _common)
+    importer.register(commands, _common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    arguments = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = settings_from(vars(arguments), os.environ)
+        result: int = arguments.run(settings, arguments)
+    except (SettingsError, MinistryError) as exc:
+        print(f"ministry: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result

@@ -1,0 +1,83 @@
+"""``ministry serve``: run the server until SIGINT or SIGTERM, then stop cleanly."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+
+from ministry.app import make_app
+from ministry.settings import Settings
+from ministry.web.routes import file_path
+from ministry.wiring import build_services
+
+__all__ = ["register"]
+
+log = logging.getLogger("ministry")
+
+# Requests other than uploads carry no body worth more than this; uploads raise it.
+_DEFAULT_BODY_LIMIT = 1024 * 1024
+_GRACE_SECONDS = 10.0
+
+
+def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the ``serve`` sub-command."""
+    parser = commands.add_parser("serve", help="run the index server")
+    common(parser)
+    parser.add_argument(
+        "--host", help="address to listen on (default 127.0.0.1; env MINISTRY_HOST)"
+    )
+    parser.add_argument(
+        "--port", help="TCP port (default 8080, 0 = any free port; env MINISTRY_PORT)"
+    )
+    parser.add_argument(
+        "--max-upload-size",
+        metavar="SIZE",
+        help="largest accepted file, e.g. 100M (default 100M; env MINISTRY_MAX_UPLOAD_SIZE)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(settings: Settings, _arguments: argparse.Namespace) -> int:
+    """Serve until told to stop."""
+    asyncio.run(_serve(settings))
+    return 0
+
+
+async def _serve(settings: Settings) -> None:
+    services = build_services(settings, file_path)
+    await services.start()
+    app = make_app(services)
+    server = tornado.httpserver.HTTPServer(
+        app,
+        max_body_size=_DEFAULT_BODY_LIMIT,
+        max_buffer_size=_DEFAULT_BODY_LIMIT,
+        idle_connection_timeout=75,
+        body_timeout=300,
+    )
+    sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    log.info("serving http://%s:%d/ (data: %s)", settings.host, port, settings.data.resolve())
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("stopping: no new connections; finishing requests in flight")
+    server.stop()
+    in_flight: set[Any] = app.settings["in_flight"]
+    deadline = loop.time() + _GRACE_SECONDS
+    while in_flight and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    if in_flight:
+        log.warning("%d requests did not finish within %.0f s", len(in_flight), _GRACE_SECONDS)
+    await server.close_all_connections()
+    await services.stop()
+    log.info("stopped")

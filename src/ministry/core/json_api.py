@@ -1,0 +1,149 @@
+"""The JSON API in the shape tools expect from the public index (``/pypi/<project>/json``).
+
+Not a standard, but dependabot, renovate, bandersnatch, poetry's PyPI source and
+many scripts read it; every key the public index sends is sent, ``null`` where
+this index has nothing to say (STANDARDS.md §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from packaging.utils import canonicalize_version
+from packaging.version import InvalidVersion, Version
+
+from ministry.core.models import DistFile, Project, Release
+from ministry.core.simple_pages import format_upload_time
+
+__all__ = ["latest_release", "match_release", "project_document"]
+
+FileUrl = Callable[[DistFile], str]
+
+
+def _version(release: Release) -> Version:
+    try:
+        return Version(release.version)
+    except InvalidVersion:
+        return Version("0")
+
+
+def latest_release(releases: Sequence[Release], files: Sequence[DistFile]) -> Release | None:
+    """Newest release, preferring not yanked, then not a pre-release (J2)."""
+    yanked = {v for v in {f.version for f in files} if _all_yanked(files, v)}
+
+    def rank(release: Release) -> tuple[bool, bool, Version]:
+        version = _version(release)
+        return (release.version not in yanked, not version.is_prerelease, version)
+
+    return max(releases, key=rank, default=None)
+
+
+def match_release(releases: Sequence[Release], version: str) -> Release | None:
+    """The release whose canonical version matches (``1.0`` finds ``1.0.0``), exact first."""
+    exact = [r for r in releases if r.version == version]
+    if exact:
+        return exact[0]
+    wanted = canonicalize_version(version)
+    matches = [r for r in releases if canonicalize_version(r.version) == wanted]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _all_yanked(files: Sequence[DistFile], version: str) -> bool:
+    of_version = [f for f in files if f.version == version]
+    return bool(of_version) and all(f.is_yanked for f in of_version)
+
+
+def _joined(value: Any) -> str | None:
+    if isinstance(value, list):
+        return ", ".join(value) if value else None
+    return value if isinstance(value, str) else None
+
+
+def _info(
+    project: Project, release: Release, files: Sequence[DistFile], base_url: str
+) -> dict[str, Any]:
+    meta = release.metadata
+    yanked = _all_yanked(files, release.version)
+    reasons = [f.yanked for f in files if f.version == release.version and f.yanked]
+    project_url = f"{base_url}/project/{project.name}/"
+    return {
+        "author": meta.get("author"),
+        "author_email": meta.get("author_email"),
+        "bugtrack_url": None,
+        "classifiers": meta.get("classifiers", []),
+        "description": meta.get("description"),
+        "description_content_type": meta.get("description_content_type"),
+        "docs_url": None,
+        "download_url": meta.get("download_url"),
+        "downloads": {"last_day": -1, "last_month": -1, "last_week": -1},
+        "dynamic": meta.get("dynamic"),
+        "home_page": meta.get("home_page"),
+        "keywords": ",".join(meta["keywords"]) if meta.get("keywords") else None,
+        "license": meta.get("license"),
+        "license_expression": meta.get("license_expression"),
+        "license_files": meta.get("license_files"),
+        "maintainer": meta.get("maintainer"),
+        "maintainer_email": meta.get("maintainer_email"),
+        "name": project.display_name,
+        "package_url": project_url,
+        "platform": _joined(meta.get("platforms")),
+        "project_url": project_url,
+        "project_urls": meta.get("project_urls") or None,
+        "provides_extra": meta.get("provides_extra"),
+        "release_url": f"{project_url}{release.version}/",
+        "requires_dist": meta.get("requires_dist"),
+        "requires_python": meta.get("requires_python"),
+        "summary": meta.get("summary"),
+        "version": release.version,
+        "yanked": yanked,
+        "yanked_reason": (reasons[0] if reasons else None) if yanked else None,
+    }
+
+
+def _file(f: DistFile, url: str) -> dict[str, Any]:
+    return {
+        "comment_text": "",
+        "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
+        "digests": {"blake2b_256": f.blake2b_256, "md5": f.md5, "sha256": f.sha256},
+        "downloads": -1,
+        "filename": f.filename,
+        "has_sig": False,
+        "md5_digest": f.md5,
+        "packagetype": f.packagetype,
+        "python_version": f.python_version,
+        "requires_python": f.requires_python,
+        "size": f.size,
+        "upload_time": f.upload_time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "upload_time_iso_8601": format_upload_time(f.upload_time),
+        "url": url,
+        "yanked": f.is_yanked,
+        "yanked_reason": f.yanked or None,
+    }
+
+
+def project_document(
+    project: Project,
+    release: Release,
+    releases: Sequence[Release] | None,
+    files: Sequence[DistFile],
+    *,
+    base_url: str,
+    file_url: FileUrl,
+    last_serial: int,
+) -> dict[str, Any]:
+    """The document for one release; with ``releases``, the project document (J3)."""
+    ordered = sorted(files, key=lambda f: f.filename)
+    document: dict[str, Any] = {
+        "info": _info(project, release, files, base_url),
+        "last_serial": last_serial,
+        "ownership": {"organization": None, "roles": []},
+        "urls": [_file(f, file_url(f)) for f in ordered if f.version == release.version],
+        "vulnerabilities": [],
+    }
+    if releases is not None:
+        document["releases"] = {
+            r.version: [_file(f, file_url(f)) for f in ordered if f.version == r.version]
+            for r in sorted(releases, key=_version)
+        }
+    return document

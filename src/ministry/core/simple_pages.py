@@ -1,0 +1,168 @@
+"""The simple repository API pages: PEP 503 HTML and PEP 691 JSON, with 592, 629, 658/714, 700.
+
+Rendering is pure: it takes the files already chosen for a page and the URL of
+each, and returns bytes. Callers cache those bytes by serial, so a page is built
+once per change, not once per request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+
+from packaging.version import InvalidVersion, Version
+
+__all__ = [
+    "API_VERSION",
+    "IndexEntry",
+    "ProjectPage",
+    "SimpleFile",
+    "format_upload_time",
+    "render_index_html",
+    "render_index_json",
+    "render_project_html",
+    "render_project_json",
+]
+
+#: The living specification's current version (1.4: PEP 792 project status markers).
+API_VERSION = "1.4"
+
+
+@dataclass(frozen=True)
+class SimpleFile:
+    """One file link on a project page."""
+
+    filename: str
+    url: str
+    version: str
+    sha256: str
+    size: int
+    upload_time: datetime
+    requires_python: str | None = None
+    #: None: not yanked; a string (possibly empty): yanked, with that reason.
+    yanked: str | None = None
+    #: sha256 of the PEP 658 metadata file served at ``url + ".metadata"``, if there is one.
+    metadata_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """Everything a project detail page shows."""
+
+    name: str  # normalized
+    display_name: str
+    files: tuple[SimpleFile, ...]
+    last_serial: int
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One project on the project list page."""
+
+    name: str  # normalized
+    display_name: str
+    last_serial: int
+
+
+def format_upload_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with exactly six fractional digits and ``Z`` (STANDARDS P15)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _version_key(version: str) -> tuple[int, Version | str]:
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def _sorted_files(files: Iterable[SimpleFile]) -> list[SimpleFile]:
+    return sorted(files, key=lambda f: (_version_key(f.version), f.filename))
+
+
+def _versions(files: Iterable[SimpleFile]) -> list[str]:
+    return sorted({f.version for f in files}, key=_version_key)
+
+
+def render_project_json(page: ProjectPage) -> bytes:
+    """The PEP 691 JSON project page."""
+    files = _sorted_files(page.files)
+    document = {
+        "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial},
+        "name": page.name,
+        "versions": _versions(files),
+        "files": [_file_json(f) for f in files],
+    }
+    return json.dumps(document, separators=(",", ":")).encode() + b"\n"
+
+
+def _file_json(f: SimpleFile) -> dict[str, object]:
+    core_metadata: object = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
+    entry: dict[str, object] = {
+        "filename": f.filename,
+        "url": f.url,
+        "hashes": {"sha256": f.sha256},
+        "requires-python": f.requires_python,
+        "core-metadata": core_metadata,
+        # PEP 714 names it "core-metadata"; older unearth releases read only this spelling.
+        # Both carry the same value; the bare "dist-info-metadata" key is never sent.
+        "data-dist-info-metadata": core_metadata,
+        "yanked": (f.yanked or True) if f.yanked is not None else False,
+        "size": f.size,
+        "upload-time": format_upload_time(f.upload_time),
+    }
+    return entry
+
+
+def render_project_html(page: ProjectPage) -> bytes:
+    """The PEP 503 HTML project page (frozen format, PEP 833)."""
+    title = escape(page.display_name)
+    links = "\n".join(_anchor(f) for f in _sorted_files(page.files))
+    return (
+        "<!DOCTYPE html>\n<html>\n  <head>\n"
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        f"    <title>Links for {title}</title>\n  </head>\n  <body>\n"
+        f"    <h1>Links for {title}</h1>\n{links}\n  </body>\n</html>\n"
+    ).encode()
+
+
+def _anchor(f: SimpleFile) -> str:
+    attributes = [f'href="{escape(f.url)}#sha256={f.sha256}"']
+    if f.requires_python:
+        attributes.append(f'data-requires-python="{escape(f.requires_python)}"')
+    if f.metadata_sha256:
+        value = f"sha256={f.metadata_sha256}"
+        attributes.append(f'data-core-metadata="{value}"')
+        attributes.append(f'data-dist-info-metadata="{value}"')
+    if f.yanked is not None:
+        attributes.append(f'data-yanked="{escape(f.yanked)}"' if f.yanked else "data-yanked")
+    return f"    <a {' '.join(attributes)}>{escape(f.filename)}</a><br />"
+
+
+def render_index_json(entries: Sequence[IndexEntry], last_serial: int) -> bytes:
+    """The PEP 691 JSON project list."""
+    document = {
+        "meta": {"api-version": API_VERSION, "_last-serial": last_serial},
+        "projects": [
+            {"name": e.display_name, "_last-serial": e.last_serial}
+            for e in sorted(entries, key=lambda e: e.name)
+        ],
+    }
+    return json.dumps(document, separators=(",", ":")).encode() + b"\n"
+
+
+def render_index_html(entries: Sequence[IndexEntry]) -> bytes:
+    """The PEP 503 HTML project list; links are relative to the list's own URL."""
+    links = "\n".join(
+        f'    <a href="{escape(e.name)}/">{escape(e.display_name)}</a><br />'
+        for e in sorted(entries, key=lambda e: e.name)
+    )
+    return (
+        "<!DOCTYPE html>\n<html>\n  <head>\n"
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        "    <title>Simple index</title>\n  </head>\n  <body>\n"
+        f"{links}\n  </body>\n</html>\n"
+    ).encode()

@@ -1,0 +1,61 @@
+"""Upload bodies on their way in: a temporary file in the data directory, hashed as it is written.
+
+The file part of an upload can be large, so it is never held in memory; the
+limit is enforced on the bytes actually received, whatever ``Content-Length``
+claimed (HOSTILE.md 14, 15).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ministry.core.hashing import Digests, StreamingHasher
+from ministry.errors import PayloadTooLarge
+from ministry.storage.temporary import create_temporary, sweep_orphans
+
+__all__ = ["Spool", "sweep_spools"]
+
+_KIND = "upload"
+
+
+class Spool:
+    """One upload's file part, being written."""
+
+    def __init__(self, directory: Path, max_size: int) -> None:
+        descriptor, self.path = create_temporary(directory, _KIND)
+        self._file = os.fdopen(descriptor, "wb")
+        self._max_size = max_size
+        self._hasher = StreamingHasher()
+
+    def write(self, chunk: bytes) -> None:
+        """Append and hash a chunk; refuse the upload once it passes the size limit."""
+        if self._hasher.size + len(chunk) > self._max_size:
+            self.discard()
+            raise PayloadTooLarge(
+                f"File too large. The limit is {_human(self._max_size)} per file; "
+                "ask the administrator to raise --max-upload-size."
+            )
+        self._file.write(chunk)
+        self._hasher.update(chunk)
+
+    def finish(self) -> Digests:
+        """Close the file and return its digests."""
+        self._file.close()
+        return self._hasher.digests()
+
+    def discard(self) -> None:
+        """Remove the file (safe to call more than once)."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def sweep_spools(directory: Path) -> int:
+    """Remove spools left by crashed processes; returns how many there were."""
+    return sweep_orphans(directory, _KIND)
+
+
+def _human(size: int) -> str:
+    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MiB"
+    return f"{size} bytes"

@@ -1,0 +1,181 @@
+"""The upload pipeline: from a spooled file and its form to a published, durable file.
+
+Order matters for the promises in HOSTILE.md: every check runs before anything
+is stored; the blob is durable before the metadata row is committed; and the
+commit itself decides races, so two identical uploads both succeed and two
+different ones under one filename have exactly one winner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ministry.core.archives import ArchiveInfo, ArchiveLimits, inspect_sdist, inspect_wheel
+from ministry.core.hashing import Digests
+from ministry.core.metadata import CoreMetadata, parse_core_metadata
+from ministry.core.models import AddFileOutcome, AddFileResult, DistFile
+from ministry.core.upload_form import (
+    UploadForm,
+    already_exists,
+    check_digests,
+    check_metadata_matches,
+    form_for_file,
+)
+from ministry.errors import FileExists, InvalidUpload
+from ministry.services.spool import Spool, sweep_spools
+from ministry.storage.protocols import BlobStore, MetadataStore
+
+__all__ = ["PublishResult", "UploadService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """A published file, and whether this request created it (False: identical re-upload)."""
+
+    file: DistFile
+    created: bool
+
+
+@dataclass(frozen=True)
+class _Inspected:
+    archive: ArchiveInfo
+    metadata: CoreMetadata
+
+
+class UploadService:
+    """Validates and publishes uploaded distribution files."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        spool_directory: Path,
+        max_file_size: int,
+        archive_limits: ArchiveLimits | None = None,
+    ) -> None:
+        self._metadata = metadata
+        self._blobs = blobs
+        self._spool_directory = spool_directory
+        self.max_file_size = max_file_size
+        self._archive_limits = archive_limits or ArchiveLimits()
+
+    def sweep(self) -> int:
+        """Remove spools a crash left behind (call before serving)."""
+        return sweep_spools(self._spool_directory)
+
+    def new_spool(self) -> Spool:
+        """A fresh spool for the next upload's file part."""
+        return Spool(self._spool_directory, self.max_file_size)
+
+    async def import_file(self, index: str, actor: str, path: Path) -> PublishResult:
+        """Publish a file from the local disk, with the same checks as an upload."""
+        form = form_for_file(path.name)
+        spool = self.new_spool()
+        try:
+            await asyncio.to_thread(_copy_into, path, spool)
+        except BaseException:
+            spool.discard()
+            raise
+        return await self.publish(index, actor, form, spool)
+
+    async def publish(
+        self, index: str, uploader: str, form: UploadForm, spool: Spool
+    ) -> PublishResult:
+        """Check everything, then store the file; the spool is consumed either way."""
+        try:
+            digests = spool.finish()
+            check_digests(form, digests)
+            existing = await self._metadata.get_file(index, form.distribution.filename)
+            if existing is not None:
+                return self._same_or_refuse(existing, digests)
+            inspected = await asyncio.to_thread(self._inspect, form, spool.path)
+            file = await self._store(index, uploader, form, digests, inspected, spool.path)
+            result = await self._metadata.add_file(
+                file, inspected.metadata.name, inspected.metadata.fields, uploader
+            )
+            return self._outcome(result, digests, form)
+        finally:
+            spool.discard()
+
+    @staticmethod
+    def _same_or_refuse(existing: DistFile, digests: Digests) -> PublishResult:
+        # The public index answers an identical re-upload with 200, so retries are safe.
+        if existing.sha256 == digests.sha256:
+            return PublishResult(existing, created=False)
+        raise already_exists(existing.filename, existing.blake2b_256)
+
+    def _inspect(self, form: UploadForm, path: Path) -> _Inspected:
+        inspect = inspect_wheel if form.filetype == "bdist_wheel" else inspect_sdist
+        archive = inspect(path, form.distribution.filename, self._archive_limits)
+        metadata = parse_core_metadata(archive.metadata)
+        check_metadata_matches(form, metadata.name, metadata.version)
+        return _Inspected(archive, metadata)
+
+    async def _store(
+        self,
+        index: str,
+        uploader: str,
+        form: UploadForm,
+        digests: Digests,
+        inspected: _Inspected,
+        path: Path,
+    ) -> DistFile:
+        metadata_sha256 = None
+        if form.filetype == "bdist_wheel":
+            # PEP 658 metadata files are served for wheels only: an sdist's PKG-INFO may
+            # have dynamic fields that differ in the wheels built from it.
+            metadata_sha256 = await self._blobs.put_bytes(inspected.archive.metadata)
+        await self._blobs.put_file(path, digests.sha256)
+        return DistFile(
+            index=index,
+            project=form.distribution.project,
+            filename=form.distribution.filename,
+            version=str(inspected.metadata.version),
+            packagetype="sdist" if form.filetype == "sdist" else "bdist_wheel",
+            python_version=form.pyversion,
+            requires_python=inspected.metadata.requires_python,
+            size=digests.size,
+            sha256=digests.sha256,
+            md5=digests.md5,
+            blake2b_256=digests.blake2b_256,
+            upload_time=datetime.now(UTC),
+            uploader=uploader,
+            metadata_sha256=metadata_sha256,
+        )
+
+    @staticmethod
+    def _outcome(result: AddFileResult, digests: Digests, form: UploadForm) -> PublishResult:
+        outcome, stored = result.outcome, result.file
+        if outcome is AddFileOutcome.ADDED and stored is not None:
+            log.info("published %s (%d bytes)", stored.filename, stored.size)
+            return PublishResult(stored, created=True)
+        if outcome is AddFileOutcome.FILENAME_TAKEN and stored is not None:
+            return UploadService._same_or_refuse(stored, digests)
+        if outcome is AddFileOutcome.CONTENT_TAKEN and stored is not None:
+            raise FileExists(
+                f"File already exists: the same content is published as {stored.filename!r}. "
+                "Each file must have its own bytes; build the distribution again."
+            )
+        if outcome is AddFileOutcome.SDIST_TAKEN and stored is not None:
+            raise InvalidUpload(
+                f"Only one sdist may be uploaded per release; {stored.filename!r} is "
+                f"already published for version {stored.version}.",
+                field="content",
+            )
+        raise InvalidUpload(
+            f"This filename ({form.distribution.filename!r}) was previously used by a file "
+            "that has since been deleted. Use a different version.",
+            field="content",
+        )
+
+
+def _copy_into(path: Path, spool: Spool) -> None:
+    with path.open("rb") as source:
+        while chunk := source.read(1024 * 1024):
+            spool.write(chunk)

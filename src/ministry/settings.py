@@ -1,0 +1,92 @@
+"""One immutable ``Settings``: flags over environment (``MINISTRY_*``) over defaults.
+
+Read once, at start, by the CLI and passed down; nothing reads the environment
+at import time, so tests and several servers in one process never interfere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "SettingsError", "parse_size", "settings_from"]
+
+_SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?\Z", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a server or a command needs to know before it starts."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data: Path = Path("ministry-data")
+    #: Largest accepted distribution file, in bytes (the public index's default).
+    max_upload_size: int = 100 * 1024**2
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite metadata database."""
+        return self.data / "ministry.sqlite3"
+
+    @property
+    def blob_directory(self) -> Path:
+        """Where distribution and metadata files are stored."""
+        return self.data / "blobs"
+
+    @property
+    def spool_directory(self) -> Path:
+        """Where uploads are received before they are checked."""
+        return self.data / "tmp"
+
+
+def parse_size(text: str) -> int:
+    """Parse ``100M``, ``1GiB``, ``512k`` or a number of bytes."""
+    match = _SIZE.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a size; write bytes or a number with K, M or G")
+    return int(match[1]) * _UNITS[match[2].lower()]
+
+
+def _convert(name: str, value: Any) -> Any:
+    if name == "port":
+        port = int(value)
+        if not 0 <= port <= 65535:
+            raise ValueError(f"{port} is not a TCP port")
+        return port
+    if name == "data":
+        return Path(value)
+    if name == "max_upload_size":
+        return value if isinstance(value, int) else parse_size(str(value))
+    return str(value)
+
+
+def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Settings from command-line flags (None = not given) and ``MINISTRY_*`` variables."""
+    values: dict[str, Any] = {}
+    for field in fields(Settings):
+        variable = "MINISTRY_" + field.name.upper()
+        flag = flags.get(field.name)
+        source, raw = (
+            (f"--{field.name.replace('_', '-')}", flag)
+            if flag is not None
+            else (
+                variable,
+                environ.get(variable),
+            )
+        )
+        if raw is None or raw == "":
+            continue
+        try:
+            values[field.name] = _convert(field.name, raw)
+        except ValueError as exc:
+            raise SettingsError(f"{source}: {exc}") from exc
+    return Settings(**values)

@@ -1,0 +1,127 @@
+"""The two narrow interfaces every backend implements.
+
+``MetadataStore`` holds what the index knows (projects, releases, files, users,
+tokens, the change log); ``BlobStore`` holds bytes, addressed by their sha256.
+HTTP handlers and services only ever see these protocols, so SQLite and a local
+directory can be swapped for Redis and S3 without touching them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from packaging.utils import NormalizedName
+
+from ministry.core.models import AddFileResult, Change, DistFile, Project, Release, Token, User
+
+__all__ = ["BlobReader", "BlobStore", "MetadataStore"]
+
+
+class MetadataStore(Protocol):
+    """Transactional metadata. Every change is atomic and bumps the serial."""
+
+    async def open(self) -> None:
+        """Connect and create or upgrade the schema."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+    async def last_serial(self) -> int:
+        """The serial of the newest change (0 for an empty store)."""
+
+    async def list_projects(self, index: str) -> list[Project]:
+        """Every project of an index."""
+
+    async def get_project(self, index: str, name: NormalizedName) -> Project | None:
+        """One project by normalized name."""
+
+    async def list_files(self, index: str, project: NormalizedName) -> list[DistFile]:
+        """Every file of a project."""
+
+    async def get_file(self, index: str, filename: str) -> DistFile | None:
+        """One file by filename (filenames are unique within an index)."""
+
+    async def list_releases(self, index: str, project: NormalizedName) -> list[Release]:
+        """Every release of a project, with its metadata."""
+
+    async def add_file(
+        self, file: DistFile, display_name: str, metadata: dict[str, Any], actor: str
+    ) -> AddFileResult:
+        """Publish a file in one transaction, or report what stands in its way.
+
+        The checks for a taken filename, a retired filename, the same bytes under
+        another filename and a second sdist of a release happen inside the same
+        transaction as the insert, so that of two racing uploads exactly one wins.
+        The stored file takes the serial of its change and the version spelling
+        of its release (``1.0`` and ``1.0.0`` are one release).
+        """
+
+    async def add_user(self, user: User, actor: str) -> None:
+        """Create a user; raises ``Conflict`` if the name is taken."""
+
+    async def get_user(self, name: str) -> User | None:
+        """One user by name."""
+
+    async def list_users(self) -> list[User]:
+        """Every user, by name."""
+
+    async def add_token(self, token: Token, actor: str) -> None:
+        """Store a new token (its secret already hashed)."""
+
+    async def get_token(self, token_id: str) -> Token | None:
+        """One token by its public id."""
+
+    async def list_tokens(self, user: str) -> list[Token]:
+        """The tokens of one user."""
+
+    async def touch_token(self, token_id: str, when: datetime) -> None:
+        """Record when a token was last used (bookkeeping, not a change: no serial)."""
+
+    async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
+        """Change-log entries with a serial above ``serial``, oldest first."""
+
+
+class BlobReader(Protocol):
+    """An open blob; reads any byte range of it."""
+
+    @property
+    def size(self) -> int:
+        """Length of the blob in bytes."""
+
+    def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """The bytes from ``start`` to ``end`` inclusive, in chunks of bounded size."""
+
+    async def close(self) -> None:
+        """Release the underlying handle."""
+
+
+class BlobStore(Protocol):
+    """Immutable bytes addressed by their sha256."""
+
+    async def open(self) -> None:
+        """Prepare the store (create directories, check the bucket)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def put_file(self, path: Path, sha256: str) -> None:
+        """Take a local file whose sha256 was computed while it was written.
+
+        The file is durable under its key when this returns, and ``path`` is gone.
+        Putting a blob that exists already only removes ``path``.
+        """
+
+    async def put_bytes(self, data: bytes) -> str:
+        """Store a small value (a metadata file) and return its sha256."""
+
+    async def exists(self, sha256: str) -> bool:
+        """Whether a blob is stored."""
+
+    async def open_blob(self, sha256: str) -> BlobReader:
+        """Open a blob for reading; raises ``NotFound`` if it is missing."""
+
+    async def delete(self, sha256: str) -> None:
+        """Remove a blob (missing blobs are ignored)."""

@@ -1,0 +1,63 @@
+"""Temporary files that name their owner, so a restart removes only what a dead process left.
+
+Several processes may share a data directory (a server and an admin command, or
+``--processes N``); sweeping every temporary file at start would delete another
+live process's upload in flight. Each name carries the writer's PID and, where
+the system tells it, the process's start time: a server restarted in a container
+is PID 1 again, and must still recognise its previous life's files as orphans.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["create_temporary", "sweep_orphans"]
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), or "0" if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0"
+    # The command name (field 2) may contain spaces; the fields after it do not.
+    return stat.rpartition(")")[2].split()[19]
+
+
+def _owner_tag() -> str:
+    pid = os.getpid()
+    return f"{pid}.{_start_time(pid)}"
+
+
+def create_temporary(directory: Path, kind: str) -> tuple[int, Path]:
+    """A new temporary file (descriptor, path) owned by this process."""
+    descriptor, name = tempfile.mkstemp(prefix=f"{kind}-{_owner_tag()}-", dir=directory)
+    return descriptor, Path(name)
+
+
+def _owner_alive(tag: str) -> bool:
+    pid_text, _, start = tag.partition(".")
+    if not pid_text.isdigit() or int(pid_text) <= 0:
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by someone else
+    return start in ("0", _start_time(pid))
+
+
+def sweep_orphans(directory: Path, kind: str) -> int:
+    """Remove temporary files of ``kind`` whose process is gone; returns how many."""
+    directory.mkdir(parents=True, exist_ok=True)
+    removed = 0
+    for path in directory.glob(f"{kind}-*"):
+        if _owner_alive(path.name.split("-")[1]):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed

@@ -1,0 +1,214 @@
+"""What every handler shares: access to the services, authentication, and the error table.
+
+Domain errors are mapped to HTTP here and nowhere else. The message travels in
+the reason phrase as well as the body, because twine prints only the reason
+phrase (STANDARDS.md U20); clients that prefer JSON (uv) get the public index's
+``{"message", "code", "title"}`` shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+import tornado.httputil
+import tornado.web
+
+from ministry.core.negotiation import negotiate
+from ministry.errors import (
+    AuthenticationRequired,
+    Conflict,
+    FileExists,
+    Gone,
+    InvalidRequest,
+    MinistryError,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RangeNotSatisfiable,
+    StorageError,
+    StorageFull,
+)
+from ministry.services.auth import Identity
+from ministry.wiring import Services
+
+__all__ = ["BaseHandler", "status_of"]
+
+log = logging.getLogger(__name__)
+
+#: The one table from domain errors to status codes; the first matching class wins.
+_STATUS: tuple[tuple[type[MinistryError], int], ...] = (
+    (NotFound, 404),
+    (FileExists, 400),  # upload clients skip a file on 400 + "File already exists"
+    (InvalidRequest, 400),
+    (Conflict, 409),
+    (PayloadTooLarge, 413),
+    (AuthenticationRequired, 401),
+    (PermissionDenied, 403),
+    (NotAcceptable, 406),
+    (Gone, 410),
+    (RangeNotSatisfiable, 416),
+    (StorageFull, 507),
+    (StorageError, 500),
+)
+_REALM = 'Basic realm="Ministry of Packages", charset="UTF-8"'
+# A Basic credential longer than this is an attack, not a password.
+_MAX_AUTHORIZATION = 4096
+_UNSAFE_REASON = re.compile(r"[^\x20-\x7e]")
+
+
+def status_of(error: MinistryError) -> int:
+    """The HTTP status for a domain error."""
+    for cls, status in _STATUS:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def _reason(message: str) -> str:
+    # Reason phrases are ISO-8859-1 text on one line; keep them plain ASCII.
+    return _UNSAFE_REASON.sub("?", message)[:400]
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Base of every handler.
+
+    Each live handler is listed in the application's ``in_flight`` set until its
+    response is sent or its client leaves, so that a shutdown can wait for them.
+    """
+
+    def __init__(
+        self,
+        application: tornado.web.Application,
+        request: tornado.httputil.HTTPServerRequest,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(application, request, **kwargs)
+        self._in_flight().add(self)
+
+    def _in_flight(self) -> set[BaseHandler]:
+        in_flight: set[BaseHandler] = self.application.settings["in_flight"]
+        return in_flight
+
+    def on_finish(self) -> None:
+        """The response is sent."""
+        self._in_flight().discard(self)
+
+    def on_connection_close(self) -> None:
+        """The client went away."""
+        self._in_flight().discard(self)
+        super().on_connection_close()
+
+    @property
+    def services(self) -> Services:
+        """The services built by ``wiring``."""
+        services: Services = self.application.settings["services"]
+        return services
+
+    def set_default_headers(self) -> None:
+        """Headers that make sense on every response."""
+        self.set_header("Server", "Ministry")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
+
+    def prefers_json(self) -> bool:
+        """Whether the client would rather read errors as JSON (uv does)."""
+        accept = self.request.headers.get("Accept")
+        chosen = negotiate(accept, ("text/plain", "application/json"), default="text/plain")
+        return chosen == "application/json"
+
+    # -- errors ---------------------------------------------------------------------
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, MinistryError):
+            self.log_exception(type(e), e, e.__traceback__)
+            if not self._finished:
+                self.send_error(status_of(e), exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """Send an error, with the domain message as the reason phrase."""
+        error = _error_of(kwargs)
+        if error is not None:
+            kwargs["reason"] = _reason(error.message)
+        super().send_error(status_code, **kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Write the message: JSON for clients that prefer it, plain text otherwise."""
+        error = _error_of(kwargs)
+        if isinstance(error, AuthenticationRequired):
+            self.set_header("WWW-Authenticate", _REALM)
+        if isinstance(error, RangeNotSatisfiable):
+            self.set_header("Content-Range", f"bytes */{error.size}")
+        message = error.message if error else self._reason
+        if self.prefers_json():
+            # uv reads "code" only when the type is exactly application/json.
+            self.set_header("Content-Type", "application/json")
+            document = {
+                "message": message,
+                "code": f"{status_code} {message}",
+                "title": self._reason if error is None else _title(status_code),
+            }
+            self.finish(json.dumps(document))
+            return
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"{status_code} {message}\n")
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Expected errors are one log line; only real failures carry a traceback."""
+        if isinstance(value, MinistryError) and not isinstance(value, StorageError):
+            log.info("%s %s: %s", self.request.method, self.request.uri, value.message)
+            return
+        super().log_exception(typ, value, tb)
+
+    # -- authentication ---------------------------------------------------------------
+
+    def basic_credentials(self) -> tuple[str, str] | None:
+        """The Basic credentials of the request, None if it sent none."""
+        header = self.request.headers.get("Authorization")
+        if header is None:
+            return None
+        scheme, _, encoded = header.strip().partition(" ")
+        if scheme.lower() != "basic" or len(encoded) > _MAX_AUTHORIZATION:
+            raise AuthenticationRequired(
+                "Use HTTP Basic authentication (a user and password or token)."
+            )
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise AuthenticationRequired("Malformed Basic credentials.") from exc
+        username, separator, password = decoded.partition(":")
+        if not separator or not username or not password:
+            raise AuthenticationRequired("Basic credentials need a user name and a password.")
+        return username, password
+
+    async def require_identity(self) -> Identity:
+        """Who the request acts as; 401 without valid credentials."""
+        credentials = self.basic_credentials()
+        if credentials is None:
+            raise AuthenticationRequired(
+                "Authentication required: send a user name and password, "
+                "or __token__ and an API token."
+            )
+        return await self.services.auth.authenticate(*credentials)
+
+
+def _title(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
+
+
+def _error_of(kwargs: dict[str, Any]) -> MinistryError | None:
+    exc_info = kwargs.get("exc_info")
+    if exc_info and isinstance(exc_info[1], MinistryError):
+        return exc_info[1]
+    return None

@@ -1,0 +1,33 @@
+"""``/pypi/<project>/json`` and ``/pypi/<project>/<version>/json``."""
+
+from __future__ import annotations
+
+import json
+
+from ministry.core.models import DEFAULT_INDEX
+from ministry.web.base import BaseHandler
+from ministry.web.simple import normalized_or_redirect
+
+__all__ = ["ProjectJsonHandler"]
+
+
+class ProjectJsonHandler(BaseHandler):
+    """The JSON API document of a project or a release."""
+
+    async def get(self, name: str, version: str | None = None) -> None:
+        """The document; 301 for a non-normalized name, 404 for unknown names or versions."""
+        suffix = f"{version}/json" if version else "json"
+        normalized = normalized_or_redirect(self, name, "/pypi/{}/" + suffix)
+        if normalized is None:
+            return
+        base_url = f"{self.request.protocol}://{self.request.host}"
+        document = await self.services.catalog.project_json(
+            DEFAULT_INDEX, normalized, version, base_url
+        )
+        self.set_header("Content-Type", "application/json")
+        self.set_header("X-PyPI-Last-Serial", str(document["last_serial"]))
+        self.set_header("Access-Control-Allow-Origin", "*")
+        self.set_header("Cache-Control", "max-age=0, must-revalidate")
+        self.finish(json.dumps(document))
+
+    head = get

@@ -1,0 +1,107 @@
+"""The simple repository API: ``/simple/``, ``/simple/<project>/`` and the root ``/<project>/``."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
+
+from ministry.core.models import DEFAULT_INDEX
+from ministry.core.negotiation import SIMPLE_JSON, accepts_encoding, choose_simple_format
+from ministry.errors import NotAcceptable, NotFound
+from ministry.services.catalog import RenderedPage
+from ministry.web.base import BaseHandler
+
+__all__ = ["ProjectPageHandler", "SimpleIndexHandler", "normalized_or_redirect"]
+
+_NOT_ACCEPTABLE = (
+    "None of the types in the Accept header is served here; ask for "
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html or text/html."
+)
+
+
+class SimplePageHandler(BaseHandler):
+    """Sends a rendered page with negotiation, caching and compression headers."""
+
+    def content_type(self) -> str:
+        """PEP 691 negotiation; ``?format=`` overrides Accept for people (PEP 691 allows it)."""
+        requested = self.get_query_argument("format", None)
+        chosen = choose_simple_format(requested or self.request.headers.get("Accept"))
+        if chosen is None:
+            raise NotAcceptable(_NOT_ACCEPTABLE)
+        return chosen
+
+    def send_page(self, page: RenderedPage) -> None:
+        """Write the page, or 304 when the client's copy is current."""
+        header = page.content_type
+        if page.content_type != SIMPLE_JSON:
+            header += "; charset=utf-8"
+        self.set_header("Content-Type", header)
+        self.set_header("Vary", "Accept, Accept-Encoding")
+        self.set_header("X-PyPI-Last-Serial", str(page.last_serial))
+        self.set_header("Access-Control-Allow-Origin", "*")
+        # Clients must see a new upload at once, so they revalidate every time (cheap: 304).
+        self.set_header("Cache-Control", "max-age=0, must-revalidate")
+        gzipped = accepts_encoding(self.request.headers.get("Accept-Encoding"), "gzip")
+        etag = page.etag[:-1] + '-gzip"' if gzipped else page.etag
+        self.set_header("ETag", etag)
+        if self._not_modified(page.etag):
+            self.set_status(304)
+            self.finish()
+            return
+        if gzipped:
+            self.set_header("Content-Encoding", "gzip")
+        self.finish(page.gzipped if gzipped else page.body)
+
+    def _not_modified(self, etag: str) -> bool:
+        header = self.request.headers.get("If-None-Match", "")
+        tags = {tag.strip().removeprefix("W/").replace('-gzip"', '"') for tag in header.split(",")}
+        return "*" in tags or etag in tags
+
+
+def normalized_or_redirect(handler: BaseHandler, name: str, path_for: str) -> NormalizedName | None:
+    """The normalized project name, or None after redirecting (301) to its URL.
+
+    An invalid name is simply not found: it is never echoed into a Location header.
+    """
+    try:
+        normalized = canonicalize_name(name, validate=True)
+    except InvalidName as exc:
+        raise NotFound(f"No project named {name[:100]!r}.") from exc
+    if normalized == name:
+        return normalized
+    target = path_for.format(quote(normalized))
+    if handler.request.query:
+        target += "?" + handler.request.query
+    handler.redirect(target, permanent=True)
+    return None
+
+
+class SimpleIndexHandler(SimplePageHandler):
+    """``/simple/``: every project of the index."""
+
+    async def get(self) -> None:
+        """The project list."""
+        page = await self.services.catalog.index_page(DEFAULT_INDEX, self.content_type())
+        self.send_page(page)
+
+    head = get
+
+
+class ProjectPageHandler(SimplePageHandler):
+    """``/simple/<project>/`` and ``/<project>/``: the files of one project."""
+
+    def initialize(self, path_for: str) -> None:
+        """``path_for`` is this route's URL with ``{}`` for the project."""
+        self.path_for = path_for
+
+    async def get(self, name: str) -> None:
+        """The project page; 404 for unknown projects, never an empty 200 (uv relies on it)."""
+        content_type = self.content_type()
+        normalized = normalized_or_redirect(self, name, self.path_for)
+        if normalized is None:
+            return
+        page = await self.services.catalog.project_page(DEFAULT_INDEX, normalized, content_type)
+        self.send_page(page)
+
+    head = get

@@ -1,0 +1,106 @@
+"""The legacy upload API: ``POST /``, ``/dist``, ``/legacy`` and ``/legacy/``.
+
+Credentials are checked when the headers arrive, before a byte of the body is
+read (HOSTILE.md 18); the body then streams through the multipart receiver to
+a spool; the upload service does the rest. Uploads are never redirected
+(STANDARDS.md U22): every spelling of the URL is answered in place.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import tornado.web
+
+from ministry.core.models import DEFAULT_INDEX
+from ministry.core.upload_form import read_upload_form
+from ministry.errors import InvalidUpload, MinistryError, PayloadTooLarge
+from ministry.services.auth import Identity
+from ministry.services.spool import Spool
+from ministry.web.base import BaseHandler, status_of
+from ministry.web.multipart import MultipartReceiver, boundary_of
+
+__all__ = ["UploadHandler"]
+
+log = logging.getLogger(__name__)
+
+# Room for the form fields around the file part (descriptions, classifiers, boundaries).
+_FORM_ALLOWANCE = 20 * 1024 * 1024
+
+
+@tornado.web.stream_request_body
+class UploadHandler(BaseHandler):
+    """Receives one distribution file per request."""
+
+    _identity: Identity | None = None
+    _receiver: MultipartReceiver | None = None
+    _spool: Spool | None = None
+
+    async def prepare(self) -> None:
+        """Authenticate and set up the streaming parser before the body is read."""
+        if self.request.method != "POST":
+            return
+        self._identity = await self.require_identity()
+        limit = self.services.uploads.max_file_size + _FORM_ALLOWANCE
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(
+                f"Upload too large: {int(declared)} bytes is more than the limit of "
+                f"{self.services.uploads.max_file_size} bytes per file."
+            )
+        self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
+        boundary = boundary_of(self.request.headers.get("Content-Type"))
+        self._receiver = MultipartReceiver(boundary, self._open_spool)
+
+    def _open_spool(self) -> Spool:
+        self._spool = self.services.uploads.new_spool()
+        return self._spool
+
+    def data_received(self, chunk: bytes) -> None:
+        """Feed the parser; the first error answers at once and stops reading."""
+        if self._finished or self._receiver is None:
+            return
+        try:
+            self._receiver.feed(chunk)
+        except MinistryError as error:
+            self._discard()
+            self.log_exception(type(error), error, error.__traceback__)
+            # Answering now makes Tornado close the connection instead of reading the
+            # rest of a body that would be thrown away.
+            self.send_error(status_of(error), exc_info=(type(error), error, error.__traceback__))
+
+    async def post(self) -> None:
+        """Validate the form and publish the file."""
+        if self._finished:
+            return
+        assert self._receiver is not None and self._identity is not None
+        self._receiver.finish()
+        form = read_upload_form(self._receiver.fields, self._receiver.file_parts)
+        if self._spool is None:
+            raise InvalidUpload("Upload payload does not have a file.", field="content")
+        spool, self._spool = self._spool, None
+        result = await self.services.uploads.publish(
+            DEFAULT_INDEX, self._identity.user, form, spool
+        )
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        verb = "Published" if result.created else "Already published (identical file)"
+        self.finish(f"OK {verb}: {result.file.filename}\n")
+
+    def get(self) -> None:
+        """A browser that follows the upload URL learns what it is for."""
+        raise tornado.web.HTTPError(405, reason="This URL takes uploads (POST) only.")
+
+    def _discard(self) -> None:
+        if self._spool is not None:
+            self._spool.discard()
+            self._spool = None
+
+    def on_connection_close(self) -> None:
+        """A client that hangs up mid-body leaves nothing behind (HOSTILE.md 19)."""
+        self._discard()
+        super().on_connection_close()
+
+    def on_finish(self) -> None:
+        """Whatever happened, the spool is gone when the response is."""
+        self._discard()
+        super().on_finish()
