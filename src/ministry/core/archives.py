@@ -390,7 +390,7 @@ def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> by
     if info.file_size > cap:
         raise _refuse(f"{_show(name)} is {info.file_size} bytes; the limit is {cap} bytes.")
     with _reading(name), zf.open(info) as stream:
-        data = stream.read(cap + 1)
+        data = stream.read(info.file_size + 1)  # not cap + 1: a reader may allocate that much
     if len(data) != info.file_size:
         raise _refuse(f"{_show(name)} holds {len(data)} bytes, not the {info.file_size} declared.")
     return data
@@ -457,7 +457,8 @@ def _verify_entry(
             if total > budget:
                 raise _refuse("The wheel decompresses to more than the uncompressed-size limit.")
     actual = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode()
-    if actual != expected.rstrip("="):
+    # Hex is not the spec's encoding, but some published wheels (gmsh) use it; it is as strong.
+    if expected.rstrip("=") not in (actual, hasher.hexdigest()):
         raise _refuse(f"The {algorithm} hash of {name} does not match RECORD ({actual}).")
     return total
 
@@ -579,7 +580,7 @@ def _read_pkg_info(tf: tarfile.TarFile, member: tarfile.TarInfo, name: str, cap:
     if stream is None:
         raise _refuse(f"{name} is not a regular file.")
     with _reading(name), stream:
-        data = stream.read(cap + 1)
+        data = stream.read(member.size + 1)
     if len(data) != member.size:
         raise _refuse(f"{name} holds {len(data)} bytes, not the {member.size} declared.")
     return data

@@ -50,11 +50,11 @@ def parse_range(header: str, size: int) -> ByteRange | None:
             raise _unsatisfiable(header, size)
         return ByteRange(max(size - suffix, 0), size - 1, size)
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
-        return None
     if start >= size:
         raise _unsatisfiable(header, size)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None  # syntactically invalid: ignore the header
     return ByteRange(start, min(end, size - 1), size)
 
 

@@ -26,6 +26,9 @@ class SimplePageHandler(BaseHandler):
     def content_type(self) -> str:
         """PEP 691 negotiation; ``?format=`` overrides Accept for people (PEP 691 allows it)."""
         requested = self.get_query_argument("format", None)
+        if requested:
+            # A "+" typed into a query string arrives as a space; media types have none.
+            requested = requested.replace(" ", "+")
         chosen = choose_simple_format(requested or self.request.headers.get("Accept"))
         if chosen is None:
             raise NotAcceptable(_NOT_ACCEPTABLE)

@@ -1,14 +1,12 @@
 """The legacy upload API: ``POST /``, ``/dist``, ``/legacy`` and ``/legacy/``.
 
-Credentials are checked when the headers arrive, before a byte of the body is
-read (HOSTILE.md 18); the body then streams through the multipart receiver to
-a spool; the upload service does the rest. Uploads are never redirected
+Credentials are checked when the headers arrive, so nothing is spooled for a
+stranger (HOSTILE.md 18); the body then streams through the multipart receiver
+to a spool; the upload service does the rest. Uploads are never redirected
 (STANDARDS.md U22): every spelling of the URL is answered in place.
 """
 
 from __future__ import annotations
-
-import logging
 
 import tornado.web
 
@@ -17,12 +15,11 @@ from ministry.core.upload_form import read_upload_form
 from ministry.errors import InvalidUpload, MinistryError, PayloadTooLarge
 from ministry.services.auth import Identity
 from ministry.services.spool import Spool
-from ministry.web.base import BaseHandler, status_of
+from ministry.web.base import BaseHandler
 from ministry.web.multipart import MultipartReceiver, boundary_of
 
 __all__ = ["UploadHandler"]
 
-log = logging.getLogger(__name__)
 
 # Room for the form fields around the file part (descriptions, classifiers, boundaries).
 _FORM_ALLOWANCE = 20 * 1024 * 1024
@@ -35,50 +32,61 @@ class UploadHandler(BaseHandler):
     _identity: Identity | None = None
     _receiver: MultipartReceiver | None = None
     _spool: Spool | None = None
+    _rejection: MinistryError | None = None
 
     async def prepare(self) -> None:
-        """Authenticate and set up the streaming parser before the body is read."""
+        """Authenticate and set up the streaming parser before the body is read.
+
+        A refusal is answered only after the rest of the body has been read and
+        dropped: closing a connection the client is still writing to resets it, and
+        the client would print "connection reset" instead of our message.
+        """
         if self.request.method != "POST":
             return
-        self._identity = await self.require_identity()
         limit = self.services.uploads.max_file_size + _FORM_ALLOWANCE
         declared = self.request.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
+            # Too big to drain: answer now and let the connection close.
             raise PayloadTooLarge(
                 f"Upload too large: {int(declared)} bytes is more than the limit of "
                 f"{self.services.uploads.max_file_size} bytes per file."
             )
         self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
-        boundary = boundary_of(self.request.headers.get("Content-Type"))
-        self._receiver = MultipartReceiver(boundary, self._open_spool)
+        try:
+            self._identity = await self.require_identity()
+            boundary = boundary_of(self.request.headers.get("Content-Type"))
+            self._receiver = MultipartReceiver(boundary, self._open_spool)
+        except MinistryError as error:
+            self._rejection = error  # nothing is spooled for a refused request
 
     def _open_spool(self) -> Spool:
         self._spool = self.services.uploads.new_spool()
         return self._spool
 
     def data_received(self, chunk: bytes) -> None:
-        """Feed the parser; the first error answers at once and stops reading."""
-        if self._finished or self._receiver is None:
+        """Feed the parser; after the first error the rest of the body is dropped."""
+        if self._rejection is not None or self._receiver is None:
             return
         try:
             self._receiver.feed(chunk)
         except MinistryError as error:
             self._discard()
-            self.log_exception(type(error), error, error.__traceback__)
-            # Answering now makes Tornado close the connection instead of reading the
-            # rest of a body that would be thrown away.
-            self.send_error(status_of(error), exc_info=(type(error), error, error.__traceback__))
+            self._rejection = error
 
     async def post(self) -> None:
         """Validate the form and publish the file."""
-        if self._finished:
-            return
+        if self._rejection is not None:
+            raise self._rejection
         assert self._receiver is not None and self._identity is not None
-        self._receiver.finish()
-        form = read_upload_form(self._receiver.fields, self._receiver.file_parts)
-        if self._spool is None:
-            raise InvalidUpload("Upload payload does not have a file.", field="content")
-        spool, self._spool = self._spool, None
+        try:
+            self._receiver.finish()
+            form = read_upload_form(self._receiver.fields, self._receiver.file_parts)
+            if self._spool is None:
+                raise InvalidUpload("Upload payload does not have a file.", field="content")
+            spool, self._spool = self._spool, None
+        finally:
+            # Gone before any answer is sent, so nobody ever sees a leftover spool.
+            self._discard()
         result = await self.services.uploads.publish(
             DEFAULT_INDEX, self._identity.user, form, spool
         )

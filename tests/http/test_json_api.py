@@ -1,0 +1,141 @@
+"""The JSON API (``/pypi/<project>/json``): the shape tools expect from the public index (§6)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ALICE
+from support.distributions import make_sdist, make_wheel
+from support.server import MinistryServer
+from support.uploads import post_upload
+
+INFO_KEYS = {
+    "author", "author_email", "bugtrack_url", "classifiers", "description",
+    "description_content_type", "docs_url", "download_url", "downloads", "dynamic",
+    "home_page", "keywords", "license", "license_expression", "license_files", "maintainer",
+    "maintainer_email", "name", "package_url", "platform", "project_url", "project_urls",
+    "provides_extra", "release_url", "requires_dist", "requires_python", "summary", "version",
+    "yanked", "yanked_reason",
+}  # fmt: skip
+FILE_KEYS = {
+    "comment_text", "core-metadata", "digests", "downloads", "filename", "has_sig",
+    "md5_digest", "packagetype", "python_version", "requires_python", "size", "upload_time",
+    "upload_time_iso_8601", "url", "yanked", "yanked_reason",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def released(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Project Json.Demo: 1.0.0 (wheel + sdist), 2.0rc1 (a pre-release) and 1.5."""
+    directory = tmp_path_factory.mktemp("json")
+    extra = [
+        ("Classifier", "Programming Language :: Python :: 3"),
+        ("Keywords", "alpha,beta"),
+        ("Project-URL", "Source, https://example.invalid/src"),
+        ("Author", "Ada"),
+    ]
+    paths = [
+        make_wheel(
+            directory, "Json.Demo", "1.0.0", summary="JSON demo", requires_python=">=3.9",
+            requires_dist=["requests>=2"], extra_headers=extra, description="Long text\n",
+        ),
+        make_sdist(directory, "Json.Demo", "1.0.0", summary="JSON demo"),
+        make_wheel(directory, "Json.Demo", "2.0rc1", summary="next"),
+        make_wheel(directory, "Json.Demo", "1.5", summary="one and a half"),
+    ]  # fmt: skip
+    with server.client() as client:
+        for path in paths:
+            assert post_upload(client, path, auth=ALICE).status_code == 200
+    return paths
+
+
+def test_project_document(server: MinistryServer, released: list[Path]) -> None:
+    """STANDARDS J2-J6: every key; latest is the newest final release, not the pre-release."""
+    with server.client() as client:
+        response = client.get("/pypi/json-demo/json")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    document = response.json()
+    assert int(response.headers["X-PyPI-Last-Serial"]) == document["last_serial"]
+    assert set(document) == {
+        "info",
+        "last_serial",
+        "ownership",
+        "releases",
+        "urls",
+        "vulnerabilities",
+    }
+    info = document["info"]
+    assert set(info) == INFO_KEYS
+    assert info["version"] == "1.5"
+    assert info["name"] == "Json.Demo"
+    assert info["summary"] == "one and a half"
+    assert set(document["releases"]) == {"1.0.0", "1.5", "2.0rc1"}
+    assert [f["filename"] for f in document["urls"]] == ["json_demo-1.5-py3-none-any.whl"]
+    assert document["vulnerabilities"] == []
+
+
+def test_version_document_and_files(server: MinistryServer, released: list[Path]) -> None:
+    """STANDARDS J1, J3, J5, E25: ``1.0`` finds ``1.0.0``; no ``releases``; full file dicts."""
+    with server.client() as client:
+        response = client.get("/pypi/json-demo/1.0/json")
+    assert response.status_code == 200
+    document = response.json()
+    assert "releases" not in document
+    info = document["info"]
+    assert info["version"] == "1.0.0"
+    assert info["requires_python"] == ">=3.9"
+    assert info["requires_dist"] == ["requests>=2"]
+    assert info["classifiers"] == ["Programming Language :: Python :: 3"]
+    assert info["keywords"] == "alpha,beta"
+    assert info["project_urls"] == {"Source": "https://example.invalid/src"}
+    assert info["author"] == "Ada"
+    assert info["description"] == "Long text\n"
+    assert info["yanked"] is False
+    files = {f["filename"]: f for f in document["urls"]}
+    assert set(files) == {"json_demo-1.0.0-py3-none-any.whl", "json_demo-1.0.0.tar.gz"}
+    for path in released[:2]:
+        entry = files[path.name]
+        data = path.read_bytes()
+        assert set(entry) == FILE_KEYS
+        assert entry["digests"] == {
+            "md5": hashlib.md5(data).hexdigest(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "blake2b_256": hashlib.blake2b(data, digest_size=32).hexdigest(),
+        }
+        assert entry["size"] == len(data)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", entry["upload_time"])
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", entry["upload_time_iso_8601"]
+        )
+        assert entry["url"].endswith(f"/packages/json-demo/{path.name}")
+        assert entry["url"].startswith(server.url)
+        assert entry["yanked"] is False
+    assert files["json_demo-1.0.0.tar.gz"]["packagetype"] == "sdist"
+    assert files["json_demo-1.0.0.tar.gz"]["python_version"] == "source"
+    assert files["json_demo-1.0.0-py3-none-any.whl"]["python_version"] == "py3"
+
+
+def test_file_urls_download(server: MinistryServer, released: list[Path]) -> None:
+    """The absolute ``url`` of a file downloads exactly that file."""
+    with server.client() as client:
+        entry = client.get("/pypi/json-demo/1.5/json").json()["urls"][0]
+        assert client.get(entry["url"]).content == released[3].read_bytes()
+
+
+def test_redirects_and_not_found(server: MinistryServer, released: list[Path]) -> None:
+    """STANDARDS J1: non-normalized names 301; unknown projects and versions 404; slash form."""
+    with server.client() as client:
+        moved = client.get("/pypi/Json.Demo/json")
+        assert moved.status_code == 301
+        assert moved.headers["Location"] == "/pypi/json-demo/json"
+        moved = client.get("/pypi/JSON_demo/1.5/json")
+        assert moved.headers["Location"] == "/pypi/json-demo/1.5/json"
+        assert client.get("/pypi/json-demo/json/").status_code == 200
+        assert client.get("/pypi/json-demo/9.9/json").status_code == 404
+        assert client.get("/pypi/no-such-project/json").status_code == 404

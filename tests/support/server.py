@@ -1,0 +1,107 @@
+"""A real ``ministry serve`` process on a free loopback port, and the CLI next to it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+_READY = re.compile(r"serving http://127\.0\.0\.1:(\d+)/")
+_START_TIMEOUT = 30.0
+
+
+def ministry_command(*arguments: str) -> list[str]:
+    """The command line that runs ``ministry`` from the interpreter running the tests."""
+    return [sys.executable, "-m", "ministry", *arguments]
+
+
+class MinistryServer:
+    """One server process with its own data directory and log file."""
+
+    def __init__(
+        self,
+        data: Path,
+        *,
+        arguments: Sequence[str] = (),
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        self.data = data
+        self.log_path = data.parent / f"{data.name}-server.log"
+        self._arguments = list(arguments)
+        self._environment = {**os.environ, **(environment or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MinistryServer:
+        """Start the process and wait until it says it is serving."""
+        with self.log_path.open("ab") as log:
+            offset = log.tell()
+            self.process = subprocess.Popen(
+                ministry_command(
+                    "serve", "--port", "0", "--data", str(self.data), *self._arguments
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._environment,
+            )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            match = _READY.search(self.log_path.read_bytes()[offset:].decode(errors="replace"))
+            if match:
+                self.port = int(match[1])
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ministry serve exited early:\n{self.log()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"ministry serve did not start:\n{self.log()}")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Signal the process and wait for it; returns its exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.process.wait(timeout=timeout)
+
+    def log(self) -> str:
+        """Everything the server has logged."""
+        return self.log_path.read_text(errors="replace")
+
+    def served(self, path: str, status: int = 200) -> int:
+        """How many times the access log shows ``GET path`` answered with ``status``."""
+        pattern = re.compile(rf'"GET {re.escape(path)} HTTP/1\.1" {status} ')
+        return len(pattern.findall(self.log()))
+
+    def cli(self, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a ``ministry`` sub-command against this server's data directory."""
+        return run_cli(*arguments, "--data", str(self.data), stdin=stdin)
+
+    def client(self, **options: object) -> httpx.Client:
+        """An HTTP client for this server (no environment proxies, no redirects)."""
+        return httpx.Client(base_url=self.url, trust_env=False, timeout=30.0, **options)  # type: ignore[arg-type]
+
+
+def run_cli(
+    *arguments: str, stdin: str | None = None, environment: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``ministry`` with the given arguments."""
+    return subprocess.run(
+        ministry_command(*arguments),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(environment or {})},
+    )
