@@ -1,4 +1,4 @@
-"""Real clients end to end: build with ``python -m build``, upload with twine and uv, install with pip and uv.
+"""Real clients end to end: ``python -m build``, upload with twine and uv, install with pip and uv.
 
 Every client runs isolated from this machine's configuration, and each test checks
 in the server's access log that the files really came from our server.

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -56,16 +56,18 @@ class MinistryServer:
                 stderr=subprocess.STDOUT,
                 env=self._environment,
             )
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ministry serve exited early:\n{self.log()}")
             match = _READY.search(self.log_path.read_bytes()[offset:].decode(errors="replace"))
             if match:
                 self.port = int(match[1])
-                return self
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ministry serve exited early:\n{self.log()}")
-            time.sleep(0.05)
-        raise RuntimeError(f"ministry serve did not start:\n{self.log()}")
+            return match is not None
+
+        wait_for(ready, _START_TIMEOUT, "ministry serve to start")
+        return self
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Signal the process and wait for it; returns its exit status."""
@@ -105,3 +107,12 @@ def run_cli(
         check=False,
         env={**os.environ, **(environment or {})},
     )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

@@ -16,7 +16,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from ministry.cli.runtime import with_services
 from ministry.core.models import DEFAULT_INDEX
@@ -84,10 +83,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 def _report(console: Console, outcomes: Counter[str], refused: list[tuple[Path, str]]) -> None:
+    for path, reason in sorted(refused):
+        console.print(f"refused {path}: {reason}", soft_wrap=True, markup=False, highlight=False)
     summary = ", ".join(f"{count} {what}" for what, count in sorted(outcomes.items()))
-    console.print(f"{summary or 'nothing imported'}; {len(refused)} refused")
-    if refused:
-        table = Table("file", "reason", title="Refused files")
-        for path, reason in sorted(refused):
-            table.add_row(str(path), reason)
-        console.print(table)
+    console.print(f"{summary or 'nothing imported'}; {len(refused)} refused", highlight=False)

@@ -8,6 +8,7 @@ this index has nothing to say (STANDARDS.md §6).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC
 from typing import Any
 
 from packaging.utils import canonicalize_version
@@ -114,7 +115,7 @@ def _file(f: DistFile, url: str) -> dict[str, Any]:
         "python_version": f.python_version,
         "requires_python": f.requires_python,
         "size": f.size,
-        "upload_time": f.upload_time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "upload_time": f.upload_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
         "upload_time_iso_8601": format_upload_time(f.upload_time),
         "url": url,
         "yanked": f.is_yanked,

@@ -54,7 +54,7 @@ def parse_core_metadata(data: bytes) -> CoreMetadata:
     ]
     cleaned = _drop_placeholders(raw)
     try:
-        metadata = Metadata.from_raw(cleaned, validate=True)
+        metadata = Metadata.from_raw(_validatable(cleaned), validate=True)
     except ExceptionGroup as group:
         problems.extend(_describe(exc) for exc in group.exceptions)
     if problems:
@@ -62,10 +62,18 @@ def parse_core_metadata(data: bytes) -> CoreMetadata:
     return CoreMetadata(
         name=metadata.name,
         version=metadata.version,
-        metadata_version=metadata.metadata_version,
+        metadata_version=cleaned.get("metadata_version", metadata.metadata_version),
         requires_python=str(metadata.requires_python) if metadata.requires_python else None,
         fields=dict(cleaned),
     )
+
+
+def _validatable(raw: RawMetadata) -> RawMetadata:
+    # Metadata-Version 2.0 was never a standard, but bdist_wheel wrote it for years;
+    # its fields are those of 2.1, so old wheels are read as 2.1.
+    if raw.get("metadata_version") == "2.0":
+        return cast(RawMetadata, {**raw, "metadata_version": "2.1"})
+    return raw
 
 
 def _drop_placeholders(raw: RawMetadata) -> RawMetadata:

@@ -83,11 +83,13 @@ class UploadForm:
     digests: Mapping[str, str]
 
 
-def _single(fields: Mapping[str, Sequence[str]], key: str) -> str | None:
+def _single(fields: Mapping[str, Sequence[str]], key: str, *, strip: bool = True) -> str | None:
     values = fields.get(key, ())
     if len(values) > 1:
         raise InvalidUpload(f"Field {key!r} appears more than once; send it once.", field=key)
-    value = values[0].strip() if values else None
+    value = values[0] if values else None
+    if value is not None and strip:
+        value = value.strip()
     return value or None
 
 
@@ -154,7 +156,7 @@ def _content_part(file_parts: Sequence[FilePart]) -> FilePart:
     part = content[0]
     # Clients may omit the part's type (uv, flit); an empty or image type means a mix-up.
     if part.content_type is not None and (
-        not part.content_type.strip() or part.content_type.startswith("image/")
+        not part.content_type.strip() or part.content_type.strip().lower().startswith("image/")
     ):
         raise InvalidUpload("Invalid distribution file.", field="content")
     return part
@@ -184,7 +186,8 @@ def read_upload_form(
 ) -> UploadForm:
     """Validate the form fields and the file part's name before the file is inspected."""
     _check_action(fields)
-    name = _check_name(_single(fields, "name"))
+    # Not stripped: the specification calls "foo\n" an invalid name (STANDARDS N2).
+    name = _check_name(_single(fields, "name", strip=False))
     version = _check_version(_single(fields, "version"))
     metadata_version = _single(fields, "metadata_version")
     if metadata_version is not None and metadata_version not in _METADATA_VERSIONS:
@@ -217,13 +220,28 @@ def _underscored(name: str) -> str:
 
 
 def _check_filename_matches(name: str, version: Version, dist: DistributionName) -> None:
+    # Uploads must use the names today's build tools write (PEP 625 sdists, PEP 491
+    # wheels), as on the public index; ``ministry import`` stays lenient for old files.
+    expected_name = _underscored(name)
     if dist.project != canonicalize_name(name):
-        raise InvalidUpload(
-            f"Start filename for {name!r} with {_underscored(name)!r}.", field="content"
-        )
+        raise InvalidUpload(f"Start filename for {name!r} with {expected_name!r}.", "content")
     if dist.version != version:
         raise InvalidUpload(
             f"Version in filename should be {str(version)!r} not {str(dist.version)!r}.",
+            field="content",
+        )
+    if dist.packagetype == "sdist":
+        expected = f"{expected_name}-{version}.tar.gz"
+        if dist.filename != expected:
+            raise InvalidUpload(
+                f"Filename {dist.filename!r} is invalid, should be {expected!r}.", "content"
+            )
+        return
+    given_name = dist.filename.partition("-")[0]
+    if given_name != expected_name:
+        raise InvalidUpload(
+            f"Filename {dist.filename!r} should contain the normalized project name "
+            f"{expected_name!r}, not {given_name!r}.",
             field="content",
         )
 
