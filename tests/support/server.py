@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -77,8 +78,23 @@ class MinistryServer:
         return self.process.wait(timeout=timeout)
 
     def log(self) -> str:
-        """Everything the server has logged."""
+        """Everything the server has logged, including every request answered so far."""
+        if self.port and self.process is not None and self.process.poll() is None:
+            self._log_barrier()
         return self.log_path.read_text(errors="replace")
+
+    def _log_barrier(self) -> None:
+        # A response can reach the client a moment before its access-log line is written.
+        # The server logs requests in the order it answers them, so once a request made
+        # now is in the log, every earlier one is too.
+        token = secrets.token_hex(8)
+        try:
+            httpx.get(f"{self.url}/-/health?log-barrier={token}", trust_env=False, timeout=10)
+        except httpx.HTTPError:
+            return  # stopping or stopped: nothing more will be logged for requests
+        wait_for(
+            lambda: token in self.log_path.read_text(errors="replace"), 10, "the access log"
+        )
 
     def served(self, path: str, status: int = 200) -> int:
         """How many times the access log shows ``GET path`` answered with ``status``."""
