@@ -92,9 +92,7 @@ class MinistryServer:
             httpx.get(f"{self.url}/-/health?log-barrier={token}", trust_env=False, timeout=10)
         except httpx.HTTPError:
             return  # stopping or stopped: nothing more will be logged for requests
-        wait_for(
-            lambda: token in self.log_path.read_text(errors="replace"), 10, "the access log"
-        )
+        wait_for(lambda: token in self.log_path.read_text(errors="replace"), 10, "the access log")
 
     def served(self, path: str, status: int = 200) -> int:
         """How many times the access log shows ``GET path`` answered with ``status``."""
