@@ -181,6 +181,11 @@ def test_only_hashes_are_stored(fresh_server: MinistryServer, tmp_path: Path) ->
     with fresh_server.client() as client:
         assert post_upload(client, wheel, auth=("__token__", token)).status_code == 200
         assert post_upload(client, wheel, auth=ALICE).status_code == 200
+    listed = fresh_server.cli("token", "list", "alice")
+    token_id = token.split("_")[1]
+    assert token_id in listed.stdout
+    assert token.rsplit("_", 1)[1] not in listed.stdout
+    assert "never" not in listed.stdout  # it was used for the upload above
     unknown = fresh_server.cli("token", "create", "nobody")
     assert unknown.returncode == 2
     assert "No user 'nobody'" in unknown.stderr

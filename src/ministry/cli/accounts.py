@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ministry.cli.runtime import with_services
+from ministry.core.models import Token, User
 from ministry.errors import InvalidRequest
 from ministry.settings import Settings
 from ministry.wiring import Services
@@ -44,6 +45,10 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     create.add_argument("name", help="the user the token acts as")
     create.add_argument("--description", default="", help="what the token is for")
     create.set_defaults(run=create_token)
+    tokens = token.add_parser("list", help="list a user's tokens (never their secrets)")
+    common(tokens)
+    tokens.add_argument("name", help="the user whose tokens to list")
+    tokens.set_defaults(run=list_tokens)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -70,7 +75,7 @@ def add_user(settings: Settings, arguments: argparse.Namespace) -> int:
 def list_users(settings: Settings, _arguments: argparse.Namespace) -> int:
     """Print every user."""
 
-    async def work(services: Services) -> list[Any]:
+    async def work(services: Services) -> list[User]:
         return await services.metadata.list_users()
 
     table = Table("user", "admin", "created (UTC)")
@@ -96,4 +101,20 @@ def create_token(settings: Settings, arguments: argparse.Namespace) -> int:
         "as the password.",
         file=sys.stderr,
     )
+    return 0
+
+
+def list_tokens(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Print a user's tokens: id, description, and when they were created and last used."""
+
+    async def work(services: Services) -> list[Token]:
+        return await services.metadata.list_tokens(arguments.name)
+
+    table = Table("id", "description", "created (UTC)", "last used (UTC)")
+    for token in with_services(settings, work):
+        last_used = f"{token.last_used:%Y-%m-%d %H:%M}" if token.last_used else "never"
+        table.add_row(
+            token.token_id, token.description, f"{token.created:%Y-%m-%d %H:%M}", last_used
+        )
+    Console().print(table)
     return 0

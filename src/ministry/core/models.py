@@ -97,8 +97,6 @@ class AddFileOutcome(Enum):
     CONTENT_TAKEN = "content-taken"
     #: The release already has an sdist; ``existing`` holds it.
     SDIST_TAKEN = "sdist-taken"
-    #: The filename was used by a file that has since been deleted.
-    FILENAME_RETIRED = "filename-retired"
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ class AddFileResult:
     """The outcome of ``MetadataStore.add_file`` and the file it concerns."""
 
     outcome: AddFileOutcome
-    file: DistFile | None
+    file: DistFile
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,9 @@ from ministry.core.simple_pages import (
 from ministry.errors import NotFound
 from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
 
-__all__ = ["Catalog", "FilePath", "RenderedPage"]
+__all__ = ["Catalog", "Download", "FilePath", "RenderedPage"]
+
+_METADATA_SUFFIX = ".metadata"
 
 #: Builds the URL path of a file: (index, project, filename) -> "/…/filename".
 FilePath = Callable[[str, str, str], str]
@@ -49,6 +51,15 @@ class RenderedPage:
     etag: str
     content_type: str
     last_serial: int
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a download URL names: a file, or (``is_metadata``) its PEP 658 metadata file."""
+
+    file: DistFile
+    sha256: str
+    is_metadata: bool
 
 
 @dataclass
@@ -79,10 +90,6 @@ class Catalog:
         self._file_path = file_path
         self._cache: OrderedDict[tuple[str, str | None, str], _CacheEntry] = OrderedDict()
         self._cache_size = cache_size
-
-    async def last_serial(self) -> int:
-        """The store's newest serial."""
-        return await self._metadata.last_serial()
 
     def _cached(self, key: tuple[str, str | None, str]) -> _CacheEntry | None:
         entry = self._cache.get(key)
@@ -180,6 +187,16 @@ class Catalog:
         if found is None or found.project != project:
             raise NotFound(f"No file {filename!r} in project {project!r}.")
         return found
+
+    async def locate_download(self, index: str, project: NormalizedName, filename: str) -> Download:
+        """The blob behind a download URL: ``<filename>`` or ``<filename>.metadata``."""
+        if filename.endswith(_METADATA_SUFFIX):
+            file = await self.find_file(index, project, filename.removesuffix(_METADATA_SUFFIX))
+            if file.metadata_sha256 is None:
+                raise NotFound(f"{file.filename!r} has no metadata file (only wheels have one).")
+            return Download(file, file.metadata_sha256, is_metadata=True)
+        file = await self.find_file(index, project, filename)
+        return Download(file, file.sha256, is_metadata=False)
 
     async def open_blob(self, sha256: str) -> BlobReader:
         """Open stored bytes for reading."""

@@ -99,7 +99,7 @@ class UploadService:
             result = await self._metadata.add_file(
                 file, inspected.metadata.name, inspected.metadata.fields, uploader
             )
-            return self._outcome(result, digests, form)
+            return self._outcome(result, digests)
         finally:
             spool.discard()
 
@@ -150,27 +150,21 @@ class UploadService:
         )
 
     @staticmethod
-    def _outcome(result: AddFileResult, digests: Digests, form: UploadForm) -> PublishResult:
-        outcome, stored = result.outcome, result.file
-        if outcome is AddFileOutcome.ADDED and stored is not None:
+    def _outcome(result: AddFileResult, digests: Digests) -> PublishResult:
+        stored = result.file
+        if result.outcome is AddFileOutcome.ADDED:
             log.info("published %s (%d bytes)", stored.filename, stored.size)
             return PublishResult(stored, created=True)
-        if outcome is AddFileOutcome.FILENAME_TAKEN and stored is not None:
+        if result.outcome is AddFileOutcome.FILENAME_TAKEN:
             return UploadService._same_or_refuse(stored, digests)
-        if outcome is AddFileOutcome.CONTENT_TAKEN and stored is not None:
+        if result.outcome is AddFileOutcome.CONTENT_TAKEN:
             raise FileExists(
                 f"File already exists: the same content is published as {stored.filename!r}. "
                 "Each file must have its own bytes; build the distribution again."
             )
-        if outcome is AddFileOutcome.SDIST_TAKEN and stored is not None:
-            raise InvalidUpload(
-                f"Only one sdist may be uploaded per release; {stored.filename!r} is "
-                f"already published for version {stored.version}.",
-                field="content",
-            )
         raise InvalidUpload(
-            f"This filename ({form.distribution.filename!r}) was previously used by a file "
-            "that has since been deleted. Use a different version.",
+            f"Only one sdist may be uploaded per release; {stored.filename!r} is "
+            f"already published for version {stored.version}.",
             field="content",
         )
 

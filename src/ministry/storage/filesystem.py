@@ -154,11 +154,6 @@ class FileBlobStore:
         await self._run(write)
         return sha256
 
-    async def exists(self, sha256: str) -> bool:
-        """Whether the blob is stored."""
-        path = self.path_of(sha256)
-        return await self._run(path.is_file)
-
     async def open_blob(self, sha256: str) -> FileBlob:
         """Open a blob; never follows a symbolic link planted in the store."""
         path = self.path_of(sha256)
@@ -171,8 +166,3 @@ class FileBlobStore:
             return FileBlob(handle, os.fstat(handle).st_size)
 
         return await self._run(open_file)
-
-    async def delete(self, sha256: str) -> None:
-        """Remove a blob."""
-        path = self.path_of(sha256)
-        await self._run(lambda: path.unlink(missing_ok=True))

@@ -52,9 +52,9 @@ class MetadataStore(Protocol):
     ) -> AddFileResult:
         """Publish a file in one transaction, or report what stands in its way.
 
-        The checks for a taken filename, a retired filename, the same bytes under
-        another filename and a second sdist of a release happen inside the same
-        transaction as the insert, so that of two racing uploads exactly one wins.
+        The checks for a taken filename, the same bytes under another filename and a
+        second sdist of a release happen inside the same transaction as the insert,
+        so that of two racing uploads exactly one wins.
         The stored file takes the serial of its change and the version spelling
         of its release (``1.0`` and ``1.0.0`` are one release).
         """
@@ -117,11 +117,5 @@ class BlobStore(Protocol):
     async def put_bytes(self, data: bytes) -> str:
         """Store a small value (a metadata file) and return its sha256."""
 
-    async def exists(self, sha256: str) -> bool:
-        """Whether a blob is stored."""
-
     async def open_blob(self, sha256: str) -> BlobReader:
         """Open a blob for reading; raises ``NotFound`` if it is missing."""
-
-    async def delete(self, sha256: str) -> None:
-        """Remove a blob (missing blobs are ignored)."""

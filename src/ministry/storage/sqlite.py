@@ -88,13 +88,6 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_by_project ON files (index_name, project);
 CREATE INDEX IF NOT EXISTS files_by_sha256 ON files (index_name, sha256);
-CREATE TABLE IF NOT EXISTS retired_files (
-    index_name TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    serial INTEGER NOT NULL,
-    PRIMARY KEY (index_name, filename)
-);
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
@@ -394,12 +387,6 @@ class SqliteMetadataStore:
         ).fetchone()
         if row is not None:
             return AddFileResult(AddFileOutcome.FILENAME_TAKEN, _file(row))
-        retired = c.execute(
-            "SELECT 1 FROM retired_files WHERE index_name = ? AND filename = ?",
-            (file.index, file.filename),
-        ).fetchone()
-        if retired is not None:
-            return AddFileResult(AddFileOutcome.FILENAME_RETIRED, None)
         row = c.execute(
             f"SELECT {_FILE_COLUMNS} FROM files WHERE index_name = ? AND sha256 = ? LIMIT 1",  # noqa: S608
             (file.index, file.sha256),

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from email.utils import format_datetime, parsedate_to_datetime
 
-from packaging.utils import NormalizedName
-
-from ministry.core.models import DEFAULT_INDEX, DistFile
+from ministry.core.models import DEFAULT_INDEX
 from ministry.core.ranges import ByteRange, parse_range
-from ministry.errors import NotFound
+from ministry.services.catalog import Download
 from ministry.storage.protocols import BlobReader
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
 
 __all__ = ["FileHandler"]
-
-_METADATA_SUFFIX = ".metadata"
 
 
 class FileHandler(BaseHandler):
@@ -31,14 +27,14 @@ class FileHandler(BaseHandler):
         project = normalized_or_redirect(self, name, "/packages/{}/" + filename)
         if project is None:
             return
-        file, sha256 = await self._locate(project, filename)
-        is_metadata = sha256 != file.sha256
-        self._set_headers(file, sha256, filename, is_metadata)
-        if self._not_modified(sha256, file):
+        catalog = self.services.catalog
+        download = await catalog.locate_download(DEFAULT_INDEX, project, filename)
+        self._set_headers(download, filename)
+        if self._not_modified(download):
             self.set_status(304)
             self.finish()
             return
-        blob = await self.services.catalog.open_blob(sha256)
+        blob = await catalog.open_blob(download.sha256)
         try:
             await self._send(blob)
         finally:
@@ -46,41 +42,30 @@ class FileHandler(BaseHandler):
 
     head = get
 
-    async def _locate(self, project: NormalizedName, filename: str) -> tuple[DistFile, str]:
-        catalog = self.services.catalog
-        if filename.endswith(_METADATA_SUFFIX):
-            file = await catalog.find_file(
-                DEFAULT_INDEX, project, filename.removesuffix(_METADATA_SUFFIX)
-            )
-            if file.metadata_sha256 is None:
-                raise NotFound(f"{file.filename!r} has no metadata file (only wheels have one).")
-            return file, file.metadata_sha256
-        file = await catalog.find_file(DEFAULT_INDEX, project, filename)
-        return file, file.sha256
-
-    def _set_headers(self, file: DistFile, sha256: str, filename: str, is_metadata: bool) -> None:
-        if is_metadata:
+    def _set_headers(self, download: Download, filename: str) -> None:
+        if download.is_metadata:
             self.set_header("Content-Type", "text/plain; charset=utf-8")
         else:
             # Never a type a browser would run, and never a Content-Encoding: clients
             # check the hash of exactly these bytes (STANDARDS.md F1, HOSTILE.md 91).
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
-        self.set_header("ETag", f'"{sha256}"')
-        self.set_header("Last-Modified", format_datetime(file.upload_time, usegmt=True))
+        self.set_header("ETag", f'"{download.sha256}"')
+        self.set_header("Last-Modified", format_datetime(download.file.upload_time, usegmt=True))
         self.set_header("Cache-Control", "public, max-age=31536000, immutable")
         self.set_header("Accept-Ranges", "bytes")
 
-    def _not_modified(self, sha256: str, file: DistFile) -> bool:
+    def _not_modified(self, download: Download) -> bool:
         if_none_match = self.request.headers.get("If-None-Match")
         if if_none_match is not None:
             tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-            return "*" in tags or f'"{sha256}"' in tags
+            return "*" in tags or f'"{download.sha256}"' in tags
         since = self.request.headers.get("If-Modified-Since")
         if since is None:
             return False
         try:
-            return file.upload_time.replace(microsecond=0) <= parsedate_to_datetime(since)
+            modified = download.file.upload_time.replace(microsecond=0)
+            return modified <= parsedate_to_datetime(since)
         except (TypeError, ValueError):
             return False  # junk dates are ignored (HOSTILE.md 81)
 
