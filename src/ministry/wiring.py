@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from argon2 import PasswordHasher
+
+from ministry.services.accounts import AccountService
+from ministry.services.audit import AuditService
 from ministry.services.auth import AuthService
 from ministry.services.catalog import Catalog, FilePath
+from ministry.services.indexes import IndexService
+from ministry.services.maintenance import MaintenanceService
 from ministry.services.uploads import UploadService
 from ministry.settings import Settings
 from ministry.storage.filesystem import FileBlobStore
@@ -27,15 +33,20 @@ class Services:
     metadata: MetadataStore
     blobs: BlobStore
     auth: AuthService
+    accounts: AccountService
+    indexes: IndexService
     catalog: Catalog
     uploads: UploadService
+    maintenance: MaintenanceService
+    audit: AuditService
 
     async def start(self) -> None:
-        """Open the stores and clear what a crash may have left half-done."""
+        """Open the stores, clear what a crash may have left half-done, create ``main``."""
         self.settings.data.mkdir(parents=True, exist_ok=True)
         await self.metadata.open()
         await self.blobs.open()
         self.uploads.sweep()
+        await self.indexes.ensure_default()
 
     async def stop(self) -> None:
         """Close the stores."""
@@ -47,11 +58,19 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
     """Build every service for these settings; ``file_path`` comes from the URL table."""
     metadata = SqliteMetadataStore(settings.database_path)
     blobs = FileBlobStore(settings.blob_directory)
+    hasher = PasswordHasher()
+    indexes = IndexService(metadata)
     return Services(
         settings=settings,
         metadata=metadata,
         blobs=blobs,
-        auth=AuthService(metadata),
+        auth=AuthService(metadata, hasher),
+        accounts=AccountService(metadata, hasher),
+        indexes=indexes,
         catalog=Catalog(metadata, blobs, file_path),
-        uploads=UploadService(metadata, blobs, settings.spool_directory, settings.max_upload_size),
+        uploads=UploadService(
+            metadata, blobs, indexes, settings.spool_directory, settings.max_upload_size
+        ),
+        maintenance=MaintenanceService(metadata, indexes),
+        audit=AuditService(metadata),
     )

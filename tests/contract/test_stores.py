@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -20,11 +21,12 @@ from typing import TypeVar
 import pytest
 from packaging.utils import NormalizedName
 
-from ministry.core.models import AddFileOutcome, Token, User
+from ministry.core.models import Actor, AddFileOutcome, Group, IndexConfig, Route, Token, User
 from ministry.errors import Conflict, NotFound
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.sqlite import SqliteMetadataStore
+from ministry.storage.sqlite.schema import _MIGRATIONS
 from ministry.storage.temporary import create_temporary
 from support.records import dist_file
 
@@ -71,7 +73,9 @@ def test_empty_store(metadata: MetadataStore) -> None:
 
 def test_add_file_publishes_with_a_new_serial(metadata: MetadataStore) -> None:
     """A published file is found by name and project, with its change's serial."""
-    result = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "Demo", {"summary": "x"}, "alice"))
+    result = run(
+        metadata.add_file(dist_file("demo-1.0.tar.gz"), "Demo", {"summary": "x"}, Actor("alice"))
+    )
     assert result.outcome is AddFileOutcome.ADDED
     assert result.file.serial == run(metadata.last_serial()) > 0
     stored = run(metadata.get_file("main", "demo-1.0.tar.gz"))
@@ -94,33 +98,38 @@ def test_serial_is_strictly_increasing_and_logged(metadata: MetadataStore) -> No
     for version in ("1.0", "1.1", "1.2"):
         added = run(
             metadata.add_file(
-                dist_file(f"demo-{version}.tar.gz", version=version), "demo", {}, "bob"
+                dist_file(f"demo-{version}.tar.gz", version=version),
+                "demo",
+                {},
+                Actor("bob", "10.0.0.7"),
             )
         )
         serials.append(added.file.serial)
-    run(metadata.add_user(User("carol", "hash", datetime.now(UTC)), "admin"))
+    run(metadata.add_user(User("carol", "hash", datetime.now(UTC)), Actor("admin")))
     assert serials == sorted(set(serials))
     changes = run(metadata.changes_since(0))
     assert [c.serial for c in changes] == sorted(c.serial for c in changes)
     assert [c.filename for c in changes[:3]] == [f"demo-{v}.tar.gz" for v in ("1.0", "1.1", "1.2")]
     assert changes[-1].action == "add-user"
     assert changes[-1].detail == "carol"
-    assert changes[0].actor == "bob"
+    assert (changes[0].actor, changes[0].address) == ("bob", "10.0.0.7")
     assert run(metadata.changes_since(serials[1])) == changes[2:]
     assert len(run(metadata.changes_since(0, limit=2))) == 2
 
 
 def test_obstacles_are_reported_not_stored(metadata: MetadataStore) -> None:
     """A taken filename, the same bytes renamed and a second sdist leave the store unchanged."""
-    first = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, "a")).file
+    first = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a"))).file
     serial = run(metadata.last_serial())
-    taken = run(metadata.add_file(dist_file("demo-1.0.tar.gz", sha="other"), "demo", {}, "a"))
+    taken = run(
+        metadata.add_file(dist_file("demo-1.0.tar.gz", sha="other"), "demo", {}, Actor("a"))
+    )
     assert (taken.outcome, taken.file) == (AddFileOutcome.FILENAME_TAKEN, first)
     same_bytes = dist_file("demo-1.0-py3-none-any.whl", sha="demo-1.0.tar.gz")
-    renamed = run(metadata.add_file(same_bytes, "demo", {}, "a"))
+    renamed = run(metadata.add_file(same_bytes, "demo", {}, Actor("a")))
     assert (renamed.outcome, renamed.file) == (AddFileOutcome.CONTENT_TAKEN, first)
     second_sdist = dist_file("demo-1.0.0.tar.gz", version="1.0.0")
-    sdist = run(metadata.add_file(second_sdist, "demo", {}, "a"))
+    sdist = run(metadata.add_file(second_sdist, "demo", {}, Actor("a")))
     assert (sdist.outcome, sdist.file) == (AddFileOutcome.SDIST_TAKEN, first)
     assert run(metadata.last_serial()) == serial
     assert run(metadata.list_files("main", NormalizedName("demo"))) == [first]
@@ -128,9 +137,9 @@ def test_obstacles_are_reported_not_stored(metadata: MetadataStore) -> None:
 
 def test_one_release_per_canonical_version(metadata: MetadataStore) -> None:
     """``1.0`` and ``1.0.0`` are one release; later files take its spelling and metadata."""
-    run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {"summary": "first"}, "a"))
+    run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {"summary": "first"}, Actor("a")))
     wheel = dist_file("demo-1.0.0-py3-none-any.whl", version="1.0.0")
-    added = run(metadata.add_file(wheel, "Demo", {"summary": "second"}, "a"))
+    added = run(metadata.add_file(wheel, "Demo", {"summary": "second"}, Actor("a")))
     assert added.file.version == "1.0"
     (release,) = run(metadata.list_releases("main", NormalizedName("demo")))
     assert release.metadata == {"summary": "first"}
@@ -141,13 +150,13 @@ def test_one_release_per_canonical_version(metadata: MetadataStore) -> None:
 def test_users_and_tokens(metadata: MetadataStore) -> None:
     """Users are unique; tokens are found by id and listed per user; use is not a change."""
     when = datetime(2026, 5, 6, tzinfo=UTC)
-    run(metadata.add_user(User("alice", "$argon2id$x", when, is_admin=True), "cli"))
+    run(metadata.add_user(User("alice", "$argon2id$x", when, is_admin=True), Actor("cli")))
     with pytest.raises(Conflict):
-        run(metadata.add_user(User("alice", "other", when), "cli"))
+        run(metadata.add_user(User("alice", "other", when), Actor("cli")))
     assert run(metadata.get_user("alice")) == User("alice", "$argon2id$x", when, is_admin=True)
     assert run(metadata.get_user("nobody")) is None
     token = Token("0123456789abcdef", "alice", "hash", when, "ci", expires=when + timedelta(days=1))
-    run(metadata.add_token(token, "cli"))
+    run(metadata.add_token(token, Actor("cli")))
     serial = run(metadata.last_serial())
     run(metadata.touch_token(token.token_id, when + timedelta(hours=1)))
     assert run(metadata.last_serial()) == serial
@@ -158,8 +167,142 @@ def test_users_and_tokens(metadata: MetadataStore) -> None:
     assert [u.name for u in run(metadata.list_users())] == ["alice"]
 
 
+def test_yank_and_unyank(metadata: MetadataStore) -> None:
+    """Yanking sets a reason (possibly empty), unyanking clears it; each is a change."""
+    run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a")))
+    before = run(metadata.last_serial())
+    (yanked,) = run(metadata.set_yanked("main", ["demo-1.0.tar.gz", "nope"], "broken", Actor("y")))
+    assert yanked.yanked == "broken"
+    stored = run(metadata.get_file("main", "demo-1.0.tar.gz"))
+    assert stored is not None and stored.yanked == "broken"
+    (project,) = run(metadata.list_projects("main"))
+    assert project.last_serial == run(metadata.last_serial()) > before
+    run(metadata.set_yanked("main", ["demo-1.0.tar.gz"], "", Actor("y")))
+    assert run(metadata.get_file("main", "demo-1.0.tar.gz")).yanked == ""  # type: ignore[union-attr]
+    run(metadata.set_yanked("main", ["demo-1.0.tar.gz"], None, Actor("y")))
+    assert run(metadata.get_file("main", "demo-1.0.tar.gz")).yanked is None  # type: ignore[union-attr]
+    actions = [c.action for c in run(metadata.changes_since(before))]
+    assert actions == ["yank", "yank", "unyank"]
+
+
+def test_delete_retires_the_filename(metadata: MetadataStore) -> None:
+    """A deleted filename accepts its old bytes again but never other bytes (HOSTILE 12)."""
+    run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a")))
+    run(metadata.add_file(dist_file("demo-2.0.tar.gz", version="2.0"), "demo", {}, Actor("a")))
+    (deleted,) = run(metadata.delete_files("main", ["demo-1.0.tar.gz"], Actor("d")))
+    assert deleted.filename == "demo-1.0.tar.gz"
+    assert run(metadata.get_file("main", "demo-1.0.tar.gz")) is None
+    assert [r.version for r in run(metadata.list_releases("main", NormalizedName("demo")))] == [
+        "2.0"
+    ]
+    other = run(metadata.add_file(dist_file("demo-1.0.tar.gz", sha="x"), "demo", {}, Actor("a")))
+    assert other.outcome is AddFileOutcome.FILENAME_RETIRED
+    same = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a")))
+    assert same.outcome is AddFileOutcome.ADDED
+    run(metadata.delete_files("main", ["demo-1.0.tar.gz", "demo-2.0.tar.gz"], Actor("d")))
+    assert run(metadata.get_project("main", NormalizedName("demo"))) is None
+    assert run(metadata.list_projects("main")) == []
+
+
+def test_replace_existing(metadata: MetadataStore) -> None:
+    """Where overwriting is allowed, other bytes replace a file; the same bytes stay put."""
+    run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a")))
+    newer = dist_file("demo-1.0.tar.gz", sha="newer")
+    result = run(metadata.add_file(newer, "demo", {}, Actor("a"), replace_existing=True))
+    assert result.outcome is AddFileOutcome.REPLACED
+    assert run(metadata.get_file("main", "demo-1.0.tar.gz")).sha256 == newer.sha256  # type: ignore[union-attr]
+    again = run(metadata.add_file(newer, "demo", {}, Actor("a"), replace_existing=True))
+    assert again.outcome is AddFileOutcome.FILENAME_TAKEN
+
+
+def test_indexes(metadata: MetadataStore) -> None:
+    """Index settings round-trip; names are unique; deleting removes the contents too."""
+    config = IndexConfig(
+        "team/dev",
+        bases=("team/prod", "main"),
+        private=True,
+        readers=("bob", "@qa"),
+        uploaders=("alice",),
+        admins=("@leads",),
+        allow_delete=True,
+        allow_inherit=("shared-*",),
+        routes=(Route("acme-*", "team/prod"), Route("secret", "-")),
+        description="development",
+    )
+    run(metadata.create_index(config, Actor("admin")))
+    with pytest.raises(Conflict):
+        run(metadata.create_index(config, Actor("admin")))
+    assert run(metadata.list_indexes()) == [config]
+    changed = replace(config, private=False, bases=("main",))
+    run(metadata.update_index(changed, Actor("admin")))
+    assert run(metadata.list_indexes()) == [changed]
+    with pytest.raises(NotFound):
+        run(metadata.update_index(IndexConfig("ghost"), Actor("admin")))
+    file = replace(dist_file("demo-1.0.tar.gz"), index="team/dev")
+    run(metadata.add_file(file, "demo", {}, Actor("a")))
+    assert [p.index for p in run(metadata.projects_named(NormalizedName("demo")))] == ["team/dev"]
+    run(metadata.delete_index("team/dev", Actor("admin")))
+    assert run(metadata.list_indexes()) == []
+    assert run(metadata.projects_named(NormalizedName("demo"))) == []
+    assert run(metadata.changes_since(0))[-1].action == "delete-index"
+
+
+def test_groups(metadata: MetadataStore) -> None:
+    """Groups hold existing users; membership changes are logged."""
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    for name in ("alice", "bob"):
+        run(metadata.add_user(User(name, "h", when), Actor("cli")))
+    run(metadata.create_group("qa", Actor("cli")))
+    with pytest.raises(Conflict):
+        run(metadata.create_group("qa", Actor("cli")))
+    run(metadata.set_group_members("qa", ["alice", "bob"], [], Actor("cli")))
+    run(metadata.set_group_members("qa", [], ["alice"], Actor("cli")))
+    assert run(metadata.list_groups()) == [Group("qa", ("bob",))]
+    with pytest.raises(NotFound):
+        run(metadata.set_group_members("qa", ["nobody"], [], Actor("cli")))
+    with pytest.raises(NotFound):
+        run(metadata.set_group_members("ghosts", ["bob"], [], Actor("cli")))
+    run(metadata.delete_group("qa", Actor("cli")))
+    assert run(metadata.list_groups()) == []
+
+
+def test_user_updates_and_token_scopes(metadata: MetadataStore) -> None:
+    """A user's flags change; a token keeps its index and projects and can be revoked."""
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    run(metadata.add_user(User("alice", "h", when), Actor("cli")))
+    run(metadata.update_user(User("alice", "h2", when, is_admin=True, disabled=True), Actor("cli")))
+    assert run(metadata.get_user("alice")) == User("alice", "h2", when, True, True)
+    with pytest.raises(NotFound):
+        run(metadata.update_user(User("ghost", "h", when), Actor("cli")))
+    token = Token("00000000000000aa", "alice", "hash", when, index="team/dev", projects=("a", "b"))
+    run(metadata.add_token(token, Actor("cli")))
+    assert run(metadata.get_token(token.token_id)) == token
+    run(metadata.revoke_token(token.token_id, Actor("cli")))
+    assert run(metadata.get_token(token.token_id)) == replace(token, revoked=True)
+    with pytest.raises(NotFound):
+        run(metadata.revoke_token("ffffffffffffffff", Actor("cli")))
+
+
+def test_older_data_directories_are_upgraded(tmp_path: Path) -> None:
+    """A database made by the first release (no user_version) gains the new tables and columns."""
+    database = tmp_path / "ministry.sqlite3"
+    with sqlite3.connect(database) as connection:
+        for statement in _MIGRATIONS[0]:
+            connection.execute(statement)
+        connection.execute("INSERT INTO users VALUES ('old', 'h', '2025-01-01T00:00:00+00:00', 1)")
+    store = SqliteMetadataStore(database)
+    run(store.open())
+    try:
+        user = run(store.get_user("old"))
+        assert user is not None and user.is_admin and not user.disabled
+        assert run(store.list_indexes()) == []
+    finally:
+        run(store.close())
+
+
 _RACER = """
 import asyncio, pathlib, sys
+from ministry.core.models import Actor
 from ministry.storage.sqlite import SqliteMetadataStore
 from support.records import dist_file
 
@@ -167,7 +310,7 @@ async def main(database, content):
     store = SqliteMetadataStore(pathlib.Path(database))
     await store.open()
     file = dist_file("race-1.0.tar.gz", project="race", sha=content)
-    result = await store.add_file(file, "race", {}, content)
+    result = await store.add_file(file, "race", {}, Actor(content))
     await store.close()
     print(result.outcome.name)
 

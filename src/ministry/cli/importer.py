@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ministry.cli.runtime import with_services
+from ministry.cli.runtime import local_admin, with_services
 from ministry.core.models import DEFAULT_INDEX
 from ministry.errors import MinistryError
 from ministry.settings import Settings
@@ -34,9 +34,7 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     parser = commands.add_parser("import", help="import a directory of distribution files")
     common(parser)
     parser.add_argument("directory", type=Path, help="searched recursively for .whl and .tar.gz")
-    parser.add_argument(
-        "--as", dest="actor", default="import", help="uploader recorded for the files"
-    )
+    parser.add_argument("--index", default=DEFAULT_INDEX, help="the index to import into")
     parser.set_defaults(run=run)
 
 
@@ -68,7 +66,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
                 async with limit:
                     try:
                         result = await services.uploads.import_file(
-                            DEFAULT_INDEX, arguments.actor, path
+                            arguments.index, local_admin(), path
                         )
                         outcomes["published" if result.created else "already present"] += 1
                     except MinistryError as exc:

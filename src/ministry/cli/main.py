@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ministry.cli import accounts, importer, serve
+from ministry.cli import accounts, importer, indexes, maintenance, serve
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError, settings_from
 
@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands, _common)
     accounts.register(commands, _common)
+    indexes.register(commands, _common)
+    maintenance.register(commands, _common)
     importer.register(commands, _common)
     return parser
 

@@ -1,18 +1,29 @@
-"""Running a command against the stores: open them, do the work, close them."""
+"""Running a command against the stores: open them, do the work as the local administrator."""
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from ministry.core.permissions import Identity
 from ministry.settings import Settings
-from ministry.web.routes import file_path
+from ministry.web.urls import file_path
 from ministry.wiring import Services, build_services
 
-__all__ = ["with_services"]
+__all__ = ["local_admin", "with_services"]
 
 T = TypeVar("T")
+
+
+def local_admin() -> Identity:
+    """Whoever runs a command on the server's machine administers it; the log names them."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return Identity(user=f"cli:{login}", address="local", is_admin=True)
 
 
 def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:

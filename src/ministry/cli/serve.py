@@ -14,7 +14,7 @@ import tornado.netutil
 
 from ministry.app import make_app
 from ministry.settings import Settings
-from ministry.web.routes import file_path
+from ministry.web.urls import file_path
 from ministry.wiring import build_services
 
 __all__ = ["register"]

@@ -15,13 +15,18 @@ from packaging.utils import NormalizedName
 
 __all__ = [
     "DEFAULT_INDEX",
+    "Actor",
     "AddFileOutcome",
     "AddFileResult",
     "Change",
     "DistFile",
+    "Group",
+    "IndexConfig",
+    "IndexKind",
     "PackageType",
     "Project",
     "Release",
+    "Route",
     "Token",
     "User",
 ]
@@ -30,6 +35,58 @@ __all__ = [
 DEFAULT_INDEX = "main"
 
 PackageType = Literal["sdist", "bdist_wheel"]
+IndexKind = Literal["hosted"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change and from which address, for the audit log."""
+
+    name: str
+    address: str = "local"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A routing rule: projects whose normalized name matches ``pattern`` come only from ``base``.
+
+    ``base`` is ``"-"`` for "from no base at all": such names are only ever local.
+    """
+
+    pattern: str
+    base: str
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """An index and its settings.
+
+    Principals in ``readers``, ``uploaders`` and ``admins`` are user names, or group
+    names written ``@group``; ``@all`` is every user.
+    """
+
+    name: str
+    kind: IndexKind = "hosted"
+    bases: tuple[str, ...] = ()
+    private: bool = False
+    readers: tuple[str, ...] = ()
+    uploaders: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+    allow_delete: bool = False
+    allow_overwrite: bool = False
+    #: Patterns of project names that this index shows from its bases too, although it
+    #: has them itself (without it, a local project hides its bases' files).
+    allow_inherit: tuple[str, ...] = ()
+    routes: tuple[Route, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Group:
+    """A named set of users, for granting rights once."""
+
+    name: str
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +154,10 @@ class AddFileOutcome(Enum):
     CONTENT_TAKEN = "content-taken"
     #: The release already has an sdist; ``existing`` holds it.
     SDIST_TAKEN = "sdist-taken"
+    #: The filename belonged to a deleted file with other bytes; ``existing`` is the new file.
+    FILENAME_RETIRED = "filename-retired"
+    #: The filename was taken and its file replaced (indexes that allow overwriting).
+    REPLACED = "replaced"
 
 
 @dataclass(frozen=True)
@@ -115,6 +176,7 @@ class User:
     password_hash: str
     created: datetime
     is_admin: bool = False
+    disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +191,10 @@ class Token:
     expires: datetime | None = None
     last_used: datetime | None = None
     revoked: bool = False
+    #: The one index the token may be used for, or None for all the user's indexes.
+    index: str | None = None
+    #: The projects it may upload, or empty for all.
+    projects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,3 +211,4 @@ class Change:
     filename: str | None = None
     #: What else identifies the change (a user name, a token id), when project/file do not.
     detail: str | None = None
+    address: str = "local"

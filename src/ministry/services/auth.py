@@ -1,9 +1,10 @@
-"""Users, passwords and API tokens.
+"""Credentials to identities: passwords (Argon2id) and API tokens.
 
-Passwords are stored as Argon2id hashes (memory-hard). Tokens are long random
-secrets, so a fast hash (sha256) is enough and lets every request check one
-cheaply; only the hash is stored, and comparisons are constant-time. A token
-reads ``mop_<id>_<secret>``: the id finds the row, the secret proves possession.
+Tokens are long random secrets, so a fast hash (sha256) is enough to store them
+and lets every request check one cheaply; only the hash is kept, and
+comparisons are constant-time. A token reads ``mop_<id>_<secret>``: the id finds
+the row, the secret proves possession. Every failure reads the same, so nobody
+learns which user names exist.
 """
 
 from __future__ import annotations
@@ -15,139 +16,117 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ministry.core.models import Token, User
-from ministry.errors import AuthenticationFailed, InvalidRequest
+from ministry.core.models import User
+from ministry.core.permissions import Identity
+from ministry.errors import AuthenticationFailed
 from ministry.storage.protocols import MetadataStore
 
-__all__ = ["TOKEN_USERNAME", "AuthService", "Identity", "check_username"]
+__all__ = ["TOKEN_USERNAME", "AuthService", "format_token", "hash_token"]
 
 #: The username upload clients send with an API token (twine, uv, flit: ``__token__``).
 TOKEN_USERNAME = "__token__"  # noqa: S105 (a user name, not a secret)
 _TOKEN = re.compile(r"mop_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
-_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-_MIN_PASSWORD = 8
 # A bulk upload authenticates once per file; re-running Argon2 each time would cost
 # tens of milliseconds per file. A verified password is remembered briefly.
 _VERIFIED_TTL = 300.0
 _VERIFIED_MAX = 1024
 
 
-@dataclass(frozen=True)
-class Identity:
-    """Who a request acts as, and through which token if any."""
-
-    user: str
-    token_id: str | None = None
-
-
-def check_username(name: str) -> str:
-    """Refuse user names that could be confused with tokens or paths."""
-    if not _USERNAME.match(name) or name == TOKEN_USERNAME:
-        raise InvalidRequest(
-            f"Invalid user name {name[:70]!r}: use 1 to 64 ASCII letters, digits, '.', '_' "
-            "or '-', starting with a letter or digit."
-        )
-    return name
-
-
-def _check_password(password: str) -> None:
-    if len(password) < _MIN_PASSWORD:
-        raise InvalidRequest(f"Passwords must have at least {_MIN_PASSWORD} characters.")
-
-
-def _token_hash(secret: str) -> str:
+def hash_token(secret: str) -> str:
+    """The stored form of a token secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class AuthService:
-    """Creates users and tokens and turns credentials into an identity."""
+def format_token(token_id: str, secret: str) -> str:
+    """The token as its owner types it."""
+    return f"mop_{token_id}_{secret}"
 
-    def __init__(self, metadata: MetadataStore) -> None:
+
+class AuthService:
+    """Turns Basic credentials into an identity."""
+
+    def __init__(self, metadata: MetadataStore, hasher: PasswordHasher) -> None:
         self._metadata = metadata
-        self._hasher = PasswordHasher()
+        self._hasher = hasher
         # Verifying against this keeps unknown users as slow as known ones.
-        self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._decoy = hasher.hash(secrets.token_urlsafe(16))
         self._pepper = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, float] = OrderedDict()
 
-    async def create_user(
-        self, name: str, password: str, *, admin: bool = False, actor: str = "cli"
-    ) -> User:
-        """Create a user with an Argon2id password hash."""
-        check_username(name)
-        _check_password(password)
-        password_hash = await asyncio.to_thread(self._hasher.hash, password)
-        user = User(name, password_hash, datetime.now(UTC), is_admin=admin)
-        await self._metadata.add_user(user, actor)
-        return user
-
-    async def create_token(
-        self,
-        user: str,
-        *,
-        description: str = "",
-        expires: datetime | None = None,
-        actor: str = "cli",
-    ) -> tuple[Token, str]:
-        """Create a token; the returned secret is shown once and never stored."""
-        if await self._metadata.get_user(user) is None:
-            raise InvalidRequest(f"No user {user!r}; create it first with 'ministry user add'.")
-        token_id = secrets.token_hex(8)
-        secret = secrets.token_urlsafe(32)
-        token = Token(
-            token_id=token_id,
-            user=user,
-            secret_hash=_token_hash(secret),
-            created=datetime.now(UTC),
-            description=description,
-            expires=expires,
-        )
-        await self._metadata.add_token(token, actor)
-        return token, f"mop_{token_id}_{secret}"
-
-    async def authenticate(self, username: str, password: str) -> Identity:
+    async def authenticate(self, username: str, password: str, address: str) -> Identity:
         """The identity these Basic credentials prove, or ``AuthenticationFailed``."""
         match = _TOKEN.match(password)
         if match and username in (TOKEN_USERNAME, await self._token_owner(match[1])):
-            return await self._authenticate_token(match[1], match[2])
+            return await self._authenticate_token(match[1], match[2], address)
         if username == TOKEN_USERNAME:
             raise _failed()
-        return await self._authenticate_password(username, password)
+        return await self._authenticate_password(username, password, address)
 
     async def _token_owner(self, token_id: str) -> str | None:
         token = await self._metadata.get_token(token_id)
         return token.user if token else None
 
-    async def _authenticate_token(self, token_id: str, secret: str) -> Identity:
+    async def _authenticate_token(self, token_id: str, secret: str, address: str) -> Identity:
         token = await self._metadata.get_token(token_id)
-        expected = token.secret_hash if token else _token_hash("")
-        valid = hmac.compare_digest(expected, _token_hash(secret))
+        expected = token.secret_hash if token else hash_token("")
+        valid = hmac.compare_digest(expected, hash_token(secret))
         now = datetime.now(UTC)
         if token is None or not valid or token.revoked or (token.expires and token.expires < now):
             raise _failed()
+        user = await self._live_user(token.user)
         await self._metadata.touch_token(token_id, now)
-        return Identity(token.user, token_id)
+        return await self._identity(
+            user,
+            address,
+            token_id=token_id,
+            token_index=token.index,
+            token_projects=token.projects,
+        )
 
-    async def _authenticate_password(self, username: str, password: str) -> Identity:
+    async def _authenticate_password(self, username: str, password: str, address: str) -> Identity:
         user = await self._metadata.get_user(username)
         # The stored hash is part of the key: a changed password forgets the old one at once.
         stored = user.password_hash if user else ""
         key = hmac.digest(self._pepper, f"{username}\0{password}\0{stored}".encode(), "sha256")
-        if user is not None and self._recently_verified(key):
-            return Identity(user.name)
-        ok = await asyncio.to_thread(
-            self._verify, user.password_hash if user else self._decoy, password
-        )
-        if user is None or not ok:
+        if user is None or not self._recently_verified(key):
+            ok = await asyncio.to_thread(self._verify, stored or self._decoy, password)
+            if user is None or not ok:
+                raise _failed()
+            self._remember(key)
+        return await self._identity(await self._live_user(username), address)
+
+    async def _live_user(self, name: str) -> User:
+        user = await self._metadata.get_user(name)
+        if user is None or user.disabled:
             raise _failed()
-        self._remember(key)
-        return Identity(user.name)
+        return user
+
+    async def _identity(
+        self,
+        user: User,
+        address: str,
+        *,
+        token_id: str | None = None,
+        token_index: str | None = None,
+        token_projects: tuple[str, ...] = (),
+    ) -> Identity:
+        groups = frozenset(
+            g.name for g in await self._metadata.list_groups() if user.name in g.members
+        )
+        return Identity(
+            user=user.name,
+            address=address,
+            is_admin=user.is_admin,
+            groups=groups,
+            token_id=token_id,
+            token_index=token_index,
+            token_projects=token_projects,
+        )
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:

@@ -1,9 +1,14 @@
 """The read side of an index: project lists, project pages, files and the JSON API.
 
+An index shows its own projects and those it inherits (``core.inheritance``
+decides which indexes contribute to each name). Every file is served under the
+URL of the index it was read through, so a reader or token that may read
+``team/dev`` never needs rights on the URL of ``team/prod``.
+
 Simple pages are rendered once per change and kept, with their gzip form and
-ETag, until the serial says the project changed. A request costs one look at
-the serial, not a query of every file; and because the serial is shared by
-every process using the store, no process keeps serving a page another one
+ETag, until the serial says a contributing project changed. A request costs one
+look at the serial, not a query of every file; and because the serial is shared
+by every process using the store, no process keeps serving a page another one
 has made stale.
 """
 
@@ -13,14 +18,15 @@ import asyncio
 import gzip
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_version
 
 from ministry.core import json_api
-from ministry.core.models import DistFile, Project
+from ministry.core.inheritance import contributors
+from ministry.core.models import DistFile, Project, Release
 from ministry.core.negotiation import SIMPLE_JSON
 from ministry.core.simple_pages import (
     IndexEntry,
@@ -32,14 +38,14 @@ from ministry.core.simple_pages import (
     render_project_json,
 )
 from ministry.errors import NotFound
+from ministry.services.indexes import ReadAccess
 from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
 
-__all__ = ["Catalog", "Download", "FilePath", "RenderedPage"]
-
-_METADATA_SUFFIX = ".metadata"
+__all__ = ["Catalog", "Download", "FilePath", "ProjectView", "RenderedPage"]
 
 #: Builds the URL path of a file: (index, project, filename) -> "/…/filename".
 FilePath = Callable[[str, str, str], str]
+_METADATA_SUFFIX = ".metadata"
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,26 @@ class Download:
     is_metadata: bool
 
 
+@dataclass(frozen=True)
+class ProjectView:
+    """A project as one index shows it: merged from the indexes that contribute to it."""
+
+    name: NormalizedName
+    display_name: str
+    projects: tuple[Project, ...]
+    files: tuple[DistFile, ...]
+
+    @property
+    def last_serial(self) -> int:
+        """The newest change of any contributing project."""
+        return max(p.last_serial for p in self.projects)
+
+
 @dataclass
 class _CacheEntry:
     page: RenderedPage
     checked_serial: int
+    signature: Hashable
 
 
 def _rendered(body: bytes, content_type: str, last_serial: int) -> RenderedPage:
@@ -88,30 +110,92 @@ class Catalog:
         self._metadata = metadata
         self._blobs = blobs
         self._file_path = file_path
-        self._cache: OrderedDict[tuple[str, str | None, str], _CacheEntry] = OrderedDict()
+        self._cache: OrderedDict[Hashable, _CacheEntry] = OrderedDict()
         self._cache_size = cache_size
 
-    def _cached(self, key: tuple[str, str | None, str]) -> _CacheEntry | None:
+    # -- the page cache -------------------------------------------------------------------
+
+    def _cached(self, key: Hashable) -> _CacheEntry | None:
         entry = self._cache.get(key)
         if entry is not None:
             self._cache.move_to_end(key)
         return entry
 
-    def _keep(self, key: tuple[str, str | None, str], page: RenderedPage, serial: int) -> None:
-        self._cache[key] = _CacheEntry(page, serial)
+    def _keep(self, key: Hashable, page: RenderedPage, serial: int, signature: Hashable) -> None:
+        self._cache[key] = _CacheEntry(page, serial, signature)
         self._cache.move_to_end(key)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    async def index_page(self, index: str, content_type: str) -> RenderedPage:
-        """The project list of an index."""
-        key = (index, None, content_type)
+    # -- resolving projects across indexes --------------------------------------------------
+
+    async def _holders(self, name: NormalizedName) -> dict[str, Project]:
+        return {p.index: p for p in await self._metadata.projects_named(name)}
+
+    def _contributing(
+        self, access: ReadAccess, name: NormalizedName, holders: dict[str, Project]
+    ) -> list[Project]:
+        names = contributors(
+            access.index.name, name, access.configs, holders.keys(), access.visible.__contains__
+        )
+        return [holders[n] for n in names]
+
+    async def project_view(self, access: ReadAccess, name: NormalizedName) -> ProjectView:
+        """A project as the index shows it; ``NotFound`` when no contributing index has it."""
+        projects = self._contributing(access, name, await self._holders(name))
+        if not projects:
+            raise NotFound(f"No project named {name!r} in index {access.index.name!r}.")
+        return await self._view(name, projects)
+
+    async def _view(self, name: NormalizedName, projects: list[Project]) -> ProjectView:
+        files: dict[str, DistFile] = {}
+        for project in projects:
+            for file in await self._metadata.list_files(project.index, name):
+                files.setdefault(file.filename, file)  # the nearest index wins
+        return ProjectView(name, projects[0].display_name, tuple(projects), tuple(files.values()))
+
+    # -- simple pages -------------------------------------------------------------------
+
+    async def project_page(
+        self, access: ReadAccess, name: NormalizedName, content_type: str
+    ) -> RenderedPage:
+        """A project's detail page; ``NotFound`` for a project this index does not show."""
+        key = ("project", access.index.name, name, content_type, access.visible)
         serial = await self._metadata.last_serial()
         entry = self._cached(key)
         if entry is not None and entry.checked_serial == serial:
             return entry.page
-        projects = await self._metadata.list_projects(index)
-        entries = [IndexEntry(p.name, p.display_name, p.last_serial) for p in projects]
+        projects = self._contributing(access, name, await self._holders(name))
+        if not projects:
+            raise NotFound(f"No project named {name!r} in index {access.index.name!r}.")
+        signature = tuple((p.index, p.last_serial) for p in projects)
+        if entry is not None and entry.signature == signature:
+            entry.checked_serial = serial
+            return entry.page
+        view = await self._view(name, projects)
+        model = ProjectPage(
+            name=view.name,
+            display_name=view.display_name,
+            files=tuple(self._simple_file(access, f) for f in view.files),
+            last_serial=view.last_serial,
+        )
+        render = render_project_json if content_type == SIMPLE_JSON else render_project_html
+        page = await asyncio.to_thread(
+            lambda: _rendered(render(model), content_type, view.last_serial)
+        )
+        self._keep(key, page, serial, signature)
+        return page
+
+    async def index_page(self, access: ReadAccess, content_type: str) -> RenderedPage:
+        """The project list of an index: its own projects and those it inherits."""
+        key = ("index", access.index.name, content_type, access.visible)
+        serial = await self._metadata.last_serial()
+        entry = self._cached(key)
+        if entry is not None and entry.checked_serial == serial:
+            return entry.page
+        entries = [
+            IndexEntry(p.name, p.display_name, p.last_serial) for p in await self.projects(access)
+        ]
 
         def render() -> bytes:
             if content_type == SIMPLE_JSON:
@@ -119,42 +203,27 @@ class Catalog:
             return render_index_html(entries)
 
         page = await asyncio.to_thread(lambda: _rendered(render(), content_type, serial))
-        self._keep(key, page, serial)
+        self._keep(key, page, serial, serial)
         return page
 
-    async def project_page(
-        self, index: str, name: NormalizedName, content_type: str
-    ) -> RenderedPage:
-        """A project's detail page; ``NotFound`` for a project without files."""
-        key = (index, str(name), content_type)
-        serial = await self._metadata.last_serial()
-        entry = self._cached(key)
-        if entry is not None and entry.checked_serial == serial:
-            return entry.page
-        project = await self._metadata.get_project(index, name)
-        if project is None:
-            raise NotFound(f"No project named {name!r} in this index.")
-        if entry is not None and entry.page.last_serial == project.last_serial:
-            entry.checked_serial = serial
-            return entry.page
-        files = await self._metadata.list_files(index, name)
-        page_model = ProjectPage(
-            name=project.name,
-            display_name=project.display_name,
-            files=tuple(self._simple_file(f) for f in files),
-            last_serial=project.last_serial,
-        )
-        render = render_project_json if content_type == SIMPLE_JSON else render_project_html
-        page = await asyncio.to_thread(
-            lambda: _rendered(render(page_model), content_type, project.last_serial)
-        )
-        self._keep(key, page, serial)
-        return page
+    async def projects(self, access: ReadAccess) -> list[Project]:
+        """Every project the index shows, each once, as its nearest contributor spells it."""
+        holders: dict[NormalizedName, dict[str, Project]] = {}
+        for index in access.order:
+            if index in access.visible:
+                for project in await self._metadata.list_projects(index):
+                    holders.setdefault(project.name, {})[index] = project
+        shown = []
+        for name, by_index in sorted(holders.items()):
+            projects = self._contributing(access, name, by_index)
+            if projects:
+                shown.append(projects[0])
+        return shown
 
-    def _simple_file(self, f: DistFile) -> SimpleFile:
+    def _simple_file(self, access: ReadAccess, f: DistFile) -> SimpleFile:
         return SimpleFile(
             filename=f.filename,
-            url=self.file_url(f),
+            url=self.file_url(access, f),
             version=f.version,
             sha256=f.sha256,
             size=f.size,
@@ -164,62 +233,58 @@ class Catalog:
             metadata_sha256=f.metadata_sha256,
         )
 
-    def file_url(self, f: DistFile) -> str:
-        """The URL path a file is downloaded from."""
-        return self._file_path(f.index, f.project, f.filename)
+    def file_url(self, access: ReadAccess, f: DistFile) -> str:
+        """The URL path a file is downloaded from, under the index it is read through."""
+        return self._file_path(access.index.name, f.project, f.filename)
 
-    async def projects(self, index: str) -> list[Project]:
-        """Every project of an index."""
-        return await self._metadata.list_projects(index)
+    # -- files ------------------------------------------------------------------------
 
-    async def project_files(
-        self, index: str, name: NormalizedName
-    ) -> tuple[Project, list[DistFile]]:
-        """A project and its files; ``NotFound`` if it does not exist."""
-        project = await self._metadata.get_project(index, name)
-        if project is None:
-            raise NotFound(f"No project named {name!r} in this index.")
-        return project, await self._metadata.list_files(index, name)
-
-    async def find_file(self, index: str, project: NormalizedName, filename: str) -> DistFile:
-        """A file of a project; a file of another project is not found here."""
-        found = await self._metadata.get_file(index, filename)
-        if found is None or found.project != project:
-            raise NotFound(f"No file {filename!r} in project {project!r}.")
-        return found
-
-    async def locate_download(self, index: str, project: NormalizedName, filename: str) -> Download:
+    async def locate_download(
+        self, access: ReadAccess, project: NormalizedName, filename: str
+    ) -> Download:
         """The blob behind a download URL: ``<filename>`` or ``<filename>.metadata``."""
-        if filename.endswith(_METADATA_SUFFIX):
-            file = await self.find_file(index, project, filename.removesuffix(_METADATA_SUFFIX))
-            if file.metadata_sha256 is None:
-                raise NotFound(f"{file.filename!r} has no metadata file (only wheels have one).")
-            return Download(file, file.metadata_sha256, is_metadata=True)
-        file = await self.find_file(index, project, filename)
-        return Download(file, file.sha256, is_metadata=False)
+        wanted = filename.removesuffix(_METADATA_SUFFIX)
+        view = await self.project_view(access, project)
+        file = next((f for f in view.files if f.filename == wanted), None)
+        if file is None:
+            raise NotFound(f"No file {wanted!r} in project {project!r}.")
+        if wanted == filename:
+            return Download(file, file.sha256, is_metadata=False)
+        if file.metadata_sha256 is None:
+            raise NotFound(f"{file.filename!r} has no metadata file (only wheels have one).")
+        return Download(file, file.metadata_sha256, is_metadata=True)
 
     async def open_blob(self, sha256: str) -> BlobReader:
         """Open stored bytes for reading."""
         return await self._blobs.open_blob(sha256)
 
+    # -- the JSON API -------------------------------------------------------------------
+
     async def project_json(
-        self, index: str, name: NormalizedName, version: str | None, base_url: str
+        self, access: ReadAccess, name: NormalizedName, version: str | None, base_url: str
     ) -> dict[str, Any]:
         """The JSON API document of a project or of one of its releases."""
-        project, files = await self.project_files(index, name)
-        releases = await self._metadata.list_releases(index, name)
+        view = await self.project_view(access, name)
+        releases = await self._releases(view)
         if version is None:
-            release = json_api.latest_release(releases, files)
+            release = json_api.latest_release(releases, view.files)
         else:
             release = json_api.match_release(releases, version)
         if release is None:
             raise NotFound(f"No release {version!r} of project {name!r}.")
         return json_api.project_document(
-            project,
+            view.projects[0],
             release,
             releases if version is None else None,
-            files,
+            view.files,
             base_url=base_url,
-            file_url=lambda f: base_url + self.file_url(f),
-            last_serial=project.last_serial,
+            file_url=lambda f: base_url + self.file_url(access, f),
+            last_serial=view.last_serial,
         )
+
+    async def _releases(self, view: ProjectView) -> list[Release]:
+        releases: dict[str, Release] = {}
+        for project in view.projects:
+            for release in await self._metadata.list_releases(project.index, view.name):
+                releases.setdefault(canonicalize_version(release.version), release)
+        return list(releases.values())

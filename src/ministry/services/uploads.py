@@ -18,6 +18,7 @@ from ministry.core.archives import ArchiveInfo, ArchiveLimits, inspect_sdist, in
 from ministry.core.hashing import Digests
 from ministry.core.metadata import CoreMetadata, parse_core_metadata
 from ministry.core.models import AddFileOutcome, AddFileResult, DistFile
+from ministry.core.permissions import Identity, check_upload_index, check_upload_project
 from ministry.core.upload_form import (
     UploadForm,
     already_exists,
@@ -26,6 +27,7 @@ from ministry.core.upload_form import (
     form_for_file,
 )
 from ministry.errors import FileExists, InvalidUpload
+from ministry.services.indexes import IndexService
 from ministry.services.spool import Spool, sweep_spools
 from ministry.storage.protocols import BlobStore, MetadataStore
 
@@ -55,12 +57,14 @@ class UploadService:
         self,
         metadata: MetadataStore,
         blobs: BlobStore,
+        indexes: IndexService,
         spool_directory: Path,
         max_file_size: int,
         archive_limits: ArchiveLimits | None = None,
     ) -> None:
         self._metadata = metadata
         self._blobs = blobs
+        self._indexes = indexes
         self._spool_directory = spool_directory
         self.max_file_size = max_file_size
         self._archive_limits = archive_limits or ArchiveLimits()
@@ -73,7 +77,11 @@ class UploadService:
         """A fresh spool for the next upload's file part."""
         return Spool(self._spool_directory, self.max_file_size)
 
-    async def import_file(self, index: str, actor: str, path: Path) -> PublishResult:
+    async def authorize(self, index: str, identity: Identity) -> None:
+        """Refuse an upload before its body is read when the index is closed to this identity."""
+        check_upload_index(identity, await self._indexes.get(index))
+
+    async def import_file(self, index: str, identity: Identity, path: Path) -> PublishResult:
         """Publish a file from the local disk, with the same checks as an upload."""
         form = form_for_file(path.name)
         spool = self.new_spool()
@@ -82,22 +90,28 @@ class UploadService:
         except BaseException:
             spool.discard()
             raise
-        return await self.publish(index, actor, form, spool)
+        return await self.publish(index, identity, form, spool)
 
     async def publish(
-        self, index: str, uploader: str, form: UploadForm, spool: Spool
+        self, index: str, identity: Identity, form: UploadForm, spool: Spool
     ) -> PublishResult:
         """Check everything, then store the file; the spool is consumed either way."""
         try:
+            config = await self._indexes.get(index)
+            check_upload_project(identity, config, form.name)
             digests = spool.finish()
             check_digests(form, digests)
             existing = await self._metadata.get_file(index, form.distribution.filename)
-            if existing is not None:
+            if existing is not None and not config.allow_overwrite:
                 return self._same_or_refuse(existing, digests)
             inspected = await asyncio.to_thread(self._inspect, form, spool.path)
-            file = await self._store(index, uploader, form, digests, inspected, spool.path)
+            file = await self._store(index, identity.user, form, digests, inspected, spool.path)
             result = await self._metadata.add_file(
-                file, inspected.metadata.name, inspected.metadata.fields, uploader
+                file,
+                inspected.metadata.name,
+                inspected.metadata.fields,
+                identity.actor,
+                replace_existing=config.allow_overwrite,
             )
             return self._outcome(result, digests)
         finally:
@@ -152,8 +166,9 @@ class UploadService:
     @staticmethod
     def _outcome(result: AddFileResult, digests: Digests) -> PublishResult:
         stored = result.file
-        if result.outcome is AddFileOutcome.ADDED:
-            log.info("published %s (%d bytes)", stored.filename, stored.size)
+        if result.outcome in (AddFileOutcome.ADDED, AddFileOutcome.REPLACED):
+            verb = "published" if result.outcome is AddFileOutcome.ADDED else "replaced"
+            log.info("%s %s in %s (%d bytes)", verb, stored.filename, stored.index, stored.size)
             return PublishResult(stored, created=True)
         if result.outcome is AddFileOutcome.FILENAME_TAKEN:
             return UploadService._same_or_refuse(stored, digests)
@@ -161,6 +176,12 @@ class UploadService:
             raise FileExists(
                 f"File already exists: the same content is published as {stored.filename!r}. "
                 "Each file must have its own bytes; build the distribution again."
+            )
+        if result.outcome is AddFileOutcome.FILENAME_RETIRED:
+            raise InvalidUpload(
+                f"This filename ({stored.filename!r}) was previously used by a file that has "
+                "since been deleted. Use a different version.",
+                field="content",
             )
         raise InvalidUpload(
             f"Only one sdist may be uploaded per release; {stored.filename!r} is "

@@ -8,14 +8,25 @@ directory can be swapped for Redis and S3 without touching them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from packaging.utils import NormalizedName
 
-from ministry.core.models import AddFileResult, Change, DistFile, Project, Release, Token, User
+from ministry.core.models import (
+    Actor,
+    AddFileResult,
+    Change,
+    DistFile,
+    Group,
+    IndexConfig,
+    Project,
+    Release,
+    Token,
+    User,
+)
 
 __all__ = ["BlobReader", "BlobStore", "MetadataStore"]
 
@@ -38,6 +49,9 @@ class MetadataStore(Protocol):
     async def get_project(self, index: str, name: NormalizedName) -> Project | None:
         """One project by normalized name."""
 
+    async def projects_named(self, name: NormalizedName) -> list[Project]:
+        """The project of this name in every index that has one."""
+
     async def list_files(self, index: str, project: NormalizedName) -> list[DistFile]:
         """Every file of a project."""
 
@@ -48,19 +62,51 @@ class MetadataStore(Protocol):
         """Every release of a project, with its metadata."""
 
     async def add_file(
-        self, file: DistFile, display_name: str, metadata: dict[str, Any], actor: str
+        self,
+        file: DistFile,
+        display_name: str,
+        metadata: dict[str, Any],
+        actor: Actor,
+        *,
+        replace_existing: bool = False,
     ) -> AddFileResult:
         """Publish a file in one transaction, or report what stands in its way.
 
-        The checks for a taken filename, the same bytes under another filename and a
-        second sdist of a release happen inside the same transaction as the insert,
-        so that of two racing uploads exactly one wins.
-        The stored file takes the serial of its change and the version spelling
-        of its release (``1.0`` and ``1.0.0`` are one release).
+        The checks for a taken filename (replaced instead when ``replace_existing``
+        and the bytes differ), a retired filename with other bytes, the same bytes
+        under another filename and a second sdist of a release happen inside the
+        same transaction as the insert, so that of two racing uploads exactly one
+        wins. The stored file takes the serial of its change and the version
+        spelling of its release (``1.0`` and ``1.0.0`` are one release).
         """
 
-    async def add_user(self, user: User, actor: str) -> None:
+    async def set_yanked(
+        self, index: str, filenames: Sequence[str], reason: str | None, actor: Actor
+    ) -> list[DistFile]:
+        """Yank (``reason`` a string, maybe empty) or unyank (None) files; returns them."""
+
+    async def delete_files(
+        self, index: str, filenames: Sequence[str], actor: Actor
+    ) -> list[DistFile]:
+        """Delete files; their names stay retired for other bytes. Returns the files deleted."""
+
+    async def list_indexes(self) -> list[IndexConfig]:
+        """Every index, by name."""
+
+    async def create_index(self, config: IndexConfig, actor: Actor) -> None:
+        """Create an index; ``Conflict`` if the name is taken."""
+
+    async def update_index(self, config: IndexConfig, actor: Actor) -> None:
+        """Replace an index's settings; ``NotFound`` if it does not exist."""
+
+    async def delete_index(self, name: str, actor: Actor) -> None:
+        """Delete an index with all its projects, releases and files."""
+
+    async def add_user(self, user: User, actor: Actor) -> None:
         """Create a user; raises ``Conflict`` if the name is taken."""
+
+    async def update_user(self, user: User, actor: Actor) -> None:
+        """Store a user's password hash, admin role and disabled flag."""
 
     async def get_user(self, name: str) -> User | None:
         """One user by name."""
@@ -68,7 +114,21 @@ class MetadataStore(Protocol):
     async def list_users(self) -> list[User]:
         """Every user, by name."""
 
-    async def add_token(self, token: Token, actor: str) -> None:
+    async def list_groups(self) -> list[Group]:
+        """Every group with its members."""
+
+    async def create_group(self, name: str, actor: Actor) -> None:
+        """Create an empty group; ``Conflict`` if it exists."""
+
+    async def delete_group(self, name: str, actor: Actor) -> None:
+        """Delete a group; ``NotFound`` if it does not exist."""
+
+    async def set_group_members(
+        self, name: str, add: Sequence[str], remove: Sequence[str], actor: Actor
+    ) -> None:
+        """Add and remove members of a group."""
+
+    async def add_token(self, token: Token, actor: Actor) -> None:
         """Store a new token (its secret already hashed)."""
 
     async def get_token(self, token_id: str) -> Token | None:
@@ -79,6 +139,9 @@ class MetadataStore(Protocol):
 
     async def touch_token(self, token_id: str, when: datetime) -> None:
         """Record when a token was last used (bookkeeping, not a change: no serial)."""
+
+    async def revoke_token(self, token_id: str, actor: Actor) -> None:
+        """Revoke a token; ``NotFound`` if it does not exist."""
 
     async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
         """Change-log entries with a serial above ``serial``, oldest first."""

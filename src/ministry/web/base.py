@@ -20,6 +20,7 @@ import tornado.httputil
 import tornado.web
 
 from ministry.core.negotiation import negotiate
+from ministry.core.permissions import Identity
 from ministry.errors import (
     AuthenticationRequired,
     Conflict,
@@ -35,7 +36,7 @@ from ministry.errors import (
     StorageError,
     StorageFull,
 )
-from ministry.services.auth import Identity
+from ministry.services.indexes import ReadAccess
 from ministry.wiring import Services
 
 __all__ = ["BaseHandler", "status_of"]
@@ -82,6 +83,9 @@ class BaseHandler(tornado.web.RequestHandler):
     Each live handler is listed in the application's ``in_flight`` set until its
     response is sent or its client leaves, so that a shutdown can wait for them.
     """
+
+    _request_identity: Identity | None = None
+    _identity_known = False
 
     def __init__(
         self,
@@ -189,15 +193,34 @@ class BaseHandler(tornado.web.RequestHandler):
             raise AuthenticationRequired("Basic credentials need a user name and a password.")
         return username, password
 
+    async def identity(self) -> Identity | None:
+        """Who the request acts as, or None for an anonymous request; 401 for bad credentials.
+
+        Asked once per request: the answer is kept.
+        """
+        if not self._identity_known:
+            credentials = self.basic_credentials()
+            if credentials is not None:
+                address = self.request.remote_ip or "unknown"
+                self._request_identity = await self.services.auth.authenticate(
+                    *credentials, address
+                )
+            self._identity_known = True
+        return self._request_identity
+
     async def require_identity(self) -> Identity:
         """Who the request acts as; 401 without valid credentials."""
-        credentials = self.basic_credentials()
-        if credentials is None:
+        identity = await self.identity()
+        if identity is None:
             raise AuthenticationRequired(
                 "Authentication required: send a user name and password, "
                 "or __token__ and an API token."
             )
-        return await self.services.auth.authenticate(*credentials)
+        return identity
+
+    async def read_access(self, index: str) -> ReadAccess:
+        """What this request may read through an index, or 404/401/403."""
+        return await self.services.indexes.read_access(index, await self.identity())
 
 
 def _title(status_code: int) -> str:

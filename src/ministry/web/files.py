@@ -8,6 +8,7 @@ lazy wheels and poetry read a wheel's tail before (or instead of) the whole.
 from __future__ import annotations
 
 from email.utils import format_datetime, parsedate_to_datetime
+from urllib.parse import quote
 
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.ranges import ByteRange, parse_range
@@ -20,15 +21,17 @@ __all__ = ["FileHandler"]
 
 
 class FileHandler(BaseHandler):
-    """``/packages/<project>/<filename>`` and ``…/<filename>.metadata``."""
+    """``[/<index>]/packages/<project>/<filename>`` and ``…/<filename>.metadata``."""
 
-    async def get(self, name: str, filename: str) -> None:
+    async def get(self, project: str, filename: str, index: str = DEFAULT_INDEX) -> None:
         """Send the file, a range of it, or 304."""
-        project = normalized_or_redirect(self, name, "/packages/{}/" + filename)
-        if project is None:
+        access = await self.read_access(index)
+        template = "{prefix}/packages/{project}/" + quote(filename, safe="+!")
+        normalized = normalized_or_redirect(self, project, template, index)
+        if normalized is None:
             return
         catalog = self.services.catalog
-        download = await catalog.locate_download(DEFAULT_INDEX, project, filename)
+        download = await catalog.locate_download(access, normalized, filename)
         self._set_headers(download, filename)
         if self._not_modified(download):
             self.set_status(304)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 
 from ministry.core.models import DEFAULT_INDEX
+from ministry.errors import NotFound
 from ministry.web.base import BaseHandler
+from ministry.web.simple import ProjectPageHandler
 from ministry.web.upload import UploadHandler
 
-__all__ = ["HealthHandler", "RootHandler"]
+__all__ = ["HealthHandler", "IndexRootHandler", "RootHandler"]
 
 
 class RootHandler(UploadHandler):
     """GET shows the home page; POST is the upload API (twine's default URL form)."""
 
-    async def get(self) -> None:  # type: ignore[override]
+    async def get(self, **_: str) -> None:
         """The home page."""
-        projects = await self.services.catalog.projects(DEFAULT_INDEX)
+        access = await self.read_access(DEFAULT_INDEX)
+        projects = await self.services.catalog.projects(access)
         self.render(
             "home.html",
             project_count=len(projects),
@@ -24,6 +27,23 @@ class RootHandler(UploadHandler):
         )
 
     head = get
+
+
+class IndexRootHandler(UploadHandler, ProjectPageHandler):
+    """``/<name>/``: POST uploads to index ``name``; GET is the default index's project ``name``.
+
+    The GET side is what makes ``pip install -i http://host:8080 pkg`` work.
+    """
+
+    async def get(self, index: str, **_: str) -> None:  # type: ignore[override]
+        """The default index's page for project ``index`` (one path segment only)."""
+        if "/" in index:
+            raise NotFound("Not found: no page at this address.")
+        await ProjectPageHandler.get(self, project=index)
+
+    async def head(self, index: str, **_: str) -> None:  # type: ignore[override]
+        """As GET, without the body."""
+        await self.get(index)
 
 
 class HealthHandler(BaseHandler):

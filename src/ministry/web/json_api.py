@@ -1,4 +1,4 @@
-"""``/pypi/<project>/json`` and ``/pypi/<project>/<version>/json``."""
+"""``[/<index>]/pypi/<project>/json`` and ``…/pypi/<project>/<version>/json``."""
 
 from __future__ import annotations
 
@@ -14,20 +14,24 @@ __all__ = ["ProjectJsonHandler"]
 class ProjectJsonHandler(BaseHandler):
     """The JSON API document of a project or a release."""
 
-    async def get(self, name: str, version: str | None = None) -> None:
+    async def get(
+        self, project: str, version: str | None = None, index: str = DEFAULT_INDEX
+    ) -> None:
         """The document; 301 for a non-normalized name, 404 for unknown names or versions."""
+        access = await self.read_access(index)
         suffix = f"{version}/json" if version else "json"
-        normalized = normalized_or_redirect(self, name, "/pypi/{}/" + suffix)
+        normalized = normalized_or_redirect(
+            self, project, "{prefix}/pypi/{project}/" + suffix, index
+        )
         if normalized is None:
             return
         base_url = f"{self.request.protocol}://{self.request.host}"
-        document = await self.services.catalog.project_json(
-            DEFAULT_INDEX, normalized, version, base_url
-        )
+        document = await self.services.catalog.project_json(access, normalized, version, base_url)
         self.set_header("Content-Type", "application/json")
         self.set_header("X-PyPI-Last-Serial", str(document["last_serial"]))
         self.set_header("Access-Control-Allow-Origin", "*")
         self.set_header("Cache-Control", "max-age=0, must-revalidate")
+        self.set_header("Vary", "Authorization")
         self.finish(json.dumps(document))
 
     head = get

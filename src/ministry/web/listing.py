@@ -1,4 +1,4 @@
-"""``/packages/``: a plain directory listing of the stored files, for people and scripts."""
+"""``[/<index>]/packages/``: a plain listing of the files, for people and scripts."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ __all__ = ["PackagesIndexHandler", "PackagesProjectHandler"]
 
 
 class PackagesIndexHandler(BaseHandler):
-    """Every project, one link each."""
+    """Every project the index shows, one link each."""
 
-    async def get(self) -> None:
+    async def get(self, index: str = DEFAULT_INDEX) -> None:
         """The project list."""
-        projects = await self.services.catalog.projects(DEFAULT_INDEX)
-        self.render("packages_index.html", projects=projects)
+        access = await self.read_access(index)
+        projects = await self.services.catalog.projects(access)
+        self.render("packages_index.html", projects=projects, index=index)
 
     head = get
 
@@ -24,16 +25,17 @@ class PackagesIndexHandler(BaseHandler):
 class PackagesProjectHandler(BaseHandler):
     """The files of one project with size, upload time and sha256."""
 
-    async def get(self, name: str) -> None:
+    async def get(self, project: str, index: str = DEFAULT_INDEX) -> None:
         """The file table."""
-        normalized = normalized_or_redirect(self, name, "/packages/{}/")
+        access = await self.read_access(index)
+        normalized = normalized_or_redirect(self, project, "{prefix}/packages/{project}/", index)
         if normalized is None:
             return
-        project, files = await self.services.catalog.project_files(DEFAULT_INDEX, normalized)
+        view = await self.services.catalog.project_view(access, normalized)
         self.render(
             "packages_project.html",
-            project=project,
-            files=files,
+            project=view,
+            files=sorted(view.files, key=lambda f: f.filename),
             upload_time=lambda f: format_upload_time(f.upload_time),
         )
 

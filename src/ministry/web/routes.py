@@ -1,44 +1,39 @@
-"""The single URL table of the server, and the one function that builds file URLs.
+"""The single URL table of the server.
 
-Every URL the original plan promised is here: ``/simple/``, the root project
-form ``/<project>/`` (so ``pip install -i http://host:8080 pkg`` works), the
-upload URLs ``/``, ``/dist`` and ``/legacy/``, ``/packages/`` and the JSON API.
+The default index answers at the root, as the original plan promised: ``/simple/``,
+the root project form ``/<project>/`` (so ``pip install -i http://host:8080 pkg``
+works), uploads at ``/``, ``/dist`` and ``/legacy/``, ``/packages/`` and the JSON
+API. Every index, the default one included, also answers under its own name:
+``/<index>/simple/``, uploads at ``/<index>/`` and ``/<index>/legacy/``, files under
+``/<index>/packages/`` and ``/<index>/pypi/``. Management lives under ``/-/``, a
+prefix no index can take.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
-
-import tornado.web
 
 from ministry.errors import NotFound
+from ministry.web import api
 from ministry.web.base import BaseHandler
 from ministry.web.files import FileHandler
-from ministry.web.home import HealthHandler, RootHandler
+from ministry.web.home import HealthHandler, IndexRootHandler, RootHandler
 from ministry.web.json_api import ProjectJsonHandler
 from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
 from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
 from ministry.web.upload import UploadHandler
+from ministry.web.urls import INDEX_PATTERN
 
-__all__ = ["NotFoundHandler", "file_path", "routes"]
+__all__ = ["NotFoundHandler", "routes"]
 
-_SEGMENT = r"([^/]+)"
-
-
-def file_path(index: str, project: str, filename: str) -> str:
-    """The URL path of a stored file; ``.metadata`` appended gives its PEP 658 file.
-
-    No query string, ever: pip and uv would build different metadata URLs from it
-    (STANDARDS.md F6).
-    """
-    return f"/packages/{quote(project)}/{quote(filename, safe='+!')}"
+_PROJECT = r"(?P<project>[^/]+)"
+_INDEX = rf"(?P<index>{INDEX_PATTERN})"
 
 
 class AddSlashHandler(BaseHandler):
     """Redirects ``/simple/foo`` to ``/simple/foo/``: every page URL ends in a slash."""
 
-    def get(self, *_: str) -> None:
+    def get(self, **_: str) -> None:
         """301 to the same path with a slash, keeping the query string."""
         target = self.request.path + "/"
         if self.request.query:
@@ -56,21 +51,34 @@ class NotFoundHandler(BaseHandler):
         raise NotFound("Not found: no page at this address.")
 
 
+def _index_routes(prefix: str) -> list[Any]:
+    """The routes of an index under ``prefix`` ("" for the default index at the root)."""
+    return [
+        (rf"{prefix}/simple", AddSlashHandler),
+        (rf"{prefix}/simple/", SimpleIndexHandler),
+        (rf"{prefix}/simple/{_PROJECT}", AddSlashHandler),
+        (rf"{prefix}/simple/{_PROJECT}/", ProjectPageHandler,
+         {"template": "{prefix}/simple/{project}/"}),
+        (rf"{prefix}/packages", AddSlashHandler),
+        (rf"{prefix}/packages/", PackagesIndexHandler),
+        (rf"{prefix}/packages/{_PROJECT}/", PackagesProjectHandler),
+        (rf"{prefix}/packages/{_PROJECT}/(?P<filename>[^/]+)", FileHandler),
+        (rf"{prefix}/pypi/{_PROJECT}/json/?", ProjectJsonHandler),
+        (rf"{prefix}/pypi/{_PROJECT}/(?P<version>[^/]+)/json/?", ProjectJsonHandler),
+    ]  # fmt: skip
+
+
 def routes() -> list[Any]:
     """The URL table, most specific first; the root project form comes last."""
     return [
         (r"/", RootHandler),
         (r"/(?:dist|legacy)/?", UploadHandler),
         (r"/-/health", HealthHandler),
-        (r"/simple", tornado.web.RedirectHandler, {"url": "/simple/", "permanent": True}),
-        (r"/simple/", SimpleIndexHandler),
-        (rf"/simple/{_SEGMENT}", AddSlashHandler),
-        (rf"/simple/{_SEGMENT}/", ProjectPageHandler, {"path_for": "/simple/{}/"}),
-        (r"/packages", tornado.web.RedirectHandler, {"url": "/packages/", "permanent": True}),
-        (r"/packages/", PackagesIndexHandler),
-        (rf"/packages/{_SEGMENT}/", PackagesProjectHandler),
-        (rf"/packages/{_SEGMENT}/{_SEGMENT}", FileHandler),
-        (rf"/pypi/{_SEGMENT}/json/?", ProjectJsonHandler),
-        (rf"/pypi/{_SEGMENT}/{_SEGMENT}/json/?", ProjectJsonHandler),
-        (rf"/{_SEGMENT}/", ProjectPageHandler, {"path_for": "/{}/"}),
+        *api.routes(_INDEX, _PROJECT),
+        *_index_routes(""),
+        *_index_routes(f"/{_INDEX}"),
+        (rf"/{_INDEX}/legacy/?", UploadHandler),
+        (rf"/{_INDEX}/", IndexRootHandler, {"template": "/{project}/"}),
+        # Names no index could have (upper case, say) still redirect to the normalized page.
+        (rf"/{_PROJECT}/", ProjectPageHandler, {"template": "/{project}/"}),
     ]

@@ -1,4 +1,4 @@
-"""The simple repository API: ``/simple/``, ``/simple/<project>/`` and the root ``/<project>/``."""
+"""The simple repository API: ``[/<index>]/simple/``, ``…/<project>/`` and ``/<project>/``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ministry.core.negotiation import SIMPLE_JSON, accepts_encoding, choose_simp
 from ministry.errors import NotAcceptable, NotFound
 from ministry.services.catalog import RenderedPage
 from ministry.web.base import BaseHandler
+from ministry.web.urls import index_prefix
 
 __all__ = ["ProjectPageHandler", "SimpleIndexHandler", "normalized_or_redirect"]
 
@@ -40,7 +41,7 @@ class SimplePageHandler(BaseHandler):
         if page.content_type != SIMPLE_JSON:
             header += "; charset=utf-8"
         self.set_header("Content-Type", header)
-        self.set_header("Vary", "Accept, Accept-Encoding")
+        self.set_header("Vary", "Accept, Accept-Encoding, Authorization")
         self.set_header("X-PyPI-Last-Serial", str(page.last_serial))
         self.set_header("Access-Control-Allow-Origin", "*")
         # Clients must see a new upload at once, so they revalidate every time (cheap: 304).
@@ -62,10 +63,14 @@ class SimplePageHandler(BaseHandler):
         return "*" in tags or etag in tags
 
 
-def normalized_or_redirect(handler: BaseHandler, name: str, path_for: str) -> NormalizedName | None:
+def normalized_or_redirect(
+    handler: BaseHandler, name: str, template: str, index: str
+) -> NormalizedName | None:
     """The normalized project name, or None after redirecting (301) to its URL.
 
-    An invalid name is simply not found: it is never echoed into a Location header.
+    ``template`` is the route's path with ``{prefix}`` (the index's path prefix) and
+    ``{project}``. An invalid name is simply not found: it is never echoed into a
+    Location header.
     """
     try:
         normalized = canonicalize_name(name, validate=True)
@@ -73,7 +78,7 @@ def normalized_or_redirect(handler: BaseHandler, name: str, path_for: str) -> No
         raise NotFound(f"No project named {name[:100]!r}.") from exc
     if normalized == name:
         return normalized
-    target = path_for.format(quote(normalized))
+    target = template.format(prefix=index_prefix(index), project=quote(normalized))
     if handler.request.query:
         target += "?" + handler.request.query
     handler.redirect(target, permanent=True)
@@ -81,30 +86,32 @@ def normalized_or_redirect(handler: BaseHandler, name: str, path_for: str) -> No
 
 
 class SimpleIndexHandler(SimplePageHandler):
-    """``/simple/``: every project of the index."""
+    """``[/<index>]/simple/``: every project the index shows."""
 
-    async def get(self) -> None:
+    async def get(self, index: str = DEFAULT_INDEX) -> None:
         """The project list."""
-        page = await self.services.catalog.index_page(DEFAULT_INDEX, self.content_type())
-        self.send_page(page)
+        content_type = self.content_type()
+        access = await self.read_access(index)
+        self.send_page(await self.services.catalog.index_page(access, content_type))
 
     head = get
 
 
 class ProjectPageHandler(SimplePageHandler):
-    """``/simple/<project>/`` and ``/<project>/``: the files of one project."""
+    """``[/<index>]/simple/<project>/`` and ``/<project>/``: the files of one project."""
 
-    def initialize(self, path_for: str) -> None:
-        """``path_for`` is this route's URL with ``{}`` for the project."""
-        self.path_for = path_for
+    def initialize(self, template: str) -> None:
+        """``template``: this route's path, with ``{prefix}`` and ``{project}``."""
+        self.template = template
 
-    async def get(self, name: str) -> None:
+    async def get(self, project: str, index: str = DEFAULT_INDEX) -> None:
         """The project page; 404 for unknown projects, never an empty 200 (uv relies on it)."""
         content_type = self.content_type()
-        normalized = normalized_or_redirect(self, name, self.path_for)
+        access = await self.read_access(index)
+        normalized = normalized_or_redirect(self, project, self.template, index)
         if normalized is None:
             return
-        page = await self.services.catalog.project_page(DEFAULT_INDEX, normalized, content_type)
+        page = await self.services.catalog.project_page(access, normalized, content_type)
         self.send_page(page)
 
     head = get

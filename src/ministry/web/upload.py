@@ -13,7 +13,6 @@ import tornado.web
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.upload_form import read_upload_form
 from ministry.errors import InvalidUpload, MinistryError, PayloadTooLarge
-from ministry.services.auth import Identity
 from ministry.services.spool import Spool
 from ministry.web.base import BaseHandler
 from ministry.web.multipart import MultipartReceiver, boundary_of
@@ -29,7 +28,6 @@ _FORM_ALLOWANCE = 20 * 1024 * 1024
 class UploadHandler(BaseHandler):
     """Receives one distribution file per request."""
 
-    _identity: Identity | None = None
     _receiver: MultipartReceiver | None = None
     _spool: Spool | None = None
     _rejection: MinistryError | None = None
@@ -53,7 +51,8 @@ class UploadHandler(BaseHandler):
             )
         self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
         try:
-            self._identity = await self.require_identity()
+            identity = await self.require_identity()
+            await self.services.uploads.authorize(self.index, identity)
             boundary = boundary_of(self.request.headers.get("Content-Type"))
             self._receiver = MultipartReceiver(boundary, self._open_spool)
         except MinistryError as error:
@@ -73,11 +72,17 @@ class UploadHandler(BaseHandler):
             self._discard()
             self._rejection = error
 
-    async def post(self) -> None:
+    @property
+    def index(self) -> str:
+        """The index the upload goes to: named in the path, or the default one."""
+        index: str = self.path_kwargs.get("index", DEFAULT_INDEX)
+        return index
+
+    async def post(self, **_: str) -> None:
         """Validate the form and publish the file."""
         if self._rejection is not None:
             raise self._rejection
-        assert self._receiver is not None and self._identity is not None
+        assert self._receiver is not None
         try:
             self._receiver.finish()
             form = read_upload_form(self._receiver.fields, self._receiver.file_parts)
@@ -87,14 +92,13 @@ class UploadHandler(BaseHandler):
         finally:
             # Gone before any answer is sent, so nobody ever sees a leftover spool.
             self._discard()
-        result = await self.services.uploads.publish(
-            DEFAULT_INDEX, self._identity.user, form, spool
-        )
+        identity = await self.require_identity()
+        result = await self.services.uploads.publish(self.index, identity, form, spool)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         verb = "Published" if result.created else "Already published (identical file)"
         self.finish(f"OK {verb}: {result.file.filename}\n")
 
-    def get(self) -> None:
+    async def get(self, **_: str) -> None:
         """A browser that follows the upload URL learns what it is for."""
         raise tornado.web.HTTPError(405, reason="This URL takes uploads (POST) only.")
 

@@ -1,0 +1,91 @@
+"""``ministry yank``, ``ministry unyank`` and ``ministry delete``, and ``ministry log``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from rich.console import Console
+from rich.table import Table
+
+from ministry.cli.runtime import local_admin, with_services
+from ministry.core.models import DEFAULT_INDEX, Change, DistFile
+from ministry.settings import Settings
+from ministry.wiring import Services
+
+__all__ = ["register"]
+
+Common = Callable[[argparse.ArgumentParser], None]
+_ACTIONS = {
+    "yank": "yank a release or file (pip skips it unless pinned)",
+    "unyank": "take a yank back",
+    "delete": "delete a project, release or file (where the index allows it)",
+}
+
+
+def register(commands: Any, common: Common) -> None:
+    """Add ``yank``, ``unyank``, ``delete`` and ``log``."""
+    for action, text in _ACTIONS.items():
+        parser = commands.add_parser(action, help=text)
+        common(parser)
+        parser.add_argument("project")
+        parser.add_argument("version", nargs="?", help="the release (all versions if omitted)")
+        parser.add_argument("--index", default=DEFAULT_INDEX, help="default: main")
+        parser.add_argument("--file", dest="filename", help="one file instead of a release")
+        if action == "yank":
+            parser.add_argument("--reason", default="", help="shown to people who install it")
+        parser.set_defaults(run=change_files, action=action)
+    log = commands.add_parser("log", help="show the audit log")
+    common(log)
+    log.add_argument("--since", type=int, default=0, help="changes after this serial")
+    log.add_argument("--limit", type=int, default=100)
+    log.add_argument("--index", help="only changes of this index")
+    log.set_defaults(run=show_log)
+
+
+def change_files(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Yank, unyank or delete."""
+    if arguments.action != "delete" and not (arguments.version or arguments.filename):
+        print(f"ministry {arguments.action}: name a version or a --file")
+        return 2
+
+    async def work(services: Services) -> list[DistFile]:
+        maintenance, project = services.maintenance, canonicalize_name(arguments.project)
+        target = {"version": arguments.version, "filename": arguments.filename}
+        if arguments.action == "yank":
+            return await maintenance.yank(
+                local_admin(), arguments.index, project, reason=arguments.reason, **target
+            )
+        if arguments.action == "unyank":
+            return await maintenance.unyank(local_admin(), arguments.index, project, **target)
+        return await maintenance.delete(local_admin(), arguments.index, project, **target)
+
+    for file in with_services(settings, work):
+        print(f"{arguments.action}: {file.filename}")
+    return 0
+
+
+def show_log(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Print the audit log."""
+
+    async def work(services: Services) -> list[Change]:
+        return await services.audit.changes(
+            local_admin(), since=arguments.since, limit=arguments.limit, index=arguments.index
+        )
+
+    table = Table("serial", "time (UTC)", "who", "from", "what", "index", "subject")
+    for change in with_services(settings, work):
+        subject = change.filename or change.project or change.detail or ""
+        table.add_row(
+            str(change.serial),
+            f"{change.time:%Y-%m-%d %H:%M:%S}",
+            change.actor,
+            change.address,
+            change.action,
+            change.index,
+            subject,
+        )
+    Console(width=200).print(table)
+    return 0

@@ -1,0 +1,84 @@
+"""What makes an index name and an index's settings valid.
+
+Index names become URL prefixes (``/team/dev/simple/``), so a name must never
+shadow a path the server already answers, nor the words that follow an index
+name in its own URLs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from ministry.core.inheritance import resolution_order
+from ministry.core.models import IndexConfig
+from ministry.errors import InvalidRequest
+
+__all__ = ["RESERVED_NAMES", "check_index_config", "check_index_name", "check_principal"]
+
+_PART = r"[a-z0-9][a-z0-9._-]*"
+_NAME = re.compile(rf"{_PART}(?:/{_PART})?\Z")
+_PRINCIPAL = re.compile(r"@?[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_PATTERN = re.compile(r"[a-z0-9*?\[\]!._-]+\Z")
+_MAX_NAME = 100
+
+#: First path segments of the server's own URLs, and the words after an index name.
+RESERVED_NAMES = frozenset(
+    {
+        "-", "simple", "packages", "pypi", "project", "projects", "static", "legacy", "dist",
+        "json", "files", "releases", "search", "login", "logout", "account", "admin", "api",
+        "user", "users", "help", "health", "metrics", "integrity", "favicon.ico", "robots.txt",
+    }
+)  # fmt: skip
+
+
+def check_index_name(name: str) -> str:
+    """Refuse names that are not URL-safe or that clash with the server's own paths."""
+    if len(name) > _MAX_NAME or not _NAME.match(name):
+        raise InvalidRequest(
+            f"Invalid index name {name[:_MAX_NAME]!r}: use lower-case letters, digits, '.', '_' "
+            "and '-', starting with a letter or digit, optionally two such parts joined by "
+            "one '/' (like 'team/dev')."
+        )
+    clashes = [part for part in name.split("/") if part in RESERVED_NAMES]
+    if clashes:
+        raise InvalidRequest(
+            f"Invalid index name {name!r}: {clashes[0]!r} is a word the server's own URLs use."
+        )
+    return name
+
+
+def check_principal(principal: str) -> str:
+    """A user name or an ``@group`` name."""
+    if not _PRINCIPAL.match(principal):
+        raise InvalidRequest(
+            f"Invalid user or group {principal[:70]!r}: write a user name, or @group."
+        )
+    return principal
+
+
+def check_index_config(config: IndexConfig, configs: Mapping[str, IndexConfig]) -> None:
+    """Check a new or changed index against the others (``configs`` may include it)."""
+    check_index_name(config.name)
+    for base in config.bases:
+        if base not in configs or base == config.name:
+            raise InvalidRequest(
+                f"Index {config.name!r} cannot inherit from {base!r}: no such index."
+            )
+    others = {**configs, config.name: config}
+    for base in config.bases:
+        if config.name in resolution_order(base, others):
+            raise InvalidRequest(
+                f"Index {config.name!r} cannot inherit from {base!r}: {base!r} inherits from it."
+            )
+    for principal in (*config.readers, *config.uploaders, *config.admins):
+        check_principal(principal)
+    for pattern in (*config.allow_inherit, *(route.pattern for route in config.routes)):
+        if not _PATTERN.match(pattern):
+            raise InvalidRequest(
+                f"Invalid project pattern {pattern[:100]!r}: use normalized (lower-case) names "
+                "with the wildcards * and ?."
+            )
+    for route in config.routes:
+        if route.base != "-" and route.base not in configs:
+            raise InvalidRequest(f"Routing rule {route.pattern!r}: no index {route.base!r}.")

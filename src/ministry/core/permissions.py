@@ -1,0 +1,126 @@
+"""Who may do what: pure decisions over an identity and an index's settings.
+
+Principals in an index's lists are user names, ``@group`` names, or ``@all``
+(every user). Server administrators may do everything. API tokens read and
+upload only, and only on their own index and projects; managing anything takes
+a password, so a leaked CI token cannot delete, yank or grant (HOSTILE.md 42).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from packaging.utils import canonicalize_name
+
+from ministry.core.models import Actor, IndexConfig
+from ministry.errors import AuthenticationRequired, PermissionDenied
+
+__all__ = [
+    "EVERYONE",
+    "Identity",
+    "check_admin",
+    "check_maintain",
+    "check_manage_index",
+    "check_read",
+    "check_upload_index",
+    "check_upload_project",
+    "may_see",
+]
+
+#: The principal that names every user.
+EVERYONE = "@all"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A proven user: by password, or by one of their tokens (then ``token_id`` is set)."""
+
+    user: str
+    address: str = "local"
+    is_admin: bool = False
+    groups: frozenset[str] = field(default_factory=frozenset)
+    token_id: str | None = None
+    token_index: str | None = None
+    token_projects: tuple[str, ...] = ()
+
+    @property
+    def actor(self) -> Actor:
+        """The identity as the audit log names it."""
+        return Actor(self.user, self.address)
+
+    @property
+    def principals(self) -> frozenset[str]:
+        """Every name an index's lists may grant this identity a right by."""
+        return frozenset({self.user, EVERYONE, *(f"@{group}" for group in self.groups)})
+
+
+def _granted(identity: Identity, *lists: tuple[str, ...]) -> bool:
+    return identity.is_admin or any(identity.principals & set(names) for names in lists)
+
+
+def may_see(identity: Identity | None, index: IndexConfig) -> bool:
+    """Whether the user may read an index's contents (through inheritance too)."""
+    if not index.private:
+        return True
+    if identity is None:
+        return False
+    return _granted(identity, index.readers, index.uploaders, index.admins)
+
+
+def check_read(identity: Identity | None, index: IndexConfig) -> None:
+    """Reading an index by its URL: 401 for strangers, 403 for the wrong user or token."""
+    if not index.private:
+        return
+    if identity is None:
+        raise AuthenticationRequired(f"Index {index.name!r} is private: log in to read it.")
+    _check_token_index(identity, index)
+    if not may_see(identity, index):
+        raise PermissionDenied(f"User {identity.user!r} may not read index {index.name!r}.")
+
+
+def _check_token_index(identity: Identity, index: IndexConfig) -> None:
+    if identity.token_index is not None and identity.token_index != index.name:
+        raise PermissionDenied(
+            f"This token is for index {identity.token_index!r}, not {index.name!r}."
+        )
+
+
+def check_upload_index(identity: Identity, index: IndexConfig) -> None:
+    """May this identity upload to the index at all? Checked before the body is read."""
+    _check_token_index(identity, index)
+    if not _granted(identity, index.uploaders, index.admins):
+        raise PermissionDenied(f"User {identity.user!r} may not upload to index {index.name!r}.")
+
+
+def check_upload_project(identity: Identity, index: IndexConfig, project: str) -> None:
+    """May this identity upload this project? A token may be limited to some projects."""
+    check_upload_index(identity, index)
+    allowed = {canonicalize_name(name) for name in identity.token_projects}
+    if allowed and canonicalize_name(project) not in allowed:
+        raise PermissionDenied(f"This token is not allowed to upload project {project!r}.")
+
+
+def _check_password(identity: Identity, what: str) -> None:
+    if identity.token_id is not None:
+        raise PermissionDenied(f"API tokens only read and upload; {what} needs your password.")
+
+
+def check_maintain(identity: Identity, index: IndexConfig, what: str) -> None:
+    """Yanking and deleting in an index: its uploaders and admins, by password."""
+    _check_password(identity, what)
+    if not _granted(identity, index.uploaders, index.admins):
+        raise PermissionDenied(f"User {identity.user!r} may not {what} in index {index.name!r}.")
+
+
+def check_manage_index(identity: Identity, index: IndexConfig) -> None:
+    """Changing an index's settings: its admins and server admins, by password."""
+    _check_password(identity, "changing an index")
+    if not _granted(identity, index.admins):
+        raise PermissionDenied(f"User {identity.user!r} may not change index {index.name!r}.")
+
+
+def check_admin(identity: Identity, what: str) -> None:
+    """Server-wide management (users, groups, indexes): server admins, by password."""
+    _check_password(identity, what)
+    if not identity.is_admin:
+        raise PermissionDenied(f"Only server administrators may {what}.")

@@ -1,0 +1,179 @@
+"""Users, groups and API tokens: creating, changing, listing and revoking them.
+
+Every method takes the identity that asks, and checks it: server administrators
+manage everything; a user manages their own password and tokens, with their
+password (a token cannot mint more tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+
+from ministry.core.models import Group, IndexConfig, Token, User
+from ministry.core.permissions import Identity, check_admin
+from ministry.errors import InvalidRequest, NotFound, PermissionDenied
+from ministry.services.auth import TOKEN_USERNAME, format_token, hash_token
+from ministry.storage.protocols import MetadataStore
+
+__all__ = ["AccountService", "check_username"]
+
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_MIN_PASSWORD = 8
+
+
+def check_username(name: str) -> str:
+    """Refuse user and group names that could be confused with tokens, paths or groups."""
+    if not _USERNAME.match(name) or name == TOKEN_USERNAME:
+        raise InvalidRequest(
+            f"Invalid name {name[:70]!r}: use 1 to 64 ASCII letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit."
+        )
+    return name
+
+
+def _check_password(password: str) -> None:
+    if len(password) < _MIN_PASSWORD:
+        raise InvalidRequest(f"Passwords must have at least {_MIN_PASSWORD} characters.")
+
+
+def _check_self_or_admin(identity: Identity, user: str, what: str) -> None:
+    if identity.token_id is not None:
+        raise PermissionDenied(f"API tokens only read and upload; {what} needs your password.")
+    if identity.user != user and not identity.is_admin:
+        raise PermissionDenied(f"Only {user!r} or a server administrator may {what}.")
+
+
+class AccountService:
+    """Manages users, groups and tokens on behalf of an identity."""
+
+    def __init__(self, metadata: MetadataStore, hasher: PasswordHasher) -> None:
+        self._metadata = metadata
+        self._hasher = hasher
+
+    async def _user(self, name: str) -> User:
+        user = await self._metadata.get_user(name)
+        if user is None:
+            raise NotFound(f"No user {name!r}.")
+        return user
+
+    # -- users --------------------------------------------------------------------------
+
+    async def create_user(
+        self, identity: Identity, name: str, password: str, *, admin: bool = False
+    ) -> User:
+        """Create a user with an Argon2id password hash."""
+        check_admin(identity, "create users")
+        check_username(name)
+        _check_password(password)
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        user = User(name, password_hash, datetime.now(UTC), is_admin=admin)
+        await self._metadata.add_user(user, identity.actor)
+        return user
+
+    async def update_user(
+        self,
+        identity: Identity,
+        name: str,
+        *,
+        password: str | None = None,
+        admin: bool | None = None,
+        disabled: bool | None = None,
+    ) -> User:
+        """Change a user's password (self or admin), admin role or disabled flag (admin)."""
+        if admin is not None or disabled is not None:
+            check_admin(identity, "change roles or disable users")
+        else:
+            _check_self_or_admin(identity, name, "change this password")
+        user = await self._user(name)
+        if password is not None:
+            _check_password(password)
+            user = replace(user, password_hash=await asyncio.to_thread(self._hasher.hash, password))
+        if admin is not None:
+            user = replace(user, is_admin=admin)
+        if disabled is not None:
+            user = replace(user, disabled=disabled)
+        await self._metadata.update_user(user, identity.actor)
+        return user
+
+    async def list_users(self, identity: Identity) -> list[User]:
+        """Every user."""
+        check_admin(identity, "list users")
+        return await self._metadata.list_users()
+
+    # -- groups -------------------------------------------------------------------------
+
+    async def list_groups(self, identity: Identity) -> list[Group]:
+        """Every group with its members."""
+        check_admin(identity, "list groups")
+        return await self._metadata.list_groups()
+
+    async def create_group(self, identity: Identity, name: str) -> None:
+        """Create an empty group (granted by writing ``@name``)."""
+        check_admin(identity, "create groups")
+        await self._metadata.create_group(check_username(name), identity.actor)
+
+    async def delete_group(self, identity: Identity, name: str) -> None:
+        """Delete a group."""
+        check_admin(identity, "delete groups")
+        await self._metadata.delete_group(name, identity.actor)
+
+    async def change_members(
+        self, identity: Identity, name: str, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> None:
+        """Add and remove members of a group."""
+        check_admin(identity, "change groups")
+        await self._metadata.set_group_members(name, add, remove, identity.actor)
+
+    # -- tokens -------------------------------------------------------------------------
+
+    async def create_token(
+        self,
+        identity: Identity,
+        user: str,
+        *,
+        description: str = "",
+        expires: datetime | None = None,
+        index: IndexConfig | None = None,
+        projects: Sequence[str] = (),
+    ) -> tuple[Token, str]:
+        """Create a token; the returned secret is shown once and never stored."""
+        _check_self_or_admin(identity, user, "create tokens for this user")
+        await self._user(user)
+        if expires is not None and expires <= datetime.now(UTC):
+            raise InvalidRequest("A token's expiry must lie in the future.")
+        if projects and index is None:
+            raise InvalidRequest("A token limited to projects must also name its index.")
+        token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        token = Token(
+            token_id=token_id,
+            user=user,
+            secret_hash=hash_token(secret),
+            created=datetime.now(UTC),
+            description=description,
+            expires=expires,
+            index=index.name if index else None,
+            projects=tuple(projects),
+        )
+        await self._metadata.add_token(token, identity.actor)
+        return token, format_token(token_id, secret)
+
+    async def list_tokens(self, identity: Identity, user: str) -> list[Token]:
+        """A user's tokens (never their secrets)."""
+        _check_self_or_admin(identity, user, "list this user's tokens")
+        await self._user(user)
+        return await self._metadata.list_tokens(user)
+
+    async def revoke_token(self, identity: Identity, user: str, token_id: str) -> None:
+        """Revoke one of a user's tokens; another user's token is not found (HOSTILE 43)."""
+        _check_self_or_admin(identity, user, "revoke this user's tokens")
+        token = await self._metadata.get_token(token_id)
+        if token is None or token.user != user:
+            raise NotFound(f"User {user!r} has no token {token_id!r}.")
+        await self._metadata.revoke_token(token_id, identity.actor)

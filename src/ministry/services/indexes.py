@@ -1,0 +1,129 @@
+"""Indexes: their settings, who may read them, and what they inherit.
+
+Settings are read once per change of the serial and kept, so a request costs a
+look at the serial, not a query of every index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ministry.core.index_rules import check_index_config
+from ministry.core.inheritance import resolution_order
+from ministry.core.models import DEFAULT_INDEX, Actor, IndexConfig
+from ministry.core.permissions import (
+    EVERYONE,
+    Identity,
+    check_admin,
+    check_manage_index,
+    check_read,
+    may_see,
+)
+from ministry.errors import Conflict, InvalidRequest, NotFound
+from ministry.storage.protocols import MetadataStore
+
+__all__ = ["IndexService", "ReadAccess"]
+
+#: Settings an update may change (the name and kind never change).
+_MUTABLE = frozenset(
+    {
+        "bases", "private", "readers", "uploaders", "admins", "allow_delete",
+        "allow_overwrite", "allow_inherit", "routes", "description",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReadAccess:
+    """What one reader sees through one index: the index, its search order, what is visible."""
+
+    index: IndexConfig
+    order: tuple[str, ...]
+    visible: frozenset[str]
+    configs: Mapping[str, IndexConfig]
+
+
+class IndexService:
+    """Reads and changes index settings, and decides read access."""
+
+    def __init__(self, metadata: MetadataStore) -> None:
+        self._metadata = metadata
+        self._cache: tuple[int, dict[str, IndexConfig]] = (-1, {})
+
+    async def configs(self) -> dict[str, IndexConfig]:
+        """Every index's settings, current as of the newest serial."""
+        serial = await self._metadata.last_serial()
+        if self._cache[0] != serial:
+            self._cache = (serial, {c.name: c for c in await self._metadata.list_indexes()})
+        return self._cache[1]
+
+    async def get(self, name: str) -> IndexConfig:
+        """One index; ``NotFound`` if there is none of that name."""
+        config = (await self.configs()).get(name)
+        if config is None:
+            raise NotFound(f"No index {name!r}.")
+        return config
+
+    async def ensure_default(self) -> None:
+        """Create the default index on first start: public, and every user may upload."""
+        if DEFAULT_INDEX not in await self.configs():
+            config = IndexConfig(DEFAULT_INDEX, uploaders=(EVERYONE,))
+            with contextlib.suppress(Conflict):  # another process created it first
+                await self._metadata.create_index(config, Actor("ministry", "local"))
+
+    async def read_access(self, name: str, identity: Identity | None) -> ReadAccess:
+        """Read access to an index for this reader, or 404/401/403."""
+        configs = await self.configs()
+        index = configs.get(name)
+        if index is None:
+            raise NotFound(f"No index {name!r}.")
+        check_read(identity, index)
+        order = tuple(resolution_order(name, configs))
+        visible = frozenset(n for n in order if may_see(identity, configs[n]))
+        return ReadAccess(index, order, visible, configs)
+
+    async def create(self, identity: Identity, config: IndexConfig) -> IndexConfig:
+        """Create an index (server administrators)."""
+        check_admin(identity, "create indexes")
+        configs = await self.configs()
+        if config.name in configs:
+            raise Conflict(f"Index {config.name!r} exists already.")
+        check_index_config(config, configs)
+        await self._metadata.create_index(config, identity.actor)
+        return config
+
+    async def update(
+        self, identity: Identity, name: str, changes: Mapping[str, Any]
+    ) -> IndexConfig:
+        """Change some settings of an index (its admins and server administrators)."""
+        current = await self.get(name)
+        check_manage_index(identity, current)
+        unknown = set(changes) - _MUTABLE
+        if unknown:
+            raise InvalidRequest(f"Unknown or fixed index settings: {', '.join(sorted(unknown))}.")
+        config = replace(current, **changes)
+        check_index_config(config, await self.configs())
+        await self._metadata.update_index(config, identity.actor)
+        return config
+
+    async def delete(self, identity: Identity, name: str, *, force: bool = False) -> None:
+        """Delete an index no other index inherits from; with ``force`` even if not empty."""
+        check_admin(identity, "delete indexes")
+        config = await self.get(name)
+        if config.name == DEFAULT_INDEX:
+            raise InvalidRequest(f"The default index {DEFAULT_INDEX!r} cannot be deleted.")
+        for other in (await self.configs()).values():
+            targets = set(other.bases) | {route.base for route in other.routes}
+            if name in targets:
+                raise InvalidRequest(
+                    f"Index {other.name!r} inherits from {name!r}; change it first."
+                )
+        projects = await self._metadata.list_projects(name)
+        if projects and not force:
+            raise InvalidRequest(
+                f"Index {name!r} holds {len(projects)} projects; delete it with force to lose them."
+            )
+        await self._metadata.delete_index(name, identity.actor)

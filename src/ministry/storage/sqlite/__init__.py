@@ -1,0 +1,13 @@
+"""The embedded metadata store: SQLite in WAL mode, one file in the data directory."""
+
+from __future__ import annotations
+
+from ministry.storage.sqlite.accounts import AccountsMixin
+from ministry.storage.sqlite.indexes import IndexesMixin
+from ministry.storage.sqlite.packages import PackagesMixin
+
+__all__ = ["SqliteMetadataStore"]
+
+
+class SqliteMetadataStore(PackagesMixin, AccountsMixin, IndexesMixin):
+    """``MetadataStore`` on one SQLite file."""

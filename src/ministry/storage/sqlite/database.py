@@ -1,0 +1,149 @@
+"""The SQLite plumbing every part of the store shares: connections, transactions, the change log.
+
+WAL lets readers run while one writer commits, and works across processes on
+one host. Every call runs in a small thread pool (one connection per thread) so
+the event loop never waits on the disk; writes take the lock up front
+(``BEGIN IMMEDIATE``) so that two writers never deadlock on an upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from ministry.core.models import Actor, Change
+from ministry.errors import StorageError, StorageFull
+from ministry.storage.sqlite.rows import change_of
+from ministry.storage.sqlite.schema import migrate
+
+__all__ = ["Database", "now"]
+
+T = TypeVar("T")
+
+
+def now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+class Database:
+    """Connections, transactions and the change log of one SQLite file."""
+
+    def __init__(self, path: Path, *, threads: int = 4) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlite")
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self._path, isolation_level=None, timeout=30.0, check_same_thread=False
+            )
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable in WAL mode except against power loss between checkpoints;
+            # FULL makes a 200 on upload survive that too (HOSTILE.md promise 2).
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    async def _run(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, lambda: function(self._connection()))
+        except sqlite3.Error as exc:
+            raise _storage_error(exc) from exc
+
+    @contextmanager
+    def _write(self, connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    @staticmethod
+    def _log(
+        connection: sqlite3.Connection,
+        actor: Actor,
+        action: str,
+        index: str,
+        *,
+        project: str | None = None,
+        version: str | None = None,
+        filename: str | None = None,
+        detail: str | None = None,
+    ) -> tuple[int, datetime]:
+        """Append to the change log; the new row's id is the change's serial."""
+        when = now()
+        cursor = connection.execute(
+            "INSERT INTO changelog (time, actor, address, action, index_name, project,"
+            " version, filename, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                when.isoformat(),
+                actor.name,
+                actor.address,
+                action,
+                index,
+                project,
+                version,
+                filename,
+                detail,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid, when
+
+    async def open(self) -> None:
+        """Create the database file if needed and bring its schema up to date."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        await self._run(migrate)
+
+    async def close(self) -> None:
+        """Close every connection and stop the threads."""
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+    async def last_serial(self) -> int:
+        """The newest serial."""
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'changelog'"
+            ).fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
+        """The change log after ``serial``, oldest first."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT * FROM changelog WHERE serial > ? ORDER BY serial LIMIT ?", (serial, limit)
+            ).fetchall()
+        )
+        return [change_of(row) for row in rows]
+
+
+def _storage_error(exc: sqlite3.Error) -> StorageError:
+    if "disk is full" in str(exc).lower():
+        return StorageFull("The metadata database has no space left; nothing was changed.")
+    return StorageError(
+        f"The metadata database failed ({exc.__class__.__name__}); nothing was changed."
+    )

@@ -1,0 +1,267 @@
+"""Projects, releases and files: publishing, yanking and deleting, each in one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from packaging.utils import NormalizedName, canonicalize_version
+
+from ministry.core.models import (
+    Actor,
+    AddFileOutcome,
+    AddFileResult,
+    DistFile,
+    Project,
+    Release,
+)
+from ministry.storage.sqlite.database import Database
+from ministry.storage.sqlite.rows import FILE_COLUMNS, file_of, file_values, project_of, release_of
+
+__all__ = ["PackagesMixin"]
+
+_SELECT_FILE = f"SELECT {FILE_COLUMNS} FROM files WHERE index_name = ?"  # noqa: S608
+_INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * 16)})"  # noqa: S608
+
+
+class PackagesMixin(Database):
+    """The package side of ``MetadataStore``."""
+
+    async def list_projects(self, index: str) -> list[Project]:
+        """Every project of an index, by name."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT * FROM projects WHERE index_name = ? ORDER BY name", (index,)
+            ).fetchall()
+        )
+        return [project_of(row) for row in rows]
+
+    async def get_project(self, index: str, name: NormalizedName) -> Project | None:
+        """One project."""
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT * FROM projects WHERE index_name = ? AND name = ?", (index, name)
+            ).fetchone()
+        )
+        return project_of(row) if row else None
+
+    async def projects_named(self, name: NormalizedName) -> list[Project]:
+        """The project of this name in every index that has one."""
+        rows = await self._run(
+            lambda c: c.execute("SELECT * FROM projects WHERE name = ?", (name,)).fetchall()
+        )
+        return [project_of(row) for row in rows]
+
+    async def list_files(self, index: str, project: NormalizedName) -> list[DistFile]:
+        """Every file of a project, by filename."""
+        rows = await self._run(
+            lambda c: c.execute(
+                f"{_SELECT_FILE} AND project = ? ORDER BY filename", (index, project)
+            ).fetchall()
+        )
+        return [file_of(row) for row in rows]
+
+    async def get_file(self, index: str, filename: str) -> DistFile | None:
+        """One file."""
+        row = await self._run(
+            lambda c: c.execute(f"{_SELECT_FILE} AND filename = ?", (index, filename)).fetchone()
+        )
+        return file_of(row) if row else None
+
+    async def list_releases(self, index: str, project: NormalizedName) -> list[Release]:
+        """Every release of a project."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT * FROM releases WHERE index_name = ? AND project = ?", (index, project)
+            ).fetchall()
+        )
+        return [release_of(row) for row in rows]
+
+    # -- publishing -------------------------------------------------------------------
+
+    async def add_file(
+        self,
+        file: DistFile,
+        display_name: str,
+        metadata: dict[str, Any],
+        actor: Actor,
+        *,
+        replace_existing: bool = False,
+    ) -> AddFileResult:
+        """Publish a file atomically (see the protocol)."""
+        return await self._run(
+            lambda c: self._add_file(c, file, display_name, metadata, actor, replace_existing)
+        )
+
+    def _add_file(
+        self,
+        connection: sqlite3.Connection,
+        file: DistFile,
+        display_name: str,
+        metadata: dict[str, Any],
+        actor: Actor,
+        replace_existing: bool,
+    ) -> AddFileResult:
+        with self._write(connection) as c:
+            outcome = AddFileOutcome.ADDED
+            existing = c.execute(
+                f"{_SELECT_FILE} AND filename = ?", (file.index, file.filename)
+            ).fetchone()
+            if existing is not None:
+                if not replace_existing or existing["sha256"] == file.sha256:
+                    return AddFileResult(AddFileOutcome.FILENAME_TAKEN, file_of(existing))
+                self._remove_file(c, file_of(existing))
+                outcome = AddFileOutcome.REPLACED
+            obstacle = self._obstacle(c, file)
+            if obstacle is not None:
+                return obstacle
+            release = self._release_version(c, file)
+            version = release or file.version
+            if file.packagetype == "sdist":
+                other = c.execute(
+                    f"{_SELECT_FILE} AND project = ? AND version = ? AND packagetype = 'sdist'",
+                    (file.index, file.project, version),
+                ).fetchone()
+                if other is not None:
+                    return AddFileResult(AddFileOutcome.SDIST_TAKEN, file_of(other))
+            serial, when = self._log(
+                c, actor, "add-file", file.index,
+                project=file.project, version=version, filename=file.filename,
+            )  # fmt: skip
+            self._upsert_project(c, file, display_name, serial, when)
+            if release is None:
+                c.execute(
+                    "INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?)",
+                    (file.index, file.project, canonicalize_version(file.version), version,
+                     when.isoformat(), json.dumps(metadata)),
+                )  # fmt: skip
+            stored = replace(file, version=version, serial=serial)
+            c.execute(_INSERT_FILE, file_values(stored))
+            c.execute(
+                "DELETE FROM retired_files WHERE index_name = ? AND filename = ?",
+                (file.index, file.filename),
+            )
+        return AddFileResult(outcome, stored)
+
+    @staticmethod
+    def _obstacle(c: sqlite3.Connection, file: DistFile) -> AddFileResult | None:
+        retired = c.execute(
+            "SELECT sha256 FROM retired_files WHERE index_name = ? AND filename = ?",
+            (file.index, file.filename),
+        ).fetchone()
+        if retired is not None and retired["sha256"] != file.sha256:
+            return AddFileResult(AddFileOutcome.FILENAME_RETIRED, file)
+        row = c.execute(f"{_SELECT_FILE} AND sha256 = ? LIMIT 1", (file.index, file.sha256))
+        found = row.fetchone()
+        if found is not None:
+            return AddFileResult(AddFileOutcome.CONTENT_TAKEN, file_of(found))
+        return None
+
+    @staticmethod
+    def _release_version(c: sqlite3.Connection, file: DistFile) -> str | None:
+        row = c.execute(
+            "SELECT version FROM releases WHERE index_name = ? AND project = ?"
+            " AND canonical_version = ?",
+            (file.index, file.project, canonicalize_version(file.version)),
+        ).fetchone()
+        return row["version"] if row else None
+
+    @staticmethod
+    def _upsert_project(
+        c: sqlite3.Connection, file: DistFile, display_name: str, serial: int, when: datetime
+    ) -> None:
+        # The display name follows the newest upload's spelling, as on the public index.
+        c.execute(
+            "INSERT INTO projects VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (index_name, name) DO UPDATE"
+            " SET display_name = excluded.display_name, last_serial = excluded.last_serial",
+            (file.index, file.project, display_name, when.isoformat(), serial),
+        )
+
+    # -- yanking and deleting -----------------------------------------------------------
+
+    async def set_yanked(
+        self, index: str, filenames: Sequence[str], reason: str | None, actor: Actor
+    ) -> list[DistFile]:
+        """Yank (``reason`` a string, maybe empty) or unyank (None) files; returns them changed."""
+        action = "unyank" if reason is None else "yank"
+
+        def change(connection: sqlite3.Connection) -> list[DistFile]:
+            changed = []
+            with self._write(connection) as c:
+                for file in self._files(c, index, filenames):
+                    serial, _ = self._log(
+                        c, actor, action, index, project=file.project, version=file.version,
+                        filename=file.filename, detail=reason or None,
+                    )  # fmt: skip
+                    c.execute(
+                        "UPDATE files SET yanked = ? WHERE index_name = ? AND filename = ?",
+                        (reason, index, file.filename),
+                    )
+                    self._touch_project(c, index, file.project, serial)
+                    changed.append(replace(file, yanked=reason))
+            return changed
+
+        return await self._run(change)
+
+    async def delete_files(
+        self, index: str, filenames: Sequence[str], actor: Actor
+    ) -> list[DistFile]:
+        """Delete files, keeping their names retired; returns the files deleted."""
+
+        def delete(connection: sqlite3.Connection) -> list[DistFile]:
+            with self._write(connection) as c:
+                files = self._files(c, index, filenames)
+                for file in files:
+                    serial, _ = self._log(
+                        c, actor, "delete-file", index, project=file.project,
+                        version=file.version, filename=file.filename,
+                    )  # fmt: skip
+                    self._remove_file(c, file)
+                    c.execute(
+                        "INSERT OR REPLACE INTO retired_files VALUES (?, ?, ?, ?)",
+                        (index, file.filename, file.sha256, serial),
+                    )
+                    self._touch_project(c, index, file.project, serial)
+            return files
+
+        return await self._run(delete)
+
+    @staticmethod
+    def _files(c: sqlite3.Connection, index: str, filenames: Sequence[str]) -> list[DistFile]:
+        found = []
+        for filename in filenames:
+            row = c.execute(f"{_SELECT_FILE} AND filename = ?", (index, filename)).fetchone()
+            if row is not None:
+                found.append(file_of(row))
+        return found
+
+    @staticmethod
+    def _remove_file(c: sqlite3.Connection, file: DistFile) -> None:
+        """Remove a file row, and its release and project once they have no files left."""
+        key = (file.index, file.project)
+        c.execute(
+            "DELETE FROM files WHERE index_name = ? AND filename = ?", (file.index, file.filename)
+        )
+        release = (*key, file.version)
+        if not c.execute(
+            "SELECT 1 FROM files WHERE index_name = ? AND project = ? AND version = ?", release
+        ).fetchone():
+            c.execute(
+                "DELETE FROM releases WHERE index_name = ? AND project = ? AND version = ?", release
+            )
+        if not c.execute(
+            "SELECT 1 FROM files WHERE index_name = ? AND project = ?", key
+        ).fetchone():
+            c.execute("DELETE FROM projects WHERE index_name = ? AND name = ?", key)
+
+    @staticmethod
+    def _touch_project(c: sqlite3.Connection, index: str, project: str, serial: int) -> None:
+        c.execute(
+            "UPDATE projects SET last_serial = ? WHERE index_name = ? AND name = ?",
+            (serial, index, project),
+        )

@@ -1,0 +1,125 @@
+"""The SQLite schema as a list of migrations; ``PRAGMA user_version`` counts those applied.
+
+A data directory made by an older release is brought up to date on open, in one
+transaction, and only once even when several processes open it at the same time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["migrate"]
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS changelog (
+            serial INTEGER PRIMARY KEY AUTOINCREMENT,
+            time TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            index_name TEXT NOT NULL,
+            project TEXT,
+            version TEXT,
+            filename TEXT,
+            detail TEXT
+        )""",
+        """CREATE TABLE IF NOT EXISTS projects (
+            index_name TEXT NOT NULL,
+            name TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            created TEXT NOT NULL,
+            last_serial INTEGER NOT NULL,
+            PRIMARY KEY (index_name, name)
+        )""",
+        """CREATE TABLE IF NOT EXISTS releases (
+            index_name TEXT NOT NULL,
+            project TEXT NOT NULL,
+            canonical_version TEXT NOT NULL,
+            version TEXT NOT NULL,
+            created TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            PRIMARY KEY (index_name, project, canonical_version)
+        )""",
+        """CREATE TABLE IF NOT EXISTS files (
+            index_name TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            project TEXT NOT NULL,
+            version TEXT NOT NULL,
+            packagetype TEXT NOT NULL,
+            python_version TEXT NOT NULL,
+            requires_python TEXT,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            md5 TEXT NOT NULL,
+            blake2b_256 TEXT NOT NULL,
+            upload_time TEXT NOT NULL,
+            uploader TEXT NOT NULL,
+            metadata_sha256 TEXT,
+            yanked TEXT,
+            serial INTEGER NOT NULL,
+            PRIMARY KEY (index_name, filename)
+        )""",
+        "CREATE INDEX IF NOT EXISTS files_by_project ON files (index_name, project)",
+        "CREATE INDEX IF NOT EXISTS files_by_sha256 ON files (index_name, sha256)",
+        """CREATE TABLE IF NOT EXISTS users (
+            name TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            created TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE IF NOT EXISTS tokens (
+            token_id TEXT PRIMARY KEY,
+            user TEXT NOT NULL REFERENCES users (name),
+            secret_hash TEXT NOT NULL,
+            created TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            expires TEXT,
+            last_used TEXT,
+            revoked INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
+    (
+        "ALTER TABLE changelog ADD COLUMN address TEXT NOT NULL DEFAULT 'local'",
+        "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE tokens ADD COLUMN index_name TEXT",
+        "ALTER TABLE tokens ADD COLUMN projects TEXT NOT NULL DEFAULT '[]'",
+        """CREATE TABLE indexes (
+            name TEXT PRIMARY KEY,
+            created TEXT NOT NULL,
+            config TEXT NOT NULL
+        )""",
+        """CREATE TABLE groups (
+            name TEXT PRIMARY KEY,
+            created TEXT NOT NULL
+        )""",
+        """CREATE TABLE group_members (
+            group_name TEXT NOT NULL REFERENCES groups (name) ON DELETE CASCADE,
+            user TEXT NOT NULL REFERENCES users (name),
+            PRIMARY KEY (group_name, user)
+        )""",
+        """CREATE TABLE retired_files (
+            index_name TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            serial INTEGER NOT NULL,
+            PRIMARY KEY (index_name, filename)
+        )""",
+        "CREATE INDEX changelog_by_index ON changelog (index_name, serial)",
+        "CREATE INDEX projects_by_name ON projects (name)",
+    ),
+)
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Apply the migrations this database has not seen yet."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        (applied,) = connection.execute("PRAGMA user_version").fetchone()
+        for statements in _MIGRATIONS[applied:]:
+            for statement in statements:
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

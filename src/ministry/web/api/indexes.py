@@ -1,0 +1,164 @@
+"""``/-/api/indexes/…``: indexes, and yanking and deleting what is in them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
+
+from ministry.core.index_settings import index_settings, settings_document
+from ministry.core.models import DistFile, IndexConfig
+from ministry.core.permissions import may_see
+from ministry.errors import InvalidRequest, NotFound
+from ministry.web.api.base import ApiHandler
+
+__all__ = [
+    "FileHandler",
+    "FileYankHandler",
+    "IndexHandler",
+    "IndexesHandler",
+    "ProjectHandler",
+    "ReleaseHandler",
+    "ReleaseYankHandler",
+]
+
+
+def _files(files: list[DistFile]) -> dict[str, Any]:
+    return {"files": [{"filename": f.filename, "yanked": f.yanked} for f in files]}
+
+
+class IndexesHandler(ApiHandler):
+    """List the indexes the caller may see; create one (server administrators)."""
+
+    async def get(self) -> None:
+        """Every index the caller may read."""
+        identity = await self.identity()
+        configs = await self.services.indexes.configs()
+        visible = [c for c in configs.values() if may_see(identity, c)]
+        self.send({"indexes": [settings_document(c) for c in visible]})
+
+    async def post(self) -> None:
+        """Create an index from ``{"name": …, settings…}``."""
+        identity = await self.require_identity()
+        body = self.body()
+        name = body.pop("name", None)
+        if not isinstance(name, str):
+            raise InvalidRequest("Give the new index a 'name'.")
+        config = IndexConfig(name=name, **index_settings(body))
+        created = await self.services.indexes.create(identity, config)
+        self.send(settings_document(created), status=201)
+
+
+class IndexHandler(ApiHandler):
+    """One index: show, change, delete."""
+
+    async def get(self, index: str) -> None:
+        """An index's settings (to anyone who may read it)."""
+        access = await self.read_access(index)
+        self.send(settings_document(access.index))
+
+    async def patch(self, index: str) -> None:
+        """Change the settings named in the body."""
+        identity = await self.require_identity()
+        changes = index_settings(self.body())
+        self.send(settings_document(await self.services.indexes.update(identity, index, changes)))
+
+    async def delete(self, index: str) -> None:
+        """Delete the index (``?force=true`` if it still holds projects)."""
+        identity = await self.require_identity()
+        force = self.get_query_argument("force", "false").lower() in ("1", "true", "yes")
+        await self.services.indexes.delete(identity, index, force=force)
+        self.done()
+
+
+class _TargetHandler(ApiHandler):
+    """Shared by the handlers that act on a project, a release or a file of an index."""
+
+    def project_name(self, project: str) -> NormalizedName:
+        """The normalized project name; any spelling of it is accepted."""
+        try:
+            return canonicalize_name(project, validate=True)
+        except InvalidName as exc:
+            raise NotFound(f"No project named {project[:100]!r}.") from exc
+
+
+class ProjectHandler(_TargetHandler):
+    """``DELETE`` a whole project from an index."""
+
+    async def delete(self, index: str, project: str) -> None:
+        """Delete every file of the project."""
+        identity = await self.require_identity()
+        deleted = await self.services.maintenance.delete(
+            identity, index, self.project_name(project)
+        )
+        self.send(_files(deleted))
+
+
+class ReleaseHandler(_TargetHandler):
+    """``DELETE`` one release."""
+
+    async def delete(self, index: str, project: str, version: str) -> None:
+        """Delete every file of the release."""
+        identity = await self.require_identity()
+        deleted = await self.services.maintenance.delete(
+            identity, index, self.project_name(project), version=version
+        )
+        self.send(_files(deleted))
+
+
+class ReleaseYankHandler(_TargetHandler):
+    """``POST`` yanks a release (``{"reason": …}``), ``DELETE`` unyanks it."""
+
+    async def post(self, index: str, project: str, version: str) -> None:
+        """Yank the release."""
+        identity = await self.require_identity()
+        reason = self.body().get("reason", "")
+        if not isinstance(reason, str):
+            raise InvalidRequest("A yank 'reason' must be text.")
+        changed = await self.services.maintenance.yank(
+            identity, index, self.project_name(project), version=version, reason=reason
+        )
+        self.send(_files(changed))
+
+    async def delete(self, index: str, project: str, version: str) -> None:
+        """Unyank the release."""
+        identity = await self.require_identity()
+        changed = await self.services.maintenance.unyank(
+            identity, index, self.project_name(project), version=version
+        )
+        self.send(_files(changed))
+
+
+class FileHandler(_TargetHandler):
+    """``DELETE`` one file."""
+
+    async def delete(self, index: str, project: str, filename: str) -> None:
+        """Delete the file; its name stays retired."""
+        identity = await self.require_identity()
+        deleted = await self.services.maintenance.delete(
+            identity, index, self.project_name(project), filename=filename
+        )
+        self.send(_files(deleted))
+
+
+class FileYankHandler(_TargetHandler):
+    """``POST`` yanks one file, ``DELETE`` unyanks it."""
+
+    async def post(self, index: str, project: str, filename: str) -> None:
+        """Yank the file."""
+        identity = await self.require_identity()
+        reason = self.body().get("reason", "")
+        if not isinstance(reason, str):
+            raise InvalidRequest("A yank 'reason' must be text.")
+        changed = await self.services.maintenance.yank(
+            identity, index, self.project_name(project), filename=filename, reason=reason
+        )
+        self.send(_files(changed))
+
+    async def delete(self, index: str, project: str, filename: str) -> None:
+        """Unyank the file."""
+        identity = await self.require_identity()
+        changed = await self.services.maintenance.unyank(
+            identity, index, self.project_name(project), filename=filename
+        )
+        self.send(_files(changed))

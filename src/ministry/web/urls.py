@@ -1,0 +1,26 @@
+"""How URL paths are built: the default index at the root, every other one under its name."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ministry.core.models import DEFAULT_INDEX
+
+__all__ = ["INDEX_PATTERN", "file_path", "index_prefix"]
+
+#: An index name in a URL: one lower-case part, or two joined by "/" (core.index_rules).
+INDEX_PATTERN = r"[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)?"
+
+
+def index_prefix(index: str) -> str:
+    """The path prefix of an index: none for the default index, ``/<name>`` for the others."""
+    return "" if index == DEFAULT_INDEX else f"/{index}"
+
+
+def file_path(index: str, project: str, filename: str) -> str:
+    """The URL path of a file; ``.metadata`` appended gives its PEP 658 file.
+
+    No query string, ever: pip and uv would build different metadata URLs from it
+    (STANDARDS.md F6).
+    """
+    return f"{index_prefix(index)}/packages/{quote(project)}/{quote(filename, safe='+!')}"
