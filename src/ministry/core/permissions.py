@@ -105,10 +105,12 @@ def _check_password(identity: Identity, what: str) -> None:
         raise PermissionDenied(f"API tokens only read and upload; {what} needs your password.")
 
 
-def check_maintain(identity: Identity, index: IndexConfig, what: str) -> None:
-    """Yanking and deleting in an index: its uploaders and admins, by password."""
+def check_maintain(
+    identity: Identity, index: IndexConfig, what: str, *, uploaders: bool = True
+) -> None:
+    """Yanking (uploaders and admins) and deleting (admins only) in an index, by password."""
     _check_password(identity, what)
-    if not _granted(identity, index.uploaders, index.admins):
+    if not _granted(identity, index.uploaders if uploaders else (), index.admins):
         raise PermissionDenied(f"User {identity.user!r} may not {what} in index {index.name!r}.")
 
 

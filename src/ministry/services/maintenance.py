@@ -83,7 +83,7 @@ class MaintenanceService:
     ) -> list[DistFile]:
         """Delete a project, a release or a file, where the index allows deleting."""
         config = await self._indexes.get(index)
-        check_maintain(identity, config, "delete")
+        check_maintain(identity, config, "delete", uploaders=False)
         if not config.allow_delete:
             raise PermissionDenied(
                 f"Index {index!r} keeps published files forever; an index admin can allow "

@@ -27,7 +27,7 @@ class FileHandler(BaseHandler):
         """Send the file, a range of it, or 304."""
         access = await self.read_access(index)
         template = "{prefix}/packages/{project}/" + quote(filename, safe="+!")
-        normalized = normalized_or_redirect(self, project, template, index)
+        normalized = normalized_or_redirect(self, project, template)
         if normalized is None:
             return
         catalog = self.services.catalog

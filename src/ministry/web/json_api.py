@@ -19,10 +19,8 @@ class ProjectJsonHandler(BaseHandler):
     ) -> None:
         """The document; 301 for a non-normalized name, 404 for unknown names or versions."""
         access = await self.read_access(index)
-        suffix = f"{version}/json" if version else "json"
-        normalized = normalized_or_redirect(
-            self, project, "{prefix}/pypi/{project}/" + suffix, index
-        )
+        template = "{prefix}/pypi/{project}/" + (f"{version}/json" if version else "json")
+        normalized = normalized_or_redirect(self, project, template)
         if normalized is None:
             return
         base_url = f"{self.request.protocol}://{self.request.host}"

@@ -28,7 +28,7 @@ class PackagesProjectHandler(BaseHandler):
     async def get(self, project: str, index: str = DEFAULT_INDEX) -> None:
         """The file table."""
         access = await self.read_access(index)
-        normalized = normalized_or_redirect(self, project, "{prefix}/packages/{project}/", index)
+        normalized = normalized_or_redirect(self, project, "{prefix}/packages/{project}/")
         if normalized is None:
             return
         view = await self.services.catalog.project_view(access, normalized)

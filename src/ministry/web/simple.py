@@ -11,7 +11,6 @@ from ministry.core.negotiation import SIMPLE_JSON, accepts_encoding, choose_simp
 from ministry.errors import NotAcceptable, NotFound
 from ministry.services.catalog import RenderedPage
 from ministry.web.base import BaseHandler
-from ministry.web.urls import index_prefix
 
 __all__ = ["ProjectPageHandler", "SimpleIndexHandler", "normalized_or_redirect"]
 
@@ -64,13 +63,13 @@ class SimplePageHandler(BaseHandler):
 
 
 def normalized_or_redirect(
-    handler: BaseHandler, name: str, template: str, index: str
+    handler: BaseHandler, name: str, template: str
 ) -> NormalizedName | None:
     """The normalized project name, or None after redirecting (301) to its URL.
 
-    ``template`` is the route's path with ``{prefix}`` (the index's path prefix) and
-    ``{project}``. An invalid name is simply not found: it is never echoed into a
-    Location header.
+    ``template`` is the route's path with ``{prefix}`` (``/<index>`` when the URL
+    named the index, else nothing) and ``{project}``. An invalid name is simply
+    not found: it is never echoed into a Location header.
     """
     try:
         normalized = canonicalize_name(name, validate=True)
@@ -78,7 +77,9 @@ def normalized_or_redirect(
         raise NotFound(f"No project named {name[:100]!r}.") from exc
     if normalized == name:
         return normalized
-    target = template.format(prefix=index_prefix(index), project=quote(normalized))
+    index = handler.path_kwargs.get("index")
+    prefix = f"/{index}" if index else ""
+    target = template.format(prefix=prefix, project=quote(normalized))
     if handler.request.query:
         target += "?" + handler.request.query
     handler.redirect(target, permanent=True)
@@ -108,7 +109,7 @@ class ProjectPageHandler(SimplePageHandler):
         """The project page; 404 for unknown projects, never an empty 200 (uv relies on it)."""
         content_type = self.content_type()
         access = await self.read_access(index)
-        normalized = normalized_or_redirect(self, project, self.template, index)
+        normalized = normalized_or_redirect(self, project, self.template)
         if normalized is None:
             return
         page = await self.services.catalog.project_page(access, normalized, content_type)

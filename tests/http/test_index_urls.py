@@ -1,0 +1,145 @@
+"""Every index answers under its own name; the default one also at the root (docs/indexes.md)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import ALICE, BOB
+from support.distributions import make_wheel
+from support.server import MinistryServer
+from support.uploads import post_upload
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+    """A server with ``solo`` (one-part name), ``team/prod`` and private ``team/dev`` on it."""
+    server = MinistryServer(tmp_path_factory.mktemp("indexed") / "data").start()
+    for name, password in (ALICE, BOB):
+        assert server.cli("user", "add", name, "--password-stdin", stdin=password).returncode == 0
+    for arguments in (
+        ("solo", "--uploaders", "alice"),
+        ("team/prod", "--uploaders", "alice"),
+        ("team/dev", "--bases", "team/prod", "--uploaders", "alice", "--private"),
+    ):
+        result = server.cli("index", "create", *arguments)
+        assert result.returncode == 0, result.stderr
+    yield server
+    server.stop()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("index", "url"),
+    [("solo", "/solo/"), ("solo", "/solo/legacy/"), ("team/prod", "/team/prod/"),
+     ("team/prod", "/team/prod/legacy"), ("main", "/main/"), ("main", "/main/legacy/")],
+)  # fmt: skip
+def test_uploads_under_the_index_name(
+    indexed: MinistryServer, tmp_path: Path, index: str, url: str
+) -> None:
+    """``POST /<index>/`` and ``/<index>/legacy/`` publish into that index and no other."""
+    name = "up-" + url.strip("/").replace("/", "-")
+    wheel = make_wheel(tmp_path, name, "1.0")
+    prefix = "" if index == "main" else f"/{index}"
+    with indexed.client() as client:
+        response = post_upload(client, wheel, auth=ALICE, url=url)
+        assert response.status_code == 200, response.text
+        page = client.get(f"{prefix}/simple/{name}/", headers={"Accept": JSON}).json()
+        assert [f["hashes"]["sha256"] for f in page["files"]] == [digest(wheel)]
+        assert page["files"][0]["url"] == f"{prefix}/packages/{name}/{wheel.name}"
+        assert client.get(page["files"][0]["url"]).content == wheel.read_bytes()
+        others = {"solo", "team/prod", "main"} - {index}
+        for other in others:
+            other_prefix = "" if other == "main" else f"/{other}"
+            assert client.get(f"{other_prefix}/simple/{name}/").status_code == 404
+
+
+def test_default_index_answers_at_both_places(indexed: MinistryServer, tmp_path: Path) -> None:
+    """``/simple/`` and ``/main/simple/`` are the same index, as are the JSON APIs."""
+    wheel = make_wheel(tmp_path, "both-places", "1.0")
+    with indexed.client() as client:
+        assert post_upload(client, wheel, auth=ALICE, url="/").status_code == 200
+        root = client.get("/simple/both-places/", headers={"Accept": JSON}).json()
+        named = client.get("/main/simple/both-places/", headers={"Accept": JSON}).json()
+        assert root == named
+        assert client.get("/main/pypi/both-places/json").json()["info"]["version"] == "1.0"
+        assert client.get("/main/packages/both-places/").status_code == 200
+        assert client.get("/main/simple/Both_Places/").headers["Location"] == (
+            "/main/simple/both-places/"
+        )
+
+
+def test_inherited_files_are_served_under_the_reading_index(
+    indexed: MinistryServer, tmp_path: Path
+) -> None:
+    """A file of ``team/prod`` read through private ``team/dev`` has a ``team/dev`` URL."""
+    wheel = make_wheel(tmp_path, "inherited", "1.0")
+    with indexed.client() as client:
+        assert post_upload(client, wheel, auth=ALICE, url="/team/prod/").status_code == 200
+        page = client.get("/team/dev/simple/inherited/", headers={"Accept": JSON}, auth=ALICE)
+        url = page.json()["files"][0]["url"]
+        assert url == f"/team/dev/packages/inherited/{wheel.name}"
+        assert client.get(url, auth=ALICE).content == wheel.read_bytes()
+        assert client.get(url + ".metadata", auth=ALICE).status_code == 200
+        document = client.get("/team/dev/pypi/inherited/json", auth=ALICE).json()
+        assert document["urls"][0]["url"].endswith(url)
+        listing = client.get("/team/dev/packages/inherited/", auth=ALICE)
+        assert wheel.name in listing.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/team/dev/simple/",
+        "/team/dev/simple/inherited/",
+        "/team/dev/packages/",
+        "/team/dev/packages/inherited/",
+        "/team/dev/packages/inherited/inherited-1.0-py3-none-any.whl",
+        "/team/dev/pypi/inherited/json",
+        "/team/dev/simple/no-such-project/",
+    ],
+)
+def test_private_index_refuses_strangers_everywhere(indexed: MinistryServer, path: str) -> None:
+    """HOSTILE 48: 401 with a challenge on every URL, whether the project exists or not."""
+    with indexed.client() as client:
+        anonymous = client.get(path)
+        wrong_user = client.get(path, auth=BOB)
+        bad_password = client.get(path, auth=("alice", "not-the-password"))
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert wrong_user.status_code == 403
+    assert bad_password.status_code == 401
+    assert "inherited" not in anonymous.text + wrong_user.text
+
+
+def test_unknown_indexes_and_odd_paths(indexed: MinistryServer) -> None:
+    """Unknown indexes are 404; ``/<two>/<parts>/`` is no page; uploads there need an index."""
+    with indexed.client() as client:
+        assert client.get("/nowhere/simple/").status_code == 404
+        assert client.get("/team/nowhere/simple/x/").status_code == 404
+        assert client.get("/team/prod/").status_code == 404
+        assert client.get("/team/prod/simple").headers["Location"] == "/team/prod/simple/"
+        upload = client.post("/nowhere/legacy/", content=b"", auth=ALICE)
+        assert upload.status_code == 404
+        assert "No index 'nowhere'" in upload.text
+        assert client.post("/team/prod/simple/", content=b"x").status_code == 405
+
+
+def test_upload_rights_are_checked_before_the_body(indexed: MinistryServer, tmp_path: Path) -> None:
+    """A user who may not upload to an index gets 403 and nothing is stored there."""
+    wheel = make_wheel(tmp_path, "not-bobs", "1.0")
+    with indexed.client() as client:
+        refused = post_upload(client, wheel, auth=BOB, url="/team/prod/")
+        assert refused.status_code == 403
+        assert "may not upload to index 'team/prod'" in refused.text
+        assert client.get("/team/prod/simple/not-bobs/").status_code == 404
+        # main lets every user upload.
+        assert post_upload(client, wheel, auth=BOB, url="/legacy/").status_code == 200
