@@ -241,10 +241,25 @@ def test_indexes(metadata: MetadataStore) -> None:
     file = replace(dist_file("demo-1.0.tar.gz"), index="team/dev")
     run(metadata.add_file(file, "demo", {}, Actor("a")))
     assert [p.index for p in run(metadata.projects_named(NormalizedName("demo")))] == ["team/dev"]
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    run(metadata.add_user(User("alice", "h", when), Actor("cli")))
+    run(
+        metadata.add_token(
+            Token("00000000000000bb", "alice", "h", when, index="team/dev"), Actor("a")
+        )
+    )
     run(metadata.delete_index("team/dev", Actor("admin")))
     assert run(metadata.list_indexes()) == []
     assert run(metadata.projects_named(NormalizedName("demo"))) == []
     assert run(metadata.changes_since(0))[-1].action == "delete-index"
+    # Made again under the same name, the index neither takes other bytes under an
+    # old filename nor honours a token meant for the old one.
+    run(metadata.create_index(IndexConfig("team/dev"), Actor("admin")))
+    other = replace(file, sha256="f" * 64)
+    assert run(metadata.add_file(other, "demo", {}, Actor("a"))).outcome is (
+        AddFileOutcome.FILENAME_RETIRED
+    )
+    assert run(metadata.get_token("00000000000000bb")).revoked  # type: ignore[union-attr]
 
 
 def test_groups(metadata: MetadataStore) -> None:

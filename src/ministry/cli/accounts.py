@@ -175,7 +175,7 @@ def create_token(settings: Settings, arguments: argparse.Namespace) -> int:
             arguments.name,
             description=arguments.description,
             expires=parse_expiry(arguments.expires) if arguments.expires else None,
-            index=await services.indexes.get(arguments.index) if arguments.index else None,
+            index=arguments.index,
             projects=projects,
         )
 

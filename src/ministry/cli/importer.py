@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +43,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
     """Import every distribution file below the directory."""
     directory: Path = arguments.directory
     if not directory.is_dir():
-        print(f"ministry import: {directory} is not a directory")
+        print(f"ministry import: {directory} is not a directory", file=sys.stderr)
         return 2
     paths = sorted(p for p in directory.rglob("*") if p.is_file())
     candidates = [p for p in paths if p.name.endswith(_SUFFIXES)]
@@ -52,6 +53,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
     refused: list[tuple[Path, str]] = [(p, "not a wheel or .tar.gz sdist") for p in others]
 
     async def work(services: Services) -> None:
+        await services.indexes.get(arguments.index)  # an unknown index stops before any file
         limit = asyncio.Semaphore(_CONCURRENCY)
         with Progress(
             TextColumn("importing"),

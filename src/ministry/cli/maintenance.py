@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +49,7 @@ def register(commands: Any, common: Common) -> None:
 def change_files(settings: Settings, arguments: argparse.Namespace) -> int:
     """Yank, unyank or delete."""
     if arguments.action != "delete" and not (arguments.version or arguments.filename):
-        print(f"ministry {arguments.action}: name a version or a --file")
+        print(f"ministry {arguments.action}: name a version or a --file", file=sys.stderr)
         return 2
 
     async def work(services: Services) -> list[DistFile]:

@@ -61,7 +61,9 @@ def check_index_config(config: IndexConfig, configs: Mapping[str, IndexConfig]) 
     """Check a new or changed index against the others (``configs`` may include it)."""
     check_index_name(config.name)
     for base in config.bases:
-        if base not in configs or base == config.name:
+        if base == config.name:
+            raise InvalidRequest(f"Index {config.name!r} cannot inherit from itself.")
+        if base not in configs:
             raise InvalidRequest(
                 f"Index {config.name!r} cannot inherit from {base!r}: no such index."
             )

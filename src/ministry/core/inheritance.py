@@ -1,18 +1,18 @@
 """Which indexes a project's files come from, when an index inherits from others.
 
 An index is searched before its bases, and bases in the order listed, depth
-first. The first index that has the project *owns* it: every index searched
-after it is passed over for that name, unless the owner lists the name as
-allowed to inherit. That is the protection against dependency confusion: a
-private ``acme-lib`` in ``team/prod`` hides an ``acme-lib`` on an upstream index,
-whatever order the bases come in. Routing rules narrow the search further: a
-name that matches a rule of an index is looked for only in the rule's base
-(or, for ``-``, nowhere below that index).
+first, but never a base before an index that inherits from it. The first index
+that has the project *owns* it: every index searched after it is passed over for
+that name, unless the owner lists the name as allowed to inherit. That is the
+protection against dependency confusion: a private ``acme-lib`` in ``team/prod``
+hides an ``acme-lib`` on an upstream index, whatever order the bases come in.
+Routing rules narrow the search further: a name that matches a rule of an index
+is looked for only in the rule's base (or, for ``-``, nowhere below that index).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from fnmatch import fnmatchcase
 
 from ministry.core.models import IndexConfig, Route
@@ -29,19 +29,47 @@ def _route(config: IndexConfig, project: str) -> Route | None:
     return next((r for r in config.routes if fnmatchcase(project, r.pattern)), None)
 
 
-def resolution_order(name: str, configs: Mapping[str, IndexConfig]) -> list[str]:
-    """The index and all its bases, depth first, each once."""
-    order: list[str] = []
+def _linearize(
+    name: str,
+    configs: Mapping[str, IndexConfig],
+    bases_of: Callable[[IndexConfig], Sequence[str]],
+) -> list[str]:
+    """Depth first, keeping each index's *last* place: every index then precedes its bases.
 
-    def visit(current: str) -> None:
-        if current in order or current not in configs:
+    With ``dev -> [upstream, prod]`` and ``prod -> [upstream]`` the walk is
+    dev, upstream, prod, upstream, and the order dev, prod, upstream: ``prod`` is
+    searched before the base it inherits from, whatever order ``dev`` lists them in.
+    """
+    walk: list[str] = []
+
+    def visit(current: str, path: frozenset[str]) -> None:
+        if current in path or current not in configs:
             return
-        order.append(current)
-        for base in configs[current].bases:
-            visit(base)
+        walk.append(current)
+        for base in bases_of(configs[current]):
+            visit(base, path | {current})
 
-    visit(name)
-    return order
+    visit(name, frozenset())
+    order: list[str] = []
+    for index in reversed(walk):
+        if index not in order:
+            order.append(index)
+    return order[::-1]
+
+
+def resolution_order(name: str, configs: Mapping[str, IndexConfig]) -> list[str]:
+    """The index and all its bases, each once, every index before its own bases."""
+    return _linearize(name, configs, lambda config: config.bases)
+
+
+def _bases_for(project: str) -> Callable[[IndexConfig], Sequence[str]]:
+    def bases(config: IndexConfig) -> Sequence[str]:
+        route = _route(config, project)
+        if route is None:
+            return config.bases
+        return () if route.base == "-" else (route.base,)
+
+    return bases
 
 
 def contributors(
@@ -58,22 +86,11 @@ def contributors(
     project never lets a public one of the same name through.
     """
     found: list[str] = []
-    searched: set[str] = set()
-
-    def search(current: str) -> bool:
-        """Search one index and its bases; True once an owner ends the search."""
-        if current in searched or current not in configs:
-            return False
-        searched.add(current)
-        config = configs[current]
-        if current in has_project:
-            if visible(current):
-                found.append(current)
-            if not matches(config.allow_inherit, project):
-                return True
-        route = _route(config, project)
-        bases = config.bases if route is None else (() if route.base == "-" else (route.base,))
-        return any(search(base) for base in bases)
-
-    search(name)
+    for index in _linearize(name, configs, _bases_for(project)):
+        if index not in has_project:
+            continue
+        if visible(index):
+            found.append(index)
+        if not matches(configs[index].allow_inherit, project):
+            break
     return found

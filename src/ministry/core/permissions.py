@@ -24,6 +24,7 @@ __all__ = [
     "check_read",
     "check_upload_index",
     "check_upload_project",
+    "may_read",
     "may_see",
 ]
 
@@ -65,6 +66,15 @@ def may_see(identity: Identity | None, index: IndexConfig) -> bool:
     if identity is None:
         return False
     return _granted(identity, index.readers, index.uploaders, index.admins)
+
+
+def may_read(identity: Identity | None, index: IndexConfig) -> bool:
+    """Whether ``check_read`` would let this identity read the index by its URL."""
+    try:
+        check_read(identity, index)
+    except (AuthenticationRequired, PermissionDenied):
+        return False
+    return True
 
 
 def check_read(identity: Identity | None, index: IndexConfig) -> None:

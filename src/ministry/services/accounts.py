@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 
-from ministry.core.models import Group, IndexConfig, Token, User
+from ministry.core.models import Group, Token, User
 from ministry.core.permissions import Identity, check_admin
 from ministry.errors import InvalidRequest, NotFound, PermissionDenied
 from ministry.services.auth import TOKEN_USERNAME, format_token, hash_token
@@ -102,6 +102,11 @@ class AccountService:
         await self._metadata.update_user(user, identity.actor)
         return user
 
+    async def get_user(self, identity: Identity, name: str) -> User:
+        """One user (themselves or a server administrator)."""
+        _check_self_or_admin(identity, name, "see this user")
+        return await self._user(name)
+
     async def list_users(self, identity: Identity) -> list[User]:
         """Every user."""
         check_admin(identity, "list users")
@@ -140,12 +145,14 @@ class AccountService:
         *,
         description: str = "",
         expires: datetime | None = None,
-        index: IndexConfig | None = None,
+        index: str | None = None,
         projects: Sequence[str] = (),
     ) -> tuple[Token, str]:
         """Create a token; the returned secret is shown once and never stored."""
         _check_self_or_admin(identity, user, "create tokens for this user")
         await self._user(user)
+        if index is not None and index not in {c.name for c in await self._metadata.list_indexes()}:
+            raise NotFound(f"No index {index!r}.")
         if expires is not None and expires <= datetime.now(UTC):
             raise InvalidRequest("A token's expiry must lie in the future.")
         if projects and index is None:
@@ -158,7 +165,7 @@ class AccountService:
             created=datetime.now(UTC),
             description=description,
             expires=expires,
-            index=index.name if index else None,
+            index=index,
             projects=tuple(projects),
         )
         await self._metadata.add_token(token, identity.actor)

@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -35,6 +35,7 @@ _TOKEN = re.compile(r"mop_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
 # tens of milliseconds per file. A verified password is remembered briefly.
 _VERIFIED_TTL = 300.0
 _VERIFIED_MAX = 1024
+_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
 def hash_token(secret: str) -> str:
@@ -79,7 +80,9 @@ class AuthService:
         if token is None or not valid or token.revoked or (token.expires and token.expires < now):
             raise _failed()
         user = await self._live_user(token.user)
-        await self._metadata.touch_token(token_id, now)
+        # Recording every use would make each request of an install a disk write.
+        if token.last_used is None or now - token.last_used > _TOUCH_INTERVAL:
+            await self._metadata.touch_token(token_id, now)
         return await self._identity(
             user,
             address,

@@ -100,7 +100,11 @@ class MetadataStore(Protocol):
         """Replace an index's settings; ``NotFound`` if it does not exist."""
 
     async def delete_index(self, name: str, actor: Actor) -> None:
-        """Delete an index with all its projects, releases and files."""
+        """Delete an index with all its projects, releases and files.
+
+        Its filenames stay retired under its name and tokens limited to it are revoked,
+        so an index created again under the same name starts with neither.
+        """
 
     async def add_user(self, user: User, actor: Actor) -> None:
         """Create a user; raises ``Conflict`` if the name is taken."""

@@ -62,9 +62,7 @@ class SimplePageHandler(BaseHandler):
         return "*" in tags or etag in tags
 
 
-def normalized_or_redirect(
-    handler: BaseHandler, name: str, template: str
-) -> NormalizedName | None:
+def normalized_or_redirect(handler: BaseHandler, name: str, template: str) -> NormalizedName | None:
     """The normalized project name, or None after redirecting (301) to its URL.
 
     ``template`` is the route's path with ``{prefix}`` (``/<index>`` when the URL

@@ -53,14 +53,22 @@ class IndexesMixin(Database):
         await self._run(update)
 
     async def delete_index(self, name: str, actor: Actor) -> None:
-        """Delete an index with everything in it."""
+        """Delete an index with everything in it; its filenames stay retired, its tokens die."""
 
         def delete(connection: sqlite3.Connection) -> None:
             with self._write(connection) as c:
                 if c.execute("DELETE FROM indexes WHERE name = ?", (name,)).rowcount == 0:
                     raise NotFound(f"No index {name!r}.")
-                for table in ("files", "releases", "projects", "retired_files"):
+                serial, _ = self._log(c, actor, "delete-index", name)
+                # An index made again under this name must not serve other bytes at the
+                # URLs of the old one, nor honour tokens that were meant for it.
+                c.execute(
+                    "INSERT OR REPLACE INTO retired_files"
+                    " SELECT index_name, filename, sha256, ? FROM files WHERE index_name = ?",
+                    (serial, name),
+                )
+                for table in ("files", "releases", "projects"):
                     c.execute(f"DELETE FROM {table} WHERE index_name = ?", (name,))  # noqa: S608
-                self._log(c, actor, "delete-index", name)
+                c.execute("UPDATE tokens SET revoked = 1 WHERE index_name = ?", (name,))
 
         await self._run(delete)

@@ -91,10 +91,7 @@ class UserHandler(ApiHandler):
     async def get(self, user: str) -> None:
         """The user (themselves or an administrator)."""
         identity = await self.require_identity()
-        users = {u.name: u for u in await self.services.accounts.list_users(identity)}
-        if user not in users:
-            raise InvalidRequest(f"No user {user!r}.")
-        self.send(user_document(users[user]))
+        self.send(user_document(await self.services.accounts.get_user(identity, user)))
 
     async def patch(self, user: str) -> None:
         """Change ``password``, ``admin`` or ``disabled``."""
@@ -130,7 +127,7 @@ class TokensHandler(ApiHandler):
             user,
             description=_text(body, "description", required=False) or "",
             expires=parse_expiry(expires) if expires else None,
-            index=await self.services.indexes.get(index_name) if index_name else None,
+            index=index_name,
             projects=_names(body, "projects"),
         )
         self.send({**token_document(token), "token": secret}, status=201)

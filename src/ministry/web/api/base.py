@@ -12,8 +12,6 @@ from ministry.web.base import BaseHandler
 
 __all__ = ["ApiHandler", "change_document", "token_document", "user_document"]
 
-_MAX_BODY = 1024 * 1024
-
 
 def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -76,8 +74,6 @@ class ApiHandler(BaseHandler):
         """The request's JSON object; 400 when it is not one."""
         if not self.request.body:
             return {}
-        if len(self.request.body) > _MAX_BODY:
-            raise InvalidRequest("The request body is too large for an API call.")
         try:
             value = json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError) as exc:

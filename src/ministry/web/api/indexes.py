@@ -8,7 +8,7 @@ from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from ministry.core.index_settings import index_settings, settings_document
 from ministry.core.models import DistFile, IndexConfig
-from ministry.core.permissions import may_see
+from ministry.core.permissions import may_read
 from ministry.errors import InvalidRequest, NotFound
 from ministry.web.api.base import ApiHandler
 
@@ -34,7 +34,7 @@ class IndexesHandler(ApiHandler):
         """Every index the caller may read."""
         identity = await self.identity()
         configs = await self.services.indexes.configs()
-        visible = [c for c in configs.values() if may_see(identity, c)]
+        visible = [c for c in configs.values() if may_read(identity, c)]
         self.send({"indexes": [settings_document(c) for c in visible]})
 
     async def post(self) -> None:
@@ -60,7 +60,13 @@ class IndexHandler(ApiHandler):
     async def patch(self, index: str) -> None:
         """Change the settings named in the body."""
         identity = await self.require_identity()
-        changes = index_settings(self.body())
+        body = self.body()
+        # A document fetched with GET may be sent back whole: its fixed fields must match.
+        current = await self.services.indexes.get(index)
+        for fixed in ("name", "kind"):
+            if fixed in body and body.pop(fixed) != getattr(current, fixed):
+                raise InvalidRequest(f"An index's {fixed} cannot change.")
+        changes = index_settings(body)
         self.send(settings_document(await self.services.indexes.update(identity, index, changes)))
 
     async def delete(self, index: str) -> None:
