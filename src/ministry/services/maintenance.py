@@ -27,9 +27,23 @@ class MaintenanceService:
         self._metadata = metadata
         self._indexes = indexes
 
-    async def _select(
-        self, index: str, project: NormalizedName, version: str | None, filename: str | None
+    async def _targets(
+        self,
+        identity: Identity,
+        index: str,
+        project: NormalizedName,
+        version: str | None,
+        filename: str | None,
+        action: str,
     ) -> list[str]:
+        """Check the right to ``action`` and return the filenames it applies to."""
+        config = await self._indexes.get(index)
+        check_maintain(identity, config, action, uploaders=action != "delete")
+        if action == "delete" and not config.allow_delete:
+            raise PermissionDenied(
+                f"Index {index!r} keeps published files forever; an index admin can allow "
+                "deleting with 'ministry index update --allow-delete'."
+            )
         files = await self._metadata.list_files(index, project)
         if version is not None:
             wanted = canonicalize_version(version)
@@ -52,10 +66,8 @@ class MaintenanceService:
         reason: str = "",
     ) -> list[DistFile]:
         """Yank a release (``version``) or one file (PEP 592: pinned installs still get it)."""
-        config = await self._indexes.get(index)
-        check_maintain(identity, config, "yank")
-        selected = await self._select(index, project, version, filename)
-        return await self._metadata.set_yanked(index, selected, reason, identity.actor)
+        targets = await self._targets(identity, index, project, version, filename, "yank")
+        return await self._metadata.set_yanked(index, targets, reason, identity.actor)
 
     async def unyank(
         self,
@@ -67,10 +79,8 @@ class MaintenanceService:
         filename: str | None = None,
     ) -> list[DistFile]:
         """Take a yank back."""
-        config = await self._indexes.get(index)
-        check_maintain(identity, config, "unyank")
-        selected = await self._select(index, project, version, filename)
-        return await self._metadata.set_yanked(index, selected, None, identity.actor)
+        targets = await self._targets(identity, index, project, version, filename, "unyank")
+        return await self._metadata.set_yanked(index, targets, None, identity.actor)
 
     async def delete(
         self,
@@ -82,12 +92,5 @@ class MaintenanceService:
         filename: str | None = None,
     ) -> list[DistFile]:
         """Delete a project, a release or a file, where the index allows deleting."""
-        config = await self._indexes.get(index)
-        check_maintain(identity, config, "delete", uploaders=False)
-        if not config.allow_delete:
-            raise PermissionDenied(
-                f"Index {index!r} keeps published files forever; an index admin can allow "
-                "deleting with 'ministry index update --allow-delete'."
-            )
-        selected = await self._select(index, project, version, filename)
-        return await self._metadata.delete_files(index, selected, identity.actor)
+        targets = await self._targets(identity, index, project, version, filename, "delete")
+        return await self._metadata.delete_files(index, targets, identity.actor)

@@ -14,15 +14,7 @@ from ministry.web.api.accounts import (
     UsersHandler,
     WhoamiHandler,
 )
-from ministry.web.api.indexes import (
-    FileHandler,
-    FileYankHandler,
-    IndexesHandler,
-    IndexHandler,
-    ProjectHandler,
-    ReleaseHandler,
-    ReleaseYankHandler,
-)
+from ministry.web.api.indexes import DeleteHandler, IndexesHandler, IndexHandler, YankHandler
 
 __all__ = ["routes"]
 
@@ -37,11 +29,11 @@ def routes(index: str, project: str) -> list[Any]:
         (r"/-/api/log", LogHandler),
         (r"/-/api/indexes", IndexesHandler),
         (rf"/-/api/indexes/{index}", IndexHandler),
-        (target, ProjectHandler),
-        (rf"{target}/releases/(?P<version>{_NAME})", ReleaseHandler),
-        (rf"{target}/releases/(?P<version>{_NAME})/yank", ReleaseYankHandler),
-        (rf"{target}/files/(?P<filename>{_NAME})", FileHandler),
-        (rf"{target}/files/(?P<filename>{_NAME})/yank", FileYankHandler),
+        (target, DeleteHandler),
+        (rf"{target}/releases/(?P<version>{_NAME})", DeleteHandler),
+        (rf"{target}/releases/(?P<version>{_NAME})/yank", YankHandler),
+        (rf"{target}/files/(?P<filename>{_NAME})", DeleteHandler),
+        (rf"{target}/files/(?P<filename>{_NAME})/yank", YankHandler),
         (r"/-/api/users", UsersHandler),
         (rf"/-/api/users/(?P<user>{_NAME})", UserHandler),
         (rf"/-/api/users/(?P<user>{_NAME})/tokens", TokensHandler),

@@ -12,15 +12,7 @@ from ministry.core.permissions import may_read
 from ministry.errors import InvalidRequest, NotFound
 from ministry.web.api.base import ApiHandler
 
-__all__ = [
-    "FileHandler",
-    "FileYankHandler",
-    "IndexHandler",
-    "IndexesHandler",
-    "ProjectHandler",
-    "ReleaseHandler",
-    "ReleaseYankHandler",
-]
+__all__ = ["DeleteHandler", "IndexHandler", "IndexesHandler", "YankHandler"]
 
 
 def _files(files: list[DistFile]) -> dict[str, Any]:
@@ -87,84 +79,52 @@ class _TargetHandler(ApiHandler):
         except InvalidName as exc:
             raise NotFound(f"No project named {project[:100]!r}.") from exc
 
-
-class ProjectHandler(_TargetHandler):
-    """``DELETE`` a whole project from an index."""
-
-    async def delete(self, index: str, project: str) -> None:
-        """Delete every file of the project."""
-        identity = await self.require_identity()
-        deleted = await self.services.maintenance.delete(
-            identity, index, self.project_name(project)
-        )
-        self.send(_files(deleted))
-
-
-class ReleaseHandler(_TargetHandler):
-    """``DELETE`` one release."""
-
-    async def delete(self, index: str, project: str, version: str) -> None:
-        """Delete every file of the release."""
-        identity = await self.require_identity()
-        deleted = await self.services.maintenance.delete(
-            identity, index, self.project_name(project), version=version
-        )
-        self.send(_files(deleted))
-
-
-class ReleaseYankHandler(_TargetHandler):
-    """``POST`` yanks a release (``{"reason": …}``), ``DELETE`` unyanks it."""
-
-    async def post(self, index: str, project: str, version: str) -> None:
-        """Yank the release."""
-        identity = await self.require_identity()
+    def reason(self) -> str:
+        """The yank reason of the body (empty when not given)."""
         reason = self.body().get("reason", "")
         if not isinstance(reason, str):
             raise InvalidRequest("A yank 'reason' must be text.")
-        changed = await self.services.maintenance.yank(
-            identity, index, self.project_name(project), version=version, reason=reason
-        )
-        self.send(_files(changed))
-
-    async def delete(self, index: str, project: str, version: str) -> None:
-        """Unyank the release."""
-        identity = await self.require_identity()
-        changed = await self.services.maintenance.unyank(
-            identity, index, self.project_name(project), version=version
-        )
-        self.send(_files(changed))
+        return reason
 
 
-class FileHandler(_TargetHandler):
-    """``DELETE`` one file."""
+class DeleteHandler(_TargetHandler):
+    """``DELETE`` a project, a release (``…/releases/V``) or a file (``…/files/F``)."""
 
-    async def delete(self, index: str, project: str, filename: str) -> None:
-        """Delete the file; its name stays retired."""
+    async def delete(
+        self, index: str, project: str, version: str | None = None, filename: str | None = None
+    ) -> None:
+        """Delete what the URL names; deleted filenames stay retired."""
         identity = await self.require_identity()
         deleted = await self.services.maintenance.delete(
-            identity, index, self.project_name(project), filename=filename
+            identity, index, self.project_name(project), version=version, filename=filename
         )
         self.send(_files(deleted))
 
 
-class FileYankHandler(_TargetHandler):
-    """``POST`` yanks one file, ``DELETE`` unyanks it."""
+class YankHandler(_TargetHandler):
+    """``POST`` yanks a release or file (``{"reason": …}``), ``DELETE`` unyanks it."""
 
-    async def post(self, index: str, project: str, filename: str) -> None:
-        """Yank the file."""
+    async def post(
+        self, index: str, project: str, version: str | None = None, filename: str | None = None
+    ) -> None:
+        """Yank what the URL names."""
         identity = await self.require_identity()
-        reason = self.body().get("reason", "")
-        if not isinstance(reason, str):
-            raise InvalidRequest("A yank 'reason' must be text.")
         changed = await self.services.maintenance.yank(
-            identity, index, self.project_name(project), filename=filename, reason=reason
+            identity,
+            index,
+            self.project_name(project),
+            version=version,
+            filename=filename,
+            reason=self.reason(),
         )
         self.send(_files(changed))
 
-    async def delete(self, index: str, project: str, filename: str) -> None:
-        """Unyank the file."""
+    async def delete(
+        self, index: str, project: str, version: str | None = None, filename: str | None = None
+    ) -> None:
+        """Unyank what the URL names."""
         identity = await self.require_identity()
         changed = await self.services.maintenance.unyank(
-            identity, index, self.project_name(project), filename=filename
+            identity, index, self.project_name(project), version=version, filename=filename
         )
         self.send(_files(changed))
