@@ -143,3 +143,37 @@ def test_upload_rights_are_checked_before_the_body(indexed: MinistryServer, tmp_
         assert client.get("/team/prod/simple/not-bobs/").status_code == 404
         # main lets every user upload.
         assert post_upload(client, wheel, auth=BOB, url="/legacy/").status_code == 200
+
+
+def test_routing_rules_pin_names_to_one_base(indexed: MinistryServer, tmp_path: Path) -> None:
+    """``acme-*=team/prod`` takes matching names only from team/prod; ``local-*=-`` from no base."""
+    result = indexed.cli(
+        "index", "create", "routed", "--bases", "solo,team/prod", "--uploaders", "alice",
+        "--route", "acme-*=team/prod", "--route", "local-*=-",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    uploads = {
+        "/solo/": ["acme-squat", "local-thing", "plain-lib"],
+        "/team/prod/": ["acme-real"],
+        "/routed/": ["local-own"],
+    }
+    with indexed.client() as client:
+        for url, names in uploads.items():
+            for name in names:
+                wheel = make_wheel(tmp_path, name, "1.0")
+                assert post_upload(client, wheel, auth=ALICE, url=url).status_code == 200
+        status = {
+            name: client.get(f"/routed/simple/{name}/").status_code
+            for names in uploads.values()
+            for name in names
+        }
+        listed = client.get("/routed/simple/", headers={"Accept": JSON}).json()["projects"]
+    assert status == {
+        "acme-squat": 404,  # an acme-* name from a base other than team/prod
+        "local-thing": 404,  # a local-* name from any base
+        "plain-lib": 200,  # no rule: bases as usual
+        "acme-real": 200,
+        "local-own": 200,
+    }
+    assert {"acme-squat", "local-thing"}.isdisjoint(p["name"] for p in listed)
+    assert {"plain-lib", "acme-real", "local-own"} <= {p["name"] for p in listed}
