@@ -177,3 +177,25 @@ def test_routing_rules_pin_names_to_one_base(indexed: MinistryServer, tmp_path: 
     }
     assert {"acme-squat", "local-thing"}.isdisjoint(p["name"] for p in listed)
     assert {"plain-lib", "acme-real", "local-own"} <= {p["name"] for p in listed}
+
+
+def test_overwrite_where_the_index_allows_it(indexed: MinistryServer, tmp_path: Path) -> None:
+    """With ``--allow-overwrite`` an upload replaces a file of the same name; without, 400."""
+    result = indexed.cli("index", "create", "scratch", "--uploaders", "alice", "--allow-overwrite")
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = make_wheel(tmp_path / "a", "scratchy", "1.0")
+    second = make_wheel(tmp_path / "b", "scratchy", "1.0", summary="rebuilt")
+    with indexed.client() as client:
+        for url in ("/scratch/", "/solo/"):
+            assert post_upload(client, first, auth=ALICE, url=url).status_code == 200
+        assert post_upload(client, second, auth=ALICE, url="/scratch/").status_code == 200
+        refused = post_upload(client, second, auth=ALICE, url="/solo/")
+        assert refused.status_code == 400
+        assert "File already exists" in refused.text
+        page = client.get("/scratch/simple/scratchy/", headers={"Accept": JSON}).json()
+        assert [f["hashes"]["sha256"] for f in page["files"]] == [digest(second)]
+        assert client.get(page["files"][0]["url"]).content == second.read_bytes()
+        solo = client.get(f"/solo/packages/scratchy/{first.name}").content
+        assert solo == first.read_bytes()
