@@ -22,6 +22,7 @@ __all__ = [
     "RangeNotSatisfiable",
     "StorageError",
     "StorageFull",
+    "UpstreamUnavailable",
 ]
 
 
@@ -99,3 +100,7 @@ class StorageError(MinistryError):
 
 class StorageFull(StorageError):
     """The data volume has no space left."""
+
+
+class UpstreamUnavailable(MinistryError):
+    """An upstream index failed (down, slow, broken answer) and nothing cached can stand in."""

@@ -12,6 +12,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ministry.core.durations import parse_duration
+from ministry.errors import InvalidRequest
+
 __all__ = ["Settings", "SettingsError", "parse_size", "settings_from"]
 
 _SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?\Z", re.IGNORECASE)
@@ -31,6 +34,16 @@ class Settings:
     data: Path = Path("ministry-data")
     #: Largest accepted distribution file, in bytes (the public index's default).
     max_upload_size: int = 100 * 1024**2
+    #: Upstream simple index that the default index proxies ("pip": the one pip uses).
+    upstream: str | None = None
+    #: Minimum age, in seconds, of upstream files before they are offered.
+    upstream_min_age: int = 0
+    #: Seconds a proxied project page stays fresh.
+    upstream_ttl: int = 300
+    #: Seconds to wait for an upstream to connect or send the next bytes.
+    upstream_timeout: float = 10.0
+    #: Never contact an upstream: serve only what is cached.
+    offline: bool = False
 
     @property
     def database_path(self) -> Path:
@@ -56,17 +69,41 @@ def parse_size(text: str) -> int:
     return int(match[1]) * _UNITS[match[2].lower()]
 
 
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _seconds(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    try:
+        return int(parse_duration(str(value)).total_seconds())
+    except InvalidRequest as exc:
+        raise ValueError(exc.message) from exc
+
+
 def _convert(name: str, value: Any) -> Any:
     if name == "port":
         port = int(value)
         if not 0 <= port <= 65535:
             raise ValueError(f"{port} is not a TCP port")
         return port
-    if name == "data":
-        return Path(value)
-    if name == "max_upload_size":
-        return value if isinstance(value, int) else parse_size(str(value))
-    return str(value)
+    converters: dict[str, Any] = {
+        "data": Path,
+        "max_upload_size": lambda v: v if isinstance(v, int) else parse_size(str(v)),
+        "upstream_min_age": _seconds,
+        "upstream_ttl": _seconds,
+        "upstream_timeout": float,
+        "offline": _flag,
+    }
+    return converters.get(name, str)(value)
 
 
 def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:

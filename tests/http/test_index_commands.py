@@ -116,6 +116,10 @@ def test_index_create_show_list(server: MinistryServer, tmp_path: Path) -> None:
         "allow_overwrite": False,
         "routes": [],
         "description": "release builds",
+        "upstream": None,
+        "page_ttl": 300,
+        "min_age": 0,
+        "min_age_exempt": [],
     }
     assert settings(ok(server, "index", "show", "ci/prod")) == document
     listed = rows(ok(server, "index", "list").stdout)

@@ -193,6 +193,10 @@ def test_create_index_echoes_its_settings(client: httpx.Client, unique: str) -> 
         "allow_overwrite": False,
         "routes": [{"pattern": "acme-*", "base": base}, {"pattern": "internal-*", "base": "-"}],
         "description": "dev builds",
+        "upstream": None,
+        "page_ttl": 300,
+        "min_age": 0,
+        "min_age_exempt": [],
     }
     assert ok(client.get(f"/-/api/indexes/{unique}/dev", auth=BOB)) == document
 

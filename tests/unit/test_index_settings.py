@@ -180,6 +180,10 @@ def test_settings_document_shows_every_field() -> None:
         "allow_overwrite": False,
         "routes": [{"pattern": "acme-*", "base": "team/prod"}],
         "description": "dev",
+        "upstream": None,
+        "page_ttl": 300,
+        "min_age": 0,
+        "min_age_exempt": [],
     }
 
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ministry.cli.runtime import local_admin, with_services
-from ministry.core.expiry import parse_expiry
+from ministry.core.durations import parse_expiry
 from ministry.core.models import Group, Token, User
 from ministry.errors import InvalidRequest
 from ministry.settings import Settings

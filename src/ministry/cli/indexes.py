@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ministry.cli.runtime import local_admin, with_services
-from ministry.core.index_settings import index_settings, settings_document
+from ministry.core.index_settings import index_settings, new_index, settings_document
+from ministry.core.masking import mask_url
 from ministry.core.models import IndexConfig
 from ministry.settings import Settings
 from ministry.wiring import Services
@@ -25,6 +26,7 @@ _LISTS = {
     "uploaders": "users and @groups that may upload (@all: every user)",
     "admins": "users and @groups that may change the index, yank and delete",
     "allow_inherit": "project names or patterns still taken from bases when present here",
+    "min_age_exempt": "proxy: project names or patterns the minimum age does not hold back",
 }
 _FLAGS = {
     "private": "only readers, uploaders and admins may read it",
@@ -51,13 +53,22 @@ def _settings_arguments(parser: argparse.ArgumentParser) -> None:
         help="take matching projects only from INDEX ('-': from no base); repeatable",
     )
     parser.add_argument("--description", help="what the index is for")
+    parser.add_argument(
+        "--upstream", metavar="URL", help="make a proxy index of this upstream simple index"
+    )
+    parser.add_argument(
+        "--page-ttl", dest="page_ttl", metavar="TIME", help="proxy: page freshness (300s, 5m)"
+    )
+    parser.add_argument(
+        "--min-age", dest="min_age", metavar="TIME", help="proxy: hold back newer files (3d)"
+    )
 
 
 def _given(arguments: argparse.Namespace) -> dict[str, Any]:
-    names = (*_LISTS, *_FLAGS, "routes", "description")
-    return index_settings(
-        {name: getattr(arguments, name) for name in names if getattr(arguments, name) is not None}
-    )
+    names = (*_LISTS, *_FLAGS, "routes", "description", "upstream", "page_ttl", "min_age")
+    return {
+        name: getattr(arguments, name) for name in names if getattr(arguments, name) is not None
+    }
 
 
 def register(commands: Any, common: Common) -> None:
@@ -93,8 +104,9 @@ def create_index(settings: Settings, arguments: argparse.Namespace) -> int:
     """Create an index."""
 
     async def work(services: Services) -> IndexConfig:
-        config = IndexConfig(name=arguments.name, **_given(arguments))
-        return await services.indexes.create(local_admin(), config)
+        return await services.indexes.create(
+            local_admin(), new_index(arguments.name, _given(arguments))
+        )
 
     print(json.dumps(settings_document(with_services(settings, work)), indent=2))
     return 0
@@ -104,7 +116,8 @@ def update_index(settings: Settings, arguments: argparse.Namespace) -> int:
     """Change the settings given on the command line."""
 
     async def work(services: Services) -> IndexConfig:
-        return await services.indexes.update(local_admin(), arguments.name, _given(arguments))
+        changes = index_settings(_given(arguments))
+        return await services.indexes.update(local_admin(), arguments.name, changes)
 
     print(json.dumps(settings_document(with_services(settings, work)), indent=2))
     return 0
@@ -126,11 +139,11 @@ def list_indexes(settings: Settings, _arguments: argparse.Namespace) -> int:
     async def work(services: Services) -> list[IndexConfig]:
         return list((await services.indexes.configs()).values())
 
-    table = Table("index", "bases", "read", "upload", "delete")
+    table = Table("index", "bases or upstream", "read", "upload", "delete")
     for config in sorted(with_services(settings, work), key=lambda c: c.name):
         table.add_row(
             config.name,
-            ", ".join(config.bases),
+            mask_url(config.upstream) if config.upstream else ", ".join(config.bases),
             ", ".join(config.readers) or "private" if config.private else "public",
             ", ".join(config.uploaders) or "admins only",
             "allowed" if config.allow_delete else "",

@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request at INFO; the proxy's own log lines say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = settings_from(vars(arguments), os.environ)
         result: int = arguments.run(settings, arguments)

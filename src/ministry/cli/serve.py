@@ -41,6 +41,33 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         metavar="SIZE",
         help="largest accepted file, e.g. 100M (default 100M; env MINISTRY_MAX_UPLOAD_SIZE)",
     )
+    parser.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="proxy this simple index for every name not hosted here; 'pip' = the index pip "
+        "is configured with (env MINISTRY_UPSTREAM)",
+    )
+    parser.add_argument(
+        "--upstream-min-age",
+        metavar="TIME",
+        help="offer upstream files only once they are this old, e.g. 3d (default 0)",
+    )
+    parser.add_argument(
+        "--upstream-ttl",
+        metavar="TIME",
+        help="how long a proxied project page stays fresh (default 300s)",
+    )
+    parser.add_argument(
+        "--upstream-timeout",
+        metavar="SECONDS",
+        help="connect and read timeout for upstream requests (default 10)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        default=None,
+        help="never contact an upstream: serve only what is cached (env MINISTRY_OFFLINE)",
+    )
     parser.set_defaults(run=run)
 
 

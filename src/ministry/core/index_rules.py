@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from ministry.core.inheritance import resolution_order
 from ministry.core.models import IndexConfig
@@ -75,7 +76,8 @@ def check_index_config(config: IndexConfig, configs: Mapping[str, IndexConfig]) 
             )
     for principal in (*config.readers, *config.uploaders, *config.admins):
         check_principal(principal)
-    for pattern in (*config.allow_inherit, *(route.pattern for route in config.routes)):
+    patterns = (*config.allow_inherit, *config.min_age_exempt, *(r.pattern for r in config.routes))
+    for pattern in patterns:
         if not _PATTERN.match(pattern):
             raise InvalidRequest(
                 f"Invalid project pattern {pattern[:100]!r}: use normalized (lower-case) names "
@@ -84,3 +86,22 @@ def check_index_config(config: IndexConfig, configs: Mapping[str, IndexConfig]) 
     for route in config.routes:
         if route.base != "-" and route.base not in configs:
             raise InvalidRequest(f"Routing rule {route.pattern!r}: no index {route.base!r}.")
+    _check_kind(config)
+
+
+def _check_kind(config: IndexConfig) -> None:
+    if config.page_ttl < 0 or config.min_age < 0:
+        raise InvalidRequest("Times (page_ttl, min_age) cannot be negative.")
+    if config.kind == "hosted":
+        if config.upstream is not None:
+            raise InvalidRequest(
+                f"Index {config.name!r} is hosted; only a proxy index has an upstream."
+            )
+        return
+    if not config.upstream or urlsplit(config.upstream).scheme not in ("http", "https"):
+        raise InvalidRequest(
+            f"Proxy index {config.name!r} needs an upstream http(s) URL, like the simple "
+            "index URL pip would use."
+        )
+    if config.bases or config.routes:
+        raise InvalidRequest(f"Proxy index {config.name!r} cannot have bases or routing rules.")

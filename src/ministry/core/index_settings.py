@@ -10,16 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ministry.core.durations import parse_duration
+from ministry.core.masking import mask_url
 from ministry.core.models import IndexConfig, Route
 from ministry.errors import InvalidRequest
 
-__all__ = ["SETTINGS", "index_settings", "settings_document"]
+__all__ = ["SETTINGS", "index_settings", "new_index", "settings_document"]
 
 _LISTS = ("bases", "readers", "uploaders", "admins")
-_PATTERNS = ("allow_inherit",)
+_PATTERNS = ("allow_inherit", "min_age_exempt")
 _FLAGS = ("private", "allow_delete", "allow_overwrite")
+_TIMES = ("page_ttl", "min_age")
+_TEXTS = ("description", "upstream")
 #: Every setting an index has besides its name and kind.
-SETTINGS = frozenset({*_LISTS, *_PATTERNS, *_FLAGS, "routes", "description"})
+SETTINGS = frozenset({*_LISTS, *_PATTERNS, *_FLAGS, *_TIMES, *_TEXTS, "routes"})
 
 
 def _strings(name: str, value: object) -> tuple[str, ...]:
@@ -44,29 +48,49 @@ def _route(value: object) -> Route:
     )
 
 
+def _seconds(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidRequest(f"Index setting {name!r} must be seconds or a duration like 3d.")
+    if isinstance(value, int):
+        return value
+    return int(parse_duration(value).total_seconds())
+
+
+def _setting(name: str, value: object) -> Any:
+    if name in _LISTS:
+        return _strings(name, value)
+    if name in _PATTERNS:
+        return tuple(p.lower() for p in _strings(name, value))
+    if name in _FLAGS:
+        if not isinstance(value, bool):
+            raise InvalidRequest(f"Index setting {name!r} must be true or false.")
+        return value
+    if name in _TIMES:
+        return _seconds(name, value)
+    if name == "routes":
+        rules = value if isinstance(value, list | tuple) else _strings(name, value)
+        return tuple(_route(rule) for rule in rules)
+    if name == "upstream" and value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"Index setting {name!r} must be text.")
+    return value or None if name == "upstream" else value
+
+
 def index_settings(values: Mapping[str, object]) -> dict[str, Any]:
     """Validated ``IndexConfig`` fields from plain values; unknown names are refused."""
     unknown = set(values) - SETTINGS
     if unknown:
         raise InvalidRequest(f"Unknown index settings: {', '.join(sorted(unknown))}.")
-    settings: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in _LISTS:
-            settings[name] = _strings(name, value)
-        elif name in _PATTERNS:
-            settings[name] = tuple(p.lower() for p in _strings(name, value))
-        elif name in _FLAGS:
-            if not isinstance(value, bool):
-                raise InvalidRequest(f"Index setting {name!r} must be true or false.")
-            settings[name] = value
-        elif name == "routes":
-            rules = value if isinstance(value, list | tuple) else _strings(name, value)
-            settings[name] = tuple(_route(rule) for rule in rules)
-        elif not isinstance(value, str):
-            raise InvalidRequest("Index setting 'description' must be text.")
-        else:
-            settings[name] = value
-    return settings
+    return {name: _setting(name, value) for name, value in values.items()}
+
+
+def new_index(name: str, values: Mapping[str, object]) -> IndexConfig:
+    """A new index from plain settings: a proxy index when it names an upstream."""
+    settings = index_settings(values)
+    if settings.get("upstream"):
+        return IndexConfig(name=name, kind="proxy", **settings)
+    return IndexConfig(name=name, **settings)
 
 
 def settings_document(config: IndexConfig) -> dict[str, Any]:
@@ -75,7 +99,9 @@ def settings_document(config: IndexConfig) -> dict[str, Any]:
         "name": config.name,
         "kind": config.kind,
         **{name: list(getattr(config, name)) for name in (*_LISTS, *_PATTERNS)},
-        **{name: getattr(config, name) for name in _FLAGS},
+        **{name: getattr(config, name) for name in (*_FLAGS, *_TIMES)},
         "routes": [{"pattern": r.pattern, "base": r.base} for r in config.routes],
         "description": config.description,
+        # An upstream's password never leaves the server.
+        "upstream": mask_url(config.upstream) if config.upstream else None,
     }

@@ -14,12 +14,12 @@ from typing import Any
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-from ministry.core.models import DistFile, Project, Release
+from ministry.core.models import FileEntry, Project, Release
 from ministry.core.simple_pages import format_upload_time
 
 __all__ = ["latest_release", "match_release", "project_document"]
 
-FileUrl = Callable[[DistFile], str]
+FileUrl = Callable[[FileEntry], str]
 
 
 def _version(release: Release) -> Version:
@@ -29,7 +29,7 @@ def _version(release: Release) -> Version:
         return Version("0")
 
 
-def latest_release(releases: Sequence[Release], files: Sequence[DistFile]) -> Release | None:
+def latest_release(releases: Sequence[Release], files: Sequence[FileEntry]) -> Release | None:
     """Newest release, preferring not yanked, then not a pre-release (J2)."""
     yanked = {v for v in {f.version for f in files} if _all_yanked(files, v)}
 
@@ -50,7 +50,7 @@ def match_release(releases: Sequence[Release], version: str) -> Release | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def _all_yanked(files: Sequence[DistFile], version: str) -> bool:
+def _all_yanked(files: Sequence[FileEntry], version: str) -> bool:
     of_version = [f for f in files if f.version == version]
     return bool(of_version) and all(f.is_yanked for f in of_version)
 
@@ -62,7 +62,7 @@ def _joined(value: Any) -> str | None:
 
 
 def _info(
-    project: Project, release: Release, files: Sequence[DistFile], base_url: str
+    project: Project, release: Release, files: Sequence[FileEntry], base_url: str
 ) -> dict[str, Any]:
     meta = release.metadata
     yanked = _all_yanked(files, release.version)
@@ -102,11 +102,12 @@ def _info(
     }
 
 
-def _file(f: DistFile, url: str) -> dict[str, Any]:
+def _file(f: FileEntry, url: str) -> dict[str, Any]:
+    digests = {"blake2b_256": f.blake2b_256, "md5": f.md5, "sha256": f.sha256}
     return {
         "comment_text": "",
         "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
-        "digests": {"blake2b_256": f.blake2b_256, "md5": f.md5, "sha256": f.sha256},
+        "digests": {name: value for name, value in digests.items() if value},
         "downloads": -1,
         "filename": f.filename,
         "has_sig": False,
@@ -115,8 +116,10 @@ def _file(f: DistFile, url: str) -> dict[str, Any]:
         "python_version": f.python_version,
         "requires_python": f.requires_python,
         "size": f.size,
-        "upload_time": f.upload_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-        "upload_time_iso_8601": format_upload_time(f.upload_time),
+        "upload_time": (
+            f.upload_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if f.upload_time else None
+        ),
+        "upload_time_iso_8601": format_upload_time(f.upload_time) if f.upload_time else None,
         "url": url,
         "yanked": f.is_yanked,
         "yanked_reason": f.yanked or None,
@@ -127,7 +130,7 @@ def project_document(
     project: Project,
     release: Release,
     releases: Sequence[Release] | None,
-    files: Sequence[DistFile],
+    files: Sequence[FileEntry],
     *,
     base_url: str,
     file_url: FileUrl,

@@ -7,7 +7,7 @@ between requests without anyone changing it under another's feet.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal
 
@@ -18,8 +18,11 @@ __all__ = [
     "Actor",
     "AddFileOutcome",
     "AddFileResult",
+    "CachedFile",
+    "CachedPage",
     "Change",
     "DistFile",
+    "FileEntry",
     "Group",
     "IndexConfig",
     "IndexKind",
@@ -35,7 +38,7 @@ __all__ = [
 DEFAULT_INDEX = "main"
 
 PackageType = Literal["sdist", "bdist_wheel"]
-IndexKind = Literal["hosted"]
+IndexKind = Literal["hosted", "proxy"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,14 @@ class IndexConfig:
     allow_inherit: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
     description: str = ""
+    #: Proxy indexes: the upstream simple index (credentials may be in the URL).
+    upstream: str | None = None
+    #: Proxy indexes: seconds a fetched project page stays fresh before revalidation.
+    page_ttl: int = 300
+    #: Proxy indexes: upstream files younger than this many seconds are not offered.
+    min_age: int = 0
+    #: Proxy indexes: project patterns the minimum age does not apply to.
+    min_age_exempt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,11 @@ class Project:
     display_name: str
     created: datetime
     last_serial: int
+
+    @classmethod
+    def proxied(cls, index: str, name: NormalizedName) -> Project:
+        """A project known from an upstream page: named as normalized, with no serial here."""
+        return cls(index, name, name, datetime.fromtimestamp(0, UTC), 0)
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,87 @@ class DistFile:
     def is_yanked(self) -> bool:
         """True when the file is yanked, with or without a reason."""
         return self.yanked is not None
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file as an index shows it: published here, or proxied from an upstream index.
+
+    What an upstream does not say (its md5, its size on an HTML page) is None.
+    """
+
+    index: str
+    project: NormalizedName
+    filename: str
+    version: str
+    packagetype: str
+    python_version: str
+    sha256: str
+    requires_python: str | None = None
+    size: int | None = None
+    md5: str | None = None
+    blake2b_256: str | None = None
+    upload_time: datetime | None = None
+    metadata_sha256: str | None = None
+    yanked: str | None = None
+    provenance: str | None = None
+    #: Where a proxied file comes from; None for files published here.
+    upstream_url: str | None = None
+
+    @property
+    def is_yanked(self) -> bool:
+        """True when the file is yanked, with or without a reason."""
+        return self.yanked is not None
+
+    @classmethod
+    def of(cls, file: DistFile) -> FileEntry:
+        """The entry of a file published here."""
+        return cls(
+            index=file.index,
+            project=file.project,
+            filename=file.filename,
+            version=file.version,
+            packagetype=file.packagetype,
+            python_version=file.python_version,
+            sha256=file.sha256,
+            requires_python=file.requires_python,
+            size=file.size,
+            md5=file.md5,
+            blake2b_256=file.blake2b_256,
+            upload_time=file.upload_time,
+            metadata_sha256=file.metadata_sha256,
+            yanked=file.yanked,
+        )
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    """A proxied file (or its ``.metadata``) kept in the blob store."""
+
+    index: str
+    filename: str
+    sha256: str
+    size: int
+    cached: datetime
+    last_access: datetime
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """An upstream project page as last fetched, with what revalidating it needs.
+
+    ``status`` is 200 or 404; ``document`` is the parsed page in the form of
+    ``core.upstream_cache``, and ``token`` changes whenever the document does.
+    """
+
+    index: str
+    project: str
+    status: int
+    fetched: datetime
+    document: str
+    token: str
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 class AddFileOutcome(Enum):

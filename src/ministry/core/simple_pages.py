@@ -29,6 +29,9 @@ __all__ = [
 
 #: The living specification's current version (1.4: PEP 792 project status markers).
 API_VERSION = "1.4"
+# PEP 700 (1.1) makes "size" mandatory; a page proxied from an HTML upstream that did
+# not give every size honestly claims the version before it.
+_API_VERSION_WITHOUT_SIZES = "1.0"
 
 
 @dataclass(frozen=True)
@@ -39,13 +42,16 @@ class SimpleFile:
     url: str
     version: str
     sha256: str
-    size: int
-    upload_time: datetime
+    #: None when an upstream page did not say (PEP 503 HTML has no sizes).
+    size: int | None
+    upload_time: datetime | None
     requires_python: str | None = None
     #: None: not yanked; a string (possibly empty): yanked, with that reason.
     yanked: str | None = None
     #: sha256 of the PEP 658 metadata file served at ``url + ".metadata"``, if there is one.
     metadata_sha256: str | None = None
+    #: PEP 740 provenance URL of an upstream file, passed through.
+    provenance: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,9 @@ def _versions(files: Iterable[SimpleFile]) -> list[str]:
 def render_project_json(page: ProjectPage) -> bytes:
     """The PEP 691 JSON project page."""
     files = _sorted_files(page.files)
+    version = API_VERSION if all(f.size is not None for f in files) else _API_VERSION_WITHOUT_SIZES
     document = {
-        "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial},
+        "meta": {"api-version": version, "_last-serial": page.last_serial},
         "name": page.name,
         "versions": _versions(files),
         "files": [_file_json(f) for f in files],
@@ -111,9 +118,13 @@ def _file_json(f: SimpleFile) -> dict[str, object]:
         # Both carry the same value; the bare "dist-info-metadata" key is never sent.
         "data-dist-info-metadata": core_metadata,
         "yanked": (f.yanked or True) if f.yanked is not None else False,
-        "size": f.size,
-        "upload-time": format_upload_time(f.upload_time),
     }
+    if f.size is not None:
+        entry["size"] = f.size
+    if f.upload_time is not None:
+        entry["upload-time"] = format_upload_time(f.upload_time)
+    if f.provenance is not None:
+        entry["provenance"] = f.provenance
     return entry
 
 
@@ -139,6 +150,8 @@ def _anchor(f: SimpleFile) -> str:
         attributes.append(f'data-dist-info-metadata="{value}"')
     if f.yanked is not None:
         attributes.append(f'data-yanked="{escape(f.yanked)}"' if f.yanked else "data-yanked")
+    if f.provenance is not None:
+        attributes.append(f'data-provenance="{escape(f.provenance)}"')
     return f"    <a {' '.join(attributes)}>{escape(f.filename)}</a><br />"
 
 

@@ -1,15 +1,15 @@
 """The read side of an index: project lists, project pages, files and the JSON API.
 
-An index shows its own projects and those it inherits (``core.inheritance``
-decides which indexes contribute to each name). Every file is served under the
-URL of the index it was read through, so a reader or token that may read
-``team/dev`` never needs rights on the URL of ``team/prod``.
+An index shows its own projects and those it inherits, hosted or proxied
+(``services.projects`` gathers them). Every file is served under the URL of the
+index it was read through, so a reader or token that may read ``team/dev`` never
+needs rights on the URL of ``team/prod``.
 
 Simple pages are rendered once per change and kept, with their gzip form and
-ETag, until the serial says a contributing project changed. A request costs one
-look at the serial, not a query of every file; and because the serial is shared
-by every process using the store, no process keeps serving a page another one
-has made stale.
+ETag, until the serial says a contributing project changed, or a proxied part
+is due for revalidation. A request costs one look at the serial, not a query of
+every file; and because the serial is shared by every process using the store,
+no process keeps serving a page another one has made stale.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.utils import NormalizedName, canonicalize_version
+from packaging.utils import NormalizedName
 
 from ministry.core import json_api
-from ministry.core.inheritance import contributors
-from ministry.core.models import DistFile, Project, Release
+from ministry.core.models import FileEntry, Project
 from ministry.core.negotiation import SIMPLE_JSON
 from ministry.core.simple_pages import (
     IndexEntry,
@@ -39,9 +39,11 @@ from ministry.core.simple_pages import (
 )
 from ministry.errors import NotFound
 from ministry.services.indexes import ReadAccess
+from ministry.services.projects import ProjectResolver, ProjectView
+from ministry.services.proxy_files import ProxyFiles, ProxyStream
 from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
 
-__all__ = ["Catalog", "Download", "FilePath", "ProjectView", "RenderedPage"]
+__all__ = ["Catalog", "Download", "FilePath", "RenderedPage"]
 
 #: Builds the URL path of a file: (index, project, filename) -> "/…/filename".
 FilePath = Callable[[str, str, str], str]
@@ -57,30 +59,19 @@ class RenderedPage:
     etag: str
     content_type: str
     last_serial: int
+    #: A proxied part was served past its freshness because its upstream failed.
+    stale: bool = False
+    #: Versions the minimum-age rule holds back, with the time each is offered.
+    held_back: str | None = None
 
 
 @dataclass(frozen=True)
 class Download:
     """What a download URL names: a file, or (``is_metadata``) its PEP 658 metadata file."""
 
-    file: DistFile
+    entry: FileEntry
     sha256: str
     is_metadata: bool
-
-
-@dataclass(frozen=True)
-class ProjectView:
-    """A project as one index shows it: merged from the indexes that contribute to it."""
-
-    name: NormalizedName
-    display_name: str
-    projects: tuple[Project, ...]
-    files: tuple[DistFile, ...]
-
-    @property
-    def last_serial(self) -> int:
-        """The newest change of any contributing project."""
-        return max(p.last_serial for p in self.projects)
 
 
 @dataclass
@@ -88,16 +79,26 @@ class _CacheEntry:
     page: RenderedPage
     checked_serial: int
     signature: Hashable
+    fresh_until: float
 
 
-def _rendered(body: bytes, content_type: str, last_serial: int) -> RenderedPage:
+def _rendered(
+    body: bytes, content_type: str, view: ProjectView | None, serial: int
+) -> RenderedPage:
     digest = hashlib.sha256(body).hexdigest()[:32]
+    held = None
+    if view is not None and view.held_back:
+        held = ", ".join(
+            sorted({f"{h.entry.version} until {h.until:%Y-%m-%dT%H:%MZ}" for h in view.held_back})
+        )
     return RenderedPage(
         body=body,
         gzipped=gzip.compress(body, compresslevel=6, mtime=0),
         etag=f'"{digest}"',
         content_type=content_type,
-        last_serial=last_serial,
+        last_serial=serial,
+        stale=view.stale if view else False,
+        held_back=held,
     )
 
 
@@ -105,10 +106,18 @@ class Catalog:
     """Answers every read of an index's projects and files."""
 
     def __init__(
-        self, metadata: MetadataStore, blobs: BlobStore, file_path: FilePath, cache_size: int = 4096
+        self,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        resolver: ProjectResolver,
+        proxy_files: ProxyFiles,
+        file_path: FilePath,
+        cache_size: int = 4096,
     ) -> None:
         self._metadata = metadata
         self._blobs = blobs
+        self._resolver = resolver
+        self._proxy_files = proxy_files
         self._file_path = file_path
         self._cache: OrderedDict[Hashable, _CacheEntry] = OrderedDict()
         self._cache_size = cache_size
@@ -117,44 +126,22 @@ class Catalog:
 
     def _cached(self, key: Hashable) -> _CacheEntry | None:
         entry = self._cache.get(key)
-        if entry is not None:
-            self._cache.move_to_end(key)
+        if entry is None:
+            return None
+        self._cache.move_to_end(key)
         return entry
 
-    def _keep(self, key: Hashable, page: RenderedPage, serial: int, signature: Hashable) -> None:
-        self._cache[key] = _CacheEntry(page, serial, signature)
+    def _keep(self, key: Hashable, entry: _CacheEntry) -> None:
+        self._cache[key] = entry
         self._cache.move_to_end(key)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    # -- resolving projects across indexes --------------------------------------------------
-
-    async def _holders(self, name: NormalizedName) -> dict[str, Project]:
-        return {p.index: p for p in await self._metadata.projects_named(name)}
-
-    def _contributing(
-        self, access: ReadAccess, name: NormalizedName, holders: dict[str, Project]
-    ) -> list[Project]:
-        names = contributors(
-            access.index.name, name, access.configs, holders.keys(), access.visible.__contains__
-        )
-        return [holders[n] for n in names]
+    # -- simple pages -------------------------------------------------------------------
 
     async def project_view(self, access: ReadAccess, name: NormalizedName) -> ProjectView:
-        """A project as the index shows it; ``NotFound`` when no contributing index has it."""
-        projects = self._contributing(access, name, await self._holders(name))
-        if not projects:
-            raise NotFound(f"No project named {name!r} in index {access.index.name!r}.")
-        return await self._view(name, projects)
-
-    async def _view(self, name: NormalizedName, projects: list[Project]) -> ProjectView:
-        files: dict[str, DistFile] = {}
-        for project in projects:
-            for file in await self._metadata.list_files(project.index, name):
-                files.setdefault(file.filename, file)  # the nearest index wins
-        return ProjectView(name, projects[0].display_name, tuple(projects), tuple(files.values()))
-
-    # -- simple pages -------------------------------------------------------------------
+        """A project as the index shows it; ``NotFound`` when it shows no such project."""
+        return await self._resolver.view(access, name)
 
     async def project_page(
         self, access: ReadAccess, name: NormalizedName, content_type: str
@@ -163,16 +150,20 @@ class Catalog:
         key = ("project", access.index.name, name, content_type, access.visible)
         serial = await self._metadata.last_serial()
         entry = self._cached(key)
-        if entry is not None and entry.checked_serial == serial:
+        if entry and entry.checked_serial == serial and time.monotonic() < entry.fresh_until:
             return entry.page
-        projects = self._contributing(access, name, await self._holders(name))
-        if not projects:
+        contributions = await self._resolver.contributions(access, name)
+        if not contributions:
             raise NotFound(f"No project named {name!r} in index {access.index.name!r}.")
-        signature = tuple((p.index, p.last_serial) for p in projects)
-        if entry is not None and entry.signature == signature:
-            entry.checked_serial = serial
+        signature = tuple((c.index, c.signature) for c in contributions)
+        fresh_until = min(
+            (c.page.fresh_until for c in contributions if c.page), default=float("inf")
+        )
+        # Held-back files become due with time alone: such a page is always made again.
+        if entry is not None and entry.signature == signature and entry.page.held_back is None:
+            entry.checked_serial, entry.fresh_until = serial, fresh_until
             return entry.page
-        view = await self._view(name, projects)
+        view = await self._resolver.gather(access, name, contributions)
         model = ProjectPage(
             name=view.name,
             display_name=view.display_name,
@@ -181,9 +172,9 @@ class Catalog:
         )
         render = render_project_json if content_type == SIMPLE_JSON else render_project_html
         page = await asyncio.to_thread(
-            lambda: _rendered(render(model), content_type, view.last_serial)
+            lambda: _rendered(render(model), content_type, view, view.last_serial)
         )
-        self._keep(key, page, serial, signature)
+        self._keep(key, _CacheEntry(page, serial, signature, fresh_until))
         return page
 
     async def index_page(self, access: ReadAccess, content_type: str) -> RenderedPage:
@@ -202,25 +193,36 @@ class Catalog:
                 return render_index_json(entries, serial)
             return render_index_html(entries)
 
-        page = await asyncio.to_thread(lambda: _rendered(render(), content_type, serial))
-        self._keep(key, page, serial, serial)
+        page = await asyncio.to_thread(lambda: _rendered(render(), content_type, None, serial))
+        self._keep(key, _CacheEntry(page, serial, serial, float("inf")))
         return page
 
     async def projects(self, access: ReadAccess) -> list[Project]:
-        """Every project the index shows, each once, as its nearest contributor spells it."""
+        """Every project the index shows, each once, as its nearest index spells it.
+
+        Of a proxied upstream only the projects fetched before are listed: an
+        upstream's full list can have hundreds of thousands of names.
+        """
         holders: dict[NormalizedName, dict[str, Project]] = {}
         for index in access.order:
-            if index in access.visible:
-                for project in await self._metadata.list_projects(index):
-                    holders.setdefault(project.name, {})[index] = project
+            if index not in access.visible:
+                continue
+            for project in await self._known_projects(access, index):
+                holders.setdefault(project.name, {})[index] = project
         shown = []
         for name, by_index in sorted(holders.items()):
-            projects = self._contributing(access, name, by_index)
-            if projects:
-                shown.append(projects[0])
+            names = self._resolver.owners(access, name, by_index.keys())
+            if names:
+                shown.append(by_index[names[0]])
         return shown
 
-    def _simple_file(self, access: ReadAccess, f: DistFile) -> SimpleFile:
+    async def _known_projects(self, access: ReadAccess, index: str) -> list[Project]:
+        if access.configs[index].kind == "hosted":
+            return await self._metadata.list_projects(index)
+        names = await self._metadata.list_cached_projects(index)
+        return [Project.proxied(index, NormalizedName(name)) for name in names]
+
+    def _simple_file(self, access: ReadAccess, f: FileEntry) -> SimpleFile:
         return SimpleFile(
             filename=f.filename,
             url=self.file_url(access, f),
@@ -231,9 +233,10 @@ class Catalog:
             requires_python=f.requires_python,
             yanked=f.yanked,
             metadata_sha256=f.metadata_sha256,
+            provenance=f.provenance,
         )
 
-    def file_url(self, access: ReadAccess, f: DistFile) -> str:
+    def file_url(self, access: ReadAccess, f: FileEntry) -> str:
         """The URL path a file is downloaded from, under the index it is read through."""
         return self._file_path(access.index.name, f.project, f.filename)
 
@@ -242,21 +245,40 @@ class Catalog:
     async def locate_download(
         self, access: ReadAccess, project: NormalizedName, filename: str
     ) -> Download:
-        """The blob behind a download URL: ``<filename>`` or ``<filename>.metadata``."""
+        """The file behind a download URL: ``<filename>`` or ``<filename>.metadata``."""
         wanted = filename.removesuffix(_METADATA_SUFFIX)
-        view = await self.project_view(access, project)
+        view = await self._resolver.view(access, project)
         file = next((f for f in view.files if f.filename == wanted), None)
         if file is None:
+            held = next((h for h in view.held_back if h.entry.filename == wanted), None)
+            if held is not None:
+                raise NotFound(_held_back_message(held.entry.filename, held.until))
             raise NotFound(f"No file {wanted!r} in project {project!r}.")
         if wanted == filename:
             return Download(file, file.sha256, is_metadata=False)
         if file.metadata_sha256 is None:
-            raise NotFound(f"{file.filename!r} has no metadata file (only wheels have one).")
+            raise NotFound(f"{file.filename!r} has no metadata file.")
         return Download(file, file.metadata_sha256, is_metadata=True)
 
-    async def open_blob(self, sha256: str) -> BlobReader:
-        """Open stored bytes for reading."""
-        return await self._blobs.open_blob(sha256)
+    async def cached_size(self, download: Download) -> int | None:
+        """The size of a proxied file or metadata file if it is cached, else None."""
+        suffix = _METADATA_SUFFIX if download.is_metadata else ""
+        kept = await self._proxy_files.cached(
+            download.entry.index, download.entry.filename + suffix
+        )
+        return kept.size if kept is not None else None
+
+    async def open_download(
+        self, access: ReadAccess, download: Download
+    ) -> BlobReader | ProxyStream:
+        """The bytes of a download: stored, cached, or on their way from upstream."""
+        entry = download.entry
+        if entry.upstream_url is None:
+            return await self._blobs.open_blob(download.sha256)
+        config = access.configs[entry.index]
+        if download.is_metadata:
+            return await self._blobs.open_blob(await self._proxy_files.metadata(config, entry))
+        return await self._proxy_files.open(config, entry)
 
     # -- the JSON API -------------------------------------------------------------------
 
@@ -264,16 +286,21 @@ class Catalog:
         self, access: ReadAccess, name: NormalizedName, version: str | None, base_url: str
     ) -> dict[str, Any]:
         """The JSON API document of a project or of one of its releases."""
-        view = await self.project_view(access, name)
-        releases = await self._releases(view)
+        view = await self._resolver.view(access, name)
+        releases = await self._resolver.releases(view)
         if version is None:
             release = json_api.latest_release(releases, view.files)
         else:
             release = json_api.match_release(releases, version)
         if release is None:
+            held = next((h for h in view.held_back if h.entry.version == version), None)
+            if held is not None:
+                raise NotFound(_held_back_message(f"{name} {version}", held.until))
             raise NotFound(f"No release {version!r} of project {name!r}.")
+        first = view.contributions[0]
+        project = first.project or Project.proxied(first.index, view.name)
         return json_api.project_document(
-            view.projects[0],
+            project,
             release,
             releases if version is None else None,
             view.files,
@@ -282,9 +309,9 @@ class Catalog:
             last_serial=view.last_serial,
         )
 
-    async def _releases(self, view: ProjectView) -> list[Release]:
-        releases: dict[str, Release] = {}
-        for project in view.projects:
-            for release in await self._metadata.list_releases(project.index, view.name):
-                releases.setdefault(canonicalize_version(release.version), release)
-        return list(releases.values())
+
+def _held_back_message(what: str, until: object) -> str:
+    return (
+        f"{what} is held back by the minimum-age rule for upstream releases until {until}; "
+        "pin an older version, or ask an index admin to exempt the project."
+    )

@@ -25,13 +25,17 @@ from ministry.core.permissions import (
 from ministry.errors import Conflict, InvalidRequest, NotFound
 from ministry.storage.protocols import MetadataStore
 
-__all__ = ["IndexService", "ReadAccess"]
+__all__ = ["UPSTREAM_INDEX", "IndexService", "ReadAccess"]
+
+#: The proxy index that ``ministry serve --upstream`` creates as a base of ``main``.
+UPSTREAM_INDEX = "upstream"
 
 #: Settings an update may change (the name and kind never change).
 _MUTABLE = frozenset(
     {
         "bases", "private", "readers", "uploaders", "admins", "allow_delete",
-        "allow_overwrite", "allow_inherit", "routes", "description",
+        "allow_overwrite", "allow_inherit", "routes", "description", "upstream", "page_ttl",
+        "min_age", "min_age_exempt",
     }
 )  # fmt: skip
 
@@ -73,6 +77,35 @@ class IndexService:
             config = IndexConfig(DEFAULT_INDEX, uploaders=(EVERYONE,))
             with contextlib.suppress(Conflict):  # another process created it first
                 await self._metadata.create_index(config, Actor("ministry", "local"))
+
+    async def ensure_upstream(self, url: str, *, page_ttl: int, min_age: int) -> None:
+        """Make ``upstream``, a proxy of ``url``, exist and be a base of the default index."""
+        actor = Actor("ministry", "local")
+        configs = await self.configs()
+        current = configs.get(UPSTREAM_INDEX)
+        wanted = IndexConfig(
+            UPSTREAM_INDEX,
+            kind="proxy",
+            upstream=url,
+            page_ttl=page_ttl,
+            min_age=min_age,
+            description="The upstream of 'ministry serve --upstream'.",
+        )
+        if current is None:
+            check_index_config(wanted, configs)
+            await self._metadata.create_index(wanted, actor)
+        elif current.kind != "proxy":
+            raise InvalidRequest(
+                f"--upstream needs the index name {UPSTREAM_INDEX!r}, which a hosted index has."
+            )
+        elif (current.upstream, current.page_ttl, current.min_age) != (url, page_ttl, min_age):
+            changed = replace(current, upstream=url, page_ttl=page_ttl, min_age=min_age)
+            check_index_config(changed, configs)
+            await self._metadata.update_index(changed, actor)
+        main = (await self.configs())[DEFAULT_INDEX]
+        if UPSTREAM_INDEX not in main.bases:
+            bases = (*main.bases, UPSTREAM_INDEX)
+            await self._metadata.update_index(replace(main, bases=bases), actor)
 
     async def read_access(self, name: str, identity: Identity | None) -> ReadAccess:
         """Read access to an index for this reader, or 404/401/403."""

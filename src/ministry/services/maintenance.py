@@ -39,6 +39,8 @@ class MaintenanceService:
         """Check the right to ``action`` and return the filenames it applies to."""
         config = await self._indexes.get(index)
         check_maintain(identity, config, action, uploaders=action != "delete")
+        if config.kind != "hosted":
+            raise PermissionDenied(f"Index {index!r} mirrors its upstream; {action} there.")
         if action == "delete" and not config.allow_delete:
             raise PermissionDenied(
                 f"Index {index!r} keeps published files forever; an index admin can allow "

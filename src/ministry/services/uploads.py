@@ -26,7 +26,7 @@ from ministry.core.upload_form import (
     check_metadata_matches,
     form_for_file,
 )
-from ministry.errors import FileExists, InvalidUpload
+from ministry.errors import FileExists, InvalidUpload, PermissionDenied
 from ministry.services.indexes import IndexService
 from ministry.services.spool import Spool, sweep_spools
 from ministry.storage.protocols import BlobStore, MetadataStore
@@ -79,7 +79,12 @@ class UploadService:
 
     async def authorize(self, index: str, identity: Identity) -> None:
         """Refuse an upload before its body is read when the index is closed to this identity."""
-        check_upload_index(identity, await self._indexes.get(index))
+        config = await self._indexes.get(index)
+        if config.kind != "hosted":
+            raise PermissionDenied(
+                f"Index {index!r} is a proxy of an upstream index; upload to a hosted index."
+            )
+        check_upload_index(identity, config)
 
     async def import_file(self, index: str, identity: Identity, path: Path) -> PublishResult:
         """Publish a file from the local disk, with the same checks as an upload."""

@@ -18,6 +18,8 @@ from packaging.utils import NormalizedName
 from ministry.core.models import (
     Actor,
     AddFileResult,
+    CachedFile,
+    CachedPage,
     Change,
     DistFile,
     Group,
@@ -146,6 +148,30 @@ class MetadataStore(Protocol):
 
     async def revoke_token(self, token_id: str, actor: Actor) -> None:
         """Revoke a token; ``NotFound`` if it does not exist."""
+
+    async def get_cached_page(self, index: str, project: str) -> CachedPage | None:
+        """The upstream page last fetched for a project, if any."""
+
+    async def put_cached_page(self, page: CachedPage) -> None:
+        """Keep a fetched upstream page (not a change: no serial)."""
+
+    async def list_cached_projects(self, index: str) -> list[str]:
+        """The projects an upstream is known to have (their pages are cached)."""
+
+    async def get_cached_file(self, index: str, filename: str) -> CachedFile | None:
+        """A cached upstream file, if it is cached."""
+
+    async def put_cached_file(self, entry: CachedFile) -> None:
+        """Record a file whose bytes are now in the blob store (not a change: no serial)."""
+
+    async def touch_cached_file(self, index: str, filename: str, when: datetime) -> None:
+        """Record a read of a cached file (for least-recently-used eviction)."""
+
+    async def list_cached_files(self) -> list[CachedFile]:
+        """Every cached file, least recently used first."""
+
+    async def forget_cached_file(self, index: str, filename: str) -> None:
+        """Drop a cached file's record."""
 
     async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
         """Change-log entries with a serial above ``serial``, oldest first."""

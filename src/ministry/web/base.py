@@ -35,6 +35,7 @@ from ministry.errors import (
     RangeNotSatisfiable,
     StorageError,
     StorageFull,
+    UpstreamUnavailable,
 )
 from ministry.services.indexes import ReadAccess
 from ministry.wiring import Services
@@ -57,6 +58,7 @@ _STATUS: tuple[tuple[type[MinistryError], int], ...] = (
     (RangeNotSatisfiable, 416),
     (StorageFull, 507),
     (StorageError, 500),
+    (UpstreamUnavailable, 502),
 )
 _REALM = 'Basic realm="Ministry of Packages", charset="UTF-8"'
 # A Basic credential longer than this is an attack, not a password.

@@ -12,7 +12,9 @@ from urllib.parse import quote
 
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.ranges import ByteRange, parse_range
+from ministry.errors import UpstreamUnavailable
 from ministry.services.catalog import Download
+from ministry.services.proxy_files import ProxyStream
 from ministry.storage.protocols import BlobReader
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
@@ -37,11 +39,17 @@ class FileHandler(BaseHandler):
             self.set_status(304)
             self.finish()
             return
-        blob = await catalog.open_blob(download.sha256)
+        if self.request.method == "HEAD" and download.entry.upstream_url is not None:
+            await self._head_of_proxied(download)
+            return
+        source = await catalog.open_download(access, download)
+        if isinstance(source, ProxyStream):
+            await self._stream(source)
+            return
         try:
-            await self._send(blob)
+            await self._send(source)
         finally:
-            await blob.close()
+            await source.close()
 
     head = get
 
@@ -54,7 +62,9 @@ class FileHandler(BaseHandler):
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
         self.set_header("ETag", f'"{download.sha256}"')
-        self.set_header("Last-Modified", format_datetime(download.file.upload_time, usegmt=True))
+        if download.entry.upload_time is not None:
+            modified = format_datetime(download.entry.upload_time, usegmt=True)
+            self.set_header("Last-Modified", modified)
         self.set_header("Cache-Control", "public, max-age=31536000, immutable")
         self.set_header("Accept-Ranges", "bytes")
 
@@ -64,10 +74,10 @@ class FileHandler(BaseHandler):
             tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
             return "*" in tags or f'"{download.sha256}"' in tags
         since = self.request.headers.get("If-Modified-Since")
-        if since is None:
+        if since is None or download.entry.upload_time is None:
             return False
         try:
-            modified = download.file.upload_time.replace(microsecond=0)
+            modified = download.entry.upload_time.replace(microsecond=0)
             return modified <= parsedate_to_datetime(since)
         except (TypeError, ValueError):
             return False  # junk dates are ignored (HOSTILE.md 81)
@@ -99,3 +109,33 @@ class FileHandler(BaseHandler):
             self.write(chunk)
             await self.flush()  # back-pressure: a slow reader never fills our memory
         self.finish()
+
+    async def _head_of_proxied(self, download: Download) -> None:
+        """HEAD of a proxied file: what is known, without fetching it."""
+        cached = await self.services.catalog.cached_size(download)
+        size = cached if cached is not None else download.entry.size
+        if size is not None:
+            self.set_header("Content-Length", str(size))
+        if cached is None:
+            self.set_header("Accept-Ranges", "none")  # ranges once it is cached
+        self.finish()
+
+    async def _stream(self, stream: ProxyStream) -> None:
+        """A file on its way from upstream: whole, and cut off if it proves bad."""
+        try:
+            size = await stream.size()
+            if size is not None:
+                self.set_header("Content-Length", str(size))
+            async for chunk in stream.chunks():
+                self.write(chunk)
+                await self.flush()
+            self.finish()
+        except UpstreamUnavailable:
+            if not self._headers_written:
+                raise
+            # The client already has part of the body: cutting the connection is the one
+            # way to tell it the file is broken (a clean end would look complete).
+            self.request.connection.close()  # type: ignore[union-attr]
+            self._finished = True
+        finally:
+            stream.close()

@@ -10,7 +10,7 @@ from ministry.web.base import BaseHandler
 from ministry.web.simple import ProjectPageHandler
 from ministry.web.upload import UploadHandler
 
-__all__ = ["HealthHandler", "IndexRootHandler", "RootHandler"]
+__all__ = ["HealthHandler", "IndexRootHandler", "MetricsHandler", "RootHandler"]
 
 
 class RootHandler(UploadHandler):
@@ -56,3 +56,13 @@ class HealthHandler(BaseHandler):
         self.finish(json.dumps({"status": "ok"}))
 
     head = get
+
+
+class MetricsHandler(BaseHandler):
+    """``/-/metrics``: the Prometheus text format."""
+
+    def get(self) -> None:
+        """Every metric of this process."""
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.services.metrics.exposition())

@@ -17,7 +17,7 @@ from ministry.errors import NotFound
 from ministry.web import api
 from ministry.web.base import BaseHandler
 from ministry.web.files import FileHandler
-from ministry.web.home import HealthHandler, IndexRootHandler, RootHandler
+from ministry.web.home import HealthHandler, IndexRootHandler, MetricsHandler, RootHandler
 from ministry.web.json_api import ProjectJsonHandler
 from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
 from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
@@ -74,6 +74,7 @@ def routes() -> list[Any]:
         (r"/", RootHandler),
         (r"/(?:dist|legacy)/?", UploadHandler),
         (r"/-/health", HealthHandler),
+        (r"/-/metrics", MetricsHandler),
         *api.routes(_INDEX, _PROJECT),
         *_index_routes(""),
         *_index_routes(f"/{_INDEX}"),

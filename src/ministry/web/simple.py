@@ -45,6 +45,12 @@ class SimplePageHandler(BaseHandler):
         self.set_header("Access-Control-Allow-Origin", "*")
         # Clients must see a new upload at once, so they revalidate every time (cheap: 304).
         self.set_header("Cache-Control", "max-age=0, must-revalidate")
+        if page.stale:
+            # The upstream failed; this is the last good copy (HOSTILE.md 50).
+            self.set_header("X-Ministry-Upstream", "stale")
+            self.set_header("Warning", '110 ministry "Response is Stale"')
+        if page.held_back:
+            self.set_header("X-Ministry-Held-Back", page.held_back)
         gzipped = accepts_encoding(self.request.headers.get("Accept-Encoding"), "gzip")
         etag = page.etag[:-1] + '-gzip"' if gzipped else page.etag
         self.set_header("ETag", etag)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ministry.storage.sqlite.accounts import AccountsMixin
+from ministry.storage.sqlite.caches import CachesMixin
 from ministry.storage.sqlite.indexes import IndexesMixin
 from ministry.storage.sqlite.packages import PackagesMixin
 
 __all__ = ["SqliteMetadataStore"]
 
 
-class SqliteMetadataStore(PackagesMixin, AccountsMixin, IndexesMixin):
+class SqliteMetadataStore(PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin):
     """``MetadataStore`` on one SQLite file."""

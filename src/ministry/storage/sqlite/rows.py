@@ -166,6 +166,10 @@ def index_json(config: IndexConfig) -> str:
         "allow_inherit": list(config.allow_inherit),
         "routes": [[route.pattern, route.base] for route in config.routes],
         "description": config.description,
+        "upstream": config.upstream,
+        "page_ttl": config.page_ttl,
+        "min_age": config.min_age,
+        "min_age_exempt": list(config.min_age_exempt),
     }
     return json.dumps(settings, sort_keys=True)
 
@@ -186,4 +190,9 @@ def index_of(row: sqlite3.Row) -> IndexConfig:
         allow_inherit=tuple(settings["allow_inherit"]),
         routes=tuple(Route(pattern, base) for pattern, base in settings["routes"]),
         description=settings["description"],
+        # Settings added after the first release have their defaults when absent.
+        upstream=settings.get("upstream"),
+        page_ttl=settings.get("page_ttl", IndexConfig.page_ttl),
+        min_age=settings.get("min_age", IndexConfig.min_age),
+        min_age_exempt=tuple(settings.get("min_age_exempt", ())),
     )

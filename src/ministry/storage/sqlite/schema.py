@@ -107,6 +107,29 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX changelog_by_index ON changelog (index_name, serial)",
         "CREATE INDEX projects_by_name ON projects (name)",
     ),
+    (
+        """CREATE TABLE upstream_pages (
+            index_name TEXT NOT NULL,
+            project TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            fetched TEXT NOT NULL,
+            document TEXT NOT NULL,
+            token TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            PRIMARY KEY (index_name, project)
+        )""",
+        """CREATE TABLE cached_files (
+            index_name TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            cached TEXT NOT NULL,
+            last_access TEXT NOT NULL,
+            PRIMARY KEY (index_name, filename)
+        )""",
+        "CREATE INDEX cached_files_by_access ON cached_files (last_access)",
+    ),
 )
 
 

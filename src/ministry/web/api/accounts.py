@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.core.expiry import parse_expiry
+from ministry.core.durations import parse_expiry
 from ministry.errors import InvalidRequest
 from ministry.web.api.base import (
     ApiHandler,

@@ -6,8 +6,9 @@ from typing import Any
 
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
-from ministry.core.index_settings import index_settings, settings_document
-from ministry.core.models import DistFile, IndexConfig
+from ministry.core.index_settings import index_settings, new_index, settings_document
+from ministry.core.masking import mask_url
+from ministry.core.models import DistFile
 from ministry.core.permissions import may_read
 from ministry.errors import InvalidRequest, NotFound
 from ministry.web.api.base import ApiHandler
@@ -36,8 +37,7 @@ class IndexesHandler(ApiHandler):
         name = body.pop("name", None)
         if not isinstance(name, str):
             raise InvalidRequest("Give the new index a 'name'.")
-        config = IndexConfig(name=name, **index_settings(body))
-        created = await self.services.indexes.create(identity, config)
+        created = await self.services.indexes.create(identity, new_index(name, body))
         self.send(settings_document(created), status=201)
 
 
@@ -58,6 +58,8 @@ class IndexHandler(ApiHandler):
         for fixed in ("name", "kind"):
             if fixed in body and body.pop(fixed) != getattr(current, fixed):
                 raise InvalidRequest(f"An index's {fixed} cannot change.")
+        if current.upstream and body.get("upstream") == mask_url(current.upstream):
+            del body["upstream"]  # sent back as shown: the password stays as it was
         changes = index_settings(body)
         self.send(settings_document(await self.services.indexes.update(identity, index, changes)))
 

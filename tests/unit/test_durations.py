@@ -1,4 +1,4 @@
-"""Unit tests for ministry.core.expiry: token expiry as durations or ISO 8601 dates."""
+"""Unit tests for ministry.core.durations: token expiry as durations or ISO 8601 dates."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ministry.core.expiry import parse_expiry
+from ministry.core.durations import parse_expiry
 from ministry.errors import InvalidRequest
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,0 +1,156 @@
+"""A project as one index shows it: its files gathered from the indexes that contribute.
+
+Hosted indexes answer from the store; proxy indexes from their upstream page.
+An upstream is asked about a name only when no index searched before it owns
+that name, so a private project's name never leaks to an upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from packaging.utils import NormalizedName, canonicalize_version
+
+from ministry.core.inheritance import contributors
+from ministry.core.models import FileEntry, Project, Release
+from ministry.core.proxied_files import HeldBack, offered_files
+from ministry.errors import NotFound
+from ministry.services.indexes import ReadAccess
+from ministry.services.proxy_pages import ProxyPage, ProxyPages
+from ministry.storage.protocols import MetadataStore
+
+__all__ = ["Contribution", "ProjectResolver", "ProjectView"]
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One index's part of a project: a hosted project, or a proxied page."""
+
+    index: str
+    display_name: str
+    signature: Hashable
+    project: Project | None = None
+    page: ProxyPage | None = None
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    """A project as an index shows it."""
+
+    name: NormalizedName
+    display_name: str
+    contributions: tuple[Contribution, ...]
+    files: tuple[FileEntry, ...]
+    held_back: tuple[HeldBack, ...]
+
+    @property
+    def last_serial(self) -> int:
+        """The newest change of any hosted contributor (0 for proxied projects)."""
+        serials = [c.project.last_serial for c in self.contributions if c.project]
+        return max(serials, default=0)
+
+    @property
+    def stale(self) -> bool:
+        """Whether a proxied part is past its freshness (its upstream failed, or offline)."""
+        return any(c.page.stale for c in self.contributions if c.page)
+
+
+class ProjectResolver:
+    """Finds the contributions to a project and gathers its files."""
+
+    def __init__(self, metadata: MetadataStore, pages: ProxyPages) -> None:
+        self._metadata = metadata
+        self._pages = pages
+
+    async def contributions(self, access: ReadAccess, name: NormalizedName) -> list[Contribution]:
+        """The visible contributions, nearest first; empty when the index shows no such project."""
+        hosted = {p.index: p for p in await self._metadata.projects_named(name)}
+        proxies = {n for n in access.order if access.configs[n].kind == "proxy"}
+        pages: dict[str, ProxyPage] = {}
+        absent: set[str] = set()
+        while True:
+            holders = set(hosted) | (proxies - absent)
+            owners = contributors(access.index.name, name, access.configs, holders, _anyone)
+            pending = [n for n in owners if n in proxies and n not in pages]
+            if not pending:
+                break
+            page = await self._pages.get(access.configs[pending[0]], name)
+            if page is None:
+                absent.add(pending[0])
+            else:
+                pages[pending[0]] = page
+        return [
+            self._contribution(n, hosted.get(n), pages.get(n))
+            for n in owners
+            if n in access.visible
+        ]
+
+    @staticmethod
+    def _contribution(index: str, project: Project | None, page: ProxyPage | None) -> Contribution:
+        if project is not None:
+            return Contribution(index, project.display_name, project.last_serial, project=project)
+        assert page is not None
+        return Contribution(index, page.project, page.token, page=page)
+
+    @staticmethod
+    def owners(access: ReadAccess, name: NormalizedName, holders: Collection[str]) -> list[str]:
+        """The visible indexes that make up ``name``, among indexes known to hold it."""
+        return contributors(
+            access.index.name, name, access.configs, holders, access.visible.__contains__
+        )
+
+    async def view(self, access: ReadAccess, name: NormalizedName) -> ProjectView:
+        """The project as the index shows it; ``NotFound`` when no contributing index has it."""
+        contributions = await self.contributions(access, name)
+        if not contributions:
+            raise NotFound(f"No project named {name!r} in index {access.index.name!r}.")
+        return await self.gather(access, name, contributions)
+
+    async def gather(
+        self, access: ReadAccess, name: NormalizedName, contributions: list[Contribution]
+    ) -> ProjectView:
+        """The files of the contributions, the nearest index winning for each filename."""
+        files: dict[str, FileEntry] = {}
+        held: list[HeldBack] = []
+        now = datetime.now(UTC)
+        for contribution in contributions:
+            if contribution.page is not None:
+                config = access.configs[contribution.index]
+                offered, held_back = offered_files(config, name, contribution.page.kept, now)
+                held += held_back
+            else:
+                stored = await self._metadata.list_files(contribution.index, name)
+                offered = [FileEntry.of(f) for f in stored]
+            for entry in offered:
+                files.setdefault(entry.filename, entry)
+        held = [h for h in held if h.entry.filename not in files]
+        return ProjectView(
+            name, contributions[0].display_name, tuple(contributions), tuple(files.values()),
+            tuple(held),
+        )  # fmt: skip
+
+    async def releases(self, view: ProjectView) -> list[Release]:
+        """The releases of a view: stored ones (with metadata), and bare ones for proxied files."""
+        releases: dict[str, Release] = {}
+        for contribution in view.contributions:
+            if contribution.project is not None:
+                for release in await self._metadata.list_releases(contribution.index, view.name):
+                    releases.setdefault(_canonical(release.version), release)
+        created = datetime.fromtimestamp(0, UTC)
+        for entry in view.files:
+            if entry.upstream_url is not None:
+                releases.setdefault(
+                    _canonical(entry.version),
+                    Release(entry.index, view.name, entry.version, created, {}),
+                )
+        return list(releases.values())
+
+
+def _anyone(_: str) -> bool:
+    return True
+
+
+def _canonical(version: str) -> str:
+    return canonicalize_version(version)

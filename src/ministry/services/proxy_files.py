@@ -1,0 +1,270 @@
+"""Files of proxy indexes: served from the cache, or fetched from upstream while being served.
+
+A file not cached yet is fetched once, by a task of its own, into a temporary
+file; every client asking for it meanwhile reads that file as it grows. The
+last byte is held back until the whole file has arrived and its sha256 matches
+the upstream page: a truncated or altered download is never kept, never
+completed to a client (its connection is cut instead, so the client sees an
+error), and never served to anyone later (HOSTILE.md 53, 54, 60).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ministry.core.hashing import Digests, StreamingHasher, sha256_hex
+from ministry.core.masking import mask_url
+from ministry.core.models import CachedFile, FileEntry, IndexConfig
+from ministry.errors import NotFound, UpstreamUnavailable
+from ministry.services.metrics import Metrics
+from ministry.services.upstream import UpstreamClient
+from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
+from ministry.storage.temporary import create_temporary
+
+__all__ = ["ProxyFiles", "ProxyStream"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 256 * 1024
+_METADATA_SUFFIX = ".metadata"
+
+
+@dataclass
+class _Fetch:
+    """One download in progress, shared by every reader of the file."""
+
+    path: Path
+    descriptor: int
+    size: int | None = None
+    written: int = 0
+    verified: bool = False
+    error: UpstreamUnavailable | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    readers: int = 0
+
+    def notify(self) -> None:
+        """Wake every reader waiting for more bytes or the end."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait(self) -> None:
+        """Until something changes."""
+        await self._changed.wait()
+
+    @property
+    def finished(self) -> bool:
+        """The download ended, well or badly."""
+        return self.verified or self.error is not None
+
+
+class ProxyStream:
+    """A client's view of a download in progress."""
+
+    def __init__(self, fetch: _Fetch) -> None:
+        self._fetch = fetch
+        self._descriptor = os.dup(fetch.descriptor)
+        fetch.readers += 1
+
+    async def size(self) -> int | None:
+        """The file's length once upstream has answered (None if it did not say)."""
+        await self._fetch.started.wait()
+        if self._fetch.error is not None and self._fetch.written == 0:
+            raise self._fetch.error
+        return self._fetch.size
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The file's bytes; raises ``UpstreamUnavailable`` if the download fails."""
+        fetch, position = self._fetch, 0
+        loop = asyncio.get_running_loop()
+        while True:
+            # Hold the last byte back until the whole file is verified.
+            available = fetch.written if fetch.verified else fetch.written - 1
+            if position < available:
+                length = min(_CHUNK, available - position)
+                chunk = await loop.run_in_executor(
+                    None, os.pread, self._descriptor, length, position
+                )
+                position += len(chunk)
+                yield chunk
+            elif fetch.error is not None:
+                raise fetch.error
+            elif fetch.verified:
+                return
+            else:
+                await fetch.wait()
+
+    def close(self) -> None:
+        """Release this reader's handle."""
+        os.close(self._descriptor)
+        self._fetch.readers -= 1
+
+
+class ProxyFiles:
+    """Serves proxied files from the cache, fetching each from upstream at most once at a time."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        client: UpstreamClient,
+        spool_directory: Path,
+        metrics: Metrics,
+        *,
+        offline: bool = False,
+    ) -> None:
+        self._metadata = metadata
+        self._blobs = blobs
+        self._client = client
+        self._spool_directory = spool_directory
+        self._metrics = metrics
+        self.offline = offline
+        self._fetches: dict[tuple[str, str], _Fetch] = {}
+        self._small: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+    async def cached(self, index: str, filename: str) -> CachedFile | None:
+        """The cache record of a file, if its bytes are kept."""
+        return await self._metadata.get_cached_file(index, filename)
+
+    async def open(self, config: IndexConfig, entry: FileEntry) -> BlobReader | ProxyStream:
+        """The file from the cache, or a stream of it while it is fetched from upstream."""
+        kept = await self._metadata.get_cached_file(config.name, entry.filename)
+        if kept is not None and kept.sha256 == entry.sha256:
+            self._metrics.proxy_files.labels(config.name, "hit").inc()
+            await self._metadata.touch_cached_file(config.name, entry.filename, _now())
+            return await self._blobs.open_blob(kept.sha256)
+        if self.offline or entry.upstream_url is None:
+            raise NotFound(f"{entry.filename!r} is not cached, and this server is offline.")
+        key = (config.name, entry.filename)
+        fetch = self._fetches.get(key)
+        if fetch is None:
+            fetch = self._start(config, entry, key)
+        return ProxyStream(fetch)
+
+    def _start(self, config: IndexConfig, entry: FileEntry, key: tuple[str, str]) -> _Fetch:
+        descriptor, path = create_temporary(self._spool_directory, "proxy")
+        fetch = _Fetch(path, descriptor, size=entry.size)
+        self._fetches[key] = fetch
+        task = asyncio.ensure_future(self._download(config, entry, fetch))
+        task.add_done_callback(lambda _: self._end(key, fetch))
+        return fetch
+
+    def _end(self, key: tuple[str, str], fetch: _Fetch) -> None:
+        self._fetches.pop(key, None)
+        os.close(fetch.descriptor)
+        fetch.path.unlink(missing_ok=True)
+
+    async def _download(self, config: IndexConfig, entry: FileEntry, fetch: _Fetch) -> None:
+        assert entry.upstream_url is not None
+        try:
+            with self._metrics.upstream_seconds.labels("file").time():
+                digests = await self._receive(entry, fetch)
+            if digests.sha256 != entry.sha256 or (fetch.size not in (None, digests.size)):
+                raise UpstreamUnavailable(
+                    f"Upstream sent {entry.filename!r} with other bytes than its page "
+                    "promises; it was not kept."
+                )
+            await self._keep(config, entry.filename, fetch.path, digests.sha256, digests.size)
+            fetch.verified = True
+            self._metrics.proxy_files.labels(config.name, "miss").inc()
+        except UpstreamUnavailable as exc:
+            self._fail(config, entry, fetch, exc)
+        except Exception as exc:  # a failure must reach the readers, whatever it is
+            self._fail(config, entry, fetch, UpstreamUnavailable(f"Fetching failed: {exc}"))
+            raise
+        finally:
+            fetch.started.set()
+            fetch.notify()
+
+    async def _receive(self, entry: FileEntry, fetch: _Fetch) -> Digests:
+        assert entry.upstream_url is not None
+        hasher = StreamingHasher()
+        loop = asyncio.get_running_loop()
+        async with self._client.stream_file(entry.upstream_url) as response:
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit():
+                if fetch.size is not None and int(declared) != fetch.size:
+                    raise UpstreamUnavailable(
+                        f"Upstream announces {declared} bytes for {entry.filename!r}, "
+                        f"its page {fetch.size}."
+                    )
+                fetch.size = int(declared)
+            fetch.started.set()
+            async for chunk in response.aiter_raw(_CHUNK):
+                await loop.run_in_executor(None, _write_all, fetch.descriptor, chunk)
+                hasher.update(chunk)
+                fetch.written += len(chunk)
+                fetch.notify()
+        return hasher.digests()
+
+    def _fail(
+        self, config: IndexConfig, entry: FileEntry, fetch: _Fetch, error: UpstreamUnavailable
+    ) -> None:
+        fetch.error = error
+        self._metrics.proxy_files.labels(config.name, "error").inc()
+        log.warning("proxy %s: %s: %s", config.name, entry.filename, error)
+
+    async def _keep(
+        self, config: IndexConfig, filename: str, path: Path, sha256: str, size: int
+    ) -> None:
+        # The blob store takes the file away; readers keep reading through their handles.
+        await self._blobs.put_file(path, sha256)
+        now = _now()
+        await self._metadata.put_cached_file(
+            CachedFile(config.name, filename, sha256, size, cached=now, last_access=now)
+        )
+
+    async def metadata(self, config: IndexConfig, entry: FileEntry) -> str:
+        """Make sure a proxied wheel's PEP 658 file is cached; returns its blob's sha256."""
+        name = entry.filename + _METADATA_SUFFIX
+        expected = entry.metadata_sha256
+        assert expected is not None
+        kept = await self._metadata.get_cached_file(config.name, name)
+        if kept is not None and kept.sha256 == expected:
+            self._metrics.proxy_files.labels(config.name, "hit").inc()
+            return kept.sha256
+        if self.offline or entry.upstream_url is None:
+            raise NotFound(f"{name!r} is not cached, and this server is offline.")
+        key = (config.name, name)
+        flight = self._small.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(
+                self._fetch_small(config, entry.upstream_url, name, expected)
+            )
+            self._small[key] = flight
+            flight.add_done_callback(lambda _: self._small.pop(key, None))
+        return await asyncio.shield(flight)
+
+    async def _fetch_small(self, config: IndexConfig, url: str, name: str, expected: str) -> str:
+        with self._metrics.upstream_seconds.labels("metadata").time():
+            data = await self._client.fetch_small(url + _METADATA_SUFFIX)
+        if sha256_hex(data) != expected:
+            self._metrics.proxy_files.labels(config.name, "error").inc()
+            raise UpstreamUnavailable(
+                f"Upstream sent {name!r} with other bytes than its page promises "
+                f"({mask_url(url)}); it was not kept."
+            )
+        sha256 = await self._blobs.put_bytes(data)
+        now = _now()
+        await self._metadata.put_cached_file(
+            CachedFile(config.name, name, sha256, len(data), cached=now, last_access=now)
+        )
+        self._metrics.proxy_files.labels(config.name, "miss").inc()
+        return sha256
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(descriptor, view)
+        view = view[written:]

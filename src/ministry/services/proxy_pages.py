@@ -1,0 +1,190 @@
+"""Upstream project pages for proxy indexes: fetched once, kept, revalidated, served stale.
+
+A page is fresh for the index's ``page_ttl``; after that it is revalidated with
+a conditional request. Concurrent requests for one project share one upstream
+request (single flight). When the upstream fails, the last good page is served
+and marked stale, and further attempts wait a little, so an upstream outage
+does not make every request wait for a timeout (HOSTILE.md 50-56). An answer
+that is not a believable page never replaces a good one (HOSTILE.md 55).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from packaging.utils import NormalizedName
+
+from ministry.core.masking import mask_url
+from ministry.core.models import CachedPage, IndexConfig
+from ministry.core.upstream_cache import KeptPage, dump_page, load_page
+from ministry.core.upstream_pages import UpstreamPage, UpstreamPageError, parse_page
+from ministry.errors import UpstreamUnavailable
+from ministry.services.metrics import Metrics
+from ministry.services.upstream import FetchedPage, UpstreamClient
+from ministry.storage.protocols import MetadataStore
+
+__all__ = ["ProxyPage", "ProxyPages"]
+
+log = logging.getLogger(__name__)
+
+# An upstream 404 is believed for a short while only: the project may appear soon.
+_NOT_FOUND_TTL = 60.0
+# After a failed attempt, serve what is kept for this long before trying again.
+_RETRY_AFTER = 30.0
+_EMPTY = UpstreamPage(name="", files=(), versions=(), status=None)
+
+
+@dataclass(frozen=True)
+class ProxyPage:
+    """A project as a proxy index knows it, and whether that knowledge is past its freshness."""
+
+    index: str
+    project: NormalizedName
+    kept: KeptPage
+    token: str
+    fresh_until: float
+    stale: bool
+
+
+class ProxyPages:
+    """Fetches, keeps and revalidates upstream project pages."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        client: UpstreamClient,
+        metrics: Metrics,
+        *,
+        offline: bool = False,
+    ) -> None:
+        self._metadata = metadata
+        self._client = client
+        self._metrics = metrics
+        self.offline = offline
+        self._in_flight: dict[tuple[str, str], asyncio.Future[ProxyPage | None]] = {}
+        self._retry_at: dict[tuple[str, str], float] = {}
+
+    async def get(self, config: IndexConfig, project: NormalizedName) -> ProxyPage | None:
+        """The upstream's page of a project, or None when the upstream has no such project."""
+        kept = await self._metadata.get_cached_page(config.name, project)
+        key = (config.name, str(project))
+        if kept is not None and (self._is_fresh(config, kept) or self.offline):
+            self._count(config, "hit" if self._is_fresh(config, kept) else "stale")
+            return self._page(kept, fresh=self._is_fresh(config, kept), config=config)
+        if self.offline:
+            return None
+        if kept is not None and time.monotonic() < self._retry_at.get(key, 0.0):
+            self._count(config, "stale")
+            return self._page(kept, fresh=False, config=config)
+        flight = self._in_flight.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._refresh(config, project, kept))
+            self._in_flight[key] = flight
+            flight.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        return await asyncio.shield(flight)
+
+    @staticmethod
+    def _age(kept: CachedPage) -> float:
+        return (datetime.now(UTC) - kept.fetched).total_seconds()
+
+    def _is_fresh(self, config: IndexConfig, kept: CachedPage) -> bool:
+        ttl = config.page_ttl if kept.status == 200 else min(config.page_ttl, _NOT_FOUND_TTL)
+        # A fetch time in the future means the clock went back: revalidate (HOSTILE.md 76).
+        return 0 <= self._age(kept) < ttl
+
+    def _page(self, kept: CachedPage, *, fresh: bool, config: IndexConfig) -> ProxyPage | None:
+        if kept.status != 200:
+            return None
+        remaining = max(0.0, config.page_ttl - self._age(kept)) if fresh else 0.0
+        return ProxyPage(
+            index=kept.index,
+            project=NormalizedName(kept.project),
+            kept=load_page(kept.document),
+            token=kept.token,
+            fresh_until=time.monotonic() + remaining,
+            stale=not fresh,
+        )
+
+    def _count(self, config: IndexConfig, result: str) -> None:
+        self._metrics.proxy_pages.labels(config.name, result).inc()
+
+    async def _refresh(
+        self, config: IndexConfig, project: NormalizedName, kept: CachedPage | None
+    ) -> ProxyPage | None:
+        assert config.upstream is not None
+        key = (config.name, str(project))
+        conditional = kept is not None and kept.status == 200
+        try:
+            with self._metrics.upstream_seconds.labels("page").time():
+                fetched = await self._client.fetch_page(
+                    config.upstream,
+                    project,
+                    kept.etag if conditional and kept else None,
+                    kept.last_modified if conditional and kept else None,
+                )
+            page = self._parse(fetched, project) if fetched.status == 200 else None
+        except (UpstreamUnavailable, UpstreamPageError) as exc:
+            return self._fall_back(config, key, kept, exc)
+        self._retry_at.pop(key, None)
+        now = datetime.now(UTC)
+        if fetched.status == 304 and kept is not None:
+            stored = replace(kept, fetched=now)
+            self._count(config, "revalidated")
+        elif page is None:
+            document, token = dump_page(KeptPage(_EMPTY, {}), now)
+            stored = CachedPage(config.name, project, 404, now, document, token)
+            self._count(config, "not_found")
+        else:
+            stored = self._kept(config, project, page, fetched, kept, now)
+            self._count(config, "refreshed" if kept else "miss")
+        await self._metadata.put_cached_page(stored)
+        return self._page(stored, fresh=True, config=config)
+
+    @staticmethod
+    def _parse(fetched: FetchedPage, project: NormalizedName) -> UpstreamPage:
+        return parse_page(fetched.body, fetched.content_type, fetched.url, project)
+
+    @staticmethod
+    def _kept(
+        config: IndexConfig,
+        project: NormalizedName,
+        page: UpstreamPage,
+        fetched: FetchedPage,
+        previous: CachedPage | None,
+        now: datetime,
+    ) -> CachedPage:
+        seen = (
+            load_page(previous.document).first_seen if previous and previous.status == 200 else {}
+        )
+        document, token = dump_page(KeptPage(page, seen), now)
+        return CachedPage(
+            config.name, project, 200, now, document, token, fetched.etag, fetched.last_modified
+        )
+
+    def _fall_back(
+        self,
+        config: IndexConfig,
+        key: tuple[str, str],
+        kept: CachedPage | None,
+        error: Exception,
+    ) -> ProxyPage | None:
+        self._retry_at[key] = time.monotonic() + _RETRY_AFTER
+        log.warning(
+            "upstream %s for %s: %s; %s",
+            mask_url(config.upstream or ""),
+            key[1],
+            error,
+            "serving the kept page (stale)" if kept else "nothing kept to serve",
+        )
+        if kept is None:
+            self._count(config, "error")
+            raise UpstreamUnavailable(
+                f"The upstream of index {config.name!r} failed and project {key[1]!r} is not "
+                f"cached: {error}"
+            ) from error
+        self._count(config, "stale")
+        return self._page(kept, fresh=False, config=config)

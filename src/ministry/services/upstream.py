@@ -1,0 +1,175 @@
+"""The HTTP client of proxy indexes, and the upstream of ``--upstream pip``.
+
+Every call has a timeout, and a page fetch also an overall deadline, so an
+upstream that drips one byte a second costs a bounded wait (HOSTILE.md 51, 52).
+``httpx`` honours ``HTTP(S)_PROXY`` and ``NO_PROXY``, takes credentials from the
+URL, and drops them on redirects to other hosts. Files are asked for without
+content encoding: their hash is checked on exactly the bytes sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from ministry.core.masking import mask_url
+from ministry.core.negotiation import SIMPLE_HTML, SIMPLE_JSON
+from ministry.errors import InvalidRequest, UpstreamUnavailable
+
+__all__ = ["FetchedPage", "UpstreamClient", "mask_url", "pip_index_url"]
+
+log = logging.getLogger(__name__)
+
+_ACCEPT = f"{SIMPLE_JSON}, {SIMPLE_HTML};q=0.2, text/html;q=0.01"
+_MAX_PAGE_BYTES = 64 * 1024 * 1024
+_MAX_SMALL_BYTES = 16 * 1024 * 1024
+# The one place this project reads pip's effective configuration, by asking pip: the
+# install command's parsed options merge pip's files, PIP_* variables and its default.
+_PIP_INDEX_URL = (
+    "from pip._internal.commands import create_command\n"
+    "options, _ = create_command('install').parse_args([])\n"
+    "print(options.index_url)\n"
+)
+
+
+def pip_index_url(python: str = sys.executable) -> str:
+    """The index pip on this machine installs from (its configuration, environment or default)."""
+    try:
+        result = subprocess.run(
+            [python, "-c", _PIP_INDEX_URL],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise InvalidRequest(
+            "--upstream pip: could not ask pip for its index URL; give the URL instead."
+        ) from exc
+    url = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    if not url.startswith(("http://", "https://")):
+        raise InvalidRequest(f"--upstream pip: pip's index URL {mask_url(url)!r} is not http(s).")
+    return url
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """An upstream's answer to a project page request: 200, 304 or 404."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    url: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class UpstreamClient:
+    """One connection pool per process for every upstream."""
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=True,
+            max_redirects=5,
+            trust_env=True,
+            headers={"User-Agent": "ministry-of-packages"},
+        )
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def fetch_page(
+        self, base: str, project: str, etag: str | None, last_modified: str | None
+    ) -> FetchedPage:
+        """``<base>/<project>/``, conditionally when we hold a copy; raises when upstream fails."""
+        url = base.rstrip("/") + "/" + project + "/"
+        headers = {"Accept": _ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout * 3):
+                return await self._fetch_page(url, headers)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise _unavailable(url, exc) from exc
+        finally:
+            log.debug("upstream page %s took %.3fs", mask_url(url), time.monotonic() - started)
+
+    async def _fetch_page(self, url: str, headers: dict[str, str]) -> FetchedPage:
+        async with self._client.stream("GET", url, headers=headers) as response:
+            if response.status_code in (304, 404, 410):
+                return FetchedPage(
+                    status=404 if response.status_code == 410 else response.status_code
+                )
+            if response.status_code != 200:
+                raise UpstreamUnavailable(
+                    f"Upstream {mask_url(url)} answered {response.status_code}."
+                )
+            body = await _read(response, _MAX_PAGE_BYTES, url)
+            return FetchedPage(
+                status=200,
+                body=body,
+                content_type=response.headers.get("Content-Type"),
+                url=str(response.url),
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+            )
+
+    async def fetch_small(self, url: str) -> bytes:
+        """A small file whole (a PEP 658 metadata file); raises when upstream fails."""
+        try:
+            async with asyncio.timeout(self.timeout * 3):
+                async with self._client.stream(
+                    "GET", url, headers={"Accept-Encoding": "identity"}
+                ) as response:
+                    if response.status_code != 200:
+                        raise UpstreamUnavailable(
+                            f"Upstream {mask_url(url)} answered {response.status_code}."
+                        )
+                    return await _read(response, _MAX_SMALL_BYTES, url)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise _unavailable(url, exc) from exc
+
+    @asynccontextmanager
+    async def stream_file(self, url: str) -> AsyncIterator[httpx.Response]:
+        """An upstream file as a streaming response (status 200 guaranteed)."""
+        try:
+            async with self._client.stream(
+                "GET", url, headers={"Accept-Encoding": "identity"}
+            ) as response:
+                if response.status_code != 200:
+                    raise UpstreamUnavailable(
+                        f"Upstream {mask_url(url)} answered {response.status_code}."
+                    )
+                yield response
+        except httpx.HTTPError as exc:
+            raise _unavailable(url, exc) from exc
+
+
+async def _read(response: httpx.Response, limit: int, url: str) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise UpstreamUnavailable(f"Upstream {mask_url(url)} sent more than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _unavailable(url: str, exc: Exception) -> UpstreamUnavailable:
+    reason = "timed out" if isinstance(exc, TimeoutError | httpx.TimeoutException) else str(exc)
+    return UpstreamUnavailable(f"Upstream {mask_url(url)} failed: {reason or type(exc).__name__}.")

@@ -1,0 +1,134 @@
+"""The proxy's caches: upstream project pages and the files fetched from upstream.
+
+They are kept in the store, not in process memory, so every process shares them
+and an offline restart still serves whatever was ever fetched. Filling a cache
+is not a change anyone made: it does not bump the serial or enter the audit log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from ministry.core.models import CachedFile, CachedPage
+from ministry.storage.sqlite.database import Database
+
+__all__ = ["CachesMixin"]
+
+
+def _page(row: sqlite3.Row) -> CachedPage:
+    return CachedPage(
+        index=row["index_name"],
+        project=row["project"],
+        status=row["status"],
+        fetched=datetime.fromisoformat(row["fetched"]),
+        document=row["document"],
+        token=row["token"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+    )
+
+
+def _cached_file(row: sqlite3.Row) -> CachedFile:
+    return CachedFile(
+        index=row["index_name"],
+        filename=row["filename"],
+        sha256=row["sha256"],
+        size=row["size"],
+        cached=datetime.fromisoformat(row["cached"]),
+        last_access=datetime.fromisoformat(row["last_access"]),
+    )
+
+
+class CachesMixin(Database):
+    """The cache side of ``MetadataStore``."""
+
+    async def get_cached_page(self, index: str, project: str) -> CachedPage | None:
+        """The page last fetched for a project, if any."""
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT * FROM upstream_pages WHERE index_name = ? AND project = ?",
+                (index, project),
+            ).fetchone()
+        )
+        return _page(row) if row else None
+
+    async def put_cached_page(self, page: CachedPage) -> None:
+        """Keep a fetched page, replacing the one before."""
+        await self._run(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO upstream_pages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    page.index,
+                    page.project,
+                    page.status,
+                    page.fetched.isoformat(),
+                    page.document,
+                    page.token,
+                    page.etag,
+                    page.last_modified,
+                ),
+            )
+        )
+
+    async def list_cached_projects(self, index: str) -> list[str]:
+        """The projects an upstream is known to have (their pages are cached)."""
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT project FROM upstream_pages WHERE index_name = ? AND status = 200"
+                " ORDER BY project",
+                (index,),
+            ).fetchall()
+        )
+        return [row["project"] for row in rows]
+
+    async def get_cached_file(self, index: str, filename: str) -> CachedFile | None:
+        """A cached upstream file, if it is cached."""
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT * FROM cached_files WHERE index_name = ? AND filename = ?",
+                (index, filename),
+            ).fetchone()
+        )
+        return _cached_file(row) if row else None
+
+    async def put_cached_file(self, entry: CachedFile) -> None:
+        """Record a file whose bytes are now in the blob store."""
+        await self._run(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO cached_files VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    entry.index,
+                    entry.filename,
+                    entry.sha256,
+                    entry.size,
+                    entry.cached.isoformat(),
+                    entry.last_access.isoformat(),
+                ),
+            )
+        )
+
+    async def touch_cached_file(self, index: str, filename: str, when: datetime) -> None:
+        """Record a read of a cached file (for least-recently-used eviction)."""
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE cached_files SET last_access = ? WHERE index_name = ? AND filename = ?",
+                (when.isoformat(), index, filename),
+            )
+        )
+
+    async def list_cached_files(self) -> list[CachedFile]:
+        """Every cached file, least recently used first."""
+        rows = await self._run(
+            lambda c: c.execute("SELECT * FROM cached_files ORDER BY last_access").fetchall()
+        )
+        return [_cached_file(row) for row in rows]
+
+    async def forget_cached_file(self, index: str, filename: str) -> None:
+        """Drop a cached file's record (its blob is removed by the caller if unused)."""
+        await self._run(
+            lambda c: c.execute(
+                "DELETE FROM cached_files WHERE index_name = ? AND filename = ?",
+                (index, filename),
+            )
+        )
