@@ -21,7 +21,17 @@ from typing import TypeVar
 import pytest
 from packaging.utils import NormalizedName
 
-from ministry.core.models import Actor, AddFileOutcome, Group, IndexConfig, Route, Token, User
+from ministry.core.models import (
+    Actor,
+    AddFileOutcome,
+    CachedFile,
+    CachedPage,
+    Group,
+    IndexConfig,
+    Route,
+    Token,
+    User,
+)
 from ministry.errors import Conflict, NotFound
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
@@ -229,10 +239,20 @@ def test_indexes(metadata: MetadataStore) -> None:
         routes=(Route("acme-*", "team/prod"), Route("secret", "-")),
         description="development",
     )
+    proxy = IndexConfig(
+        "upstream",
+        kind="proxy",
+        upstream="https://user:secret@mirror.example.test/simple/",
+        page_ttl=60,
+        min_age=86400,
+        min_age_exempt=("urgent-*",),
+    )
+    run(metadata.create_index(proxy, Actor("admin")))
     run(metadata.create_index(config, Actor("admin")))
     with pytest.raises(Conflict):
         run(metadata.create_index(config, Actor("admin")))
-    assert run(metadata.list_indexes()) == [config]
+    assert run(metadata.list_indexes()) == [config, proxy]
+    run(metadata.delete_index("upstream", Actor("admin")))
     changed = replace(config, private=False, bases=("main",))
     run(metadata.update_index(changed, Actor("admin")))
     assert run(metadata.list_indexes()) == [changed]
@@ -313,6 +333,31 @@ def test_older_data_directories_are_upgraded(tmp_path: Path) -> None:
         assert run(store.list_indexes()) == []
     finally:
         run(store.close())
+
+
+def test_cached_pages_and_files(metadata: MetadataStore) -> None:
+    """Proxy caches round-trip, are not changes (no serial), and list what is known."""
+    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    page = CachedPage("upstream", "demo", 200, when, '{"files": []}', "t1", '"etag"', "Tue, 1 Jan")
+    missing = CachedPage("upstream", "ghost", 404, when, "{}", "t0")
+    serial = run(metadata.last_serial())
+    run(metadata.put_cached_page(page))
+    run(metadata.put_cached_page(missing))
+    assert run(metadata.get_cached_page("upstream", "demo")) == page
+    assert run(metadata.get_cached_page("other", "demo")) is None
+    assert run(metadata.list_cached_projects("upstream")) == ["demo"]
+    newer = replace(page, fetched=when + timedelta(minutes=5), token="t2")
+    run(metadata.put_cached_page(newer))
+    assert run(metadata.get_cached_page("upstream", "demo")) == newer
+    entry = CachedFile("upstream", "demo-1.0.tar.gz", "a" * 64, 10, when, when)
+    run(metadata.put_cached_file(entry))
+    assert run(metadata.get_cached_file("upstream", "demo-1.0.tar.gz")) == entry
+    later = when + timedelta(hours=1)
+    run(metadata.touch_cached_file("upstream", "demo-1.0.tar.gz", later))
+    assert run(metadata.list_cached_files()) == [replace(entry, last_access=later)]
+    run(metadata.forget_cached_file("upstream", "demo-1.0.tar.gz"))
+    assert run(metadata.get_cached_file("upstream", "demo-1.0.tar.gz")) is None
+    assert run(metadata.last_serial()) == serial
 
 
 _RACER = """

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ministry.core.durations import parse_expiry
+from ministry.core.durations import parse_duration, parse_expiry
 from ministry.errors import InvalidRequest
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -84,3 +84,19 @@ def test_long_junk_is_cut_in_the_message() -> None:
     with pytest.raises(InvalidRequest) as caught:
         parse_expiry("x" * 1000, now=NOW)
     assert "x" * 41 not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("12h", 43200), ("3d", 259200), ("2w", 1209600), ("300", 300)],
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    """Durations for proxy settings: a unit letter, or bare seconds."""
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "3 days", "-5s", "1.5h"])
+def test_parse_duration_refuses_junk(text: str) -> None:
+    """Anything else is a clear error."""
+    with pytest.raises(InvalidRequest, match="Invalid duration"):
+        parse_duration(text)

@@ -156,3 +156,34 @@ def test_derived_paths_live_under_data() -> None:
     assert settings.blob_directory.parent == Path("/srv/m")
     assert settings.spool_directory.parent == Path("/srv/m")
     assert len({settings.database_path, settings.blob_directory, settings.spool_directory}) == 3
+
+
+def test_proxy_settings_from_flags_and_environment() -> None:
+    """Upstream, times and offline come from flags or MINISTRY_* like every setting."""
+    settings = settings_from(
+        {"upstream": "pip", "upstream_min_age": "3d", "offline": None},
+        {
+            "MINISTRY_UPSTREAM_TTL": "5m",
+            "MINISTRY_OFFLINE": "yes",
+            "MINISTRY_UPSTREAM_TIMEOUT": "2.5",
+        },
+    )
+    assert settings.upstream == "pip"
+    assert settings.upstream_min_age == 3 * 86400
+    assert settings.upstream_ttl == 300
+    assert settings.upstream_timeout == 2.5
+    assert settings.offline is True
+    assert settings_from({}, {}).offline is False
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"MINISTRY_OFFLINE": "maybe"}, "MINISTRY_OFFLINE"),
+        ({"MINISTRY_UPSTREAM_TTL": "soon"}, "MINISTRY_UPSTREAM_TTL"),
+    ],
+)
+def test_bad_proxy_settings_name_their_source(environment: dict[str, str], named: str) -> None:
+    """A bad value names the variable it came from."""
+    with pytest.raises(SettingsError, match=named):
+        settings_from({}, environment)

@@ -48,6 +48,7 @@ __all__ = ["Catalog", "Download", "FilePath", "RenderedPage"]
 #: Builds the URL path of a file: (index, project, filename) -> "/…/filename".
 FilePath = Callable[[str, str, str], str]
 _METADATA_SUFFIX = ".metadata"
+_PROXIED_LIST_TTL = 60.0
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ class Catalog:
         key = ("index", access.index.name, content_type, access.visible)
         serial = await self._metadata.last_serial()
         entry = self._cached(key)
-        if entry is not None and entry.checked_serial == serial:
+        if entry and entry.checked_serial == serial and time.monotonic() < entry.fresh_until:
             return entry.page
         entries = [
             IndexEntry(p.name, p.display_name, p.last_serial) for p in await self.projects(access)
@@ -194,7 +195,10 @@ class Catalog:
             return render_index_html(entries)
 
         page = await asyncio.to_thread(lambda: _rendered(render(), content_type, None, serial))
-        self._keep(key, _CacheEntry(page, serial, serial, float("inf")))
+        # Proxied projects join the list as they are fetched, which changes no serial.
+        proxied = any(access.configs[n].kind == "proxy" for n in access.order)
+        fresh_until = time.monotonic() + _PROXIED_LIST_TTL if proxied else float("inf")
+        self._keep(key, _CacheEntry(page, serial, serial, fresh_until))
         return page
 
     async def projects(self, access: ReadAccess) -> list[Project]:
