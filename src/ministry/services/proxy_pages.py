@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 _NOT_FOUND_TTL = 60.0
 # After a failed attempt, serve what is kept for this long before trying again.
 _RETRY_AFTER = 30.0
+_PARSED_PAGES = 256
 _EMPTY = UpstreamPage(name="", files=(), versions=(), status=None)
 
 
@@ -67,6 +69,8 @@ class ProxyPages:
         self.offline = offline
         self._in_flight: dict[tuple[str, str], asyncio.Future[ProxyPage | None]] = {}
         self._retry_at: dict[tuple[str, str], float] = {}
+        # Parsed documents by token: a download must not re-read a page of 2,000 files.
+        self._parsed: OrderedDict[str, KeptPage] = OrderedDict()
 
     async def get(self, config: IndexConfig, project: NormalizedName) -> ProxyPage | None:
         """The upstream's page of a project, or None when the upstream has no such project."""
@@ -103,11 +107,21 @@ class ProxyPages:
         return ProxyPage(
             index=kept.index,
             project=NormalizedName(kept.project),
-            kept=load_page(kept.document),
+            kept=self._load(kept),
             token=kept.token,
             fresh_until=time.monotonic() + remaining,
             stale=not fresh,
         )
+
+    def _load(self, kept: CachedPage) -> KeptPage:
+        parsed = self._parsed.get(kept.token)
+        if parsed is None:
+            parsed = load_page(kept.document)
+            self._parsed[kept.token] = parsed
+            while len(self._parsed) > _PARSED_PAGES:
+                self._parsed.popitem(last=False)
+        self._parsed.move_to_end(kept.token)
+        return parsed
 
     def _count(self, config: IndexConfig, result: str) -> None:
         self._metrics.proxy_pages.labels(config.name, result).inc()
