@@ -56,6 +56,12 @@ _UPLOAD_TIME = re.compile(
 )
 _LEGACY_SDIST_SUFFIXES = (".zip", ".tar.bz2")
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+# HTMLParser re-scans unterminated markup on every feed and, in close(), once per
+# character (quadratic before CPython 3.11.13): feed in chunks, bound what is pending.
+_FEED_CHUNK = 64 * 1024
+_MAX_PENDING = 256 * 1024
+# A real page has three or four tags per file; refusing more bounds the parse time.
+_MAX_MARKUP = 8 * MAX_FILES
 
 
 class UpstreamPageError(ValueError):
@@ -403,9 +409,7 @@ def parse_html_page(body: bytes, page_url: str, project: str) -> UpstreamPage:
     no anchors is a project with no files.
     """
     name = _check_request(body, project)
-    collector = _LinkCollector()
-    collector.feed(body.decode("utf-8", errors="replace"))
-    collector.close()
+    collector = _collect_links(body.decode("utf-8", errors="replace"))
     if not collector.saw_tag:
         raise UpstreamPageError("Upstream page served as HTML does not look like HTML.")
     if "pypi:repository-version" in collector.meta:
@@ -419,6 +423,22 @@ def parse_html_page(body: bytes, page_url: str, project: str) -> UpstreamPage:
     return UpstreamPage(
         name=name, files=files, versions=versions, status=collector.meta.get("pypi:project-status")
     )
+
+
+def _collect_links(text: str) -> _LinkCollector:
+    """Feed ``text`` in chunks; refuse markup left unterminated for more than _MAX_PENDING.
+
+    ``close()`` is never called: every complete tag has been reported by then, and
+    closing would only re-scan an unterminated tail.
+    """
+    if text.count("<") > _MAX_MARKUP:
+        raise UpstreamPageError("Upstream HTML page has more markup than any project page.")
+    collector = _LinkCollector()
+    for start in range(0, len(text), _FEED_CHUNK):
+        collector.feed(text[start : start + _FEED_CHUNK])
+        if len(collector.rawdata) > _MAX_PENDING:
+            raise UpstreamPageError("Upstream HTML page has unterminated markup.")
+    return collector
 
 
 def _html_file(attributes: Mapping[str, str | None], base: str) -> UpstreamFile | None:

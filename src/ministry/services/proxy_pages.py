@@ -140,7 +140,7 @@ class ProxyPages:
                     kept.etag if conditional and kept else None,
                     kept.last_modified if conditional and kept else None,
                 )
-            page = self._parse(fetched, project) if fetched.status == 200 else None
+            page = self._parse(fetched, project, kept) if fetched.status == 200 else None
         except (UpstreamUnavailable, UpstreamPageError) as exc:
             return self._fall_back(config, key, kept, exc)
         self._retry_at.pop(key, None)
@@ -158,9 +158,19 @@ class ProxyPages:
         await self._metadata.put_cached_page(stored)
         return self._page(stored, fresh=True, config=config)
 
-    @staticmethod
-    def _parse(fetched: FetchedPage, project: NormalizedName) -> UpstreamPage:
-        return parse_page(fetched.body, fetched.content_type, fetched.url, project)
+    def _parse(
+        self, fetched: FetchedPage, project: NormalizedName, kept: CachedPage | None
+    ) -> UpstreamPage:
+        page = parse_page(fetched.body, fetched.content_type, fetched.url, project)
+        if not page.files and kept is not None and kept.status == 200:
+            before = len(self._load(kept).page.files)
+            if before:
+                # A login or error page served as HTML parses as a project without files;
+                # a project losing every file at once is far less likely (HOSTILE.md 55).
+                raise UpstreamPageError(
+                    f"the upstream page lists no files where it listed {before}"
+                )
+        return page
 
     @staticmethod
     def _kept(
