@@ -324,7 +324,7 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
     static.add(wheel)
     proxy = proxies(static.url, "--upstream-timeout", "1")
     with proxy.client() as client:
-        (url,) = [f["url"] for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
         # HEAD of an uncached proxied file says what is known and does not fetch it.
         head = client.head(url)
         assert head.status_code == 200

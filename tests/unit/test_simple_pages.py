@@ -478,3 +478,26 @@ def test_index_empty() -> None:
     """R1: an empty index renders an empty list in both forms."""
     assert json.loads(render_index_json([], last_serial=0))["projects"] == []
     assert parse_html(render_index_html([])).anchors == []
+
+
+def test_provenance_passes_through_in_both_forms() -> None:
+    """PEP 740: an upstream's provenance URL is kept as given, JSON key and HTML attribute."""
+    url = "https://index.example.test/integrity/demo/1.0/demo.whl/provenance"
+    entry = only_file(project_json(simple_file(provenance=url)))
+    assert entry["provenance"] == url
+    assert (
+        f'data-provenance="{url}"'
+        in render_project_html(page(simple_file(provenance=url))).decode()
+    )
+    assert "provenance" not in only_file(project_json(simple_file()))
+
+
+def test_unknown_sizes_claim_the_api_version_before_sizes() -> None:
+    """A page proxied from HTML may lack sizes: it honestly claims 1.0 and omits them."""
+    document = project_json(
+        simple_file(size=None, upload_time=None), simple_file("demo_pkg-1.0.tar.gz")
+    )
+    assert document["meta"]["api-version"] == "1.0"
+    without = next(f for f in document["files"] if f["filename"].endswith(".whl"))
+    assert "size" not in without
+    assert "upload-time" not in without

@@ -156,7 +156,10 @@ class Catalog:
         contributions = await self._resolver.contributions(access, name)
         if not contributions:
             raise NotFound(f"No project named {name!r} in index {access.index.name!r}.")
-        signature = tuple((c.index, c.signature) for c in contributions)
+        # A page served past its freshness must say so, and stop saying so once fresh.
+        signature = tuple(
+            (c.index, c.signature, bool(c.page and c.page.stale)) for c in contributions
+        )
         fresh_until = min(
             (c.page.fresh_until for c in contributions if c.page), default=float("inf")
         )

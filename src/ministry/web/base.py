@@ -111,6 +111,15 @@ class BaseHandler(tornado.web.RequestHandler):
         self._in_flight().discard(self)
         super().on_connection_close()
 
+    def abort(self) -> None:
+        """Cut the connection mid-response: the one way to tell a client a body is broken.
+
+        Ending the body cleanly would make a truncated file look complete.
+        """
+        self.request.connection.close()  # type: ignore[union-attr]
+        self._finished = True
+        self._in_flight().discard(self)
+
     @property
     def services(self) -> Services:
         """The services built by ``wiring``."""

@@ -133,9 +133,6 @@ class FileHandler(BaseHandler):
         except UpstreamUnavailable:
             if not self._headers_written:
                 raise
-            # The client already has part of the body: cutting the connection is the one
-            # way to tell it the file is broken (a clean end would look complete).
-            self.request.connection.close()  # type: ignore[union-attr]
-            self._finished = True
+            self.abort()  # the client has part of the body: cut it off
         finally:
             stream.close()
