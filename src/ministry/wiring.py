@@ -46,6 +46,7 @@ class Services:
     maintenance: MaintenanceService
     audit: AuditService
     upstream: UpstreamClient
+    proxy_files: ProxyFiles
     metrics: Metrics
 
     async def start(self) -> None:
@@ -55,6 +56,7 @@ class Services:
         await self.metadata.open()
         await self.blobs.open()
         self.uploads.sweep()
+        self.proxy_files.sweep()
         await self.indexes.ensure_default()
         if settings.upstream is not None:
             url = settings.upstream
@@ -97,5 +99,6 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         maintenance=MaintenanceService(metadata, indexes),
         audit=AuditService(metadata),
         upstream=upstream,
+        proxy_files=proxy_files,
         metrics=metrics,
     )

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,29 +24,11 @@ from support.clients import new_venv, pip_install, uv
 from support.distributions import make_wheel
 from support.server import MinistryServer
 from support.uploads import post_upload
-from support.upstreams import PypiServerUpstream, StaticUpstream, project_of
+from support.upstreams import PypiServerUpstream, StaticUpstream, Upstream
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 # The proxy must reach its loopback upstreams directly, whatever this machine's proxy settings.
 DIRECT = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-
-
-@dataclass
-class Upstream:
-    """One kind of upstream, seen the same way by the tests."""
-
-    kind: str
-    url: str
-    publish: Callable[[Path], object]
-    page_requests: Callable[[str], int]
-    file_requests: Callable[[str], int]
-    stop: Callable[[], object]
-
-
-def publish_to_ministry(server: MinistryServer, path: Path) -> None:
-    with server.client() as client:
-        response = post_upload(client, path, auth=ALICE)
-    assert response.status_code == 200, response.text
 
 
 @pytest.fixture(params=["static", "pypiserver", "ministry"])
@@ -55,24 +36,10 @@ def upstream(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Upstrea
     """Each kind of upstream in turn, of this test's own (the test may stop it)."""
     if request.param == "static":
         with StaticUpstream() as static:
-            yield Upstream(
-                "static",
-                static.url,
-                static.add,
-                lambda project: static.count(static.page_path(project)),
-                lambda filename: static.count(static.file_path(filename)),
-                static.offline,
-            )
+            yield Upstream.of_static(static)
     elif request.param == "pypiserver":
         with PypiServerUpstream(tmp_path / "pypiserver") as pypiserver:
-            yield Upstream(
-                "pypiserver",
-                pypiserver.url,
-                pypiserver.add,
-                lambda project: pypiserver.count(pypiserver.page_path(project)),
-                lambda filename: pypiserver.count(pypiserver.file_path(filename)),
-                pypiserver.stop,
-            )
+            yield Upstream.of_pypiserver(pypiserver)
     else:
         ministry = MinistryServer(tmp_path / "upstream-data").start()
         try:
@@ -80,14 +47,7 @@ def upstream(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Upstrea
                 "user", "add", ALICE[0], "--password-stdin", stdin=ALICE[1] + "\n"
             )
             assert result.returncode == 0, result.stderr
-            yield Upstream(
-                "ministry",
-                f"{ministry.url}/simple/",
-                lambda path: publish_to_ministry(ministry, path),
-                lambda project: ministry.served(f"/simple/{project}/"),
-                lambda filename: ministry.served(f"/packages/{project_of(filename)}/{filename}"),
-                ministry.stop,
-            )
+            yield Upstream.of_ministry(ministry, ALICE)
         finally:
             if ministry.process is not None and ministry.process.poll() is None:
                 ministry.stop()

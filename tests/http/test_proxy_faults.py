@@ -17,7 +17,6 @@ import re
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -28,7 +27,12 @@ from conftest import ALICE
 from support.distributions import make_wheel
 from support.server import MinistryServer, wait_for
 from support.uploads import post_upload
-from support.upstreams import PypiServerUpstream, StaticUpstream, project_of
+from support.upstreams import (
+    PypiServerUpstream,
+    StaticUpstream,
+    Upstream,
+    publish_to_ministry,
+)
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 SIMPLE_HTML = "application/vnd.pypi.simple.v1+html"
@@ -132,17 +136,6 @@ def html_anchors(body: str) -> dict[str, dict[str, str | None]]:
     return parser.anchors
 
 
-@dataclass
-class Upstream:
-    """One kind of upstream, seen the same way by the tests: publish, and count requests."""
-
-    kind: str
-    url: str
-    publish: Callable[[Path], object]
-    page_requests: Callable[[str], int]
-    file_requests: Callable[[str], int]
-
-
 # -- fixtures -----------------------------------------------------------------------------
 
 
@@ -184,50 +177,14 @@ def pypiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PypiServerU
         yield upstream
 
 
-def publish_to_ministry(server: MinistryServer, path: Path) -> None:
-    with server.client() as client:
-        response = post_upload(client, path, auth=ALICE)
-    assert response.status_code == 200, response.text
-
-
-def ministry_as_upstream(server: MinistryServer) -> Upstream:
-    return Upstream(
-        "ministry",
-        f"{server.url}/simple/",
-        lambda path: publish_to_ministry(server, path),
-        lambda project: server.served(f"/simple/{project}/"),
-        lambda filename: server.served(f"/packages/{project_of(filename)}/{filename}"),
-    )
-
-
-def static_as_upstream(upstream: StaticUpstream) -> Upstream:
-    return Upstream(
-        "static",
-        upstream.url,
-        upstream.add,
-        lambda project: upstream.count(upstream.page_path(project)),
-        lambda filename: upstream.count(upstream.file_path(filename)),
-    )
-
-
-def pypiserver_as_upstream(upstream: PypiServerUpstream) -> Upstream:
-    return Upstream(
-        "pypiserver",
-        upstream.url,
-        upstream.add,
-        lambda project: upstream.count(upstream.page_path(project)),
-        lambda filename: upstream.count(upstream.file_path(filename)),
-    )
-
-
 @pytest.fixture(params=["static", "pypiserver", "ministry"])
 def any_upstream(request: pytest.FixtureRequest) -> Upstream:
     """Each of the three kinds of upstream in turn."""
     if request.param == "static":
-        return static_as_upstream(request.getfixturevalue("static"))
+        return Upstream.of_static(request.getfixturevalue("static"))
     if request.param == "pypiserver":
-        return pypiserver_as_upstream(request.getfixturevalue("pypiserver"))
-    return ministry_as_upstream(request.getfixturevalue("ministry_upstream"))
+        return Upstream.of_pypiserver(request.getfixturevalue("pypiserver"))
+    return Upstream.of_ministry(request.getfixturevalue("ministry_upstream"), ALICE)
 
 
 # -- single flight ------------------------------------------------------------------------
@@ -665,7 +622,7 @@ def test_metadata_files_are_proxied_byte_exact_and_cached(
     once, and without fetching the wheel."""
     name = f"{unique}-meta"
     wheel = make_wheel(tmp_path, name, "1.0", requires_dist=["packaging>=20"], summary="meta")
-    publish_to_ministry(ministry_upstream, wheel)
+    publish_to_ministry(ministry_upstream, wheel, ALICE)
     with ministry_upstream.client() as client:
         (upstream_file,) = files_of(json_page(client, f"/simple/{name}/")).values()
         upstream_metadata = client.get(f"/packages/{name}/{wheel.name}.metadata").content
@@ -703,7 +660,7 @@ def test_yanks_and_requires_python_pass_through(
         for version in ("1.0", "1.1", "2.0")
     }
     for wheel in wheels.values():
-        publish_to_ministry(ministry_upstream, wheel)
+        publish_to_ministry(ministry_upstream, wheel, ALICE)
     proxy = proxies(f"{ministry_upstream.url}/simple/", "--upstream-ttl", "0")
     with proxy.client() as client:
         before = files_of(json_page(client, f"/simple/{name}/"))
@@ -766,9 +723,9 @@ def test_min_age_holds_back_young_files_until_exempted(
     says why, and is offered once the project is exempted. The age is the upstream's
     upload time (Ministry), or the first-seen time (an HTML tree gives none)."""
     if kind == "ministry":
-        upstream = ministry_as_upstream(request.getfixturevalue("ministry_upstream"))
+        upstream = Upstream.of_ministry(request.getfixturevalue("ministry_upstream"), ALICE)
     else:
-        upstream = static_as_upstream(request.getfixturevalue("static"))
+        upstream = Upstream.of_static(request.getfixturevalue("static"))
     name = f"{unique}-{kind}-young"
     wheel = big_wheel(tmp_path / "wheels", name, size=1000)
     upstream.publish(wheel)

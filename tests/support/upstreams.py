@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -43,7 +43,8 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
-from support.server import wait_for
+from support.server import MinistryServer, wait_for
+from support.uploads import post_upload
 
 LOOPBACK = "127.0.0.1"
 
@@ -736,4 +737,59 @@ class PypiServerUpstream:
             1
             for request_method, path, _status in self.access_log()
             if path.startswith(path_prefix) and method in (None, request_method)
+        )
+
+
+def publish_to_ministry(server: MinistryServer, path: Path, auth: tuple[str, str]) -> None:
+    """Upload a file to a Ministry used as an upstream."""
+    with server.client() as client:
+        response = post_upload(client, path, auth=auth)
+    assert response.status_code == 200, response.text
+
+
+@dataclasses.dataclass
+class Upstream:
+    """Any kind of upstream, seen the same way by the tests: publish, count, stop."""
+
+    kind: str
+    url: str
+    publish: Callable[[Path], object]
+    page_requests: Callable[[str], int]
+    file_requests: Callable[[str], int]
+    stop: Callable[[], object]
+
+    @classmethod
+    def of_static(cls, upstream: StaticUpstream) -> Upstream:
+        """A static PEP 503 tree (HTML only)."""
+        return cls(
+            "static",
+            upstream.url,
+            upstream.add,
+            lambda project: upstream.count(upstream.page_path(project)),
+            lambda filename: upstream.count(upstream.file_path(filename)),
+            upstream.offline,
+        )
+
+    @classmethod
+    def of_pypiserver(cls, upstream: PypiServerUpstream) -> Upstream:
+        """A pypiserver."""
+        return cls(
+            "pypiserver",
+            upstream.url,
+            upstream.add,
+            lambda project: upstream.count(upstream.page_path(project)),
+            lambda filename: upstream.count(upstream.file_path(filename)),
+            upstream.stop,
+        )
+
+    @classmethod
+    def of_ministry(cls, server: MinistryServer, auth: tuple[str, str]) -> Upstream:
+        """Another Ministry (PEP 691 JSON, upload times, PEP 658 metadata); uploads as ``auth``."""
+        return cls(
+            "ministry",
+            f"{server.url}/simple/",
+            lambda path: publish_to_ministry(server, path, auth),
+            lambda project: server.served(f"/simple/{project}/"),
+            lambda filename: server.served(f"/packages/{project_of(filename)}/{filename}"),
+            server.stop,
         )

@@ -25,7 +25,7 @@ from ministry.errors import NotFound, UpstreamUnavailable
 from ministry.services.metrics import Metrics
 from ministry.services.upstream import UpstreamClient
 from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
-from ministry.storage.temporary import create_temporary
+from ministry.storage.temporary import create_temporary, sweep_orphans
 
 __all__ = ["ProxyFiles", "ProxyStream"]
 
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 256 * 1024
 _METADATA_SUFFIX = ".metadata"
+_KIND = "proxy"
 
 
 @dataclass
@@ -128,6 +129,10 @@ class ProxyFiles:
         self._fetches: dict[tuple[str, str], _Fetch] = {}
         self._small: dict[tuple[str, str], asyncio.Future[str]] = {}
 
+    def sweep(self) -> int:
+        """Remove downloads a crashed process left half-done (call before serving)."""
+        return sweep_orphans(self._spool_directory, _KIND)
+
     async def cached(self, index: str, filename: str) -> CachedFile | None:
         """The cache record of a file, if its bytes are kept."""
         return await self._metadata.get_cached_file(index, filename)
@@ -148,7 +153,7 @@ class ProxyFiles:
         return ProxyStream(fetch)
 
     def _start(self, config: IndexConfig, entry: FileEntry, key: tuple[str, str]) -> _Fetch:
-        descriptor, path = create_temporary(self._spool_directory, "proxy")
+        descriptor, path = create_temporary(self._spool_directory, _KIND)
         fetch = _Fetch(path, descriptor, size=entry.size)
         self._fetches[key] = fetch
         task = asyncio.ensure_future(self._download(config, entry, fetch))

@@ -131,16 +131,9 @@ class UpstreamClient:
     async def fetch_small(self, url: str) -> bytes:
         """A small file whole (a PEP 658 metadata file); raises when upstream fails."""
         try:
-            async with asyncio.timeout(self.timeout * 3):
-                async with self._client.stream(
-                    "GET", url, headers={"Accept-Encoding": "identity"}
-                ) as response:
-                    if response.status_code != 200:
-                        raise UpstreamUnavailable(
-                            f"Upstream {mask_url(url)} answered {response.status_code}."
-                        )
-                    return await _read(response, _MAX_SMALL_BYTES, url)
-        except (httpx.HTTPError, TimeoutError) as exc:
+            async with asyncio.timeout(self.timeout * 3), self.stream_file(url) as response:
+                return await _read(response, _MAX_SMALL_BYTES, url)
+        except TimeoutError as exc:
             raise _unavailable(url, exc) from exc
 
     @asynccontextmanager
