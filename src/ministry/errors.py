@@ -103,4 +103,12 @@ class StorageFull(StorageError):
 
 
 class UpstreamUnavailable(MinistryError):
-    """An upstream index failed (down, slow, broken answer) and nothing cached can stand in."""
+    """An upstream index failed (down, slow, broken answer) and nothing cached can stand in.
+
+    ``unreachable`` tells a failure of the whole upstream (no connection, a timeout)
+    from a bad answer about one project.
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable

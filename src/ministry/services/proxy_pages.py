@@ -69,6 +69,10 @@ class ProxyPages:
         self.offline = offline
         self._in_flight: dict[tuple[str, str], asyncio.Future[ProxyPage | None]] = {}
         self._retry_at: dict[tuple[str, str], float] = {}
+        # An upstream that cannot be reached at all is not asked again for a while, for
+        # any project: an install of thirty projects must not wait thirty timeouts.
+        self._unreachable_until: dict[str, float] = {}
+        self._last_error: dict[str, Exception] = {}
         # Parsed documents by token: a download must not re-read a page of 2,000 files.
         self._parsed: OrderedDict[str, KeptPage] = OrderedDict()
 
@@ -81,9 +85,11 @@ class ProxyPages:
             return self._page(kept, fresh=self._is_fresh(config, kept), config=config)
         if self.offline:
             return None
-        if kept is not None and time.monotonic() < self._retry_at.get(key, 0.0):
-            self._count(config, "stale")
-            return self._page(kept, fresh=False, config=config)
+        now = time.monotonic()
+        waiting = max(self._retry_at.get(key, 0.0), self._unreachable_until.get(config.name, 0.0))
+        if now < waiting:
+            # Recently failed: answer at once instead of waiting for another timeout.
+            return self._fall_back(config, key, kept, self._last_error[config.name], retry=False)
         flight = self._in_flight.get(key)
         if flight is None:
             flight = asyncio.ensure_future(self._refresh(config, project, kept))
@@ -144,6 +150,7 @@ class ProxyPages:
         except (UpstreamUnavailable, UpstreamPageError) as exc:
             return self._fall_back(config, key, kept, exc)
         self._retry_at.pop(key, None)
+        self._unreachable_until.pop(config.name, None)
         now = datetime.now(UTC)
         if fetched.status == 304 and kept is not None:
             stored = replace(kept, fetched=now)
@@ -195,13 +202,22 @@ class ProxyPages:
         key: tuple[str, str],
         kept: CachedPage | None,
         error: Exception,
+        *,
+        retry: bool = True,
     ) -> ProxyPage | None:
-        self._retry_at[key] = time.monotonic() + _RETRY_AFTER
-        log.warning(
-            "upstream %s for %s: %s; %s",
+        if retry:
+            retry_at = time.monotonic() + _RETRY_AFTER
+            self._retry_at[key] = retry_at
+            self._last_error[config.name] = error
+            if isinstance(error, UpstreamUnavailable) and error.unreachable:
+                self._unreachable_until[config.name] = retry_at
+        log.log(
+            logging.WARNING if retry else logging.INFO,
+            "upstream %s for %s: %s%s; %s",
             mask_url(config.upstream or ""),
             key[1],
             error,
+            "" if retry else " (not retried yet)",
             "serving the kept page (stale)" if kept else "nothing kept to serve",
         )
         if kept is None:

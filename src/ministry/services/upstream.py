@@ -164,5 +164,9 @@ async def _read(response: httpx.Response, limit: int, url: str) -> bytes:
 
 
 def _unavailable(url: str, exc: Exception) -> UpstreamUnavailable:
+    unreachable = isinstance(exc, TimeoutError | httpx.TransportError)
     reason = "timed out" if isinstance(exc, TimeoutError | httpx.TimeoutException) else str(exc)
-    return UpstreamUnavailable(f"Upstream {mask_url(url)} failed: {reason or type(exc).__name__}.")
+    return UpstreamUnavailable(
+        f"Upstream {mask_url(url)} failed: {reason or type(exc).__name__}.",
+        unreachable=unreachable,
+    )
