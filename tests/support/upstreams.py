@@ -286,7 +286,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
-class StaticUpstream:
+class _LoopbackIndex:
+    """Addresses shared by the test upstreams: a simple index at ``/simple/`` on a port."""
+
+    port: int
+
+    @property
+    def base(self) -> str:
+        """``http://127.0.0.1:PORT`` without a trailing slash."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The simple index URL to configure as upstream; ends in ``/simple/``."""
+        return f"{self.base}/simple/"
+
+    @staticmethod
+    def page_path(project: str) -> str:
+        """The request path of a project's page, for ``count``."""
+        return f"/simple/{canonicalize_name(project)}/"
+
+
+class StaticUpstream(_LoopbackIndex):
     """A static PEP 503 tree on a loopback port, with counters and fault switches.
 
     ``/simple/`` lists the projects, ``/simple/<normalized>/`` lists their files as
@@ -383,21 +404,6 @@ class StaticUpstream:
         thread.start()
 
     # Addresses -------------------------------------------------------------------------
-
-    @property
-    def base(self) -> str:
-        """``http://127.0.0.1:PORT`` without a trailing slash."""
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """The simple index URL to configure as upstream; ends in ``/simple/``."""
-        return f"{self.base}/simple/"
-
-    @staticmethod
-    def page_path(project: str) -> str:
-        """The request path of a project's page, for ``count``."""
-        return f"/simple/{canonicalize_name(project)}/"
 
     @staticmethod
     def file_path(filename: str) -> str:
@@ -544,7 +550,7 @@ _PYPISERVER_HEALTH = "/ministry-tests-health"
 _ACCESS_LINE = re.compile(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3}) ')
 
 
-class PypiServerUpstream:
+class PypiServerUpstream(_LoopbackIndex):
     """The real pypiserver on a free loopback port, serving ``directory/packages``.
 
     Reads need no authentication (``-a . -P .``); fallback to the public index for
@@ -656,21 +662,6 @@ class PypiServerUpstream:
         self.stop()
 
     # Addresses and content -------------------------------------------------------------
-
-    @property
-    def base(self) -> str:
-        """``http://127.0.0.1:PORT`` without a trailing slash."""
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """The simple index URL to configure as upstream; ends in ``/simple/``."""
-        return f"{self.base}/simple/"
-
-    @staticmethod
-    def page_path(project: str) -> str:
-        """The request path of a project's page, for ``count``."""
-        return f"/simple/{canonicalize_name(project)}/"
 
     @staticmethod
     def file_path(filename: str) -> str:

@@ -34,7 +34,7 @@ SHA_A = "a" * 64
 SHA_B = "b" * 64
 SHA_C = "c" * 64
 MD5 = "0123456789abcdef" * 2
-PYPI_PAGE_URL = "https://pypi.org/simple/demo-pkg/"
+PYPI_PAGE_URL = "https://index.example.test/simple/demo-pkg/"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
 
@@ -77,7 +77,7 @@ def only_file(page: UpstreamPage) -> UpstreamFile:
 def test_pypi_like_json_page_keeps_every_field() -> None:
     wheel = json_file(
         "demo_pkg-2.0-py3-none-any.whl",
-        url="https://files.pythonhosted.org/packages/ab/cd/demo_pkg-2.0-py3-none-any.whl",
+        url="https://files.example.test/packages/ab/cd/demo_pkg-2.0-py3-none-any.whl",
         hashes={"sha256": SHA_B, "blake2b_256": "f" * 64},
         **{
             "requires-python": ">=3.9, !=3.10.*",
@@ -86,7 +86,7 @@ def test_pypi_like_json_page_keeps_every_field() -> None:
             "size": 12345,
             "upload-time": "2024-05-06T07:08:09.123456Z",
             "yanked": "broken build, use 2.0.1",
-            "provenance": "https://pypi.org/integrity/demo-pkg/2.0/demo_pkg-2.0-py3-none-any.whl/provenance",
+            "provenance": "https://index.example.test/integrity/demo-pkg/2.0/demo_pkg-2.0-py3-none-any.whl/provenance",
             "gpg-sig": False,
             "_private": 1,
         },
@@ -358,19 +358,19 @@ def test_pypiserver_like_html_page() -> None:
         b'<a href="../../packages/foo-0.9-py2.py3-none-any.whl#md5=' + MD5.encode() + b'">'
         b"foo-0.9-py2.py3-none-any.whl</a><br>\n</body></html>"
     )
-    page = parse_html_page(body, "http://pypi.internal:8080/simple/foo/", "foo")
+    page = parse_html_page(body, "http://mirror.example.test:8080/simple/foo/", "foo")
     assert page.name == "foo"
     assert page.versions == ("0.9", "1.0")
     assert page.status is None
     assert page.files == (
         UpstreamFile(
             filename="foo-1.0.tar.gz",
-            url="http://pypi.internal:8080/packages/foo-1.0.tar.gz",
+            url="http://mirror.example.test:8080/packages/foo-1.0.tar.gz",
             hashes={"sha256": SHA_A},
         ),
         UpstreamFile(
             filename="foo-0.9-py2.py3-none-any.whl",
-            url="http://pypi.internal:8080/packages/foo-0.9-py2.py3-none-any.whl",
+            url="http://mirror.example.test:8080/packages/foo-0.9-py2.py3-none-any.whl",
             hashes={"md5": MD5},
         ),
     )
@@ -440,7 +440,7 @@ def test_html_hostile_links_are_dropped() -> None:
     assert page.files == (
         UpstreamFile(
             filename="demo_pkg-2.0.tar.gz",
-            url="https://pypi.org/simple/demo-pkg/demo_pkg-2.0.tar.gz",
+            url="https://index.example.test/simple/demo-pkg/demo_pkg-2.0.tar.gz",
             hashes={"sha256": SHA_A},
         ),
     )
@@ -454,7 +454,7 @@ def test_html_filename_is_the_unquoted_href_segment_not_the_text() -> None:
     )
     file = only_file(parse_html_page(html_page(*anchors), PYPI_PAGE_URL, "demo-pkg"))
     assert file.filename == "demo_pkg-1.0+cpu-py3-none-any.whl"
-    assert file.url == "https://pypi.org/p/demo_pkg-1.0%2Bcpu-py3-none-any.whl"
+    assert file.url == "https://index.example.test/p/demo_pkg-1.0%2Bcpu-py3-none-any.whl"
     assert dict(file.hashes) == {}  # the first of two duplicates is kept
 
 
@@ -477,7 +477,7 @@ def test_html_hash_fragments(fragment: str, expected: dict[str, str]) -> None:
     body = html_page(f'<a href="demo_pkg-1.0.tar.gz#{fragment}">demo_pkg-1.0.tar.gz</a>')
     file = only_file(parse_html_page(body, PYPI_PAGE_URL, "demo-pkg"))
     assert dict(file.hashes) == expected
-    assert file.url == "https://pypi.org/simple/demo-pkg/demo_pkg-1.0.tar.gz"
+    assert file.url == "https://index.example.test/simple/demo-pkg/demo_pkg-1.0.tar.gz"
 
 
 @pytest.mark.parametrize(
@@ -538,7 +538,7 @@ def test_html_core_metadata_variants(attributes: str, expected: dict[str, str] |
 
 
 def test_html_provenance() -> None:
-    good = "https://pypi.org/integrity/demo-pkg/1.0/demo_pkg-1.0.tar.gz/provenance"
+    good = "https://index.example.test/integrity/demo-pkg/1.0/demo_pkg-1.0.tar.gz/provenance"
     anchors = (
         f'<a href="demo_pkg-1.0.tar.gz" data-provenance="{good}">x</a>',
         '<a href="demo_pkg-1.1.tar.gz" data-provenance="javascript:alert(1)">x</a>',
@@ -645,7 +645,7 @@ def test_parse_page_dispatches_json(content_type: str) -> None:
 def test_parse_page_dispatches_html(content_type: str) -> None:
     body = html_page('<a href="demo_pkg-1.0.tar.gz">demo_pkg-1.0.tar.gz</a>')
     page = parse_page(body, content_type, PYPI_PAGE_URL, "demo-pkg")
-    assert only_file(page).url == "https://pypi.org/simple/demo-pkg/demo_pkg-1.0.tar.gz"
+    assert only_file(page).url == "https://index.example.test/simple/demo-pkg/demo_pkg-1.0.tar.gz"
 
 
 @pytest.mark.parametrize(
