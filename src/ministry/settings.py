@@ -44,16 +44,24 @@ class Settings:
     upstream_timeout: float = 10.0
     #: Never contact an upstream: serve only what is cached.
     offline: bool = False
+    #: Metadata store: ``sqlite:///path`` (default: in the data directory) or ``redis://host:port/N``.
+    db: str | None = None
+    #: Blob store: ``file:///path`` (default: in the data directory) or ``s3://bucket/prefix``.
+    storage: str | None = None
+    #: Answer downloads from an S3 store with a redirect to a pre-signed URL.
+    storage_redirect: bool = False
+    #: Worker processes sharing the listening socket ("auto": one per core).
+    processes: str = "1"
 
     @property
-    def database_path(self) -> Path:
-        """The SQLite metadata database."""
-        return self.data / "ministry.sqlite3"
+    def db_url(self) -> str:
+        """The metadata store's URL, the SQLite file in the data directory unless told otherwise."""
+        return self.db or f"sqlite:///{(self.data / 'ministry.sqlite3').resolve()}"
 
     @property
-    def blob_directory(self) -> Path:
-        """Where distribution and metadata files are stored."""
-        return self.data / "blobs"
+    def storage_url(self) -> str:
+        """The blob store's URL, a directory in the data directory unless told otherwise."""
+        return self.storage or f"file:///{(self.data / 'blobs').resolve()}"
 
     @property
     def spool_directory(self) -> Path:
@@ -89,6 +97,13 @@ def _seconds(value: Any) -> int:
         raise ValueError(exc.message) from exc
 
 
+def _processes(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text != "auto" and not (text.isdigit() and int(text) >= 1):
+        raise ValueError(f"{value!r} is not a number of processes (1 or more) or 'auto'")
+    return text
+
+
 def _convert(name: str, value: Any) -> Any:
     if name == "port":
         port = int(value)
@@ -102,6 +117,8 @@ def _convert(name: str, value: Any) -> Any:
         "upstream_ttl": _seconds,
         "upstream_timeout": float,
         "offline": _flag,
+        "storage_redirect": _flag,
+        "processes": _processes,
     }
     return converters.get(name, str)(value)
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from argon2 import PasswordHasher
 
+from ministry.errors import InvalidRequest
 from ministry.services.accounts import AccountService
 from ministry.services.audit import AuditService
 from ministry.services.auth import AuthService
@@ -28,7 +31,7 @@ from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.sqlite import SqliteMetadataStore
 
-__all__ = ["Services", "build_services"]
+__all__ = ["Services", "blob_store", "build_services", "metadata_store"]
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,52 @@ class Services:
         await self.metadata.close()
 
 
+def _path_of(url: str) -> Path:
+    parts = urlsplit(url)
+    return Path(unquote(parts.netloc + parts.path))
+
+
+def _missing_extra(extra: str, url: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"{url.split(':', 1)[0]}:// stores need the {extra!r} extra: "
+        f"pip install 'ministry-of-packages[{extra}]'."
+    )
+
+
+def metadata_store(url: str) -> MetadataStore:
+    """The metadata store a URL names: ``sqlite:///path`` or ``redis://host:port/N``."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        return SqliteMetadataStore(_path_of(url))
+    if scheme in ("redis", "rediss", "unix"):
+        try:
+            from ministry.storage.redis import RedisMetadataStore
+        except ImportError as exc:
+            raise _missing_extra("redis", url) from exc
+        return RedisMetadataStore(url)
+    raise InvalidRequest(
+        f"Unknown metadata store {url!r}: use sqlite:///PATH or redis://HOST:PORT/N."
+    )
+
+
+def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
+    """The blob store a URL names: ``file:///path`` or ``s3://bucket/prefix``."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return FileBlobStore(_path_of(url))
+    if parts.scheme == "s3":
+        try:
+            from ministry.storage.s3 import S3BlobStore
+        except ImportError as exc:
+            raise _missing_extra("s3", url) from exc
+        return S3BlobStore(parts.netloc, parts.path.strip("/"), redirect=redirect)
+    raise InvalidRequest(f"Unknown blob store {url!r}: use file:///PATH or s3://BUCKET/PREFIX.")
+
+
 def build_services(settings: Settings, file_path: FilePath) -> Services:
     """Build every service for these settings; ``file_path`` comes from the URL table."""
-    metadata = SqliteMetadataStore(settings.database_path)
-    blobs = FileBlobStore(settings.blob_directory)
+    metadata = metadata_store(settings.db_url)
+    blobs = blob_store(settings.storage_url, redirect=settings.storage_redirect)
     hasher = PasswordHasher()
     indexes = IndexService(metadata)
     metrics = Metrics()

@@ -149,13 +149,31 @@ def test_parse_size_refuses_junk(text: str) -> None:
         parse_size(text)
 
 
-def test_derived_paths_live_under_data() -> None:
-    """The database, blobs and spool all live under the data directory."""
+def test_stores_default_to_the_data_directory() -> None:
+    """Without --db and --storage, SQLite and the blobs live under the data directory."""
     settings = Settings(data=Path("/srv/m"))
-    assert settings.database_path.parent == Path("/srv/m")
-    assert settings.blob_directory.parent == Path("/srv/m")
+    assert settings.db_url == "sqlite:////srv/m/ministry.sqlite3"
+    assert settings.storage_url == "file:////srv/m/blobs"
     assert settings.spool_directory.parent == Path("/srv/m")
-    assert len({settings.database_path, settings.blob_directory, settings.spool_directory}) == 3
+    chosen = settings_from(
+        {"db": "redis://127.0.0.1:6379/2"}, {"MINISTRY_STORAGE": "s3://bucket/ministry"}
+    )
+    assert (chosen.db_url, chosen.storage_url) == (
+        "redis://127.0.0.1:6379/2",
+        "s3://bucket/ministry",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"), [("1", True), ("4", True), ("auto", True), ("0", False), ("many", False)]
+)
+def test_processes(value: str, valid: bool) -> None:
+    """--processes is a positive number or 'auto'."""
+    if valid:
+        assert settings_from({"processes": value}, {}).processes == value
+    else:
+        with pytest.raises(SettingsError, match="--processes"):
+            settings_from({"processes": value}, {})
 
 
 def test_proxy_settings_from_flags_and_environment() -> None:
