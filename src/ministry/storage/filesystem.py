@@ -154,6 +154,10 @@ class FileBlobStore:
         await self._run(write)
         return sha256
 
+    async def download_url(self, sha256: str, filename: str) -> str | None:
+        """A local directory has no URL of its own: the server sends the bytes."""
+        return None
+
     async def open_blob(self, sha256: str) -> FileBlob:
         """Open a blob; never follows a symbolic link planted in the store."""
         path = self.path_of(sha256)

@@ -212,3 +212,10 @@ class BlobStore(Protocol):
 
     async def open_blob(self, sha256: str) -> BlobReader:
         """Open a blob for reading; raises ``NotFound`` if it is missing."""
+
+    async def download_url(self, sha256: str, filename: str) -> str | None:
+        """A URL clients may fetch the blob from directly (a pre-signed URL), or None.
+
+        None means the server sends the bytes itself. ``filename`` is what a browser
+        should save the download as.
+        """

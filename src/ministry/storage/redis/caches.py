@@ -1,0 +1,72 @@
+"""The proxy's caches in Redis: upstream pages and cached files, per proxy index.
+
+Filling a cache is not a change: no serial, no audit entry. The last access of a
+cached file lives apart from its record, so a read never rewrites the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from ministry.core.models import CachedFile, CachedPage
+from ministry.storage.records import dumps, loads
+from ministry.storage.redis.base import RedisDatabase, text
+
+__all__ = ["CachesMixin"]
+
+
+class CachesMixin(RedisDatabase):
+    """The cache side of ``MetadataStore``."""
+
+    async def get_cached_page(self, index: str, project: str) -> CachedPage | None:
+        """The page last fetched for a project, if any."""
+        value = await self.read(self.redis.hget(self.key("pages", index), project))
+        return loads(CachedPage, value) if value else None
+
+    async def put_cached_page(self, page: CachedPage) -> None:
+        """Keep a fetched page, replacing the one before."""
+        await self.read(self.redis.hset(self.key("pages", page.index), page.project, dumps(page)))
+
+    async def list_cached_projects(self, index: str) -> list[str]:
+        """The projects an upstream is known to have (their pages are cached)."""
+        values = await self.read(self.redis.hvals(self.key("pages", index)))
+        return sorted(p.project for p in (loads(CachedPage, v) for v in values) if p.status == 200)
+
+    async def get_cached_file(self, index: str, filename: str) -> CachedFile | None:
+        """A cached upstream file, if it is cached."""
+        value = await self.read(self.redis.hget(self.key("cached", index), filename))
+        if value is None:
+            return None
+        used = await self.read(self.redis.hget(self.key("cached-used", index), filename))
+        entry = loads(CachedFile, value)
+        return replace(entry, last_access=datetime.fromisoformat(text(used))) if used else entry
+
+    async def put_cached_file(self, entry: CachedFile) -> None:
+        """Record a file whose bytes are now in the blob store."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key("cached", entry.index), entry.filename, dumps(entry))
+            pipe.hdel(self.key("cached-used", entry.index), entry.filename)
+            pipe.sadd(self.key("cached-indexes"), entry.index)
+            await self.read(pipe.execute())
+
+    async def touch_cached_file(self, index: str, filename: str, when: datetime) -> None:
+        """Record a read of a cached file (for least-recently-used eviction)."""
+        await self.read(self.redis.hset(self.key("cached-used", index), filename, when.isoformat()))
+
+    async def list_cached_files(self) -> list[CachedFile]:
+        """Every cached file, least recently used first."""
+        found: list[CachedFile] = []
+        for index in map(text, await self.read(self.redis.smembers(self.key("cached-indexes")))):
+            for name in map(text, await self.read(self.redis.hkeys(self.key("cached", index)))):
+                entry = await self.get_cached_file(index, name)
+                if entry is not None:
+                    found.append(entry)
+        return sorted(found, key=lambda e: e.last_access)
+
+    async def forget_cached_file(self, index: str, filename: str) -> None:
+        """Drop a cached file's record."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.key("cached", index), filename)
+            pipe.hdel(self.key("cached-used", index), filename)
+            await self.read(pipe.execute())

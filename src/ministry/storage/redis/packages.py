@@ -1,0 +1,264 @@
+"""Projects, releases and files in Redis: publishing, yanking and deleting, each one transaction.
+
+Per index: a hash of projects, a hash of files by filename, a set of filenames
+per project, a hash from sha256 to filename, a hash of releases per project and
+a hash of retired filenames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from packaging.utils import NormalizedName, canonicalize_version
+from redis.asyncio.client import Pipeline
+
+from ministry.core.models import (
+    Actor,
+    AddFileOutcome,
+    AddFileResult,
+    DistFile,
+    Project,
+    Release,
+)
+from ministry.storage.records import dumps, loads
+from ministry.storage.redis.base import RedisDatabase, Transaction, text
+
+__all__ = ["PackagesMixin"]
+
+
+class PackagesMixin(RedisDatabase):
+    """The package side of ``MetadataStore``."""
+
+    def _projects(self, index: str) -> str:
+        return self.key("projects", index)
+
+    def _files(self, index: str) -> str:
+        return self.key("files", index)
+
+    def _project_files(self, index: str, project: str) -> str:
+        return self.key("project-files", index, project)
+
+    def _hashes(self, index: str) -> str:
+        return self.key("sha256", index)
+
+    def _releases(self, index: str, project: str) -> str:
+        return self.key("releases", index, project)
+
+    def _retired(self, index: str) -> str:
+        return self.key("retired", index)
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def list_projects(self, index: str) -> list[Project]:
+        """Every project of an index, by name."""
+        values = await self.read(self.redis.hvals(self._projects(index)))
+        return sorted((loads(Project, v) for v in values), key=lambda p: p.name)
+
+    async def get_project(self, index: str, name: NormalizedName) -> Project | None:
+        """One project."""
+        value = await self.read(self.redis.hget(self._projects(index), name))
+        return loads(Project, value) if value else None
+
+    async def projects_named(self, name: NormalizedName) -> list[Project]:
+        """The project of this name in every index that has one."""
+        indexes = await self.read(self.redis.hkeys(self.key("indexes")))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for index in indexes:
+                pipe.hget(self._projects(text(index)), name)
+            values = await self.read(pipe.execute())
+        return [loads(Project, v) for v in values if v]
+
+    async def list_files(self, index: str, project: NormalizedName) -> list[DistFile]:
+        """Every file of a project, by filename."""
+        names = sorted(await self.read(self.redis.smembers(self._project_files(index, project))))
+        if not names:
+            return []
+        values = await self.read(self.redis.hmget(self._files(index), names))
+        return [loads(DistFile, v) for v in values if v]
+
+    async def get_file(self, index: str, filename: str) -> DistFile | None:
+        """One file."""
+        value = await self.read(self.redis.hget(self._files(index), filename))
+        return loads(DistFile, value) if value else None
+
+    async def list_releases(self, index: str, project: NormalizedName) -> list[Release]:
+        """Every release of a project."""
+        values = await self.read(self.redis.hvals(self._releases(index, project)))
+        return [loads(Release, v) for v in values]
+
+    # -- publishing -------------------------------------------------------------------
+
+    async def add_file(
+        self,
+        file: DistFile,
+        display_name: str,
+        metadata: dict[str, Any],
+        actor: Actor,
+        *,
+        replace_existing: bool = False,
+    ) -> AddFileResult:
+        """Publish a file atomically (see the protocol)."""
+
+        async def work(tx: Transaction) -> AddFileResult:
+            pipe, outcome = tx.pipe, AddFileOutcome.ADDED
+            existing = await pipe.hget(self._files(file.index), file.filename)
+            if existing is not None:
+                stored = loads(DistFile, existing)
+                if not replace_existing or stored.sha256 == file.sha256:
+                    return AddFileResult(AddFileOutcome.FILENAME_TAKEN, stored)
+                tx.write(lambda p: p.hdel(self._hashes(file.index), stored.sha256))
+                outcome = AddFileOutcome.REPLACED
+            obstacle = await self._obstacle(tx, file)
+            if obstacle is not None:
+                return obstacle
+            canonical = canonicalize_version(file.version)
+            release = await pipe.hget(self._releases(file.index, file.project), canonical)
+            version = loads(Release, release).version if release else file.version
+            if file.packagetype == "sdist":
+                sdist = await self._sdist_of(tx, file, version)
+                if sdist is not None:
+                    return AddFileResult(AddFileOutcome.SDIST_TAKEN, sdist)
+            serial, when = tx.log(
+                actor, "add-file", file.index, project=file.project, version=version,
+                filename=file.filename,
+            )  # fmt: skip
+            stored = replace(file, version=version, serial=serial)
+            await self._publish(tx, stored, display_name, when)
+            if release is None:
+                new = Release(file.index, file.project, version, when, metadata)
+                releases = self._releases(file.index, file.project)
+                tx.write(lambda p: p.hset(releases, canonical, dumps(new)))
+            return AddFileResult(outcome, stored)
+
+        return await self.change(work)
+
+    async def _obstacle(self, tx: Transaction, file: DistFile) -> AddFileResult | None:
+        retired = await tx.pipe.hget(self._retired(file.index), file.filename)
+        if retired is not None and retired != file.sha256:
+            return AddFileResult(AddFileOutcome.FILENAME_RETIRED, file)
+        other = await tx.pipe.hget(self._hashes(file.index), file.sha256)
+        if other is not None and other != file.filename:
+            found = await tx.pipe.hget(self._files(file.index), other)
+            if found is not None:
+                return AddFileResult(AddFileOutcome.CONTENT_TAKEN, loads(DistFile, found))
+        return None
+
+    async def _sdist_of(self, tx: Transaction, file: DistFile, version: str) -> DistFile | None:
+        names = await tx.pipe.smembers(self._project_files(file.index, file.project))
+        for name in names:
+            value = await tx.pipe.hget(self._files(file.index), name)
+            if value is None:
+                continue
+            other = loads(DistFile, value)
+            # The file being replaced (an index allowing overwrites) is no other sdist.
+            if other.filename == file.filename:
+                continue
+            if other.packagetype == "sdist" and other.version == version:
+                return other
+        return None
+
+    async def _publish(
+        self, tx: Transaction, stored: DistFile, display_name: str, when: datetime
+    ) -> None:
+        index, project = stored.index, stored.project
+        current = await tx.pipe.hget(self._projects(index), project)
+        created = loads(Project, current).created if current else when
+        # The display name follows the newest upload's spelling, as on the public index.
+        record = Project(index, project, display_name, created, stored.serial)
+        tx.write(lambda p: p.hset(self._projects(index), project, dumps(record)))
+        tx.write(lambda p: p.hset(self._files(index), stored.filename, dumps(stored)))
+        tx.write(lambda p: p.sadd(self._project_files(index, project), stored.filename))
+        tx.write(lambda p: p.hset(self._hashes(index), stored.sha256, stored.filename))
+        tx.write(lambda p: p.hdel(self._retired(index), stored.filename))
+
+    # -- yanking and deleting -----------------------------------------------------------
+
+    async def _existing(
+        self, tx: Transaction, index: str, filenames: Sequence[str]
+    ) -> list[DistFile]:
+        values = [await tx.pipe.hget(self._files(index), name) for name in filenames]
+        return [loads(DistFile, v) for v in values if v]
+
+    async def _touch(self, tx: Transaction, index: str, project: str, serial: int) -> None:
+        current = await tx.pipe.hget(self._projects(index), project)
+        if current is not None:
+            record = replace(loads(Project, current), last_serial=serial)
+            tx.write(lambda p: p.hset(self._projects(index), project, dumps(record)))
+
+    async def set_yanked(
+        self, index: str, filenames: Sequence[str], reason: str | None, actor: Actor
+    ) -> list[DistFile]:
+        """Yank (``reason`` a string, maybe empty) or unyank (None) files; returns them changed."""
+        action = "unyank" if reason is None else "yank"
+
+        async def work(tx: Transaction) -> list[DistFile]:
+            changed = []
+            for file in await self._existing(tx, index, filenames):
+                tx.log(
+                    actor, action, index, project=file.project, version=file.version,
+                    filename=file.filename, detail=reason or None,
+                )  # fmt: skip
+                updated = replace(file, yanked=reason)
+                tx.write(partial(_hset, self._files(index), updated.filename, dumps(updated)))
+                changed.append(updated)
+            for project in {f.project for f in changed}:
+                await self._touch(tx, index, project, tx.serial)
+            return changed
+
+        return await self.change(work)
+
+    async def delete_files(
+        self, index: str, filenames: Sequence[str], actor: Actor
+    ) -> list[DistFile]:
+        """Delete files, keeping their names retired; returns the files deleted."""
+
+        async def work(tx: Transaction) -> list[DistFile]:
+            files = await self._existing(tx, index, filenames)
+            for file in files:
+                tx.log(
+                    actor, "delete-file", index, project=file.project, version=file.version,
+                    filename=file.filename,
+                )  # fmt: skip
+                self._unpublish(tx, file)
+            for project in {f.project for f in files}:
+                await self._forget_if_empty(tx, index, project, files)
+            return files
+
+        return await self.change(work)
+
+    def _unpublish(self, tx: Transaction, file: DistFile) -> None:
+        index = file.index
+        tx.write(lambda p: p.hdel(self._files(index), file.filename))
+        tx.write(lambda p: p.srem(self._project_files(index, file.project), file.filename))
+        tx.write(lambda p: p.hdel(self._hashes(index), file.sha256))
+        tx.write(lambda p: p.hset(self._retired(index), file.filename, file.sha256))
+
+    async def _forget_if_empty(
+        self, tx: Transaction, index: str, project: str, deleted: list[DistFile]
+    ) -> None:
+        gone = {f.filename for f in deleted}
+        remaining = [
+            loads(DistFile, v)
+            for name in await tx.pipe.smembers(self._project_files(index, project))
+            if name not in gone and (v := await tx.pipe.hget(self._files(index), name))
+        ]
+        if not remaining:
+            tx.write(lambda p: p.hdel(self._projects(index), project))
+            tx.write(lambda p: p.delete(self._releases(index, project)))
+            return
+        versions = {f.version for f in remaining}
+        for version in {f.version for f in deleted if f.project == project} - versions:
+            tx.write(partial(_hdel, self._releases(index, project), canonicalize_version(version)))
+        await self._touch(tx, index, project, tx.serial)
+
+
+def _hset(key: str, name: str, value: str, pipe: Pipeline) -> Any:
+    return pipe.hset(key, name, value)
+
+
+def _hdel(key: str, name: str, pipe: Pipeline) -> Any:
+    return pipe.hdel(key, name)
