@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from support.backends import RedisServer, SeaweedS3
 from support.server import MinistryServer
 
 ALICE = ("alice", "alice-password-1")
@@ -55,3 +56,17 @@ def home(tmp_path: Path) -> Path:
 def unique(request: pytest.FixtureRequest) -> str:
     """A project-name stem no other test uses."""
     return "t" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:10]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server of this test worker's own, for the Redis metadata store."""
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[SeaweedS3]:
+    """This worker's SeaweedFS S3 server, started when the first S3 test needs it."""
+    with SeaweedS3() as server:
+        yield server

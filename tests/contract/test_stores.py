@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +37,7 @@ from ministry.core.models import (
 from ministry.errors import Conflict, NotFound
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
+from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.sqlite.schema import _MIGRATIONS
 from ministry.storage.temporary import create_temporary
@@ -42,23 +45,36 @@ from support.records import dist_file
 
 T = TypeVar("T")
 
-METADATA_STORES: dict[str, Callable[[Path], MetadataStore]] = {
-    "sqlite": lambda directory: SqliteMetadataStore(directory / "ministry.sqlite3"),
+
+def _redis(request: pytest.FixtureRequest) -> RedisMetadataStore:
+    # Every store gets a key prefix of its own in the worker's Redis server.
+    url = request.getfixturevalue("redis_url")
+    return RedisMetadataStore(f"{url}?prefix=t{secrets.token_hex(6)}")
+
+
+METADATA_STORES: dict[str, Callable[[Path, pytest.FixtureRequest], MetadataStore]] = {
+    "sqlite": lambda directory, _: SqliteMetadataStore(directory / "ministry.sqlite3"),
+    "redis": lambda _, request: _redis(request),
 }
 BLOB_STORES: dict[str, Callable[[Path], BlobStore]] = {
     "filesystem": lambda directory: FileBlobStore(directory / "blobs"),
 }
 
 
+# One event loop for the whole module: a store's connections belong to the loop they
+# were opened on (Redis clients, unlike threads, cannot move between loops).
+_RUNNER = asyncio.Runner()
+
+
 def run(coroutine: Awaitable[T]) -> T:
-    """Run one coroutine on a fresh event loop."""
-    return asyncio.run(coroutine)  # type: ignore[arg-type]
+    """Run one coroutine on the module's event loop."""
+    return _RUNNER.run(coroutine)  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=sorted(METADATA_STORES))
 def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
     """An open, empty metadata store."""
-    store = METADATA_STORES[request.param](tmp_path)
+    store = METADATA_STORES[request.param](tmp_path, request)
     run(store.open())
     yield store
     run(store.close())
@@ -395,6 +411,120 @@ def test_racing_processes_have_one_winner(tmp_path: Path) -> None:
     ]
     outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in racers)
     assert outcomes == ["ADDED"] + ["FILENAME_TAKEN"] * 5
+
+
+def test_racing_redis_clients(redis_url: str) -> None:
+    """Writers with connections of their own (as on several nodes): exactly one wins a
+    filename, no upload of another file of the same project is lost, serials never repeat."""
+    url = f"{redis_url}?prefix=race{secrets.token_hex(6)}"
+    stores = [RedisMetadataStore(url) for _ in range(8)]
+
+    async def race() -> tuple[list[AddFileOutcome], list[int]]:
+        same = await asyncio.gather(
+            *(
+                store.add_file(
+                    dist_file("race-1.0.tar.gz", project="race", sha=f"b{n}"),
+                    "race",
+                    {},
+                    Actor(f"n{n}"),
+                )
+                for n, store in enumerate(stores)
+            )
+        )
+        different = await asyncio.gather(
+            *(
+                store.add_file(
+                    dist_file(f"race-2.0-{n}-py3-none-any.whl", project="race", version="2.0"),
+                    "race", {}, Actor(f"n{n}"),
+                )
+                for n, store in enumerate(stores)
+            )
+        )  # fmt: skip
+        return [r.outcome for r in same], [r.file.serial for r in different]
+
+    try:
+        outcomes, serials = run(race())
+        files = run(stores[0].list_files("main", NormalizedName("race")))
+        project = run(stores[0].get_project("main", NormalizedName("race")))
+    finally:
+        for store in stores:
+            run(store.close())
+    assert sorted(o.name for o in outcomes) == ["ADDED"] + ["FILENAME_TAKEN"] * 7
+    assert len(files) == 1 + 8
+    assert len(set(serials)) == 8
+    assert project is not None and project.last_serial == max(serials)
+
+
+async def _populate(store: MetadataStore) -> None:
+    """A little of everything a store holds."""
+    when = datetime(2026, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
+    await store.create_index(IndexConfig("main", uploaders=("@all",)), Actor("cli"))
+    await store.create_index(
+        IndexConfig("team/dev", bases=("main",), private=True, readers=("@qa",),
+                    routes=(Route("acme-*", "main"),)),
+        Actor("cli"),
+    )  # fmt: skip
+    await store.create_index(
+        IndexConfig("upstream", kind="proxy", upstream="http://127.0.0.1:9/simple/"), Actor("cli")
+    )
+    await store.add_user(User("alice", "$argon2id$h", when, is_admin=True), Actor("cli"))
+    await store.add_user(User("bob", "$argon2id$i", when, disabled=True), Actor("cli"))
+    await store.create_group("qa", Actor("cli"))
+    await store.set_group_members("qa", ["alice", "bob"], [], Actor("cli"))
+    token = Token("00000000000000cc", "alice", "h", when, "ci", when + timedelta(days=3), None,
+                  False, "team/dev", ("demo",))  # fmt: skip
+    await store.add_token(token, Actor("alice", "10.1.2.3"))
+    await store.touch_token(token.token_id, when + timedelta(hours=1))
+    for name, version in (("demo-1.0.tar.gz", "1.0"), ("demo-1.1.tar.gz", "1.1")):
+        file = replace(dist_file(name, version=version), metadata_sha256="d" * 64)
+        await store.add_file(file, "Demo", {"summary": version}, Actor("alice"))
+    await store.add_file(replace(dist_file("demo-2.0.tar.gz", version="2.0"), index="team/dev"),
+                         "Demo", {}, Actor("bob"))  # fmt: skip
+    await store.set_yanked("main", ["demo-1.1.tar.gz"], "broken", Actor("alice"))
+    await store.delete_files("main", ["demo-1.0.tar.gz"], Actor("alice"))
+    await store.put_cached_page(CachedPage("upstream", "six", 200, when, "{}", "t", '"e"', "x"))
+    await store.put_cached_file(CachedFile("upstream", "six-1.whl", "e" * 64, 9, when, when))
+
+
+async def _exported(store: MetadataStore) -> list[str]:
+    return sorted(
+        [
+            json.dumps([kind, record], sort_keys=True)
+            async for kind, record in store.export_records()
+        ]
+    )
+
+
+@pytest.mark.parametrize("order", [("sqlite", "redis"), ("redis", "sqlite")])
+def test_export_and_import_move_everything(
+    order: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """``ministry migrate`` moves every value with its serial, either way, and back again."""
+    first, second = order
+    source = METADATA_STORES[first](tmp_path / "a", request)
+    target = METADATA_STORES[second](tmp_path / "b", request)
+    back = METADATA_STORES[first](tmp_path / "c", request)
+    for store in (source, target, back):
+        run(store.open())
+    try:
+        run(_populate(source))
+        records = run(_exported(source))
+        assert len(records) > 20
+        run(target.import_records(source.export_records()))
+        run(back.import_records(target.export_records()))
+        assert run(_exported(target)) == records
+        assert run(_exported(back)) == records
+        for store in (target, back):
+            assert run(store.last_serial()) == run(source.last_serial())
+            token = run(store.get_token("00000000000000cc"))
+            assert token is not None and token.last_used is not None
+            file = run(
+                store.add_file(dist_file("demo-1.0.tar.gz", sha="other"), "demo", {}, Actor("x"))
+            )
+            assert file.outcome is AddFileOutcome.FILENAME_RETIRED
+    finally:
+        for store in (source, target, back):
+            run(store.close())
 
 
 def test_blob_round_trip(blobs: BlobStore, tmp_path: Path) -> None:

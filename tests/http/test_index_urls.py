@@ -199,3 +199,22 @@ def test_overwrite_where_the_index_allows_it(indexed: MinistryServer, tmp_path: 
         assert client.get(page["files"][0]["url"]).content == second.read_bytes()
         solo = client.get(f"/solo/packages/scratchy/{first.name}").content
         assert solo == first.read_bytes()
+
+
+def test_private_answers_never_go_to_shared_caches(indexed: MinistryServer, tmp_path: Path) -> None:
+    """A page or file of a private index says ``private``; a public one ``public``."""
+    wheel = make_wheel(tmp_path, "cache-scope", "1.0")
+    with indexed.client() as client:
+        assert post_upload(client, wheel, auth=ALICE, url="/team/prod/").status_code == 200
+        for prefix, auth, scope in (
+            ("/team/prod", None, "public"),
+            ("/team/dev", ALICE, "private"),
+        ):
+            for path in (
+                f"{prefix}/simple/cache-scope/",
+                f"{prefix}/pypi/cache-scope/json",
+                f"{prefix}/packages/cache-scope/{wheel.name}",
+            ):
+                response = client.get(path, auth=auth)
+                assert response.status_code == 200, path
+                assert response.headers["Cache-Control"].startswith(scope + ","), path

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ministry.cli import accounts, importer, indexes, maintenance, serve
+from ministry.cli import accounts, importer, indexes, maintenance, migrate, serve
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError, settings_from
 
@@ -20,6 +20,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--data",
         metavar="DIR",
         help="data directory (default: ./ministry-data; env MINISTRY_DATA)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="metadata store: sqlite:///PATH (default: in the data directory) or "
+        "redis://HOST:PORT/N (env MINISTRY_DB)",
+    )
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="blob store: file:///PATH (default: in the data directory) or "
+        "s3://BUCKET/PREFIX (env MINISTRY_STORAGE)",
     )
 
 
@@ -33,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     indexes.register(commands, _common)
     maintenance.register(commands, _common)
     importer.register(commands, _common)
+    migrate.register(commands, _common)
     return parser
 
 
@@ -44,8 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # httpx logs every request at INFO; the proxy's own log lines say what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx and botocore log every request or credential lookup at INFO; the
+    # server's own log lines say what matters.
+    for chatty in ("httpx", "botocore", "boto3", "s3transfer"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = settings_from(vars(arguments), os.environ)
         result: int = arguments.run(settings, arguments)

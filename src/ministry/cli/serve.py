@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -13,9 +15,11 @@ import tornado.httpserver
 import tornado.netutil
 
 from ministry.app import make_app
+from ministry.cli.processes import supervise
+from ministry.cli.runtime import with_services
 from ministry.settings import Settings
 from ministry.web.urls import file_path
-from ministry.wiring import build_services
+from ministry.wiring import Services, build_services
 
 __all__ = ["register"]
 
@@ -68,16 +72,40 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         default=None,
         help="never contact an upstream: serve only what is cached (env MINISTRY_OFFLINE)",
     )
+    parser.add_argument(
+        "--processes",
+        metavar="N",
+        help="worker processes sharing the port: a number, or 'auto' for one per core "
+        "(default 1; env MINISTRY_PROCESSES)",
+    )
+    parser.add_argument(
+        "--storage-redirect",
+        action="store_true",
+        default=None,
+        help="answer downloads from an S3 store with a redirect to a pre-signed URL",
+    )
     parser.set_defaults(run=run)
 
 
 def run(settings: Settings, _arguments: argparse.Namespace) -> int:
-    """Serve until told to stop."""
-    asyncio.run(_serve(settings))
-    return 0
+    """Serve until told to stop, in one process or several sharing the listening socket."""
+    count = (os.cpu_count() or 1) if settings.processes == "auto" else int(settings.processes)
+    sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    port = sockets[0].getsockname()[1]
+    if count == 1:
+        asyncio.run(_serve(settings, sockets, port))
+        return 0
+    # Schema upgrades and the default indexes are settled once, before the workers start.
+    with_services(settings, _nothing)
+    log.info("serving http://%s:%d/ with %d processes", settings.host, port, count)
+    return supervise(count, lambda: asyncio.run(_serve(settings, sockets, None)))
 
 
-async def _serve(settings: Settings) -> None:
+async def _nothing(_: Services) -> None:
+    return None
+
+
+async def _serve(settings: Settings, sockets: list[socket.socket], port: int | None) -> None:
     services = build_services(settings, file_path)
     await services.start()
     app = make_app(services)
@@ -88,10 +116,9 @@ async def _serve(settings: Settings) -> None:
         idle_connection_timeout=75,
         body_timeout=300,
     )
-    sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     server.add_sockets(sockets)
-    port = sockets[0].getsockname()[1]
-    log.info("serving http://%s:%d/ (data: %s)", settings.host, port, settings.data.resolve())
+    if port is not None:
+        log.info("serving http://%s:%d/ (data: %s)", settings.host, port, settings.data.resolve())
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -107,4 +134,5 @@ async def _serve(settings: Settings) -> None:
         log.warning("%d requests did not finish within %.0f s", len(in_flight), _GRACE_SECONDS)
     await server.close_all_connections()
     await services.stop()
-    log.info("stopped")
+    if port is not None:
+        log.info("stopped")

@@ -275,6 +275,12 @@ class Catalog:
         )
         return kept.size if kept is not None else None
 
+    async def download_url(self, download: Download, filename: str) -> str | None:
+        """Where clients may fetch the bytes directly (a pre-signed S3 URL), if anywhere."""
+        if download.entry.upstream_url is not None and await self.cached_size(download) is None:
+            return None  # not in the blob store yet: it is fetched from upstream first
+        return await self._blobs.download_url(download.sha256, filename)
+
     async def open_download(
         self, access: ReadAccess, download: Download
     ) -> BlobReader | ProxyStream:

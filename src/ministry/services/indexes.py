@@ -49,6 +49,11 @@ class ReadAccess:
     visible: frozenset[str]
     configs: Mapping[str, IndexConfig]
 
+    @property
+    def private(self) -> bool:
+        """Whether what this reader sees includes a private index (no shared caching then)."""
+        return any(self.configs[name].private for name in self.visible)
+
 
 class IndexService:
     """Reads and changes index settings, and decides read access."""

@@ -8,7 +8,7 @@ directory can be swapped for Redis and S3 without touching them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -172,6 +172,12 @@ class MetadataStore(Protocol):
 
     async def forget_cached_file(self, index: str, filename: str) -> None:
         """Drop a cached file's record."""
+
+    def export_records(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Every value the store holds as ``(kind, record)``, for ``ministry migrate``."""
+
+    async def import_records(self, records: AsyncIterable[tuple[str, dict[str, Any]]]) -> int:
+        """Load exported records into an empty store, keeping every serial; returns how many."""
 
     async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
         """Change-log entries with a serial above ``serial``, oldest first."""

@@ -229,6 +229,11 @@ class BaseHandler(tornado.web.RequestHandler):
             )
         return identity
 
+    def cache_for(self, access: ReadAccess, directives: str) -> None:
+        """``Cache-Control`` for what ``access`` shows: never in shared caches if private."""
+        scope = "private" if access.private else "public"
+        self.set_header("Cache-Control", f"{scope}, {directives}")
+
     async def read_access(self, index: str) -> ReadAccess:
         """What this request may read through an index, or 404/401/403."""
         return await self.services.indexes.read_access(index, await self.identity())

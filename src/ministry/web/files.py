@@ -35,9 +35,15 @@ class FileHandler(BaseHandler):
         catalog = self.services.catalog
         download = await catalog.locate_download(access, normalized, filename)
         self._set_headers(download, filename)
+        self.cache_for(access, "max-age=31536000, immutable")
         if self._not_modified(download):
             self.set_status(304)
             self.finish()
+            return
+        direct = await catalog.download_url(download, filename)
+        if direct is not None:
+            self.clear_header("Cache-Control")
+            self.redirect(direct)  # 302: pre-signed URLs expire, so never permanently
             return
         if self.request.method == "HEAD" and download.entry.upstream_url is not None:
             await self._head_of_proxied(download)
@@ -65,7 +71,6 @@ class FileHandler(BaseHandler):
         if download.entry.upload_time is not None:
             modified = format_datetime(download.entry.upload_time, usegmt=True)
             self.set_header("Last-Modified", modified)
-        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
         self.set_header("Accept-Ranges", "bytes")
 
     def _not_modified(self, download: Download) -> bool:

@@ -28,7 +28,7 @@ class ProjectJsonHandler(BaseHandler):
         self.set_header("Content-Type", "application/json")
         self.set_header("X-PyPI-Last-Serial", str(document["last_serial"]))
         self.set_header("Access-Control-Allow-Origin", "*")
-        self.set_header("Cache-Control", "max-age=0, must-revalidate")
+        self.cache_for(access, "max-age=0, must-revalidate")
         self.set_header("Vary", "Authorization")
         self.finish(json.dumps(document))
 

@@ -10,6 +10,7 @@ from ministry.core.models import DEFAULT_INDEX
 from ministry.core.negotiation import SIMPLE_JSON, accepts_encoding, choose_simple_format
 from ministry.errors import NotAcceptable, NotFound
 from ministry.services.catalog import RenderedPage
+from ministry.services.indexes import ReadAccess
 from ministry.web.base import BaseHandler
 
 __all__ = ["ProjectPageHandler", "SimpleIndexHandler", "normalized_or_redirect"]
@@ -34,7 +35,7 @@ class SimplePageHandler(BaseHandler):
             raise NotAcceptable(_NOT_ACCEPTABLE)
         return chosen
 
-    def send_page(self, page: RenderedPage) -> None:
+    def send_page(self, page: RenderedPage, access: ReadAccess) -> None:
         """Write the page, or 304 when the client's copy is current."""
         header = page.content_type
         if page.content_type != SIMPLE_JSON:
@@ -44,7 +45,7 @@ class SimplePageHandler(BaseHandler):
         self.set_header("X-PyPI-Last-Serial", str(page.last_serial))
         self.set_header("Access-Control-Allow-Origin", "*")
         # Clients must see a new upload at once, so they revalidate every time (cheap: 304).
-        self.set_header("Cache-Control", "max-age=0, must-revalidate")
+        self.cache_for(access, "max-age=0, must-revalidate")
         if page.stale:
             # The upstream failed; this is the last good copy (HOSTILE.md 50).
             self.set_header("X-Ministry-Upstream", "stale")
@@ -97,7 +98,7 @@ class SimpleIndexHandler(SimplePageHandler):
         """The project list."""
         content_type = self.content_type()
         access = await self.read_access(index)
-        self.send_page(await self.services.catalog.index_page(access, content_type))
+        self.send_page(await self.services.catalog.index_page(access, content_type), access)
 
     head = get
 
@@ -117,6 +118,6 @@ class ProjectPageHandler(SimplePageHandler):
         if normalized is None:
             return
         page = await self.services.catalog.project_page(access, normalized, content_type)
-        self.send_page(page)
+        self.send_page(page, access)
 
     head = get

@@ -10,9 +10,10 @@ from ministry.storage.redis.accounts import AccountsMixin
 from ministry.storage.redis.caches import CachesMixin
 from ministry.storage.redis.indexes import IndexesMixin
 from ministry.storage.redis.packages import PackagesMixin
+from ministry.storage.redis.transfer import TransferMixin
 
 __all__ = ["RedisMetadataStore"]
 
 
-class RedisMetadataStore(PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin):
+class RedisMetadataStore(PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin, TransferMixin):
     """``MetadataStore`` on a Redis database."""

@@ -6,9 +6,10 @@ from ministry.storage.sqlite.accounts import AccountsMixin
 from ministry.storage.sqlite.caches import CachesMixin
 from ministry.storage.sqlite.indexes import IndexesMixin
 from ministry.storage.sqlite.packages import PackagesMixin
+from ministry.storage.sqlite.transfer import TransferMixin
 
 __all__ = ["SqliteMetadataStore"]
 
 
-class SqliteMetadataStore(PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin):
+class SqliteMetadataStore(PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin, TransferMixin):
     """``MetadataStore`` on one SQLite file."""

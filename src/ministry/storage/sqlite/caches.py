@@ -13,10 +13,10 @@ from datetime import datetime
 from ministry.core.models import CachedFile, CachedPage
 from ministry.storage.sqlite.database import Database
 
-__all__ = ["CachesMixin"]
+__all__ = ["CachesMixin", "cached_file_of", "page_of"]
 
 
-def _page(row: sqlite3.Row) -> CachedPage:
+def page_of(row: sqlite3.Row) -> CachedPage:
     return CachedPage(
         index=row["index_name"],
         project=row["project"],
@@ -29,7 +29,7 @@ def _page(row: sqlite3.Row) -> CachedPage:
     )
 
 
-def _cached_file(row: sqlite3.Row) -> CachedFile:
+def cached_file_of(row: sqlite3.Row) -> CachedFile:
     return CachedFile(
         index=row["index_name"],
         filename=row["filename"],
@@ -51,7 +51,7 @@ class CachesMixin(Database):
                 (index, project),
             ).fetchone()
         )
-        return _page(row) if row else None
+        return page_of(row) if row else None
 
     async def put_cached_page(self, page: CachedPage) -> None:
         """Keep a fetched page, replacing the one before."""
@@ -90,7 +90,7 @@ class CachesMixin(Database):
                 (index, filename),
             ).fetchone()
         )
-        return _cached_file(row) if row else None
+        return cached_file_of(row) if row else None
 
     async def put_cached_file(self, entry: CachedFile) -> None:
         """Record a file whose bytes are now in the blob store."""
@@ -122,7 +122,7 @@ class CachesMixin(Database):
         rows = await self._run(
             lambda c: c.execute("SELECT * FROM cached_files ORDER BY last_access").fetchall()
         )
-        return [_cached_file(row) for row in rows]
+        return [cached_file_of(row) for row in rows]
 
     async def forget_cached_file(self, index: str, filename: str) -> None:
         """Drop a cached file's record (its blob is removed by the caller if unused)."""

@@ -1,0 +1,129 @@
+"""Everything in the Redis store as records, and records back into an empty store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+from packaging.utils import canonicalize_version
+from redis.asyncio.client import Pipeline
+
+from ministry.core.models import CachedFile, CachedPage, DistFile, Project, Release, Token
+from ministry.storage.records import dumps, from_record, to_record
+from ministry.storage.redis.base import RedisDatabase, text
+
+__all__ = ["Record", "TransferMixin"]
+
+#: A kind ("file", "user", …) and the value's JSON record.
+Record = tuple[str, dict[str, Any]]
+_BATCH = 1000
+
+
+class TransferMixin(RedisDatabase):
+    """Export and import of every record."""
+
+    async def _hash_values(self, key: str) -> list[dict[str, Any]]:
+        return [json.loads(v) for v in await self.read(self.redis.hvals(key))]
+
+    async def export_records(self) -> AsyncIterator[Record]:
+        """Every value the store holds, in an order ``import_records`` can follow."""
+        indexes = await self._hash_values(self.key("indexes"))
+        for entry in indexes:
+            yield "index", entry
+        for user in await self._hash_values(self.key("users")):
+            yield "user", user
+        for group in await self._hash_values(self.key("groups")):
+            yield "group", group
+        for token in await self.list_tokens_of_everyone():
+            yield "token", to_record(token)
+        for index in sorted(e["config"]["name"] for e in indexes):
+            async for record in self._export_index(index):
+                yield record
+        for change in await self.changes_since(0, limit=2**62):
+            yield "change", to_record(change)
+        async for record in self._export_caches():
+            yield record
+
+    async def list_tokens_of_everyone(self) -> list[Token]:
+        """Every token, with its last use."""
+        tokens = [from_record(Token, t) for t in await self._hash_values(self.key("tokens"))]
+        return await self._with_last_use(tokens)  # type: ignore[attr-defined, no-any-return]
+
+    async def _export_index(self, index: str) -> AsyncIterator[Record]:
+        projects = await self._hash_values(self.key("projects", index))
+        for project in projects:
+            yield "project", project
+            for release in await self._hash_values(self.key("releases", index, project["name"])):
+                yield "release", release
+        for file in await self._hash_values(self.key("files", index)):
+            yield "file", file
+        retired = await self.read(self.redis.hgetall(self.key("retired", index)))
+        for filename, sha256 in retired.items():
+            yield "retired", {"index": index, "filename": text(filename), "sha256": text(sha256)}
+
+    async def _export_caches(self) -> AsyncIterator[Record]:
+        for index in await self.read(self.redis.smembers(self.key("cached-indexes"))):
+            for name in await self.read(self.redis.hkeys(self.key("cached", text(index)))):
+                entry = await self.get_cached_file(text(index), text(name))  # type: ignore[attr-defined]
+                if entry is not None:
+                    yield "cached", to_record(entry)
+        for index in await self.read(self.redis.hkeys(self.key("indexes"))):
+            for page in await self._hash_values(self.key("pages", text(index))):
+                yield "page", page
+
+    async def import_records(self, records: AsyncIterable[Record]) -> int:
+        """Load records into this (empty) store, keeping every serial; returns how many."""
+        count, serial = 0, 0
+        pipe = self.redis.pipeline(transaction=False)
+        async for kind, record in records:
+            self._queue(pipe, kind, record)
+            if kind == "change":
+                serial = max(serial, int(record["serial"]))
+            count += 1
+            if count % _BATCH == 0:
+                await self.read(pipe.execute())
+        pipe.set(self.key("serial"), serial)
+        await self.read(pipe.execute())
+        return count
+
+    def _queue(self, pipe: Pipeline, kind: str, r: dict[str, Any]) -> None:
+        key = self.key
+        if kind == "index":
+            pipe.hset(key("indexes"), r["config"]["name"], json.dumps(r, sort_keys=True))
+        elif kind in ("user", "group"):
+            pipe.hset(key(kind + "s"), r["name"], json.dumps(r, sort_keys=True))
+        elif kind == "token":
+            token = from_record(Token, r)
+            pipe.hset(key("tokens"), token.token_id, dumps(token))
+            pipe.sadd(key("user-tokens", token.user), token.token_id)
+            if token.last_used:
+                pipe.hset(key("token-used"), token.token_id, token.last_used.isoformat())
+        elif kind == "project":
+            pipe.hset(key("projects", r["index"]), r["name"], dumps(from_record(Project, r)))
+        elif kind == "release":
+            release = from_record(Release, r)
+            releases = key("releases", release.index, release.project)
+            pipe.hset(releases, canonicalize_version(release.version), dumps(release))
+        elif kind == "file":
+            file = from_record(DistFile, r)
+            pipe.hset(key("files", file.index), file.filename, dumps(file))
+            pipe.sadd(key("project-files", file.index, file.project), file.filename)
+            pipe.hset(key("sha256", file.index), file.sha256, file.filename)
+        elif kind == "retired":
+            pipe.hset(key("retired", r["index"]), r["filename"], r["sha256"])
+        elif kind == "change":
+            pipe.zadd(
+                key("changes"), {json.dumps(r, separators=(",", ":"), sort_keys=True): r["serial"]}
+            )
+        elif kind == "page":
+            pipe.hset(key("pages", r["index"]), r["project"], dumps(from_record(CachedPage, r)))
+        elif kind == "cached":
+            entry = from_record(CachedFile, r)
+            pipe.hset(key("cached", entry.index), entry.filename, dumps(entry))
+            pipe.hset(
+                key("cached-used", entry.index), entry.filename, entry.last_access.isoformat()
+            )
+            pipe.sadd(key("cached-indexes"), entry.index)
+        else:
+            raise ValueError(f"unknown record kind {kind!r}")

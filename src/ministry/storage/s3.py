@@ -1,0 +1,350 @@
+"""Blobs in an S3 bucket, content-addressed by sha256 (``--storage s3://bucket/prefix``).
+
+Why S3: several Ministry nodes behind a load balancer must all see every file the
+moment it is published, and none may keep state of its own. Object storage (AWS
+S3, or SeaweedFS, MinIO, Ceph and the like) is what every shared package store
+uses; it is strongly consistent for new keys, so an upload on one node is
+readable on every other as soon as ``put_file`` returns.
+
+How it keeps the ``BlobStore`` promises:
+
+* **Configuration** comes from where every AWS SDK takes it: ``AWS_ENDPOINT_URL``
+  (or ``AWS_ENDPOINT_URL_S3``), ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``,
+  ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, the shared config and credentials
+  files, instance roles. boto3 reads them; this module reads none itself, so a
+  deployment configures Ministry exactly like its other AWS tools. Path-style
+  URLs, which most self-hosted servers need, are what botocore uses for an
+  endpoint given as an IP address; for a host name set ``addressing_style = path``
+  in the ``s3`` section of the shared config file.
+* **Keys** are ``<prefix>/sha256/<ab>/<cd>/<sha256>``, the layout of the file
+  store, so the two can be copied into each other. A key is built only from a
+  validated hex digest: no input can name another object.
+* **Writes are verified first.** The caller computed the sha256 while spooling
+  the upload to a local file; only then does ``put_file`` send it, streaming
+  from the file (a multipart upload for big files, never the whole file in
+  memory). S3 shows an object only once its upload completed, so a key never
+  holds partial bytes. (A bucket lifecycle rule that aborts incomplete multipart
+  uploads after a day reclaims the parts of an upload cut short by a crash.)
+  Blobs are immutable: a key that exists already is not written again.
+* **Reads stream.** Each requested range is one ranged GET whose body is read in
+  bounded chunks; with ``redirect`` on, downloads can instead go straight to S3
+  through a pre-signed URL that makes S3 send the same headers Ministry would.
+* **boto3 is synchronous**, so every call runs in the event loop's default thread
+  pool and the loop never waits on the network. Its clients are thread-safe; one
+  is shared by all threads.
+* **Errors** become ``StorageError`` (``NotFound`` for a missing key) with
+  messages built from the error code, the bucket and the endpoint only — never
+  from the server's text or anything that could carry a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import boto3
+import boto3.exceptions
+import boto3.s3.transfer
+import botocore.config
+import botocore.exceptions
+
+from ministry.core.hashing import sha256_hex
+from ministry.errors import NotFound, StorageError
+
+__all__ = ["S3Blob", "S3BlobStore"]
+
+T = TypeVar("T")
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_CHUNK = 256 * 1024
+_URL_EXPIRY = 3600  # seconds a pre-signed download URL stays valid
+_MiB = 1024 * 1024
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_DENIED = frozenset(
+    {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}
+)
+
+# Parts of 16 MiB that s3transfer reads straight from the file, two at a time. Each
+# part in flight holds about 2 MiB (botocore checksums and frames the body in 1 MiB
+# blocks), so an upload uses ~4.5 MiB of memory whatever the file's size.
+_TRANSFER = boto3.s3.transfer.TransferConfig(
+    multipart_threshold=16 * _MiB,
+    multipart_chunksize=16 * _MiB,
+    max_concurrency=2,
+    use_threads=True,
+)
+
+
+def _check_key(sha256: str) -> str:
+    if not _SHA256.match(sha256):
+        raise NotFound(f"No blob {sha256[:80]!r}.")
+    return sha256
+
+
+def _attachment(filename: str) -> str:
+    """``attachment; filename="…"``, safe for any filename (RFC 6266)."""
+    fallback = "".join(
+        "_" if ord(c) < 0x20 or ord(c) >= 0x7F or c in '"\\' else c for c in filename
+    )
+    value = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
+def _code_of(exc: botocore.exceptions.ClientError) -> str:
+    error = exc.response.get("Error", {}) if isinstance(exc.response, dict) else {}
+    return str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+
+
+def _read(body: Any, size: int, _client: Any) -> bytes:
+    """Up to ``size`` bytes of a response body (blocking: called in a worker thread)."""
+    return bytes(body.read(size))
+
+
+class S3Blob:
+    """An open blob: its size, and ranged GETs streamed in bounded chunks."""
+
+    def __init__(self, store: S3BlobStore, key: str, size: int) -> None:
+        self._store = store
+        self._key = key
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        """Length in bytes."""
+        return self._size
+
+    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``start``..``end`` (inclusive): one ranged GET, read in the thread pool."""
+        if start > end:
+            return
+        store = self._store
+        response = await store._call(
+            lambda client: client.get_object(
+                Bucket=store.bucket, Key=self._key, Range=f"bytes={start}-{end}"
+            ),
+            missing=self._key,
+        )
+        body = response["Body"]
+        try:
+            remaining = end - start + 1
+            while remaining > 0:
+                chunk = await store._call(functools.partial(_read, body, min(_CHUNK, remaining)))
+                if not chunk:
+                    raise StorageError("A stored file is shorter than recorded.")
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            # Closing before the end drops the connection instead of draining it.
+            body.close()
+
+    async def close(self) -> None:
+        """Nothing is held between reads: each range has its own request."""
+
+
+class S3BlobStore:
+    """``BlobStore`` on an S3 bucket (any S3-compatible server)."""
+
+    def __init__(self, bucket: str, prefix: str, *, redirect: bool = False) -> None:
+        if not bucket:
+            raise StorageError("An S3 store needs a bucket: s3://BUCKET/PREFIX.")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.redirect = redirect
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def key_of(self, sha256: str) -> str:
+        """The object key of a blob: two levels of fan-out, as in the file store."""
+        key = _check_key(sha256)
+        path = f"sha256/{key[:2]}/{key[2:4]}/{key}"
+        return f"{self.prefix}/{path}" if self.prefix else path
+
+    def _connect(self) -> Any:
+        """The shared client, created on first use (in a worker thread: it reads files)."""
+        with self._lock:
+            if self._client is None:
+                config = botocore.config.Config(
+                    connect_timeout=10,
+                    read_timeout=60,
+                    # Standard retries back off on throttling and 5xx; AWS_MAX_ATTEMPTS
+                    # still sets how many attempts.
+                    retries={"mode": "standard"},
+                    # As many connections as the default thread pool has threads.
+                    max_pool_connections=32,
+                    # Signature V4 everywhere, pre-signed URLs included (botocore would sign
+                    # those with V2, which AWS refuses for newer buckets and regions).
+                    signature_version="s3v4",
+                    user_agent_extra="ministry-of-packages",
+                )
+                try:
+                    self._client = boto3.session.Session().client("s3", config=config)
+                except ValueError as exc:  # a malformed AWS_ENDPOINT_URL, region or the like
+                    raise StorageError(f"The S3 store is misconfigured: {exc}") from exc
+            return self._client
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint in use (for messages), once connected."""
+        if self._client is None:
+            return "the configured S3 endpoint"
+        return str(self._client.meta.endpoint_url)
+
+    def _error(self, exc: Exception, missing: str | None) -> NotFound | StorageError:
+        where = f"bucket {self.bucket!r} at {self.endpoint}"
+        if isinstance(exc, boto3.exceptions.Boto3Error):
+            # s3transfer wraps the ClientError of a failed upload; its text quotes the server.
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(
+                cause, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError
+            ):
+                return self._error(cause, missing)
+            return StorageError(f"The S3 {where} failed ({type(exc).__name__}).")
+        if isinstance(exc, botocore.exceptions.ClientError):
+            code = _code_of(exc)
+            if missing is not None and code in _MISSING:
+                return NotFound(f"The stored file {missing.rpartition('/')[2]} is missing.")
+            if code == "NoSuchBucket":
+                return StorageError(f"The S3 {where} does not exist.")
+            if code in _DENIED:
+                return StorageError(
+                    f"The S3 {where} refused access ({code}): check the credentials "
+                    "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the profile) and the "
+                    "bucket's policy."
+                )
+            return StorageError(f"The S3 {where} failed ({code}).")
+        if isinstance(exc, botocore.exceptions.NoCredentialsError):
+            return StorageError(
+                "No AWS credentials found for the S3 store: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, a profile, or an instance role."
+            )
+        if isinstance(
+            exc,
+            botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError,
+        ):
+            return StorageError(
+                f"Cannot reach the S3 endpoint {self.endpoint} ({type(exc).__name__})."
+            )
+        if isinstance(exc, botocore.exceptions.BotoCoreError | OSError):
+            return StorageError(f"The S3 {where} failed ({type(exc).__name__}).")
+        raise exc
+
+    async def _call(self, function: Callable[[Any], T], *, missing: str | None = None) -> T:
+        """Run ``function(client)`` in the thread pool, mapping S3 errors to ours."""
+
+        def call() -> T:
+            return function(self._connect())
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, call)
+        except (
+            botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError,
+            boto3.exceptions.Boto3Error,
+            OSError,
+        ) as exc:
+            raise self._error(exc, missing) from exc
+
+    async def open(self) -> None:
+        """Connect and check that the bucket exists and is ours to use; never creates it."""
+        try:
+            await self._call(lambda client: client.head_bucket(Bucket=self.bucket))
+        except StorageError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, botocore.exceptions.ClientError) and _code_of(
+                cause
+            ) in _MISSING | {"NoSuchBucket"}:
+                raise StorageError(
+                    f"The S3 bucket {self.bucket!r} does not exist at {self.endpoint}: create "
+                    "it first (Ministry never creates buckets), or check AWS_ENDPOINT_URL."
+                ) from cause
+            raise
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.get_running_loop().run_in_executor(None, client.close)
+
+    def _exists(self, client: Any, key: str) -> bool:
+        try:
+            client.head_object(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if _code_of(exc) in _MISSING:
+                return False
+            raise
+        return True
+
+    async def put_file(self, path: Path, sha256: str) -> None:
+        """Upload a verified local file, streaming from disk, then remove it."""
+        key = self.key_of(sha256)
+
+        def upload(client: Any) -> None:
+            if not self._exists(client, key):
+                client.upload_file(
+                    str(path),
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": "application/octet-stream"},
+                    Config=_TRANSFER,
+                )
+            path.unlink(missing_ok=True)
+
+        await self._call(upload)
+
+    async def put_bytes(self, data: bytes) -> str:
+        """Store a small value and return its sha256."""
+        sha256 = sha256_hex(data)
+        key = self.key_of(sha256)
+
+        def put(client: Any) -> None:
+            if not self._exists(client, key):
+                client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType="application/octet-stream",
+                )
+
+        await self._call(put)
+        return sha256
+
+    async def open_blob(self, sha256: str) -> S3Blob:
+        """Look the blob up (its size); ``NotFound`` if there is none."""
+        key = self.key_of(sha256)
+        head = await self._call(
+            lambda client: client.head_object(Bucket=self.bucket, Key=key), missing=key
+        )
+        return S3Blob(self, key, int(head["ContentLength"]))
+
+    async def download_url(self, sha256: str, filename: str) -> str | None:
+        """With ``redirect``, a pre-signed GET URL valid for an hour; else None.
+
+        S3 answers it with the headers Ministry itself sends: ``application/octet-stream``
+        and an attachment named ``filename`` for a distribution, ``text/plain`` for a
+        ``.metadata`` file.
+        """
+        if not self.redirect:
+            return None
+        key = self.key_of(sha256)
+        if filename.endswith(".metadata"):
+            overrides = {"ResponseContentType": "text/plain; charset=utf-8"}
+        else:
+            overrides = {
+                "ResponseContentType": "application/octet-stream",
+                "ResponseContentDisposition": _attachment(filename),
+            }
+        url = await self._call(
+            lambda client: client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key, **overrides},
+                ExpiresIn=_URL_EXPIRY,
+            )
+        )
+        return str(url)
