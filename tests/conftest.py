@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,7 @@ BOB = ("bob", "bob-password-22")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """One server for the session, with users alice and bob; tests use their own project names."""
     instance = MinistryServer(tmp_path_factory.mktemp("shared") / "data").start()
-    for name, password in (ALICE, BOB):
-        result = instance.cli("user", "add", name, "--password-stdin", stdin=password + "\n")
-        assert result.returncode == 0, result.stderr
+    _add_users(instance)
     yield instance
     instance.stop()
 
@@ -29,17 +28,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]
 @pytest.fixture(scope="session")
 def token(server: MinistryServer) -> str:
     """An API token of alice."""
-    result = server.cli("token", "create", "alice", "--description", "tests")
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return _token_of_alice(server)
 
 
 @pytest.fixture
 def fresh_server(tmp_path: Path) -> Iterator[MinistryServer]:
     """A server of its own, for tests that look at the whole store or restart it."""
     instance = MinistryServer(tmp_path / "data").start()
-    result = instance.cli("user", "add", ALICE[0], "--password-stdin", stdin=ALICE[1] + "\n")
-    assert result.returncode == 0, result.stderr
+    add_user(instance, *ALICE)
     yield instance
     instance.stop()
 
@@ -70,3 +66,73 @@ def seaweed() -> Iterator[SeaweedS3]:
     """This worker's SeaweedFS S3 server, started when the first S3 test needs it."""
     with SeaweedS3() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def shared_stores(redis_url: str, seaweed: SeaweedS3) -> Callable[[], dict[str, str]]:
+    """Makes the environment of a new, empty pair of shared stores (Redis and S3).
+
+    Every call gets a key prefix of its own in this worker's Redis and S3 bucket,
+    so each deployment a test builds starts empty.
+    """
+    bucket = seaweed.create_bucket()
+
+    def make() -> dict[str, str]:
+        prefix = "t" + secrets.token_hex(6)
+        return {
+            **seaweed.environment(bucket, prefix=prefix),
+            "MINISTRY_DB": f"{redis_url}?prefix={prefix}",
+        }
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def shared_server(
+    tmp_path_factory: pytest.TempPathFactory, shared_stores: Callable[[], dict[str, str]]
+) -> Iterator[MinistryServer]:
+    """Like ``server``, but on Redis and S3 (the stores of a scaled-out deployment)."""
+    instance = MinistryServer(
+        tmp_path_factory.mktemp("shared-stores") / "data", environment=shared_stores()
+    ).start()
+    _add_users(instance)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_token(shared_server: MinistryServer) -> str:
+    """An API token of alice on ``shared_server``."""
+    return _token_of_alice(shared_server)
+
+
+def add_user(instance: MinistryServer, name: str, password: str) -> None:
+    """Create a user through the CLI of a running server."""
+    result = instance.cli("user", "add", name, "--password-stdin", stdin=password + "\n")
+    assert result.returncode == 0, result.stderr
+
+
+def _add_users(instance: MinistryServer) -> None:
+    for user in (ALICE, BOB):
+        add_user(instance, *user)
+
+
+def _token_of_alice(instance: MinistryServer) -> str:
+    result = instance.cli("token", "create", "alice", "--description", "tests")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def nodes(
+    tmp_path: Path, shared_stores: Callable[[], dict[str, str]]
+) -> Iterator[list[MinistryServer]]:
+    """Two nodes (separate processes) on one new, empty pair of shared stores, with user alice."""
+    environment = shared_stores()
+    started = [
+        MinistryServer(tmp_path / f"node-{n}", environment=environment).start() for n in (1, 2)
+    ]
+    add_user(started[0], *ALICE)
+    yield started
+    for node in started:
+        node.stop()

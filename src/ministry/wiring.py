@@ -108,6 +108,11 @@ def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
     """The blob store a URL names: ``file:///path`` or ``s3://bucket/prefix``."""
     parts = urlsplit(url)
     if parts.scheme == "file":
+        if redirect:
+            raise InvalidRequest(
+                "--storage-redirect needs an S3 store (--storage s3://BUCKET/PREFIX): files "
+                "in a directory can only be sent by the server itself."
+            )
         return FileBlobStore(_path_of(url))
     if parts.scheme == "s3":
         try:

@@ -1,5 +1,8 @@
 """Real clients end to end: ``python -m build``, upload with twine and uv, install with pip and uv.
 
+Each test runs twice: against a server on SQLite and files, and against one on
+Redis and S3, the stores of a scaled-out deployment.
+
 Every client runs isolated from this machine's configuration, and each test checks
 in the server's access log that the files really came from our server.
 """
@@ -47,6 +50,23 @@ def build(root: Path) -> list[Path]:
         capture_output=True,
     )
     return sorted(out.iterdir())
+
+
+@pytest.fixture(scope="module", params=["sqlite-files", "redis-s3"])
+def server(request: pytest.FixtureRequest, server: MinistryServer) -> MinistryServer:
+    """Every test runs on both kinds of stores: SQLite and files, Redis and S3."""
+    if request.param == "redis-s3":
+        shared: MinistryServer = request.getfixturevalue("shared_server")
+        return shared
+    return server
+
+
+@pytest.fixture(scope="module")
+def token(server: MinistryServer) -> str:
+    """An API token of alice on the server the test runs against."""
+    result = server.cli("token", "create", "alice", "--description", "uv publish")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")

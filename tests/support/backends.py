@@ -1,4 +1,4 @@
-"""Real Redis and S3 servers on loopback, started and stopped by the test suite (issue 5).
+"""Real Redis, S3 and nginx servers on loopback, started and stopped by the test suite.
 
 The Redis metadata store and the S3 blob store are tested against the servers
 they will meet in production, never against mocks: ``redis-server`` from the
@@ -41,6 +41,7 @@ import pytest
 
 __all__ = [
     "LOOPBACK",
+    "Nginx",
     "RedisServer",
     "SeaweedS3",
     "ServerFailed",
@@ -55,6 +56,7 @@ LOOPBACK = "127.0.0.1"
 # server; these are deadlines, not delays: every wait polls and returns at once.
 _REDIS_START_TIMEOUT = 60.0
 _SEAWEED_START_TIMEOUT = 180.0
+_NGINX_START_TIMEOUT = 30.0
 _START_ATTEMPTS = 3
 _POLL_INTERVAL = 0.05
 _LOG_TAIL = 8000
@@ -517,3 +519,78 @@ class SeaweedS3(_Launcher):
             path = Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock")
             if path.is_socket():
                 path.unlink(missing_ok=True)
+
+
+class Nginx(_Launcher):
+    """nginx on a free loopback port, with every file it writes in its own directory.
+
+    ``site(port, directory)`` returns what goes inside ``http { … }``: it must
+    listen on 127.0.0.1:``port`` and may keep caches under ``directory``. The
+    launcher adds the process-level settings (pid file, logs, temporary paths),
+    so the text under test can be the documented configuration itself.
+    """
+
+    name = "nginx"
+
+    def __init__(
+        self,
+        site: Callable[[int, Path], str],
+        directory: Path | None = None,
+        *,
+        executable: str | None = None,
+    ) -> None:
+        found = executable or shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+        if found is None:
+            missing_tool("nginx not found (Debian: apt-get install nginx)")
+        self.executable = found
+        self._site = site
+        super().__init__(directory)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def access_log(self) -> Path:
+        """One line per request nginx answered (``$upstream_cache_status`` last)."""
+        return self.directory / "access.log"
+
+    def _configuration(self) -> str:
+        d = self.directory
+        temporary = "\n".join(
+            f"    {kind}_temp_path {d / 'temp' / kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        # A root master would run its workers as nobody, who cannot enter the test's
+        # private temporary directories; as another user the directive is ignored.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        return (
+            f"{user}daemon off;\nworker_processes 1;\npid {d / 'nginx.pid'};\n"
+            f"error_log {d / 'error.log'} info;\n"
+            "events { worker_connections 512; }\n"
+            "http {\n"
+            "    log_format cache '$msec $request $status $upstream_cache_status $upstream_addr';\n"
+            f"    access_log {self.access_log} cache;\n{temporary}\n"
+            f"{self._site(self.port, d)}\n}}\n"
+        )
+
+    def _attempt(self) -> None:
+        (self.port,) = free_ports(1)
+        (self.directory / "temp").mkdir(exist_ok=True)
+        path = self.directory / "nginx.conf"
+        path.write_text(self._configuration())
+        self._process.start(
+            [self.executable, "-p", str(self.directory), "-e", str(self.directory / "error.log"),
+             "-c", str(path)]
+        )  # fmt: skip
+        self._process.wait_until(self._listening, _NGINX_START_TIMEOUT)
+
+    def _listening(self) -> bool:
+        with socket.create_connection((LOOPBACK, self.port), timeout=2.0):
+            return True
+
+    def log(self) -> str:
+        """The end of nginx's error log (its stdout says nothing)."""
+        return _tail(self.directory / "error.log")

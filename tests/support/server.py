@@ -41,6 +41,11 @@ class MinistryServer:
         self.port = 0
 
     @property
+    def environment(self) -> dict[str, str]:
+        """The environment the server and its CLI run with."""
+        return dict(self._environment)
+
+    @property
     def url(self) -> str:
         """Base URL without a trailing slash."""
         return f"http://127.0.0.1:{self.port}"
@@ -101,7 +106,9 @@ class MinistryServer:
 
     def cli(self, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a ``ministry`` sub-command against this server's data directory."""
-        return run_cli(*arguments, "--data", str(self.data), stdin=stdin)
+        return run_cli(
+            *arguments, "--data", str(self.data), stdin=stdin, environment=self._environment
+        )
 
     def client(self, **options: object) -> httpx.Client:
         """An HTTP client for this server (no environment proxies, no redirects)."""

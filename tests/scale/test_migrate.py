@@ -1,0 +1,169 @@
+"""``ministry migrate``: SQLite and files to Redis and S3 and back, losing nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+from conftest import ALICE, BOB
+from support.distributions import make_sdist, make_wheel
+from support.server import MinistryServer
+from support.uploads import post_upload
+
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+
+def snapshot(server: MinistryServer, projects: list[str]) -> dict[str, Any]:
+    """Everything a client or an administrator can see, to compare across stores."""
+    seen: dict[str, Any] = {}
+    with server.client() as client:
+        root = client.get("/simple/", headers=JSON)
+        seen["serial"] = root.headers["X-PyPI-Last-Serial"]
+        seen["projects"] = sorted(p["name"] for p in root.json()["projects"])
+        for index in ("", "/team/dev"):
+            for project in projects:
+                response = client.get(f"{index}/simple/{project}/", headers=JSON)
+                files = response.json()["files"] if response.status_code == 200 else []
+                seen[f"{index}/{project}"] = (
+                    response.status_code,
+                    response.headers.get("ETag"),
+                    files,
+                )
+                for entry in files:
+                    data = client.get(urljoin(str(response.url), entry["url"])).content
+                    seen[entry["filename"]] = hashlib.sha256(data).hexdigest()
+    for command in (("log", "--limit", "1000"), ("user", "list"), ("group", "list"),
+                    ("index", "list"), ("token", "list", "alice")):  # fmt: skip
+        result = server.cli(*command)
+        assert result.returncode == 0, result.stderr
+        seen[" ".join(command)] = result.stdout
+    return seen
+
+
+def populate(server: MinistryServer, tmp_path: Path, unique: str) -> tuple[list[str], str]:
+    """Projects, files, a yank, a deletion, an index, a group, users and a token."""
+    for command, stdin in (
+        (("user", "add", BOB[0], "--password-stdin"), BOB[1] + "\n"),
+        (("group", "create", "devs"), None),
+        (("group", "add", "devs", "alice", "bob"), None),
+        (("index", "create", "team/dev", "--bases", "main", "--uploaders", "@devs",
+          "--allow-delete"), None),
+    ):  # fmt: skip
+        result = server.cli(*command, stdin=stdin)
+        assert result.returncode == 0, result.stderr
+    token = server.cli("token", "create", "alice", "--description", "ci").stdout.strip()
+    first, second = f"{unique}-a", f"{unique}-b"
+    uploads = [
+        ("/legacy/", make_wheel(tmp_path, first, "1.0")),
+        ("/legacy/", make_sdist(tmp_path, first, "1.0")),
+        ("/legacy/", make_wheel(tmp_path, first, "2.0")),
+        ("/team/dev/legacy/", make_wheel(tmp_path, second, "0.1")),
+        ("/team/dev/legacy/", make_wheel(tmp_path, second, "0.2")),
+    ]
+    with server.client() as client:
+        for url, path in uploads:
+            response = post_upload(client, path, auth=("__token__", token), url=url)
+            assert response.status_code == 200, response.text
+    for command in (("yank", first, "2.0", "--reason", "broken build"),
+                    ("delete", second, "0.1", "--index", "team/dev")):  # fmt: skip
+        result = server.cli(*command)
+        assert result.returncode == 0, result.stderr
+    return [first, second], token
+
+
+def migrate(source: MinistryServer, to_db: str, to_storage: str) -> str:
+    result = source.cli("migrate", "--to-db", to_db, "--to-storage", to_storage)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stderr
+
+
+def test_round_trip_through_redis_and_s3_keeps_everything(
+    fresh_server: MinistryServer,
+    shared_stores: Callable[[], dict[str, str]],
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    projects, token = populate(fresh_server, tmp_path, unique)
+    original = snapshot(fresh_server, projects)
+    fresh_server.stop()
+
+    shared = shared_stores()
+    source = MinistryServer(fresh_server.data, environment=aws_only(shared))
+    report = migrate(source, shared["MINISTRY_DB"], shared["MINISTRY_STORAGE"])
+    assert "hashes checked" in report
+
+    on_redis = MinistryServer(tmp_path / "redis-node", environment=shared).start()
+    try:
+        assert snapshot(on_redis, projects) == original
+        check_secrets_and_rules(on_redis, token, tmp_path, projects)
+        after_redis = snapshot(on_redis, projects)
+    finally:
+        on_redis.stop()
+
+    back = tmp_path / "back"
+    migrate(
+        MinistryServer(tmp_path / "redis-node", environment=shared),
+        f"sqlite:///{back}/ministry.sqlite3",
+        f"file:///{back}/blobs",
+    )
+    on_sqlite = MinistryServer(back).start()
+    try:
+        assert snapshot(on_sqlite, projects) == after_redis
+    finally:
+        on_sqlite.stop()
+
+
+def check_secrets_and_rules(
+    server: MinistryServer, token: str, tmp_path: Path, projects: list[str]
+) -> None:
+    """Passwords, tokens, group grants and retired filenames survived the move."""
+    first, second = projects
+    again = tmp_path / "again"
+    again.mkdir()
+    dev = "/team/dev/legacy/"
+    with server.client() as client:
+        response = post_upload(client, make_wheel(again, first, "3.0"), auth=ALICE)
+        assert response.status_code == 200, response.text
+        response = post_upload(client, make_wheel(again, first, "3.1"), auth=("alice", "wrong"))
+        assert response.status_code == 401, response.text
+        response = post_upload(
+            client, make_wheel(again, second, "0.3"), auth=("__token__", token), url=dev
+        )
+        assert response.status_code == 200, response.text
+        response = post_upload(client, make_wheel(again, second, "0.4"), auth=BOB, url=dev)
+        assert response.status_code == 200, response.text  # bob uploads as one of @devs
+        response = post_upload(client, make_wheel(again, second, "0.1"), auth=BOB, url=dev)
+        assert response.status_code == 400, response.text  # a deleted file's name is retired
+
+
+def test_migrating_into_stores_in_use_is_refused(
+    fresh_server: MinistryServer,
+    shared_stores: Callable[[], dict[str, str]],
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    """A second migration into the same target changes nothing and says why."""
+    projects, _ = populate(fresh_server, tmp_path, unique)
+    shared = shared_stores()
+    source = MinistryServer(fresh_server.data, environment=aws_only(shared))
+    migrate(source, shared["MINISTRY_DB"], shared["MINISTRY_STORAGE"])
+    target = MinistryServer(tmp_path / "target", environment=shared).start()
+    try:
+        before = snapshot(target, projects)
+        result = source.cli(
+            "migrate", "--to-db", shared["MINISTRY_DB"], "--to-storage", shared["MINISTRY_STORAGE"]
+        )
+        assert result.returncode != 0
+        assert "empty" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert snapshot(target, projects) == before
+    finally:
+        target.stop()
+
+
+def aws_only(environment: dict[str, str]) -> dict[str, str]:
+    """The S3 settings without the stores themselves: a process that migrates away from files."""
+    return {k: v for k, v in environment.items() if not k.startswith("MINISTRY_")}

@@ -1,0 +1,181 @@
+"""The nginx configuration of docs/deploy.md, run as written in front of two nodes.
+
+The configuration is read from the document itself; only the addresses (the
+nodes', nginx's port) and the cache directory are put in, so a change to the
+document that breaks caching, uploads or privacy breaks these tests.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ALICE
+from support.backends import Nginx
+from support.clients import new_venv, pip_install, twine_upload
+from support.distributions import make_wheel
+from support.server import MinistryServer, wait_for
+from support.uploads import post_upload
+
+DEPLOY = Path(__file__).parents[2] / "docs" / "deploy.md"
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+# What the document's page rule says: kept this long, then revalidated.
+PAGE_SECONDS = 2.0
+
+
+def documented_site(nodes: list[MinistryServer]) -> Callable[[int, Path], str]:
+    """The ``nginx`` block of docs/deploy.md with this test's addresses put in."""
+    (text,) = re.findall(r"```nginx\n(.*?)```", DEPLOY.read_text(), re.DOTALL)
+
+    def site(port: int, directory: Path) -> str:
+        replacements = {
+            "server 127.0.0.1:8081;": f"server 127.0.0.1:{nodes[0].port};",
+            "server 127.0.0.1:8082;": f"server 127.0.0.1:{nodes[1].port};",
+            "listen 80;": f"listen 127.0.0.1:{port};",
+            "/var/cache/nginx/ministry": str(directory / "cache"),
+        }
+        result = text
+        for old, new in replacements.items():
+            assert result.count(old) == 1, f"docs/deploy.md no longer has {old!r} once"
+            result = result.replace(old, new)
+        return result
+
+    return site
+
+
+@pytest.fixture
+def nginx(nodes: list[MinistryServer], tmp_path: Path) -> Iterator[Nginx]:
+    with Nginx(documented_site(nodes), tmp_path / "nginx") as server:
+        yield server
+
+
+def get(nginx: Nginx, path: str, **headers: str) -> httpx.Response:
+    with httpx.Client(base_url=nginx.url, trust_env=False, timeout=30) as client:
+        return client.get(path, headers=headers)
+
+
+def answered(nodes: list[MinistryServer], path: str, status: int = 200) -> int:
+    """How many times the nodes together answered ``GET path`` with ``status``."""
+    return sum(node.served(path, status) for node in nodes)
+
+
+def upload(node: MinistryServer | Nginx, wheel: Path, url: str = "/legacy/") -> None:
+    with httpx.Client(base_url=node.url, trust_env=False, timeout=30) as client:
+        response = post_upload(client, wheel, auth=ALICE, url=url)
+    assert response.status_code == 200, response.text
+
+
+def test_twine_uploads_and_pip_installs_through_nginx(
+    nginx: Nginx, nodes: list[MinistryServer], tmp_path: Path, home: Path, unique: str
+) -> None:
+    """The whole cycle a team runs, with nginx as the only address the clients know."""
+    wheel = make_wheel(tmp_path, unique, "1.0")
+    result = twine_upload(home, f"{nginx.url}/legacy/", *ALICE, wheel)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    python = new_venv(tmp_path / "venv")
+    result = pip_install(python, home, "--index-url", f"{nginx.url}/simple/", unique)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert answered(nodes, f"/packages/{unique}/{wheel.name}") == 1
+    assert f"GET /packages/{unique}/{wheel.name} HTTP/1.1 200" in nginx.access_log.read_text()
+
+
+def test_requests_are_spread_over_both_nodes(nginx: Nginx, nodes: list[MinistryServer]) -> None:
+    for n in range(6):
+        assert get(nginx, f"/-/health?spread={n}").status_code == 200
+    for node in nodes:
+        assert sum(f"/-/health?spread={n}" in node.log() for n in range(6)) == 3
+
+
+def test_pages_are_cached_briefly_then_revalidated(
+    nginx: Nginx, nodes: list[MinistryServer], tmp_path: Path, unique: str
+) -> None:
+    """A thousand runners cost one request per page every two seconds; uploads show soon."""
+    path = f"/simple/{unique}/"
+    first, second = (make_wheel(tmp_path, unique, v) for v in ("1.0", "2.0"))
+    upload(nodes[0], first)
+
+    assert get(nginx, path, **JSON).headers["X-Cache-Status"] == "MISS"
+    for _ in range(5):
+        assert get(nginx, path, **JSON).headers["X-Cache-Status"] == "HIT"
+    assert answered(nodes, path) == 1
+
+    upload(nginx, second)  # through nginx, to whichever node is next
+
+    def shows_second() -> bool:
+        names = [f["filename"] for f in get(nginx, path, **JSON).json()["files"]]
+        return second.name in names
+
+    wait_for(shows_second, 5 * PAGE_SECONDS, "the new upload to show through nginx")
+    assert answered(nodes, path) == 2  # fetched again once, only when the copy expired
+
+    # Let the copy expire (nginx counts whole seconds, so it lasts 2 to 3 s); the page
+    # has not changed since.
+    time.sleep(PAGE_SECONDS + 1.2)
+    again = get(nginx, path, **JSON)
+    assert again.headers["X-Cache-Status"] == "REVALIDATED"
+    assert {f["filename"] for f in again.json()["files"]} == {first.name, second.name}
+    assert answered(nodes, path, 304) == 1  # the node only confirmed the ETag
+
+
+def test_html_and_json_forms_are_cached_apart(
+    nginx: Nginx, nodes: list[MinistryServer], tmp_path: Path, unique: str
+) -> None:
+    upload(nodes[0], make_wheel(tmp_path, unique, "1.0"))
+    path = f"/simple/{unique}/"
+    assert get(nginx, path, **JSON).headers["Content-Type"].startswith(JSON["Accept"])
+    html = get(nginx, path, Accept="text/html")
+    assert html.headers["Content-Type"].startswith("text/html")
+    assert get(nginx, path, **JSON).headers["X-Cache-Status"] == "HIT"
+    assert get(nginx, path, Accept="text/html").headers["X-Cache-Status"] == "HIT"
+
+
+def test_files_are_cached_and_ranges_served_from_the_cache(
+    nginx: Nginx, nodes: list[MinistryServer], tmp_path: Path, unique: str
+) -> None:
+    wheel = make_wheel(tmp_path, unique, "1.0")
+    upload(nodes[0], wheel)
+    path = f"/packages/{unique}/{wheel.name}"
+    first = get(nginx, path)
+    assert first.content == wheel.read_bytes()
+    assert first.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    second = get(nginx, path)
+    assert second.headers["X-Cache-Status"] == "HIT"
+    assert second.content == wheel.read_bytes()
+    ranged = get(nginx, path, Range="bytes=10-19")
+    assert ranged.status_code == 206
+    assert ranged.content == wheel.read_bytes()[10:20]
+    assert answered(nodes, path) == 1
+
+
+def test_private_indexes_are_never_cached(
+    nginx: Nginx, nodes: list[MinistryServer], tmp_path: Path, unique: str
+) -> None:
+    """With credentials, every request reaches a node: one user's view never serves another."""
+    index = f"team/{unique}"
+    result = nodes[0].cli("index", "create", index, "--private", "--uploaders", "alice")
+    assert result.returncode == 0, result.stderr
+    wheel = make_wheel(tmp_path, unique, "1.0")
+    upload(nginx, wheel, url=f"/{index}/legacy/")
+
+    page = f"/{index}/simple/{unique}/"
+    file = f"/{index}/packages/{unique}/{wheel.name}"
+    with httpx.Client(base_url=nginx.url, trust_env=False, timeout=30, auth=ALICE) as client:
+        for _ in range(2):
+            response = client.get(page, headers=JSON)
+            assert response.status_code == 200
+            assert response.headers["X-Cache-Status"] == "BYPASS"
+            download = client.get(file)
+            assert download.content == wheel.read_bytes()
+            assert download.headers["Cache-Control"].startswith("private")
+    assert answered(nodes, page) == 2
+    assert answered(nodes, file) == 2
+
+    anonymous = get(nginx, page, **JSON)
+    assert anonymous.status_code == 401
+    assert get(nginx, file).status_code == 401  # nothing was kept that it could be given
