@@ -129,3 +129,37 @@ def test_nodes_keep_nothing_of_their_own(
         replacement.stop()
     for node in (*nodes, replacement):  # only empty scratch space for uploads in progress
         assert [p for p in node.data.rglob("*") if not p.is_dir()] == []
+
+
+def test_one_filename_uploaded_with_other_bytes_to_both_nodes_has_one_winner(
+    nodes: list[MinistryServer], tmp_path: Path, unique: str
+) -> None:
+    """Ten rounds of the same filename with different contents, sent to both nodes at once."""
+    for round_ in range(10):
+        version = f"1.{round_}"
+        rivals = []
+        for n in (0, 1):
+            directory = tmp_path / f"r{round_}-{n}"
+            directory.mkdir()
+            rivals.append(make_wheel(directory, unique, version, summary=f"rival {n}"))
+        assert rivals[0].read_bytes() != rivals[1].read_bytes()
+        answers = upload_at_once(nodes, rivals)
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [200, 400], [a.text for a in answers]
+        winner = rivals[[a.status_code for a in answers].index(200)]
+        for node in nodes:
+            assert listed(node, unique)[winner.name] == sha256(winner)
+            with node.client() as client:
+                served = client.get(f"/packages/{unique}/{winner.name}").content
+            assert served == winner.read_bytes()
+
+
+def upload_at_once(nodes: list[MinistryServer], wheels: list[Path]) -> list[httpx.Response]:
+    """Send ``wheels[n]`` to ``nodes[n]``, all at the same moment."""
+    clients = [node.client() for node in nodes]
+    try:
+        with ThreadPoolExecutor(max_workers=len(wheels)) as pool:
+            return list(pool.map(lambda c, w: post_upload(c, w, auth=ALICE), clients, wheels))
+    finally:
+        for client in clients:
+            client.close()
