@@ -455,6 +455,24 @@ def test_racing_redis_clients(redis_url: str) -> None:
     assert project is not None and project.last_serial == max(serials)
 
 
+def test_redis_url_keeps_the_client_options_beside_the_prefix(redis_url: str) -> None:
+    """``prefix`` is ours; every other query parameter reaches redis-py unchanged."""
+    prefix = f"opt{secrets.token_hex(6)}"
+    store = RedisMetadataStore(f"{redis_url}?socket_timeout=7&prefix={prefix}")
+
+    async def use() -> list[str]:
+        await store.open()
+        await store.add_file(dist_file("opt-1.0.tar.gz", project="opt"), "opt", {}, Actor("a"))
+        return list(await store.redis.keys(f"{prefix}:*"))
+
+    try:
+        keys = run(use())
+        assert store.redis.connection_pool.connection_kwargs["socket_timeout"] == 7.0
+    finally:
+        run(store.close())
+    assert keys
+
+
 async def _populate(store: MetadataStore) -> None:
     """A little of everything a store holds."""
     when = datetime(2026, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -81,7 +81,8 @@ class RedisDatabase:
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self._prefix = query.pop("prefix", [_DEFAULT_PREFIX])[0]
-        self._url = urlunsplit(parts._replace(query=""))
+        # Other parameters (``ssl_cert_reqs``, ``socket_timeout``…) are redis-py's.
+        self._url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
         self._redis: aioredis.Redis = aioredis.Redis.from_url(self._url, decode_responses=True)
 
     def key(self, *parts: str) -> str:
