@@ -118,6 +118,14 @@ def test_field_newer_than_declared_version_is_refused() -> None:
     assert "license-expression" in refused(metadata("2.1", "License-Expression: MIT")).lower()
 
 
+@pytest.mark.parametrize("version", ["1.2", "2.1", "2.2", "2.3"])
+def test_license_file_before_2_4_is_kept_as_setuptools_wrote_it(version: str) -> None:
+    """setuptools and hatchling wrote License-File under 2.1-2.3 for years: accepted, kept."""
+    parsed = parse_core_metadata(metadata(version, "License-File: LICENSE", "License-File: NOTICE"))
+    assert parsed.fields["license_files"] == ["LICENSE", "NOTICE"]
+    assert parsed.metadata_version == version
+
+
 @pytest.mark.parametrize("field", ["Name", "Version", "Metadata-Version"])
 def test_dynamic_cannot_name_required_fields(field: str) -> None:
     """M3/U14: Name, Version and Metadata-Version can never be Dynamic."""

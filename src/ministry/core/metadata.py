@@ -69,11 +69,17 @@ def parse_core_metadata(data: bytes) -> CoreMetadata:
 
 
 def _validatable(raw: RawMetadata) -> RawMetadata:
+    checked: dict[str, Any] = dict(raw)
     # Metadata-Version 2.0 was never a standard, but bdist_wheel wrote it for years;
     # its fields are those of 2.1, so old wheels are read as 2.1.
-    if raw.get("metadata_version") == "2.0":
-        return cast(RawMetadata, {**raw, "metadata_version": "2.1"})
-    return raw
+    if checked.get("metadata_version") == "2.0":
+        checked["metadata_version"] = "2.1"
+    # setuptools (from 56, 2021) and hatchling (before 1.26) wrote License-File
+    # years before metadata 2.4 defined it; the public index holds thousands of
+    # such files and every installer ignores the field. It is kept, not checked.
+    if Version(checked.get("metadata_version", "1.0")) < Version("2.4"):
+        checked.pop("license_files", None)
+    return cast(RawMetadata, checked)
 
 
 def _drop_placeholders(raw: RawMetadata) -> RawMetadata:
