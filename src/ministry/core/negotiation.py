@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "SIMPLE_FORMATS",
@@ -34,6 +35,9 @@ _SIMPLE_ALIASES = {
 }
 # Bound the work a hostile header can cause.
 _MAX_ENTRIES = 64
+# Clients send a handful of distinct headers, each thousands of times: the answers
+# are kept (bounded, so that varied hostile headers cannot grow memory).
+_REMEMBERED = 256
 
 
 @dataclass(frozen=True)
@@ -107,11 +111,13 @@ def negotiate(
     return chosen
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def choose_simple_format(accept: str | None) -> str | None:
     """The simple API content type for this Accept header, or None for 406."""
     return negotiate(accept, SIMPLE_FORMATS, default=TEXT_HTML, aliases=_SIMPLE_ALIASES)
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def accepts_encoding(accept_encoding: str | None, coding: str) -> bool:
     """Whether ``Accept-Encoding`` allows ``coding`` (named or by ``*``, with q above 0)."""
     if not accept_encoding:

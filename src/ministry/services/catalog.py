@@ -149,7 +149,7 @@ class Catalog:
     ) -> RenderedPage:
         """A project's detail page; ``NotFound`` for a project this index does not show."""
         key = ("project", access.index.name, name, content_type, access.visible)
-        serial = await self._metadata.last_serial()
+        serial = access.serial
         entry = self._cached(key)
         if entry and entry.checked_serial == serial and time.monotonic() < entry.fresh_until:
             return entry.page
@@ -184,7 +184,7 @@ class Catalog:
     async def index_page(self, access: ReadAccess, content_type: str) -> RenderedPage:
         """The project list of an index: its own projects and those it inherits."""
         key = ("index", access.index.name, content_type, access.visible)
-        serial = await self._metadata.last_serial()
+        serial = access.serial
         entry = self._cached(key)
         if entry and entry.checked_serial == serial and time.monotonic() < entry.fresh_until:
             return entry.page

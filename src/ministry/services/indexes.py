@@ -40,6 +40,10 @@ _MUTABLE = frozenset(
 )  # fmt: skip
 
 
+#: Readers whose access is remembered per serial (anonymous readers are one entry).
+_ACCESS_CACHE_SIZE = 4096
+
+
 @dataclass(frozen=True)
 class ReadAccess:
     """What one reader sees through one index: the index, its search order, what is visible."""
@@ -48,6 +52,9 @@ class ReadAccess:
     order: tuple[str, ...]
     visible: frozenset[str]
     configs: Mapping[str, IndexConfig]
+    #: The store's serial when access was decided: what the request's caches check
+    #: against, so that one request looks at the serial once.
+    serial: int = 0
 
     @property
     def private(self) -> bool:
@@ -61,13 +68,19 @@ class IndexService:
     def __init__(self, metadata: MetadataStore) -> None:
         self._metadata = metadata
         self._cache: tuple[int, dict[str, IndexConfig]] = (-1, {})
+        # Read access decided for (index, reader) as of the cached serial.
+        self._access: dict[tuple[str, Identity | None], ReadAccess] = {}
 
     async def configs(self) -> dict[str, IndexConfig]:
         """Every index's settings, current as of the newest serial."""
+        return (await self._current())[1]
+
+    async def _current(self) -> tuple[int, dict[str, IndexConfig]]:
         serial = await self._metadata.last_serial()
         if self._cache[0] != serial:
-            self._cache = (serial, {c.name: c for c in await self._metadata.list_indexes()})
-        return self._cache[1]
+            configs = {c.name: c for c in await self._metadata.list_indexes()}
+            self._cache, self._access = (serial, configs), {}
+        return serial, self._cache[1]
 
     async def get(self, name: str) -> IndexConfig:
         """One index; ``NotFound`` if there is none of that name."""
@@ -114,14 +127,20 @@ class IndexService:
 
     async def read_access(self, name: str, identity: Identity | None) -> ReadAccess:
         """Read access to an index for this reader, or 404/401/403."""
-        configs = await self.configs()
+        serial, configs = await self._current()
+        known = self._access.get((name, identity))
+        if known is not None and known.serial == serial:
+            return known
         index = configs.get(name)
         if index is None:
             raise NotFound(f"No index {name!r}.")
         check_read(identity, index)
         order = tuple(resolution_order(name, configs))
         visible = frozenset(n for n in order if may_see(identity, configs[n]))
-        return ReadAccess(index, order, visible, configs)
+        access = ReadAccess(index, order, visible, configs, serial)
+        if len(self._access) < _ACCESS_CACHE_SIZE and self._cache[0] == serial:
+            self._access[(name, identity)] = access
+        return access
 
     async def create(self, identity: Identity, config: IndexConfig) -> IndexConfig:
         """Create an index (server administrators)."""
