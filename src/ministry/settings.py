@@ -52,6 +52,9 @@ class Settings:
     storage_redirect: bool = False
     #: Worker processes sharing the listening socket ("auto": one per core).
     processes: str = "1"
+    #: URL prefix of an nginx ``internal`` location over the blob directory: downloads
+    #: are answered with ``X-Accel-Redirect`` and nginx sends the bytes.
+    accel_redirect: str | None = None
 
     @property
     def db_url(self) -> str:
@@ -104,6 +107,13 @@ def _processes(value: Any) -> str:
     return text
 
 
+def _accel_prefix(value: Any) -> str:
+    text = str(value).strip()
+    if not (text.startswith("/") and text.endswith("/")) or any(c in text for c in "?#\r\n"):
+        raise ValueError(f"{value!r} is not a URL path starting and ending with '/'")
+    return text
+
+
 def _convert(name: str, value: Any) -> Any:
     if name == "port":
         port = int(value)
@@ -119,6 +129,7 @@ def _convert(name: str, value: Any) -> Any:
         "offline": _flag,
         "storage_redirect": _flag,
         "processes": _processes,
+        "accel_redirect": _accel_prefix,
     }
     return converters.get(name, str)(value)
 

@@ -127,6 +127,10 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
     """Build every service for these settings; ``file_path`` comes from the URL table."""
     metadata = metadata_store(settings.db_url)
     blobs = blob_store(settings.storage_url, redirect=settings.storage_redirect)
+    if settings.accel_redirect is not None and urlsplit(settings.storage_url).scheme != "file":
+        raise InvalidRequest(
+            "--accel-redirect needs a file store: nginx reads the blob directory itself."
+        )
     hasher = PasswordHasher()
     indexes = IndexService(metadata)
     metrics = Metrics()

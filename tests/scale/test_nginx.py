@@ -7,6 +7,7 @@ document that breaks caching, uploads or privacy breaks these tests.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ALICE
+from conftest import ALICE, add_user
 from support.backends import Nginx
 from support.clients import new_venv, pip_install, twine_upload
 from support.distributions import make_wheel
@@ -28,22 +29,31 @@ JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 PAGE_SECONDS = 2.0
 
 
+def documented(marker: str) -> str:
+    """The one ``nginx`` block of docs/deploy.md that contains ``marker``."""
+    blocks = re.findall(r"```nginx\n(.*?)```", DEPLOY.read_text(), re.DOTALL)
+    (text,) = (block for block in blocks if marker in block)
+    return text
+
+
+def substituted(text: str, replacements: dict[str, str]) -> str:
+    for old, new in replacements.items():
+        assert text.count(old) == 1, f"docs/deploy.md no longer has {old!r} once"
+        text = text.replace(old, new)
+    return text
+
+
 def documented_site(nodes: list[MinistryServer]) -> Callable[[int, Path], str]:
-    """The ``nginx`` block of docs/deploy.md with this test's addresses put in."""
-    (text,) = re.findall(r"```nginx\n(.*?)```", DEPLOY.read_text(), re.DOTALL)
+    """The multi-node ``nginx`` block of docs/deploy.md with this test's addresses put in."""
+    text = documented("upstream ministry {")
 
     def site(port: int, directory: Path) -> str:
-        replacements = {
+        return substituted(text, {
             "server 127.0.0.1:8081;": f"server 127.0.0.1:{nodes[0].port};",
             "server 127.0.0.1:8082;": f"server 127.0.0.1:{nodes[1].port};",
             "listen 80;": f"listen 127.0.0.1:{port};",
             "/var/cache/nginx/ministry": str(directory / "cache"),
-        }
-        result = text
-        for old, new in replacements.items():
-            assert result.count(old) == 1, f"docs/deploy.md no longer has {old!r} once"
-            result = result.replace(old, new)
-        return result
+        })  # fmt: skip
 
     return site
 
@@ -179,3 +189,83 @@ def test_private_indexes_are_never_cached(
     anonymous = get(nginx, page, **JSON)
     assert anonymous.status_code == 401
     assert get(nginx, file).status_code == 401  # nothing was kept that it could be given
+
+
+# -- one machine, nginx sending the files (--accel-redirect) -------------------------------
+
+
+@pytest.fixture
+def accelerated(tmp_path: Path) -> Iterator[tuple[MinistryServer, Nginx]]:
+    """Ministry with ``--accel-redirect /_blobs/`` behind the single-machine block of the docs."""
+    server = MinistryServer(tmp_path / "data", arguments=["--accel-redirect", "/_blobs/"]).start()
+    add_user(server, *ALICE)
+    text = documented("X-Accel-Redirect")
+
+    def site(port: int, _: Path) -> str:
+        return substituted(text, {
+            "server 127.0.0.1:8081;": f"server 127.0.0.1:{server.port};",
+            "listen 80;": f"listen 127.0.0.1:{port};",
+            "/var/lib/ministry/blobs/": f"{server.data / 'blobs'}/",
+        })  # fmt: skip
+
+    with Nginx(site, tmp_path / "nginx") as nginx:
+        yield server, nginx
+    server.stop()
+
+
+def blob_path(digest: str) -> str:
+    """Where a blob lives below the blob directory."""
+    return f"sha256/{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+def test_nginx_sends_the_files_ministry_allows(
+    accelerated: tuple[MinistryServer, Nginx], tmp_path: Path, unique: str
+) -> None:
+    server, nginx = accelerated
+    wheel = make_wheel(tmp_path, unique, "1.0", files={"data.bin": bytes(range(256)) * 400})
+    upload(server, wheel)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    path = f"/packages/{unique}/{wheel.name}"
+
+    whole = get(nginx, path)
+    assert whole.content == wheel.read_bytes()
+    assert whole.headers["Content-Type"] == "application/octet-stream"
+    assert whole.headers["Content-Disposition"] == f'attachment; filename="{wheel.name}"'
+    assert whole.headers["ETag"] == f'"{digest}"'
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    assert whole.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    ranged = get(nginx, path, Range="bytes=100-199")
+    assert ranged.status_code == 206
+    assert ranged.content == wheel.read_bytes()[100:200]
+    assert get(nginx, path, **{"If-None-Match": f'"{digest}"'}).status_code == 304
+    metadata = get(nginx, path + ".metadata")
+    assert metadata.text.startswith("Metadata-Version:")
+    assert metadata.headers["Content-Type"] == "text/plain; charset=utf-8"
+    # Ministry answered every one of them, without sending the bytes itself.
+    assert server.served(path) == 2
+    assert server.served(path, 304) == 1
+
+    with server.client() as client:  # what nginx sees
+        direct = client.get(path)
+    assert direct.headers["X-Accel-Redirect"] == "/_blobs/" + blob_path(digest)
+    assert direct.content == b""
+
+
+def test_the_blob_location_is_internal_and_private_files_need_a_reader(
+    accelerated: tuple[MinistryServer, Nginx], tmp_path: Path, unique: str
+) -> None:
+    server, nginx = accelerated
+    index = f"team/{unique}"
+    result = server.cli("index", "create", index, "--private", "--uploaders", "alice")
+    assert result.returncode == 0, result.stderr
+    wheel = make_wheel(tmp_path, unique, "1.0")
+    upload(server, wheel, url=f"/{index}/legacy/")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    path = f"/{index}/packages/{unique}/{wheel.name}"
+
+    assert get(nginx, path).status_code == 401
+    assert get(nginx, "/_blobs/" + blob_path(digest)).status_code == 404
+    with httpx.Client(base_url=nginx.url, trust_env=False, timeout=30, auth=ALICE) as client:
+        allowed = client.get(path)
+    assert allowed.content == wheel.read_bytes()
+    assert allowed.headers["Cache-Control"].startswith("private")

@@ -113,3 +113,15 @@ def test_redirect_needs_an_s3_store(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--storage-redirect needs an S3 store" in result.stderr
     assert not (tmp_path / "ministry.sqlite3").exists()
+
+
+def test_accel_redirect_needs_a_file_store(
+    tmp_path: Path, shared_stores: Callable[[], dict[str, str]]
+) -> None:
+    """nginx cannot read objects in a bucket: the flag is refused before anything starts."""
+    result = run_cli(
+        "serve", "--port", "0", "--data", str(tmp_path), "--accel-redirect", "/_blobs/",
+        environment=shared_stores(),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--accel-redirect needs a file store" in result.stderr

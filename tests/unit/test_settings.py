@@ -205,3 +205,17 @@ def test_bad_proxy_settings_name_their_source(environment: dict[str, str], named
     """A bad value names the variable it came from."""
     with pytest.raises(SettingsError, match=named):
         settings_from({}, environment)
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("/_blobs/", True), ("/a/b/", True), ("_blobs/", False), ("/_blobs", False),
+     ("/x?y/", False), ("/a\r\nX: y/", False)],
+)  # fmt: skip
+def test_accel_redirect_prefix(value: str, valid: bool) -> None:
+    """An X-Accel-Redirect prefix is a URL path ending in '/', with nothing that ends a header."""
+    if valid:
+        assert settings_from({"accel_redirect": value}, {}).accel_redirect == value
+    else:
+        with pytest.raises(SettingsError, match="--accel-redirect"):
+            settings_from({"accel_redirect": value}, {})

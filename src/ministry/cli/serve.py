@@ -84,6 +84,12 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         default=None,
         help="answer downloads from an S3 store with a redirect to a pre-signed URL",
     )
+    parser.add_argument(
+        "--accel-redirect",
+        metavar="PREFIX",
+        help="behind nginx: answer downloads with X-Accel-Redirect to PREFIX + the blob's "
+        "path in the blob directory, an 'internal' location (env MINISTRY_ACCEL_REDIRECT)",
+    )
     parser.set_defaults(run=run)
 
 

@@ -5,11 +5,13 @@ An index shows its own projects and those it inherits, hosted or proxied
 index it was read through, so a reader or token that may read ``team/dev`` never
 needs rights on the URL of ``team/prod``.
 
-Simple pages are rendered once per change and kept, with their gzip form and
-ETag, until the serial says a contributing project changed, or a proxied part
-is due for revalidation. A request costs one look at the serial, not a query of
-every file; and because the serial is shared by every process using the store,
-no process keeps serving a page another one has made stale.
+A project's view (its files, gathered from every contributing index) is kept
+until the serial says a contributing project changed, a proxied part is due for
+revalidation, or a held-back file comes of age; its rendered pages, with their
+gzip form and ETag, are kept as long as the view. A page request or a download
+costs one look at the serial, not a query of every file; and because the serial
+is shared by every process using the store, no process keeps serving a page
+another one has made stale.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
 
 from packaging.utils import NormalizedName
 
 from ministry.core import json_api
 from ministry.core.models import FileEntry, Project
 from ministry.core.negotiation import SIMPLE_JSON
+from ministry.core.proxied_files import HeldBack
 from ministry.core.simple_pages import (
     IndexEntry,
     ProjectPage,
@@ -39,7 +43,7 @@ from ministry.core.simple_pages import (
 )
 from ministry.errors import NotFound
 from ministry.services.indexes import ReadAccess
-from ministry.services.projects import ProjectResolver, ProjectView
+from ministry.services.projects import Contribution, ProjectResolver, ProjectView
 from ministry.services.proxy_files import ProxyFiles, ProxyStream
 from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
 
@@ -76,11 +80,59 @@ class Download:
 
 
 @dataclass
-class _CacheEntry:
+class _IndexEntry:
     page: RenderedPage
+    checked_serial: int
+    fresh_until: float
+
+
+@dataclass
+class _ViewEntry:
+    view: ProjectView
     checked_serial: int
     signature: Hashable
     fresh_until: float
+
+
+@dataclass(frozen=True)
+class _PageEntry:
+    page: RenderedPage
+    #: The view the page was rendered from: the page is current while the view is.
+    view: ProjectView
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Recent(Generic[K, V]):
+    """A bounded map that forgets the least recently used entries first."""
+
+    def __init__(self, size: int) -> None:
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._size = size
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: K, entry: V) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+def _fresh_until(contributions: list[Contribution], view_held: tuple[HeldBack, ...]) -> float:
+    """When a view must be looked at again although no serial changed (monotonic time)."""
+    fresh_until = min((c.page.fresh_until for c in contributions if c.page), default=float("inf"))
+    if view_held:
+        # A held-back file becomes due with time alone.
+        due = min(h.until for h in view_held) - datetime.now(UTC)
+        fresh_until = min(fresh_until, time.monotonic() + max(due.total_seconds(), 0.0))
+    return fresh_until
 
 
 def _rendered(
@@ -120,39 +172,27 @@ class Catalog:
         self._resolver = resolver
         self._proxy_files = proxy_files
         self._file_path = file_path
-        self._cache: OrderedDict[Hashable, _CacheEntry] = OrderedDict()
-        self._cache_size = cache_size
-
-    # -- the page cache -------------------------------------------------------------------
-
-    def _cached(self, key: Hashable) -> _CacheEntry | None:
-        entry = self._cache.get(key)
-        if entry is None:
-            return None
-        self._cache.move_to_end(key)
-        return entry
-
-    def _keep(self, key: Hashable, entry: _CacheEntry) -> None:
-        self._cache[key] = entry
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._views: _Recent[Hashable, _ViewEntry] = _Recent(cache_size)
+        self._pages: _Recent[Hashable, _PageEntry] = _Recent(cache_size)
+        self._indexes: _Recent[Hashable, _IndexEntry] = _Recent(64)
 
     # -- simple pages -------------------------------------------------------------------
 
     async def project_view(self, access: ReadAccess, name: NormalizedName) -> ProjectView:
-        """A project as the index shows it; ``NotFound`` when it shows no such project."""
-        return await self._resolver.view(access, name)
+        """A project as the index shows it; ``NotFound`` when it shows no such project.
 
-    async def project_page(
-        self, access: ReadAccess, name: NormalizedName, content_type: str
-    ) -> RenderedPage:
-        """A project's detail page; ``NotFound`` for a project this index does not show."""
-        key = ("project", access.index.name, name, content_type, access.visible)
-        serial = access.serial
-        entry = self._cached(key)
-        if entry and entry.checked_serial == serial and time.monotonic() < entry.fresh_until:
-            return entry.page
+        The view is kept while it is current: while no serial changed, the proxied
+        parts are fresh and no held-back file came of age; then, if the
+        contributions are still the same ones, it is kept another round.
+        """
+        key = (access.index.name, name, access.visible)
+        entry = self._views.get(key)
+        if (
+            entry is not None
+            and entry.checked_serial == access.serial
+            and time.monotonic() < entry.fresh_until
+        ):
+            return entry.view
         contributions = await self._resolver.contributions(access, name)
         if not contributions:
             raise NotFound(f"No project named {name!r} in index {access.index.name!r}.")
@@ -160,14 +200,24 @@ class Catalog:
         signature = tuple(
             (c.index, c.signature, bool(c.page and c.page.stale)) for c in contributions
         )
-        fresh_until = min(
-            (c.page.fresh_until for c in contributions if c.page), default=float("inf")
-        )
-        # Held-back files become due with time alone: such a page is always made again.
-        if entry is not None and entry.signature == signature and entry.page.held_back is None:
-            entry.checked_serial, entry.fresh_until = serial, fresh_until
-            return entry.page
+        if entry is not None and entry.signature == signature and not entry.view.held_back:
+            entry.checked_serial = access.serial
+            entry.fresh_until = _fresh_until(contributions, ())
+            return entry.view
         view = await self._resolver.gather(access, name, contributions)
+        fresh_until = _fresh_until(contributions, view.held_back)
+        self._views.put(key, _ViewEntry(view, access.serial, signature, fresh_until))
+        return view
+
+    async def project_page(
+        self, access: ReadAccess, name: NormalizedName, content_type: str
+    ) -> RenderedPage:
+        """A project's detail page; ``NotFound`` for a project this index does not show."""
+        view = await self.project_view(access, name)
+        key = (access.index.name, name, content_type, access.visible)
+        entry = self._pages.get(key)
+        if entry is not None and entry.view is view:
+            return entry.page
         model = ProjectPage(
             name=view.name,
             display_name=view.display_name,
@@ -178,14 +228,14 @@ class Catalog:
         page = await asyncio.to_thread(
             lambda: _rendered(render(model), content_type, view, view.last_serial)
         )
-        self._keep(key, _CacheEntry(page, serial, signature, fresh_until))
+        self._pages.put(key, _PageEntry(page, view))
         return page
 
     async def index_page(self, access: ReadAccess, content_type: str) -> RenderedPage:
         """The project list of an index: its own projects and those it inherits."""
-        key = ("index", access.index.name, content_type, access.visible)
+        key = (access.index.name, content_type, access.visible)
         serial = access.serial
-        entry = self._cached(key)
+        entry = self._indexes.get(key)
         if entry and entry.checked_serial == serial and time.monotonic() < entry.fresh_until:
             return entry.page
         entries = [
@@ -201,7 +251,7 @@ class Catalog:
         # Proxied projects join the list as they are fetched, which changes no serial.
         proxied = any(access.configs[n].kind == "proxy" for n in access.order)
         fresh_until = time.monotonic() + _PROXIED_LIST_TTL if proxied else float("inf")
-        self._keep(key, _CacheEntry(page, serial, serial, fresh_until))
+        self._indexes.put(key, _IndexEntry(page, serial, fresh_until))
         return page
 
     async def projects(self, access: ReadAccess) -> list[Project]:
@@ -254,8 +304,8 @@ class Catalog:
     ) -> Download:
         """The file behind a download URL: ``<filename>`` or ``<filename>.metadata``."""
         wanted = filename.removesuffix(_METADATA_SUFFIX)
-        view = await self._resolver.view(access, project)
-        file = next((f for f in view.files if f.filename == wanted), None)
+        view = await self.project_view(access, project)
+        file = view.by_filename.get(wanted)
         if file is None:
             held = next((h for h in view.held_back if h.entry.filename == wanted), None)
             if held is not None:
@@ -277,9 +327,19 @@ class Catalog:
 
     async def download_url(self, download: Download, filename: str) -> str | None:
         """Where clients may fetch the bytes directly (a pre-signed S3 URL), if anywhere."""
-        if download.entry.upstream_url is not None and await self.cached_size(download) is None:
-            return None  # not in the blob store yet: it is fetched from upstream first
+        if not await self._stored(download):
+            return None
         return await self._blobs.download_url(download.sha256, filename)
+
+    async def internal_path(self, download: Download) -> str | None:
+        """The blob's path below the blob directory, for ``X-Accel-Redirect``, if stored."""
+        if not await self._stored(download):
+            return None
+        return self._blobs.internal_path(download.sha256)
+
+    async def _stored(self, download: Download) -> bool:
+        """Whether the bytes are in the blob store (a proxied file may not be yet)."""
+        return download.entry.upstream_url is None or await self.cached_size(download) is not None
 
     async def open_download(
         self, access: ReadAccess, download: Download
@@ -299,7 +359,7 @@ class Catalog:
         self, access: ReadAccess, name: NormalizedName, version: str | None, base_url: str
     ) -> dict[str, Any]:
         """The JSON API document of a project or of one of its releases."""
-        view = await self._resolver.view(access, name)
+        view = await self.project_view(access, name)
         releases = await self._resolver.releases(view)
         if version is None:
             release = json_api.latest_release(releases, view.files)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from packaging.utils import NormalizedName, canonicalize_version
 
 from ministry.core.inheritance import contributors
 from ministry.core.models import FileEntry, Project, Release
 from ministry.core.proxied_files import HeldBack, offered_files
-from ministry.errors import NotFound
 from ministry.services.indexes import ReadAccess
 from ministry.services.proxy_pages import ProxyPage, ProxyPages
 from ministry.storage.protocols import MetadataStore
@@ -50,6 +50,11 @@ class ProjectView:
         """The newest change of any hosted contributor (0 for proxied projects)."""
         serials = [c.project.last_serial for c in self.contributions if c.project]
         return max(serials, default=0)
+
+    @cached_property
+    def by_filename(self) -> dict[str, FileEntry]:
+        """The files by filename, for downloads (built once per view)."""
+        return {f.filename: f for f in self.files}
 
     @property
     def stale(self) -> bool:
@@ -100,13 +105,6 @@ class ProjectResolver:
         return contributors(
             access.index.name, name, access.configs, holders, access.visible.__contains__
         )
-
-    async def view(self, access: ReadAccess, name: NormalizedName) -> ProjectView:
-        """The project as the index shows it; ``NotFound`` when no contributing index has it."""
-        contributions = await self.contributions(access, name)
-        if not contributions:
-            raise NotFound(f"No project named {name!r} in index {access.index.name!r}.")
-        return await self.gather(access, name, contributions)
 
     async def gather(
         self, access: ReadAccess, name: NormalizedName, contributions: list[Contribution]

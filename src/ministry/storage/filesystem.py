@@ -25,7 +25,7 @@ __all__ = ["FileBlob", "FileBlobStore"]
 
 T = TypeVar("T")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
-_CHUNK = 256 * 1024
+_CHUNK = 1024 * 1024
 _KIND = "blob"
 
 
@@ -87,8 +87,7 @@ class FileBlobStore:
 
     def path_of(self, sha256: str) -> Path:
         """Where a blob lives: two levels of fan-out keep directories small."""
-        key = _check_key(sha256)
-        return self._root / "sha256" / key[:2] / key[2:4] / key
+        return self._root / self.internal_path(sha256)
 
     async def _run(self, function: Callable[[], T]) -> T:
         try:
@@ -153,6 +152,11 @@ class FileBlobStore:
 
         await self._run(write)
         return sha256
+
+    def internal_path(self, sha256: str) -> str:
+        """``sha256/ab/cd/<sha256>``: where nginx finds the blob below the root."""
+        key = _check_key(sha256)
+        return f"sha256/{key[:2]}/{key[2:4]}/{key}"
 
     async def download_url(self, sha256: str, filename: str) -> str | None:
         """A local directory has no URL of its own: the server sends the bytes."""

@@ -219,6 +219,10 @@ class BlobStore(Protocol):
     async def open_blob(self, sha256: str) -> BlobReader:
         """Open a blob for reading; raises ``NotFound`` if it is missing."""
 
+    def internal_path(self, sha256: str) -> str | None:
+        """The blob's path below the store's root, for a front server that reads the
+        store's directory itself (``X-Accel-Redirect``); None where there is none."""
+
     async def download_url(self, sha256: str, filename: str) -> str | None:
         """A URL clients may fetch the blob from directly (a pre-signed URL), or None.
 

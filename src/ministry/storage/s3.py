@@ -323,6 +323,11 @@ class S3BlobStore:
         )
         return S3Blob(self, key, int(head["ContentLength"]))
 
+    def internal_path(self, sha256: str) -> str | None:
+        """Objects in a bucket are not files a front server could read: None."""
+        del sha256
+        return None
+
     async def download_url(self, sha256: str, filename: str) -> str | None:
         """With ``redirect``, a pre-signed GET URL valid for an hour; else None.
 

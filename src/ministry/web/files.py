@@ -45,6 +45,14 @@ class FileHandler(BaseHandler):
             self.clear_header("Cache-Control")
             self.redirect(direct)  # 302: pre-signed URLs expire, so never permanently
             return
+        accel = self.services.settings.accel_redirect
+        if accel is not None and (path := await catalog.internal_path(download)) is not None:
+            # nginx sends the file (ranges too) with the headers set here, and its own
+            # Accept-Ranges.
+            self.clear_header("Accept-Ranges")
+            self.set_header("X-Accel-Redirect", accel + path)
+            self.finish()
+            return
         if self.request.method == "HEAD" and download.entry.upstream_url is not None:
             await self._head_of_proxied(download)
             return
