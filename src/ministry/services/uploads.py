@@ -145,12 +145,15 @@ class UploadService:
         inspected: _Inspected,
         path: Path,
     ) -> DistFile:
-        metadata_sha256 = None
-        if form.filetype == "bdist_wheel":
-            # PEP 658 metadata files are served for wheels only: an sdist's PKG-INFO may
-            # have dynamic fields that differ in the wheels built from it.
-            metadata_sha256 = await self._blobs.put_bytes(inspected.archive.metadata)
-        await self._blobs.put_file(path, digests.sha256)
+        # Both blobs are made durable at once: an upload waits for one round of disk
+        # flushes, not two. PEP 658 metadata files are served for wheels only: an
+        # sdist's PKG-INFO may have dynamic fields that differ in the wheels built from it.
+        wheel = form.filetype == "bdist_wheel"
+        stored = await asyncio.gather(
+            self._blobs.put_file(path, digests.sha256),
+            *([self._blobs.put_bytes(inspected.archive.metadata)] if wheel else []),
+        )
+        metadata_sha256 = stored[1] if wheel else None
         return DistFile(
             index=index,
             project=form.distribution.project,

@@ -115,7 +115,7 @@ class FileBlobStore:
         if target.exists():
             source.unlink(missing_ok=True)
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make_directories(target.parent)
         with source.open("rb") as handle:
             os.fsync(handle.fileno())
         try:
@@ -125,6 +125,17 @@ class FileBlobStore:
                 raise
             self._copy_in(source, target)
         _fsync_directory(target.parent)
+
+    def _make_directories(self, directory: Path) -> None:
+        """Create the fan-out directories durably: a new one is fsynced into its parent."""
+        if directory.is_dir():
+            return
+        self._make_directories(directory.parent)
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            return  # another writer made it (and fsyncs it)
+        _fsync_directory(directory.parent)
 
     def _copy_in(self, source: Path, target: Path) -> None:
         # The spool lives on another file system: copy to a temporary name beside the
