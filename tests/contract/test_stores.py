@@ -351,6 +351,32 @@ def test_older_data_directories_are_upgraded(tmp_path: Path) -> None:
         run(store.close())
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM files WHERE index_name = 'main' AND project = 'p' ORDER BY filename",
+        "SELECT * FROM projects WHERE name = 'p'",
+        "SELECT * FROM files WHERE index_name = 'main' AND sha256 = 'x' LIMIT 1",
+        "SELECT * FROM releases WHERE index_name = 'main' AND project = 'p'",
+    ],
+)
+def test_request_path_queries_use_an_index(tmp_path: Path, query: str) -> None:
+    """A page's queries search an index: a scan would grow with the store, not the page.
+
+    A project's files once came in filename order by walking the primary key, which
+    read every file of the index (half a second with a million files).
+    """
+    database = tmp_path / "ministry.sqlite3"
+    store = SqliteMetadataStore(database)
+    run(store.open())
+    run(store.close())
+    with sqlite3.connect(database) as connection:
+        plan = " | ".join(row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {query}"))
+    assert plan.startswith("SEARCH"), plan
+    assert "TEMP B-TREE" not in plan, plan
+    assert "sqlite_autoindex_files_1 (index_name=?)" not in plan, plan
+
+
 def test_cached_pages_and_files(metadata: MetadataStore) -> None:
     """Proxy caches round-trip, are not changes (no serial), and list what is known."""
     when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)

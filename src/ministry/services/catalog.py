@@ -79,11 +79,18 @@ class Download:
     is_metadata: bool
 
 
-@dataclass
-class _IndexEntry:
-    page: RenderedPage
+@dataclass(frozen=True)
+class _ListEntry:
+    projects: tuple[Project, ...]
     checked_serial: int
     fresh_until: float
+
+
+@dataclass(frozen=True)
+class _IndexEntry:
+    page: RenderedPage
+    #: The list the page was rendered from: the page is current while the list is.
+    projects: tuple[Project, ...]
 
 
 @dataclass
@@ -174,6 +181,7 @@ class Catalog:
         self._file_path = file_path
         self._views: _Recent[Hashable, _ViewEntry] = _Recent(cache_size)
         self._pages: _Recent[Hashable, _PageEntry] = _Recent(cache_size)
+        self._lists: _Recent[Hashable, _ListEntry] = _Recent(64)
         self._indexes: _Recent[Hashable, _IndexEntry] = _Recent(64)
 
     # -- simple pages -------------------------------------------------------------------
@@ -233,14 +241,13 @@ class Catalog:
 
     async def index_page(self, access: ReadAccess, content_type: str) -> RenderedPage:
         """The project list of an index: its own projects and those it inherits."""
+        projects = await self.projects(access)
         key = (access.index.name, content_type, access.visible)
-        serial = access.serial
         entry = self._indexes.get(key)
-        if entry and entry.checked_serial == serial and time.monotonic() < entry.fresh_until:
+        if entry is not None and entry.projects is projects:
             return entry.page
-        entries = [
-            IndexEntry(p.name, p.display_name, p.last_serial) for p in await self.projects(access)
-        ]
+        serial = access.serial
+        entries = [IndexEntry(p.name, p.display_name, p.last_serial) for p in projects]
 
         def render() -> bytes:
             if content_type == SIMPLE_JSON:
@@ -248,18 +255,35 @@ class Catalog:
             return render_index_html(entries)
 
         page = await asyncio.to_thread(lambda: _rendered(render(), content_type, None, serial))
-        # Proxied projects join the list as they are fetched, which changes no serial.
-        proxied = any(access.configs[n].kind == "proxy" for n in access.order)
-        fresh_until = time.monotonic() + _PROXIED_LIST_TTL if proxied else float("inf")
-        self._indexes.put(key, _IndexEntry(page, serial, fresh_until))
+        self._indexes.put(key, _IndexEntry(page, projects))
         return page
 
-    async def projects(self, access: ReadAccess) -> list[Project]:
+    async def projects(self, access: ReadAccess) -> tuple[Project, ...]:
         """Every project the index shows, each once, as its nearest index spells it.
 
-        Of a proxied upstream only the projects fetched before are listed: an
-        upstream's full list can have hundreds of thousands of names.
+        Kept while the serial stands; proxied projects join the list as they are
+        fetched, which changes no serial, so a list with a proxy in it is made again
+        after a minute. Of a proxied upstream only the projects fetched before are
+        listed: an upstream's full list can have hundreds of thousands of names.
         """
+        key = (access.index.name, access.visible)
+        entry = self._lists.get(key)
+        if (
+            entry is not None
+            and entry.checked_serial == access.serial
+            and time.monotonic() < entry.fresh_until
+        ):
+            return entry.projects
+        projects = await self._gather_projects(access)
+        proxied = any(access.configs[n].kind == "proxy" for n in access.order)
+        fresh_until = time.monotonic() + _PROXIED_LIST_TTL if proxied else float("inf")
+        self._lists.put(key, _ListEntry(projects, access.serial, fresh_until))
+        return projects
+
+    async def _gather_projects(self, access: ReadAccess) -> tuple[Project, ...]:
+        if access.order == (access.index.name,) and access.index.name in access.visible:
+            # An index that inherits nothing shows exactly its own list.
+            return tuple(await self._known_projects(access, access.index.name))
         holders: dict[NormalizedName, dict[str, Project]] = {}
         for index in access.order:
             if index not in access.visible:
@@ -271,13 +295,13 @@ class Catalog:
             names = self._resolver.owners(access, name, by_index.keys())
             if names:
                 shown.append(by_index[names[0]])
-        return shown
+        return tuple(shown)
 
     async def _known_projects(self, access: ReadAccess, index: str) -> list[Project]:
         if access.configs[index].kind == "hosted":
             return await self._metadata.list_projects(index)
         names = await self._metadata.list_cached_projects(index)
-        return [Project.proxied(index, NormalizedName(name)) for name in names]
+        return [Project.proxied(index, NormalizedName(name)) for name in sorted(names)]
 
     def _simple_file(self, access: ReadAccess, f: FileEntry) -> SimpleFile:
         return SimpleFile(

@@ -130,6 +130,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX cached_files_by_access ON cached_files (last_access)",
     ),
+    (
+        # A project's files come sorted by filename straight from the index: with only
+        # (index_name, project), SQLite walked the primary key in filename order
+        # instead, reading every file of the index for one project's page.
+        "CREATE INDEX files_by_project_filename ON files (index_name, project, filename)",
+        "DROP INDEX files_by_project",
+    ),
 )
 
 
