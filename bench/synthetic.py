@@ -1,0 +1,516 @@
+"""A large synthetic store, built through the storage layer, for measuring how the server scales.
+
+``python bench/synthetic.py --projects 100000 --files 1000000 --out DIR`` makes a data
+directory that ``ministry serve --data DIR`` serves as it would a real one: the default
+index ``main``, projects with releases and files, and a change log whose serials agree
+with every file's serial and every project's ``last_serial``. Uploading a million files
+would take hours, so the records a store exports are made here and loaded with
+``import_records``, the path ``ministry migrate`` uses.
+
+The number of files per project follows a power law, as on a real index: most projects
+have a handful of files, a few have thousands. Files are metadata only, except for a few
+real wheels and sdists in the blob store that every file points at (blobs are
+content-addressed, so many files can share one), so that any file downloads.
+
+A build is skipped when DIR already holds a complete one with the same parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import io
+import json
+import math
+import random
+import shutil
+import sys
+import tarfile
+import time
+import zipfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import NormalizedName
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ministry.core.hashing import StreamingHasher, sha256_hex
+from ministry.core.models import (
+    DEFAULT_INDEX,
+    Change,
+    DistFile,
+    IndexConfig,
+    PackageType,
+    Project,
+    Release,
+)
+from ministry.core.permissions import EVERYONE
+from ministry.storage.filesystem import FileBlobStore
+from ministry.storage.records import to_record
+from ministry.storage.sqlite import SqliteMetadataStore
+from ministry.storage.sqlite.rows import index_json
+
+__all__ = ["BuildResult", "Plan", "build", "file_counts", "project_name"]
+
+#: Bumped whenever the same parameters would build a different store.
+FORMAT = 2
+MARKER = "synthetic.json"
+DATABASE = "ministry.sqlite3"
+UPLOADER = "cli:synthetic"
+#: Uploads are spread over these years, oldest serial first.
+_EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
+_SPAN = (datetime(2025, 6, 1, tzinfo=UTC) - _EPOCH).total_seconds()
+_PYTHONS = ("cp38", "cp39", "cp310", "cp311", "cp312", "cp313")
+_PLATFORMS = (
+    "manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "manylinux_2_17_aarch64.manylinux2014_aarch64",
+    "musllinux_1_2_x86_64",
+    "macosx_10_9_x86_64",
+    "macosx_11_0_arm64",
+    "win_amd64",
+    "win32",
+)
+#: Binary wheel tags, enough for the largest release (20 files, one of them the sdist).
+_BINARY_TAGS = tuple(f"{py}-{py}-{platform}" for platform in _PLATFORMS for py in _PYTHONS)
+_REQUIRES_PYTHON = (None, ">=3.8", ">=3.9", ">=3.10", ">=3.7,<4", ">=3.11")
+#: Sizes of the real blobs: small pure wheels up to a mid-sized binary one.
+_BLOB_SIZES = (2_000, 9_000, 31_000, 120_000, 480_000)
+_PROGRESS_STEP = 5_000
+#: Shifts the power law right, so that fewer projects than half have a single file.
+_SHIFT = 2
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to build; a directory built from an equal plan is not built again."""
+
+    projects: int
+    files: int
+    seed: int = 1
+    format: int = FORMAT
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What ``build`` did: the plan, whether it built or found the store, and how long it took."""
+
+    plan: Plan
+    built: bool
+    seconds: float
+    records: int
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A real distribution file in the blob store, and its metadata file if it is a wheel."""
+
+    sha256: str
+    md5: str
+    blake2b_256: str
+    size: int
+    metadata_sha256: str | None
+
+
+# -- how many files each project has -------------------------------------------------------
+
+
+def _power_law_mean(exponent: float, cap: int) -> float:
+    weights = [math.pow(k + _SHIFT, -exponent) for k in range(1, cap + 1)]
+    return sum(k * w for k, w in enumerate(weights, 1)) / sum(weights)
+
+
+def _exponent_for(mean: float, cap: int) -> float:
+    """The power-law exponent whose mean, on 1..cap, is ``mean`` (bisection: mean falls with it)."""
+    low, high = 0.0, 6.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if _power_law_mean(middle, cap) > mean:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def _quantiles(projects: int, exponent: float, cap: int) -> list[int]:
+    """File counts at evenly spaced quantiles: the same distribution every time, no noise."""
+    weights = [math.pow(k + _SHIFT, -exponent) for k in range(1, cap + 1)]
+    total = sum(weights)
+    counts, cumulative, k = [], 0.0, 0
+    for i in range(projects):
+        wanted = (i + 0.5) / projects * total
+        while k < cap - 1 and cumulative + weights[k] < wanted:
+            cumulative += weights[k]
+            k += 1
+        counts.append(k + 1)
+    return counts
+
+
+def file_counts(projects: int, files: int, seed: int) -> list[int]:
+    """Files per project, summing to ``files``: a power law, most small, a few in thousands."""
+    if not 1 <= projects <= files:
+        raise ValueError("need at least one project and at least one file per project")
+    mean = files / projects
+    cap = max(files // 200, math.ceil(5 * mean), 1)
+    counts = _quantiles(projects, _exponent_for(mean, cap), cap)
+    # The quantiles miss the total a little: the largest projects make up the difference.
+    difference = files - sum(counts)
+    order = sorted(range(projects), key=counts.__getitem__, reverse=True)
+    step = 1 if difference > 0 else -1
+    position = 0
+    while difference:
+        i = order[position % projects]
+        if counts[i] + step >= 1:
+            counts[i] += step
+            difference -= step
+        position += 1
+    random.Random(seed).shuffle(counts)
+    return counts
+
+
+def release_sizes(count: int) -> list[int]:
+    """Files per release of a project with ``count`` files: more wheels per release when larger."""
+    per_release = 1 if count == 1 else min(20, max(2, round(math.sqrt(count) / 3.5)))
+    sizes = [per_release] * (count // per_release)
+    if count % per_release:
+        sizes.append(count % per_release)
+    return sizes
+
+
+# -- the timeline: every release's upload time and first serial ------------------------------
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Releases of every project in upload order, with the first serial and time of each.
+
+    Release ``g`` of project ``p`` is ``first_release[p] + r``; its files have the
+    serials ``serial[g]`` onwards, one second apart from ``seconds[g]``.
+    """
+
+    first_release: list[int]
+    sizes: list[int]
+    seconds: list[float]
+    serial: list[int]
+    order: list[int]
+
+    def releases_of(self, project: int) -> range:
+        """The global ids of a project's releases, oldest first."""
+        return range(self.first_release[project], self.first_release[project + 1])
+
+
+def timeline(counts: list[int], seed: int, first_serial: int) -> Timeline:
+    """Spread each project's releases over the years, then number their files in time order."""
+    rng = random.Random(seed + 1)
+    first_release, sizes, planned = [0], [], []
+    for count in counts:
+        releases = release_sizes(count)
+        start = rng.uniform(0, 0.8) * _SPAN
+        gap = (_SPAN - start) / len(releases) * rng.uniform(0.3, 1.0)
+        planned += [start + r * gap for r in range(len(releases))]
+        sizes += releases
+        first_release.append(len(sizes))
+    order = sorted(range(len(sizes)), key=planned.__getitem__)
+    seconds, serial = [0.0] * len(sizes), [0] * len(sizes)
+    clock, next_serial = -1.0, first_serial
+    for g in order:
+        # Strictly increasing: a later serial is never an earlier upload.
+        clock = max(planned[g], clock + 1.0)
+        seconds[g], serial[g] = clock, next_serial
+        clock += sizes[g] - 1
+        next_serial += sizes[g]
+    return Timeline(first_release, sizes, seconds, serial, order)
+
+
+# -- the real blobs ------------------------------------------------------------------------
+
+
+def _wheel(number: int, padding: bytes) -> tuple[bytes, bytes]:
+    """A real wheel (and its METADATA) with ``padding`` as the payload."""
+    name, version = f"synthetic_blob_{number}", f"1.0.{number}"
+    info = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    members = {
+        f"{name}/__init__.py": b"",
+        f"{name}/payload.bin": padding,
+        f"{info}/METADATA": metadata,
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: synthetic\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = "".join(f"{path},,\n" for path in members) + f"{info}/RECORD,,\n"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in {**members, f"{info}/RECORD": record.encode()}.items():
+            archive.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), data)
+    return out.getvalue(), metadata
+
+
+def _sdist(number: int, padding: bytes) -> bytes:
+    """A real sdist (.tar.gz) with ``padding`` as the payload."""
+    root = f"synthetic_blob_{number}-1.0.{number}"
+    pkg_info = f"Metadata-Version: 2.1\nName: synthetic_blob_{number}\nVersion: 1.0.{number}\n"
+    out = io.BytesIO()
+    # mtime=0: the same bytes, and so the same sha256, on every build.
+    with (
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as packed,
+        tarfile.open(fileobj=packed, mode="w") as archive,
+    ):
+        for path, data in ((f"{root}/PKG-INFO", pkg_info.encode()), (f"{root}/payload", padding)):
+            member = tarfile.TarInfo(path)
+            member.size, member.mtime = len(data), 1577836800
+            archive.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _blob(data: bytes, metadata_sha256: str | None) -> Blob:
+    hasher = StreamingHasher()
+    hasher.update(data)
+    digests = hasher.digests()
+    return Blob(digests.sha256, digests.md5, digests.blake2b_256, digests.size, metadata_sha256)
+
+
+async def store_blobs(blobs: FileBlobStore, seed: int) -> tuple[list[Blob], list[Blob]]:
+    """Put a few real wheels and sdists (and the wheels' metadata files) in the blob store."""
+    rng = random.Random(seed + 2)
+    wheels, sdists = [], []
+    for number, size in enumerate(_BLOB_SIZES):
+        wheel, metadata = _wheel(number, rng.randbytes(size))
+        await blobs.put_bytes(metadata)
+        await blobs.put_bytes(wheel)
+        wheels.append(_blob(wheel, sha256_hex(metadata)))
+        sdist = _sdist(number, rng.randbytes(size))
+        await blobs.put_bytes(sdist)
+        sdists.append(_blob(sdist, None))
+    return wheels, sdists
+
+
+# -- the records ---------------------------------------------------------------------------
+
+Record = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything the records are made from."""
+
+    counts: list[int]
+    timeline: Timeline
+    wheels: list[Blob]
+    sdists: list[Blob]
+    created: datetime
+
+    def record_count(self) -> int:
+        """Records in total: the index, its change, projects, releases, files and changes."""
+        releases, files = len(self.timeline.sizes), sum(self.counts)
+        return 2 + len(self.counts) + releases + 2 * files
+
+
+def display_name(project: int) -> str:
+    """``proj_00042``: the name as its metadata spells it."""
+    return f"proj_{project:05d}"
+
+
+def project_name(project: int) -> str:
+    """``proj-00042``: the normalized name, as URLs and the store know it."""
+    return display_name(project).replace("_", "-")
+
+
+def _version(release: int) -> str:
+    return f"{1 + release // 100}.{release // 10 % 10}.{release % 10}"
+
+
+def _time(seconds: float) -> datetime:
+    return _EPOCH + timedelta(seconds=seconds)
+
+
+def _filenames(stem: str, size: int) -> list[tuple[str, PackageType, str]]:
+    """(filename, packagetype, python_version) of a release's files: an sdist, then wheels."""
+    if size == 1:
+        return [(f"{stem}-py3-none-any.whl", "bdist_wheel", "py3")]
+    tags = ("py3-none-any",) if size == 2 else _BINARY_TAGS[: size - 1]
+    wheels: list[tuple[str, PackageType, str]] = [
+        (f"{stem}-{tag}.whl", "bdist_wheel", tag.split("-")[0]) for tag in tags
+    ]
+    return [(f"{stem}.tar.gz", "sdist", "source"), *wheels]
+
+
+def _index_records(created: datetime) -> Iterator[Record]:
+    """The default index as ``IndexService.ensure_default`` makes it, with its change (serial 1)."""
+    config = IndexConfig(DEFAULT_INDEX, uploaders=(EVERYONE,))
+    yield "index", {"created": created.isoformat(), "config": to_record(config)}
+    change = Change(1, created, "ministry", "add-index", DEFAULT_INDEX, detail=index_json(config))
+    yield "change", to_record(change)
+
+
+def _project_records(catalogue: Catalogue, project: int) -> Iterator[Record]:
+    """A project, its releases and its files."""
+    line = catalogue.timeline
+    display, name = display_name(project), NormalizedName(project_name(project))
+    releases = line.releases_of(project)
+    last = releases[-1]
+    created = _time(line.seconds[releases[0]])
+    last_serial = line.serial[last] + line.sizes[last] - 1
+    yield "project", to_record(Project(DEFAULT_INDEX, name, display, created, last_serial))
+    requires_python = _REQUIRES_PYTHON[project % len(_REQUIRES_PYTHON)]
+    for r, g in enumerate(releases):
+        version = _version(r)
+        metadata = {"metadata_version": "2.1", "name": display, "version": version,
+                    "summary": f"Synthetic project {project}"}  # fmt: skip
+        if requires_python:
+            metadata["requires_python"] = requires_python
+        when = _time(line.seconds[g])
+        yield "release", to_record(Release(DEFAULT_INDEX, name, version, when, metadata))
+        for j, (filename, kind, python) in enumerate(
+            _filenames(f"{display}-{version}", line.sizes[g])
+        ):
+            pool = catalogue.sdists if kind == "sdist" else catalogue.wheels
+            blob = pool[(project + r + j) % len(pool)]
+            file = DistFile(
+                DEFAULT_INDEX, name, filename, version, kind, python, requires_python,
+                blob.size, blob.sha256, blob.md5, blob.blake2b_256, when + timedelta(seconds=j),
+                UPLOADER, blob.metadata_sha256, None, line.serial[g] + j,
+            )  # fmt: skip
+            yield "file", to_record(file)
+
+
+def _change_records(catalogue: Catalogue) -> Iterator[Record]:
+    """One ``add-file`` change per file, in serial order."""
+    line = catalogue.timeline
+    project_of = _project_of_release(line)
+    for g in line.order:
+        project = project_of[g]
+        display = display_name(project)
+        version = _version(g - line.first_release[project])
+        when = _time(line.seconds[g])
+        for j, (filename, _, _) in enumerate(_filenames(f"{display}-{version}", line.sizes[g])):
+            change = Change(
+                line.serial[g] + j, when + timedelta(seconds=j), UPLOADER, "add-file",
+                DEFAULT_INDEX, project_name(project), version, filename,
+            )  # fmt: skip
+            yield "change", to_record(change)
+
+
+def _project_of_release(line: Timeline) -> list[int]:
+    """The project of every release, for walking releases in serial order."""
+    owners = [0] * len(line.sizes)
+    for project in range(len(line.first_release) - 1):
+        for g in line.releases_of(project):
+            owners[g] = project
+    return owners
+
+
+def records(catalogue: Catalogue) -> Iterator[Record]:
+    """Every record, in the order ``export_records`` gives them (changes after files)."""
+    yield from _index_records(catalogue.created)
+    for project in range(len(catalogue.counts)):
+        yield from _project_records(catalogue, project)
+    yield from _change_records(catalogue)
+
+
+# -- building ------------------------------------------------------------------------------
+
+
+def _read_marker(out: Path) -> dict[str, Any] | None:
+    try:
+        marker: dict[str, Any] = json.loads((out / MARKER).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return marker
+
+
+def _prepare(out: Path, plan: Plan) -> None:
+    """Clear a directory left by an earlier (other or unfinished) build; never a foreign one."""
+    if out.exists() and any(out.iterdir()) and _read_marker(out) is None:
+        raise SystemExit(f"{out} holds something other than a synthetic store; not touching it")
+    for path in (out / DATABASE, out / "blobs", out / "tmp"):
+        if path.is_dir():
+            shutil.rmtree(path)
+    for path in out.glob(f"{DATABASE}*"):
+        path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    _write_marker(out, plan, complete=False)
+
+
+def _write_marker(out: Path, plan: Plan, *, complete: bool, **extra: Any) -> None:
+    text = json.dumps({**asdict(plan), "complete": complete, **extra}, indent=2)
+    (out / MARKER).write_text(text + "\n")
+
+
+async def _paced(items: Iterator[Record], progress: Progress, task: Any) -> AsyncIterator[Record]:
+    """The records as ``import_records`` reads them, advancing the progress bar as they go."""
+    for count, item in enumerate(items, 1):
+        if count % _PROGRESS_STEP == 0:
+            progress.advance(task, _PROGRESS_STEP)
+        yield item
+
+
+async def _load(out: Path, plan: Plan, console: Console) -> int:
+    blobs = FileBlobStore(out / "blobs")
+    await blobs.open()
+    wheels, sdists = await store_blobs(blobs, plan.seed)
+    counts = file_counts(plan.projects, plan.files, plan.seed)
+    catalogue = Catalogue(counts, timeline(counts, plan.seed, 2), wheels, sdists, _EPOCH)
+    store = SqliteMetadataStore(out / DATABASE)
+    await store.open()
+    try:
+        columns = (
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+        )  # fmt: skip
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("importing records", total=catalogue.record_count())
+            loaded = await store.import_records(_paced(records(catalogue), progress, task))
+            progress.update(task, completed=loaded)
+    finally:
+        await store.close()
+    return loaded
+
+
+def build(out: Path, plan: Plan, console: Console | None = None) -> BuildResult:
+    """Build the store in ``out`` unless an equal plan is built there already."""
+    console = console or Console(stderr=True)
+    marker = _read_marker(out)
+    if marker is not None and marker.get("complete") and marker == _complete_marker(marker, plan):
+        console.print(f"{out}: already built ({plan.projects} projects, {plan.files} files)")
+        return BuildResult(plan, False, float(marker["build_seconds"]), int(marker["records"]))
+    started = time.perf_counter()
+    _prepare(out, plan)
+    loaded = asyncio.run(_load(out, plan, console))
+    seconds = round(time.perf_counter() - started, 2)
+    _write_marker(out, plan, complete=True, build_seconds=seconds, records=loaded)
+    console.print(f"{out}: {loaded} records in {seconds:.1f} s")
+    return BuildResult(plan, True, seconds, loaded)
+
+
+def _complete_marker(marker: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """The marker a complete build of ``plan`` leaves (its timings taken from ``marker``)."""
+    extra = {key: marker.get(key) for key in ("build_seconds", "records")}
+    return {**asdict(plan), "complete": True, **extra}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``--projects N --files N --out DIR [--seed N]``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--projects", type=int, default=100_000)
+    parser.add_argument("--files", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, required=True, help="the data directory to build")
+    parser.add_argument("--seed", type=int, default=1, help="same seed, same store")
+    arguments = parser.parse_args(argv)
+    plan = Plan(arguments.projects, arguments.files, arguments.seed)
+    build(arguments.out, plan)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
