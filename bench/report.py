@@ -20,6 +20,8 @@ from typing import Any
 from corpus import Layout, work_dir
 
 REPO = Path(__file__).resolve().parents[1]
+#: Why a target is missed, one "## <target name>" section each; report.py quotes them.
+MISSED = REPO / "bench" / "missed.md"
 ORDER = (
     "nginx",
     "pypiserver",
@@ -658,15 +660,26 @@ def targets_section(found: list[Target]) -> str:
     return intro + "\n\n" + table(["target", "goal", "figure", "verdict"], rows, right_from=4)
 
 
-def missed_section(found: list[Target]) -> str:
+def explanations(path: Path) -> dict[str, str]:
+    """The reasons written in bench/missed.md, by the target name that heads each."""
+    if not path.exists():
+        return {}
+    found: dict[str, str] = {}
+    for section in path.read_text().split("\n## ")[1:]:
+        name, _, text = section.partition("\n")
+        found[name.strip()] = text.strip()
+    return found
+
+
+def missed_section(found: list[Target], reasons: dict[str, str]) -> str:
+    """Each missed target with the reason bench/missed.md gives for it (profiled, not guessed)."""
     missed = [t for t in found if t.met is False]
     if not missed:
         return "## Where targets are missed\n\nNone in this run."
     parts = ["## Where targets are missed"]
     for target in missed:
-        parts.append(
-            f"### {target.name} ({target.figure}; goal {target.goal})\n\n_Explanation to come._"
-        )
+        reason = reasons.get(target.name, "_Not explained yet: see bench/missed.md._")
+        parts.append(f"### {target.name} ({target.figure}; goal {target.goal})\n\n{reason}")
     return "\n\n".join(parts)
 
 
@@ -720,7 +733,7 @@ def render(run: Run) -> str:
         startup_section(run),
         proxy_section(run),
         large_store_section(run),
-        missed_section(found),
+        missed_section(found, explanations(MISSED)),
     ]
     return "\n\n".join(sections) + "\n"
 

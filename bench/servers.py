@@ -48,14 +48,6 @@ START_TIMEOUT = 180.0
 STOP_GRACE = 10.0
 POLL = 0.02
 LOG_TAIL = 4000
-# Where X-Accel-Redirect answers point, should docs/deploy.md not show it: only nginx
-# itself may serve it ("internal").
-ACCEL_LOCATION = """
-    location {prefix} {{
-        internal;
-        alias {blobs}/;
-    }}
-"""
 
 
 class ServerError(RuntimeError):
@@ -196,21 +188,29 @@ def documented_block(marker: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def accel_location(blobs: Path) -> str:
-    """The X-Accel-Redirect location: as docs/deploy.md writes it, with this blob directory."""
-    block = documented_block("X-Accel-Redirect") or ""
-    documented = re.search(r"\n    location /_blobs/ \{\n.*?\n    \}\n", block, re.DOTALL)
-    if documented is None:
-        return ACCEL_LOCATION.format(prefix="/_blobs/", blobs=blobs)
-    return re.sub(r"alias [^;]+;", f"alias {blobs}/;", documented[0], count=1)
+def single_machine_site(port: int, node: int, cache: Path, blobs: Path) -> str:
+    """The single-machine ``nginx`` block of docs/deploy.md, with this run's addresses."""
+    text = documented_block("X-Accel-Redirect")
+    if text is None:
+        raise ServerError("docs/deploy.md has no nginx block with X-Accel-Redirect")
+    replacements = {
+        "server 127.0.0.1:8081;": f"server {LOOPBACK}:{node};",
+        "listen 80;": f"listen {LOOPBACK}:{port};",
+        "/var/cache/nginx/ministry": str(cache),
+        "/var/lib/ministry/blobs/": f"{blobs}/",
+    }
+    for old, new in replacements.items():
+        if text.count(old) != 1:
+            raise ServerError(f"docs/deploy.md's single-machine block no longer has {old!r} once")
+        text = text.replace(old, new)
+    return text
 
 
-def documented_site(port: int, upstreams: Sequence[int], cache: Path, extra: str = "") -> str:
+def documented_site(port: int, upstreams: Sequence[int], cache: Path) -> str:
     """The multi-node ``nginx`` block of docs/deploy.md with this run's addresses put in.
 
     Only the upstream servers, the listen address and the cache path change,
     so the benchmark measures the configuration users are told to run.
-    ``extra`` goes inside the server block (the X-Accel-Redirect location).
     """
     text = documented_block("upstream ministry {")
     if text is None:
@@ -225,9 +225,6 @@ def documented_site(port: int, upstreams: Sequence[int], cache: Path, extra: str
         if count != 1 or text.count(old) != 1:
             raise ServerError(f"docs/deploy.md no longer has the upstream servers or {old!r} once")
         text = text.replace(old, new)
-    if extra:
-        closing = text.rstrip().rfind("}")
-        text = text[:closing] + extra + text[closing:]
     return text
 
 
@@ -621,50 +618,34 @@ class Ministry2Proc(Ministry):
     fresh_import = False
 
 
-def ministry_supports(flag: str) -> bool:
-    """Whether this checkout's ``ministry serve`` has a command-line option."""
-    command = [str(MINISTRY), "serve", "--help"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    return flag in result.stdout
-
-
 class MinistryNginx(Ministry):
-    """Ministry (``--processes 2``) behind the nginx configuration of docs/deploy.md.
+    """Ministry (``--processes 2``) behind the single-machine nginx of docs/deploy.md.
 
-    With ``--accel-redirect`` the node answers downloads with an X-Accel-Redirect
-    to an ``internal`` location that aliases the blob directory, so nginx sends
-    the file itself.
+    nginx caches the simple pages for two seconds; downloads are answered by the
+    node with an X-Accel-Redirect to an ``internal`` location that aliases the
+    blob directory, so nginx sends the file itself.
     """
 
     label = "ministry-nginx"
-    summary = "Ministry `--processes 2` behind the nginx of docs/deploy.md, X-Accel-Redirect"
+    summary = "Ministry `--processes 2` behind the single-machine nginx of docs/deploy.md"
     takes_uploads = False
     fresh_import = False
 
     def __init__(self, layout: Layout, *, empty: bool = False) -> None:
         super().__init__(layout, empty=empty)
         self.node = 0
-        self.accel = ministry_supports("--accel-redirect")
 
     def launch(self) -> None:
         self.node = free_port()
-        options: list[object] = ["--processes", "2"]
-        extra = ""
-        if self.accel:
-            options += ["--accel-redirect", "/_blobs/"]
-            extra = accel_location(self.data / "blobs")
-        else:
-            self.notes.append("ministry serve has no --accel-redirect: files pass through the node")
+        options = ("--processes", "2", "--accel-redirect", "/_blobs/")
         self.spawn("serve", self.serve_command(self.node, *options), ministry_environment())
         self.port = free_port()
-        site = documented_site(self.port, [self.node], self.dir / "cache", extra)
+        site = single_machine_site(self.port, self.node, self.dir / "cache", self.data / "blobs")
         shutil.rmtree(self.dir / "cache", ignore_errors=True)
         self.spawn("nginx", nginx_command(render_nginx(self.dir, site)))
 
     def after_start(self) -> None:
         """Check, on the node itself, that downloads really are answered with X-Accel-Redirect."""
-        if not self.accel:
-            return
         node = f"http://{LOOPBACK}:{self.node}/simple/{DOWNLOAD_PROJECT}/"
         with httpx.Client(trust_env=False, timeout=30) as client:
             page = client.get(node, headers={"Accept": JSON_TYPE}).json()

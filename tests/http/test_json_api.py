@@ -139,3 +139,21 @@ def test_redirects_and_not_found(server: MinistryServer, released: list[Path]) -
         assert client.get("/pypi/json-demo/json/").status_code == 200
         assert client.get("/pypi/json-demo/9.9/json").status_code == 404
         assert client.get("/pypi/no-such-project/json").status_code == 404
+
+
+def test_documents_follow_uploads_and_yanks(server: MinistryServer, tmp_path: Path) -> None:
+    """The encoded document is kept per project view: a change must show at once."""
+    name = "json-follows"
+    with server.client() as client:
+        first = make_wheel(tmp_path, name, "1.0")
+        assert post_upload(client, first, auth=ALICE).status_code == 200
+        before = client.get(f"/pypi/{name}/json").json()
+        assert before["info"]["version"] == "1.0"
+        assert client.get(f"/pypi/{name}/json").json() == before
+        assert post_upload(client, make_wheel(tmp_path, name, "2.0"), auth=ALICE).status_code == 200
+        after = client.get(f"/pypi/{name}/json")
+        assert after.json()["info"]["version"] == "2.0"
+        assert int(after.headers["X-PyPI-Last-Serial"]) > before["last_serial"]
+        assert server.cli("yank", name, "2.0").returncode == 0
+        assert client.get(f"/pypi/{name}/2.0/json").json()["info"]["yanked"] is True
+        assert client.get(f"/pypi/{name}/json").json()["info"]["version"] == "1.0"

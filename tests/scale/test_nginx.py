@@ -206,6 +206,7 @@ def accelerated(tmp_path: Path) -> Iterator[tuple[MinistryServer, Nginx]]:
             "server 127.0.0.1:8081;": f"server 127.0.0.1:{server.port};",
             "listen 80;": f"listen 127.0.0.1:{port};",
             "/var/lib/ministry/blobs/": f"{server.data / 'blobs'}/",
+            "/var/cache/nginx/ministry": str(tmp_path / "nginx-cache"),
         })  # fmt: skip
 
     with Nginx(site, tmp_path / "nginx") as nginx:
@@ -244,6 +245,11 @@ def test_nginx_sends_the_files_ministry_allows(
     # Ministry answered every one of them, without sending the bytes itself.
     assert server.served(path) == 2
     assert server.served(path, 304) == 1
+    # Pages are cached by nginx for a moment; downloads are not (they cannot be).
+    page = f"/simple/{unique}/"
+    assert wheel.name in get(nginx, page).text
+    assert wheel.name in get(nginx, page).text
+    assert server.served(page) == 1
 
     with server.client() as client:  # what nginx sees
         direct = client.get(path)

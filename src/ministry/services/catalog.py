@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -47,7 +48,7 @@ from ministry.services.projects import Contribution, ProjectResolver, ProjectVie
 from ministry.services.proxy_files import ProxyFiles, ProxyStream
 from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
 
-__all__ = ["Catalog", "Download", "FilePath", "RenderedPage"]
+__all__ = ["Catalog", "Download", "FilePath", "JsonDocument", "RenderedPage"]
 
 #: Builds the URL path of a file: (index, project, filename) -> "/…/filename".
 FilePath = Callable[[str, str, str], str]
@@ -77,6 +78,20 @@ class Download:
     entry: FileEntry
     sha256: str
     is_metadata: bool
+
+
+@dataclass(frozen=True)
+class JsonDocument:
+    """A JSON API document, encoded, and the serial it shows."""
+
+    body: bytes
+    last_serial: int
+
+
+@dataclass(frozen=True)
+class _DocumentEntry:
+    document: JsonDocument
+    view: ProjectView
 
 
 @dataclass(frozen=True)
@@ -181,6 +196,7 @@ class Catalog:
         self._file_path = file_path
         self._views: _Recent[Hashable, _ViewEntry] = _Recent(cache_size)
         self._pages: _Recent[Hashable, _PageEntry] = _Recent(cache_size)
+        self._documents: _Recent[Hashable, _DocumentEntry] = _Recent(cache_size)
         self._lists: _Recent[Hashable, _ListEntry] = _Recent(64)
         self._indexes: _Recent[Hashable, _IndexEntry] = _Recent(64)
 
@@ -381,9 +397,30 @@ class Catalog:
 
     async def project_json(
         self, access: ReadAccess, name: NormalizedName, version: str | None, base_url: str
-    ) -> dict[str, Any]:
-        """The JSON API document of a project or of one of its releases."""
+    ) -> JsonDocument:
+        """The JSON API document of a project or of one of its releases, encoded.
+
+        Kept as long as the project's view, like the simple pages: the document
+        costs a query of the releases and an encoding of every file.
+        """
         view = await self.project_view(access, name)
+        key = (access.index.name, name, version, base_url, access.visible)
+        entry = self._documents.get(key)
+        if entry is not None and entry.view is view:
+            return entry.document
+        document = await self._project_json(access, view, name, version, base_url)
+        encoded = JsonDocument(json.dumps(document).encode(), view.last_serial)
+        self._documents.put(key, _DocumentEntry(encoded, view))
+        return encoded
+
+    async def _project_json(
+        self,
+        access: ReadAccess,
+        view: ProjectView,
+        name: NormalizedName,
+        version: str | None,
+        base_url: str,
+    ) -> dict[str, Any]:
         releases = await self._resolver.releases(view)
         if version is None:
             release = json_api.latest_release(releases, view.files)

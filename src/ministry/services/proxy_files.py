@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ministry.core.hashing import Digests, StreamingHasher, sha256_hex
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 256 * 1024
 _METADATA_SUFFIX = ".metadata"
 _KIND = "proxy"
+_TOUCH_INTERVAL = timedelta(hours=1)
 
 
 @dataclass
@@ -142,7 +143,11 @@ class ProxyFiles:
         kept = await self._metadata.get_cached_file(config.name, entry.filename)
         if kept is not None and kept.sha256 == entry.sha256:
             self._metrics.proxy_files.labels(config.name, "hit").inc()
-            await self._metadata.touch_cached_file(config.name, entry.filename, _now())
+            # The access time says which files are still wanted; to the hour is plenty,
+            # and a durable write on every hit would serialize downloads on the disk.
+            now = _now()
+            if now - kept.last_access > _TOUCH_INTERVAL:
+                await self._metadata.touch_cached_file(config.name, entry.filename, now)
             return await self._blobs.open_blob(kept.sha256)
         if self.offline or entry.upstream_url is None:
             raise NotFound(f"{entry.filename!r} is not cached, and this server is offline.")

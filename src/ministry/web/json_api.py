@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from ministry.core.models import DEFAULT_INDEX
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
@@ -26,10 +24,10 @@ class ProjectJsonHandler(BaseHandler):
         base_url = f"{self.request.protocol}://{self.request.host}"
         document = await self.services.catalog.project_json(access, normalized, version, base_url)
         self.set_header("Content-Type", "application/json")
-        self.set_header("X-PyPI-Last-Serial", str(document["last_serial"]))
+        self.set_header("X-PyPI-Last-Serial", str(document.last_serial))
         self.set_header("Access-Control-Allow-Origin", "*")
         self.cache_for(access, "max-age=0, must-revalidate")
         self.set_header("Vary", "Authorization")
-        self.finish(json.dumps(document))
+        self.finish(document.body)
 
     head = get
