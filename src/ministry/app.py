@@ -39,6 +39,9 @@ def make_app(services: Services) -> tornado.web.Application:
         services=services,
         in_flight=set(),
         template_path=str(Path(__file__).parent / "templates"),
+        # Under /-/, a prefix no index can take.
+        static_path=str(Path(__file__).parent / "static"),
+        static_url_prefix="/-/static/",
         default_handler_class=NotFoundHandler,
         log_function=_log_request,
     )

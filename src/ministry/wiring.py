@@ -24,6 +24,7 @@ from ministry.services.metrics import Metrics
 from ministry.services.projects import ProjectResolver
 from ministry.services.proxy_files import ProxyFiles
 from ministry.services.proxy_pages import ProxyPages
+from ministry.services.search import SearchService
 from ministry.services.uploads import UploadService
 from ministry.services.upstream import UpstreamClient, pip_index_url
 from ministry.settings import Settings
@@ -45,6 +46,7 @@ class Services:
     accounts: AccountService
     indexes: IndexService
     catalog: Catalog
+    search: SearchService
     uploads: UploadService
     maintenance: MaintenanceService
     audit: AuditService
@@ -139,6 +141,7 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
     proxy_files = ProxyFiles(
         metadata, blobs, upstream, settings.spool_directory, metrics, offline=settings.offline
     )
+    catalog = Catalog(metadata, blobs, ProjectResolver(metadata, pages), proxy_files, file_path)
     return Services(
         settings=settings,
         metadata=metadata,
@@ -146,7 +149,8 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         auth=AuthService(metadata, hasher),
         accounts=AccountService(metadata, hasher),
         indexes=indexes,
-        catalog=Catalog(metadata, blobs, ProjectResolver(metadata, pages), proxy_files, file_path),
+        catalog=catalog,
+        search=SearchService(metadata, catalog),
         uploads=UploadService(
             metadata, blobs, indexes, settings.spool_directory, settings.max_upload_size
         ),

@@ -408,12 +408,19 @@ class Catalog:
         entry = self._documents.get(key)
         if entry is not None and entry.view is view:
             return entry.document
-        document = await self._project_json(access, view, name, version, base_url)
+        document = await self._document(access, view, name, version, base_url)
         encoded = JsonDocument(json.dumps(document).encode(), view.last_serial)
         self._documents.put(key, _DocumentEntry(encoded, view))
         return encoded
 
-    async def _project_json(
+    async def project_document(
+        self, access: ReadAccess, name: NormalizedName, version: str | None, base_url: str
+    ) -> dict[str, Any]:
+        """The JSON API document as data, for the pages people read."""
+        view = await self.project_view(access, name)
+        return await self._document(access, view, name, version, base_url)
+
+    async def _document(
         self,
         access: ReadAccess,
         view: ProjectView,

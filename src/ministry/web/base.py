@@ -40,7 +40,7 @@ from ministry.errors import (
 from ministry.services.indexes import ReadAccess
 from ministry.wiring import Services
 
-__all__ = ["BaseHandler", "status_of"]
+__all__ = ["BaseHandler", "error_of", "status_of", "title_of"]
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +150,14 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
         """Send an error, with the domain message as the reason phrase."""
-        error = _error_of(kwargs)
+        error = error_of(kwargs)
         if error is not None:
             kwargs["reason"] = _reason(error.message)
         super().send_error(status_code, **kwargs)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Write the message: JSON for clients that prefer it, plain text otherwise."""
-        error = _error_of(kwargs)
+        error = error_of(kwargs)
         if isinstance(error, AuthenticationRequired):
             self.set_header("WWW-Authenticate", _REALM)
         if isinstance(error, RangeNotSatisfiable):
@@ -169,7 +169,7 @@ class BaseHandler(tornado.web.RequestHandler):
             document = {
                 "message": message,
                 "code": f"{status_code} {message}",
-                "title": self._reason if error is None else _title(status_code),
+                "title": self._reason if error is None else title_of(status_code),
             }
             self.finish(json.dumps(document))
             return
@@ -239,14 +239,16 @@ class BaseHandler(tornado.web.RequestHandler):
         return await self.services.indexes.read_access(index, await self.identity())
 
 
-def _title(status_code: int) -> str:
+def title_of(status_code: int) -> str:
+    """The standard phrase of a status code, as a page's title."""
     try:
         return HTTPStatus(status_code).phrase
     except ValueError:
         return "Error"
 
 
-def _error_of(kwargs: dict[str, Any]) -> MinistryError | None:
+def error_of(kwargs: dict[str, Any]) -> MinistryError | None:
+    """The domain error behind ``send_error``'s arguments, if there is one."""
     exc_info = kwargs.get("exc_info")
     if exc_info and isinstance(exc_info[1], MinistryError):
         return exc_info[1]

@@ -23,6 +23,7 @@ class RootHandler(UploadHandler):
         self.render(
             "home.html",
             project_count=len(projects),
+            recent=await self.services.search.recent(access),
             base_url=f"{self.request.protocol}://{self.request.host}",
         )
 

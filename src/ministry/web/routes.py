@@ -21,6 +21,7 @@ from ministry.web.home import HealthHandler, IndexRootHandler, MetricsHandler, R
 from ministry.web.json_api import ProjectJsonHandler
 from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
 from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
+from ministry.web.ui import ProjectHandler, SearchHandler
 from ministry.web.upload import UploadHandler
 from ministry.web.urls import INDEX_PATTERN
 
@@ -63,6 +64,9 @@ def _index_routes(prefix: str) -> list[Any]:
         (rf"{prefix}/packages/", PackagesIndexHandler),
         (rf"{prefix}/packages/{_PROJECT}/", PackagesProjectHandler),
         (rf"{prefix}/packages/{_PROJECT}/(?P<filename>[^/]+)", FileHandler),
+        (rf"{prefix}/project/{_PROJECT}", AddSlashHandler),
+        (rf"{prefix}/project/{_PROJECT}/", ProjectHandler),
+        (rf"{prefix}/project/{_PROJECT}/(?P<version>[^/]+)/", ProjectHandler),
         (rf"{prefix}/pypi/{_PROJECT}/json/?", ProjectJsonHandler),
         (rf"{prefix}/pypi/{_PROJECT}/(?P<version>[^/]+)/json/?", ProjectJsonHandler),
     ]  # fmt: skip
@@ -75,6 +79,7 @@ def routes() -> list[Any]:
         (r"/(?:dist|legacy)/?", UploadHandler),
         (r"/-/health", HealthHandler),
         (r"/-/metrics", MetricsHandler),
+        (r"/search", SearchHandler),
         *api.routes(_INDEX, _PROJECT),
         *_index_routes(""),
         *_index_routes(f"/{_INDEX}"),

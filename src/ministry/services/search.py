@@ -1,0 +1,221 @@
+"""Search over the projects of the hosted indexes, by name and summary.
+
+The first search builds, per hosted index, a map from word to projects (names
+and the summary of each project's newest release); after that the change log
+says which projects changed, and only those are read again. A search then looks
+words up by prefix in a sorted word list: its cost follows the matches, not the
+number of projects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+
+from packaging.utils import NormalizedName
+from packaging.version import InvalidVersion, Version
+
+from ministry.core.models import Project, Release
+from ministry.core.search import name_words, query_words, rank, summary_words
+from ministry.services.catalog import Catalog
+from ministry.services.indexes import ReadAccess
+from ministry.storage.protocols import MetadataStore
+
+__all__ = ["RecentRelease", "SearchHit", "SearchService"]
+
+#: More changes than this since the last look, and the words are rebuilt instead.
+_REBUILD_AFTER = 5000
+_PAGE = 1000
+#: How far back in the change log the home page looks for uploads.
+_RECENT_WINDOW = 500
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A project that matches, with the summary of its newest release."""
+
+    project: Project
+    summary: str
+
+
+@dataclass(frozen=True)
+class RecentRelease:
+    """A release that received a file lately."""
+
+    project: Project
+    version: str
+    uploaded: datetime
+    summary: str
+
+
+def _newest_summary(releases: list[Release]) -> str:
+    def key(release: Release) -> tuple[int, Version | None]:
+        try:
+            return (1, Version(release.version))
+        except InvalidVersion:
+            return (0, None)
+
+    valid = [r for r in releases if key(r)[0]]
+    if not valid:
+        return ""
+    newest = max(valid, key=lambda r: Version(r.version))
+    summary = newest.metadata.get("summary")
+    return summary if isinstance(summary, str) else ""
+
+
+class _Words:
+    """The words of one hosted index."""
+
+    def __init__(self) -> None:
+        self.summaries: dict[str, str] = {}
+        self.projects: dict[str, set[str]] = defaultdict(set)
+        self._of: dict[str, set[str]] = {}
+        self._sorted: list[str] | None = None
+
+    def put(self, name: str, summary: str | None) -> None:
+        for word in self._of.pop(name, set()):
+            self.projects[word].discard(name)
+        if summary is None:
+            self.summaries.pop(name, None)
+        else:
+            words = name_words(name) | summary_words(summary)
+            self.summaries[name] = summary
+            self._of[name] = words
+            for word in words:
+                self.projects[word].add(name)
+        self._sorted = None
+
+    def matching(self, word: str) -> set[str]:
+        """Projects with a word that starts with ``word``."""
+        if self._sorted is None:
+            self._sorted = sorted(w for w, names in self.projects.items() if names)
+        found: set[str] = set()
+        start = bisect_left(self._sorted, word)
+        for candidate in self._sorted[start:]:
+            if not candidate.startswith(word):
+                break
+            found |= self.projects[candidate]
+        return found
+
+
+class SearchService:
+    """Finds projects an index shows by the words of their names and summaries."""
+
+    def __init__(self, metadata: MetadataStore, catalog: Catalog) -> None:
+        self._metadata = metadata
+        self._catalog = catalog
+        self._words: dict[str, _Words] = {}
+        self._shown: dict[Hashable, tuple[tuple[Project, ...], dict[tuple[str, str], Project]]] = {}
+        self._serial = -1
+        self._lock = asyncio.Lock()
+
+    async def search(self, access: ReadAccess, query: str, limit: int = 100) -> list[SearchHit]:
+        """The best ``limit`` matches among the projects ``access`` shows."""
+        words = query_words(query)
+        if not words:
+            return []
+        await self._catch_up(access)
+        visible = self._visible(access, await self._catalog.projects(access))
+        found = []
+        for key in self._matches(words):
+            project = visible.get(key)
+            if project is not None:
+                summary = self._words[key[0]].summaries.get(project.name, "")
+                found.append((rank(project.name, words, query), project.name, project, summary))
+        found.sort(key=lambda hit: hit[:2])
+        return [SearchHit(project, summary) for _, _, project, summary in found[:limit]]
+
+    async def recent(self, access: ReadAccess, count: int = 10) -> list[RecentRelease]:
+        """The releases most lately uploaded to, among the projects ``access`` shows."""
+        changes = await self._metadata.changes_since(
+            max(0, access.serial - _RECENT_WINDOW), _RECENT_WINDOW
+        )
+        await self._catch_up(access)
+        visible = self._visible(access, await self._catalog.projects(access))
+        found: list[RecentRelease] = []
+        seen: set[tuple[str, str | None]] = set()
+        for change in reversed(changes):
+            project = visible.get((change.index, change.project or ""))
+            if change.action != "add-file" or project is None or change.version is None:
+                continue
+            if (project.name, change.version) in seen:
+                continue
+            seen.add((project.name, change.version))
+            summary = self._words[change.index].summaries.get(project.name, "")
+            found.append(RecentRelease(project, change.version, change.time, summary))
+            if len(found) == count:
+                break
+        return found
+
+    def _visible(
+        self, access: ReadAccess, shown: tuple[Project, ...]
+    ) -> dict[tuple[str, str], Project]:
+        """What the index shows, by (index, name), made once per project list.
+
+        Proxied projects have no releases here and join the list as they are
+        fetched: their names are added to the words of their index on the way.
+        """
+        key = (access.index.name, access.visible)
+        kept = self._shown.get(key)
+        if kept is not None and kept[0] is shown:
+            return kept[1]
+        visible = {}
+        for project in shown:
+            words_of = self._words.setdefault(project.index, _Words())
+            if project.name not in words_of.summaries:
+                words_of.put(project.name, "")
+            visible[(project.index, str(project.name))] = project
+        self._shown[key] = (shown, visible)
+        return visible
+
+    def _matches(self, words: list[str]) -> set[tuple[str, str]]:
+        matched: set[tuple[str, str]] = set()
+        for index, words_of in self._words.items():
+            names: set[str] | None = None
+            for word in words:
+                found = words_of.matching(word)
+                names = found if names is None else names & found
+                if not names:
+                    break
+            matched |= {(index, name) for name in names or ()}
+        return matched
+
+    async def _catch_up(self, access: ReadAccess) -> None:
+        async with self._lock:
+            if self._serial == access.serial:
+                return
+            changed: set[tuple[str, str]] = set()
+            serial = self._serial
+            while self._serial >= 0:
+                changes = await self._metadata.changes_since(serial, _PAGE)
+                changed |= {(c.index, c.project) for c in changes if c.project}
+                if not changes or len(changed) > _REBUILD_AFTER:
+                    break
+                serial = changes[-1].serial
+            if self._serial < 0 or len(changed) > _REBUILD_AFTER:
+                await self._rebuild(access)
+                return
+            for index, name in changed:
+                await self._refresh(index, NormalizedName(name))
+            self._serial = serial
+
+    async def _rebuild(self, access: ReadAccess) -> None:
+        serial = await self._metadata.last_serial()
+        self._words, self._shown = {}, {}
+        for index, config in access.configs.items():
+            if config.kind != "hosted":
+                continue
+            for project in await self._metadata.list_projects(index):
+                await self._refresh(index, project.name)
+        self._serial = serial
+
+    async def _refresh(self, index: str, name: NormalizedName) -> None:
+        words_of = self._words.setdefault(index, _Words())
+        if await self._metadata.get_project(index, name) is None:
+            words_of.put(name, None)
+            return
+        words_of.put(name, _newest_summary(await self._metadata.list_releases(index, name)))

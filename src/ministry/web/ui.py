@@ -1,0 +1,128 @@
+"""The pages people read in a browser: ``[/<index>]/project/<project>/[<version>/]``.
+
+They show what the JSON API document holds (the same data, from the same kept
+view), with the description rendered and sanitized; errors are pages too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from ministry.core.models import DEFAULT_INDEX
+from ministry.core.readme import render_description
+from ministry.web.base import BaseHandler, error_of, title_of
+from ministry.web.simple import normalized_or_redirect
+
+__all__ = ["PageHandler", "ProjectHandler", "SearchHandler"]
+
+_UNITS = ("bytes", "kB", "MB", "GB", "TB")
+_RESULTS = 100
+#: Longer queries are cut: no project name or summary word is this long.
+_QUERY_CHARACTERS = 200
+
+
+class PageHandler(BaseHandler):
+    """A handler of pages: its errors are HTML pages with a title and a way back."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """An HTML page for browsers; what BaseHandler answers for everything else."""
+        if self.prefers_json() or "text/html" not in self.request.headers.get("Accept", ""):
+            super().write_error(status_code, **kwargs)
+            return
+        error = error_of(kwargs)
+        self.render(
+            "error.html",
+            status_code=status_code,
+            title=title_of(status_code),
+            message=error.message if error else self._reason,
+        )
+
+
+def size(count: int) -> str:
+    """A size as people read it: 1.2 MB."""
+    value = float(count)
+    for unit in _UNITS:
+        if value < 1000 or unit == _UNITS[-1]:
+            return f"{count} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def safe_links(info: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The project's links that are web addresses: a ``javascript:`` URL is never a link."""
+    links = dict(info.get("project_urls") or {})
+    if info.get("home_page"):
+        links.setdefault("Homepage", info["home_page"])
+    for label, url in links.items():
+        if isinstance(url, str) and urlsplit(url.strip()).scheme.lower() in ("http", "https"):
+            yield str(label), url.strip()
+
+
+class ProjectHandler(PageHandler):
+    """A project's page (its newest release) or one release's page."""
+
+    async def get(
+        self, project: str, version: str | None = None, index: str = DEFAULT_INDEX
+    ) -> None:
+        """The page; 301 to the normalized name, 404 for unknown projects and versions."""
+        access = await self.read_access(index)
+        template = "{prefix}/project/{project}/" + (f"{version}/" if version else "")
+        normalized = normalized_or_redirect(self, project, template)
+        if normalized is None:
+            return
+        base_url = f"{self.request.protocol}://{self.request.host}"
+        catalog = self.services.catalog
+        latest = await catalog.project_document(access, normalized, None, base_url)
+        shown = latest
+        if version is not None:
+            shown = await catalog.project_document(access, normalized, version, base_url)
+        info = shown["info"]
+        description = await asyncio.to_thread(
+            render_description, info["description"] or "", info["description_content_type"]
+        )
+        prefix = f"/{index}" if "index" in self.path_kwargs else ""
+        simple_url = f"{base_url}{prefix}/simple/"
+        pin = f"=={info['version']}" if version is not None else ""
+        self.cache_for(access, "max-age=0, must-revalidate")
+        self.render(
+            "project.html",
+            info=info,
+            files=shown["urls"],
+            versions=_history(latest["releases"]),
+            description=description,
+            install=f"pip install --index-url {simple_url} {normalized}{pin}",
+            links=list(safe_links(info)),
+            project_url=f"{prefix}/project/{normalized}/",
+            simple_url=f"{prefix}/simple/{normalized}/",
+            index=access.index.name,
+            size=size,
+        )
+
+    head = get
+
+
+def _history(releases: dict[str, list[dict[str, Any]]]) -> list[tuple[str, bool, str]]:
+    """Every version, newest first: whether it is yanked, and when it was first uploaded."""
+    history = []
+    for version, files in releases.items():
+        yanked = bool(files) and all(f["yanked"] for f in files)
+        times = sorted(f["upload_time"] for f in files if f["upload_time"])
+        history.append((version, yanked, times[0][:10] if times else ""))
+    return history[::-1]
+
+
+class SearchHandler(PageHandler):
+    """``/search?q=…``: projects of the default index by name and summary."""
+
+    async def get(self) -> None:
+        """The search form, and the matches when there is a query."""
+        query = self.get_argument("q", "").strip()[:_QUERY_CHARACTERS]
+        access = await self.read_access(DEFAULT_INDEX)
+        hits = await self.services.search.search(access, query, _RESULTS) if query else []
+        self.cache_for(access, "max-age=0, must-revalidate")
+        self.render("search.html", query=query, hits=hits, limit=_RESULTS)
+
+    head = get
