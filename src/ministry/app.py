@@ -42,6 +42,10 @@ def make_app(services: Services) -> tornado.web.Application:
         # Under /-/, a prefix no index can take.
         static_path=str(Path(__file__).parent / "static"),
         static_url_prefix="/-/static/",
+        # Checked by the browser pages only (web.ui.PageHandler): they alone take the
+        # session cookie; uploads and the APIs authenticate every request themselves.
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
         default_handler_class=NotFoundHandler,
         log_function=_log_request,
     )

@@ -12,10 +12,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from conftest import ALICE
+from support.clients import new_venv, pip_install, twine_upload
 from support.distributions import make_wheel
 from support.server import MinistryServer
 from support.uploads import post_upload
@@ -191,3 +193,96 @@ def test_home_page_lists_recent_uploads(
     screenshot(page, "home")
     recent.click()
     assert page.locator(".summary").inner_text() == "Fresh off the press"
+
+
+def log_in(page: Page, server: MinistryServer, next_path: str = "/") -> None:
+    page.goto(f"{server.url}/-/login?next={next_path}")
+    page.get_by_label("User name").fill(ALICE[0])
+    page.get_by_label("Password").fill(ALICE[1])
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{server.url}{next_path}")
+
+
+def test_login_token_upload_revoke(
+    server: MinistryServer, page: Page, tmp_path: Path, home: Path, unique: str
+) -> None:
+    """Log in, create a token, upload with it, revoke it: then it no longer uploads."""
+    page.goto(f"{server.url}/-/tokens")
+    page.wait_for_url("**/-/login?next=/-/tokens")
+    page.get_by_label("User name").fill(ALICE[0])
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Log in").click()
+    assert page.get_by_role("alert").inner_text() == (
+        "Invalid or non-existent authentication information."
+    )
+    log_in(page, server, "/-/tokens")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "ministry_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    page.get_by_label("What it is for").fill("browser test")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.locator("#token-secret").inner_text()
+    assert secret.startswith("mop_")
+    screenshot(page, "tokens")
+
+    upload_url = f"{server.url}/legacy/"
+    first = make_wheel(tmp_path, unique, "1.0")
+    uploaded = twine_upload(home, upload_url, "__token__", secret, first)
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+
+    page.goto(f"{server.url}/-/tokens")  # the secret is never shown again
+    assert page.locator("#token-secret").count() == 0
+    row = page.locator("tr", has_text="browser test")
+    row.get_by_role("button", name="Revoke").click()
+    assert page.locator("tr", has_text="browser test").inner_text().endswith("revoked")
+    refused = twine_upload(
+        home, upload_url, "__token__", secret, make_wheel(tmp_path, unique, "2.0")
+    )
+    assert refused.returncode != 0
+    assert "403" in refused.stdout + refused.stderr or "401" in refused.stdout + refused.stderr
+
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{server.url}/-/tokens")
+    page.wait_for_url("**/-/login?next=/-/tokens")
+
+
+def test_yank_from_the_page_makes_pip_skip_it(
+    server: MinistryServer, page: Page, tmp_path: Path, home: Path, unique: str
+) -> None:
+    publish(server, tmp_path, unique, "1.0")
+    publish(server, tmp_path, unique, "2.0")
+    page.goto(f"{server.url}/project/{unique}/")
+    assert page.get_by_role("button", name="Yank 2.0").count() == 0  # not signed in
+    log_in(page, server, f"/project/{unique}/")
+    page.get_by_role("button", name="Yank 2.0").click()
+    page.wait_for_url(f"{server.url}/project/{unique}/2.0/")
+    assert page.locator(".badge.yanked").first.inner_text() == "yanked"
+    screenshot(page, "yanked")
+
+    python = new_venv(tmp_path / "venv")
+    installed = pip_install(python, home, "--index-url", f"{server.url}/simple/", unique)
+    assert installed.returncode == 0, installed.stderr
+    assert f"{unique}-1.0" in installed.stdout
+    assert server.served(f"/packages/{unique}/{unique}-1.0-py3-none-any.whl") == 1
+
+    page.get_by_role("button", name="Unyank 2.0").click()
+    assert page.locator("h1 .badge").count() == 0
+
+
+def test_forms_without_the_xsrf_token_are_refused(
+    server: MinistryServer, page: Page, tmp_path: Path, unique: str
+) -> None:
+    """A form posted from elsewhere carries the session cookie but not the token."""
+    publish(server, tmp_path, unique, "1.0")
+    log_in(page, server)
+    session = next(c for c in page.context.cookies() if c["name"] == "ministry_session")
+    cookies = {"ministry_session": session["value"]}
+    with httpx.Client(base_url=server.url, trust_env=False, cookies=cookies) as forger:
+        yank = {"index": "main", "project": unique, "version": "1.0", "action": "yank"}
+        assert forger.post("/-/yank", data=yank).status_code == 403
+        assert forger.post("/-/tokens", data={"description": "forged"}).status_code == 403
+        # The session alone is no credential for the APIs.
+        assert forger.get("/-/api/users/alice/tokens").status_code == 401
+    page.goto(f"{server.url}/project/{unique}/")
+    assert page.locator("h1 .badge").count() == 0
+    page.goto(f"{server.url}/-/tokens")
+    assert page.locator("tr", has_text="forged").count() == 0

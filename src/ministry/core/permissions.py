@@ -34,7 +34,11 @@ EVERYONE = "@all"
 
 @dataclass(frozen=True)
 class Identity:
-    """A proven user: by password, or by one of their tokens (then ``token_id`` is set)."""
+    """A proven user: by password, or by one of their tokens (then ``token_id`` is set).
+
+    A browser session, begun with the password, acts as the password does;
+    ``session_id`` names it so that logging out can end it.
+    """
 
     user: str
     address: str = "local"
@@ -43,6 +47,7 @@ class Identity:
     token_id: str | None = None
     token_index: str | None = None
     token_projects: tuple[str, ...] = ()
+    session_id: str | None = None
 
     @property
     def actor(self) -> Actor:

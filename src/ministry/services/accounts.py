@@ -12,14 +12,14 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 
 from ministry.core.models import Group, Token, User
 from ministry.core.permissions import Identity, check_admin
 from ministry.errors import InvalidRequest, NotFound, PermissionDenied
-from ministry.services.auth import TOKEN_USERNAME, format_token, hash_token
+from ministry.services.auth import SESSION_PREFIX, TOKEN_USERNAME, format_token, hash_token
 from ministry.storage.protocols import MetadataStore
 
 __all__ = ["AccountService", "check_username"]
@@ -170,6 +170,27 @@ class AccountService:
         )
         await self._metadata.add_token(token, identity.actor)
         return token, format_token(token_id, secret)
+
+    async def start_session(self, identity: Identity, lifetime: timedelta) -> str:
+        """A browser session for a password login: a token whose id marks it as one."""
+        _check_self_or_admin(identity, identity.user, "sign in to the web pages")
+        token_id, secret = SESSION_PREFIX + secrets.token_hex(8), secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        token = Token(
+            token_id=token_id,
+            user=identity.user,
+            secret_hash=hash_token(secret),
+            created=now,
+            description=f"Browser session from {identity.address}",
+            expires=now + lifetime,
+        )
+        await self._metadata.add_token(token, identity.actor)
+        return format_token(token_id, secret)
+
+    async def end_session(self, identity: Identity) -> None:
+        """Log out: the session's token is revoked."""
+        if identity.session_id is not None:
+            await self._metadata.revoke_token(identity.session_id, identity.actor)
 
     async def list_tokens(self, identity: Identity, user: str) -> list[Token]:
         """A user's tokens (never their secrets)."""

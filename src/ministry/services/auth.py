@@ -16,6 +16,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -26,11 +27,13 @@ from ministry.core.permissions import Identity
 from ministry.errors import AuthenticationFailed
 from ministry.storage.protocols import MetadataStore
 
-__all__ = ["TOKEN_USERNAME", "AuthService", "format_token", "hash_token"]
+__all__ = ["SESSION_PREFIX", "TOKEN_USERNAME", "AuthService", "format_token", "hash_token"]
 
 #: The username upload clients send with an API token (twine, uv, flit: ``__token__``).
 TOKEN_USERNAME = "__token__"  # noqa: S105 (a user name, not a secret)
-_TOKEN = re.compile(r"mop_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
+_TOKEN = re.compile(r"mop_(s?[0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
+#: Session ids start so; API token ids are hexadecimal, so no API token passes for a session.
+SESSION_PREFIX = "s"
 # A bulk upload authenticates once per file; re-running Argon2 each time would cost
 # tens of milliseconds per file. A verified password is remembered briefly.
 _VERIFIED_TTL = 300.0
@@ -67,6 +70,14 @@ class AuthService:
         if username == TOKEN_USERNAME:
             raise _failed()
         return await self._authenticate_password(username, password, address)
+
+    async def authenticate_session(self, value: str, address: str) -> Identity:
+        """The identity of a browser session cookie, which acts as the password that began it."""
+        match = _TOKEN.match(value)
+        if match is None or not match[1].startswith(SESSION_PREFIX):
+            raise _failed()
+        identity = await self._authenticate_token(match[1], match[2], address)
+        return replace(identity, token_id=None, session_id=match[1])
 
     async def _token_owner(self, token_id: str) -> str | None:
         token = await self._metadata.get_token(token_id)

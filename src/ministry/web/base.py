@@ -22,6 +22,7 @@ import tornado.web
 from ministry.core.negotiation import negotiate
 from ministry.core.permissions import Identity
 from ministry.errors import (
+    AuthenticationFailed,
     AuthenticationRequired,
     Conflict,
     FileExists,
@@ -40,7 +41,10 @@ from ministry.errors import (
 from ministry.services.indexes import ReadAccess
 from ministry.wiring import Services
 
-__all__ = ["BaseHandler", "error_of", "status_of", "title_of"]
+__all__ = ["SESSION_COOKIE", "BaseHandler", "error_of", "status_of", "title_of"]
+
+#: The browser session: an API token made at login, kept in an HttpOnly cookie.
+SESSION_COOKIE = "ministry_session"
 
 log = logging.getLogger(__name__)
 
@@ -204,18 +208,38 @@ class BaseHandler(tornado.web.RequestHandler):
             raise AuthenticationRequired("Basic credentials need a user name and a password.")
         return username, password
 
+    def session_allowed(self) -> bool:
+        """Whether the browser's session cookie may stand for credentials here.
+
+        Only on the pages people use, whose forms check the XSRF token: a cookie
+        travels with any request a browser makes, so an API or the simple pages
+        (which caches in front may keep) must never act on it.
+        """
+        return False
+
+    def check_xsrf_cookie(self) -> None:
+        """Nothing to check outside the browser pages: they alone accept the session cookie."""
+
     async def identity(self) -> Identity | None:
         """Who the request acts as, or None for an anonymous request; 401 for bad credentials.
 
-        Asked once per request: the answer is kept.
+        Asked once per request: the answer is kept. An expired or revoked session
+        makes the request anonymous (and the cookie is dropped), not an error.
         """
         if not self._identity_known:
             credentials = self.basic_credentials()
+            address = self.request.remote_ip or "unknown"
             if credentials is not None:
-                address = self.request.remote_ip or "unknown"
                 self._request_identity = await self.services.auth.authenticate(
                     *credentials, address
                 )
+            elif self.session_allowed() and (session := self.get_cookie(SESSION_COOKIE)):
+                try:
+                    self._request_identity = await self.services.auth.authenticate_session(
+                        session, address
+                    )
+                except AuthenticationFailed:
+                    self.clear_cookie(SESSION_COOKIE, path="/")
             self._identity_known = True
         return self._request_identity
 

@@ -16,8 +16,14 @@ __all__ = ["HealthHandler", "IndexRootHandler", "MetricsHandler", "RootHandler"]
 class RootHandler(UploadHandler):
     """GET shows the home page; POST is the upload API (twine's default URL form)."""
 
+    def session_allowed(self) -> bool:
+        """The home page shows the signed-in user; uploads here never act on a cookie."""
+        return self.request.method in ("GET", "HEAD")
+
     async def get(self, **_: str) -> None:
         """The home page."""
+        identity = await self.identity()
+        self.current_user = identity.user if identity else None
         access = await self.read_access(DEFAULT_INDEX)
         projects = await self.services.catalog.projects(access)
         self.render(

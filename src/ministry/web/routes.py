@@ -20,8 +20,9 @@ from ministry.web.files import FileHandler
 from ministry.web.home import HealthHandler, IndexRootHandler, MetricsHandler, RootHandler
 from ministry.web.json_api import ProjectJsonHandler
 from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
+from ministry.web.sessions import LoginHandler, LogoutHandler, TokensHandler
 from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
-from ministry.web.ui import ProjectHandler, SearchHandler
+from ministry.web.ui import ProjectHandler, SearchHandler, YankHandler
 from ministry.web.upload import UploadHandler
 from ministry.web.urls import INDEX_PATTERN
 
@@ -80,6 +81,10 @@ def routes() -> list[Any]:
         (r"/-/health", HealthHandler),
         (r"/-/metrics", MetricsHandler),
         (r"/search", SearchHandler),
+        (r"/-/login", LoginHandler),
+        (r"/-/logout", LogoutHandler),
+        (r"/-/tokens", TokensHandler),
+        (r"/-/yank", YankHandler),
         *api.routes(_INDEX, _PROJECT),
         *_index_routes(""),
         *_index_routes(f"/{_INDEX}"),

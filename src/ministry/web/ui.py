@@ -9,23 +9,50 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+
+import tornado.web
+from packaging.utils import canonicalize_name
 
 from ministry.core.models import DEFAULT_INDEX
+from ministry.core.permissions import check_maintain
 from ministry.core.readme import render_description
+from ministry.errors import PermissionDenied
+from ministry.services.indexes import ReadAccess
 from ministry.web.base import BaseHandler, error_of, title_of
 from ministry.web.simple import normalized_or_redirect
 
-__all__ = ["PageHandler", "ProjectHandler", "SearchHandler"]
+__all__ = ["PageHandler", "ProjectHandler", "SearchHandler", "YankHandler"]
 
 _UNITS = ("bytes", "kB", "MB", "GB", "TB")
 _RESULTS = 100
+_REASON_CHARACTERS = 500
 #: Longer queries are cut: no project name or summary word is this long.
 _QUERY_CHARACTERS = 200
 
 
 class PageHandler(BaseHandler):
-    """A handler of pages: its errors are HTML pages with a title and a way back."""
+    """A page: the session cookie signs in, forms carry an XSRF token, errors are pages too."""
+
+    def session_allowed(self) -> bool:
+        """Pages accept the session cookie: their forms are checked against XSRF."""
+        return True
+
+    def check_xsrf_cookie(self) -> None:
+        """Every form posted to a page carries the token of its ``_xsrf`` cookie."""
+        tornado.web.RequestHandler.check_xsrf_cookie(self)
+
+    async def prepare(self) -> None:
+        """Learn who is signed in, for the page header."""
+        identity = await self.identity()
+        self.current_user = identity.user if identity else None
+
+    def cache_for(self, access: ReadAccess, directives: str) -> None:
+        """What a signed-in reader sees is theirs alone."""
+        if self.current_user:
+            self.set_header("Cache-Control", f"private, {directives}")
+        else:
+            super().cache_for(access, directives)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """An HTML page for browsers; what BaseHandler answers for everything else."""
@@ -89,6 +116,7 @@ class ProjectHandler(PageHandler):
         self.cache_for(access, "max-age=0, must-revalidate")
         self.render(
             "project.html",
+            may_yank=await self._may_yank(access),
             info=info,
             files=shown["urls"],
             versions=_history(latest["releases"]),
@@ -102,6 +130,36 @@ class ProjectHandler(PageHandler):
         )
 
     head = get
+
+    async def _may_yank(self, access: ReadAccess) -> bool:
+        """Whether to offer the yank buttons (the action checks again, of course)."""
+        identity = await self.identity()
+        if identity is None or access.index.kind != "hosted":
+            return False
+        try:
+            check_maintain(identity, access.index, "yank", uploaders=True)
+        except PermissionDenied:
+            return False
+        return True
+
+
+class YankHandler(PageHandler):
+    """``POST /-/yank``: the yank and unyank buttons of a release page."""
+
+    async def post(self) -> None:
+        """Yank or unyank one release, then show its page again."""
+        identity = await self.require_identity()
+        index = self.get_argument("index", DEFAULT_INDEX)
+        project = canonicalize_name(self.get_argument("project"))
+        version = self.get_argument("version")
+        maintenance = self.services.maintenance
+        if self.get_argument("action") == "unyank":
+            await maintenance.unyank(identity, index, project, version=version)
+        else:
+            reason = self.get_argument("reason", "").strip()[:_REASON_CHARACTERS]
+            await maintenance.yank(identity, index, project, version=version, reason=reason)
+        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
+        self.redirect(f"{prefix}/project/{project}/{quote(version, safe='')}/", status=303)
 
 
 def _history(releases: dict[str, list[dict[str, Any]]]) -> list[tuple[str, bool, str]]:
