@@ -286,3 +286,51 @@ def test_forms_without_the_xsrf_token_are_refused(
     assert page.locator("h1 .badge").count() == 0
     page.goto(f"{server.url}/-/tokens")
     assert page.locator("tr", has_text="forged").count() == 0
+
+
+def test_help_page_uses_this_servers_addresses(server: MinistryServer, page: Page) -> None:
+    page.goto(server.url + "/")
+    page.get_by_role("link", name="Help").click()
+    page.wait_for_url("**/-/help")
+    text = page.locator("main").inner_text()
+    assert f"index-url = {server.url}/simple/" in text
+    assert f'url = "{server.url}/simple/"' in text  # uv and PDM
+    assert f"poetry config repositories.ministry {server.url}/legacy/" in text
+    assert f"repository = {server.url}/legacy/" in text  # .pypirc
+    screenshot(page, "help")
+    assert page.goto(f"{server.url}/-/help?index=no-such-index") is not None
+    assert page.title().startswith("404")
+
+
+def test_indexes_list_their_projects(
+    server: MinistryServer, page: Page, tmp_path: Path, unique: str
+) -> None:
+    publish(server, tmp_path, unique, "1.0")
+    page.goto(f"{server.url}/-/indexes")
+    page.get_by_role("link", name="main").click()
+    page.wait_for_url("**/-/indexes/main/")
+    page.get_by_role("link", name=unique).click()
+    page.wait_for_url(f"{server.url}/project/{unique}/")
+    screenshot(page, "index")
+
+
+def test_audit_log_is_for_administrators(
+    fresh_server: MinistryServer, page: Page, tmp_path: Path, unique: str
+) -> None:
+    root = ("root", "root-password-1")
+    assert fresh_server.cli("user", "add", root[0], "--admin", "--password-stdin",
+                            stdin=root[1] + "\n").returncode == 0  # fmt: skip
+    publish(fresh_server, tmp_path, unique, "1.0")
+    log_in(page, fresh_server, "/-/audit")
+    assert page.title().startswith("403")
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{fresh_server.url}/-/login?next=/-/audit")
+    page.get_by_label("User name").fill(root[0])
+    page.get_by_label("Password").fill(root[1])
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/-/audit")
+    rows = page.locator("tbody tr").all_inner_texts()
+    assert "add-token" in rows[0]  # newest first: root's own session
+    upload = next(row for row in rows if "add-file" in row)
+    assert unique in upload and "alice" in upload
+    screenshot(page, "audit")

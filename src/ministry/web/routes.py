@@ -20,6 +20,7 @@ from ministry.web.files import FileHandler
 from ministry.web.home import HealthHandler, IndexRootHandler, MetricsHandler, RootHandler
 from ministry.web.json_api import ProjectJsonHandler
 from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
+from ministry.web.pages import AuditHandler, HelpHandler, IndexesHandler, IndexHandler
 from ministry.web.sessions import LoginHandler, LogoutHandler, TokensHandler
 from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
 from ministry.web.ui import ProjectHandler, SearchHandler, YankHandler
@@ -85,6 +86,10 @@ def routes() -> list[Any]:
         (r"/-/logout", LogoutHandler),
         (r"/-/tokens", TokensHandler),
         (r"/-/yank", YankHandler),
+        (r"/-/help", HelpHandler),
+        (r"/-/audit", AuditHandler),
+        (r"/-/indexes", IndexesHandler),
+        (rf"/-/indexes/{_INDEX}/", IndexHandler),
         *api.routes(_INDEX, _PROJECT),
         *_index_routes(""),
         *_index_routes(f"/{_INDEX}"),

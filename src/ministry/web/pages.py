@@ -1,0 +1,74 @@
+"""More pages for people: how to use an index, the indexes and their projects, the audit log."""
+
+from __future__ import annotations
+
+from ministry.core.models import DEFAULT_INDEX
+from ministry.core.permissions import may_see
+from ministry.errors import InvalidRequest
+from ministry.web.ui import PageHandler
+
+__all__ = ["AuditHandler", "HelpHandler", "IndexHandler", "IndexesHandler"]
+
+_AUDIT_PAGE = 200
+
+
+class HelpHandler(PageHandler):
+    """``/-/help[?index=NAME]``: pip, uv, Poetry, PDM and twine set up for this server."""
+
+    async def get(self) -> None:
+        """The configuration snippets, with this server's own addresses."""
+        index = self.get_argument("index", DEFAULT_INDEX)
+        await self.read_access(index)  # an index the reader may not see is not found
+        base = f"{self.request.protocol}://{self.request.host}"
+        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
+        self.render(
+            "help.html",
+            index=index,
+            name="ministry" if index == DEFAULT_INDEX else index.replace("/", "-"),
+            simple=f"{base}{prefix}/simple/",
+            upload=f"{base}{prefix}/legacy/",
+        )
+
+
+class IndexesHandler(PageHandler):
+    """``/-/indexes``: every index the reader may see, with what it is."""
+
+    async def get(self) -> None:
+        """The list."""
+        identity = await self.identity()
+        configs = await self.services.indexes.configs()
+        shown = [c for c in sorted(configs.values(), key=lambda c: c.name) if may_see(identity, c)]
+        self.render("indexes.html", indexes=shown)
+
+
+class IndexHandler(PageHandler):
+    """``/-/indexes/<name>/``: the projects one index shows."""
+
+    async def get(self, index: str) -> None:
+        """The index's settings people care about, and its projects."""
+        access = await self.read_access(index)
+        projects = await self.services.catalog.projects(access)
+        self.cache_for(access, "max-age=0, must-revalidate")
+        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
+        self.render("index.html", access=access, projects=projects, prefix=prefix)
+
+
+class AuditHandler(PageHandler):
+    """``/-/audit[?before=SERIAL]``: who changed what, newest first, for administrators."""
+
+    async def get(self) -> None:
+        """One page of the change log."""
+        identity = await self.identity()
+        if identity is None:
+            self.redirect("/-/login?next=/-/audit")
+            return
+        access = await self.read_access(DEFAULT_INDEX)
+        try:
+            before = int(self.get_argument("before", str(access.serial + 1)))
+        except ValueError as exc:
+            raise InvalidRequest("'before' must be a serial, a whole number.") from exc
+        since = max(0, before - 1 - _AUDIT_PAGE)
+        changes = await self.services.audit.changes(identity, since=since, limit=_AUDIT_PAGE)
+        changes = [c for c in changes if c.serial < before][::-1]
+        self.set_header("Cache-Control", "no-store")
+        self.render("audit.html", changes=changes, older=since if since > 0 else None)
