@@ -334,3 +334,74 @@ def test_audit_log_is_for_administrators(
     upload = next(row for row in rows if "add-file" in row)
     assert unique in upload and "alice" in upload
     screenshot(page, "audit")
+
+
+def test_delete_button_where_the_index_allows_it(
+    fresh_server: MinistryServer, page: Page, tmp_path: Path, unique: str
+) -> None:
+    index = "team/scratch"
+    created = fresh_server.cli(
+        "index", "create", index, "--allow-delete", "--admins", "alice", "--uploaders", "alice"
+    )
+    assert created.returncode == 0, created.stderr
+    for version in ("1.0", "2.0"):
+        wheel = make_wheel(tmp_path, unique, version)
+        with fresh_server.client() as client:
+            response = post_upload(client, wheel, auth=ALICE, url=f"/{index}/legacy/")
+            assert response.status_code == 200, response.text
+    log_in(page, fresh_server, "/-/user")
+    assert "team/scratch" in page.locator("main").inner_text()
+    screenshot(page, "user")
+    page.goto(f"{fresh_server.url}/{index}/project/{unique}/")
+    assert page.get_by_role("button", name="Delete 1.0").count() == 1
+    page.goto(f"{fresh_server.url}/project/{unique}/")  # main does not allow deleting
+    assert page.get_by_role("button", name="Delete 1.0").count() == 0
+    page.goto(f"{fresh_server.url}/{index}/project/{unique}/")
+    delete = page.locator("form", has=page.get_by_role("button", name="Delete 2.0"))
+    delete.get_by_role("button", name="Delete 2.0").click()  # not confirmed: the form stays
+    assert page.url == f"{fresh_server.url}/{index}/project/{unique}/"
+    assert page.get_by_role("link", name="2.0", exact=True).count() == 1
+    delete.get_by_role("checkbox").check()
+    delete.get_by_role("button", name="Delete 2.0").click()
+    page.wait_for_load_state()
+    assert page.locator("h1").first.inner_text().startswith(f"{unique} 1.0")
+    assert page.get_by_role("link", name="2.0", exact=True).count() == 0
+    with fresh_server.client() as client:
+        page_json = client.get(
+            f"/{index}/simple/{unique}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+        ).json()
+    assert [f["filename"] for f in page_json["files"]] == [f"{unique}-1.0-py3-none-any.whl"]
+
+
+def test_pages_work_on_a_phone_and_from_the_keyboard(
+    server: MinistryServer, browser: Browser
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = context.new_page()
+    phone.goto(server.url + "/")
+    width = phone.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390  # nothing wider than the screen
+    screenshot(phone, "home-phone")
+    phone.keyboard.press("Tab")
+    phone.keyboard.press("Tab")
+    focused = phone.evaluate(
+        "() => document.activeElement.textContent || document.activeElement.name"
+    )
+    assert focused.strip() in {"Search", "q"}
+    context.close()
+
+
+def test_everything_works_with_javascript_off(
+    server: MinistryServer, browser: Browser, tmp_path: Path, unique: str
+) -> None:
+    publish(server, tmp_path, unique, "1.0")
+    publish(server, tmp_path, unique, "2.0")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{server.url}/search?q={unique}")
+    page.get_by_role("link", name=unique, exact=True).click()
+    log_in(page, server, f"/project/{unique}/")
+    page.get_by_role("button", name="Yank 1.0").click()
+    page.wait_for_url(f"{server.url}/project/{unique}/1.0/")
+    assert page.locator("h1 .badge").inner_text() == "yanked"
+    context.close()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from readme_renderer import markdown, rst, txt
-
 __all__ = ["render_description"]
 
 #: Rendering a long README takes milliseconds; the same one is asked for again and again.
@@ -21,6 +19,10 @@ _REMEMBERED = 256
 @lru_cache(maxsize=_REMEMBERED)
 def render_description(text: str, content_type: str | None) -> str:
     """Sanitized HTML for a description with its Description-Content-Type."""
+    # Imported here: docutils and Pygments take a tenth of a second to load, which
+    # every ``ministry`` command would pay and only the pages need.
+    from readme_renderer import markdown, rst, txt
+
     kind, _, parameters = (content_type or "").partition(";")
     kind = kind.strip().lower()
     rendered: str | None

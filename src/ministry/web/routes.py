@@ -23,7 +23,13 @@ from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
 from ministry.web.pages import AuditHandler, HelpHandler, IndexesHandler, IndexHandler
 from ministry.web.sessions import LoginHandler, LogoutHandler, TokensHandler
 from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
-from ministry.web.ui import ProjectHandler, SearchHandler, YankHandler
+from ministry.web.ui import (
+    DeleteHandler,
+    ProjectHandler,
+    SearchHandler,
+    UserHandler,
+    YankHandler,
+)
 from ministry.web.upload import UploadHandler
 from ministry.web.urls import INDEX_PATTERN
 
@@ -86,6 +92,8 @@ def routes() -> list[Any]:
         (r"/-/logout", LogoutHandler),
         (r"/-/tokens", TokensHandler),
         (r"/-/yank", YankHandler),
+        (r"/-/delete", DeleteHandler),
+        (r"/-/user", UserHandler),
         (r"/-/help", HelpHandler),
         (r"/-/audit", AuditHandler),
         (r"/-/indexes", IndexesHandler),

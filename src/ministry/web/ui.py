@@ -17,12 +17,19 @@ from packaging.utils import canonicalize_name
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.permissions import check_maintain
 from ministry.core.readme import render_description
-from ministry.errors import PermissionDenied
+from ministry.errors import InvalidRequest, PermissionDenied
 from ministry.services.indexes import ReadAccess
 from ministry.web.base import BaseHandler, error_of, title_of
 from ministry.web.simple import normalized_or_redirect
 
-__all__ = ["PageHandler", "ProjectHandler", "SearchHandler", "YankHandler"]
+__all__ = [
+    "DeleteHandler",
+    "PageHandler",
+    "ProjectHandler",
+    "SearchHandler",
+    "UserHandler",
+    "YankHandler",
+]
 
 _UNITS = ("bytes", "kB", "MB", "GB", "TB")
 _RESULTS = 100
@@ -116,7 +123,8 @@ class ProjectHandler(PageHandler):
         self.cache_for(access, "max-age=0, must-revalidate")
         self.render(
             "project.html",
-            may_yank=await self._may_yank(access),
+            may_yank=await self._may(access, "yank"),
+            may_delete=await self._may(access, "delete"),
             info=info,
             files=shown["urls"],
             versions=_history(latest["releases"]),
@@ -131,13 +139,16 @@ class ProjectHandler(PageHandler):
 
     head = get
 
-    async def _may_yank(self, access: ReadAccess) -> bool:
-        """Whether to offer the yank buttons (the action checks again, of course)."""
+    async def _may(self, access: ReadAccess, action: str) -> bool:
+        """Whether to offer the yank or delete buttons (the action checks again, of course)."""
         identity = await self.identity()
-        if identity is None or access.index.kind != "hosted":
+        config = access.index
+        if identity is None or config.kind != "hosted":
+            return False
+        if action == "delete" and not config.allow_delete:
             return False
         try:
-            check_maintain(identity, access.index, "yank", uploaders=True)
+            check_maintain(identity, config, action, uploaders=action == "yank")
         except PermissionDenied:
             return False
         return True
@@ -160,6 +171,43 @@ class YankHandler(PageHandler):
             await maintenance.yank(identity, index, project, version=version, reason=reason)
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
         self.redirect(f"{prefix}/project/{project}/{quote(version, safe='')}/", status=303)
+
+
+class DeleteHandler(PageHandler):
+    """``POST /-/delete``: a release's delete button, where the index allows deleting."""
+
+    async def post(self) -> None:
+        """Delete one release for good (its filenames are retired), then show the project."""
+        identity = await self.require_identity()
+        if self.get_argument("confirm", "") != "yes":
+            raise InvalidRequest("Tick the box to confirm: deleting cannot be undone.")
+        index = self.get_argument("index", DEFAULT_INDEX)
+        project = canonicalize_name(self.get_argument("project"))
+        version = self.get_argument("version")
+        await self.services.maintenance.delete(identity, index, project, version=version)
+        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
+        self.redirect(f"{prefix}/project/{project}/", status=303)
+
+
+class UserHandler(PageHandler):
+    """``/-/user``: who is signed in, their rights and groups."""
+
+    async def get(self) -> None:
+        """The signed-in user's page."""
+        identity = await self.identity()
+        if identity is None:
+            self.redirect("/-/login?next=/-/user")
+            return
+        configs = await self.services.indexes.configs()
+        principals = identity.principals
+        rights = [
+            (name, [right for right, holders in (
+                ("read", config.readers), ("upload", config.uploaders), ("admin", config.admins)
+            ) if principals & set(holders) or (right == "admin" and identity.is_admin)])
+            for name, config in sorted(configs.items())
+        ]  # fmt: skip
+        self.set_header("Cache-Control", "no-store")
+        self.render("user.html", identity=identity, rights=[r for r in rights if r[1]])
 
 
 def _history(releases: dict[str, list[dict[str, Any]]]) -> list[tuple[str, bool, str]]:
