@@ -377,6 +377,18 @@ def test_request_path_queries_use_an_index(tmp_path: Path, query: str) -> None:
     assert "sqlite_autoindex_files_1 (index_name=?)" not in plan, plan
 
 
+def test_release_summaries(metadata: MetadataStore) -> None:
+    """Every release of an index with its summary, in one read, for the search."""
+    actor = Actor("alice", "local")
+    for project, version, summary in (("p", "1.0", "Old"), ("p", "2.0", "New"), ("q", "1.0", None)):
+        fields = {"summary": summary} if summary else {}
+        record = dist_file(f"{project}-{version}.tar.gz", project=project, version=version)
+        run(metadata.add_file(record, project, fields, actor))
+    found = sorted(run(metadata.release_summaries("main")))
+    assert found == [("p", "1.0", "Old"), ("p", "2.0", "New"), ("q", "1.0", "")]
+    assert run(metadata.release_summaries("other")) == []
+
+
 def test_cached_pages_and_files(metadata: MetadataStore) -> None:
     """Proxy caches round-trip, are not changes (no serial), and list what is known."""
     when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)

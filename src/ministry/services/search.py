@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
-from ministry.core.models import Project, Release
+from ministry.core.models import Project
 from ministry.core.search import name_words, query_words, rank, summary_words
 from ministry.services.catalog import Catalog
 from ministry.services.indexes import ReadAccess
@@ -52,19 +52,26 @@ class RecentRelease:
     summary: str
 
 
-def _newest_summary(releases: list[Release]) -> str:
-    def key(release: Release) -> tuple[int, Version | None]:
-        try:
-            return (1, Version(release.version))
-        except InvalidVersion:
-            return (0, None)
+_NO_VERSION = Version("0")
 
-    valid = [r for r in releases if key(r)[0]]
-    if not valid:
-        return ""
-    newest = max(valid, key=lambda r: Version(r.version))
-    summary = newest.metadata.get("summary")
-    return summary if isinstance(summary, str) else ""
+
+def _version_key(version: str) -> tuple[bool, Version]:
+    """Valid versions order after invalid ones: only a PEP 440 version can be the newest."""
+    try:
+        return (True, Version(version))
+    except InvalidVersion:
+        return (False, _NO_VERSION)
+
+
+def _newest_summaries(releases: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """The summary of each project's newest release."""
+    newest: dict[str, tuple[tuple[bool, Version], str]] = {}
+    for project, version, summary in releases:
+        key = _version_key(version)
+        kept = newest.get(project)
+        if kept is None or key > kept[0]:
+            newest[project] = (key, summary)
+    return {project: summary for project, (_, summary) in newest.items()}
 
 
 class _Words:
@@ -204,13 +211,14 @@ class SearchService:
             self._serial = serial
 
     async def _rebuild(self, access: ReadAccess) -> None:
+        """Every hosted index's words: one read of its releases, the rest off the loop."""
         serial = await self._metadata.last_serial()
-        self._words, self._shown = {}, {}
+        words: dict[str, _Words] = {}
         for index, config in access.configs.items():
-            if config.kind != "hosted":
-                continue
-            for project in await self._metadata.list_projects(index):
-                await self._refresh(index, project.name)
+            if config.kind == "hosted":
+                releases = await self._metadata.release_summaries(index)
+                words[index] = await asyncio.to_thread(_words_of, releases)
+        self._words, self._shown = words, {}
         self._serial = serial
 
     async def _refresh(self, index: str, name: NormalizedName) -> None:
@@ -218,4 +226,15 @@ class SearchService:
         if await self._metadata.get_project(index, name) is None:
             words_of.put(name, None)
             return
-        words_of.put(name, _newest_summary(await self._metadata.list_releases(index, name)))
+        releases = await self._metadata.list_releases(index, name)
+        summaries = _newest_summaries(
+            (r.project, r.version, str(r.metadata.get("summary") or "")) for r in releases
+        )
+        words_of.put(name, summaries.get(name, ""))
+
+
+def _words_of(releases: list[tuple[str, str, str]]) -> _Words:
+    words = _Words()
+    for name, summary in _newest_summaries(releases).items():
+        words.put(name, summary)
+    return words

@@ -30,6 +30,10 @@ from ministry.storage.redis.base import RedisDatabase, Transaction, text
 __all__ = ["PackagesMixin"]
 
 
+#: Projects read per round trip when reading a whole index.
+_BATCH = 500
+
+
 class PackagesMixin(RedisDatabase):
     """The package side of ``MetadataStore``."""
 
@@ -89,6 +93,29 @@ class PackagesMixin(RedisDatabase):
         """Every release of a project."""
         values = await self.read(self.redis.hvals(self._releases(index, project)))
         return [loads(Release, v) for v in values]
+
+    async def release_summaries(self, index: str) -> list[tuple[str, str, str]]:
+        """(project, version, summary) of every release of an index, read in batches."""
+        names = [text(n) for n in await self.read(self.redis.hkeys(self._projects(index)))]
+        found: list[tuple[str, str, str]] = []
+        for start in range(0, len(names), _BATCH):
+            batch = names[start : start + _BATCH]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in batch:
+                    pipe.hvals(self._releases(index, name))
+                results = await self.read(pipe.execute())
+            for values in results:
+                for value in values:
+                    release = loads(Release, value)
+                    summary = release.metadata.get("summary")
+                    found.append(
+                        (
+                            release.project,
+                            release.version,
+                            summary if isinstance(summary, str) else "",
+                        )
+                    )
+        return found
 
     # -- publishing -------------------------------------------------------------------
 

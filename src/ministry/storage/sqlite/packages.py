@@ -87,6 +87,19 @@ class PackagesMixin(Database):
         )
         return [release_of(row) for row in rows]
 
+    async def release_summaries(self, index: str) -> list[tuple[str, str, str]]:
+        """(project, version, summary) of every release of an index, in one read."""
+        return await self._run(
+            lambda c: [
+                (row[0], row[1], row[2] if isinstance(row[2], str) else "")
+                for row in c.execute(
+                    "SELECT project, version, json_extract(metadata, '$.summary')"
+                    " FROM releases WHERE index_name = ?",
+                    (index,),
+                )
+            ]
+        )
+
     # -- publishing -------------------------------------------------------------------
 
     async def add_file(
