@@ -18,6 +18,7 @@ from ministry.services.accounts import AccountService
 from ministry.services.audit import AuditService
 from ministry.services.auth import AuthService
 from ministry.services.catalog import Catalog, FilePath
+from ministry.services.export import StaticExport
 from ministry.services.indexes import IndexService
 from ministry.services.maintenance import MaintenanceService
 from ministry.services.metrics import Metrics
@@ -47,6 +48,7 @@ class Services:
     indexes: IndexService
     catalog: Catalog
     search: SearchService
+    export: StaticExport
     uploads: UploadService
     maintenance: MaintenanceService
     audit: AuditService
@@ -151,6 +153,7 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         indexes=indexes,
         catalog=catalog,
         search=SearchService(metadata, catalog),
+        export=StaticExport(indexes, catalog),
         uploads=UploadService(
             metadata, blobs, indexes, settings.spool_directory, settings.max_upload_size
         ),

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ministry.cli import accounts, importer, indexes, maintenance, migrate, serve
+from ministry.cli import accounts, export, importer, indexes, maintenance, migrate, serve
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError, settings_from
 
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     indexes.register(commands, _common)
     maintenance.register(commands, _common)
     importer.register(commands, _common)
+    export.register(commands, _common)
     migrate.register(commands, _common)
     return parser
 

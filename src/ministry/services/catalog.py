@@ -245,7 +245,7 @@ class Catalog:
         model = ProjectPage(
             name=view.name,
             display_name=view.display_name,
-            files=tuple(self._simple_file(access, f) for f in view.files),
+            files=tuple(self.simple_file(access, f) for f in view.files),
             last_serial=view.last_serial,
         )
         render = render_project_json if content_type == SIMPLE_JSON else render_project_html
@@ -319,7 +319,8 @@ class Catalog:
         names = await self._metadata.list_cached_projects(index)
         return [Project.proxied(index, NormalizedName(name)) for name in sorted(names)]
 
-    def _simple_file(self, access: ReadAccess, f: FileEntry) -> SimpleFile:
+    def simple_file(self, access: ReadAccess, f: FileEntry) -> SimpleFile:
+        """A file as the simple pages list it, under the index it is read through."""
         return SimpleFile(
             filename=f.filename,
             url=self.file_url(access, f),
