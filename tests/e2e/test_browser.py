@@ -256,6 +256,7 @@ def test_yank_from_the_page_makes_pip_skip_it(
     page.get_by_role("button", name="Yank 2.0").click()
     page.wait_for_url(f"{server.url}/project/{unique}/2.0/")
     assert page.locator(".badge.yanked").first.inner_text() == "yanked"
+    assert page.get_by_text("This release has no description.").count() == 1
     screenshot(page, "yanked")
 
     python = new_venv(tmp_path / "venv")
