@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from pathlib import Path
 
 import tornado.web
@@ -38,6 +39,7 @@ def make_app(services: Services) -> tornado.web.Application:
         routes(),
         services=services,
         in_flight=set(),
+        rendered_listings=OrderedDict(),
         template_path=str(Path(__file__).parent / "templates"),
         # Under /-/, a prefix no index can take.
         static_path=str(Path(__file__).parent / "static"),

@@ -19,6 +19,7 @@ from ministry.core.permissions import (
     check_upload_index,
     check_upload_project,
     may_see,
+    rights,
 )
 from ministry.errors import AuthenticationRequired, PermissionDenied
 
@@ -292,3 +293,23 @@ def test_token_of_a_server_admin_does_not_manage_the_server() -> None:
     """Even an admin's token is refused, with a message that asks for the password."""
     with pytest.raises(PermissionDenied, match="create indexes needs your password"):
         check_admin(token("root", is_admin=True), "create indexes")
+
+
+@pytest.mark.parametrize(
+    ("identity", "index", "expected"),
+    [
+        (ALICE, PUBLIC, ("upload",)),
+        (CAROL, PUBLIC, ()),
+        (DANA, PUBLIC, ("upload", "admin")),
+        (BOB, PRIVATE, ("read",)),
+        (ALICE, PRIVATE, ("read", "upload")),
+        (CAROL, PRIVATE, ()),
+        (Identity("erin", groups=frozenset({"owners"})), PRIVATE, ("read", "upload", "admin")),
+        (ROOT, PRIVATE, ("read", "upload", "admin")),
+    ],
+)
+def test_rights_as_the_user_page_lists_them(
+    identity: Identity, index: IndexConfig, expected: tuple[str, ...]
+) -> None:
+    """The same grants the checks use: an admin of an index may also upload to it."""
+    assert rights(identity, index) == expected

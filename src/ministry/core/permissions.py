@@ -26,6 +26,7 @@ __all__ = [
     "check_upload_project",
     "may_read",
     "may_see",
+    "rights",
 ]
 
 #: The principal that names every user.
@@ -71,6 +72,16 @@ def may_see(identity: Identity | None, index: IndexConfig) -> bool:
     if identity is None:
         return False
     return _granted(identity, index.readers, index.uploaders, index.admins)
+
+
+def rights(identity: Identity, index: IndexConfig) -> tuple[str, ...]:
+    """What an index grants this identity beyond what it grants everyone, for people to read."""
+    granted = (
+        ("read", index.private and may_see(identity, index)),
+        ("upload", _granted(identity, index.uploaders, index.admins)),
+        ("admin", _granted(identity, index.admins)),
+    )
+    return tuple(name for name, held in granted if held)
 
 
 def may_read(identity: Identity | None, index: IndexConfig) -> bool:

@@ -31,3 +31,16 @@ class AuditService:
             found += [c for c in batch if index is None or c.index == index]
             since = batch[-1].serial
         return found[:limit]
+
+    async def newest(
+        self, identity: Identity, *, before: int | None = None, limit: int = 200
+    ) -> tuple[list[Change], int | None]:
+        """Up to ``limit`` changes below serial ``before`` (default: all), newest first.
+
+        Also the ``before`` that shows the page after this one, or None at the start.
+        """
+        check_admin(identity, "read the audit log")
+        end = await self._metadata.last_serial() + 1 if before is None else before
+        since = max(0, end - 1 - limit)
+        changes = await self.changes(identity, since=since, limit=limit)
+        return [c for c in changes if c.serial < end][::-1], (since + 1 if since > 0 else None)

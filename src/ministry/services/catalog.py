@@ -147,6 +147,11 @@ class _Recent(Generic[K, V]):
             self._entries.popitem(last=False)
 
 
+def _current(entry: _ViewEntry | _ListEntry, serial: int) -> bool:
+    """Whether a kept entry still stands: no serial since it was checked, nothing due."""
+    return entry.checked_serial == serial and time.monotonic() < entry.fresh_until
+
+
 def _fresh_until(contributions: list[Contribution], view_held: tuple[HeldBack, ...]) -> float:
     """When a view must be looked at again although no serial changed (monotonic time)."""
     fresh_until = min((c.page.fresh_until for c in contributions if c.page), default=float("inf"))
@@ -211,11 +216,7 @@ class Catalog:
         """
         key = (access.index.name, name, access.visible)
         entry = self._views.get(key)
-        if (
-            entry is not None
-            and entry.checked_serial == access.serial
-            and time.monotonic() < entry.fresh_until
-        ):
+        if entry is not None and _current(entry, access.serial):
             return entry.view
         contributions = await self._resolver.contributions(access, name)
         if not contributions:
@@ -284,11 +285,7 @@ class Catalog:
         """
         key = (access.index.name, access.visible)
         entry = self._lists.get(key)
-        if (
-            entry is not None
-            and entry.checked_serial == access.serial
-            and time.monotonic() < entry.fresh_until
-        ):
+        if entry is not None and _current(entry, access.serial):
             return entry.projects
         projects = await self._gather_projects(access)
         proxied = any(access.configs[n].kind == "proxy" for n in access.order)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import ClassVar
 
 from ministry.core.models import DEFAULT_INDEX, Project
 from ministry.core.simple_pages import format_upload_time
@@ -21,23 +20,26 @@ class PackagesIndexHandler(BaseHandler):
     it is rendered once per project list (which the catalog keeps per serial).
     """
 
-    _rendered: ClassVar[OrderedDict[Hashable, tuple[tuple[Project, ...], bytes]]] = OrderedDict()
     _KEEP = 16
 
     async def get(self, index: str = DEFAULT_INDEX) -> None:
         """The project list."""
         access = await self.read_access(index)
         projects = await self.services.catalog.projects(access)
+        # Per application (app.py makes it), like everything a handler keeps.
+        rendered: OrderedDict[Hashable, tuple[tuple[Project, ...], bytes]] = (
+            self.application.settings["rendered_listings"]
+        )
         key = (index, access.visible)
-        kept = self._rendered.get(key)
+        kept = rendered.get(key)
         if kept is None or kept[0] is not projects:
             kept = (
                 projects,
                 self.render_string("packages_index.html", projects=projects, index=index),
             )
-            self._rendered[key] = kept
-            while len(self._rendered) > self._KEEP:
-                self._rendered.popitem(last=False)
+            rendered[key] = kept
+            while len(rendered) > self._KEEP:
+                rendered.popitem(last=False)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(kept[1])
 

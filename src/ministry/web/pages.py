@@ -58,17 +58,15 @@ class AuditHandler(PageHandler):
 
     async def get(self) -> None:
         """One page of the change log."""
-        identity = await self.identity()
+        identity = await self.identity_or_login()
         if identity is None:
-            self.redirect("/-/login?next=/-/audit")
             return
-        access = await self.read_access(DEFAULT_INDEX)
         try:
-            before = int(self.get_argument("before", str(access.serial + 1)))
+            before = int(self.get_argument("before")) if self.get_argument("before", "") else None
         except ValueError as exc:
             raise InvalidRequest("'before' must be a serial, a whole number.") from exc
-        since = max(0, before - 1 - _AUDIT_PAGE)
-        changes = await self.services.audit.changes(identity, since=since, limit=_AUDIT_PAGE)
-        changes = [c for c in changes if c.serial < before][::-1]
+        changes, older = await self.services.audit.newest(
+            identity, before=before, limit=_AUDIT_PAGE
+        )
         self.set_header("Cache-Control", "no-store")
-        self.render("audit.html", changes=changes, older=since if since > 0 else None)
+        self.render("audit.html", changes=changes, older=older)

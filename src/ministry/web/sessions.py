@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ministry.errors import AuthenticationFailed, InvalidRequest
+from ministry.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
 from ministry.web.base import SESSION_COOKIE
 from ministry.web.ui import PageHandler
 
@@ -45,13 +45,12 @@ class LoginHandler(PageHandler):
             if not username or not password:
                 raise AuthenticationFailed("Enter your user name and password.")
             identity = await self.services.auth.authenticate(username, password, address)
-            if identity.token_id is not None:
-                raise AuthenticationFailed("Sign in with your password, not an API token.")
-        except AuthenticationFailed as exc:
+            # An API token proves no password: the service refuses to start a session with it.
+            session = await self.services.accounts.start_session(identity, SESSION_LIFETIME)
+        except (AuthenticationFailed, PermissionDenied) as exc:
             self.set_status(401)
             self.render("login.html", error=exc.message, next=target)
             return
-        session = await self.services.accounts.start_session(identity, SESSION_LIFETIME)
         self.set_cookie(
             SESSION_COOKIE,
             session,
@@ -81,10 +80,8 @@ class TokensHandler(PageHandler):
 
     async def get(self) -> None:
         """The list and the form."""
-        if await self.identity() is None:
-            self.redirect("/-/login?next=/-/tokens")
-            return
-        await self._show(created=None)
+        if await self.identity_or_login() is not None:
+            await self._show(created=None)
 
     async def post(self) -> None:
         """Create or revoke, by the button pressed."""

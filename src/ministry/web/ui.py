@@ -15,7 +15,7 @@ import tornado.web
 from packaging.utils import canonicalize_name
 
 from ministry.core.models import DEFAULT_INDEX
-from ministry.core.permissions import check_maintain
+from ministry.core.permissions import Identity, check_maintain, rights
 from ministry.core.readme import render_description
 from ministry.errors import InvalidRequest, PermissionDenied
 from ministry.services.indexes import ReadAccess
@@ -53,6 +53,13 @@ class PageHandler(BaseHandler):
         """Learn who is signed in, for the page header."""
         identity = await self.identity()
         self.current_user = identity.user if identity else None
+
+    async def identity_or_login(self) -> Identity | None:
+        """Who is signed in; None after sending a stranger to the login form and back."""
+        identity = await self.identity()
+        if identity is None:
+            self.redirect("/-/login?next=" + quote(self.request.uri or "/", safe="/"))
+        return identity
 
     def cache_for(self, access: ReadAccess, directives: str) -> None:
         """What a signed-in reader sees is theirs alone."""
@@ -194,20 +201,13 @@ class UserHandler(PageHandler):
 
     async def get(self) -> None:
         """The signed-in user's page."""
-        identity = await self.identity()
+        identity = await self.identity_or_login()
         if identity is None:
-            self.redirect("/-/login?next=/-/user")
             return
         configs = await self.services.indexes.configs()
-        principals = identity.principals
-        rights = [
-            (name, [right for right, holders in (
-                ("read", config.readers), ("upload", config.uploaders), ("admin", config.admins)
-            ) if principals & set(holders) or (right == "admin" and identity.is_admin)])
-            for name, config in sorted(configs.items())
-        ]  # fmt: skip
+        held = [(name, rights(identity, config)) for name, config in sorted(configs.items())]
         self.set_header("Cache-Control", "no-store")
-        self.render("user.html", identity=identity, rights=[r for r in rights if r[1]])
+        self.render("user.html", identity=identity, rights=[(n, r) for n, r in held if r])
 
 
 def _history(releases: dict[str, list[dict[str, Any]]]) -> list[tuple[str, bool, str]]:
