@@ -22,6 +22,7 @@ from ministry.services.export import StaticExport
 from ministry.services.indexes import IndexService
 from ministry.services.maintenance import MaintenanceService
 from ministry.services.metrics import Metrics
+from ministry.services.mirror import Mirror
 from ministry.services.projects import ProjectResolver
 from ministry.services.proxy_files import ProxyFiles
 from ministry.services.proxy_pages import ProxyPages
@@ -54,6 +55,7 @@ class Services:
     audit: AuditService
     upstream: UpstreamClient
     proxy_files: ProxyFiles
+    mirror: Mirror
     metrics: Metrics
 
     async def start(self) -> None:
@@ -161,5 +163,6 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         audit=AuditService(metadata),
         upstream=upstream,
         proxy_files=proxy_files,
+        mirror=Mirror(indexes, pages, proxy_files, blobs, upstream, settings.spool_directory),
         metrics=metrics,
     )

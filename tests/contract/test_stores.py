@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,6 +30,7 @@ from ministry.core.models import (
     CachedPage,
     Group,
     IndexConfig,
+    MirrorRun,
     Route,
     Token,
     User,
@@ -414,6 +415,92 @@ def test_cached_pages_and_files(metadata: MetadataStore) -> None:
     assert run(metadata.last_serial()) == serial
 
 
+def test_mirror_runs_keep_the_last_run_of_each_job(metadata: MetadataStore) -> None:
+    """A job's run replaces its previous one; runs list by job name; none is a change."""
+    when = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+    serial = run(metadata.last_serial())
+    assert run(metadata.list_mirror_runs()) == []
+    first = MirrorRun("pypi-nightly", "upstream", when, when + timedelta(minutes=3), True,
+                      files=12, bytes=34_567, message="12 files")  # fmt: skip
+    other = MirrorRun("acme-hourly", "acme", when, when, False, failed=2, message="HTTP 503")
+    run(metadata.put_mirror_run(first))
+    run(metadata.put_mirror_run(other))
+    assert run(metadata.list_mirror_runs()) == [other, first]
+    later = replace(first, started=when + timedelta(days=1), finished=when + timedelta(days=1),
+                    ok=False, files=0, bytes=0, failed=1, message="hash mismatch")  # fmt: skip
+    run(metadata.put_mirror_run(later))
+    assert run(metadata.list_mirror_runs()) == [other, later]
+    assert run(metadata.last_serial()) == serial
+    assert run(metadata.changes_since(0)) == []
+
+
+def test_mirror_job_claims_are_leases(metadata: MetadataStore) -> None:
+    """One claim at a time until its lease ends or it is released; jobs are independent."""
+    start = datetime(2026, 3, 4, 5, 0, 0, tzinfo=UTC)
+    until = start + timedelta(minutes=10)
+    assert run(metadata.claim_mirror_job("nightly", start, until))
+    assert not run(metadata.claim_mirror_job("nightly", start, until))
+    assert not run(metadata.claim_mirror_job("nightly", until - timedelta(microseconds=1), until))
+    assert run(metadata.claim_mirror_job("hourly", start, until))
+    # A lease ends at its until: a claim at that instant or later takes over.
+    assert run(metadata.claim_mirror_job("nightly", until, until + timedelta(minutes=10)))
+    assert not run(metadata.claim_mirror_job("nightly", until, until + timedelta(minutes=20)))
+    # The same instant in another timezone is the same instant.
+    east = timezone(timedelta(hours=5))
+    later = (until + timedelta(minutes=5)).astimezone(east)
+    assert not run(metadata.claim_mirror_job("nightly", later, later + timedelta(hours=1)))
+    run(metadata.release_mirror_job("nightly"))
+    assert run(metadata.claim_mirror_job("nightly", later, later + timedelta(hours=1)))
+    run(metadata.release_mirror_job("never-claimed"))
+    assert run(metadata.last_serial()) == 0
+
+
+_CLAIMER = """
+import asyncio, datetime, pathlib, sys
+from ministry.storage.redis import RedisMetadataStore
+from ministry.storage.sqlite import SqliteMetadataStore
+
+async def main(database, now):
+    if database.startswith("redis://"):
+        store = RedisMetadataStore(database)
+    else:
+        store = SqliteMetadataStore(pathlib.Path(database))
+    await store.open()
+    start = datetime.datetime.fromisoformat(now)
+    won = await store.claim_mirror_job("nightly", start, start + datetime.timedelta(hours=1))
+    await store.close()
+    print(won)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("backend", sorted(METADATA_STORES))
+def test_racing_processes_claim_a_job_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Processes claiming one job at the same instant: exactly one runs it."""
+    if backend == "sqlite":
+        database = str(tmp_path / "ministry.sqlite3")
+        store = SqliteMetadataStore(Path(database))
+        run(store.open())
+        run(store.close())
+    else:
+        database = f"{request.getfixturevalue('redis_url')}?prefix=claim{secrets.token_hex(6)}"
+    start = datetime(2026, 3, 4, 5, 0, 0, tzinfo=UTC).isoformat()
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLAIMER, database, start],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        )
+        for _ in range(6)
+    ]
+    outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in racers)
+    assert outcomes == ["False"] * 5 + ["True"]
+
+
 _RACER = """
 import asyncio, pathlib, sys
 from ministry.core.models import Actor
@@ -511,9 +598,12 @@ def test_redis_url_keeps_the_client_options_beside_the_prefix(redis_url: str) ->
     assert keys
 
 
+_POPULATED = datetime(2026, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
+
+
 async def _populate(store: MetadataStore) -> None:
     """A little of everything a store holds."""
-    when = datetime(2026, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
+    when = _POPULATED
     await store.create_index(IndexConfig("main", uploaders=("@all",)), Actor("cli"))
     await store.create_index(
         IndexConfig("team/dev", bases=("main",), private=True, readers=("@qa",),
@@ -540,6 +630,10 @@ async def _populate(store: MetadataStore) -> None:
     await store.delete_files("main", ["demo-1.0.tar.gz"], Actor("alice"))
     await store.put_cached_page(CachedPage("upstream", "six", 200, when, "{}", "t", '"e"', "x"))
     await store.put_cached_file(CachedFile("upstream", "six-1.whl", "e" * 64, 9, when, when))
+    await store.put_mirror_run(
+        MirrorRun("nightly", "upstream", when, when + timedelta(seconds=5), True, 1, 9, 0, "ok")
+    )
+    await store.claim_mirror_job("nightly", when, when + timedelta(hours=1))
 
 
 async def _exported(store: MetadataStore) -> list[str]:
@@ -566,6 +660,7 @@ def test_export_and_import_move_everything(
         run(_populate(source))
         records = run(_exported(source))
         assert len(records) > 20
+        assert not run(source.claim_mirror_job("nightly", _POPULATED, _POPULATED))
         run(target.import_records(source.export_records()))
         run(back.import_records(target.export_records()))
         assert run(_exported(target)) == records
@@ -574,6 +669,9 @@ def test_export_and_import_move_everything(
             assert run(store.last_serial()) == run(source.last_serial())
             token = run(store.get_token("00000000000000cc"))
             assert token is not None and token.last_used is not None
+            # The last run travels; the claim, a running process's lease, does not.
+            assert [r.job for r in run(store.list_mirror_runs())] == ["nightly"]
+            assert run(store.claim_mirror_job("nightly", _POPULATED, _POPULATED))
             file = run(
                 store.add_file(dist_file("demo-1.0.tar.gz", sha="other"), "demo", {}, Actor("x"))
             )

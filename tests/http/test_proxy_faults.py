@@ -462,6 +462,8 @@ def test_login_page_from_upstream_keeps_the_good_page(
     proxy = proxies(static.url, "--upstream-ttl", "0")
     with proxy.client() as client:
         assert list(files_of(json_page(client, f"/simple/{name}/"))) == [wheel.name]
+        # Cached, so that an offline server (which offers only cached files) lists it below.
+        assert client.get(f"/packages/{name}/{wheel.name}").status_code == 200
         static.serve_html_error_as_page(True)
         page = json_page(client, f"/simple/{name}/")
         assert static.received[-1].status == 200  # the portal was asked, and answered

@@ -110,6 +110,7 @@ class _Faults:
     truncate_after: int | None = None
     corrupt: bool = False
     login_page: bool = False
+    rate: int | None = None
 
 
 LOGIN_PAGE = b"<html><body>Please log in</body></html>\n"
@@ -246,6 +247,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if faults.corrupt and data:
             middle = len(data) // 2
             data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+        start = _range_start(self.headers.get("Range"), len(data))
+        if start is not None and faults.truncate_after is None:
+            # As nginx does for a static file: the rest of it from the asked offset.
+            span = {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
+            self._headers(206, len(data) - start, "application/octet-stream", span)
+            if send_body:
+                self._write_paced(data[start:], faults.rate)
+            return
+        if faults.rate is not None and faults.truncate_after is None:
+            self._headers(200, len(data), "application/octet-stream", {})
+            if send_body:
+                self._write_paced(data, faults.rate)
+            return
         if faults.truncate_after is None or not send_body:
             self._send(200, data, send_body, content_type="application/octet-stream")
             return
@@ -255,6 +269,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data[:cut])
         self.wfile.flush()
         self.close_connection = True  # the server closes the socket after this handler
+
+    def _write_paced(self, data: bytes, rate: int | None) -> None:
+        """Send ``data``, at most ``rate`` bytes a second when a rate is set."""
+        step = 64 * 1024 if rate is None else max(1, rate // 20)
+        for offset in range(0, len(data), step):
+            if rate is not None and self.server.closing.wait(step / rate):
+                self.close_connection = True  # stopped while sending: the connection is cut
+                return
+            try:
+                self.wfile.write(data[offset : offset + step])
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True  # the client went away (it was killed)
+                return
 
     def _redirect(self, location: str) -> None:
         self._send(301, b"", send_body=False, extra={"Location": location})
@@ -522,6 +550,12 @@ class StaticUpstream(_LoopbackIndex):
             raise ValueError("after_bytes must not be negative")
         self._set(truncate_after=after_bytes)
 
+    def pace_files(self, bytes_per_second: int | None) -> None:
+        """Send file bodies at this rate, as a slow link does; ``None`` heals."""
+        if bytes_per_second is not None and bytes_per_second < 1:
+            raise ValueError("bytes_per_second must be positive")
+        self._set(rate=bytes_per_second)
+
     def corrupt_files(self, enabled: bool) -> None:
         """Serve files with their middle byte flipped (same length); pages keep the true hash."""
         self._set(corrupt=enabled)
@@ -533,6 +567,14 @@ class StaticUpstream(_LoopbackIndex):
     def heal(self) -> None:
         """Turn every fault switch off."""
         self._set(**dataclasses.asdict(_Faults()))
+
+
+def _range_start(header: str | None, size: int) -> int | None:
+    """The offset of an open-ended ``bytes=N-`` range inside the file; None otherwise."""
+    match = re.fullmatch(r"bytes=(\d+)-", (header or "").strip())
+    if match is None or int(match[1]) >= size:
+        return None
+    return int(match[1])
 
 
 def _html_document(title: str, body: str) -> bytes:

@@ -8,7 +8,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ministry.cli import accounts, export, importer, indexes, maintenance, migrate, serve
+from ministry.cli import (
+    accounts,
+    export,
+    importer,
+    indexes,
+    maintenance,
+    migrate,
+    mirror,
+    serve,
+)
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError, settings_from
 
@@ -46,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     maintenance.register(commands, _common)
     importer.register(commands, _common)
     export.register(commands, _common)
+    mirror.register(commands, _common)
     migrate.register(commands, _common)
     return parser
 

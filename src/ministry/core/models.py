@@ -26,6 +26,7 @@ __all__ = [
     "Group",
     "IndexConfig",
     "IndexKind",
+    "MirrorRun",
     "PackageType",
     "Project",
     "Release",
@@ -221,6 +222,24 @@ class CachedFile:
     size: int
     cached: datetime
     last_access: datetime
+
+
+@dataclass(frozen=True)
+class MirrorRun:
+    """The last run of a scheduled mirror job, as every worker and node of a server sees it."""
+
+    job: str
+    index: str
+    started: datetime
+    finished: datetime
+    ok: bool
+    #: Files fetched from the upstream by this run, and their bytes.
+    files: int = 0
+    bytes: int = 0
+    #: Files that could not be fetched or did not match their hash.
+    failed: int = 0
+    #: One line for people: what was done, or why the run failed.
+    message: str = ""
 
 
 @dataclass(frozen=True)

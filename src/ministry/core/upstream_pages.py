@@ -38,6 +38,7 @@ __all__ = [
     "parse_html_page",
     "parse_json_page",
     "parse_page",
+    "parse_project_list",
 ]
 
 #: Larger bodies are refused outright (callers also cap their reads).
@@ -284,6 +285,64 @@ def _parse_upload_time(value: object) -> datetime | None:
     except (ValueError, OverflowError):
         return None
     return moment
+
+
+# --- the list of every project (PEP 503 root page, PEP 691 index JSON) -----------------
+
+
+class _AnchorText(HTMLParser):
+    """Collects the text of every ``<a>`` of a page: the names of an index's root page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.names: list[str] = []
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._inside = True
+            self.names.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self._inside:
+            self.names[-1] += data
+
+
+def parse_project_list(body: bytes, content_type: str | None) -> list[NormalizedName]:
+    """Every valid project name an upstream's root page lists, normalized, each once, sorted."""
+    if len(body) > MAX_BODY_BYTES:
+        raise UpstreamPageError(f"Upstream project list is larger than {MAX_BODY_BYTES} bytes.")
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type in _JSON_TYPES:
+        document = _load_json(body)
+        meta = document.get("meta")
+        _check_api_version(meta.get("api-version") if isinstance(meta, dict) else None)
+        projects = document.get("projects")
+        if not isinstance(projects, list):
+            raise UpstreamPageError("Upstream project list has no 'projects' array.")
+        raw = [p.get("name") for p in projects if isinstance(p, dict)]
+    elif media_type in _HTML_TYPES:
+        parser = _AnchorText()
+        for start in range(0, len(body), _FEED_CHUNK):
+            parser.feed(body[start : start + _FEED_CHUNK].decode("utf-8", "replace"))
+        parser.close()
+        raw = list(parser.names)
+    else:
+        raise UpstreamPageError(
+            f"Upstream answered with an unsupported content type {content_type!r}."
+        )
+    names: set[NormalizedName] = set()
+    for name in raw:
+        if isinstance(name, str):
+            try:
+                names.add(canonicalize_name(name.strip(), validate=True))
+            except InvalidName:
+                continue
+    return sorted(names)
 
 
 # --- shared checks --------------------------------------------------------------------

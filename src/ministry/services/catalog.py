@@ -348,6 +348,11 @@ class Catalog:
             held = next((h for h in view.held_back if h.entry.filename == wanted), None)
             if held is not None:
                 raise NotFound(_held_back_message(held.entry.filename, held.until))
+            if self._proxy_files.offline and any(c.page for c in view.contributions):
+                raise NotFound(
+                    f"No file {wanted!r} in project {project!r} is cached, and this server "
+                    "is offline: it serves only what it holds."
+                )
             raise NotFound(f"No file {wanted!r} in project {project!r}.")
         if wanted == filename:
             return Download(file, file.sha256, is_metadata=False)

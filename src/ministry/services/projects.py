@@ -118,6 +118,8 @@ class ProjectResolver:
                 config = access.configs[contribution.index]
                 offered, held_back = offered_files(config, name, contribution.page.kept, now)
                 held += held_back
+                if self._pages.offline:
+                    offered = await self._cached_only(contribution.index, offered)
             else:
                 stored = await self._metadata.list_files(contribution.index, name)
                 offered = [FileEntry.of(f) for f in stored]
@@ -128,6 +130,20 @@ class ProjectResolver:
             name, contributions[0].display_name, tuple(contributions), tuple(files.values()),
             tuple(held),
         )  # fmt: skip
+
+    async def _cached_only(self, index: str, offered: list[FileEntry]) -> list[FileEntry]:
+        """The files whose bytes are kept: an offline proxy offers only those.
+
+        An installer picks the best file a page lists; listing a file that cannot be
+        fetched (a newer platform tag than a mirror took, say) would fail the install
+        where a kept file would have done.
+        """
+        kept = []
+        for entry in offered:
+            cached = await self._metadata.get_cached_file(index, entry.filename)
+            if cached is not None and cached.sha256 == entry.sha256:
+                kept.append(entry)
+        return kept
 
     async def releases(self, view: ProjectView) -> list[Release]:
         """The releases of a view: stored ones (with metadata), and bare ones for proxied files."""

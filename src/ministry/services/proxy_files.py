@@ -180,7 +180,7 @@ class ProxyFiles:
                     f"Upstream sent {entry.filename!r} with other bytes than its page "
                     "promises; it was not kept."
                 )
-            await self._keep(config, entry.filename, fetch.path, digests.sha256, digests.size)
+            await self.keep(config, entry.filename, fetch.path, digests.sha256, digests.size)
             fetch.verified = True
             self._metrics.proxy_files.labels(config.name, "miss").inc()
         except UpstreamUnavailable as exc:
@@ -220,10 +220,11 @@ class ProxyFiles:
         self._metrics.proxy_files.labels(config.name, "error").inc()
         log.warning("proxy %s: %s: %s", config.name, entry.filename, error)
 
-    async def _keep(
+    async def keep(
         self, config: IndexConfig, filename: str, path: Path, sha256: str, size: int
     ) -> None:
-        # The blob store takes the file away; readers keep reading through their handles.
+        """Cache a verified file of a proxy index (the blob store takes ``path`` away)."""
+        # Readers of a download in progress keep reading through their handles.
         await self._blobs.put_file(path, sha256)
         now = _now()
         await self._metadata.put_cached_file(

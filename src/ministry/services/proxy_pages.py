@@ -76,11 +76,18 @@ class ProxyPages:
         # Parsed documents by token: a download must not re-read a page of 2,000 files.
         self._parsed: OrderedDict[str, KeptPage] = OrderedDict()
 
-    async def get(self, config: IndexConfig, project: NormalizedName) -> ProxyPage | None:
-        """The upstream's page of a project, or None when the upstream has no such project."""
+    async def get(
+        self, config: IndexConfig, project: NormalizedName, *, revalidate: bool = False
+    ) -> ProxyPage | None:
+        """The upstream's page of a project, or None when the upstream has no such project.
+
+        ``revalidate`` asks the upstream even while the kept page is fresh (a mirror
+        run must see what changed since the last one); with an ETag that costs a 304.
+        """
         kept = await self._metadata.get_cached_page(config.name, project)
         key = (config.name, str(project))
-        if kept is not None and (self._is_fresh(config, kept) or self.offline):
+        fresh = kept is not None and self._is_fresh(config, kept) and not revalidate
+        if kept is not None and (fresh or self.offline):
             self._count(config, "hit" if self._is_fresh(config, kept) else "stale")
             return self._page(kept, fresh=self._is_fresh(config, kept), config=config)
         if self.offline:

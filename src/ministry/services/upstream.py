@@ -136,14 +136,27 @@ class UpstreamClient:
         except TimeoutError as exc:
             raise _unavailable(url, exc) from exc
 
-    @asynccontextmanager
-    async def stream_file(self, url: str) -> AsyncIterator[httpx.Response]:
-        """An upstream file as a streaming response (status 200 guaranteed)."""
+    async def fetch_listing(self, base: str) -> FetchedPage:
+        """The upstream's list of every project (``<base>/``); raises when upstream fails."""
+        url = base.rstrip("/") + "/"
         try:
-            async with self._client.stream(
-                "GET", url, headers={"Accept-Encoding": "identity"}
-            ) as response:
-                if response.status_code != 200:
+            return await self._fetch_page(url, {"Accept": _ACCEPT})
+        except httpx.HTTPError as exc:
+            raise _unavailable(url, exc) from exc
+
+    @asynccontextmanager
+    async def stream_file(self, url: str, offset: int = 0) -> AsyncIterator[httpx.Response]:
+        """An upstream file as a streaming response: 200, or 206 from ``offset`` when asked.
+
+        A resumed download asks for the rest of the file; an upstream that ignores
+        ranges answers 200 with the whole file, and the caller starts over.
+        """
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        try:
+            async with self._client.stream("GET", url, headers=headers) as response:
+                if response.status_code != 200 and not (offset and response.status_code == 206):
                     raise UpstreamUnavailable(
                         f"Upstream {mask_url(url)} answered {response.status_code}."
                     )

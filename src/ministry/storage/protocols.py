@@ -24,6 +24,7 @@ from ministry.core.models import (
     DistFile,
     Group,
     IndexConfig,
+    MirrorRun,
     Project,
     Release,
     Token,
@@ -178,6 +179,31 @@ class MetadataStore(Protocol):
 
     async def forget_cached_file(self, index: str, filename: str) -> None:
         """Drop a cached file's record."""
+
+    async def put_mirror_run(self, run: MirrorRun) -> None:
+        """Keep the last run of a scheduled mirror job, replacing the one before.
+
+        Operational state, like the proxy caches: no serial, no change-log entry,
+        so a mirror job running every few minutes does not flood the audit log.
+        """
+
+    async def list_mirror_runs(self) -> list[MirrorRun]:
+        """The last run of every mirror job, by job name (what every node reports)."""
+
+    async def claim_mirror_job(self, job: str, now: datetime, until: datetime) -> bool:
+        """Take the lease on a scheduled job until ``until``; False if another holds it.
+
+        Every worker process and cluster node schedules the same jobs, so each run
+        first claims its job: the claim succeeds, atomically across processes and
+        nodes, only when no claim exists or the existing one has expired (its
+        ``until`` is at or before ``now``). Expiry is judged by ``now``, never by the
+        store's own clock, so a node that died mid-run blocks the job only until
+        its lease runs out. Times are timezone-aware.
+        """
+
+    async def release_mirror_job(self, job: str) -> None:
+        """Drop a job's claim when its run ends, so the next run is not held back
+        by a lease sized for the longest run."""
 
     def export_records(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Every value the store holds as ``(kind, record)``, for ``ministry migrate``."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 from ministry.storage.redis.accounts import AccountsMixin
 from ministry.storage.redis.caches import CachesMixin
 from ministry.storage.redis.indexes import IndexesMixin
+from ministry.storage.redis.mirrors import MirrorsMixin
 from ministry.storage.redis.packages import PackagesMixin
 from ministry.storage.redis.transfer import TransferMixin
 
 __all__ = ["RedisMetadataStore"]
 
 
-class RedisMetadataStore(PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin, TransferMixin):
+class RedisMetadataStore(
+    PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin, MirrorsMixin, TransferMixin
+):
     """``MetadataStore`` on a Redis database."""

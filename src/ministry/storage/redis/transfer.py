@@ -12,6 +12,7 @@ from redis.asyncio.client import Pipeline
 from ministry.core.models import CachedFile, CachedPage, DistFile, Project, Release, Token
 from ministry.storage.records import dumps, from_record, to_record
 from ministry.storage.redis.base import RedisDatabase, text
+from ministry.storage.redis.mirrors import mirror_run_from_record
 
 __all__ = ["Record", "TransferMixin"]
 
@@ -44,6 +45,9 @@ class TransferMixin(RedisDatabase):
             yield "change", to_record(change)
         async for record in self._export_caches():
             yield record
+        # Mirror jobs' last runs travel; their claims (leases of running processes) do not.
+        for run in await self._hash_values(self.key("mirror-runs")):
+            yield "mirror-run", run
 
     async def list_tokens_of_everyone(self) -> list[Token]:
         """Every token, with its last use."""
@@ -125,5 +129,8 @@ class TransferMixin(RedisDatabase):
                 key("cached-used", entry.index), entry.filename, entry.last_access.isoformat()
             )
             pipe.sadd(key("cached-indexes"), entry.index)
+        elif kind == "mirror-run":
+            run = mirror_run_from_record(r)
+            pipe.hset(key("mirror-runs"), run.job, dumps(run))
         else:
             raise ValueError(f"unknown record kind {kind!r}")

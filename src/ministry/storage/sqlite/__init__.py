@@ -5,11 +5,14 @@ from __future__ import annotations
 from ministry.storage.sqlite.accounts import AccountsMixin
 from ministry.storage.sqlite.caches import CachesMixin
 from ministry.storage.sqlite.indexes import IndexesMixin
+from ministry.storage.sqlite.mirrors import MirrorsMixin
 from ministry.storage.sqlite.packages import PackagesMixin
 from ministry.storage.sqlite.transfer import TransferMixin
 
 __all__ = ["SqliteMetadataStore"]
 
 
-class SqliteMetadataStore(PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin, TransferMixin):
+class SqliteMetadataStore(
+    PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin, MirrorsMixin, TransferMixin
+):
     """``MetadataStore`` on one SQLite file."""

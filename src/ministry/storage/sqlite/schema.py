@@ -137,6 +137,26 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX files_by_project_filename ON files (index_name, project, filename)",
         "DROP INDEX files_by_project",
     ),
+    (
+        # Scheduled mirror jobs: the last run of each, and the lease of the process
+        # running one now. ``until`` is UTC ISO text of fixed width, so that text
+        # comparison in SQL is time order (see ``sqlite.mirrors``).
+        """CREATE TABLE mirror_runs (
+            job TEXT PRIMARY KEY,
+            index_name TEXT NOT NULL,
+            started TEXT NOT NULL,
+            finished TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            files INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            message TEXT NOT NULL
+        )""",
+        """CREATE TABLE mirror_claims (
+            job TEXT PRIMARY KEY,
+            until TEXT NOT NULL
+        )""",
+    ),
 )
 
 

@@ -1,0 +1,262 @@
+"""``ministry mirror``: fill a proxy index ahead of time with what a set of requirements needs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from rich.console import Console
+from rich.filesize import decimal
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from ministry.cli.runtime import with_services
+from ministry.core.mirror_targets import (
+    Targets,
+    marker_environments,
+    parse_requirements_file,
+    requirement_applies,
+    targets,
+)
+from ministry.errors import InvalidRequest
+from ministry.services.indexes import UPSTREAM_INDEX
+from ministry.services.mirror import MirrorOutcome, MirrorRequest
+from ministry.settings import Settings
+from ministry.wiring import Services
+
+__all__ = ["register"]
+
+_ALL_WARNING = (
+    "--all takes every project the upstream lists. A large public index holds millions "
+    "of files and many terabytes: narrow it with --python-version, --platform, "
+    "--only-binary and --newest, and look with --dry-run first."
+)
+
+
+def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the ``mirror`` sub-command."""
+    parser = commands.add_parser(
+        "mirror",
+        help="fill a proxy index ahead of time from its upstream",
+        description="Fetch the files a set of requirements needs from the upstream of a "
+        "proxy index into its cache, so the server can serve them without the upstream.",
+    )
+    common(parser)
+    parser.add_argument(
+        "projects", nargs="*", metavar="REQUIREMENT",
+        help="projects to take, with optional version specifiers: 'requests>=2.31'",
+    )  # fmt: skip
+    parser.add_argument(
+        "-r", "--requirement", dest="requirement_files", action="append", type=Path,
+        default=[], metavar="FILE", help="take the requirements of a pip requirements file",
+    )  # fmt: skip
+    parser.add_argument(
+        "--upstream", metavar="URL",
+        help="the upstream simple index; creates the proxy index 'upstream' as a base of "
+        "main on a new data directory ('pip' = the index pip is configured with)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--index", default=UPSTREAM_INDEX,
+        help=f"the proxy index to fill (default {UPSTREAM_INDEX!r})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--with-deps", action="store_true",
+        help="also take the dependencies of every release taken, recursively",
+    )  # fmt: skip
+    parser.add_argument(
+        "--python-version", dest="python_versions", action="append", default=[],
+        metavar="X.Y", help="take only files for this Python version (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--platform", dest="platforms", action="append", default=[], metavar="TAG",
+        help="take only wheels for this platform tag, e.g. manylinux_2_17_x86_64, "
+        "win_amd64, macosx_11_0_arm64 (repeatable; pure wheels always)",
+    )  # fmt: skip
+    kinds = parser.add_mutually_exclusive_group()
+    kinds.add_argument("--only-binary", action="store_true", help="take wheels only")
+    kinds.add_argument("--only-source", action="store_true", help="take sdists only")
+    parser.add_argument("--pre", action="store_true", help="take pre-releases too")
+    parser.add_argument(
+        "--newest", type=int, metavar="N",
+        help="take at most the N newest matching versions of each project",
+    )  # fmt: skip
+    parser.add_argument(
+        "--all", dest="everything", action="store_true",
+        help="take every project the upstream lists (mind the size: try --dry-run)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="print what would be fetched and its size; fetch only pages and metadata",
+    )  # fmt: skip
+    parser.add_argument(
+        "--connections", type=int, default=4, metavar="N",
+        help="downloads at once (default 4)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--upstream-timeout", metavar="SECONDS",
+        help="connect and read timeout for upstream requests (default 10)",
+    )  # fmt: skip
+    parser.set_defaults(run=run)
+
+
+def requirements_of(arguments: argparse.Namespace, chosen: Targets) -> list[Requirement]:
+    """The requirements named on the command line and in requirement files, for the targets."""
+    found: list[Requirement] = []
+    for text in arguments.projects:
+        try:
+            found.append(Requirement(text))
+        except InvalidRequirement as exc:
+            raise InvalidRequest(f"{text!r} is not a requirement: {exc}") from exc
+    pending = list(arguments.requirement_files)
+    read: set[Path] = set()
+    while pending:
+        path = pending.pop(0)
+        if path.resolve() in read:
+            continue
+        read.add(path.resolve())
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidRequest(f"Cannot read requirements file {path}: {exc.strerror}.") from exc
+        parsed = parse_requirements_file(text, str(path))
+        for skipped in parsed.skipped:
+            print(
+                f"ministry mirror: {path}, line {skipped.line_number}: skipped "
+                f"{skipped.line!r}: {skipped.reason}",
+                file=sys.stderr,
+            )
+        for constraints in parsed.constraints:
+            print(
+                f"ministry mirror: {path}: constraints file {constraints} not applied; "
+                "pin versions in a requirements file instead",
+                file=sys.stderr,
+            )
+        found += parsed.requirements
+        pending += [path.parent / include for include in parsed.includes]
+    environments = marker_environments(chosen)
+    return [r for r in found if requirement_applies(r, environments)]
+
+
+def run(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Resolve, fetch with progress bars, report."""
+    if arguments.connections < 1:
+        raise InvalidRequest("--connections must be 1 or more.")
+    chosen = targets(
+        arguments.python_versions,
+        arguments.platforms,
+        only_binary=arguments.only_binary,
+        only_source=arguments.only_source,
+        pre=arguments.pre,
+        newest=arguments.newest,
+    )
+    requirements = requirements_of(arguments, chosen)
+    if arguments.everything and requirements:
+        raise InvalidRequest("--all takes every project: name no projects or requirement files.")
+    if not arguments.everything and not requirements:
+        raise InvalidRequest("Name projects, give -r FILE, or --all: there is nothing to mirror.")
+    console = Console(stderr=True)
+    if arguments.everything:
+        console.print(f"[bold yellow]Warning:[/] {_ALL_WARNING}")
+    request = MirrorRequest(
+        index=arguments.index,
+        requirements=tuple(requirements),
+        targets=chosen,
+        with_deps=arguments.with_deps,
+        everything=arguments.everything,
+        connections=arguments.connections,
+    )
+
+    async def work(services: Services) -> MirrorOutcome:
+        with _Bars(console) as bars:
+            return await services.mirror.run(request, bars, dry_run=arguments.dry_run)
+
+    outcome = with_services(settings, work)
+    _report(outcome, arguments.dry_run, arguments.index)
+    return 0 if outcome.ok else 1
+
+
+class _Bars:
+    """One bar for the requirements resolved, one for the files and bytes fetched."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description:<9}"),
+            BarColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._projects = self._progress.add_task("resolving", total=None, detail="")
+        self._files: TaskID | None = None
+        self._done = self._total = 0
+
+    def __enter__(self) -> _Bars:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._progress.stop()
+
+    def resolving(self, done: int, known: int) -> None:
+        """Requirements looked at, of those known."""
+        self._progress.update(
+            self._projects, completed=done, total=known, detail=f"{done}/{known} requirements"
+        )
+
+    def planned(self, files: int, size: int) -> None:
+        """More to fetch: the files bar appears with the first file."""
+        if self._files is None:
+            self._files = self._progress.add_task("fetching", total=0, detail="")
+        self._total += files
+        task = self._progress.tasks[self._files]
+        self._progress.update(self._files, total=(task.total or 0) + size)
+        self._show()
+
+    def received(self, size: int) -> None:
+        """Bytes arrived."""
+        if self._files is not None:
+            self._progress.advance(self._files, size)
+            self._show()
+
+    def finished(self, filename: str) -> None:
+        """A file is done."""
+        self._done += 1
+        self._show()
+
+    def _show(self) -> None:
+        if self._files is None:
+            return
+        task = self._progress.tasks[self._files]
+        self._progress.update(
+            self._files,
+            detail=f"{self._done}/{self._total} files, {decimal(int(task.completed))} "
+            f"of {decimal(int(task.total or 0))}",
+        )
+
+
+def _report(outcome: MirrorOutcome, dry_run: bool, index: str) -> None:
+    size = f"{outcome.missing_bytes:,} bytes"
+    if outcome.unknown_sizes:
+        size += f", and {outcome.unknown_sizes} files of unknown size"
+    if dry_run:
+        for filename in sorted(outcome.planned):
+            print(f"would fetch {filename}")
+        print(
+            f"would fetch {len(outcome.planned)} files ({size}); "
+            f"{outcome.present} of {outcome.selected} selected files are cached already"
+        )
+    else:
+        print(
+            f"fetched {outcome.fetched} files ({outcome.fetched_bytes:,} bytes) into index "
+            f"{index!r}; {outcome.present} of {outcome.selected} selected files were cached "
+            f"already; {len(outcome.failed)} failed"
+        )
+    for filename, reason in sorted(outcome.failed):
+        print(f"failed {filename}: {reason}", file=sys.stderr)
+    for line in outcome.unmatched:
+        print(f"not found {line}", file=sys.stderr)
+    for release in sorted(outcome.unknown_dependencies):
+        print(f"dependencies unknown for {release} (no metadata file)", file=sys.stderr)
