@@ -55,6 +55,8 @@ class Settings:
     #: URL prefix of an nginx ``internal`` location over the blob directory: downloads
     #: are answered with ``X-Accel-Redirect`` and nginx sends the bytes.
     accel_redirect: str | None = None
+    #: A TOML file with the server's ``[[mirror]]`` jobs.
+    config: Path | None = None
 
     @property
     def db_url(self) -> str:
@@ -122,6 +124,7 @@ def _convert(name: str, value: Any) -> Any:
         return port
     converters: dict[str, Any] = {
         "data": Path,
+        "config": Path,
         "max_upload_size": lambda v: v if isinstance(v, int) else parse_size(str(v)),
         "upstream_min_age": _seconds,
         "upstream_ttl": _seconds,

@@ -17,6 +17,7 @@ from ministry.errors import InvalidRequest
 from ministry.services.accounts import AccountService
 from ministry.services.audit import AuditService
 from ministry.services.auth import AuthService
+from ministry.services.bundle import Bundles
 from ministry.services.catalog import Catalog, FilePath
 from ministry.services.export import StaticExport
 from ministry.services.indexes import IndexService
@@ -50,6 +51,7 @@ class Services:
     catalog: Catalog
     search: SearchService
     export: StaticExport
+    bundles: Bundles
     uploads: UploadService
     maintenance: MaintenanceService
     audit: AuditService
@@ -146,6 +148,10 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         metadata, blobs, upstream, settings.spool_directory, metrics, offline=settings.offline
     )
     catalog = Catalog(metadata, blobs, ProjectResolver(metadata, pages), proxy_files, file_path)
+    uploads = UploadService(
+        metadata, blobs, indexes, settings.spool_directory, settings.max_upload_size
+    )
+    maintenance = MaintenanceService(metadata, indexes)
     return Services(
         settings=settings,
         metadata=metadata,
@@ -156,10 +162,11 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         catalog=catalog,
         search=SearchService(metadata, catalog),
         export=StaticExport(indexes, catalog),
-        uploads=UploadService(
-            metadata, blobs, indexes, settings.spool_directory, settings.max_upload_size
+        bundles=Bundles(
+            indexes, catalog, proxy_files, uploads, maintenance, settings.spool_directory
         ),
-        maintenance=MaintenanceService(metadata, indexes),
+        uploads=uploads,
+        maintenance=maintenance,
         audit=AuditService(metadata),
         upstream=upstream,
         proxy_files=proxy_files,

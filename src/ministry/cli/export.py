@@ -1,4 +1,4 @@
-"""``ministry export --static DIR``: write an index as a static simple repository."""
+"""``ministry export --static DIR | --bundle FILE``: write an index for another place to serve."""
 
 from __future__ import annotations
 
@@ -8,33 +8,49 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from ministry.cli.runtime import local_admin, with_services
 from ministry.core.models import DEFAULT_INDEX
+from ministry.services.bundle import ExportedBundle, Step
 from ministry.services.export import ExportResult
 from ministry.settings import Settings
 from ministry.wiring import Services
 
-__all__ = ["register"]
+__all__ = ["bundle_columns", "register", "step_progress"]
 
 
 def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the ``export`` sub-command."""
     parser = commands.add_parser(
-        "export", help="write an index as a static PEP 503/691 tree any web server can serve"
+        "export",
+        help="write an index as a static PEP 503/691 tree, or as a bundle for another server",
     )
     common(parser)
-    parser.add_argument(
-        "--static", type=Path, required=True, metavar="DIR",
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--static", type=Path, metavar="DIR",
         help="the directory to write (an earlier export there is replaced)",
+    )  # fmt: skip
+    target.add_argument(
+        "--bundle", type=Path, metavar="FILE",
+        help="one tar file of the files, their metadata and yanks, for 'ministry import --bundle'",
     )  # fmt: skip
     parser.add_argument("--index", default=DEFAULT_INDEX, help="the index to export")
     parser.set_defaults(run=run)
 
 
 def run(settings: Settings, arguments: argparse.Namespace) -> int:
-    """Export, with a progress bar over the projects."""
+    """Export, with a progress bar."""
+    if arguments.bundle is not None:
+        return _bundle(settings, arguments)
     console = Console(stderr=True)
     target: Path = arguments.static.resolve()
 
@@ -58,4 +74,49 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
         f"{result.projects} projects, {result.files} files ({result.bytes:,} bytes) "
         f"written to {target}"
     )
+    return 0
+
+
+def step_progress(progress: Progress) -> Callable[[Step], None]:
+    """A callback that shows each phase of a bundle's work as a bar of bytes and files."""
+    tasks: dict[str, Any] = {}
+
+    def advance(step: Step) -> None:
+        task = tasks.get(step.phase)
+        if task is None:
+            task = tasks[step.phase] = progress.add_task(step.phase, files="")
+        progress.update(
+            task,
+            completed=step.bytes,
+            total=step.total_bytes,
+            files=f"{step.files}/{step.total_files} files",
+        )
+
+    return advance
+
+
+def bundle_columns() -> tuple[Any, ...]:
+    """The columns of a bundle's progress bars."""
+    return (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[files]}"),
+        TimeRemainingColumn(),
+    )
+
+
+def _bundle(settings: Settings, arguments: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    target: Path = arguments.bundle.resolve()
+
+    async def work(services: Services) -> ExportedBundle:
+        with Progress(*bundle_columns(), console=console) as progress:
+            return await services.bundles.export(
+                arguments.index, local_admin(), target, step_progress(progress)
+            )
+
+    result = with_services(settings, work)
+    left_out = f"; {result.not_cached} not cached, left out" if result.not_cached else ""
+    print(f"{result.files} files ({result.bytes:,} bytes) written to {target}{left_out}")
     return 0

@@ -1,8 +1,9 @@
-"""``ministry import DIR``: load a directory of distribution files (a pypiserver store, say).
+"""``ministry import DIR | --bundle FILE``: load distribution files (a pypiserver store, say).
 
 Every file goes through the same checks as an upload; files that are already
 published are skipped, and refused files are listed with the reason, so the
-command can be run again safely.
+command can be run again safely. A bundle (``ministry export --bundle``) is
+verified whole before anything is imported, and brings its yanks along.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ministry.cli.export import bundle_columns, step_progress
 from ministry.cli.runtime import local_admin, with_services
 from ministry.core.models import DEFAULT_INDEX
 from ministry.errors import MinistryError
+from ministry.services.bundle import ImportedBundle
 from ministry.settings import Settings
 from ministry.wiring import Services
 
@@ -32,16 +35,33 @@ _CONCURRENCY = 4
 
 def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the ``import`` sub-command."""
-    parser = commands.add_parser("import", help="import a directory of distribution files")
+    parser = commands.add_parser(
+        "import", help="import a directory of distribution files, or a bundle"
+    )
     common(parser)
-    parser.add_argument("directory", type=Path, help="searched recursively for .whl and .tar.gz")
-    parser.add_argument("--index", default=DEFAULT_INDEX, help="the index to import into")
+    parser.add_argument(
+        "directory", type=Path, nargs="?", help="searched recursively for .whl and .tar.gz"
+    )
+    parser.add_argument(
+        "--bundle", type=Path, metavar="FILE", help="a file written by 'ministry export --bundle'"
+    )
+    parser.add_argument(
+        "--index",
+        help=f"the index to import into (default: {DEFAULT_INDEX}; for a bundle, the index it "
+        "was exported from, created if missing)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(settings: Settings, arguments: argparse.Namespace) -> int:
-    """Import every distribution file below the directory."""
+    """Import every distribution file below the directory, or a bundle."""
+    if (arguments.directory is None) == (arguments.bundle is None):
+        print("ministry import: give a directory or --bundle FILE (one of them)", file=sys.stderr)
+        return 2
+    if arguments.bundle is not None:
+        return _bundle(settings, arguments)
     directory: Path = arguments.directory
+    index: str = arguments.index or DEFAULT_INDEX
     if not directory.is_dir():
         print(f"ministry import: {directory} is not a directory", file=sys.stderr)
         return 2
@@ -53,7 +73,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
     refused: list[tuple[Path, str]] = [(p, "not a wheel or .tar.gz sdist") for p in others]
 
     async def work(services: Services) -> None:
-        await services.indexes.get(arguments.index)  # an unknown index stops before any file
+        await services.indexes.get(index)  # an unknown index stops before any file
         limit = asyncio.Semaphore(_CONCURRENCY)
         with Progress(
             TextColumn("importing"),
@@ -67,9 +87,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
             async def one(path: Path) -> None:
                 async with limit:
                     try:
-                        result = await services.uploads.import_file(
-                            arguments.index, local_admin(), path
-                        )
+                        result = await services.uploads.import_file(index, local_admin(), path)
                         outcomes["published" if result.created else "already present"] += 1
                     except MinistryError as exc:
                         refused.append((path, exc.message))
@@ -87,3 +105,36 @@ def _report(console: Console, outcomes: Counter[str], refused: list[tuple[Path, 
         console.print(f"refused {path}: {reason}", soft_wrap=True, markup=False, highlight=False)
     summary = ", ".join(f"{count} {what}" for what, count in sorted(outcomes.items()))
     console.print(f"{summary or 'nothing imported'}; {len(refused)} refused", highlight=False)
+
+
+def _bundle(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Verify a bundle whole, then import it; yanks follow their files."""
+    console = Console(stderr=True)
+
+    async def work(services: Services) -> ImportedBundle:
+        with Progress(*bundle_columns(), console=console) as progress:
+            return await services.bundles.import_bundle(
+                arguments.bundle, arguments.index, local_admin(), step_progress(progress)
+            )
+
+    result = with_services(settings, work)
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+    if result.created_index:
+        say(f"created the hosted index {result.index!r}")
+    if result.added_to_main:
+        say(
+            f"added {result.index!r} as the last base of {DEFAULT_INDEX!r}: "
+            "/simple/ serves its projects as the mirror did"
+        )
+    for filename, reason in result.refused:
+        say(f"refused {filename}: {reason}")
+    for warning in result.warnings:
+        say(f"warning: {warning}")
+    say(
+        f"{result.published} published, {result.present} already present, "
+        f"{result.yanked} yanked into {result.index!r}; {len(result.refused)} refused"
+    )
+    return 1 if result.refused else 0

@@ -8,22 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from ministry.cli.runtime import with_services
-from ministry.core.mirror_targets import (
-    Targets,
-    marker_environments,
-    parse_requirements_file,
-    requirement_applies,
-    targets,
-)
+from ministry.core.mirror_targets import targets
 from ministry.errors import InvalidRequest
 from ministry.services.indexes import UPSTREAM_INDEX
 from ministry.services.mirror import MirrorOutcome, MirrorRequest
+from ministry.services.mirror_jobs import gather_requirements
 from ministry.settings import Settings
 from ministry.wiring import Services
 
@@ -102,44 +96,6 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     parser.set_defaults(run=run)
 
 
-def requirements_of(arguments: argparse.Namespace, chosen: Targets) -> list[Requirement]:
-    """The requirements named on the command line and in requirement files, for the targets."""
-    found: list[Requirement] = []
-    for text in arguments.projects:
-        try:
-            found.append(Requirement(text))
-        except InvalidRequirement as exc:
-            raise InvalidRequest(f"{text!r} is not a requirement: {exc}") from exc
-    pending = list(arguments.requirement_files)
-    read: set[Path] = set()
-    while pending:
-        path = pending.pop(0)
-        if path.resolve() in read:
-            continue
-        read.add(path.resolve())
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidRequest(f"Cannot read requirements file {path}: {exc.strerror}.") from exc
-        parsed = parse_requirements_file(text, str(path))
-        for skipped in parsed.skipped:
-            print(
-                f"ministry mirror: {path}, line {skipped.line_number}: skipped "
-                f"{skipped.line!r}: {skipped.reason}",
-                file=sys.stderr,
-            )
-        for constraints in parsed.constraints:
-            print(
-                f"ministry mirror: {path}: constraints file {constraints} not applied; "
-                "pin versions in a requirements file instead",
-                file=sys.stderr,
-            )
-        found += parsed.requirements
-        pending += [path.parent / include for include in parsed.includes]
-    environments = marker_environments(chosen)
-    return [r for r in found if requirement_applies(r, environments)]
-
-
 def run(settings: Settings, arguments: argparse.Namespace) -> int:
     """Resolve, fetch with progress bars, report."""
     if arguments.connections < 1:
@@ -152,7 +108,10 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
         pre=arguments.pre,
         newest=arguments.newest,
     )
-    requirements = requirements_of(arguments, chosen)
+    gathered = gather_requirements(arguments.projects, arguments.requirement_files, chosen)
+    for warning in gathered.warnings:
+        print(f"ministry mirror: {warning}", file=sys.stderr)
+    requirements = gathered.requirements
     if arguments.everything and requirements:
         raise InvalidRequest("--all takes every project: name no projects or requirement files.")
     if not arguments.everything and not requirements:
@@ -162,7 +121,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
         console.print(f"[bold yellow]Warning:[/] {_ALL_WARNING}")
     request = MirrorRequest(
         index=arguments.index,
-        requirements=tuple(requirements),
+        requirements=requirements,
         targets=chosen,
         with_deps=arguments.with_deps,
         everything=arguments.everything,
@@ -256,6 +215,8 @@ def _report(outcome: MirrorOutcome, dry_run: bool, index: str) -> None:
         )
     for filename, reason in sorted(outcome.failed):
         print(f"failed {filename}: {reason}", file=sys.stderr)
+    for project in sorted(outcome.stale):
+        print(f"upstream failed for {project}: its kept page was used", file=sys.stderr)
     for line in outcome.unmatched:
         print(f"not found {line}", file=sys.stderr)
     for release in sorted(outcome.unknown_dependencies):

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import tornado.httpserver
@@ -17,6 +17,8 @@ import tornado.netutil
 from ministry.app import make_app
 from ministry.cli.processes import supervise
 from ministry.cli.runtime import with_services
+from ministry.errors import InvalidRequest
+from ministry.services.mirror_jobs import MirrorJob, MirrorScheduler, load_mirror_jobs
 from ministry.settings import Settings
 from ministry.web.urls import file_path
 from ministry.wiring import Services, build_services
@@ -90,30 +92,50 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         help="behind nginx: answer downloads with X-Accel-Redirect to PREFIX + the blob's "
         "path in the blob directory, an 'internal' location (env MINISTRY_ACCEL_REDIRECT)",
     )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML file with [[mirror]] jobs to run on a schedule (env MINISTRY_CONFIG)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(settings: Settings, _arguments: argparse.Namespace) -> int:
     """Serve until told to stop, in one process or several sharing the listening socket."""
     count = (os.cpu_count() or 1) if settings.processes == "auto" else int(settings.processes)
+    # A mistake in the config file stops the start, before the port is taken.
+    jobs = load_mirror_jobs(settings.config) if settings.config is not None else ()
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     port = sockets[0].getsockname()[1]
     if count == 1:
-        asyncio.run(_serve(settings, sockets, port))
+        asyncio.run(_serve(settings, jobs, sockets, port))
         return 0
     # Schema upgrades and the default indexes are settled once, before the workers start.
     with_services(settings, _nothing)
     log.info("serving http://%s:%d/ with %d processes", settings.host, port, count)
-    return supervise(count, lambda: asyncio.run(_serve(settings, sockets, None)))
+    return supervise(count, lambda: asyncio.run(_serve(settings, jobs, sockets, None)))
 
 
 async def _nothing(_: Services) -> None:
     return None
 
 
-async def _serve(settings: Settings, sockets: list[socket.socket], port: int | None) -> None:
+async def _serve(
+    settings: Settings,
+    jobs: Sequence[MirrorJob],
+    sockets: list[socket.socket],
+    port: int | None,
+) -> None:
     services = build_services(settings, file_path)
     await services.start()
+    for job in jobs:
+        config = await services.indexes.get(job.index)
+        if config.kind != "proxy":
+            raise InvalidRequest(
+                f"Mirror job {job.name!r} fills index {job.index!r}, which is not a proxy index."
+            )
+    scheduler = MirrorScheduler(jobs, services.mirror, services.metadata)
+    scheduler.start()
     app = make_app(services)
     server = tornado.httpserver.HTTPServer(
         app,
@@ -139,6 +161,7 @@ async def _serve(settings: Settings, sockets: list[socket.socket], port: int | N
     if in_flight:
         log.warning("%d requests did not finish within %.0f s", len(in_flight), _GRACE_SECONDS)
     await server.close_all_connections()
+    await scheduler.stop()
     await services.stop()
     if port is not None:
         log.info("stopped")

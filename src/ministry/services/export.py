@@ -35,7 +35,7 @@ from ministry.services.indexes import IndexService, ReadAccess
 from ministry.services.proxy_files import ProxyStream
 from ministry.storage.protocols import BlobReader
 
-__all__ = ["ExportResult", "StaticExport"]
+__all__ = ["ExportResult", "StaticExport", "chunks_of", "close_reader"]
 
 #: Called after each project with (projects done, projects in all).
 Progress = Callable[[int, int], None]
@@ -129,12 +129,12 @@ class StaticExport:
         length = 0
         try:
             with path.open("wb") as out:
-                async for chunk in _chunks(reader):
+                async for chunk in chunks_of(reader):
                     digest.update(chunk)
                     out.write(chunk)
                     length += len(chunk)
         finally:
-            await _close(reader)
+            await close_reader(reader)
         if digest.hexdigest() != download.sha256:
             raise StorageError(
                 f"{path.name}: the stored bytes do not match their sha256; "
@@ -143,7 +143,8 @@ class StaticExport:
         return length
 
 
-async def _chunks(reader: BlobReader | ProxyStream) -> AsyncIterator[bytes]:
+async def chunks_of(reader: BlobReader | ProxyStream) -> AsyncIterator[bytes]:
+    """Every byte of an opened download, stored or on its way from an upstream."""
     if isinstance(reader, ProxyStream):
         async for chunk in reader.chunks():
             yield chunk
@@ -152,7 +153,8 @@ async def _chunks(reader: BlobReader | ProxyStream) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def _close(reader: BlobReader | ProxyStream) -> None:
+async def close_reader(reader: BlobReader | ProxyStream) -> None:
+    """Release an opened download, whichever kind it is."""
     if isinstance(reader, ProxyStream):
         reader.close()
     else:

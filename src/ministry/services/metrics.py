@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ministry.core.models import MirrorRun
 
 __all__ = ["Metrics"]
 
@@ -31,6 +35,55 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+
+        labels = ["job", "index"]
+        self.mirror_finished = Gauge(
+            "ministry_mirror_last_run_finished_seconds",
+            "When the last run of a scheduled mirror job finished (Unix time).",
+            labels, registry=self.registry,
+        )  # fmt: skip
+        self.mirror_duration = Gauge(
+            "ministry_mirror_last_run_duration_seconds",
+            "How long the last run of a scheduled mirror job took.",
+            labels, registry=self.registry,
+        )  # fmt: skip
+        self.mirror_success = Gauge(
+            "ministry_mirror_last_run_success",
+            "1 when the last run of a mirror job fetched everything asked for, else 0.",
+            labels, registry=self.registry,
+        )  # fmt: skip
+        self.mirror_files = Gauge(
+            "ministry_mirror_last_run_files",
+            "Files fetched from the upstream by the last run of a mirror job.",
+            labels, registry=self.registry,
+        )  # fmt: skip
+        self.mirror_bytes = Gauge(
+            "ministry_mirror_last_run_bytes",
+            "Bytes fetched from the upstream by the last run of a mirror job.",
+            labels, registry=self.registry,
+        )  # fmt: skip
+        self.mirror_failed = Gauge(
+            "ministry_mirror_last_run_failed_files",
+            "Files the last run of a mirror job could not fetch or verify.",
+            labels, registry=self.registry,
+        )  # fmt: skip
+
+    def record_mirror_runs(self, runs: Iterable[MirrorRun]) -> None:
+        """Show the last runs as the store has them (any worker or node may have run a job)."""
+        gauges = (
+            self.mirror_finished, self.mirror_duration, self.mirror_success,
+            self.mirror_files, self.mirror_bytes, self.mirror_failed,
+        )  # fmt: skip
+        for gauge in gauges:
+            gauge.clear()
+        for run in runs:
+            labels = (run.job, run.index)
+            self.mirror_finished.labels(*labels).set(run.finished.timestamp())
+            self.mirror_duration.labels(*labels).set((run.finished - run.started).total_seconds())
+            self.mirror_success.labels(*labels).set(1 if run.ok else 0)
+            self.mirror_files.labels(*labels).set(run.files)
+            self.mirror_bytes.labels(*labels).set(run.bytes)
+            self.mirror_failed.labels(*labels).set(run.failed)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

@@ -89,6 +89,8 @@ class MirrorOutcome:
     failed: list[tuple[str, str]] = field(default_factory=list)
     #: Requirements nothing matched (no such project upstream, or no matching file).
     unmatched: list[str] = field(default_factory=list)
+    #: Projects whose page the upstream did not answer for: the kept page was used.
+    stale: list[str] = field(default_factory=list)
     #: Releases whose dependencies could not be read.
     unknown_dependencies: list[str] = field(default_factory=list)
     #: Files the run would fetch (dry runs) or fetched, by filename.
@@ -97,7 +99,7 @@ class MirrorOutcome:
     @property
     def ok(self) -> bool:
         """Whether everything asked for was found and fetched."""
-        return not self.failed and not self.unmatched
+        return not self.failed and not self.unmatched and not self.stale
 
 
 class MirrorListener(Protocol):
@@ -292,6 +294,9 @@ class _Run:
             page = await self.mirror.pages.get(self.config, name, revalidate=True)
         if page is None:
             return None
+        if page.stale:
+            # The upstream failed: the kept page stands in, but the run is not current.
+            self.outcome.stale.append(name)
         offered, _held = offered_files(self.config, name, page.kept, datetime.now(UTC))
         return offered
 

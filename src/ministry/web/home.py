@@ -68,8 +68,10 @@ class HealthHandler(BaseHandler):
 class MetricsHandler(BaseHandler):
     """``/-/metrics``: the Prometheus text format."""
 
-    def get(self) -> None:
-        """Every metric of this process."""
+    async def get(self) -> None:
+        """Every metric of this process, and the last runs of the mirror jobs."""
+        runs = await self.services.metadata.list_mirror_runs()
+        self.services.metrics.record_mirror_runs(runs)
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(self.services.metrics.exposition())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.permissions import may_see
 from ministry.errors import InvalidRequest
-from ministry.web.ui import PageHandler
+from ministry.web.ui import PageHandler, size
 
 __all__ = ["AuditHandler", "HelpHandler", "IndexHandler", "IndexesHandler"]
 
@@ -48,9 +48,12 @@ class IndexHandler(PageHandler):
         """The index's settings people care about, and its projects."""
         access = await self.read_access(index)
         projects = await self.services.catalog.projects(access)
+        runs = [r for r in await self.services.metadata.list_mirror_runs() if r.index == index]
         self.cache_for(access, "max-age=0, must-revalidate")
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
-        self.render("index.html", access=access, projects=projects, prefix=prefix)
+        self.render(
+            "index.html", access=access, projects=projects, prefix=prefix, runs=runs, size=size
+        )
 
 
 class AuditHandler(PageHandler):
