@@ -68,6 +68,7 @@ class Services:
         await self.blobs.open()
         self.uploads.sweep()
         self.proxy_files.sweep()
+        self.bundles.sweep()
         await self.indexes.ensure_default()
         if settings.upstream is not None:
             url = settings.upstream

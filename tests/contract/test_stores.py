@@ -41,7 +41,7 @@ from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.sqlite.schema import _MIGRATIONS
-from ministry.storage.temporary import create_temporary
+from ministry.storage.temporary import create_temporary, create_temporary_directory, sweep_orphans
 from support.records import dist_file
 
 T = TypeVar("T")
@@ -727,4 +727,16 @@ def test_opening_sweeps_only_orphaned_temporary_files(tmp_path: Path) -> None:
     store = FileBlobStore(tmp_path / "blobs")
     run(store.open())
     assert live.exists()
+    assert not orphan.exists()
+
+
+def test_sweeping_removes_orphaned_temporary_directories(tmp_path: Path) -> None:
+    """A bundle import killed midway leaves a directory; only a dead owner's goes."""
+    live = create_temporary_directory(tmp_path, "bundle")
+    (live / "acme-1.0.tar.gz").write_bytes(b"being imported")
+    orphan = tmp_path / "bundle-999999999.1-orphan"
+    orphan.mkdir()
+    (orphan / "acme-0.9.tar.gz").write_bytes(b"left by a crash")
+    assert sweep_orphans(tmp_path, "bundle") == 1
+    assert (live / "acme-1.0.tar.gz").exists()
     assert not orphan.exists()

@@ -24,11 +24,11 @@ from ministry.core.durations import parse_duration
 from ministry.core.mirror_targets import (
     Targets,
     marker_environments,
-    parse_requirements_file,
     requirement_applies,
     targets,
 )
 from ministry.core.models import MirrorRun
+from ministry.core.requirements_files import parse_requirements_file
 from ministry.errors import InvalidRequest, MinistryError
 from ministry.services.indexes import UPSTREAM_INDEX
 from ministry.services.mirror import Mirror, MirrorOutcome, MirrorRequest, QuietListener

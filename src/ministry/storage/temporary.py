@@ -10,10 +10,11 @@ is PID 1 again, and must still recognise its previous life's files as orphans.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["create_temporary", "sweep_orphans"]
+__all__ = ["create_temporary", "create_temporary_directory", "sweep_orphans"]
 
 
 def _start_time(pid: int) -> str:
@@ -37,6 +38,11 @@ def create_temporary(directory: Path, kind: str) -> tuple[int, Path]:
     return descriptor, Path(name)
 
 
+def create_temporary_directory(directory: Path, kind: str) -> Path:
+    """A new temporary directory owned by this process (for files that need their own name)."""
+    return Path(tempfile.mkdtemp(prefix=f"{kind}-{_owner_tag()}-", dir=directory))
+
+
 def _owner_alive(tag: str) -> bool:
     pid_text, _, start = tag.partition(".")
     if not pid_text.isdigit() or int(pid_text) <= 0:
@@ -52,12 +58,15 @@ def _owner_alive(tag: str) -> bool:
 
 
 def sweep_orphans(directory: Path, kind: str) -> int:
-    """Remove temporary files of ``kind`` whose process is gone; returns how many."""
+    """Remove temporary files (and directories) of ``kind`` whose process is gone."""
     directory.mkdir(parents=True, exist_ok=True)
     removed = 0
     for path in directory.glob(f"{kind}-*"):
         if _owner_alive(path.name.split("-")[1]):
             continue
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
         removed += 1
     return removed
