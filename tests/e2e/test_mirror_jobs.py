@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import ALICE
 from support.distributions import make_wheel
-from support.server import MinistryServer, ministry_command, wait_for
+from support.server import MinistryServer, ministry_command, run_cli, wait_for
 from support.uploads import post_upload
 
 
@@ -110,3 +110,33 @@ def test_mistakes_in_mirror_jobs_stop_the_start(tmp_path: Path) -> None:
     assert "not a proxy index" in hosted
     broken = _start_fails(tmp_path, "[[mirror]\n")
     assert "not valid TOML" in broken
+
+
+def test_a_job_runs_now_from_the_command_line(
+    fresh_server: MinistryServer, tmp_path: Path, unique: str
+) -> None:
+    upstream = fresh_server
+    made = tmp_path / "made"
+    made.mkdir()
+    wheel = make_wheel(made, unique, "1.0")
+    publish(upstream, wheel)
+    config = tmp_path / "ministry.toml"
+    config.write_text(f'[[mirror]]\nname = "now"\nprojects = ["{unique}"]\nevery = "1d"\n')
+    data = tmp_path / "mirror"
+    source = ["--data", str(data), "--upstream", f"{upstream.url}/simple/", "--config", str(config)]
+    result = run_cli("mirror", *source, "--job", "now")
+    assert result.returncode == 0, result.stderr
+    assert "job 'now': ok: fetched 1 files" in result.stdout
+    assert fetched(upstream, wheel.name) == 1
+    unknown = run_cli("mirror", *source, "--job", "later")
+    assert unknown.returncode == 2
+    assert "No [[mirror]] job 'later'" in unknown.stderr
+    assert "(jobs: now)" in unknown.stderr
+
+    # The server shows the run, made by the command, as its own jobs' runs.
+    server = MinistryServer(data).start()
+    try:
+        assert metric(server, "ministry_mirror_last_run_success", "now") == 1.0
+        assert metric(server, "ministry_mirror_last_run_files", "now") == 1.0
+    finally:
+        server.stop()

@@ -14,10 +14,11 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from ministry.cli.runtime import with_services
 from ministry.core.mirror_targets import targets
+from ministry.core.models import MirrorRun
 from ministry.errors import InvalidRequest
 from ministry.services.indexes import UPSTREAM_INDEX
 from ministry.services.mirror import MirrorOutcome, MirrorRequest
-from ministry.services.mirror_jobs import gather_requirements
+from ministry.services.mirror_jobs import MirrorScheduler, gather_requirements, load_mirror_jobs
 from ministry.settings import Settings
 from ministry.wiring import Services
 
@@ -93,11 +94,21 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         "--upstream-timeout", metavar="SECONDS",
         help="connect and read timeout for upstream requests (default 10)",
     )  # fmt: skip
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="the server's config file, for --job (env MINISTRY_CONFIG)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--job", metavar="NAME",
+        help="run this [[mirror]] job of --config now, and record its result as the server does",
+    )  # fmt: skip
     parser.set_defaults(run=run)
 
 
 def run(settings: Settings, arguments: argparse.Namespace) -> int:
     """Resolve, fetch with progress bars, report."""
+    if arguments.job is not None:
+        return _run_job(settings, arguments)
     if arguments.connections < 1:
         raise InvalidRequest("--connections must be 1 or more.")
     chosen = targets(
@@ -135,6 +146,27 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
     outcome = with_services(settings, work)
     _report(outcome, arguments.dry_run, arguments.index)
     return 0 if outcome.ok else 1
+
+
+def _run_job(settings: Settings, arguments: argparse.Namespace) -> int:
+    """A job of the config file, now, with progress bars; its result is kept like a run's."""
+    if settings.config is None:
+        raise InvalidRequest("--job needs the config file that defines it: --config FILE.")
+    jobs = {job.name: job for job in load_mirror_jobs(settings.config)}
+    job = jobs.get(arguments.job)
+    if job is None:
+        known = ", ".join(sorted(jobs)) or "none"
+        raise InvalidRequest(f"No [[mirror]] job {arguments.job!r} in {settings.config} "
+                             f"(jobs: {known}).")  # fmt: skip
+    console = Console(stderr=True)
+
+    async def work(services: Services) -> MirrorRun:
+        with _Bars(console) as bars:
+            return await MirrorScheduler((job,), services.mirror, services.metadata).run(job, bars)
+
+    result = with_services(settings, work)
+    print(f"job {job.name!r}: {'ok' if result.ok else 'failed'}: {result.message}")
+    return 0 if result.ok else 1
 
 
 class _Bars:

@@ -412,9 +412,9 @@ class _Run:
         else:
             self.outcome.missing_bytes += entry.size
         self.outcome.planned[entry.filename] = entry
-        self.listener.planned(1, entry.size or 0)
         if self.dry_run:
             return
+        self.listener.planned(1, entry.size or 0)
         try:
             async with self.limit:
                 fetched = await self._download(entry)

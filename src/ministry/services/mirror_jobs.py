@@ -31,7 +31,13 @@ from ministry.core.models import MirrorRun
 from ministry.core.requirements_files import parse_requirements_file
 from ministry.errors import InvalidRequest, MinistryError
 from ministry.services.indexes import UPSTREAM_INDEX
-from ministry.services.mirror import Mirror, MirrorOutcome, MirrorRequest, QuietListener
+from ministry.services.mirror import (
+    Mirror,
+    MirrorListener,
+    MirrorOutcome,
+    MirrorRequest,
+    QuietListener,
+)
 from ministry.storage.protocols import MetadataStore
 
 __all__ = ["MirrorJob", "MirrorScheduler", "gather_requirements", "load_mirror_jobs"]
@@ -260,7 +266,7 @@ class MirrorScheduler:
         log.info("mirror job %s: %s", job.name, run.message)
         return job.every.total_seconds()
 
-    async def run(self, job: MirrorJob) -> MirrorRun:
+    async def run(self, job: MirrorJob, listener: MirrorListener | None = None) -> MirrorRun:
         """Run a job now and record its result."""
         started = datetime.now(UTC)
         try:
@@ -275,7 +281,7 @@ class MirrorScheduler:
                 everything=job.everything,
                 connections=job.connections,
             )
-            outcome = await self._mirror.run(request, QuietListener())
+            outcome = await self._mirror.run(request, listener or QuietListener())
             run = _result(job, started, outcome)
         except MinistryError as exc:
             run = MirrorRun(job.name, job.index, started, datetime.now(UTC), False,
