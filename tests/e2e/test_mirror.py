@@ -319,3 +319,29 @@ def test_an_offline_mirror_serves_pages_and_metadata_files(
         assert f"Name: {unique}" in metadata.text
     finally:
         server.stop()
+
+
+def test_a_file_that_does_not_match_its_hash_is_not_kept(tmp_path: Path, unique: str) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    wheel = make_wheel(made, unique, "1.0")
+    data = tmp_path / "mirror"
+    with StaticUpstream() as upstream:
+        upstream.add(wheel)
+        upstream.corrupt_files(True)
+        altered = mirror(data, "--upstream", upstream.url, unique)
+        assert altered.returncode == 1
+        assert f"failed {wheel.name}: Upstream sent" in altered.stderr
+        assert not list((data / "tmp" / "mirror" / "upstream").glob("*.part"))
+
+        upstream.heal()
+        healed = mirror(data, "--upstream", upstream.url, unique)
+        assert healed.returncode == 0, healed.stderr
+        assert "fetched 1 files" in healed.stdout
+
+        upstream.stop()
+        # An upstream that cannot be reached fails the run, and says for which project.
+        gone = mirror(data, "--upstream", upstream.url, unique, f"{unique}-never-seen")
+    assert gone.returncode == 1
+    assert f"failed {unique}-never-seen (project page)" in gone.stderr
+    assert f"upstream failed for {unique}: its kept page was used" in gone.stderr

@@ -261,7 +261,11 @@ class _Run:
 
     async def _look_at(self, group: asyncio.TaskGroup, wanted: _Wanted) -> None:
         try:
-            entries = await self._entries(wanted.name)
+            try:
+                entries = await self._entries(wanted.name)
+            except MinistryError as exc:  # the upstream failed, and no page is kept
+                self._failed(f"{wanted.name} (project page)", exc)
+                return
             if entries is None:
                 self._unmatched(wanted, "no such project upstream")
                 return
@@ -330,7 +334,11 @@ class _Run:
     async def _dependencies(
         self, group: asyncio.TaskGroup, wanted: _Wanted, version: str, files: list[FileEntry]
     ) -> None:
-        requires = await self._requires_dist(files)
+        try:
+            requires = await self._requires_dist(files)
+        except MinistryError as exc:  # a metadata file that failed or did not verify
+            self._failed(f"{wanted.name} {version} (metadata)", exc)
+            return
         if requires is None:
             self.outcome.unknown_dependencies.append(f"{wanted.name} {version}")
             return
@@ -405,7 +413,10 @@ class _Run:
         kept = await self.mirror.files.cached(self.config.name, entry.filename)
         if kept is not None and kept.sha256 == entry.sha256:
             self.outcome.present += 1
-            await self._fetch_metadata(entry)
+            try:
+                await self._fetch_metadata(entry)
+            except MinistryError as exc:
+                self._failed(entry.filename + ".metadata", exc)
             return
         if entry.size is None:
             self.outcome.unknown_sizes += 1
@@ -422,11 +433,14 @@ class _Run:
             self.outcome.fetched_bytes += fetched
             await self._fetch_metadata(entry)
         except (MinistryError, OSError) as exc:
-            reason = exc.message if isinstance(exc, MinistryError) else str(exc)
-            self.outcome.failed.append((entry.filename, reason))
-            log.warning("mirror %s: %s: %s", self.config.name, entry.filename, reason)
+            self._failed(entry.filename, exc)
         finally:
             self.listener.finished(entry.filename)
+
+    def _failed(self, what: str, exc: MinistryError | OSError) -> None:
+        reason = exc.message if isinstance(exc, MinistryError) else str(exc)
+        self.outcome.failed.append((what, reason))
+        log.warning("mirror %s: %s: %s", self.config.name, what, reason)
 
     async def _fetch_metadata(self, entry: FileEntry) -> None:
         # An installer offered a metadata file asks for it: an offline server must have it.
