@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import boto3
 import pytest
 
 from conftest import ALICE
@@ -26,15 +27,58 @@ DIGEST_MISMATCH = "The digest supplied does not match a digest calculated from t
 UV_ACCEPT = "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7"
 
 
+@pytest.fixture(params=["sqlite+file", "redis+s3"])
+def server(request: pytest.FixtureRequest, server: MinistryServer) -> MinistryServer:
+    """Every test here runs on the local stores and on the shared ones (Redis and S3)."""
+    if request.param == "sqlite+file":
+        return server
+    shared: MinistryServer = request.getfixturevalue("shared_server")
+    return shared
+
+
+@pytest.fixture
+def token(server: MinistryServer) -> str:
+    """A new API token of alice on whichever server the test runs against."""
+    result = server.cli("token", "create", "alice", "--description", "upload tests")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def _on_shared_stores(server: MinistryServer) -> bool:
+    return "MINISTRY_STORAGE" in server.environment
+
+
 def store_state(server: MinistryServer) -> tuple[object, ...]:
     """Everything an upload could change: blobs, temporary files and the serial."""
     data = server.data
-    blobs = sorted(str(p) for p in (data / "blobs" / "sha256").rglob("*") if p.is_file())
     temporary = sorted(str(p) for p in (data / "tmp").iterdir())
-    temporary += sorted(str(p) for p in (data / "blobs" / ".tmp").iterdir())
+    if _on_shared_stores(server):
+        blobs = _s3_keys(server.environment)
+    else:
+        blobs = sorted(str(p) for p in (data / "blobs" / "sha256").rglob("*") if p.is_file())
+        temporary += sorted(str(p) for p in (data / "blobs" / ".tmp").iterdir())
     with server.client() as client:
         serial = client.get("/simple/").headers["X-PyPI-Last-Serial"]
     return blobs, temporary, serial
+
+
+def _s3_keys(environment: dict[str, str]) -> list[str]:
+    """Every object under the server's S3 prefix, read as any S3 client would."""
+    bucket, _, prefix = environment["MINISTRY_STORAGE"].removeprefix("s3://").partition("/")
+    client = boto3.client(
+        "s3",
+        endpoint_url=environment["AWS_ENDPOINT_URL"],
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+        region_name=environment["AWS_REGION"],
+    )
+    try:
+        keys: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [item["Key"] for item in page.get("Contents", [])]
+        return sorted(keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture
