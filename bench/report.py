@@ -22,6 +22,9 @@ from corpus import Layout, work_dir
 REPO = Path(__file__).resolve().parents[1]
 #: Why a target is missed, one "## <target name>" section each; report.py quotes them.
 MISSED = REPO / "bench" / "missed.md"
+#: The last soak run's findings (bench/soak.py), written by hand from its soak.json and
+#: kept here so that regenerating the report keeps them.
+SOAK = REPO / "bench" / "soak.md"
 ORDER = (
     "nginx",
     "pypiserver",
@@ -734,6 +737,7 @@ def render(run: Run) -> str:
         proxy_section(run),
         large_store_section(run),
         missed_section(found, explanations(MISSED)),
+        SOAK.read_text().strip(),
     ]
     return "\n\n".join(sections) + "\n"
 

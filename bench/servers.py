@@ -675,14 +675,18 @@ class MinistryCluster(Ministry):
 
     def load(self) -> dict[str, Any]:
         """Fresh Redis and S3, then ``ministry import`` into them (timed)."""
-        self.start_redis()
-        self.stores.append(self.s3.start(self.layout.logs / "ministry-cluster-seaweedfs.log"))
-        self.wait(self.s3.endpoint, START_TIMEOUT, lambda _: self.s3.writable())
-        self.s3.create_bucket(self.bucket)
+        self.start_stores()
         scratch = self.dir / "import-scratch"
         shutil.rmtree(scratch, ignore_errors=True)
         options = [*self.store_options, "--data", str(scratch)]
         return import_corpus(self.layout, options, ministry_environment(self.s3.environment()))
+
+    def start_stores(self) -> None:
+        """A fresh Redis and a fresh S3 with the bucket, both answering; nothing in them."""
+        self.start_redis()
+        self.stores.append(self.s3.start(self.layout.logs / f"{self.label}-seaweedfs.log"))
+        self.wait(self.s3.endpoint, START_TIMEOUT, lambda _: self.s3.writable())
+        self.s3.create_bucket(self.bucket)
 
     def start_redis(self) -> None:
         directory = self.dir / "redis"
@@ -700,8 +704,8 @@ class MinistryCluster(Ministry):
             "--daemonize",
             "no",
         ]
-        log = self.layout.logs / "ministry-cluster-redis.log"
-        self.stores.append(Proc("ministry-cluster-redis", command, log, clean_environment()))
+        log = self.layout.logs / f"{self.label}-redis.log"
+        self.stores.append(Proc(f"{self.label}-redis", command, log, clean_environment()))
         self.wait(f"redis:{self.redis_port}", 60, lambda _: redis_pings(self.redis_port))
 
     def launch(self) -> None:
@@ -713,6 +717,10 @@ class MinistryCluster(Ministry):
             self.spawn(
                 f"node{i}", [MINISTRY, "serve", "--host", LOOPBACK, "--port", port, *options], env
             )
+        # nginx marks a node that refuses a connection as down for 10 s (each worker on its
+        # own); started before the nodes listen, it would answer 502 into the measurements.
+        for port in nodes:
+            self.wait(f"http://{LOOPBACK}:{port}/simple/", START_TIMEOUT)
         self.port = free_port()
         shutil.rmtree(self.dir / "cache", ignore_errors=True)
         site = documented_site(self.port, nodes, self.dir / "cache")
