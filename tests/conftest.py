@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from support.backends import RedisServer, SeaweedS3
+from support.hypothesis_profiles import load_profile
 from support.server import MinistryServer
+
+# One conftest module only: a second one elsewhere would shadow this one's names
+# (ALICE, add_user) for the modules that import them.
+load_profile()
 
 ALICE = ("alice", "alice-password-1")
 BOB = ("bob", "bob-password-22")

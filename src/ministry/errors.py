@@ -22,6 +22,8 @@ __all__ = [
     "RangeNotSatisfiable",
     "StorageError",
     "StorageFull",
+    "StorageUnavailable",
+    "TooManyAttempts",
     "UpstreamUnavailable",
 ]
 
@@ -74,6 +76,14 @@ class AuthenticationFailed(AuthenticationRequired):
     """Credentials were sent but do not match a user or a live token."""
 
 
+class TooManyAttempts(MinistryError):
+    """Too many failed logins: refused, unchecked, for ``retry_after`` seconds (HOSTILE 46)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermissionDenied(MinistryError):
     """The caller is known but may not do this."""
 
@@ -100,6 +110,10 @@ class StorageError(MinistryError):
 
 class StorageFull(StorageError):
     """The data volume has no space left."""
+
+
+class StorageUnavailable(StorageError):
+    """A store cannot take the request now (down, unreachable, read-only); a retry may succeed."""
 
 
 class UpstreamUnavailable(MinistryError):

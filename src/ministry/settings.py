@@ -57,6 +57,9 @@ class Settings:
     accel_redirect: str | None = None
     #: A TOML file with the server's ``[[mirror]]`` jobs.
     config: Path | None = None
+    #: Failed logins per user and client address within 10 minutes before further
+    #: attempts wait (an address alone may fail five times as often); 0: no limit.
+    login_failures: int = 10
 
     @property
     def db_url(self) -> str:
@@ -116,6 +119,13 @@ def _accel_prefix(value: Any) -> str:
     return text
 
 
+def _count(value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValueError(f"{value!r} is not a number (0 or more)")
+    return int(text)
+
+
 def _convert(name: str, value: Any) -> Any:
     if name == "port":
         port = int(value)
@@ -133,6 +143,7 @@ def _convert(name: str, value: Any) -> Any:
         "storage_redirect": _flag,
         "processes": _processes,
         "accel_redirect": _accel_prefix,
+        "login_failures": _count,
     }
     return converters.get(name, str)(value)
 

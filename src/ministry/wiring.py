@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from argon2 import PasswordHasher
 
+from ministry.core.login_limits import login_limits
 from ministry.errors import InvalidRequest
 from ministry.services.accounts import AccountService
 from ministry.services.audit import AuditService
@@ -30,6 +31,7 @@ from ministry.services.proxy_pages import ProxyPages
 from ministry.services.search import SearchService
 from ministry.services.uploads import UploadService
 from ministry.services.upstream import UpstreamClient, pip_index_url
+from ministry.services.verify import Verifier
 from ministry.settings import Settings
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
@@ -59,6 +61,7 @@ class Services:
     proxy_files: ProxyFiles
     mirror: Mirror
     metrics: Metrics
+    verifier: Verifier
 
     async def start(self) -> None:
         """Open the stores, clear what a crash left half-done, create ``main`` and its upstream."""
@@ -157,7 +160,7 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         settings=settings,
         metadata=metadata,
         blobs=blobs,
-        auth=AuthService(metadata, hasher),
+        auth=AuthService(metadata, hasher, login_limits(settings.login_failures)),
         accounts=AccountService(metadata, hasher),
         indexes=indexes,
         catalog=catalog,
@@ -173,4 +176,5 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         proxy_files=proxy_files,
         mirror=Mirror(indexes, pages, proxy_files, blobs, upstream, settings.spool_directory),
         metrics=metrics,
+        verifier=Verifier(metadata, blobs, indexes, catalog),
     )

@@ -18,16 +18,19 @@ import shutil
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from ministry.errors import NotFound, StorageError
 from ministry.storage.filesystem import FileBlobStore
-from ministry.storage.protocols import BlobStore
+from ministry.storage.protocols import BlobStore, StoredBlob
 from support.backends import SeaweedS3, free_ports
+from support.server import wait_for
 
 T = TypeVar("T")
 MiB = 1024 * 1024
@@ -87,12 +90,21 @@ async def size_of(store: BlobStore, key: str) -> int:
         await blob.close()
 
 
+async def listing(store: BlobStore) -> list[StoredBlob]:
+    """Everything ``list_blobs`` yields."""
+    return [blob async for blob in store.list_blobs()]
+
+
 @dataclass
 class Backend:
     """How to build stores that share one location (several nodes on one bucket)."""
 
     name: str
     make: Callable[[bool], BlobStore]
+    #: The bytes at a location ``quarantine`` returned (read past the store).
+    fetch: Callable[[str], bytes]
+    #: Makes a blob look an hour old, where the backend lets a test set the time.
+    age: Callable[[str], None] | None = None
 
     def store(self, *, redirect: bool = False) -> BlobStore:
         """A new store instance on the same location, not yet opened."""
@@ -116,16 +128,38 @@ def s3_environment(seaweed: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> Seawe
 
 
 def _filesystem(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return Backend("filesystem", lambda _redirect: FileBlobStore(tmp_path / "blobs"))
+    root = tmp_path / "blobs"
+
+    def age(key: str) -> None:
+        old = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
+        os.utime(FileBlobStore(root).path_of(key), (old, old))
+
+    return Backend(
+        "filesystem",
+        lambda _redirect: FileBlobStore(root),
+        fetch=lambda location: Path(location).read_bytes(),
+        age=age,
+    )
 
 
 def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     from ministry.storage.s3 import S3BlobStore
 
-    request.getfixturevalue("s3_environment")
+    seaweed: SeaweedS3 = request.getfixturevalue("s3_environment")
     name: str = request.getfixturevalue("bucket")
     prefix = "tests/" + sha256(request.node.nodeid.encode())[:16]
-    return Backend("s3", lambda redirect: S3BlobStore(name, prefix, redirect=redirect))
+
+    def fetch(location: str) -> bytes:
+        parts = urlsplit(location)
+        assert parts.scheme == "s3"
+        client = seaweed.client()
+        try:
+            body = client.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"]
+            return bytes(body.read())
+        finally:
+            client.close()
+
+    return Backend("s3", lambda redirect: S3BlobStore(name, prefix, redirect=redirect), fetch)
 
 
 _BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
@@ -356,6 +390,114 @@ def test_no_download_url_without_redirect(blobs: BlobStore) -> None:
     key = run(blobs.put_bytes(b"bytes"))
     assert run(blobs.download_url(key, WHEEL)) is None
     assert run(blobs.download_url(key, WHEEL + ".metadata")) is None
+
+
+def test_list_blobs_names_every_blob_once_with_its_size(blobs: BlobStore) -> None:
+    """The listing yields each stored blob once: its key, its length, a current time."""
+    assert run(listing(blobs)) == []
+    before = datetime.now(UTC) - timedelta(minutes=1)  # S3 times have a 1 s resolution
+    stored = {run(blobs.put_bytes(payload(n * 1000, seed=n))): n * 1000 for n in range(5)}
+    found = run(listing(blobs))
+    assert sorted(blob.sha256 for blob in found) == sorted(stored)
+    after = datetime.now(UTC) + timedelta(minutes=1)
+    for blob in found:
+        assert blob.size == stored[blob.sha256]
+        assert before <= blob.modified <= after, blob
+
+
+def test_list_blobs_pages_through_a_large_store(blobs: BlobStore) -> None:
+    """More blobs than one S3 listing page (1,000 keys) are all listed, each once."""
+
+    async def fill() -> set[str]:
+        limit = asyncio.Semaphore(16)
+
+        async def put(n: int) -> str:
+            async with limit:
+                return await blobs.put_bytes(n.to_bytes(4, "big"))
+
+        return set(await asyncio.gather(*(put(n) for n in range(1100))))
+
+    keys = run(fill())
+    found = [blob.sha256 for blob in run(listing(blobs))]
+    assert len(found) == len(keys)
+    assert set(found) == keys
+
+
+def test_a_put_of_a_stored_blob_makes_it_young_again(backend: Backend, blobs: BlobStore) -> None:
+    """Putting bytes the store holds refreshes ``modified``: the upload about to commit a
+    record naming them must not lose them to ``ministry verify`` as an old orphan."""
+    key = run(blobs.put_bytes(b"stored once"))
+    if backend.age is not None:
+        backend.age(key)
+    (first,) = run(listing(blobs))
+    # Where the time cannot be set, wait for the clock to pass the store's 1 s resolution.
+    wait_for(lambda: datetime.now(UTC) > first.modified + timedelta(seconds=1.5), 10, "a tick")
+    run(blobs.put_bytes(b"stored once"))
+    (second,) = run(listing(blobs))
+    assert second.modified > first.modified
+    assert run(read(blobs, key, 0, 10)) == b"stored once"
+
+
+def test_quarantine_moves_a_blob_out_of_reach_and_keeps_it(
+    backend: Backend, blobs: BlobStore, spool: Path
+) -> None:
+    """A quarantined blob is missing to readers and the listing, its bytes are kept where
+    quarantine says, and a later put stores the key anew."""
+    data, other = payload(3000, seed=8), payload(2000, seed=9)
+    key, kept = run(blobs.put_bytes(data)), run(blobs.put_bytes(other))
+    where = run(blobs.quarantine(key))
+    assert where is not None and key in where and "quarantine/" in where
+    assert backend.fetch(where) == data
+    with pytest.raises(NotFound):
+        run(blobs.open_blob(key))
+    assert [blob.sha256 for blob in run(listing(blobs))] == [kept]
+    assert run(blobs.quarantine(key)) is None  # nothing left to move
+    assert run(blobs.quarantine(sha256(b"never stored"))) is None
+    for malformed in MALFORMED:
+        with pytest.raises(NotFound):
+            run(blobs.quarantine(malformed))
+    run(blobs.put_file(spooled(spool, data), key))
+    assert run(read(blobs, key, 0, len(data) - 1)) == data
+    assert sorted(blob.sha256 for blob in run(listing(blobs))) == sorted([key, kept])
+
+
+def test_the_listing_skips_what_is_not_a_blob(tmp_path: Path) -> None:
+    """Stray files in the file store's tree (a wrong name, a wrong place, a link, a
+    temporary file) are no blobs: the listing shows only what a key reaches."""
+    store = FileBlobStore(tmp_path / "blobs")
+    run(store.open())
+    key = run(store.put_bytes(b"real"))
+    leaf = store.path_of(key).parent
+    (leaf / "notes.txt").write_text("x")
+    (leaf / ("f" * 64)).write_bytes(b"in the wrong directory")
+    (leaf / (key[:4] + "0" * 60)).symlink_to(store.path_of(key))
+    (tmp_path / "blobs" / ".tmp" / "blob-1.0-stray").write_bytes(b"half")
+    assert [blob.sha256 for blob in run(listing(store))] == [key]
+
+
+def test_s3_listing_stays_under_its_prefix(
+    s3: Backend, bucket: str, s3_environment: SeaweedS3
+) -> None:
+    """A store lists its own prefix only: not a sibling prefix that begins the same way."""
+    from ministry.storage.s3 import S3BlobStore
+
+    store = s3.store()
+    assert isinstance(store, S3BlobStore)
+    sibling = S3BlobStore(bucket, store.prefix + "x")
+
+    async def fill_and_list() -> list[StoredBlob]:
+        await store.open()
+        await sibling.open()
+        try:
+            await sibling.put_bytes(b"a neighbour's blob")
+            key = await store.put_bytes(b"our blob")
+            assert await sibling.quarantine(key) is None
+            return await listing(store)
+        finally:
+            await store.close()
+            await sibling.close()
+
+    assert [blob.sha256 for blob in run(fill_and_list())] == [sha256(b"our blob")]
 
 
 # S3 only: pre-signed downloads, and what a misconfiguration looks like.

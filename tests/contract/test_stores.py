@@ -35,13 +35,14 @@ from ministry.core.models import (
     Token,
     User,
 )
-from ministry.errors import Conflict, NotFound
+from ministry.errors import Conflict, NotFound, StorageUnavailable
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.sqlite.schema import _MIGRATIONS
 from ministry.storage.temporary import create_temporary, create_temporary_directory, sweep_orphans
+from support.backends import free_ports
 from support.records import dist_file
 
 T = TypeVar("T")
@@ -740,3 +741,21 @@ def test_sweeping_removes_orphaned_temporary_directories(tmp_path: Path) -> None
     assert sweep_orphans(tmp_path, "bundle") == 1
     assert (live / "acme-1.0.tar.gz").exists()
     assert not orphan.exists()
+
+
+def test_healthy_stores_pass_their_checks(metadata: MetadataStore, blobs: BlobStore) -> None:
+    """``check`` (what ``/-/ready`` asks) passes on stores that answer and take writes."""
+    run(metadata.check())
+    run(blobs.check())
+
+
+def test_an_unreachable_redis_is_unavailable() -> None:
+    """Nothing listening: a 503-class error for reads and checks, naming no host or port."""
+    (port,) = free_ports(1)
+    store = RedisMetadataStore(f"redis://127.0.0.1:{port}/0")
+    for operation in (store.last_serial, store.check, lambda: store.list_projects("main")):
+        with pytest.raises(StorageUnavailable) as caught:
+            run(operation())
+        assert str(port) not in caught.value.message
+        assert isinstance(caught.value.__cause__, Exception)  # the cause, for the log
+    run(store.close())

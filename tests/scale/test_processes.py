@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -102,3 +104,42 @@ def test_sigterm_stops_every_worker_cleanly(workers: MinistryServer) -> None:
     log = workers.log()
     assert log.count("finishing requests in flight") == 2
     assert "Traceback" not in log
+
+
+def test_concurrent_uploads_to_one_project_are_all_listed_and_one_filename_has_one_winner(
+    workers: MinistryServer, tmp_path: Path, unique: str
+) -> None:
+    """HOSTILE 69-71, on both kinds of stores: 24 clients upload 24 versions of one project
+    at once and every one is listed; then 6 clients race for one filename with other bytes
+    each, and exactly one wins while the others get the duplicate error."""
+    versions = [make_wheel(tmp_path, unique, f"1.{n}") for n in range(24)]
+    answers = upload_at_once(workers, versions)
+    assert [a.status_code for a in answers] == [200] * len(versions), [a.text for a in answers]
+    with workers.client() as client:
+        page = client.get(f"/simple/{unique}/", headers=JSON)
+    listed = {f["filename"]: f["hashes"]["sha256"] for f in page.json()["files"]}
+    assert listed == {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in versions}
+
+    rivals = []
+    for n in range(6):
+        directory = tmp_path / f"rival-{n}"
+        directory.mkdir()
+        rivals.append(make_wheel(directory, unique, "2.0", summary=f"rival {n}"))
+    answers = upload_at_once(workers, rivals)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] + [400] * 5, [a.text for a in answers]
+    assert all("File already exists" in a.text for a in answers if a.status_code == 400)
+    winner = rivals[[a.status_code for a in answers].index(200)]
+    with workers.client() as client:
+        assert client.get(f"/packages/{unique}/{winner.name}").content == winner.read_bytes()
+
+
+def upload_at_once(server: MinistryServer, wheels: list[Path]) -> list[httpx.Response]:
+    """Upload every wheel at the same moment, each on a connection of its own."""
+    clients = [server.client() for _ in wheels]
+    try:
+        with ThreadPoolExecutor(max_workers=len(wheels)) as pool:
+            return list(pool.map(lambda c, w: post_upload(c, w, auth=ALICE), clients, wheels))
+    finally:
+        for client in clients:
+            client.close()

@@ -246,6 +246,17 @@ class _Launcher:
     def _halt(self, grace: float) -> float:
         return self._process.stop(grace)
 
+    def halt(self) -> None:
+        """Kill the server at once (an outage), keeping its ports and files for ``resume``."""
+        self._halt(grace=0.0)
+
+    def resume(self) -> None:
+        """Start a halted server again on the same ports, with the files it left behind."""
+        self._launch()
+
+    def _launch(self) -> None:
+        raise NotImplementedError
+
     def _cleanup(self) -> None:
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
@@ -287,6 +298,9 @@ class RedisServer(_Launcher):
 
     def _attempt(self) -> None:
         (self.port,) = free_ports(1)
+        self._launch()
+
+    def _launch(self) -> None:
         self._process.start(
             [
                 self.executable,
@@ -411,6 +425,9 @@ class SeaweedS3(_Launcher):
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
         ]
+        self._launch()
+
+    def _launch(self) -> None:
         # Anything SeaweedFS writes to a temporary directory stays in ours.
         environment = {**os.environ, "TMPDIR": str(self.directory)}
         self._process.start(self.command, environment)

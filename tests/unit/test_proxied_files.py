@@ -9,7 +9,7 @@ from packaging.utils import NormalizedName
 
 from ministry.core.masking import mask_url
 from ministry.core.models import IndexConfig
-from ministry.core.proxied_files import offered_files
+from ministry.core.proxied_files import offered_files, project_of
 from ministry.core.upstream_cache import KeptPage, dump_page, load_page
 from ministry.core.upstream_pages import UpstreamFile, UpstreamPage
 
@@ -145,3 +145,22 @@ def test_kept_pages_round_trip_with_first_seen_times() -> None:
 def test_passwords_never_leave_in_urls(url: str, shown: str) -> None:
     """mask_url hides a password and keeps everything else."""
     assert mask_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("filename", "project"),
+    [
+        ("Demo_Pkg-1.0-py3-none-any.whl", "demo-pkg"),
+        ("Demo_Pkg-1.0-py3-none-any.whl.metadata", "demo-pkg"),
+        ("demo.pkg-2.0rc1.tar.gz", "demo-pkg"),
+        ("Old-Style-Name-0.9.zip", "old-style-name"),
+        ("legacy-1.0.tar.bz2", "legacy"),
+        ("setup.exe", None),
+        ("../escape-1.0.tar.gz", None),
+        ("noversion.zip", None),
+    ],
+)
+def test_the_project_of_a_cached_file_comes_from_its_name(
+    filename: str, project: str | None
+) -> None:
+    assert project_of(filename) == project

@@ -117,3 +117,24 @@ def test_length_counts_both_ends() -> None:
     byte_range = parse_range("bytes=10-19", SIZE)
     assert byte_range is not None
     assert byte_range.length == 10
+
+
+@pytest.mark.parametrize("digits", [20, 5000])
+def test_positions_too_long_for_any_file(digits: int) -> None:
+    """HOSTILE 80: a position of thousands of digits is past the end (416), never a crash."""
+    with pytest.raises(RangeNotSatisfiable):
+        parse_range("bytes=" + "9" * digits + "-", SIZE)
+    with pytest.raises(RangeNotSatisfiable):
+        parse_range("bytes=" + "1" * digits + "-" + "2" * digits, SIZE)
+    assert parse_range("bytes=-" + "9" * digits, SIZE) == ByteRange(0, SIZE - 1, SIZE)
+    assert parse_range("bytes=0-" + "9" * digits, SIZE) == ByteRange(0, SIZE - 1, SIZE)
+
+
+def test_leading_zeros_do_not_count_as_digits() -> None:
+    """RFC 9110: ``0…05`` is 5, however many zeros lead it."""
+    assert parse_range("bytes=" + "0" * 5000 + "5-9", SIZE) == ByteRange(5, 9, SIZE)
+
+
+def test_non_ascii_digits_are_no_range() -> None:
+    """RFC 9110 digits are ASCII: ``bytes=٣-`` is malformed and ignored."""
+    assert parse_range("bytes=\u0663-", SIZE) is None

@@ -17,6 +17,7 @@ from ministry.cli import (
     migrate,
     mirror,
     serve,
+    verify,
 )
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError, settings_from
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     export.register(commands, _common)
     mirror.register(commands, _common)
     migrate.register(commands, _common)
+    verify.register(commands, _common)
     return parser
 
 

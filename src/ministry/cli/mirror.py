@@ -10,8 +10,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.filesize import decimal
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import TaskID
 
+from ministry.cli.progress import detailed_progress
 from ministry.cli.runtime import with_services
 from ministry.core.mirror_targets import targets
 from ministry.core.models import MirrorRun
@@ -173,13 +174,7 @@ class _Bars:
     """One bar for the requirements resolved, one for the files and bytes fetched."""
 
     def __init__(self, console: Console) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description:<9}"),
-            BarColumn(),
-            TextColumn("{task.fields[detail]}"),
-            TimeRemainingColumn(),
-            console=console,
-        )
+        self._progress = detailed_progress(console)
         self._projects = self._progress.add_task("resolving", total=None, detail="")
         self._files: TaskID | None = None
         self._done = self._total = 0

@@ -11,7 +11,6 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import tornado.httpserver
 import tornado.netutil
 
 from ministry.app import make_app
@@ -20,6 +19,7 @@ from ministry.cli.runtime import with_services
 from ministry.errors import InvalidRequest
 from ministry.services.mirror_jobs import MirrorJob, MirrorScheduler, load_mirror_jobs
 from ministry.settings import Settings
+from ministry.web.server import make_server
 from ministry.web.urls import file_path
 from ministry.wiring import Services, build_services
 
@@ -27,8 +27,6 @@ __all__ = ["register"]
 
 log = logging.getLogger("ministry")
 
-# Requests other than uploads carry no body worth more than this; uploads raise it.
-_DEFAULT_BODY_LIMIT = 1024 * 1024
 _GRACE_SECONDS = 10.0
 
 
@@ -93,6 +91,12 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         "path in the blob directory, an 'internal' location (env MINISTRY_ACCEL_REDIRECT)",
     )
     parser.add_argument(
+        "--login-failures",
+        metavar="N",
+        help="failed logins per user and address in 10 minutes before more must wait; an "
+        "address alone may fail 5N times; 0 = no limit (default 10; env MINISTRY_LOGIN_FAILURES)",
+    )
+    parser.add_argument(
         "--config",
         metavar="FILE",
         help="a TOML file with [[mirror]] jobs to run on a schedule (env MINISTRY_CONFIG)",
@@ -137,13 +141,7 @@ async def _serve(
     scheduler = MirrorScheduler(jobs, services.mirror, services.metadata)
     scheduler.start()
     app = make_app(services)
-    server = tornado.httpserver.HTTPServer(
-        app,
-        max_body_size=_DEFAULT_BODY_LIMIT,
-        max_buffer_size=_DEFAULT_BODY_LIMIT,
-        idle_connection_timeout=75,
-        body_timeout=300,
-    )
+    server = make_server(app)
     server.add_sockets(sockets)
     if port is not None:
         log.info("serving http://%s:%d/ (data: %s)", settings.host, port, settings.data.resolve())

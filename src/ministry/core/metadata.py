@@ -17,7 +17,7 @@ from packaging.metadata import (
     RawMetadata,
     parse_email,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from ministry.errors import InvalidUpload
 
@@ -77,7 +77,11 @@ def _validatable(raw: RawMetadata) -> RawMetadata:
     # setuptools (from 56, 2021) and hatchling (before 1.26) wrote License-File
     # years before metadata 2.4 defined it; the public index holds thousands of
     # such files and every installer ignores the field. It is kept, not checked.
-    if Version(checked.get("metadata_version", "1.0")) < Version("2.4"):
+    try:
+        older = Version(checked.get("metadata_version", "1.0")) < Version("2.4")
+    except InvalidVersion:
+        older = False  # not a version at all: Metadata.from_raw refuses it with the reason
+    if older:
         checked.pop("license_files", None)
     return cast(RawMetadata, checked)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 
 from ministry.core.distributions import parse_distribution_filename
 from ministry.core.inheritance import matches
@@ -21,7 +21,7 @@ from ministry.core.upstream_cache import KeptPage
 from ministry.core.upstream_pages import UpstreamFile
 from ministry.errors import InvalidUpload
 
-__all__ = ["HeldBack", "offered_files"]
+__all__ = ["HeldBack", "offered_files", "project_of"]
 
 _LEGACY_SDISTS = (".zip", ".tar.bz2")
 
@@ -44,6 +44,19 @@ def _kind(filename: str) -> tuple[str, str, str] | None:
                 return filename.removesuffix(suffix).rpartition("-")[2], "sdist", "source"
         return None
     return str(parsed.version), parsed.packagetype, parsed.python_tag
+
+
+def project_of(filename: str) -> NormalizedName | None:
+    """The project a proxied file (or its ``.metadata`` file) belongs to, as far as its
+    name tells; None for a name that no offered file could have."""
+    name = filename.removesuffix(".metadata")
+    try:
+        return parse_distribution_filename(name).project
+    except InvalidUpload:
+        for suffix in _LEGACY_SDISTS:
+            if name.endswith(suffix) and "-" in name:
+                return canonicalize_name(name.removesuffix(suffix).rpartition("-")[0])
+        return None
 
 
 def _entry(index: str, project: NormalizedName, file: UpstreamFile) -> FileEntry | None:

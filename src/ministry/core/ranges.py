@@ -14,7 +14,11 @@ from ministry.errors import RangeNotSatisfiable
 
 __all__ = ["ByteRange", "parse_range"]
 
-_SINGLE = re.compile(r"bytes=(\d*)-(\d*)\Z")
+_SINGLE = re.compile(r"bytes=(\d*)-(\d*)\Z", re.ASCII)
+# A position with more significant digits than this is past the end of any file, and is
+# not converted at all (``int`` refuses a string of thousands of digits).
+_LONGEST_POSITION = 19
+_PAST_ANY_END: int = 10**_LONGEST_POSITION
 
 
 @dataclass(frozen=True)
@@ -45,17 +49,24 @@ def parse_range(header: str, size: int) -> ByteRange | None:
     if not first and not last:
         return None
     if not first:
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             raise _unsatisfiable(header, size)
         return ByteRange(max(size - suffix, 0), size - 1, size)
-    start = int(first)
+    start = _position(first)
     if start >= size:
         raise _unsatisfiable(header, size)
-    end = int(last) if last else size - 1
+    end = _position(last) if last else size - 1
     if end < start:
         return None  # syntactically invalid: ignore the header
     return ByteRange(start, min(end, size - 1), size)
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0")
+    if len(significant) > _LONGEST_POSITION:
+        return _PAST_ANY_END
+    return int(significant or "0")
 
 
 def _unsatisfiable(header: str, size: int) -> RangeNotSatisfiable:

@@ -5,6 +5,10 @@ and lets every request check one cheaply; only the hash is kept, and
 comparisons are constant-time. A token reads ``mop_<id>_<secret>``: the id finds
 the row, the secret proves possession. Every failure reads the same, so nobody
 learns which user names exist.
+
+Failed logins are counted per user (or token) and client address, in this
+process's memory (``core.login_limits``): past the budget, attempts are refused
+without being checked until the window has moved on.
 """
 
 from __future__ import annotations
@@ -12,22 +16,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from ministry.core.login_limits import Lockout, LoginLimits
 from ministry.core.models import User
 from ministry.core.permissions import Identity
-from ministry.errors import AuthenticationFailed
+from ministry.errors import AuthenticationFailed, StorageError, TooManyAttempts
 from ministry.storage.protocols import MetadataStore
 
 __all__ = ["SESSION_PREFIX", "TOKEN_USERNAME", "AuthService", "format_token", "hash_token"]
+
+log = logging.getLogger(__name__)
 
 #: The username upload clients send with an API token (twine, uv, flit: ``__token__``).
 TOKEN_USERNAME = "__token__"  # noqa: S105 (a user name, not a secret)
@@ -38,6 +47,8 @@ SESSION_PREFIX = "s"
 # tens of milliseconds per file. A verified password is remembered briefly.
 _VERIFIED_TTL = 300.0
 _VERIFIED_MAX = 1024
+# Argon2 runs this many at a time (it takes a core each for tens of milliseconds).
+_VERIFICATIONS_AT_ONCE = 4
 _TOUCH_INTERVAL = timedelta(minutes=1)
 
 
@@ -54,16 +65,51 @@ def format_token(token_id: str, secret: str) -> str:
 class AuthService:
     """Turns Basic credentials into an identity."""
 
-    def __init__(self, metadata: MetadataStore, hasher: PasswordHasher) -> None:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        hasher: PasswordHasher,
+        limits: LoginLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._metadata = metadata
         self._hasher = hasher
+        self._limits = limits
+        self._clock = clock
         # Verifying against this keeps unknown users as slow as known ones.
         self._decoy = hasher.hash(secrets.token_urlsafe(16))
         self._pepper = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, float] = OrderedDict()
+        self._verifying: dict[bytes, asyncio.Future[bool]] = {}
+        self._verifications = asyncio.Semaphore(_VERIFICATIONS_AT_ONCE)
 
     async def authenticate(self, username: str, password: str, address: str) -> Identity:
-        """The identity these Basic credentials prove, or ``AuthenticationFailed``."""
+        """The identity these credentials prove (Basic or the login form).
+
+        ``AuthenticationFailed`` if they prove none; ``TooManyAttempts``, without
+        looking at them, once too many have failed for this user from this address.
+        """
+        if self._limits is None:
+            return await self._authenticate(username, password, address)
+        # A token is its own target: guessing one token's secret locks out that token only.
+        match = _TOKEN.match(password)
+        subject = f"token:{match[1]}" if match and username == TOKEN_USERNAME else username
+        self._refuse_if_locked(subject, address)
+        try:
+            identity = await self._authenticate(username, password, address)
+        except AuthenticationFailed:
+            self._limits.failed(subject, address, self._clock())
+            raise
+        self._limits.succeeded(subject, address)
+        return identity
+
+    def _refuse_if_locked(self, subject: str, address: str) -> None:
+        if self._limits is not None:
+            lockout = self._limits.locked(subject, address, self._clock())
+            if lockout is not None:
+                raise _locked(lockout)
+
+    async def _authenticate(self, username: str, password: str, address: str) -> Identity:
         match = _TOKEN.match(password)
         if match and username in (TOKEN_USERNAME, await self._token_owner(match[1])):
             return await self._authenticate_token(match[1], match[2], address)
@@ -93,7 +139,11 @@ class AuthService:
         user = await self._live_user(token.user)
         # Recording every use would make each request of an install a disk write.
         if token.last_used is None or now - token.last_used > _TOUCH_INTERVAL:
-            await self._metadata.touch_token(token_id, now)
+            try:
+                await self._metadata.touch_token(token_id, now)
+            except StorageError as exc:
+                # Bookkeeping only: a full or read-only store must not lock readers out.
+                log.warning("token %s: its use was not recorded: %s", token_id, exc.message)
         return await self._identity(
             user,
             address,
@@ -108,11 +158,36 @@ class AuthService:
         stored = user.password_hash if user else ""
         key = hmac.digest(self._pepper, f"{username}\0{password}\0{stored}".encode(), "sha256")
         if user is None or not self._recently_verified(key):
-            ok = await asyncio.to_thread(self._verify, stored or self._decoy, password)
+            ok = await self._verify_once(key, stored or self._decoy, password, username, address)
             if user is None or not ok:
                 raise _failed()
             self._remember(key)
         return await self._identity(await self._live_user(username), address)
+
+    async def _verify_once(
+        self, key: bytes, password_hash: str, password: str, username: str, address: str
+    ) -> bool:
+        """Argon2, once for requests sent at once with the same credentials.
+
+        Verifications run a few at a time, each after a last look at the limits: a
+        burst of guesses sent together is refused once the failures among the first
+        ones have spent the budget, instead of all being checked.
+        """
+        flight = self._verifying.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(
+                self._verify_now(password_hash, password, username, address)
+            )
+            self._verifying[key] = flight
+            flight.add_done_callback(lambda _: self._verifying.pop(key, None))
+        return await asyncio.shield(flight)
+
+    async def _verify_now(
+        self, password_hash: str, password: str, username: str, address: str
+    ) -> bool:
+        async with self._verifications:
+            self._refuse_if_locked(username, address)
+            return await asyncio.to_thread(self._verify, password_hash, password)
 
     async def _live_user(self, name: str) -> User:
         user = await self._metadata.get_user(name)
@@ -150,13 +225,23 @@ class AuthService:
 
     def _recently_verified(self, key: bytes) -> bool:
         when = self._verified.get(key)
-        return when is not None and time.monotonic() - when < _VERIFIED_TTL
+        return when is not None and self._clock() - when < _VERIFIED_TTL
 
     def _remember(self, key: bytes) -> None:
-        self._verified[key] = time.monotonic()
+        self._verified[key] = self._clock()
         self._verified.move_to_end(key)
         while len(self._verified) > _VERIFIED_MAX:
             self._verified.popitem(last=False)
+
+
+def _locked(lockout: Lockout) -> TooManyAttempts:
+    # Phrased by counts alone, never by whether the user exists.
+    whom = "" if lockout.whole_address else " for this user"
+    return TooManyAttempts(
+        f"Too many failed logins{whom} from your address; "
+        f"try again in {lockout.retry_after} seconds.",
+        lockout.retry_after,
+    )
 
 
 def _failed() -> AuthenticationFailed:

@@ -45,7 +45,7 @@ from ministry.core.simple_pages import (
 from ministry.errors import NotFound
 from ministry.services.indexes import ReadAccess
 from ministry.services.projects import Contribution, ProjectResolver, ProjectView
-from ministry.services.proxy_files import ProxyFiles, ProxyStream
+from ministry.services.proxy_files import ProxyFiles, ProxyStream, missing_bytes
 from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
 
 __all__ = ["Catalog", "Download", "FilePath", "JsonDocument", "RenderedPage"]
@@ -390,11 +390,21 @@ class Catalog:
         """The bytes of a download: stored, cached, or on their way from upstream."""
         entry = download.entry
         if entry.upstream_url is None:
-            return await self._blobs.open_blob(download.sha256)
+            return await self._recorded_blob(download, download.sha256)
         config = access.configs[entry.index]
         if download.is_metadata:
-            return await self._blobs.open_blob(await self._proxy_files.metadata(config, entry))
+            sha256 = await self._proxy_files.metadata(config, entry)
+            return await self._recorded_blob(download, sha256)
         return await self._proxy_files.open(config, entry)
+
+    async def _recorded_blob(self, download: Download, sha256: str) -> BlobReader:
+        """The blob a record names; its absence is the server's fault, never a 404."""
+        try:
+            return await self._blobs.open_blob(sha256)
+        except NotFound as exc:
+            entry = download.entry
+            proxied = entry.upstream_url is not None
+            raise missing_bytes(entry.filename, download.is_metadata, proxied=proxied) from exc
 
     # -- the JSON API -------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Indexes: their settings, who may read them, and what they inherit.
 
 Settings are read once per change of the serial and kept, so a request costs a
-look at the serial, not a query of every index.
+look at the serial, not a query of every index. While the metadata store cannot
+be reached, the settings and serial last read stand in, so that pages already
+rendered are still served; every write fails on its own.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ministry.core.permissions import (
     check_read,
     may_see,
 )
-from ministry.errors import Conflict, InvalidRequest, NotFound
+from ministry.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
 from ministry.storage.protocols import MetadataStore
 
 __all__ = ["UPSTREAM_INDEX", "IndexService", "ReadAccess"]
@@ -76,7 +78,12 @@ class IndexService:
         return (await self._current())[1]
 
     async def _current(self) -> tuple[int, dict[str, IndexConfig]]:
-        serial = await self._metadata.last_serial()
+        try:
+            serial = await self._metadata.last_serial()
+        except StorageUnavailable:
+            if self._cache[0] < 0:
+                raise
+            return self._cache  # what was last read: the caches built on it still stand
         if self._cache[0] != serial:
             configs = {c.name: c for c in await self._metadata.list_indexes()}
             self._cache, self._access = (serial, configs), {}

@@ -21,13 +21,13 @@ from pathlib import Path
 from ministry.core.hashing import Digests, StreamingHasher, sha256_hex
 from ministry.core.masking import mask_url
 from ministry.core.models import CachedFile, FileEntry, IndexConfig
-from ministry.errors import NotFound, UpstreamUnavailable
+from ministry.errors import NotFound, StorageError, UpstreamUnavailable
 from ministry.services.metrics import Metrics
 from ministry.services.upstream import UpstreamClient
 from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
 from ministry.storage.temporary import create_temporary, sweep_orphans
 
-__all__ = ["ProxyFiles", "ProxyStream"]
+__all__ = ["ProxyFiles", "ProxyStream", "missing_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,10 @@ class ProxyFiles:
             now = _now()
             if now - kept.last_access > _TOUCH_INTERVAL:
                 await self._metadata.touch_cached_file(config.name, entry.filename, now)
-            return await self._blobs.open_blob(kept.sha256)
+            try:
+                return await self._blobs.open_blob(kept.sha256)
+            except NotFound as exc:
+                raise missing_bytes(entry.filename, metadata=False, proxied=True) from exc
         if self.offline or entry.upstream_url is None:
             raise NotFound(f"{entry.filename!r} is not cached, and this server is offline.")
         key = (config.name, entry.filename)
@@ -268,6 +271,19 @@ class ProxyFiles:
         )
         self._metrics.proxy_files.labels(config.name, "miss").inc()
         return sha256
+
+
+def missing_bytes(filename: str, metadata: bool, *, proxied: bool) -> StorageError:
+    """The error for a recorded file whose bytes are gone from the blob store (a 500:
+    the client asked for something the index lists, and the server lost it)."""
+    what = f"{filename}.metadata" if metadata else filename
+    remedy = (
+        "an administrator can fetch it again with 'ministry verify --repair'"
+        if proxied
+        else "an administrator must restore it from a backup ('ministry verify' lists "
+        "every such file)"
+    )
+    return StorageError(f"The stored bytes of {what!r} are missing; {remedy}.")
 
 
 def _now() -> datetime:

@@ -2,28 +2,38 @@
 
 The file part of an upload can be large, so it is never held in memory; the
 limit is enforced on the bytes actually received, whatever ``Content-Length``
-claimed (HOSTILE.md 14, 15).
+claimed (HOSTILE.md 14, 15). A disk that fills up or turns read-only while the
+body streams ends the upload with the matching storage error, and the partial
+file goes at once (HOSTILE.md 66).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from pathlib import Path
 
 from ministry.core.hashing import Digests, StreamingHasher
 from ministry.errors import PayloadTooLarge
+from ministry.storage.disk_errors import disk_error
 from ministry.storage.temporary import create_temporary, sweep_orphans
 
 __all__ = ["Spool", "sweep_spools"]
 
 _KIND = "upload"
 
+log = logging.getLogger(__name__)
+
 
 class Spool:
     """One upload's file part, being written."""
 
     def __init__(self, directory: Path, max_size: int) -> None:
-        descriptor, self.path = create_temporary(directory, _KIND)
+        try:
+            descriptor, self.path = create_temporary(directory, _KIND)
+        except OSError as exc:
+            raise disk_error(exc) from exc
         self._file = os.fdopen(descriptor, "wb")
         self._max_size = max_size
         self._hasher = StreamingHasher()
@@ -36,18 +46,31 @@ class Spool:
                 f"File too large. The limit is {_human(self._max_size)} per file; "
                 "ask the administrator to raise --max-upload-size."
             )
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            self.discard()
+            raise disk_error(exc) from exc
         self._hasher.update(chunk)
 
     def finish(self) -> Digests:
         """Close the file and return its digests."""
-        self._file.close()
+        try:
+            self._file.close()  # flushes the last buffered bytes: the disk may be full
+        except OSError as exc:
+            self.discard()
+            raise disk_error(exc) from exc
         return self._hasher.digests()
 
     def discard(self) -> None:
-        """Remove the file (safe to call more than once)."""
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+        """Remove the file (safe to call more than once, and after a failed write)."""
+        with contextlib.suppress(OSError):  # buffered bytes with nowhere to go: dropped
+            self._file.close()
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            # The volume turned read-only under the upload; the next start sweeps it away.
+            log.warning("cannot remove the upload spool %s: %s", self.path, exc)
 
 
 def sweep_spools(directory: Path) -> int:

@@ -3,7 +3,8 @@
 A blob is written under a temporary name, fsynced, renamed into place and its
 directory fsynced: a crash leaves either no blob or a complete one, never a
 partial file under a real key. Keys are validated hex digests, so no input can
-name a path outside the store.
+name a path outside the store. Quarantined blobs go to ``quarantine/`` beside
+``sha256/``, out of reach of every key.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from ministry.core.hashing import sha256_hex
-from ministry.errors import NotFound, StorageError, StorageFull
+from ministry.errors import NotFound, StorageError, StorageUnavailable
+from ministry.storage.disk_errors import disk_error
+from ministry.storage.protocols import StoredBlob
 from ministry.storage.temporary import create_temporary, sweep_orphans
 
 __all__ = ["FileBlob", "FileBlobStore"]
@@ -27,12 +32,45 @@ T = TypeVar("T")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _CHUNK = 1024 * 1024
 _KIND = "blob"
+_FAN_OUT = re.compile(r"[0-9a-f]{2}\Z")
 
 
 def _check_key(sha256: str) -> str:
     if not _SHA256.match(sha256):
         raise NotFound(f"No blob {sha256[:80]!r}.")
     return sha256
+
+
+def _fan_out_directories(directory: Path) -> list[Path]:
+    """The two-hex-digit subdirectories of a directory, in order (none if it vanished)."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    names = (e.name for e in entries if e.is_dir(follow_symlinks=False) and _FAN_OUT.match(e.name))
+    return [directory / name for name in sorted(names)]
+
+
+def _blobs_in(directory: Path) -> list[StoredBlob]:
+    """The blobs of one leaf directory; anything not named as its place demands is skipped."""
+    prefix = directory.parent.name + directory.name
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in entries:
+        if not (_SHA256.match(entry.name) and entry.name.startswith(prefix)):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            status = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # quarantined or moved while listed
+        modified = datetime.fromtimestamp(status.st_mtime, UTC)
+        found.append(StoredBlob(entry.name, status.st_size, modified))
+    return found
 
 
 def _fsync_directory(path: Path) -> None:
@@ -43,10 +81,15 @@ def _fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
-def _os_error(exc: OSError) -> StorageError:
-    if exc.errno == errno.ENOSPC:
-        return StorageFull("The blob store has no space left; nothing was stored.")
-    return StorageError(f"The blob store failed ({errno.errorcode.get(exc.errno or 0, 'error')}).")
+def _refresh(target: Path) -> bool:
+    """Make a stored blob young again (see ``BlobStore.put_file``); False if it just went."""
+    try:
+        os.utime(target)
+    except FileNotFoundError:
+        return False  # quarantined a moment ago: the caller stores it anew
+    except PermissionError:
+        pass  # a blob the server does not own (restored by another user) keeps its age
+    return True
 
 
 class FileBlob:
@@ -93,7 +136,7 @@ class FileBlobStore:
         try:
             return await asyncio.get_running_loop().run_in_executor(None, function)
         except OSError as exc:
-            raise _os_error(exc) from exc
+            raise disk_error(exc) from exc
 
     async def open(self) -> None:
         """Create the directories and sweep temporary files a crash left behind."""
@@ -104,6 +147,19 @@ class FileBlobStore:
 
         await self._run(prepare)
 
+    async def check(self) -> None:
+        """The blob and temporary directories exist and take writes."""
+
+        def writable() -> bool:
+            directories = (self._root / "sha256", self._temporary)
+            return all(os.access(path, os.W_OK) for path in directories)
+
+        if not await self._run(writable):
+            raise StorageUnavailable(
+                "The blob directory is read-only or missing; uploads fail. "
+                "Ask the server's administrator to check the data volume."
+            )
+
     async def close(self) -> None:
         """Nothing to release."""
 
@@ -112,7 +168,7 @@ class FileBlobStore:
         await self._run(lambda: self._adopt(path, self.path_of(sha256)))
 
     def _adopt(self, source: Path, target: Path) -> None:
-        if target.exists():
+        if target.exists() and _refresh(target):
             source.unlink(missing_ok=True)
             return
         self._make_directories(target.parent)
@@ -157,12 +213,40 @@ class FileBlobStore:
 
         def write() -> None:
             descriptor, name = create_temporary(self._temporary, _KIND)
-            with os.fdopen(descriptor, "wb") as out:
-                out.write(data)
-            self._adopt(name, self.path_of(sha256))
+            try:
+                with os.fdopen(descriptor, "wb") as out:
+                    out.write(data)
+                self._adopt(name, self.path_of(sha256))
+            finally:
+                name.unlink(missing_ok=True)  # gone already unless the write failed
 
         await self._run(write)
         return sha256
+
+    async def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        """Every blob, one fan-out directory at a time (each read in the thread pool)."""
+        for first in await self._run(partial(_fan_out_directories, self._root / "sha256")):
+            for second in await self._run(partial(_fan_out_directories, first)):
+                for blob in await self._run(partial(_blobs_in, second)):
+                    yield blob
+
+    async def quarantine(self, sha256: str) -> str | None:
+        """Rename the blob to ``quarantine/<sha256>.<UTC time>``; returns that path."""
+        source = self.path_of(sha256)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self._root / "quarantine" / f"{sha256}.{stamp}"
+
+        def move() -> bool:
+            self._make_directories(target.parent)
+            try:
+                source.rename(target)
+            except FileNotFoundError:
+                return False
+            _fsync_directory(target.parent)
+            _fsync_directory(source.parent)
+            return True
+
+        return str(target) if await self._run(move) else None
 
     def internal_path(self, sha256: str) -> str:
         """``sha256/ab/cd/<sha256>``: where nginx finds the blob below the root."""

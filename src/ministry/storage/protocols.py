@@ -9,6 +9,7 @@ directory can be swapped for Redis and S3 without touching them.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,7 +32,7 @@ from ministry.core.models import (
     User,
 )
 
-__all__ = ["BlobReader", "BlobStore", "MetadataStore"]
+__all__ = ["BlobReader", "BlobStore", "MetadataStore", "StoredBlob"]
 
 
 class MetadataStore(Protocol):
@@ -42,6 +43,9 @@ class MetadataStore(Protocol):
 
     async def close(self) -> None:
         """Release connections and threads."""
+
+    async def check(self) -> None:
+        """Raise ``StorageError`` unless the store answers and takes writes (for ``/-/ready``)."""
 
     async def last_serial(self) -> int:
         """The serial of the newest change (0 for an empty store)."""
@@ -215,6 +219,16 @@ class MetadataStore(Protocol):
         """Change-log entries with a serial above ``serial``, oldest first."""
 
 
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob as a listing of the store shows it."""
+
+    sha256: str
+    size: int
+    #: When the blob was stored or last put again (timezone-aware; the store's clock).
+    modified: datetime
+
+
 class BlobReader(Protocol):
     """An open blob; reads any byte range of it."""
 
@@ -238,15 +252,20 @@ class BlobStore(Protocol):
     async def close(self) -> None:
         """Release connections."""
 
+    async def check(self) -> None:
+        """Raise ``StorageError`` unless the store answers and takes writes (for ``/-/ready``)."""
+
     async def put_file(self, path: Path, sha256: str) -> None:
         """Take a local file whose sha256 was computed while it was written.
 
         The file is durable under its key when this returns, and ``path`` is gone.
-        Putting a blob that exists already only removes ``path``.
+        Putting a blob that exists already only removes ``path`` and makes the blob's
+        ``modified`` time now: the caller is about to commit a record naming it, and
+        ``ministry verify`` leaves young blobs alone (see ``list_blobs``).
         """
 
     async def put_bytes(self, data: bytes) -> str:
-        """Store a small value (a metadata file) and return its sha256."""
+        """Store a small value (a metadata file) and return its sha256 (``put_file``'s rules)."""
 
     async def open_blob(self, sha256: str) -> BlobReader:
         """Open a blob for reading; raises ``NotFound`` if it is missing."""
@@ -260,4 +279,22 @@ class BlobStore(Protocol):
 
         None means the server sends the bytes itself. ``filename`` is what a browser
         should save the download as.
+        """
+
+    def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        """Every blob in the served namespace, in no particular order.
+
+        A store may hold millions of blobs: the listing is read a directory or a page
+        at a time as it is consumed, never gathered whole. Blobs are put before the
+        record naming them is committed, so a blob nothing names may be an upload a
+        moment from its commit: its ``modified`` time is what tells the two apart.
+        """
+
+    async def quarantine(self, sha256: str) -> str | None:
+        """Move a blob out of the served namespace (``open_blob`` then finds it missing).
+
+        Nothing is deleted: the bytes go to a ``quarantine/`` directory or key prefix
+        beside the blobs, where an administrator can look at them or move them back.
+        Returns where they went, None if there was no such blob. A later put of the
+        same key stores the blob anew.
         """

@@ -25,16 +25,23 @@ How it keeps the ``BlobStore`` promises:
   memory). S3 shows an object only once its upload completed, so a key never
   holds partial bytes. (A bucket lifecycle rule that aborts incomplete multipart
   uploads after a day reclaims the parts of an upload cut short by a crash.)
-  Blobs are immutable: a key that exists already is not written again.
+  Blobs are immutable: a key that exists already is not written again (it is
+  copied onto itself instead, which makes its ``LastModified`` now: see
+  ``BlobStore.put_file``).
+* **Quarantine** copies a blob to ``<prefix>/quarantine/<sha256>.<time>`` and
+  deletes the original: S3 has no rename, and the copy is server-side.
 * **Reads stream.** Each requested range is one ranged GET whose body is read in
   bounded chunks; with ``redirect`` on, downloads can instead go straight to S3
   through a pre-signed URL that makes S3 send the same headers Ministry would.
 * **boto3 is synchronous**, so every call runs in the event loop's default thread
   pool and the loop never waits on the network. Its clients are thread-safe; one
   is shared by all threads.
-* **Errors** become ``StorageError`` (``NotFound`` for a missing key) with
-  messages built from the error code, the bucket and the endpoint only — never
-  from the server's text or anything that could carry a credential.
+* **Errors** become ``StorageError`` (``NotFound`` for a missing key;
+  ``StorageUnavailable`` when S3 cannot be reached, times out or answers 5xx).
+  Their messages, which clients read, are built from the error code alone —
+  never from the server's text, the endpoint or anything that could carry a
+  credential; the chained cause carries the details to the server log, and the
+  start-up check adds the bucket and endpoint for the operator.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import functools
 import re
 import threading
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -55,7 +63,8 @@ import botocore.config
 import botocore.exceptions
 
 from ministry.core.hashing import sha256_hex
-from ministry.errors import NotFound, StorageError
+from ministry.errors import NotFound, StorageError, StorageUnavailable
+from ministry.storage.protocols import StoredBlob
 
 __all__ = ["S3Blob", "S3BlobStore"]
 
@@ -68,6 +77,9 @@ _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _DENIED = frozenset(
     {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}
 )
+# Answers that say "not now" rather than "no": S3 asks to slow down, or gave up waiting.
+_BUSY = frozenset({"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError"})
+_UNREACHABLE = "The blob store (S3) cannot be reached right now; try again shortly."
 
 # Parts of 16 MiB that s3transfer reads straight from the file, two at a time. Each
 # part in flight holds about 2 MiB (botocore checksums and frames the body in 1 MiB
@@ -100,6 +112,11 @@ def _attachment(filename: str) -> str:
 def _code_of(exc: botocore.exceptions.ClientError) -> str:
     error = exc.response.get("Error", {}) if isinstance(exc.response, dict) else {}
     return str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+
+
+def _status_of(exc: botocore.exceptions.ClientError) -> int:
+    metadata = exc.response.get("ResponseMetadata", {}) if isinstance(exc.response, dict) else {}
+    return int(metadata.get("HTTPStatusCode") or 0)
 
 
 def _read(body: Any, size: int, _client: Any) -> bytes:
@@ -163,7 +180,9 @@ class S3BlobStore:
     def key_of(self, sha256: str) -> str:
         """The object key of a blob: two levels of fan-out, as in the file store."""
         key = _check_key(sha256)
-        path = f"sha256/{key[:2]}/{key[2:4]}/{key}"
+        return self._under_prefix(f"sha256/{key[:2]}/{key[2:4]}/{key}")
+
+    def _under_prefix(self, path: str) -> str:
         return f"{self.prefix}/{path}" if self.prefix else path
 
     def _connect(self) -> Any:
@@ -197,7 +216,7 @@ class S3BlobStore:
         return str(self._client.meta.endpoint_url)
 
     def _error(self, exc: Exception, missing: str | None) -> NotFound | StorageError:
-        where = f"bucket {self.bucket!r} at {self.endpoint}"
+        """The domain error for a failed call, with a message fit for clients."""
         if isinstance(exc, boto3.exceptions.Boto3Error):
             # s3transfer wraps the ClientError of a failed upload; its text quotes the server.
             cause = exc.__cause__ or exc.__context__
@@ -205,20 +224,22 @@ class S3BlobStore:
                 cause, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError
             ):
                 return self._error(cause, missing)
-            return StorageError(f"The S3 {where} failed ({type(exc).__name__}).")
+            return StorageError(f"The blob store (S3) failed ({type(exc).__name__}).")
         if isinstance(exc, botocore.exceptions.ClientError):
             code = _code_of(exc)
             if missing is not None and code in _MISSING:
                 return NotFound(f"The stored file {missing.rpartition('/')[2]} is missing.")
             if code == "NoSuchBucket":
-                return StorageError(f"The S3 {where} does not exist.")
+                return StorageError("The blob store's S3 bucket does not exist.")
             if code in _DENIED:
                 return StorageError(
-                    f"The S3 {where} refused access ({code}): check the credentials "
+                    f"The blob store (S3) refused access ({code}): check the credentials "
                     "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the profile) and the "
                     "bucket's policy."
                 )
-            return StorageError(f"The S3 {where} failed ({code}).")
+            if code in _BUSY or _status_of(exc) >= 500:
+                return StorageUnavailable(_UNREACHABLE)
+            return StorageError(f"The blob store (S3) failed ({code}).")
         if isinstance(exc, botocore.exceptions.NoCredentialsError):
             return StorageError(
                 "No AWS credentials found for the S3 store: set AWS_ACCESS_KEY_ID and "
@@ -226,13 +247,12 @@ class S3BlobStore:
             )
         if isinstance(
             exc,
-            botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError,
+            botocore.exceptions.ConnectionError | botocore.exceptions.HTTPClientError | OSError,
         ):
-            return StorageError(
-                f"Cannot reach the S3 endpoint {self.endpoint} ({type(exc).__name__})."
-            )
-        if isinstance(exc, botocore.exceptions.BotoCoreError | OSError):
-            return StorageError(f"The S3 {where} failed ({type(exc).__name__}).")
+            # Refused, timed out, or cut off mid-answer: S3 is down or unreachable.
+            return StorageUnavailable(_UNREACHABLE)
+        if isinstance(exc, botocore.exceptions.BotoCoreError):
+            return StorageError(f"The blob store (S3) failed ({type(exc).__name__}).")
         raise exc
 
     async def _call(self, function: Callable[[Any], T], *, missing: str | None = None) -> T:
@@ -264,7 +284,12 @@ class S3BlobStore:
                     f"The S3 bucket {self.bucket!r} does not exist at {self.endpoint}: create "
                     "it first (Ministry never creates buckets), or check AWS_ENDPOINT_URL."
                 ) from cause
-            raise
+            # Whoever starts the server reads this message: say where.
+            raise type(exc)(f"{exc.message} (bucket {self.bucket!r} at {self.endpoint})") from cause
+
+    async def check(self) -> None:
+        """The bucket answers (S3 tells no more about writes without making one)."""
+        await self._call(lambda client: client.head_bucket(Bucket=self.bucket))
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -281,12 +306,31 @@ class S3BlobStore:
             raise
         return True
 
+    def _refresh(self, client: Any, key: str) -> bool:
+        """Copy an object onto itself (its LastModified becomes now); False if it is gone."""
+        try:
+            client.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                ContentType="application/octet-stream",
+            )
+        except botocore.exceptions.ClientError as exc:
+            if _code_of(exc) in _MISSING:
+                return False  # quarantined a moment ago: the caller stores it anew
+            raise
+        return True
+
+    def _stored_already(self, client: Any, key: str) -> bool:
+        return self._exists(client, key) and self._refresh(client, key)
+
     async def put_file(self, path: Path, sha256: str) -> None:
         """Upload a verified local file, streaming from disk, then remove it."""
         key = self.key_of(sha256)
 
         def upload(client: Any) -> None:
-            if not self._exists(client, key):
+            if not self._stored_already(client, key):
                 client.upload_file(
                     str(path),
                     self.bucket,
@@ -304,7 +348,7 @@ class S3BlobStore:
         key = self.key_of(sha256)
 
         def put(client: Any) -> None:
-            if not self._exists(client, key):
+            if not self._stored_already(client, key):
                 client.put_object(
                     Bucket=self.bucket,
                     Key=key,
@@ -322,6 +366,45 @@ class S3BlobStore:
             lambda client: client.head_object(Bucket=self.bucket, Key=key), missing=key
         )
         return S3Blob(self, key, int(head["ContentLength"]))
+
+    async def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        """Every blob, one page of up to 1,000 keys (one request) at a time."""
+        prefix = self._under_prefix("sha256/")
+        token: dict[str, str] = {}
+        while True:
+            page = await self._call(
+                functools.partial(self._list_page, prefix=prefix, continuation=dict(token))
+            )
+            for item in page.get("Contents", []):
+                name = str(item["Key"]).rpartition("/")[2]
+                if _SHA256.match(name) and item["Key"] == self.key_of(name):
+                    yield StoredBlob(name, int(item["Size"]), item["LastModified"])
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def _list_page(self, client: Any, *, prefix: str, continuation: dict[str, str]) -> Any:
+        return client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, **continuation)
+
+    async def quarantine(self, sha256: str) -> str | None:
+        """Move the blob to ``quarantine/<sha256>.<UTC time>``; returns its ``s3://`` URL."""
+        key = self.key_of(sha256)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self._under_prefix(f"quarantine/{sha256}.{stamp}")
+
+        def move(client: Any) -> bool:
+            if not self._exists(client, key):
+                return False
+            # A managed copy: objects over 5 GB need a multipart copy.
+            client.copy({"Bucket": self.bucket, "Key": key}, self.bucket, target, Config=_TRANSFER)
+            client.delete_object(Bucket=self.bucket, Key=key)
+            return True
+
+        try:
+            moved = await self._call(move, missing=key)
+        except NotFound:
+            return None  # another process moved it between the look and the copy
+        return f"s3://{self.bucket}/{target}" if moved else None
 
     def internal_path(self, sha256: str) -> str | None:
         """Objects in a bucket are not files a front server could read: None."""

@@ -36,6 +36,8 @@ from ministry.errors import (
     RangeNotSatisfiable,
     StorageError,
     StorageFull,
+    StorageUnavailable,
+    TooManyAttempts,
     UpstreamUnavailable,
 )
 from ministry.services.indexes import ReadAccess
@@ -60,7 +62,9 @@ _STATUS: tuple[tuple[type[MinistryError], int], ...] = (
     (NotAcceptable, 406),
     (Gone, 410),
     (RangeNotSatisfiable, 416),
+    (TooManyAttempts, 429),
     (StorageFull, 507),
+    (StorageUnavailable, 503),
     (StorageError, 500),
     (UpstreamUnavailable, 502),
 )
@@ -68,6 +72,9 @@ _REALM = 'Basic realm="Ministry of Packages", charset="UTF-8"'
 # A Basic credential longer than this is an attack, not a password.
 _MAX_AUTHORIZATION = 4096
 _UNSAFE_REASON = re.compile(r"[^\x20-\x7e]")
+# A store that is down is often back within seconds (a restart, a failover); pip
+# retries a 503 after this long, up to five times.
+_STORE_RETRY_AFTER = "5"
 
 
 def status_of(error: MinistryError) -> int:
@@ -162,6 +169,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Write the message: JSON for clients that prefer it, plain text otherwise."""
         error = error_of(kwargs)
+        self.retry_after(error)
         if isinstance(error, AuthenticationRequired):
             self.set_header("WWW-Authenticate", _REALM)
         if isinstance(error, RangeNotSatisfiable):
@@ -180,10 +188,27 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(f"{status_code} {message}\n")
 
+    def retry_after(self, error: MinistryError | None) -> None:
+        """``Retry-After`` on a refusal that ends by itself, whatever the body's format."""
+        if isinstance(error, TooManyAttempts):
+            self.set_header("Retry-After", str(error.retry_after))
+        if isinstance(error, StorageUnavailable):
+            self.set_header("Retry-After", _STORE_RETRY_AFTER)
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         """Expected errors are one log line; only real failures carry a traceback."""
         if isinstance(value, MinistryError) and not isinstance(value, StorageError):
             log.info("%s %s: %s", self.request.method, self.request.uri, value.message)
+            return
+        if isinstance(value, StorageFull | StorageUnavailable):
+            # An expected outage: one line per request, with the cause the client never sees.
+            log.error(
+                "%s %s: %s (cause: %s)",
+                self.request.method,
+                self.request.uri,
+                value.message,
+                _causes(value),
+            )
             return
         super().log_exception(typ, value, tb)
 
@@ -269,6 +294,16 @@ def title_of(status_code: int) -> str:
         return HTTPStatus(status_code).phrase
     except ValueError:
         return "Error"
+
+
+def _causes(error: BaseException) -> str:
+    """The chain of exceptions behind an error, innermost last, for the server log."""
+    causes: list[str] = []
+    cause = error.__cause__
+    while cause is not None and len(causes) < 4:
+        causes.append(f"{type(cause).__name__}: {cause}")
+        cause = cause.__cause__
+    return " <- ".join(causes) or "unknown"
 
 
 def error_of(kwargs: dict[str, Any]) -> MinistryError | None:

@@ -1,4 +1,5 @@
-"""``/``: what this server is and how to use it (uploads are POSTed here too); ``/-/health``."""
+"""``/``: what this server is and how to use it (uploads are POSTed here too); ``/-/health``
+and ``/-/ready``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import json
 
 from ministry.core.models import DEFAULT_INDEX
 from ministry.errors import NotFound
+from ministry.services.readiness import check_stores
 from ministry.web.base import BaseHandler
 from ministry.web.simple import ProjectPageHandler
 from ministry.web.upload import UploadHandler
 
-__all__ = ["HealthHandler", "IndexRootHandler", "MetricsHandler", "RootHandler"]
+__all__ = ["HealthHandler", "IndexRootHandler", "MetricsHandler", "ReadyHandler", "RootHandler"]
 
 
 class RootHandler(UploadHandler):
@@ -61,6 +63,21 @@ class HealthHandler(BaseHandler):
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps({"status": "ok"}))
+
+    head = get
+
+
+class ReadyHandler(BaseHandler):
+    """``/-/ready``: 200 while both stores answer and take writes; 503 says which fails."""
+
+    async def get(self) -> None:
+        """``{"status": "ready"|"unavailable", "stores": {"metadata": …, "blobs": …}}``."""
+        readiness = await check_stores(self.services.metadata, self.services.blobs)
+        self.set_status(200 if readiness.ready else 503)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        status = "ready" if readiness.ready else "unavailable"
+        self.finish(json.dumps({"status": status, "stores": readiness.stores}))
 
     head = get
 

@@ -24,6 +24,9 @@ __all__ = ["MultipartReceiver", "boundary_of"]
 _MAX_PARTS = 2000
 _MAX_FIELD_BYTES = 16 * 1024 * 1024  # all fields together (descriptions can be long READMEs)
 _MAX_SIDE_FILE_BYTES = 1024 * 1024  # gpg signatures and the like, read and dropped
+# All headers of one part together; a real part has two short ones. Older python-multipart
+# releases (0.0.20, for one) cap no header, and unbounded headers cost quadratic time here.
+_MAX_HEADER_BYTES = 16 * 1024
 
 
 class FileSink(Protocol):
@@ -52,6 +55,7 @@ class _Part:
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_field = b""
         self.header_value = b""
+        self.header_bytes = 0
         self.name = ""
         self.filename: str | None = None
         self.content_type: str | None = None
@@ -112,11 +116,21 @@ class MultipartReceiver:
             raise InvalidUpload(f"Too many form fields (more than {_MAX_PARTS}).")
         self._part = _Part()
 
+    def _header_part(self, size: int) -> _Part:
+        """The current part, after counting ``size`` more header bytes against the cap."""
+        part = self._current()
+        part.header_bytes += size
+        if part.header_bytes > _MAX_HEADER_BYTES:
+            raise InvalidUpload(
+                f"The headers of a multipart part are too large (over {_MAX_HEADER_BYTES} bytes)."
+            )
+        return part
+
     def _on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._current().header_field += data[start:end]
+        self._header_part(end - start).header_field += data[start:end]
 
     def _on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._current().header_value += data[start:end]
+        self._header_part(end - start).header_value += data[start:end]
 
     def _on_header_end(self) -> None:
         part = self._current()

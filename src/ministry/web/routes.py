@@ -13,11 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.errors import NotFound
+import tornado.httputil
+import tornado.routing
+
+from ministry.errors import InvalidRequest, NotFound
 from ministry.web import api
 from ministry.web.base import BaseHandler
 from ministry.web.files import FileHandler
-from ministry.web.home import HealthHandler, IndexRootHandler, MetricsHandler, RootHandler
+from ministry.web.home import (
+    HealthHandler,
+    IndexRootHandler,
+    MetricsHandler,
+    ReadyHandler,
+    RootHandler,
+)
 from ministry.web.json_api import ProjectJsonHandler
 from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
 from ministry.web.pages import AuditHandler, HelpHandler, IndexesHandler, IndexHandler
@@ -60,6 +69,22 @@ class NotFoundHandler(BaseHandler):
         raise NotFound("Not found: no page at this address.")
 
 
+class _NulInQuery(tornado.routing.Matcher):
+    """Any request whose query string holds an encoded NUL: no argument here has one."""
+
+    def match(self, request: tornado.httputil.HTTPServerRequest) -> dict[str, Any] | None:
+        """``{}`` (no arguments for the handler) when the query holds ``%00``."""
+        return {} if "%00" in request.query else None
+
+
+class NulQueryHandler(BaseHandler):
+    """400 for a NUL in the query (HOSTILE.md 84), rather than a quietly altered argument."""
+
+    def prepare(self) -> None:
+        """400 for every method."""
+        raise InvalidRequest("The query string holds a NUL character (%00); remove it.")
+
+
 def _index_routes(prefix: str) -> list[Any]:
     """The routes of an index under ``prefix`` ("" for the default index at the root)."""
     return [
@@ -83,9 +108,11 @@ def _index_routes(prefix: str) -> list[Any]:
 def routes() -> list[Any]:
     """The URL table, most specific first; the root project form comes last."""
     return [
+        tornado.routing.Rule(_NulInQuery(), NulQueryHandler),
         (r"/", RootHandler),
         (r"/(?:dist|legacy)/?", UploadHandler),
         (r"/-/health", HealthHandler),
+        (r"/-/ready", ReadyHandler),
         (r"/-/metrics", MetricsHandler),
         (r"/search", SearchHandler),
         (r"/-/login", LoginHandler),

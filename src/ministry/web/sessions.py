@@ -4,13 +4,23 @@ A session is an API token of its own kind (``services.auth.SESSION_PREFIX``),
 made at login, kept in an HttpOnly, SameSite cookie (Secure over TLS) and
 revoked at logout, so that every node sharing the store knows it and nothing
 rests on a server-side secret.
+
+The server speaks plain HTTP; TLS ends at a proxy in front, which says so with
+``X-Forwarded-Proto: https``. Trusting that header for the Secure flag alone is
+safe: a client that lies only makes its own cookie one its browser won't keep.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
-from ministry.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
+from ministry.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    PermissionDenied,
+    TooManyAttempts,
+)
 from ministry.web.base import SESSION_COOKIE
 from ministry.web.ui import PageHandler
 
@@ -19,11 +29,18 @@ __all__ = ["LoginHandler", "LogoutHandler", "TokensHandler"]
 SESSION_LIFETIME = timedelta(hours=12)
 _DESCRIPTION_CHARACTERS = 200
 _MAX_DAYS = 3650
+# Browsers drop tabs and newlines from a URL and read a backslash as "/", so "/", tab,
+# "/evil" or "/", backslash, "evil" would lead off-site; nor has a path spaces or controls.
+_NOT_IN_LOCAL_PATH = re.compile(r"[\x00-\x20\x7f\\]")
 
 
 def local_path(target: str) -> str:
-    """Where to go after logging in: a path on this server, never another site."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Where to go after logging in: a path on this server, never another site (HOSTILE 28)."""
+    if (
+        target.startswith("/")
+        and not target.startswith("//")
+        and not _NOT_IN_LOCAL_PATH.search(target)
+    ):
         return target
     return "/"
 
@@ -51,16 +68,25 @@ class LoginHandler(PageHandler):
             self.set_status(401)
             self.render("login.html", error=exc.message, next=target)
             return
+        except TooManyAttempts as exc:
+            self.set_status(429)
+            self.retry_after(exc)
+            self.render("login.html", error=exc.message, next=target)
+            return
         self.set_cookie(
             SESSION_COOKIE,
             session,
             path="/",
             httponly=True,
             samesite="Lax",
-            secure=self.request.protocol == "https",
+            secure=self._over_tls(),
             expires=datetime.now(UTC) + SESSION_LIFETIME,
         )
         self.redirect(target, status=303)
+
+    def _over_tls(self) -> bool:
+        forwarded = self.request.headers.get("X-Forwarded-Proto", "")
+        return self.request.protocol == "https" or forwarded.strip().lower() == "https"
 
 
 class LogoutHandler(PageHandler):

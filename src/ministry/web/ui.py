@@ -74,6 +74,7 @@ class PageHandler(BaseHandler):
             super().write_error(status_code, **kwargs)
             return
         error = error_of(kwargs)
+        self.retry_after(error)
         self.render(
             "error.html",
             status_code=status_code,

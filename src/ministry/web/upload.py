@@ -16,12 +16,16 @@ from ministry.errors import InvalidUpload, MinistryError, PayloadTooLarge
 from ministry.services.spool import Spool
 from ministry.web.base import BaseHandler
 from ministry.web.multipart import MultipartReceiver, boundary_of
+from ministry.web.stalls import StallGuard
 
 __all__ = ["UploadHandler"]
 
 
 # Room for the form fields around the file part (descriptions, classifiers, boundaries).
 _FORM_ALLOWANCE = 20 * 1024 * 1024
+# A body size with more digits than this is too large for any limit.
+_LONGEST_SIZE = 19
+_TOO_LARGE: int = 10**_LONGEST_SIZE
 
 
 @tornado.web.stream_request_body
@@ -31,6 +35,7 @@ class UploadHandler(BaseHandler):
     _receiver: MultipartReceiver | None = None
     _spool: Spool | None = None
     _rejection: MinistryError | None = None
+    _stalls: StallGuard | None = None
 
     async def prepare(self) -> None:
         """Authenticate and set up the streaming parser before the body is read.
@@ -42,14 +47,17 @@ class UploadHandler(BaseHandler):
         if self.request.method != "POST":
             return
         limit = self.services.uploads.max_file_size + _FORM_ALLOWANCE
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = _declared_size(self.request.headers.get("Content-Length"))
+        if declared is not None and declared > limit:
             # Too big to drain: answer now and let the connection close.
             raise PayloadTooLarge(
-                f"Upload too large: {int(declared)} bytes is more than the limit of "
+                f"Upload too large: the body is more than the limit of "
                 f"{self.services.uploads.max_file_size} bytes per file."
             )
-        self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
+        connection = self.request.connection
+        connection.set_max_body_size(limit)  # type: ignore[union-attr]
+        # The stall guard, not a deadline for the whole body, cuts off slow uploads.
+        connection.set_body_timeout(StallGuard.deadline(limit))  # type: ignore[union-attr]
         try:
             identity = await self.require_identity()
             await self.services.uploads.authorize(self.index, identity)
@@ -57,6 +65,9 @@ class UploadHandler(BaseHandler):
             self._receiver = MultipartReceiver(boundary, self._open_spool)
         except MinistryError as error:
             self._rejection = error  # nothing is spooled for a refused request
+        # Started once the body can flow: authentication may take a moment.
+        self._stalls = StallGuard(connection.close)  # type: ignore[union-attr]
+        self._stalls.start()
 
     def _open_spool(self) -> Spool:
         self._spool = self.services.uploads.new_spool()
@@ -64,6 +75,8 @@ class UploadHandler(BaseHandler):
 
     def data_received(self, chunk: bytes) -> None:
         """Feed the parser; after the first error the rest of the body is dropped."""
+        if self._stalls is not None:
+            self._stalls.received(len(chunk))
         if self._rejection is not None or self._receiver is None:
             return
         try:
@@ -80,6 +93,7 @@ class UploadHandler(BaseHandler):
 
     async def post(self, **_: str) -> None:
         """Validate the form and publish the file."""
+        self._stop_watching()
         if self._rejection is not None:
             raise self._rejection
         assert self._receiver is not None
@@ -102,6 +116,11 @@ class UploadHandler(BaseHandler):
         """A browser that follows the upload URL learns what it is for."""
         raise tornado.web.HTTPError(405, reason="This URL takes uploads (POST) only.")
 
+    def _stop_watching(self) -> None:
+        if self._stalls is not None:
+            self._stalls.stop()
+            self._stalls = None
+
     def _discard(self) -> None:
         if self._spool is not None:
             self._spool.discard()
@@ -109,10 +128,26 @@ class UploadHandler(BaseHandler):
 
     def on_connection_close(self) -> None:
         """A client that hangs up mid-body leaves nothing behind (HOSTILE.md 19)."""
+        self._stop_watching()
         self._discard()
         super().on_connection_close()
 
     def on_finish(self) -> None:
         """Whatever happened, the spool is gone when the response is."""
+        self._stop_watching()
         self._discard()
         super().on_finish()
+
+
+def _declared_size(header: str | None) -> int | None:
+    """The body size a client announced; None without one, or when it is no number.
+
+    Tornado answers 400 to a Content-Length that is not a plain number; one too long
+    for ``int`` is more than any limit (HOSTILE.md 79).
+    """
+    if header is None or not (header.isascii() and header.isdigit()):
+        return None
+    digits = header.lstrip("0")
+    if len(digits) > _LONGEST_SIZE:
+        return _TOO_LARGE
+    return int(digits or "0")

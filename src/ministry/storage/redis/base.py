@@ -18,10 +18,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import RedisError, WatchError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ministry.core.models import Actor, Change
-from ministry.errors import StorageError
+from ministry.errors import StorageError, StorageFull, StorageUnavailable
 from ministry.storage.records import dumps, loads
 
 __all__ = ["RedisDatabase", "Transaction", "now", "text"]
@@ -83,7 +87,9 @@ class RedisDatabase:
         self._prefix = query.pop("prefix", [_DEFAULT_PREFIX])[0]
         # Other parameters (``ssl_cert_reqs``, ``socket_timeout``…) are redis-py's.
         self._url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(self._url, decode_responses=True)
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            self._url, decode_responses=True, **_client_defaults()
+        )
 
     def key(self, *parts: str) -> str:
         """A key in this store's namespace."""
@@ -100,6 +106,10 @@ class RedisDatabase:
             await self._redis.ping()
         except RedisError as exc:
             raise StorageError(f"Redis at {_safe(self._url)} does not answer: {exc}") from exc
+
+    async def check(self) -> None:
+        """Redis answers PING."""
+        await self.read(self._redis.ping())
 
     async def close(self) -> None:
         """Close the connection pool."""
@@ -121,9 +131,7 @@ class RedisDatabase:
             except WatchError:
                 continue
             except RedisError as exc:
-                raise StorageError(
-                    f"Redis failed ({exc.__class__.__name__}); nothing was changed."
-                ) from exc
+                raise _storage_error(exc) from exc
 
     def _commit(self, pipe: Pipeline, transaction: Transaction, serial_key: str) -> None:
         pipe.multi()  # type: ignore[no-untyped-call]
@@ -139,7 +147,7 @@ class RedisDatabase:
         try:
             return await operation
         except RedisError as exc:
-            raise StorageError(f"Redis failed ({exc.__class__.__name__}).") from exc
+            raise _storage_error(exc) from exc
 
     async def last_serial(self) -> int:
         """The newest serial."""
@@ -151,6 +159,36 @@ class RedisDatabase:
             self._redis.zrangebyscore(self.key("changes"), f"({serial}", "+inf", start=0, num=limit)
         )
         return [loads(Change, text(member)) for member in members]  # type: ignore[arg-type]
+
+
+def _client_defaults() -> dict[str, Any]:
+    """Timeouts and retries, unless the URL sets them (its ``socket_timeout`` and the like win).
+
+    Without timeouts a Redis that hangs would hang every request; with redis-py's own
+    retry budget a Redis that is down would hold each request for seconds before its 503.
+    """
+    return {
+        "socket_connect_timeout": 5.0,
+        "socket_timeout": 10.0,
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
+    }
+
+
+def _storage_error(exc: RedisError) -> StorageError:
+    """The domain error for a failed command; the message names no host (the log does)."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return StorageUnavailable("The metadata store (Redis) is unavailable; try again shortly.")
+    if isinstance(exc, ReadOnlyError):
+        return StorageUnavailable(
+            "The metadata store (Redis) is read-only (a replica); nothing was changed. "
+            "Try again once it has failed over."
+        )
+    if isinstance(exc, OutOfMemoryError):
+        return StorageFull(
+            "The metadata store (Redis) has no memory left; nothing was changed. "
+            "Ask the server's administrator to raise its maxmemory."
+        )
+    return StorageError(f"The metadata store (Redis) failed ({exc.__class__.__name__}).")
 
 
 def _safe(url: str) -> str:

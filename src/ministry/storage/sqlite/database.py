@@ -9,6 +9,8 @@ the event loop never waits on the disk; writes take the lock up front
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -19,13 +21,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from ministry.core.models import Actor, Change
-from ministry.errors import StorageError, StorageFull
+from ministry.errors import StorageError, StorageFull, StorageUnavailable
 from ministry.storage.sqlite.rows import change_of
 from ministry.storage.sqlite.schema import migrate
 
 __all__ = ["Database", "now"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _LAST_SERIAL = "SELECT seq FROM sqlite_sequence WHERE name = 'changelog'"
 
@@ -75,10 +79,10 @@ class Database:
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield connection
+            connection.execute("COMMIT")  # a full disk may fail the commit itself
         except BaseException:
-            connection.execute("ROLLBACK")
+            _roll_back(connection)
             raise
-        connection.execute("COMMIT")
 
     @staticmethod
     def _log(
@@ -126,6 +130,19 @@ class Database:
             self._connections.clear()
             self._reader = None
 
+    async def check(self) -> None:
+        """Read the serial, and make sure the file and its directory (the WAL's) take writes."""
+
+        def probe(connection: sqlite3.Connection) -> bool:
+            connection.execute(_LAST_SERIAL).fetchone()
+            return all(os.access(path, os.W_OK) for path in (self._path, self._path.parent))
+
+        if not await self._run(probe):
+            raise StorageUnavailable(
+                "The metadata database is read-only; uploads and changes fail. "
+                "Ask the server's administrator to check the data volume."
+            )
+
     async def last_serial(self) -> int:
         """The newest serial.
 
@@ -163,9 +180,44 @@ class Database:
         return [change_of(row) for row in rows]
 
 
+def _roll_back(connection: sqlite3.Connection) -> None:
+    """Undo a failed transaction, unless SQLite already did.
+
+    After a full disk or an I/O error SQLite may roll back on its own; a second
+    ROLLBACK would then fail and hide the error that matters.
+    """
+    if not connection.in_transaction:
+        return
+    try:
+        connection.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        log.warning("rolling back a failed transaction failed too: %s", exc)
+
+
+# Primary result codes (the low byte of an extended code) that mean the database
+# cannot be used right now, rather than that it is broken.
+_UNAVAILABLE = {
+    sqlite3.SQLITE_PERM: "may not be written (permission denied)",
+    sqlite3.SQLITE_BUSY: "is busy",  # another process held the lock past the timeout
+    sqlite3.SQLITE_LOCKED: "is locked",
+    sqlite3.SQLITE_READONLY: "is read-only",
+    sqlite3.SQLITE_IOERR: "failed (an I/O error)",
+    sqlite3.SQLITE_CANTOPEN: "cannot be opened",
+}
+
+
 def _storage_error(exc: sqlite3.Error) -> StorageError:
-    if "disk is full" in str(exc).lower():
-        return StorageFull("The metadata database has no space left; nothing was changed.")
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return StorageFull(
+            "No space left on the server's storage for the metadata database; nothing was "
+            "changed. Ask the server's administrator to free space."
+        )
+    if code in _UNAVAILABLE:
+        return StorageUnavailable(
+            f"The metadata database {_UNAVAILABLE[code]}; nothing was changed. "
+            "Try again later, or ask the server's administrator to check the data volume."
+        )
     return StorageError(
         f"The metadata database failed ({exc.__class__.__name__}); nothing was changed."
     )

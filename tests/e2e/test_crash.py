@@ -1,0 +1,189 @@
+"""``kill -9`` in the middle of the work that writes files (HOSTILE.md 5, 64).
+
+A server is killed while an upload's body streams in, while it fills its proxy
+cache from a slow upstream, and a ``ministry mirror`` run is killed halfway
+through a download. Each time the dead process's temporary file is there to
+prove the kill came mid-write; after a restart it is swept, nothing partial is
+listed or served, ``ministry verify --grace 0`` finds the stores consistent, and
+the work done again succeeds.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import httpx
+
+from conftest import ALICE, add_user
+from support.distributions import make_wheel
+from support.multipart import FileField, encode
+from support.server import MinistryServer, ministry_command, run_cli, wait_for
+from support.uploads import form_fields, post_upload
+from support.upstreams import StaticUpstream
+
+MiB = 1024 * 1024
+# The server and the mirror must reach the loopback upstream directly.
+DIRECT = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
+def big_wheel(directory: Path, name: str, size: int) -> Path:
+    """A wheel of about ``size`` incompressible bytes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    module = name.replace("-", "_")
+    return make_wheel(directory, name, "1.0", files={f"{module}/data.bin": os.urandom(size)})
+
+
+def largest(directory: Path, pattern: str) -> int:
+    """The size of the largest file matching ``pattern`` (0 if none), racing deletions."""
+    sizes = [0]
+    for path in directory.glob(pattern) if directory.is_dir() else []:
+        try:
+            sizes.append(path.stat().st_size)
+        except FileNotFoundError:
+            continue
+    return max(sizes)
+
+
+def assert_consistent(data: Path) -> None:
+    """``ministry verify`` with no grace period: every blob named and sound, no orphan."""
+    result = run_cli("verify", "--data", str(data), "--grace", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all consistent" in result.stdout
+
+
+def test_a_server_killed_while_an_upload_streams_in_keeps_nothing_of_it(
+    tmp_path: Path, unique: str
+) -> None:
+    server = MinistryServer(tmp_path / "data").start()
+    add_user(server, *ALICE)
+    wheel = big_wheel(tmp_path / "made", unique, 8 * MiB)
+    body, content_type = encode(
+        form_fields(wheel), [FileField("content", wheel.name, wheel.read_bytes())]
+    )
+    credentials = base64.b64encode(f"{ALICE[0]}:{ALICE[1]}".encode()).decode()
+    head = (
+        f"POST /legacy/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        f"Authorization: Basic {credentials}\r\n\r\n"
+    )
+    spool = server.data / "tmp"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(head.encode() + body[: len(body) // 2])
+        wait_for(lambda: largest(spool, "upload-*") > 2 * MiB, 30, "half the body spooled")
+        server.stop(signal.SIGKILL)
+    assert list(spool.glob("upload-*")), "the kill should have left the spool behind"
+
+    restarted = MinistryServer(server.data).start()
+    try:
+        assert not list(spool.glob("upload-*"))
+        assert not list((server.data / "blobs" / ".tmp").iterdir())
+        with restarted.client() as client:
+            assert client.get(f"/simple/{unique}/").status_code == 404
+            assert client.get(f"/packages/{unique}/{wheel.name}").status_code == 404
+        assert_consistent(server.data)
+        with restarted.client() as client:
+            assert post_upload(client, wheel, auth=ALICE).status_code == 200
+            assert client.get(f"/packages/{unique}/{wheel.name}").content == wheel.read_bytes()
+        assert_consistent(server.data)
+    finally:
+        restarted.stop()
+
+
+def test_a_server_killed_while_filling_its_proxy_cache_serves_no_partial_file(
+    tmp_path: Path, unique: str
+) -> None:
+    wheel = big_wheel(tmp_path / "made", unique, 2 * MiB)
+    data = wheel.read_bytes()
+    url = f"/packages/{unique}/{wheel.name}"
+    spool = tmp_path / "data" / "tmp"
+    with StaticUpstream() as upstream:
+        upstream.add(wheel)
+        upstream.pace_files(256 * 1024)
+        arguments = ["--upstream", upstream.url]
+        server = MinistryServer(tmp_path / "data", arguments=arguments, environment=DIRECT)
+        server.start()
+        received: list[bytes] = []
+
+        def download() -> None:
+            try:
+                with server.client() as client, client.stream("GET", url) as response:
+                    received.extend(response.iter_raw())
+            except httpx.HTTPError:
+                pass  # cut off by the kill, as expected
+
+        reader = threading.Thread(target=download, daemon=True)
+        reader.start()
+        wait_for(lambda: largest(spool, "proxy-*") > 256 * 1024, 60, "the fill halfway")
+        server.stop(signal.SIGKILL)
+        reader.join(30)
+        assert len(b"".join(received)) < len(data)
+        assert list(spool.glob("proxy-*")), "the kill should have left the download behind"
+
+        upstream.pace_files(None)
+        restarted = MinistryServer(server.data, arguments=arguments, environment=DIRECT).start()
+        try:
+            assert not list(spool.glob("proxy-*"))
+            with restarted.client() as client:
+                # Not cached: a cached file would offer byte ranges.
+                assert client.head(url).headers["Accept-Ranges"] == "none"
+            assert_consistent(server.data)
+            with restarted.client() as client:
+                assert client.get(url).content == data
+            assert upstream.count(upstream.file_path(wheel.name)) == 2
+            assert_consistent(server.data)
+        finally:
+            restarted.stop()
+
+
+def test_a_killed_mirror_run_leaves_only_complete_files_cached(tmp_path: Path, unique: str) -> None:
+    projects = [f"{unique}-a", f"{unique}-b"]
+    wheels = [big_wheel(tmp_path / "made", project, 2 * MiB) for project in projects]
+    data = tmp_path / "data"
+    parts = data / "tmp" / "mirror" / "upstream"
+    with StaticUpstream() as upstream:
+        for wheel in wheels:
+            upstream.add(wheel)
+        upstream.pace_files(512 * 1024)
+        command = ministry_command(
+            "mirror", "--data", str(data), "--upstream", upstream.url, "--connections", "1",
+            *projects,
+        )  # fmt: skip
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **DIRECT},
+        )
+        try:
+            wait_for(lambda: largest(parts, "*.part") > 256 * 1024, 60, "a download halfway")
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+        assert largest(parts, "*.part") < 2 * MiB  # kept for the next run to resume
+        assert_consistent(data)
+
+        offline = MinistryServer(data, arguments=["--offline"]).start()
+        try:
+            with offline.client() as client:
+                statuses = []
+                for project, wheel in zip(projects, wheels, strict=True):
+                    response = client.get(f"/upstream/packages/{project}/{wheel.name}")
+                    statuses.append(response.status_code)
+                    if response.status_code == 200:
+                        assert response.content == wheel.read_bytes()
+            assert 404 in statuses, statuses  # the file cut off is not served
+            assert sorted(p.name for p in (data / "tmp").iterdir()) == ["mirror"]
+        finally:
+            offline.stop()
+
+        upstream.pace_files(None)
+        rerun = run_cli("mirror", "--data", str(data), *projects, environment=DIRECT)
+        assert rerun.returncode == 0, rerun.stderr
+    assert not list(parts.glob("*.part"))
+    assert_consistent(data)
