@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from pathlib import Path
 
 import tornado.web
 
+from ministry.web.observe import log_request
 from ministry.web.routes import NotFoundHandler, routes
 from ministry.wiring import Services
 
 __all__ = ["make_app"]
-
-access_log = logging.getLogger("ministry.access")
-
-
-def _log_request(handler: tornado.web.RequestHandler) -> None:
-    """One line per request: client, request line, status, duration."""
-    request = handler.request
-    status = handler.get_status()
-    level = logging.INFO if status < 500 else logging.ERROR
-    access_log.log(
-        level,
-        '%s "%s %s %s" %d %.1fms',
-        request.remote_ip,
-        request.method,
-        request.uri,
-        request.version,
-        status,
-        1000.0 * request.request_time(),
-    )
 
 
 def make_app(services: Services) -> tornado.web.Application:
@@ -49,5 +30,5 @@ def make_app(services: Services) -> tornado.web.Application:
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
         default_handler_class=NotFoundHandler,
-        log_function=_log_request,
+        log_function=log_request,
     )

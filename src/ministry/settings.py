@@ -60,6 +60,9 @@ class Settings:
     #: Failed logins per user and client address within 10 minutes before further
     #: attempts wait (an address alone may fail five times as often); 0: no limit.
     login_failures: int = 10
+    #: Log records as text lines ("text", the access log in a common-log-like line) or
+    #: as one JSON object per line ("json").
+    log_format: str = "text"
 
     @property
     def db_url(self) -> str:
@@ -126,6 +129,13 @@ def _count(value: Any) -> int:
     return int(text)
 
 
+def _log_format(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("text", "json"):
+        raise ValueError(f"{value!r} is not a log format: use text or json")
+    return text
+
+
 def _convert(name: str, value: Any) -> Any:
     if name == "port":
         port = int(value)
@@ -144,6 +154,7 @@ def _convert(name: str, value: Any) -> Any:
         "processes": _processes,
         "accel_redirect": _accel_prefix,
         "login_failures": _count,
+        "log_format": _log_format,
     }
     return converters.get(name, str)(value)
 

@@ -29,6 +29,7 @@ from ministry.services.projects import ProjectResolver
 from ministry.services.proxy_files import ProxyFiles
 from ministry.services.proxy_pages import ProxyPages
 from ministry.services.search import SearchService
+from ministry.services.timed_store import timed_store
 from ministry.services.uploads import UploadService
 from ministry.services.upstream import UpstreamClient, pip_index_url
 from ministry.services.verify import Verifier
@@ -137,7 +138,8 @@ def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
 
 def build_services(settings: Settings, file_path: FilePath) -> Services:
     """Build every service for these settings; ``file_path`` comes from the URL table."""
-    metadata = metadata_store(settings.db_url)
+    metrics = Metrics()
+    metadata = timed_store(metadata_store(settings.db_url), metrics.store_seconds)
     blobs = blob_store(settings.storage_url, redirect=settings.storage_redirect)
     if settings.accel_redirect is not None and urlsplit(settings.storage_url).scheme != "file":
         raise InvalidRequest(
@@ -145,7 +147,6 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         )
     hasher = PasswordHasher()
     indexes = IndexService(metadata)
-    metrics = Metrics()
     upstream = UpstreamClient(settings.upstream_timeout)
     pages = ProxyPages(metadata, upstream, metrics, offline=settings.offline)
     proxy_files = ProxyFiles(

@@ -115,7 +115,9 @@ def redis_values(url: str, prefix: str) -> Iterator[bytes]:
 
 
 def _comparable(response: httpx.Response) -> tuple[int, str, dict[str, str]]:
-    headers = {k: v for k, v in response.headers.items() if k not in ("date", "set-cookie")}
+    # A request id differs on every response by design (it names that one request).
+    varying = ("date", "set-cookie", "x-request-id")
+    headers = {k: v for k, v in response.headers.items() if k not in varying}
     return response.status_code, without_xsrf_token(response.text), headers
 
 

@@ -79,7 +79,7 @@ def answer(server: MinistryServer, path: str, name: str, **options: object) -> t
     )
     # A signed-in page masks its logout form's XSRF token afresh each time, and sets the
     # cookie; an ETag is a hash of the body, which spells the name asked for.
-    varying = ("date", "content-length", "set-cookie", "etag")
+    varying = ("date", "content-length", "set-cookie", "etag", "x-request-id")
     headers = {k: v for k, v in response.headers.items() if k not in varying}
     return response.status_code, without_xsrf_token(spelt), headers
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from ministry.cli import (
     accounts,
+    backup,
     export,
     importer,
     indexes,
@@ -19,8 +19,10 @@ from ministry.cli import (
     serve,
     verify,
 )
+from ministry.cli.logs import configure_logging
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError, settings_from
+from ministry.version import version
 
 __all__ = ["main"]
 
@@ -49,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ministry", description="Ministry of Packages: a self-hosted Python package index."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands, _common)
     accounts.register(commands, _common)
@@ -58,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     export.register(commands, _common)
     mirror.register(commands, _common)
     migrate.register(commands, _common)
+    backup.register(commands, _common)
     verify.register(commands, _common)
     return parser
 
@@ -65,18 +69,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     arguments = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        # The process id tells the workers of ``serve --processes N`` apart.
-        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx and botocore log every request or credential lookup at INFO; the
-    # server's own log lines say what matters.
-    for chatty in ("httpx", "botocore", "boto3", "s3transfer"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = settings_from(vars(arguments), os.environ)
+        configure_logging(settings.log_format)
         result: int = arguments.run(settings, arguments)
     except (SettingsError, MinistryError) as exc:
         print(f"ministry: {exc}", file=sys.stderr)

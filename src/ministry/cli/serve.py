@@ -101,6 +101,12 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         metavar="FILE",
         help="a TOML file with [[mirror]] jobs to run on a schedule (env MINISTRY_CONFIG)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text or one JSON object per line (default text; "
+        "env MINISTRY_LOG_FORMAT)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -142,6 +148,7 @@ async def _serve(
     scheduler.start()
     app = make_app(services)
     server = make_server(app)
+    services.metrics.watch_connections(lambda: server.open_connections)
     server.add_sockets(sockets)
     if port is not None:
         log.info("serving http://%s:%d/ (data: %s)", settings.host, port, settings.data.resolve())

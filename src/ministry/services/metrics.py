@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -36,6 +36,7 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._http_metrics()
         labels = ["job", "index"]
         self.mirror_finished = Gauge(
             "ministry_mirror_last_run_finished_seconds",
@@ -67,6 +68,50 @@ class Metrics:
             "Files the last run of a mirror job could not fetch or verify.",
             labels, registry=self.registry,
         )  # fmt: skip
+
+    def _http_metrics(self) -> None:
+        # Labels are route names (handler classes), methods and status codes, never raw
+        # paths or user input: their number stays bounded whatever clients send.
+        self.requests = Counter(
+            "ministry_http_requests",
+            "Requests answered, by route (handler name), method and status code.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "ministry_http_request_duration_seconds",
+            "Time from the request's arrival to its last byte sent, by route and status code.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.uploads = Counter(
+            "ministry_uploads",
+            "Upload requests by outcome: published, rejected (4xx but 401/403), "
+            "unauthorized (401/403), failed (5xx).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.download_bytes = Counter(
+            "ministry_download_bytes",
+            "Bytes of distribution files sent by this process (not redirects), by index.",
+            ["index"],
+            registry=self.registry,
+        )
+        self.open_connections = Gauge(
+            "ministry_open_connections",
+            "HTTP connections this process holds open now.",
+            registry=self.registry,
+        )
+        self.store_seconds = Histogram(
+            "ministry_store_operation_seconds",
+            "Time spent in metadata store calls, by operation.",
+            ["operation"],
+            registry=self.registry,
+        )
+
+    def watch_connections(self, count: Callable[[], float]) -> None:
+        """Read the open-connection gauge from the server at each scrape."""
+        self.open_connections.set_function(count)
 
     def record_mirror_runs(self, runs: Iterable[MirrorRun]) -> None:
         """Show the last runs as the store has them (any worker or node may have run a job)."""

@@ -19,7 +19,7 @@ from ministry.errors import Conflict, StorageError
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.temporary import create_temporary
 
-__all__ = ["MigrationReport", "migrate"]
+__all__ = ["MigrationReport", "blobs_named", "migrate"]
 
 Record = tuple[str, dict[str, Any]]
 
@@ -33,7 +33,8 @@ class MigrationReport:
     bytes: int
 
 
-def _blobs_named(records: list[Record]) -> set[str]:
+def blobs_named(records: list[Record]) -> set[str]:
+    """Every blob the records name: files, their metadata files and cached upstream files."""
     named: set[str] = set()
     for kind, record in records:
         if kind in ("file", "cached"):
@@ -79,7 +80,7 @@ async def migrate(
     if await target_metadata.last_serial() or await target_metadata.list_indexes():
         raise Conflict("The target store is not empty; migrate only into new, empty stores.")
     records = [record async for record in source_metadata.export_records()]
-    blobs = sorted(_blobs_named(records))
+    blobs = sorted(blobs_named(records))
     moved = 0
     for sha256 in blobs:
         size = await _copy_blob(sha256, source_blobs, target_blobs, spool)

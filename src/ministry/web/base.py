@@ -13,6 +13,7 @@ import binascii
 import json
 import logging
 import re
+import uuid
 from http import HTTPStatus
 from typing import Any
 
@@ -75,6 +76,9 @@ _UNSAFE_REASON = re.compile(r"[^\x20-\x7e]")
 # A store that is down is often back within seconds (a restart, a failover); pip
 # retries a 503 after this long, up to five times.
 _STORE_RETRY_AFTER = "5"
+# An incoming X-Request-ID is kept only when it is short plain text: it is copied into
+# the log and a response header, so nothing that could break either passes.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
 
 
 def status_of(error: MinistryError) -> int:
@@ -99,6 +103,11 @@ class BaseHandler(tornado.web.RequestHandler):
 
     _request_identity: Identity | None = None
     _identity_known = False
+    _request_id: str | None = None
+    #: Body bytes sent so far (none for HEAD), for the access log and metrics.
+    bytes_sent = 0
+    #: The index the request reads or writes, once a handler has named it.
+    access_index: str | None = None
 
     def __init__(
         self,
@@ -137,8 +146,30 @@ class BaseHandler(tornado.web.RequestHandler):
         services: Services = self.application.settings["services"]
         return services
 
+    @property
+    def request_id(self) -> str:
+        """The client's ``X-Request-ID`` when it is plain and short, else a new one."""
+        if self._request_id is None:
+            incoming = self.request.headers.get("X-Request-ID", "")
+            self._request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        return self._request_id
+
+    @property
+    def access_user(self) -> str | None:
+        """Who the request authenticated as, if it did."""
+        identity = self._request_identity
+        return identity.user if identity is not None else None
+
+    def flush(self, include_footers: bool = False) -> Any:
+        """Send what is buffered, counting the body bytes that go out."""
+        if self.request.method != "HEAD":
+            # Tornado keeps the pending body in _write_buffer; it has no public counter.
+            self.bytes_sent += sum(len(chunk) for chunk in self._write_buffer)
+        return super().flush(include_footers)
+
     def set_default_headers(self) -> None:
         """Headers that make sense on every response."""
+        self.set_header("X-Request-ID", self.request_id)
         self.set_header("Server", "Ministry")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("X-Frame-Options", "DENY")
@@ -285,6 +316,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def read_access(self, index: str) -> ReadAccess:
         """What this request may read through an index, or 404/401/403."""
+        self.access_index = index
         return await self.services.indexes.read_access(index, await self.identity())
 
 

@@ -71,6 +71,11 @@ class CappedHTTPServer(tornado.httpserver.HTTPServer):
     _open = 0
     _refusing = 0
 
+    @property
+    def open_connections(self) -> int:
+        """Connections being served now (refused ones are not counted)."""
+        return self._open
+
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]) -> None:
         """Serve the connection, or refuse it when the cap is reached."""
         if self._open < self.max_connections:

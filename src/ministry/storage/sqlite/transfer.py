@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_version
@@ -180,3 +181,19 @@ class TransferMixin(Database):
                 count, batch = count + len(batch), []
         await self._run(lambda c: load(c, batch))
         return count + len(batch)
+
+    async def snapshot(self, target: Path) -> None:
+        """Copy the whole database as of one instant into ``target`` while writers go on.
+
+        SQLite's online backup API, in one step: it reads under one WAL snapshot, so
+        the copy is consistent and writers are never blocked.
+        """
+
+        def copy(connection: sqlite3.Connection) -> None:
+            destination = sqlite3.connect(target)
+            try:
+                connection.backup(destination)
+            finally:
+                destination.close()
+
+        await self._run(copy)
