@@ -97,6 +97,8 @@ class AuthService:
         self._refuse_if_locked(subject, address)
         try:
             identity = await self._authenticate(username, password, address)
+        except _CountedFailure:
+            raise  # counted where it was found, before the next guess was let through
         except AuthenticationFailed:
             self._limits.failed(subject, address, self._clock())
             raise
@@ -159,7 +161,9 @@ class AuthService:
         key = hmac.digest(self._pepper, f"{username}\0{password}\0{stored}".encode(), "sha256")
         if user is None or not self._recently_verified(key):
             ok = await self._verify_once(key, stored or self._decoy, password, username, address)
-            if user is None or not ok:
+            if not ok:
+                raise _CountedFailure(_failed().message)
+            if user is None:
                 raise _failed()
             self._remember(key)
         return await self._identity(await self._live_user(username), address)
@@ -187,7 +191,11 @@ class AuthService:
     ) -> bool:
         async with self._verifications:
             self._refuse_if_locked(username, address)
-            return await asyncio.to_thread(self._verify, password_hash, password)
+            ok = await asyncio.to_thread(self._verify, password_hash, password)
+            if not ok and self._limits is not None:
+                # Counted before the slot is given up, so the next guess already sees it.
+                self._limits.failed(username, address, self._clock())
+            return ok
 
     async def _live_user(self, name: str) -> User:
         user = await self._metadata.get_user(name)
@@ -242,6 +250,10 @@ def _locked(lockout: Lockout) -> TooManyAttempts:
         f"try again in {lockout.retry_after} seconds.",
         lockout.retry_after,
     )
+
+
+class _CountedFailure(AuthenticationFailed):
+    """A wrong password whose failure the limits have counted already."""
 
 
 def _failed() -> AuthenticationFailed:
