@@ -38,7 +38,7 @@ _HREF_PREFIXES = [
     "file:///etc/",
     "data:text/html,",
     "http://[::1/",
-    "https://user@host:99999/",
+    "https://user@files.example:99999/",
     " https://files.example/\t",
     "\x00https://files.example/",
 ]
