@@ -1,4 +1,9 @@
-"""One immutable ``Settings``: flags over environment (``MINISTRY_*``) over defaults.
+"""One immutable ``Settings``: flags over ``MINISTRY_*`` over the config file over defaults.
+
+Every setting is described once, in ``OPTIONS``: its flag, its variable, its place
+in the TOML file, its default and what it does. The command line, the file
+reader, ``ministry config show`` and docs/configuration.md (which a test keeps
+in step) are all made from that table, so they cannot disagree.
 
 Read once, at start, by the CLI and passed down; nothing reads the environment
 at import time, so tests and several servers in one process never interfere.
@@ -6,16 +11,30 @@ at import time, so tests and several servers in one process never interfere.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ministry.core.durations import parse_duration
 from ministry.errors import InvalidRequest
 
-__all__ = ["Settings", "SettingsError", "parse_size", "settings_from"]
+if TYPE_CHECKING:
+    from ministry.config_file import ConfigFile
+
+__all__ = [
+    "OPTIONS",
+    "TABLES",
+    "Option",
+    "Settings",
+    "SettingsError",
+    "parse_size",
+    "settings_from",
+    "source_of",
+]
 
 _SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?\Z", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -55,7 +74,7 @@ class Settings:
     #: URL prefix of an nginx ``internal`` location over the blob directory: downloads
     #: are answered with ``X-Accel-Redirect`` and nginx sends the bytes.
     accel_redirect: str | None = None
-    #: A TOML file with the server's ``[[mirror]]`` jobs.
+    #: The TOML config file the other settings may come from.
     config: Path | None = None
     #: Failed logins per user and client address within 10 minutes before further
     #: attempts wait (an address alone may fail five times as often); 0: no limit.
@@ -63,6 +82,18 @@ class Settings:
     #: Log records as text lines ("text", the access log in a common-log-like line) or
     #: as one JSON object per line ("json").
     log_format: str = "text"
+    #: The scheme, host and port clients reach the server at, for absolute URLs
+    #: (``https://pypi.example.test``, no trailing slash); None: from each request.
+    public_url: str | None = None
+    #: Addresses and networks of reverse proxies whose ``X-Forwarded-*`` headers are
+    #: believed; from any other peer those headers are ignored.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Seconds a browser sign-in lasts.
+    session_lifetime: int = 12 * 3600
+    #: Connections one process serves at once; more wait for a 503 and retry.
+    max_connections: int = 2048
+    #: The config file as read, for its ``[[index]]`` and ``[[mirror]]`` entries.
+    file: ConfigFile | None = field(default=None, compare=False, repr=False)
 
     @property
     def db_url(self) -> str:
@@ -88,10 +119,28 @@ def parse_size(text: str) -> int:
     return int(match[1]) * _UNITS[match[2].lower()]
 
 
-def _flag(value: Any) -> bool:
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _whole(value: Any, what: str, low: int, high: int | None = None) -> int:
+    text = _text(value)
+    if isinstance(value, float) or not text.isdigit():
+        raise ValueError(f"{value!r} is not {what}")
+    number = int(text)
+    if number < low or (high is not None and number > high):
+        raise ValueError(f"{number} is not {what}")
+    return number
+
+
+def _port(value: Any) -> int:
+    return _whole(value, "a TCP port (0 to 65535)", 0, 65535)
+
+
+def _switch(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
+    text = _text(value).lower()
     if text in ("1", "true", "yes", "on"):
         return True
     if text in ("0", "false", "no", "off", ""):
@@ -101,82 +150,235 @@ def _flag(value: Any) -> bool:
 
 def _seconds(value: Any) -> int:
     if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{value} is not a length of time")
         return value
     try:
-        return int(parse_duration(str(value)).total_seconds())
+        return int(parse_duration(_text(value)).total_seconds())
     except InvalidRequest as exc:
         raise ValueError(exc.message) from exc
 
 
+def _lifetime(value: Any) -> int:
+    seconds = _seconds(value)
+    if seconds < 60:
+        raise ValueError(f"{value!r} is shorter than a minute")
+    return seconds
+
+
+def _timeout(value: Any) -> float:
+    try:
+        seconds = float(_text(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise ValueError(f"{value!r} is not a number of seconds between 0 and 3600")
+    return seconds
+
+
 def _processes(value: Any) -> str:
-    text = str(value).strip().lower()
+    text = _text(value).lower()
     if text != "auto" and not (text.isdigit() and int(text) >= 1):
         raise ValueError(f"{value!r} is not a number of processes (1 or more) or 'auto'")
     return text
 
 
 def _accel_prefix(value: Any) -> str:
-    text = str(value).strip()
+    text = _text(value)
     if not (text.startswith("/") and text.endswith("/")) or any(c in text for c in "?#\r\n"):
         raise ValueError(f"{value!r} is not a URL path starting and ending with '/'")
     return text
 
 
-def _count(value: Any) -> int:
-    text = str(value).strip()
-    if not text.isdigit():
-        raise ValueError(f"{value!r} is not a number (0 or more)")
-    return int(text)
-
-
 def _log_format(value: Any) -> str:
-    text = str(value).strip().lower()
+    text = _text(value).lower()
     if text not in ("text", "json"):
         raise ValueError(f"{value!r} is not a log format: use text or json")
     return text
 
 
-def _convert(name: str, value: Any) -> Any:
-    if name == "port":
-        port = int(value)
-        if not 0 <= port <= 65535:
-            raise ValueError(f"{port} is not a TCP port")
-        return port
-    converters: dict[str, Any] = {
-        "data": Path,
-        "config": Path,
-        "max_upload_size": lambda v: v if isinstance(v, int) else parse_size(str(v)),
-        "upstream_min_age": _seconds,
-        "upstream_ttl": _seconds,
-        "upstream_timeout": float,
-        "offline": _flag,
-        "storage_redirect": _flag,
-        "processes": _processes,
-        "accel_redirect": _accel_prefix,
-        "login_failures": _count,
-        "log_format": _log_format,
-    }
-    return converters.get(name, str)(value)
-
-
-def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
-    """Settings from command-line flags (None = not given) and ``MINISTRY_*`` variables."""
-    values: dict[str, Any] = {}
-    for field in fields(Settings):
-        variable = "MINISTRY_" + field.name.upper()
-        flag = flags.get(field.name)
-        source, raw = (
-            (f"--{field.name.replace('_', '-')}", flag)
-            if flag is not None
-            else (
-                variable,
-                environ.get(variable),
-            )
+def _public_url(value: Any) -> str:
+    text = _text(value)
+    parts = urlsplit(text)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or any(c.isspace() for c in text)
+    ):
+        raise ValueError(
+            f"{value!r} is not the address of a server: write scheme, host and port only, "
+            "like https://pypi.example.test (the server answers at the root of its address)"
         )
-        if raw is None or raw == "":
+    try:
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} has a bad port: {exc}") from None
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list | tuple) else _text(value).split(",")
+    networks: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"{item!r} is not an address or network")
+        if not item.strip():
             continue
         try:
-            values[field.name] = _convert(field.name, raw)
-        except ValueError as exc:
-            raise SettingsError(f"{source}: {exc}") from exc
-    return Settings(**values)
+            networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"{item.strip()!r} is not an IP address or network like 10.0.0.0/8"
+            ) from None
+    return tuple(dict.fromkeys(networks))
+
+
+def _url(value: Any) -> str:
+    return _text(value)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it is written (flag, variable, file) and what it means."""
+
+    #: The ``Settings`` field.
+    name: str
+    #: The config file's table, or "" for a setting the file cannot hold.
+    table: str
+    #: The key in that table.
+    key: str
+    #: The default as people read it.
+    default: str
+    #: What it does, in one sentence.
+    help: str
+    convert: Callable[[Any], Any]
+    #: The placeholder in ``--help``; None for an on/off switch.
+    metavar: str | None = "VALUE"
+    #: Shown masked (credentials in a URL).
+    secret: bool = False
+    #: Taken by every command, not only by ``serve``: it says where the stores are.
+    every_command: bool = False
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def variable(self) -> str:
+        """The environment variable."""
+        return "MINISTRY_" + self.name.upper()
+
+    @property
+    def place(self) -> str:
+        """Where the config file holds it, like ``[server] port``."""
+        return f"[{self.table}] {self.key}" if self.table else ""
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("config", "", "", "none", "The TOML config file that the other settings may come "
+           "from, with [[index]] and [[mirror]] entries.", Path, "FILE", every_command=True),
+    Option("host", "server", "host", "127.0.0.1", "The address to listen on.", _text, "ADDRESS"),
+    Option("port", "server", "port", "8080", "The TCP port to listen on; 0 takes any free "
+           "port.", _port, "PORT"),
+    Option("processes", "server", "processes", "1", "Worker processes sharing the port; "
+           "auto starts one per core.", _processes, "N"),
+    Option("public_url", "server", "public_url", "none (from each request)", "The address "
+           "clients reach the server at, like https://pypi.example.test; absolute URLs in "
+           "answers are built from it.", _public_url, "URL"),
+    Option("trusted_proxies", "server", "trusted_proxies", "none", "Addresses or networks of "
+           "reverse proxies whose X-Forwarded-For, -Proto and -Host headers are believed "
+           "(comma-separated in a flag or variable, a list in the file).", _networks,
+           "ADDRESSES"),
+    Option("log_format", "server", "log_format", "text", "Log lines as text, or json for one "
+           "JSON object per line.", _log_format, "FORMAT"),
+    Option("data", "storage", "data", "./ministry-data", "The data directory: the SQLite "
+           "database and the files by default, and room to receive uploads.", Path, "DIR",
+           every_command=True),
+    Option("db", "storage", "db", "SQLite in the data directory", "The metadata store: "
+           "sqlite:///PATH or redis://HOST:PORT/N.", _url, "URL", secret=True,
+           every_command=True),
+    Option("storage", "storage", "blobs", "a directory in the data directory", "The blob "
+           "store: file:///PATH or s3://BUCKET/PREFIX.", _url, "URL", every_command=True),
+    Option("storage_redirect", "storage", "redirect", "off", "S3 only: answer downloads with "
+           "a redirect to a pre-signed URL.", _switch, None),
+    Option("accel_redirect", "storage", "accel_redirect", "none", "File store behind nginx: "
+           "answer downloads with X-Accel-Redirect to this internal location.", _accel_prefix,
+           "PREFIX"),
+    Option("upstream", "upstream", "url", "none", "An index to proxy for every name not "
+           "hosted here; pip means the index pip is configured with.", _url, "URL",
+           secret=True),
+    Option("upstream_min_age", "upstream", "min_age", "0", "Offer upstream files only once "
+           "they are this old, like 3d.", _seconds, "TIME"),
+    Option("upstream_ttl", "upstream", "ttl", "300s", "How long a proxied project page stays "
+           "fresh.", _seconds, "TIME"),
+    Option("upstream_timeout", "upstream", "timeout", "10", "Seconds to wait for an upstream "
+           "to connect or send more.", _timeout, "SECONDS"),
+    Option("offline", "upstream", "offline", "off", "Never contact an upstream: serve only "
+           "what is cached.", _switch, None),
+    Option("max_upload_size", "limits", "max_upload_size", "100M", "The largest file an "
+           "upload may send.", lambda v: v if isinstance(v, int) else parse_size(_text(v)),
+           "SIZE"),
+    Option("max_connections", "limits", "max_connections", "2048", "Connections one process "
+           "serves at once (fewer when the open-files limit is low); more get 503 and retry.",
+           lambda v: _whole(v, "a number of connections (1 or more)", 1), "N"),
+    Option("login_failures", "auth", "login_failures", "10", "Failed logins per user and "
+           "address in 10 minutes before more must wait (5 times as many per address); 0 for "
+           "no limit.", lambda v: _whole(v, "a number (0 or more)", 0), "N"),
+    Option("session_lifetime", "auth", "session_lifetime", "12h", "How long a sign-in to the "
+           "web pages lasts.", _lifetime, "TIME"),
+)  # fmt: skip
+
+#: The config file's tables of settings, in the order the docs show them.
+TABLES: tuple[str, ...] = tuple(dict.fromkeys(o.table for o in OPTIONS if o.table))
+
+_BY_NAME = {option.name: option for option in OPTIONS}
+assert set(_BY_NAME) == {f.name for f in fields(Settings)} - {"file"}, "OPTIONS is incomplete"
+
+
+def _convert(option: Option, raw: Any, source: str) -> Any:
+    # A file may hold lists, tables and booleans; only some settings take them.
+    if isinstance(raw, dict) or (isinstance(raw, list) and option.name != "trusted_proxies"):
+        raise SettingsError(f"{source}: must be a single value, not {type(raw).__name__}")
+    if isinstance(raw, bool) and option.metavar is not None:
+        raise SettingsError(f"{source}: {raw!r} is not a value this setting takes")
+    try:
+        return option.convert(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{source}: {exc}") from exc
+
+
+def settings_from(
+    flags: Mapping[str, Any], environ: Mapping[str, str], file: ConfigFile | None = None
+) -> Settings:
+    """Settings from flags (None = not given), then ``MINISTRY_*`` variables, then ``file``."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        flag, variable = flags.get(option.name), environ.get(option.variable)
+        stored = file.values.get(option.name) if file is not None else None
+        if flag is not None:
+            source, raw = option.flag, flag
+        elif variable:
+            source, raw = option.variable, variable
+        elif stored is not None:
+            source, raw = f"{stored.where}: {option.place}", stored.raw
+        else:
+            continue
+        values[option.name] = _convert(option, raw, source)
+    return Settings(**values, file=file)
+
+
+def source_of(
+    option: Option, flags: Mapping[str, Any], environ: Mapping[str, str], file: ConfigFile | None
+) -> str:
+    """Where a setting's value came from, for ``ministry config show``."""
+    if flags.get(option.name) is not None:
+        return option.flag
+    if environ.get(option.variable):
+        return option.variable
+    stored = file.values.get(option.name) if file is not None else None
+    return stored.where if stored is not None else "default"

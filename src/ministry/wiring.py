@@ -20,6 +20,7 @@ from ministry.services.audit import AuditService
 from ministry.services.auth import AuthService
 from ministry.services.bundle import Bundles
 from ministry.services.catalog import Catalog, FilePath
+from ministry.services.declared_indexes import declare_indexes
 from ministry.services.export import StaticExport
 from ministry.services.indexes import IndexService
 from ministry.services.maintenance import MaintenanceService
@@ -65,7 +66,8 @@ class Services:
     verifier: Verifier
 
     async def start(self) -> None:
-        """Open the stores, clear what a crash left half-done, create ``main`` and its upstream."""
+        """Open the stores, clear what a crash left half-done, set up ``main``, its upstream
+        and the config file's indexes."""
         settings = self.settings
         settings.data.mkdir(parents=True, exist_ok=True)
         await self.metadata.open()
@@ -81,6 +83,8 @@ class Services:
             await self.indexes.ensure_upstream(
                 url, page_ttl=settings.upstream_ttl, min_age=settings.upstream_min_age
             )
+        if settings.file is not None:
+            await declare_indexes(self.indexes, self.metadata, settings.file.indexes)
 
     async def stop(self) -> None:
         """Close the stores and the upstream connections."""

@@ -35,10 +35,11 @@ from ministry.core.models import (
     Token,
     User,
 )
-from ministry.errors import Conflict, NotFound, StorageUnavailable
+from ministry.errors import Conflict, NotFound, StorageError, StorageUnavailable
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.redis import RedisMetadataStore
+from ministry.storage.redis.base import LAYOUT
 from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.sqlite.schema import _MIGRATIONS
 from ministry.storage.temporary import create_temporary, create_temporary_directory, sweep_orphans
@@ -351,6 +352,51 @@ def test_older_data_directories_are_upgraded(tmp_path: Path) -> None:
         assert run(store.list_indexes()) == []
     finally:
         run(store.close())
+
+
+def test_a_database_of_a_newer_release_is_refused_and_kept(tmp_path: Path) -> None:
+    """Opening newer data must not write this release's schema number over the newer one:
+    the newer release would then replay its migrations on tables that exist, and fail."""
+    database = tmp_path / "ministry.sqlite3"
+    run(SqliteMetadataStore(database).open())
+    newer = len(_MIGRATIONS) + 1
+    with sqlite3.connect(database) as connection:
+        connection.execute(f"PRAGMA user_version = {newer}")
+    with pytest.raises(StorageError, match=f"newer release.*schema {newer}"):
+        run(SqliteMetadataStore(database).open())
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (newer,)
+
+
+def test_a_failed_migration_is_named_and_changes_nothing(tmp_path: Path) -> None:
+    """A migration that cannot apply says which one, and leaves the version where it was."""
+    database = tmp_path / "ministry.sqlite3"
+    run(SqliteMetadataStore(database).open())
+    older = len(_MIGRATIONS) - 1
+    with sqlite3.connect(database) as connection:
+        connection.execute(f"PRAGMA user_version = {older}")  # its tables exist already
+    with pytest.raises(StorageError, match=f"schema {older + 1} failed"):
+        run(SqliteMetadataStore(database).open())
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (older,)
+
+
+def test_redis_of_a_newer_release_is_refused(redis_url: str) -> None:
+    """Redis records its key layout on first open and refuses a newer one."""
+    url = f"{redis_url}?prefix=layout{secrets.token_hex(6)}"
+    store = RedisMetadataStore(url)
+    try:
+        run(store.open())
+        assert run(store.redis.get(store.key("layout"))) == str(LAYOUT)
+        run(store.redis.set(store.key("layout"), LAYOUT + 1))
+    finally:
+        run(store.close())
+    newer = RedisMetadataStore(url)
+    try:
+        with pytest.raises(StorageError, match=f"layout {LAYOUT + 1}"):
+            run(newer.open())
+    finally:
+        run(newer.close())
 
 
 @pytest.mark.parametrize(

@@ -32,8 +32,11 @@ class MinistryServer:
         *,
         arguments: Sequence[str] = (),
         environment: Mapping[str, str] | None = None,
+        config: Path | None = None,
     ) -> None:
         self.data = data
+        # With a config file, the file says where the data is and which port to take.
+        self._where = ["--config", str(config)] if config else ["--data", str(data)]
         self.log_path = data.parent / f"{data.name}-server.log"
         self._arguments = list(arguments)
         self._environment = {**os.environ, **(environment or {})}
@@ -56,7 +59,10 @@ class MinistryServer:
             offset = log.tell()
             self.process = subprocess.Popen(
                 ministry_command(
-                    "serve", "--port", "0", "--data", str(self.data), *self._arguments
+                    "serve",
+                    *([] if "--config" in self._where else ["--port", "0"]),
+                    *self._where,
+                    *self._arguments,
                 ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -106,9 +112,7 @@ class MinistryServer:
 
     def cli(self, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a ``ministry`` sub-command against this server's data directory."""
-        return run_cli(
-            *arguments, "--data", str(self.data), stdin=stdin, environment=self._environment
-        )
+        return run_cli(*arguments, *self._where, stdin=stdin, environment=self._environment)
 
     def client(self, **options: object) -> httpx.Client:
         """An HTTP client for this server (no environment proxies, no redirects)."""

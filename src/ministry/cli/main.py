@@ -6,10 +6,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ministry.cli import (
     accounts,
     backup,
+    config,
     export,
     importer,
     indexes,
@@ -20,31 +22,13 @@ from ministry.cli import (
     verify,
 )
 from ministry.cli.logs import configure_logging
+from ministry.cli.options import add_common_options
+from ministry.config_file import read_config
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError, settings_from
 from ministry.version import version
 
 __all__ = ["main"]
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data",
-        metavar="DIR",
-        help="data directory (default: ./ministry-data; env MINISTRY_DATA)",
-    )
-    parser.add_argument(
-        "--db",
-        metavar="URL",
-        help="metadata store: sqlite:///PATH (default: in the data directory) or "
-        "redis://HOST:PORT/N (env MINISTRY_DB)",
-    )
-    parser.add_argument(
-        "--storage",
-        metavar="URL",
-        help="blob store: file:///PATH (default: in the data directory) or "
-        "s3://BUCKET/PREFIX (env MINISTRY_STORAGE)",
-    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,16 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve.register(commands, _common)
-    accounts.register(commands, _common)
-    indexes.register(commands, _common)
-    maintenance.register(commands, _common)
-    importer.register(commands, _common)
-    export.register(commands, _common)
-    mirror.register(commands, _common)
-    migrate.register(commands, _common)
-    backup.register(commands, _common)
-    verify.register(commands, _common)
+    serve.register(commands, add_common_options)
+    accounts.register(commands, add_common_options)
+    indexes.register(commands, add_common_options)
+    maintenance.register(commands, add_common_options)
+    importer.register(commands, add_common_options)
+    export.register(commands, add_common_options)
+    mirror.register(commands, add_common_options)
+    migrate.register(commands, add_common_options)
+    backup.register(commands, add_common_options)
+    verify.register(commands, add_common_options)
+    config.register(commands, add_common_options)
     return parser
 
 
@@ -70,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     arguments = _parser().parse_args(argv)
     try:
-        settings = settings_from(vars(arguments), os.environ)
+        flags = vars(arguments)
+        path = flags.get("config") or os.environ.get("MINISTRY_CONFIG")
+        file = read_config(Path(path)) if path else None
+        settings = settings_from(flags, os.environ, file)
         configure_logging(settings.log_format)
         result: int = arguments.run(settings, arguments)
     except (SettingsError, MinistryError) as exc:

@@ -19,7 +19,7 @@ from ministry.core.models import MirrorRun
 from ministry.errors import InvalidRequest
 from ministry.services.indexes import UPSTREAM_INDEX
 from ministry.services.mirror import MirrorOutcome, MirrorRequest
-from ministry.services.mirror_jobs import MirrorScheduler, gather_requirements, load_mirror_jobs
+from ministry.services.mirror_jobs import MirrorScheduler, gather_requirements, mirror_jobs
 from ministry.settings import Settings
 from ministry.wiring import Services
 
@@ -96,10 +96,6 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         help="connect and read timeout for upstream requests (default 10)",
     )  # fmt: skip
     parser.add_argument(
-        "--config", metavar="FILE",
-        help="the server's config file, for --job (env MINISTRY_CONFIG)",
-    )  # fmt: skip
-    parser.add_argument(
         "--job", metavar="NAME",
         help="run this [[mirror]] job of --config now, and record its result as the server does",
     )  # fmt: skip
@@ -151,9 +147,9 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
 
 def _run_job(settings: Settings, arguments: argparse.Namespace) -> int:
     """A job of the config file, now, with progress bars; its result is kept like a run's."""
-    if settings.config is None:
+    if settings.file is None:
         raise InvalidRequest("--job needs the config file that defines it: --config FILE.")
-    jobs = {job.name: job for job in load_mirror_jobs(settings.config)}
+    jobs = {job.name: job for job in mirror_jobs(settings.file)}
     job = jobs.get(arguments.job)
     if job is None:
         known = ", ".join(sorted(jobs)) or "none"

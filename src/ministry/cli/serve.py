@@ -14,10 +14,11 @@ from typing import Any
 import tornado.netutil
 
 from ministry.app import make_app
+from ministry.cli.options import add_server_options
 from ministry.cli.processes import supervise
 from ministry.cli.runtime import with_services
 from ministry.errors import InvalidRequest
-from ministry.services.mirror_jobs import MirrorJob, MirrorScheduler, load_mirror_jobs
+from ministry.services.mirror_jobs import MirrorJob, MirrorScheduler, mirror_jobs
 from ministry.settings import Settings
 from ministry.web.server import make_server
 from ministry.web.urls import file_path
@@ -34,79 +35,7 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     """Add the ``serve`` sub-command."""
     parser = commands.add_parser("serve", help="run the index server")
     common(parser)
-    parser.add_argument(
-        "--host", help="address to listen on (default 127.0.0.1; env MINISTRY_HOST)"
-    )
-    parser.add_argument(
-        "--port", help="TCP port (default 8080, 0 = any free port; env MINISTRY_PORT)"
-    )
-    parser.add_argument(
-        "--max-upload-size",
-        metavar="SIZE",
-        help="largest accepted file, e.g. 100M (default 100M; env MINISTRY_MAX_UPLOAD_SIZE)",
-    )
-    parser.add_argument(
-        "--upstream",
-        metavar="URL",
-        help="proxy this simple index for every name not hosted here; 'pip' = the index pip "
-        "is configured with (env MINISTRY_UPSTREAM)",
-    )
-    parser.add_argument(
-        "--upstream-min-age",
-        metavar="TIME",
-        help="offer upstream files only once they are this old, e.g. 3d (default 0)",
-    )
-    parser.add_argument(
-        "--upstream-ttl",
-        metavar="TIME",
-        help="how long a proxied project page stays fresh (default 300s)",
-    )
-    parser.add_argument(
-        "--upstream-timeout",
-        metavar="SECONDS",
-        help="connect and read timeout for upstream requests (default 10)",
-    )
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        default=None,
-        help="never contact an upstream: serve only what is cached (env MINISTRY_OFFLINE)",
-    )
-    parser.add_argument(
-        "--processes",
-        metavar="N",
-        help="worker processes sharing the port: a number, or 'auto' for one per core "
-        "(default 1; env MINISTRY_PROCESSES)",
-    )
-    parser.add_argument(
-        "--storage-redirect",
-        action="store_true",
-        default=None,
-        help="answer downloads from an S3 store with a redirect to a pre-signed URL",
-    )
-    parser.add_argument(
-        "--accel-redirect",
-        metavar="PREFIX",
-        help="behind nginx: answer downloads with X-Accel-Redirect to PREFIX + the blob's "
-        "path in the blob directory, an 'internal' location (env MINISTRY_ACCEL_REDIRECT)",
-    )
-    parser.add_argument(
-        "--login-failures",
-        metavar="N",
-        help="failed logins per user and address in 10 minutes before more must wait; an "
-        "address alone may fail 5N times; 0 = no limit (default 10; env MINISTRY_LOGIN_FAILURES)",
-    )
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="a TOML file with [[mirror]] jobs to run on a schedule (env MINISTRY_CONFIG)",
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        help="log lines as text or one JSON object per line (default text; "
-        "env MINISTRY_LOG_FORMAT)",
-    )
+    add_server_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -114,7 +43,7 @@ def run(settings: Settings, _arguments: argparse.Namespace) -> int:
     """Serve until told to stop, in one process or several sharing the listening socket."""
     count = (os.cpu_count() or 1) if settings.processes == "auto" else int(settings.processes)
     # A mistake in the config file stops the start, before the port is taken.
-    jobs = load_mirror_jobs(settings.config) if settings.config is not None else ()
+    jobs = mirror_jobs(settings.file)
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     port = sockets[0].getsockname()[1]
     if count == 1:
@@ -147,7 +76,7 @@ async def _serve(
     scheduler = MirrorScheduler(jobs, services.mirror, services.metadata)
     scheduler.start()
     app = make_app(services)
-    server = make_server(app)
+    server = make_server(app, settings.max_connections)
     services.metrics.watch_connections(lambda: server.open_connections)
     server.add_sockets(sockets)
     if port is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from ministry.config_file import ConfigFile
 from ministry.core.durations import parse_duration
 from ministry.core.mirror_targets import (
     Targets,
@@ -40,7 +40,7 @@ from ministry.services.mirror import (
 )
 from ministry.storage.protocols import MetadataStore
 
-__all__ = ["MirrorJob", "MirrorScheduler", "gather_requirements", "load_mirror_jobs"]
+__all__ = ["MirrorJob", "MirrorScheduler", "gather_requirements", "mirror_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -123,71 +123,75 @@ def gather_requirements(
     return GatheredRequirements(applicable, tuple(warnings))
 
 
-def load_mirror_jobs(path: Path) -> tuple[MirrorJob, ...]:
-    """The ``[[mirror]]`` entries of a TOML config file; a mistake stops the start."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidRequest(f"Cannot read the config file {path}: {exc.strerror}.") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"{path}: not valid TOML: {exc}.") from exc
-    unknown = sorted(set(document) - {"mirror"})
-    if unknown:
-        raise InvalidRequest(f"{path}: unknown key {unknown[0]!r} (known: mirror).")
-    entries = document.get("mirror", [])
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise InvalidRequest(f"{path}: 'mirror' must be a list of tables, written [[mirror]].")
-    jobs = [_job(path, number, entry) for number, entry in enumerate(entries, start=1)]
+def mirror_jobs(config: ConfigFile | None) -> tuple[MirrorJob, ...]:
+    """The ``[[mirror]]`` entries of the config file as jobs; a mistake stops the start."""
+    if config is None:
+        return ()
+    jobs = [_job(config, number, entry) for number, entry in enumerate(config.mirrors)]
     names = [job.name for job in jobs]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate is not None:
-        raise InvalidRequest(f"{path}: two [[mirror]] entries are named {duplicate!r}.")
+    for number, name in enumerate(names):
+        if name in names[:number]:
+            raise InvalidRequest(
+                f"{config.where('mirror', number)}: a second [[mirror]] entry named {name!r}."
+            )
     return tuple(jobs)
 
 
-def _job(path: Path, number: int, entry: Mapping[str, Any]) -> MirrorJob:
-    where = f"{path}: [[mirror]] entry {number}"
+def _job(config: ConfigFile, number: int, entry: Mapping[str, Any]) -> MirrorJob:
+    def where(key: str | None = None) -> str:
+        place = config.where("mirror", number, key) if key else config.where("mirror", number)
+        return f"{place}: [[mirror]] {entry.get('name', number + 1)!r}"
+
     unknown = sorted(set(entry) - _KEYS)
     if unknown:
-        raise InvalidRequest(f"{where}: unknown key {unknown[0]!r}.")
-    name = _get(entry, "name", str, where, None)
+        raise InvalidRequest(
+            f"{where(unknown[0])}: unknown key {unknown[0]!r}; the keys of [[mirror]] are "
+            f"{', '.join(sorted(_KEYS))}."
+        )
+    name = _get(entry, "name", str, where("name"), None)
     if name is None or not _NAME.match(name):
-        raise InvalidRequest(f"{where}: 'name' must be a short name like 'wheels-for-ci'.")
-    where = f"{path}: [[mirror]] {name!r}"
+        raise InvalidRequest(f"{where('name')}: 'name' must be a short name like 'wheels-for-ci'.")
     try:
         chosen = targets(
-            _strings(entry, "python_versions", where),
-            _strings(entry, "platforms", where),
-            only_binary=_get(entry, "only_binary", bool, where, False),
-            only_source=_get(entry, "only_source", bool, where, False),
-            pre=_get(entry, "pre", bool, where, False),
-            newest=_get(entry, "newest", int, where, None),
+            _strings(entry, "python_versions", where("python_versions")),
+            _strings(entry, "platforms", where("platforms")),
+            only_binary=_get(entry, "only_binary", bool, where("only_binary"), False),
+            only_source=_get(entry, "only_source", bool, where("only_source"), False),
+            pre=_get(entry, "pre", bool, where("pre"), False),
+            newest=_get(entry, "newest", int, where("newest"), None),
         )
-        every = parse_duration(_get(entry, "every", str, where, "1h"))
     except InvalidRequest as exc:
-        raise InvalidRequest(f"{where}: {exc.message}") from exc
+        raise InvalidRequest(f"{where()}: {exc.message}") from exc
+    try:
+        every = parse_duration(_get(entry, "every", str, where("every"), "1h"))
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{where('every')}: {exc.message}") from exc
     if every.total_seconds() < 1:
-        raise InvalidRequest(f"{where}: 'every' must be at least 1s.")
+        raise InvalidRequest(f"{where('every')}: 'every' must be at least 1s.")
     job = MirrorJob(
         name=name,
-        index=_get(entry, "index", str, where, UPSTREAM_INDEX),
-        projects=_strings(entry, "projects", where),
+        index=_get(entry, "index", str, where("index"), UPSTREAM_INDEX),
+        projects=_strings(entry, "projects", where("projects")),
         requirement_files=tuple(
-            path.parent / file for file in _strings(entry, "requirements", where)
+            config.path.parent / file
+            for file in _strings(entry, "requirements", where("requirements"))
         ),
         targets=chosen,
-        with_deps=_get(entry, "with_deps", bool, where, False),
-        everything=_get(entry, "all", bool, where, False),
+        with_deps=_get(entry, "with_deps", bool, where("with_deps"), False),
+        everything=_get(entry, "all", bool, where("all"), False),
         every=every,
-        connections=_get(entry, "connections", int, where, 4),
+        connections=_get(entry, "connections", int, where("connections"), 4),
     )
     if job.connections < 1:
-        raise InvalidRequest(f"{where}: 'connections' must be 1 or more.")
+        raise InvalidRequest(f"{where('connections')}: 'connections' must be 1 or more.")
     if job.everything == bool(job.projects or job.requirement_files):
         raise InvalidRequest(
-            f"{where}: give 'projects' or 'requirements', or 'all = true' (not both)."
+            f"{where()}: give 'projects' or 'requirements', or 'all = true' (not both)."
         )
-    gather_requirements(job.projects, (), job.targets)  # a bad requirement stops the start
+    try:
+        gather_requirements(job.projects, (), job.targets)  # a bad requirement stops the start
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{where('projects')}: {exc.message}") from exc
     return job
 
 

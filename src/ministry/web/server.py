@@ -122,14 +122,14 @@ def _busy_response(cap: int) -> bytes:
     return head + body
 
 
-def connection_cap() -> int:
+def connection_cap(wanted_connections: int = MAX_CONNECTIONS) -> int:
     """How many connections this process can serve, raising its open-files limit if needed.
 
     Tornado's accept loop spins on EMFILE when descriptors run out, so the cap must
     stay below the limit. The soft limit is often 1024 while the hard one is far
     higher; it is raised (as Go's runtime does) to what ``MAX_CONNECTIONS`` needs.
     """
-    wanted = MAX_CONNECTIONS * _DESCRIPTORS_PER_CONNECTION + _RESERVED_DESCRIPTORS
+    wanted = wanted_connections * _DESCRIPTORS_PER_CONNECTION + _RESERVED_DESCRIPTORS
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
@@ -139,13 +139,15 @@ def connection_cap() -> int:
         except (ValueError, OSError) as exc:
             log.warning("could not raise the open-files limit from %d: %s", soft, exc)
     if soft == resource.RLIM_INFINITY:
-        return MAX_CONNECTIONS
+        return wanted_connections
     usable = (soft - _RESERVED_DESCRIPTORS) // _DESCRIPTORS_PER_CONNECTION
-    return max(1, min(MAX_CONNECTIONS, usable))
+    return max(1, min(wanted_connections, usable))
 
 
-def make_server(app: tornado.web.Application) -> CappedHTTPServer:
-    """The server for ``app``, with every limit above."""
+def make_server(
+    app: tornado.web.Application, max_connections: int = MAX_CONNECTIONS
+) -> CappedHTTPServer:
+    """The server for ``app``, with every limit above and at most ``max_connections``."""
     server = CappedHTTPServer(
         app,
         max_header_size=MAX_HEADER_SIZE,
@@ -154,6 +156,6 @@ def make_server(app: tornado.web.Application) -> CappedHTTPServer:
         idle_connection_timeout=IDLE_TIMEOUT,
         body_timeout=BODY_TIMEOUT,
     )
-    server.max_connections = connection_cap()
+    server.max_connections = connection_cap(max_connections)
     log.info("at most %d connections at once in this process", server.max_connections)
     return server

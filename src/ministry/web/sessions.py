@@ -26,7 +26,6 @@ from ministry.web.ui import PageHandler
 
 __all__ = ["LoginHandler", "LogoutHandler", "TokensHandler"]
 
-SESSION_LIFETIME = timedelta(hours=12)
 _DESCRIPTION_CHARACTERS = 200
 _MAX_DAYS = 3650
 # Browsers drop tabs and newlines from a URL and read a backslash as "/", so "/", tab,
@@ -63,7 +62,8 @@ class LoginHandler(PageHandler):
                 raise AuthenticationFailed("Enter your user name and password.")
             identity = await self.services.auth.authenticate(username, password, address)
             # An API token proves no password: the service refuses to start a session with it.
-            session = await self.services.accounts.start_session(identity, SESSION_LIFETIME)
+            lifetime = timedelta(seconds=self.services.settings.session_lifetime)
+            session = await self.services.accounts.start_session(identity, lifetime)
         except (AuthenticationFailed, PermissionDenied) as exc:
             self.set_status(401)
             self.render("login.html", error=exc.message, next=target)
@@ -80,7 +80,7 @@ class LoginHandler(PageHandler):
             httponly=True,
             samesite="Lax",
             secure=self._over_tls(),
-            expires=datetime.now(UTC) + SESSION_LIFETIME,
+            expires=datetime.now(UTC) + lifetime,
         )
         self.redirect(target, status=303)
 

@@ -28,10 +28,13 @@ from ministry.core.models import Actor, Change
 from ministry.errors import StorageError, StorageFull, StorageUnavailable
 from ministry.storage.records import dumps, loads
 
-__all__ = ["RedisDatabase", "Transaction", "now", "text"]
+__all__ = ["LAYOUT", "RedisDatabase", "Transaction", "now", "text"]
 
 T = TypeVar("T")
 _DEFAULT_PREFIX = "ministry"
+#: The key layout this release reads and writes; raise it with a change of layout, and
+#: convert older layouts in ``open``.
+LAYOUT = 1
 
 
 def now() -> datetime:
@@ -101,11 +104,24 @@ class RedisDatabase:
         return self._redis
 
     async def open(self) -> None:
-        """Check that Redis answers."""
+        """Check that Redis answers and holds no keys of a newer layout than this release's.
+
+        The layout is recorded on first open, so that a release that changes the keys
+        can tell an older store (to convert) from a newer one (to refuse, since writing
+        the old layout into it would corrupt it).
+        """
+        layout_key = self.key("layout")
         try:
-            await self._redis.ping()
+            await self._redis.set(layout_key, LAYOUT, nx=True)
+            stored = int(await self._redis.get(layout_key) or LAYOUT)
         except RedisError as exc:
             raise StorageError(f"Redis at {_safe(self._url)} does not answer: {exc}") from exc
+        if stored > LAYOUT:
+            raise StorageError(
+                f"The metadata in Redis was written by a newer release of Ministry (layout "
+                f"{stored}; this release knows layout {LAYOUT}). Run that release again, or "
+                "restore a backup taken before the upgrade."
+            )
 
     async def check(self) -> None:
         """Redis answers PING."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from ministry.errors import StorageError
+
 __all__ = ["migrate"]
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -161,13 +163,30 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 
 def migrate(connection: sqlite3.Connection) -> None:
-    """Apply the migrations this database has not seen yet."""
+    """Apply the migrations this database has not seen yet.
+
+    A database from a newer release is refused rather than opened: this release
+    would write its own version over the newer one, and the newer release would
+    then replay migrations whose tables already exist, and never start again.
+    """
     connection.execute("BEGIN IMMEDIATE")
     try:
         (applied,) = connection.execute("PRAGMA user_version").fetchone()
-        for statements in _MIGRATIONS[applied:]:
-            for statement in statements:
-                connection.execute(statement)
+        if applied > len(_MIGRATIONS):
+            raise StorageError(
+                f"The metadata database was written by a newer release of Ministry (schema "
+                f"{applied}; this release knows schema {len(_MIGRATIONS)}). Run that release "
+                "again, or restore a backup taken before the upgrade."
+            )
+        for number, statements in enumerate(_MIGRATIONS[applied:], start=applied + 1):
+            try:
+                for statement in statements:
+                    connection.execute(statement)
+            except sqlite3.Error as exc:
+                raise StorageError(
+                    f"Upgrading the metadata database to schema {number} failed ({exc}); "
+                    "nothing was changed."
+                ) from exc
         connection.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
     except BaseException:
         connection.execute("ROLLBACK")

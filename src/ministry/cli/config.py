@@ -1,0 +1,108 @@
+"""``ministry config show``: the settings a server would start with, and where each came from.
+
+The output is itself a config file (TOML), with secrets masked and the source of
+every value in a comment, so it answers "why does the server do that?" and can
+be kept as a starting point. Everything is checked as ``serve`` checks it, so a
+file that shows without an error starts without one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from ministry.cli.options import add_server_options
+from ministry.config_file import ConfigFile
+from ministry.core.masking import mask_url
+from ministry.core.models import Route
+from ministry.services.mirror_jobs import mirror_jobs
+from ministry.settings import OPTIONS, TABLES, Option, Settings, source_of
+
+__all__ = ["register", "render"]
+
+
+def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add ``config show``."""
+    parser = commands.add_parser("config", help="show the effective configuration")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = actions.add_parser(
+        "show",
+        help="print the settings 'ministry serve' would use, with secrets masked",
+        description="Print the effective configuration as a TOML config file: each value "
+        "with where it came from (a flag, a MINISTRY_* variable, a line of the config file, "
+        "or the default). Takes the same flags as 'serve'; exits with 2 on any mistake.",
+    )
+    common(show)
+    add_server_options(show)
+    show.set_defaults(run=run)
+
+
+def run(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Check everything ``serve`` checks at start, then print."""
+    mirror_jobs(settings.file)
+    print(render(settings, vars(arguments), os.environ), end="")
+    return 0
+
+
+def render(settings: Settings, flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The configuration as TOML, every value commented with its source."""
+    lines = [
+        "# The configuration 'ministry serve' would use here: flags win over MINISTRY_*",
+        "# variables, which win over the config file, which wins over the defaults.",
+        "# Secrets are masked.",
+    ]
+    if settings.file is not None:
+        lines.append(f"# Config file: {settings.file.path.resolve()}")
+    for table in TABLES:
+        lines += ["", f"[{table}]"]
+        for option in (o for o in OPTIONS if o.table == table):
+            source = source_of(option, flags, environ, settings.file)
+            lines.append(_line(option, getattr(settings, option.name), settings, source))
+    if settings.file is not None:
+        lines += _entries(settings.file)
+    return "\n".join(lines) + "\n"
+
+
+def _line(option: Option, value: Any, settings: Settings, source: str) -> str:
+    if value is None:
+        effective = {"db": settings.db_url, "storage": settings.storage_url}.get(option.name)
+        shown = f" ({mask_url(effective)})" if effective else ""
+        return f"# {option.key}: not set; {option.default}{shown}"
+    if isinstance(value, Path):
+        value = str(value)
+    elif isinstance(value, tuple):
+        value = list(value)
+    if option.secret and isinstance(value, str):
+        value = mask_url(value)
+    return f"{option.key} = {_toml(value)}  # {source}"
+
+
+def _toml(value: Any) -> str:
+    """A value in TOML, lists on one line (tomli_w writes them one item a line)."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return tomli_w.dumps({"v": value}).partition("=")[2].strip()
+
+
+def _entries(file: ConfigFile) -> list[str]:
+    lines: list[str] = []
+    for declared in file.indexes:
+        lines += ["", "[[index]]", f"name = {_toml(declared.name)}"]
+        lines += [f"{k} = {_toml(_plain(k, v))}" for k, v in declared.settings.items()]
+    for mirror in file.mirrors:
+        lines += ["", "[[mirror]]", *(f"{k} = {_toml(v)}" for k, v in mirror.items())]
+    return lines
+
+
+def _plain(key: str, value: Any) -> Any:
+    """An index setting as the file writes it."""
+    if key == "upstream" and isinstance(value, str):
+        return mask_url(value)
+    if isinstance(value, tuple):
+        return [f"{v.pattern}={v.base}" if isinstance(v, Route) else v for v in value]
+    return value

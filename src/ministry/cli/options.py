@@ -1,0 +1,33 @@
+"""Command-line flags made from ``settings.OPTIONS``, so each setting is described once."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+
+from ministry.settings import OPTIONS, Option
+
+__all__ = ["add_common_options", "add_options", "add_server_options"]
+
+
+def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> None:
+    """A flag for each option; left out, it is None, so the variable or the file decides."""
+    for option in options:
+        text = f"{option.help} (default {option.default}; env {option.variable})"
+        text = text.replace("%", "%%")
+        if option.metavar is None:
+            parser.add_argument(
+                option.flag, action=argparse.BooleanOptionalAction, default=None, help=text
+            )
+        else:
+            parser.add_argument(option.flag, metavar=option.metavar, help=text)
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """The flags every command takes: where the config file and the stores are."""
+    add_options(parser, (o for o in OPTIONS if o.every_command))
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The flags only the server needs (``serve``, and ``config show`` to show its view)."""
+    add_options(parser, (o for o in OPTIONS if not o.every_command))

@@ -1,0 +1,76 @@
+"""``[[index]]`` entries of the config file, made true in the store at every start.
+
+The file is the record of how indexes are meant to be set up, so that a server
+rebuilt from it, or a second node, ends up the same. An entry creates its index
+when it is missing and sets the keys it gives when they differ; keys it leaves
+out, and indexes it does not name, are left as they are (nothing is deleted
+because a file forgot it). Every process and node applies the same entries, so
+applying them must be idempotent: a second pass writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ministry.config_file import DeclaredIndex
+from ministry.core.index_rules import check_index_config
+from ministry.core.models import Actor, IndexConfig, IndexKind
+from ministry.errors import Conflict, InvalidRequest
+from ministry.services.indexes import IndexService
+from ministry.storage.protocols import MetadataStore
+
+__all__ = ["declare_indexes"]
+
+#: The audit log's name for changes made from the config file.
+_ACTOR = Actor("config", "local")
+
+
+async def declare_indexes(
+    indexes: IndexService, metadata: MetadataStore, declared: Sequence[DeclaredIndex]
+) -> None:
+    """Create or update each declared index, bases before the indexes that name them."""
+    pending = list(declared)
+    while pending:
+        names = {entry.name for entry in pending}
+        ready = [entry for entry in pending if not (_targets(entry) & (names - {entry.name}))]
+        if not ready:
+            cycle = ", ".join(repr(entry.name) for entry in pending)
+            raise InvalidRequest(f"[[index]] entries {cycle} inherit from each other in a cycle.")
+        for entry in ready:
+            try:
+                await _declare(indexes, metadata, entry)
+            except InvalidRequest as exc:
+                raise InvalidRequest(f"{entry.where}: {exc.message}") from exc
+            pending.remove(entry)
+
+
+def _targets(entry: DeclaredIndex) -> set[str]:
+    """The indexes an entry reads from, which must exist before it."""
+    routes = entry.settings.get("routes", ())
+    return {*entry.settings.get("bases", ()), *(route.base for route in routes)}
+
+
+async def _declare(indexes: IndexService, metadata: MetadataStore, entry: DeclaredIndex) -> None:
+    configs = await indexes.configs()
+    current = configs.get(entry.name)
+    if current is None:
+        kind: IndexKind = "proxy" if entry.settings.get("upstream") else "hosted"
+        created = IndexConfig(name=entry.name, kind=kind, **entry.settings)
+        check_index_config(created, configs)
+        with contextlib.suppress(Conflict):  # another process of this start created it
+            await metadata.create_index(created, _ACTOR)
+            return
+        current = (await indexes.configs())[entry.name]
+    if current.kind == "hosted" and entry.settings.get("upstream"):
+        raise InvalidRequest(
+            f"Index {entry.name!r} is a hosted index; an upstream makes a proxy index. "
+            "Give the proxy index another name."
+        )
+    if current.kind == "proxy" and "upstream" in entry.settings and not entry.settings["upstream"]:
+        raise InvalidRequest(f"Index {entry.name!r} is a proxy index: it needs its upstream.")
+    wanted = replace(current, **entry.settings)
+    if wanted != current:
+        check_index_config(wanted, configs)
+        await metadata.update_index(wanted, _ACTOR)
