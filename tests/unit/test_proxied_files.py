@@ -140,6 +140,9 @@ def test_kept_pages_round_trip_with_first_seen_times() -> None:
         ("https://user:secret@host.test:8443/simple/", "https://user:***@host.test:8443/simple/"),
         ("https://token@host.test/simple/", "https://token@host.test/simple/"),
         ("http://127.0.0.1:8080/simple/", "http://127.0.0.1:8080/simple/"),
+        ("redis://:secret@[::1]:6379/0", "redis://:***@[::1]:6379/0"),
+        ("redis://h:6379/0?password=secret&prefix=p", "redis://h:6379/0?password=***&prefix=p"),
+        ("redis://h:6379/0?prefix=p", "redis://h:6379/0?prefix=p"),
     ],
 )
 def test_passwords_never_leave_in_urls(url: str, shown: str) -> None:
