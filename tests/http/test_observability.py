@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import ALICE, add_user
+from ministry.version import version
 from support.distributions import make_wheel
 from support.server import MinistryServer
 from support.uploads import post_upload
@@ -126,6 +127,7 @@ def test_uploads_downloads_connections_and_store_time(
         if name == "ministry_store_operation_seconds_count"
     ]
     assert sum(store_calls) > 0
+    assert metric(after, "ministry_build_info", version=version()) == 1
 
 
 def test_json_log_has_one_object_per_line_with_access_fields(

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
 
 from ministry.core.models import MirrorRun
+from ministry.version import version
 
 __all__ = ["Metrics"]
 
@@ -16,6 +24,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # Which release answers, so a dashboard shows a rolling upgrade node by node.
+        Info("ministry_build", "The release of Ministry serving.", registry=self.registry).info(
+            {"version": version()}
+        )
         self.proxy_pages = Counter(
             "ministry_proxy_pages",
             "Upstream project page lookups by result: hit (fresh cache), revalidated (304), "
