@@ -9,6 +9,7 @@ import tornado.web
 
 from ministry.web.observe import log_request
 from ministry.web.routes import NotFoundHandler, routes
+from ministry.web.static import StaticHandler
 from ministry.wiring import Services
 
 __all__ = ["make_app"]
@@ -25,6 +26,7 @@ def make_app(services: Services) -> tornado.web.Application:
         # Under /-/, a prefix no index can take.
         static_path=str(Path(__file__).parent / "static"),
         static_url_prefix="/-/static/",
+        static_handler_class=StaticHandler,
         # Checked by the browser pages only (web.ui.PageHandler): they alone take the
         # session cookie; uploads and the APIs authenticate every request themselves.
         xsrf_cookies=True,

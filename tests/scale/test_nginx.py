@@ -1,14 +1,19 @@
-"""The nginx configuration of docs/deploy.md, run as written in front of two nodes.
+"""The nginx configurations of docs/deploy.md, run as written: in front of two nodes, in
+front of one machine with nginx sending the files, and ending TLS for one machine.
 
 The configuration is read from the document itself; only the addresses (the
-nodes', nginx's port) and the cache directory are put in, so a change to the
-document that breaks caching, uploads or privacy breaks these tests.
+nodes', nginx's port), the cache directory and the certificate are put in, so a
+change to the document that breaks caching, uploads, privacy or TLS breaks these
+tests.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import secrets
+import ssl
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,10 +22,11 @@ import httpx
 import pytest
 
 from conftest import ALICE, add_user
-from support.backends import Nginx
-from support.clients import new_venv, pip_install, twine_upload
+from support.backends import LOOPBACK, Nginx
+from support.clients import new_venv, pip_install, run, twine_upload
 from support.distributions import make_wheel
 from support.server import MinistryServer, wait_for
+from support.tls import Certificates, make_certificates
 from support.uploads import post_upload
 
 DEPLOY = Path(__file__).parents[2] / "docs" / "deploy.md"
@@ -275,3 +281,70 @@ def test_the_blob_location_is_internal_and_private_files_need_a_reader(
         allowed = client.get(path)
     assert allowed.content == wheel.read_bytes()
     assert allowed.headers["Cache-Control"].startswith("private")
+
+
+# -- one machine, nginx ending TLS, Ministry trusting it (--trusted-proxies) ---------------
+
+# How docs/deploy.md starts Ministry behind the TLS block.
+TRUSTED = "--trusted-proxies 127.0.0.1"
+# Another address of this machine: a client that nginx's own address cannot be mistaken for.
+CLIENT = "127.0.0.2"
+
+
+@pytest.fixture
+def behind_tls(tmp_path: Path) -> Iterator[tuple[MinistryServer, Nginx, Certificates]]:
+    """Ministry started as the docs say, behind the TLS block with a certificate of the test's."""
+    assert TRUSTED in DEPLOY.read_text(), f"docs/deploy.md no longer starts Ministry with {TRUSTED}"
+    certificates = make_certificates(tmp_path / "tls")
+    server = MinistryServer(tmp_path / "data", arguments=TRUSTED.split()).start()
+    add_user(server, *ALICE)
+    text = documented("listen 443 ssl")
+
+    def site(port: int, _: Path) -> str:
+        return substituted(text, {
+            "server 127.0.0.1:8081;": f"server 127.0.0.1:{server.port};",
+            "listen 443 ssl;": f"listen {LOOPBACK}:{port} ssl;",
+            "/etc/ssl/ministry/fullchain.pem": str(certificates.certificate),
+            "/etc/ssl/ministry/privkey.pem": str(certificates.key),
+        })  # fmt: skip
+
+    with Nginx(site, tmp_path / "nginx") as nginx:
+        yield server, nginx, certificates
+    server.stop()
+
+
+def test_pip_installs_over_tls_and_ministry_knows_the_client(
+    behind_tls: tuple[MinistryServer, Nginx, Certificates], tmp_path: Path, home: Path, unique: str
+) -> None:
+    server, nginx, certificates = behind_tls
+    base = f"https://{LOOPBACK}:{nginx.port}"
+    trusting = ssl.create_default_context(cafile=certificates.authority)
+    wheel = make_wheel(tmp_path, unique, "1.0")
+    with httpx.Client(base_url=base, trust_env=False, timeout=30, verify=trusting) as client:
+        response = post_upload(client, wheel, auth=ALICE)
+    assert response.status_code == 200, response.text
+
+    python = new_venv(tmp_path / "venv")
+    # requests, under pip, prefers these variables to --cert: the machine's must not win.
+    result = run(
+        [sys.executable, "-m", "pip", "--isolated", "--python", str(python), "install",
+         "--no-cache-dir", "--cert", str(certificates.authority), "--index-url",
+         f"{base}/simple/", unique],
+        home,
+        extra_environment={"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"GET /packages/{unique}/{wheel.name} HTTP/1.1 200" in nginx.access_log.read_text()
+
+    # Absolute URLs name the address the client used, https included; the access log
+    # names the client, not nginx.
+    request_id = secrets.token_hex(8)
+    transport = httpx.HTTPTransport(local_address=CLIENT, verify=trusting)
+    with httpx.Client(base_url=base, trust_env=False, timeout=30, transport=transport) as client:
+        document = client.get(f"/pypi/{unique}/json", headers={"X-Request-ID": request_id})
+    assert document.status_code == 200, document.text
+    assert [file["url"] for file in document.json()["urls"]] == [
+        f"{base}/packages/{unique}/{wheel.name}"
+    ]
+    (line,) = (line for line in server.log().splitlines() if f"id={request_id}" in line)
+    assert f'{CLIENT} - - "GET /pypi/{unique}/json HTTP/1.1" 200 ' in line

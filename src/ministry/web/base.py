@@ -14,12 +14,14 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
 import tornado.httputil
 import tornado.web
 
+from ministry.core.forwarding import trusted_proxies
 from ministry.core.negotiation import negotiate
 from ministry.core.permissions import Identity
 from ministry.errors import (
@@ -44,7 +46,14 @@ from ministry.errors import (
 from ministry.services.indexes import ReadAccess
 from ministry.wiring import Services
 
-__all__ = ["SESSION_COOKIE", "BaseHandler", "error_of", "status_of", "title_of"]
+__all__ = [
+    "SESSION_COOKIE",
+    "BaseHandler",
+    "believe_proxy",
+    "error_of",
+    "status_of",
+    "title_of",
+]
 
 #: The browser session: an API token made at login, kept in an HttpOnly cookie.
 SESSION_COOKIE = "ministry_session"
@@ -94,6 +103,32 @@ def _reason(message: str) -> str:
     return _UNSAFE_REASON.sub("?", message)[:400]
 
 
+def believe_proxy(request: tornado.httputil.HTTPServerRequest, proxies: Sequence[str]) -> None:
+    """Take the client, scheme and host from a trusted proxy's headers (HOSTILE.md 29).
+
+    Done once, as a handler is made, before anything reads the request (an
+    upload's body streams in only after): the access log, the audit log and
+    the login limits read ``remote_ip``, absolute URLs the scheme and host.
+    From any other peer the headers are ignored, so a client cannot forge them.
+    """
+    trusted = trusted_proxies(proxies)
+    if not trusted or request.remote_ip is None:
+        return
+    said = trusted.forwarded(
+        request.remote_ip,
+        forwarded_for=request.headers.get_list("X-Forwarded-For"),
+        proto=request.headers.get_list("X-Forwarded-Proto"),
+        host=request.headers.get_list("X-Forwarded-Host"),
+    )
+    if said.client is not None:
+        request.remote_ip = said.client
+    if said.scheme is not None:
+        request.protocol = said.scheme
+    if said.host is not None:
+        request.host = said.host
+        request.host_name = tornado.httputil.split_host_and_port(said.host)[0]
+
+
 class BaseHandler(tornado.web.RequestHandler):
     """Base of every handler.
 
@@ -116,6 +151,7 @@ class BaseHandler(tornado.web.RequestHandler):
         **kwargs: Any,
     ) -> None:
         super().__init__(application, request, **kwargs)
+        believe_proxy(self.request, self.services.settings.trusted_proxies)
         self._in_flight().add(self)
 
     def _in_flight(self) -> set[BaseHandler]:
@@ -145,6 +181,16 @@ class BaseHandler(tornado.web.RequestHandler):
         """The services built by ``wiring``."""
         services: Services = self.application.settings["services"]
         return services
+
+    @property
+    def base_url(self) -> str:
+        """Scheme, host and port for absolute URLs, without a trailing slash.
+
+        The configured public URL when there is one, so that no header can change
+        the addresses a page gives; else what the request (or a trusted proxy) says.
+        """
+        public_url = self.services.settings.public_url
+        return public_url or f"{self.request.protocol}://{self.request.host}"
 
     @property
     def request_id(self) -> str:

@@ -32,7 +32,7 @@ class RootHandler(UploadHandler):
             "home.html",
             project_count=len(projects),
             recent=await self.services.search.recent(access),
-            base_url=f"{self.request.protocol}://{self.request.host}",
+            base_url=self.base_url,
         )
 
     head = get

@@ -21,8 +21,9 @@ class ProjectJsonHandler(BaseHandler):
         normalized = normalized_or_redirect(self, project, template)
         if normalized is None:
             return
-        base_url = f"{self.request.protocol}://{self.request.host}"
-        document = await self.services.catalog.project_json(access, normalized, version, base_url)
+        document = await self.services.catalog.project_json(
+            access, normalized, version, self.base_url
+        )
         self.set_header("Content-Type", "application/json")
         self.set_header("X-PyPI-Last-Serial", str(document.last_serial))
         self.set_header("Access-Control-Allow-Origin", "*")

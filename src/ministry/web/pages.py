@@ -19,7 +19,7 @@ class HelpHandler(PageHandler):
         """The configuration snippets, with this server's own addresses."""
         index = self.get_argument("index", DEFAULT_INDEX)
         await self.read_access(index)  # an index the reader may not see is not found
-        base = f"{self.request.protocol}://{self.request.host}"
+        base = self.base_url
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
         self.render(
             "help.html",

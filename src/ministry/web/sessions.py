@@ -6,8 +6,11 @@ revoked at logout, so that every node sharing the store knows it and nothing
 rests on a server-side secret.
 
 The server speaks plain HTTP; TLS ends at a proxy in front, which says so with
-``X-Forwarded-Proto: https``. Trusting that header for the Secure flag alone is
-safe: a client that lies only makes its own cookie one its browser won't keep.
+``X-Forwarded-Proto: https``. For the Secure flag alone that header is believed
+from anyone, not only from a trusted proxy (web.base): a client that lies only
+makes its own cookie one its browser won't send back over plain HTTP, while a
+proxy that ends TLS but is not listed in ``--trusted-proxies`` still gets a
+Secure cookie for its users.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from ministry.core.forwarding import forwarded_scheme
 from ministry.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -85,8 +89,10 @@ class LoginHandler(PageHandler):
         self.redirect(target, status=303)
 
     def _over_tls(self) -> bool:
-        forwarded = self.request.headers.get("X-Forwarded-Proto", "")
-        return self.request.protocol == "https" or forwarded.strip().lower() == "https"
+        # ``protocol`` is already a trusted proxy's word; the header is taken from
+        # anyone too (see the module's docstring), in any letter case or list form.
+        forwarded = forwarded_scheme(self.request.headers.get_list("X-Forwarded-Proto"))
+        return self.request.protocol == "https" or forwarded == "https"
 
 
 class LogoutHandler(PageHandler):
@@ -137,7 +143,7 @@ class TokensHandler(PageHandler):
             created=created,
             tokens=sorted(tokens, key=lambda t: t.created, reverse=True),
             now=datetime.now(UTC),
-            upload_url=f"{self.request.protocol}://{self.request.host}/legacy/",
+            upload_url=f"{self.base_url}/legacy/",
         )
 
 

@@ -115,7 +115,7 @@ class ProjectHandler(PageHandler):
         normalized = normalized_or_redirect(self, project, template)
         if normalized is None:
             return
-        base_url = f"{self.request.protocol}://{self.request.host}"
+        base_url = self.base_url
         catalog = self.services.catalog
         latest = await catalog.project_document(access, normalized, None, base_url)
         shown = latest
