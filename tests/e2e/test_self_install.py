@@ -106,6 +106,8 @@ def test_the_release_holds_the_templates_and_static_files(release: dict[str, Pat
     assert {f"src/{name}" for name in packaged} <= in_sdist
     assert {"README.md", "CHANGELOG.md", "pyproject.toml", "PKG-INFO"} <= in_sdist
     assert "tests/conftest.py" in in_sdist
+    # The deployment files, which tests/scale/test_deploy.py checks against the docs.
+    assert {"deploy/ministry.service", "deploy/ministry.toml", "deploy/Containerfile"} <= in_sdist
     assert not any(name.startswith(".hypothesis") or "__pycache__" in name for name in in_sdist)
 
 
