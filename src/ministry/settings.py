@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ministry.config_file import ConfigFile
 
 __all__ = [
+    "OPTION",
     "OPTIONS",
     "TABLES",
     "Option",
@@ -336,8 +337,9 @@ OPTIONS: tuple[Option, ...] = (
 #: The config file's tables of settings, in the order the docs show them.
 TABLES: tuple[str, ...] = tuple(dict.fromkeys(o.table for o in OPTIONS if o.table))
 
-_BY_NAME = {option.name: option for option in OPTIONS}
-assert set(_BY_NAME) == {f.name for f in fields(Settings)} - {"file"}, "OPTIONS is incomplete"
+#: Each option by its ``Settings`` field.
+OPTION = {option.name: option for option in OPTIONS}
+assert set(OPTION) == {f.name for f in fields(Settings)} - {"file"}, "OPTIONS is incomplete"
 
 
 def _convert(option: Option, raw: Any, source: str) -> Any:

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import ALICE, BOB
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer
+from support.server import MinistryServer, run_cli
 from support.uploads import post_upload
 
 ROOT = ("root", "root-password-1")
@@ -468,3 +468,20 @@ def test_import_into_a_named_index(server: MinistryServer, tmp_path: Path) -> No
     assert unknown.returncode == 2  # stopped before any file
     assert "No index 'nope'" in unknown.stderr
     assert files_of(server, "main", "imp-pkg") == {}
+
+
+def test_index_create_upstream_makes_only_that_proxy_index(tmp_path: Path) -> None:
+    """``index create NAME --upstream URL`` is the index's setting, not the server's
+    ``--upstream``: no 'upstream' index appears and main does not start proxying."""
+    data = tmp_path / "data"
+    created = run_cli(
+        "index", "create", "mirror/public", "--upstream", "https://mirror.example.test/simple/",
+        "--data", str(data),
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    listed = run_cli("index", "list", "--data", str(data))
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split(BAR)[1].strip() for line in listed.stdout.splitlines() if BAR in line]
+    assert rows == ["main", "mirror/public"]
+    main = json.loads(run_cli("index", "show", "main", "--data", str(data)).stdout)
+    assert main["bases"] == []

@@ -16,7 +16,7 @@ from typing import Any
 
 import tomli_w
 
-from ministry.cli.options import add_server_options
+from ministry.cli.options import add_server_options, given_settings
 from ministry.config_file import ConfigFile
 from ministry.core.masking import mask_url
 from ministry.core.models import Route
@@ -45,7 +45,7 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
 def run(settings: Settings, arguments: argparse.Namespace) -> int:
     """Check everything ``serve`` checks at start, then print."""
     mirror_jobs(settings.file)
-    print(render(settings, vars(arguments), os.environ), end="")
+    print(render(settings, given_settings(arguments), os.environ), end="")
     return 0
 
 

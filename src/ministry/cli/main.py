@@ -22,7 +22,7 @@ from ministry.cli import (
     verify,
 )
 from ministry.cli.logs import configure_logging
-from ministry.cli.options import add_common_options
+from ministry.cli.options import add_common_options, given_settings
 from ministry.config_file import read_config
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError, settings_from
@@ -55,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     arguments = _parser().parse_args(argv)
     try:
-        flags = vars(arguments)
-        path = flags.get("config") or os.environ.get("MINISTRY_CONFIG")
+        flags = given_settings(arguments)
+        path = flags["config"] or os.environ.get("MINISTRY_CONFIG")
         file = read_config(Path(path)) if path else None
         settings = settings_from(flags, os.environ, file)
         configure_logging(settings.log_format)

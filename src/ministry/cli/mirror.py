@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import TaskID
 
+from ministry.cli.options import add_options
 from ministry.cli.progress import detailed_progress
 from ministry.cli.runtime import with_services
 from ministry.core.mirror_targets import targets
@@ -20,7 +21,7 @@ from ministry.errors import InvalidRequest
 from ministry.services.indexes import UPSTREAM_INDEX
 from ministry.services.mirror import MirrorOutcome, MirrorRequest
 from ministry.services.mirror_jobs import MirrorScheduler, gather_requirements, mirror_jobs
-from ministry.settings import Settings
+from ministry.settings import OPTION, Settings
 from ministry.wiring import Services
 
 __all__ = ["register"]
@@ -49,11 +50,8 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         "-r", "--requirement", dest="requirement_files", action="append", type=Path,
         default=[], metavar="FILE", help="take the requirements of a pip requirements file",
     )  # fmt: skip
-    parser.add_argument(
-        "--upstream", metavar="URL",
-        help="the upstream simple index; creates the proxy index 'upstream' as a base of "
-        "main on a new data directory ('pip' = the index pip is configured with)",
-    )  # fmt: skip
+    # The proxy index 'upstream' of this simple index, made as a base of main if missing.
+    add_options(parser, (OPTION["upstream"], OPTION["upstream_timeout"]))
     parser.add_argument(
         "--index", default=UPSTREAM_INDEX,
         help=f"the proxy index to fill (default {UPSTREAM_INDEX!r})",
@@ -90,10 +88,6 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     parser.add_argument(
         "--connections", type=int, default=4, metavar="N",
         help="downloads at once (default 4)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--upstream-timeout", metavar="SECONDS",
-        help="connect and read timeout for upstream requests (default 10)",
     )  # fmt: skip
     parser.add_argument(
         "--job", metavar="NAME",

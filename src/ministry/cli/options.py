@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from typing import Any
 
 from ministry.settings import OPTIONS, Option
 
-__all__ = ["add_common_options", "add_options", "add_server_options"]
+__all__ = ["add_common_options", "add_options", "add_server_options", "given_settings"]
+
+# Flags made here keep their values apart from a command's own arguments, so that a
+# command's flag that happens to share a setting's name (``index create --upstream``)
+# is never taken for the setting.
+_PREFIX = "setting:"
 
 
 def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> None:
@@ -15,12 +21,22 @@ def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> N
     for option in options:
         text = f"{option.help} (default {option.default}; env {option.variable})"
         text = text.replace("%", "%%")
+        dest = _PREFIX + option.name
         if option.metavar is None:
             parser.add_argument(
-                option.flag, action=argparse.BooleanOptionalAction, default=None, help=text
+                option.flag,
+                dest=dest,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=text,
             )
         else:
-            parser.add_argument(option.flag, metavar=option.metavar, help=text)
+            parser.add_argument(option.flag, dest=dest, metavar=option.metavar, help=text)
+
+
+def given_settings(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags (None: not given), by setting name."""
+    return {option.name: getattr(arguments, _PREFIX + option.name, None) for option in OPTIONS}
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
