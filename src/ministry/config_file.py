@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,10 @@ _TABLE_HEADER = re.compile(r"\s*\[\s*([^\[\]]+?)\s*\]")
 _KEY = re.compile(
     r"\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*="
 )
+#: The line of each table and key, by its place: ``("server", "port")``, ``("mirror", 0)``.
+_LineMap = Mapping[tuple[str | int, ...], int]
+#: ``FILE, line N`` of a place in the file being read.
+_Where = Callable[..., str]
 _OPTIONS_BY_PLACE: dict[tuple[str, str], Option] = {(o.table, o.key): o for o in OPTIONS}
 
 
@@ -42,10 +46,10 @@ class FileValue:
 
 @dataclass(frozen=True)
 class DeclaredIndex:
-    """An ``[[index]]`` entry: the settings it fixes, checked but not yet applied."""
+    """An ``[[index]]`` entry: its settings as written (and checked), not yet applied."""
 
     name: str
-    settings: Mapping[str, Any]
+    values: Mapping[str, Any]
     where: str
 
 
@@ -58,15 +62,19 @@ class ConfigFile:
     indexes: tuple[DeclaredIndex, ...]
     #: The ``[[mirror]]`` tables as written; services.mirror_jobs makes jobs of them.
     mirrors: tuple[Mapping[str, Any], ...]
-    lines: Mapping[tuple[str | int, ...], int]
+    lines: _LineMap
 
     def where(self, *place: str | int) -> str:
         """``FILE, line N`` for a table or key (the nearest enclosing one that has a line)."""
-        for end in range(len(place), 0, -1):
-            line = self.lines.get(place[:end])
-            if line is not None:
-                return f"{self.path}, line {line}"
-        return str(self.path)
+        return _where(self.path, self.lines, place)
+
+
+def _where(path: Path, lines: _LineMap, place: Sequence[str | int]) -> str:
+    for end in range(len(place), 0, -1):
+        line = lines.get(tuple(place[:end]))
+        if line is not None:
+            return f"{path}, line {line}"
+    return str(path)
 
 
 class _Lines:
@@ -121,17 +129,20 @@ def read_config(path: Path) -> ConfigFile:
         # tomllib's message ends with "(at line N, column M)".
         raise SettingsError(f"{path}: not valid TOML: {exc}.") from exc
     lines = _Lines(text).lines
-    config = ConfigFile(path, {}, (), (), lines)
+
+    def where(*place: str | int) -> str:
+        return _where(path, lines, place)
+
     return ConfigFile(
         path=path,
-        values=_values(config, document),
-        indexes=_indexes(config, document.get("index", [])),
-        mirrors=_array(config, document, "mirror"),
+        values=_values(where, document),
+        indexes=_indexes(where, _array(where, document, "index")),
+        mirrors=_array(where, document, "mirror"),
         lines=lines,
     )
 
 
-def _values(config: ConfigFile, document: Mapping[str, Any]) -> dict[str, FileValue]:
+def _values(where: _Where, document: Mapping[str, Any]) -> dict[str, FileValue]:
     values: dict[str, FileValue] = {}
     for table, content in document.items():
         if table in _ARRAYS:
@@ -139,58 +150,58 @@ def _values(config: ConfigFile, document: Mapping[str, Any]) -> dict[str, FileVa
         if table not in TABLES:
             known = ", ".join([*(f"[{t}]" for t in TABLES), *(f"[[{a}]]" for a in _ARRAYS)])
             raise SettingsError(
-                f"{config.where(table)}: unknown table or key {table!r}; a config file has {known}."
+                f"{where(table)}: unknown table or key {table!r}; a config file has {known}."
             )
         if not isinstance(content, dict):
-            raise SettingsError(
-                f"{config.where(table)}: {table!r} must be a table, written [{table}]."
-            )
+            raise SettingsError(f"{where(table)}: {table!r} must be a table, written [{table}].")
         for key, raw in content.items():
             option = _OPTIONS_BY_PLACE.get((table, key))
             if option is None:
                 keys = ", ".join(o.key for o in OPTIONS if o.table == table)
                 raise SettingsError(
-                    f"{config.where(table, key)}: unknown key {key!r} in [{table}]; "
-                    f"its keys are {keys}."
+                    f"{where(table, key)}: unknown key {key!r} in [{table}]; its keys are {keys}."
                 )
-            values[option.name] = FileValue(raw, config.where(table, key))
+            values[option.name] = FileValue(raw, where(table, key))
     return values
 
 
-def _array(config: ConfigFile, document: Mapping[str, Any], name: str) -> tuple[Any, ...]:
+def _array(where: _Where, document: Mapping[str, Any], name: str) -> tuple[Any, ...]:
     entries = document.get(name, [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise SettingsError(
-            f"{config.where(name)}: {name!r} must be a list of tables, written [[{name}]]."
+            f"{where(name)}: {name!r} must be a list of tables, written [[{name}]]."
         )
     return tuple(entries)
 
 
-def _indexes(config: ConfigFile, document_entries: Any) -> tuple[DeclaredIndex, ...]:
-    entries = _array(config, {"index": document_entries}, "index")
+def _indexes(where: _Where, entries: tuple[Any, ...]) -> tuple[DeclaredIndex, ...]:
     declared: list[DeclaredIndex] = []
     for number, entry in enumerate(entries):
-        where = config.where("index", number)
+        entry_place = where("index", number)
         name = entry.get("name")
         if not isinstance(name, str):
-            raise SettingsError(f"{where}: an [[index]] entry needs a 'name'.")
+            raise SettingsError(f"{entry_place}: an [[index]] entry needs a 'name'.")
         try:
             check_index_name(name)
         except InvalidRequest as exc:
-            raise SettingsError(f"{config.where('index', number, 'name')}: {exc}") from exc
+            raise SettingsError(f"{where('index', number, 'name')}: {exc}") from exc
         values = {key: value for key, value in entry.items() if key != "name"}
-        for key in values.keys() - SETTINGS:
-            raise SettingsError(
-                f"{config.where('index', number, key)}: [[index]] {name!r}: unknown key {key!r}; "
-                f"the keys of [[index]] are name, {', '.join(sorted(SETTINGS))}."
-            )
         for key, value in values.items():
+            if key not in SETTINGS:
+                raise SettingsError(
+                    f"{where('index', number, key)}: [[index]] {name!r}: unknown key {key!r}; "
+                    f"the keys of [[index]] are name, {', '.join(sorted(SETTINGS))}."
+                )
             try:
                 index_settings({key: value})
             except InvalidRequest as exc:
-                place = config.where("index", number, key)
+                place = where("index", number, key)
                 raise SettingsError(f"{place}: [[index]] {name!r}: {exc}") from exc
         if any(d.name == name for d in declared):
-            raise SettingsError(f"{where}: a second [[index]] entry named {name!r}.")
-        declared.append(DeclaredIndex(name, index_settings(values), f"{where}: [[index]] {name!r}"))
+            raise SettingsError(
+                f"{where('index', number)}: a second [[index]] entry named {name!r}."
+            )
+        declared.append(
+            DeclaredIndex(name, values, f"{where('index', number)}: [[index]] {name!r}")
+        )
     return tuple(declared)

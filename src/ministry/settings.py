@@ -84,7 +84,7 @@ class Settings:
     #: as one JSON object per line ("json").
     log_format: str = "text"
     #: The scheme, host and port clients reach the server at, for absolute URLs
-    #: (``https://pypi.example.test``, no trailing slash); None: from each request.
+    #: (``https://HOST[:PORT]``, no trailing slash); None: from each request.
     public_url: str | None = None
     #: Addresses and networks of reverse proxies whose ``X-Forwarded-*`` headers are
     #: believed; from any other peer those headers are ignored.
@@ -212,7 +212,7 @@ def _public_url(value: Any) -> str:
     ):
         raise ValueError(
             f"{value!r} is not the address of a server: write scheme, host and port only, "
-            "like https://pypi.example.test (the server answers at the root of its address)"
+            "like https://HOST or https://HOST:PORT (the server answers at the root of its address)"
         )
     try:
         parts.port  # noqa: B018 (a bad port raises here)
@@ -236,10 +236,6 @@ def _networks(value: Any) -> tuple[str, ...]:
                 f"{item.strip()!r} is not an IP address or network like 10.0.0.0/8"
             ) from None
     return tuple(dict.fromkeys(networks))
-
-
-def _url(value: Any) -> str:
-    return _text(value)
 
 
 @dataclass(frozen=True)
@@ -289,7 +285,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("processes", "server", "processes", "1", "Worker processes sharing the port; "
            "auto starts one per core.", _processes, "N"),
     Option("public_url", "server", "public_url", "none (from each request)", "The address "
-           "clients reach the server at, like https://pypi.example.test; absolute URLs in "
+           "clients reach the server at, like https://HOST[:PORT]; absolute URLs in "
            "answers are built from it.", _public_url, "URL"),
     Option("trusted_proxies", "server", "trusted_proxies", "none", "Addresses or networks of "
            "reverse proxies whose X-Forwarded-For, -Proto and -Host headers are believed "
@@ -301,17 +297,17 @@ OPTIONS: tuple[Option, ...] = (
            "database and the files by default, and room to receive uploads.", Path, "DIR",
            every_command=True),
     Option("db", "storage", "db", "SQLite in the data directory", "The metadata store: "
-           "sqlite:///PATH or redis://HOST:PORT/N.", _url, "URL", secret=True,
+           "sqlite:///PATH or redis://HOST:PORT/N.", _text, "URL", secret=True,
            every_command=True),
     Option("storage", "storage", "blobs", "a directory in the data directory", "The blob "
-           "store: file:///PATH or s3://BUCKET/PREFIX.", _url, "URL", every_command=True),
+           "store: file:///PATH or s3://BUCKET/PREFIX.", _text, "URL", every_command=True),
     Option("storage_redirect", "storage", "redirect", "off", "S3 only: answer downloads with "
            "a redirect to a pre-signed URL.", _switch, None),
     Option("accel_redirect", "storage", "accel_redirect", "none", "File store behind nginx: "
            "answer downloads with X-Accel-Redirect to this internal location.", _accel_prefix,
            "PREFIX"),
     Option("upstream", "upstream", "url", "none", "An index to proxy for every name not "
-           "hosted here; pip means the index pip is configured with.", _url, "URL",
+           "hosted here; pip means the index pip is configured with.", _text, "URL",
            secret=True),
     Option("upstream_min_age", "upstream", "min_age", "0", "Offer upstream files only once "
            "they are this old, like 3d.", _seconds, "TIME"),

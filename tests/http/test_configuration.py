@@ -184,20 +184,20 @@ def test_config_show_masks_secrets_and_names_sources(tmp_path: Path) -> None:
     config, _ = _site(tmp_path)
     config.write_text(
         config.read_text()
-        + '\n[upstream]\nurl = "https://mirror:s3cret-up@mirror.example.test/simple/"\n'
+        + '\n[upstream]\nurl = "http://mirror:s3cret-up@127.0.0.1:9/simple/"\n'
         + '[[mirror]]\nname = "ci"\nprojects = ["uv"]\n'
     )
     shown = run_cli(
         "config", "show", "--config", str(config), "--processes", "2",
-        environment={"MINISTRY_DB": "redis://:s3cret-db@redis.example.test:6379/0"},
+        environment={"MINISTRY_DB": "redis://:s3cret-db@127.0.0.1:9/0"},
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert "s3cret" not in shown.stdout
     lines = shown.stdout.splitlines()
     assert 'processes = "2"  # --processes' in lines
-    assert 'db = "redis://:***@redis.example.test:6379/0"  # MINISTRY_DB' in lines
+    assert 'db = "redis://:***@127.0.0.1:9/0"  # MINISTRY_DB' in lines
     assert f"max_upload_size = 4096  # {config}, line {_line(config, 'max_upload')}" in lines
-    masked = 'url = "https://mirror:***@mirror.example.test/simple/"'
+    masked = 'url = "http://mirror:***@127.0.0.1:9/simple/"'
     assert f"{masked}  # {config}, line {_line(config, 'url =')}" in lines
     assert 'host = "127.0.0.1"  # default' in lines
     document = tomllib.loads(shown.stdout)

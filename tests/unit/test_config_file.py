@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ministry.config_file import read_config
+from ministry.core.index_settings import index_settings
 from ministry.core.models import Route
 from ministry.settings import OPTIONS, Option, Settings, SettingsError, settings_from
 
@@ -19,10 +20,10 @@ _SAMPLES: dict[str, tuple[tuple[str, str, Any], ...]] = {
              ("192.0.2.1", '"192.0.2.1"', "192.0.2.1")),
     "port": (("9001", "9001", 9001), ("9002", '"9002"', 9002), ("0", "0", 0)),
     "processes": (("2", "2", "2"), ("auto", '"auto"', "auto"), ("3", '"3"', "3")),
-    "public_url": (("https://a.example.test", '"https://a.example.test/"', "https://a.example.test"),
-                   ("http://b.example.test:8080", '"http://b.example.test:8080"',
-                    "http://b.example.test:8080"),
-                   ("https://C.example.test/", '"https://c.example.test"', "https://c.example.test")),
+    "public_url": (("https://127.0.0.1:8443", '"https://127.0.0.1:8443/"', "https://127.0.0.1:8443"),
+                   ("http://127.0.0.2:8080", '"http://127.0.0.2:8080"',
+                    "http://127.0.0.2:8080"),
+                   ("https://LOCALHOST/", '"https://localhost"', "https://localhost")),
     "trusted_proxies": (("10.0.0.1", '["10.0.0.1"]', ("10.0.0.1/32",)),
                         ("10.0.0.0/8,::1", '["10.0.0.0/8", "::1"]', ("10.0.0.0/8", "::1/128")),
                         ("192.0.2.0/24", '"192.0.2.0/24"', ("192.0.2.0/24",))),
@@ -38,9 +39,9 @@ _SAMPLES: dict[str, tuple[tuple[str, str, Any], ...]] = {
     "storage_redirect": (("yes", "true", True), ("off", "false", False), ("1", '"on"', True)),
     "accel_redirect": (("/a/", '"/a/"', "/a/"), ("/b/", '"/b/"', "/b/"),
                        ("/c/d/", '"/c/d/"', "/c/d/")),
-    "upstream": (("pip", '"pip"', "pip"), ("https://u.example.test/simple/",
-                 '"https://u.example.test/simple/"', "https://u.example.test/simple/"),
-                 ("http://v.example.test/", '"http://v.example.test/"', "http://v.example.test/")),
+    "upstream": (("pip", '"pip"', "pip"), ("http://127.0.0.1:9/simple/",
+                 '"http://127.0.0.1:9/simple/"', "http://127.0.0.1:9/simple/"),
+                 ("http://127.0.0.2:9/", '"http://127.0.0.2:9/"', "http://127.0.0.2:9/")),
     "upstream_min_age": (("3d", '"3d"', 259200), ("60", "60", 60), ("2h", '"2h"', 7200)),
     "upstream_ttl": (("5m", '"5m"', 300), ("10", "10", 10), ("1h", '"1h"', 3600)),
     "upstream_timeout": (("2.5", "2.5", 2.5), ("7", "7", 7.0), ("30", '"30"', 30.0)),
@@ -107,9 +108,9 @@ def test_a_file_value_is_checked_like_a_flag_and_named_by_line(tmp_path: Path) -
         ("[upstream]\noffline = 'perhaps'\n", 2, "'perhaps' is not true or false"),
         ("[auth]\nlogin_failures = true\n", 2, "True is not a value this setting takes"),
         ("[server]\nprocesses = 0\n", 2, "not a number of processes"),
-        ("[server]\ntrusted_proxies = ['10.0.0.1', 'proxy.example.test']\n", 2,
-         "'proxy.example.test' is not an IP address"),
-        ("[server]\npublic_url = 'https://pypi.example.test/sub/'\n", 2,
+        ("[server]\ntrusted_proxies = ['10.0.0.1', 'localhost']\n", 2,
+         "'localhost' is not an IP address"),
+        ("[server]\npublic_url = 'https://127.0.0.1/sub/'\n", 2,
          "not the address of a server"),
         ("[auth]\nsession_lifetime = '10s'\n", 2, "shorter than a minute"),
         ("[[index]]\nname = 'a'\n\n[[index]]\nname = 'b'\nprivate = 'yes'\n", 6,
@@ -166,7 +167,7 @@ def test_lines_are_found_past_multiline_strings_and_in_array_tables(tmp_path: Pa
 
 
 def test_index_entries_are_read_with_their_settings(tmp_path: Path) -> None:
-    """[[index]] entries keep their order and become index settings."""
+    """[[index]] entries keep their order and what they say, checked as index settings."""
     path = _file(
         tmp_path,
         "[[index]]\nname = 'team/prod'\nuploaders = ['@release']\n\n"
@@ -175,8 +176,8 @@ def test_index_entries_are_read_with_their_settings(tmp_path: Path) -> None:
     )
     indexes = read_config(path).indexes
     assert [i.name for i in indexes] == ["team/prod", "team/dev"]
-    assert indexes[0].settings == {"uploaders": ("@release",)}
-    assert indexes[1].settings == {
+    assert indexes[0].values == {"uploaders": ["@release"]}
+    assert index_settings(indexes[1].values) == {
         "bases": ("team/prod", "main"),
         "private": True,
         "routes": (Route("acme-*", "team/prod"),),

@@ -19,7 +19,6 @@ import tomli_w
 from ministry.cli.options import add_server_options, given_settings
 from ministry.config_file import ConfigFile
 from ministry.core.masking import mask_url
-from ministry.core.models import Route
 from ministry.services.mirror_jobs import mirror_jobs
 from ministry.settings import OPTIONS, TABLES, Option, Settings, source_of
 
@@ -93,16 +92,12 @@ def _entries(file: ConfigFile) -> list[str]:
     lines: list[str] = []
     for declared in file.indexes:
         lines += ["", "[[index]]", f"name = {_toml(declared.name)}"]
-        lines += [f"{k} = {_toml(_plain(k, v))}" for k, v in declared.settings.items()]
+        lines += [f"{k} = {_toml(_masked(k, v))}" for k, v in declared.values.items()]
     for mirror in file.mirrors:
         lines += ["", "[[mirror]]", *(f"{k} = {_toml(v)}" for k, v in mirror.items())]
     return lines
 
 
-def _plain(key: str, value: Any) -> Any:
-    """An index setting as the file writes it."""
-    if key == "upstream" and isinstance(value, str):
-        return mask_url(value)
-    if isinstance(value, tuple):
-        return [f"{v.pattern}={v.base}" if isinstance(v, Route) else v for v in value]
-    return value
+def _masked(key: str, value: Any) -> Any:
+    """An index setting as the file wrote it, an upstream's password masked."""
+    return mask_url(value) if key == "upstream" and isinstance(value, str) else value

@@ -11,12 +11,14 @@ applying them must be idempotent: a second pass writes nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from ministry.config_file import DeclaredIndex
 from ministry.core.index_rules import check_index_config
-from ministry.core.models import Actor, IndexConfig, IndexKind
+from ministry.core.index_settings import index_settings, new_index
+from ministry.core.models import Actor
 from ministry.errors import Conflict, InvalidRequest
 from ministry.services.indexes import IndexService
 from ministry.storage.protocols import MetadataStore
@@ -31,46 +33,53 @@ async def declare_indexes(
     indexes: IndexService, metadata: MetadataStore, declared: Sequence[DeclaredIndex]
 ) -> None:
     """Create or update each declared index, bases before the indexes that name them."""
-    pending = list(declared)
+    pending = {entry.name: (entry, index_settings(entry.values)) for entry in declared}
     while pending:
-        names = {entry.name for entry in pending}
-        ready = [entry for entry in pending if not (_targets(entry) & (names - {entry.name}))]
+        ready = [
+            (entry, settings)
+            for entry, settings in pending.values()
+            if not (_targets(settings) & (pending.keys() - {entry.name}))
+        ]
         if not ready:
-            cycle = ", ".join(repr(entry.name) for entry in pending)
+            cycle = ", ".join(repr(name) for name in pending)
             raise InvalidRequest(f"[[index]] entries {cycle} inherit from each other in a cycle.")
-        for entry in ready:
+        for entry, settings in ready:
             try:
-                await _declare(indexes, metadata, entry)
+                await _declare(indexes, metadata, entry, settings)
             except InvalidRequest as exc:
                 raise InvalidRequest(f"{entry.where}: {exc.message}") from exc
-            pending.remove(entry)
+            del pending[entry.name]
 
 
-def _targets(entry: DeclaredIndex) -> set[str]:
+def _targets(settings: Mapping[str, Any]) -> set[str]:
     """The indexes an entry reads from, which must exist before it."""
-    routes = entry.settings.get("routes", ())
-    return {*entry.settings.get("bases", ()), *(route.base for route in routes)}
+    routes = settings.get("routes", ())
+    return {*settings.get("bases", ()), *(route.base for route in routes)}
 
 
-async def _declare(indexes: IndexService, metadata: MetadataStore, entry: DeclaredIndex) -> None:
+async def _declare(
+    indexes: IndexService,
+    metadata: MetadataStore,
+    entry: DeclaredIndex,
+    settings: Mapping[str, Any],
+) -> None:
     configs = await indexes.configs()
     current = configs.get(entry.name)
     if current is None:
-        kind: IndexKind = "proxy" if entry.settings.get("upstream") else "hosted"
-        created = IndexConfig(name=entry.name, kind=kind, **entry.settings)
+        created = new_index(entry.name, entry.values)
         check_index_config(created, configs)
         with contextlib.suppress(Conflict):  # another process of this start created it
             await metadata.create_index(created, _ACTOR)
             return
         current = (await indexes.configs())[entry.name]
-    if current.kind == "hosted" and entry.settings.get("upstream"):
+    if current.kind == "hosted" and settings.get("upstream"):
         raise InvalidRequest(
             f"Index {entry.name!r} is a hosted index; an upstream makes a proxy index. "
             "Give the proxy index another name."
         )
-    if current.kind == "proxy" and "upstream" in entry.settings and not entry.settings["upstream"]:
+    if current.kind == "proxy" and "upstream" in settings and not settings["upstream"]:
         raise InvalidRequest(f"Index {entry.name!r} is a proxy index: it needs its upstream.")
-    wanted = replace(current, **entry.settings)
+    wanted = replace(current, **settings)
     if wanted != current:
         check_index_config(wanted, configs)
         await metadata.update_index(wanted, _ACTOR)

@@ -127,7 +127,7 @@ def connection_cap(wanted_connections: int = MAX_CONNECTIONS) -> int:
 
     Tornado's accept loop spins on EMFILE when descriptors run out, so the cap must
     stay below the limit. The soft limit is often 1024 while the hard one is far
-    higher; it is raised (as Go's runtime does) to what ``MAX_CONNECTIONS`` needs.
+    higher; it is raised (as Go's runtime does) to what ``wanted_connections`` need.
     """
     wanted = wanted_connections * _DESCRIPTORS_PER_CONNECTION + _RESERVED_DESCRIPTORS
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
