@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 
-from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from ministry.core.models import FileEntry, Project, Release
+from ministry.core.releases import group_by_release, release_key, release_yank
 from ministry.core.simple_pages import format_upload_time
 
 __all__ = ["latest_release", "match_release", "project_document"]
@@ -31,11 +31,12 @@ def _version(release: Release) -> Version:
 
 def latest_release(releases: Sequence[Release], files: Sequence[FileEntry]) -> Release | None:
     """Newest release, preferring not yanked, then not a pre-release (J2)."""
-    yanked = {v for v in {f.version for f in files} if _all_yanked(files, v)}
+    groups = group_by_release(files)
+    yanked = {key for key, group in groups.items() if release_yank(group) is not None}
 
     def rank(release: Release) -> tuple[bool, bool, Version]:
         version = _version(release)
-        return (release.version not in yanked, not version.is_prerelease, version)
+        return (release_key(release.version) not in yanked, not version.is_prerelease, version)
 
     return max(releases, key=rank, default=None)
 
@@ -45,14 +46,9 @@ def match_release(releases: Sequence[Release], version: str) -> Release | None:
     exact = [r for r in releases if r.version == version]
     if exact:
         return exact[0]
-    wanted = canonicalize_version(version)
-    matches = [r for r in releases if canonicalize_version(r.version) == wanted]
+    wanted = release_key(version)
+    matches = [r for r in releases if release_key(r.version) == wanted]
     return matches[0] if len(matches) == 1 else None
-
-
-def _all_yanked(files: Sequence[FileEntry], version: str) -> bool:
-    of_version = [f for f in files if f.version == version]
-    return bool(of_version) and all(f.is_yanked for f in of_version)
 
 
 def _joined(value: Any) -> str | None:
@@ -64,9 +60,9 @@ def _joined(value: Any) -> str | None:
 def _info(
     project: Project, release: Release, files: Sequence[FileEntry], base_url: str
 ) -> dict[str, Any]:
+    """The ``info`` of a release, given the files of that release."""
     meta = release.metadata
-    yanked = _all_yanked(files, release.version)
-    reasons = [f.yanked for f in files if f.version == release.version and f.yanked]
+    yank = release_yank(files)
     project_url = f"{base_url}/project/{project.name}/"
     return {
         "author": meta.get("author"),
@@ -97,8 +93,8 @@ def _info(
         "requires_python": meta.get("requires_python"),
         "summary": meta.get("summary"),
         "version": release.version,
-        "yanked": yanked,
-        "yanked_reason": (reasons[0] if reasons else None) if yanked else None,
+        "yanked": yank is not None,
+        "yanked_reason": yank or None,
     }
 
 
@@ -137,17 +133,19 @@ def project_document(
     last_serial: int,
 ) -> dict[str, Any]:
     """The document for one release; with ``releases``, the project document (J3)."""
-    ordered = sorted(files, key=lambda f: f.filename)
+    # Files group by release, whichever spelling of its version each filename carries.
+    groups = group_by_release(sorted(files, key=lambda f: f.filename))
+    shown = groups.get(release_key(release.version), [])
     document: dict[str, Any] = {
-        "info": _info(project, release, files, base_url),
+        "info": _info(project, release, shown, base_url),
         "last_serial": last_serial,
         "ownership": {"organization": None, "roles": []},
-        "urls": [_file(f, file_url(f)) for f in ordered if f.version == release.version],
+        "urls": [_file(f, file_url(f)) for f in shown],
         "vulnerabilities": [],
     }
     if releases is not None:
         document["releases"] = {
-            r.version: [_file(f, file_url(f)) for f in ordered if f.version == r.version]
+            r.version: [_file(f, file_url(f)) for f in groups.get(release_key(r.version), [])]
             for r in sorted(releases, key=_version)
         }
     return document

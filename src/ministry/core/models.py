@@ -270,6 +270,9 @@ class AddFileOutcome(Enum):
     CONTENT_TAKEN = "content-taken"
     #: The release already has an sdist; ``existing`` holds it.
     SDIST_TAKEN = "sdist-taken"
+    #: The release has a wheel of the same build and tags under another filename (another
+    #: spelling of the version); ``existing`` holds it.
+    WHEEL_TAKEN = "wheel-taken"
     #: The filename belonged to a deleted file with other bytes; ``existing`` is the new file.
     FILENAME_RETIRED = "filename-retired"
     #: The filename was taken and its file replaced (indexes that allow overwriting).

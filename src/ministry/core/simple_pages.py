@@ -15,6 +15,8 @@ from html import escape
 
 from packaging.version import InvalidVersion, Version
 
+from ministry.core.releases import group_by_release
+
 __all__ = [
     "API_VERSION",
     "IndexEntry",
@@ -90,7 +92,10 @@ def _sorted_files(files: Iterable[SimpleFile]) -> list[SimpleFile]:
 
 
 def _versions(files: Iterable[SimpleFile]) -> list[str]:
-    return sorted({f.version for f in files}, key=_version_key)
+    """One version per release (PEP 700), spelled as its earliest uploaded file spells it."""
+    oldest = sorted(files, key=lambda f: (f.upload_time is None, f.upload_time or 0, f.filename))
+    spellings = [group[0].version for group in group_by_release(oldest).values()]
+    return sorted(spellings, key=_version_key)
 
 
 def render_project_json(page: ProjectPage) -> bytes:

@@ -33,6 +33,7 @@ from ministry.core import json_api
 from ministry.core.models import FileEntry, Project
 from ministry.core.negotiation import SIMPLE_JSON
 from ministry.core.proxied_files import HeldBack
+from ministry.core.releases import release_key
 from ministry.core.simple_pages import (
     IndexEntry,
     ProjectPage,
@@ -447,7 +448,8 @@ class Catalog:
         else:
             release = json_api.match_release(releases, version)
         if release is None:
-            held = next((h for h in view.held_back if h.entry.version == version), None)
+            wanted = None if version is None else release_key(version)
+            held = next((h for h in view.held_back if release_key(h.entry.version) == wanted), None)
             if held is not None:
                 raise NotFound(_held_back_message(f"{name} {version}", held.until))
             raise NotFound(f"No release {version!r} of project {name!r}.")

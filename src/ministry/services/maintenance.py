@@ -9,10 +9,11 @@ which other indexes may share.
 
 from __future__ import annotations
 
-from packaging.utils import NormalizedName, canonicalize_version
+from packaging.utils import NormalizedName
 
 from ministry.core.models import DistFile
 from ministry.core.permissions import Identity, check_maintain
+from ministry.core.releases import release_key
 from ministry.errors import NotFound, PermissionDenied
 from ministry.services.indexes import IndexService
 from ministry.storage.protocols import MetadataStore
@@ -48,8 +49,8 @@ class MaintenanceService:
             )
         files = await self._metadata.list_files(index, project)
         if version is not None:
-            wanted = canonicalize_version(version)
-            files = [f for f in files if canonicalize_version(f.version) == wanted]
+            wanted = release_key(version)
+            files = [f for f in files if release_key(f.version) == wanted]
         if filename is not None:
             files = [f for f in files if f.filename == filename]
         if not files:

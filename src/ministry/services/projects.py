@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 
-from packaging.utils import NormalizedName, canonicalize_version
+from packaging.utils import NormalizedName
 
 from ministry.core.inheritance import contributors
 from ministry.core.models import FileEntry, Project, Release
 from ministry.core.proxied_files import HeldBack, offered_files
+from ministry.core.releases import release_key
 from ministry.services.indexes import ReadAccess
 from ministry.services.proxy_pages import ProxyPage, ProxyPages
 from ministry.storage.protocols import MetadataStore
@@ -151,12 +152,12 @@ class ProjectResolver:
         for contribution in view.contributions:
             if contribution.project is not None:
                 for release in await self._metadata.list_releases(contribution.index, view.name):
-                    releases.setdefault(_canonical(release.version), release)
+                    releases.setdefault(release_key(release.version), release)
         created = datetime.fromtimestamp(0, UTC)
         for entry in view.files:
             if entry.upstream_url is not None:
                 releases.setdefault(
-                    _canonical(entry.version),
+                    release_key(entry.version),
                     Release(entry.index, view.name, entry.version, created, {}),
                 )
         return list(releases.values())
@@ -164,7 +165,3 @@ class ProjectResolver:
 
 def _anyone(_: str) -> bool:
     return True
-
-
-def _canonical(version: str) -> str:
-    return canonicalize_version(version)

@@ -20,6 +20,7 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from ministry.core.models import Project
+from ministry.core.releases import release_key
 from ministry.core.search import name_words, query_words, rank, summary_words
 from ministry.services.catalog import Catalog
 from ministry.services.indexes import ReadAccess
@@ -149,9 +150,10 @@ class SearchService:
             project = visible.get((change.index, change.project or ""))
             if change.action != "add-file" or project is None or change.version is None:
                 continue
-            if (project.name, change.version) in seen:
+            release = (project.name, release_key(change.version))
+            if release in seen:
                 continue
-            seen.add((project.name, change.version))
+            seen.add(release)
             summary = self._words[change.index].summaries.get(project.name, "")
             found.append(RecentRelease(project, change.version, change.time, summary))
             if len(found) == count:

@@ -191,6 +191,13 @@ class UploadService:
                 "since been deleted. Use a different version.",
                 field="content",
             )
+        if result.outcome is AddFileOutcome.WHEEL_TAKEN:
+            raise InvalidUpload(
+                f"Release {stored.version} already has a wheel for these tags: "
+                f"{stored.filename!r}. Another spelling of a version is the same release "
+                "(PEP 440); upload the wheel under a new version.",
+                field="content",
+            )
         raise InvalidUpload(
             f"Only one sdist may be uploaded per release; {stored.filename!r} is "
             f"already published for version {stored.version}.",

@@ -87,10 +87,12 @@ class MetadataStore(Protocol):
 
         The checks for a taken filename (replaced instead when ``replace_existing``
         and the bytes differ), a retired filename with other bytes, the same bytes
-        under another filename and a second sdist of a release happen inside the
-        same transaction as the insert, so that of two racing uploads exactly one
-        wins. The stored file takes the serial of its change and the version
-        spelling of its release (``1.0`` and ``1.0.0`` are one release).
+        under another filename, a second sdist of a release and a second wheel of
+        its build and tags happen inside the same transaction as the insert, so that
+        of two racing uploads exactly one wins. The stored file takes the serial of
+        its change and the version spelling of its release (``1.0`` and ``1.0.0``
+        are one release, ``core.releases``); a file joining a release whose files are
+        all yanked is yanked too, with the release's reason.
         """
 
     async def set_yanked(

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from packaging.utils import NormalizedName, canonicalize_version
+from packaging.utils import NormalizedName
 from redis.asyncio.client import Pipeline
 
 from ministry.core.models import (
@@ -24,6 +24,7 @@ from ministry.core.models import (
     Project,
     Release,
 )
+from ministry.core.releases import clash_outcome, clashing_file, release_key, release_yank
 from ministry.storage.records import dumps, loads
 from ministry.storage.redis.base import RedisDatabase, Transaction, text
 
@@ -133,27 +134,30 @@ class PackagesMixin(RedisDatabase):
         async def work(tx: Transaction) -> AddFileResult:
             pipe, outcome = tx.pipe, AddFileOutcome.ADDED
             existing = await pipe.hget(self._files(file.index), file.filename)
-            if existing is not None:
-                stored = loads(DistFile, existing)
-                if not replace_existing or stored.sha256 == file.sha256:
-                    return AddFileResult(AddFileOutcome.FILENAME_TAKEN, stored)
-                tx.write(lambda p: p.hdel(self._hashes(file.index), stored.sha256))
-                outcome = AddFileOutcome.REPLACED
+            replaced = loads(DistFile, existing) if existing is not None else None
+            if replaced is not None and (not replace_existing or replaced.sha256 == file.sha256):
+                return AddFileResult(AddFileOutcome.FILENAME_TAKEN, replaced)
+            # Every check comes before the first write: a refusal leaves the store as it was.
             obstacle = await self._obstacle(tx, file)
             if obstacle is not None:
                 return obstacle
-            canonical = canonicalize_version(file.version)
+            siblings = await self._release_files(tx, file.index, file.project, file.version)
+            clash = clashing_file(file, siblings)
+            if clash is not None:
+                return AddFileResult(clash_outcome(file.packagetype), clash)
+            if replaced is not None:
+                tx.write(partial(_hdel, self._hashes(file.index), replaced.sha256))
+                outcome = AddFileOutcome.REPLACED
+            canonical = release_key(file.version)
             release = await pipe.hget(self._releases(file.index, file.project), canonical)
             version = loads(Release, release).version if release else file.version
-            if file.packagetype == "sdist":
-                sdist = await self._sdist_of(tx, file, version)
-                if sdist is not None:
-                    return AddFileResult(AddFileOutcome.SDIST_TAKEN, sdist)
             serial, when = tx.log(
                 actor, "add-file", file.index, project=file.project, version=version,
                 filename=file.filename,
             )  # fmt: skip
-            stored = replace(file, version=version, serial=serial)
+            # A file joining a yanked release is yanked with it (docs/indexes.md).
+            yanked = release_yank(siblings)
+            stored = replace(file, version=version, serial=serial, yanked=yanked)
             await self._publish(tx, stored, display_name, when)
             if release is None:
                 new = Release(file.index, file.project, version, when, metadata)
@@ -174,19 +178,16 @@ class PackagesMixin(RedisDatabase):
                 return AddFileResult(AddFileOutcome.CONTENT_TAKEN, loads(DistFile, found))
         return None
 
-    async def _sdist_of(self, tx: Transaction, file: DistFile, version: str) -> DistFile | None:
-        names = await tx.pipe.smembers(self._project_files(file.index, file.project))
-        for name in names:
-            value = await tx.pipe.hget(self._files(file.index), name)
-            if value is None:
-                continue
-            other = loads(DistFile, value)
-            # The file being replaced (an index allowing overwrites) is no other sdist.
-            if other.filename == file.filename:
-                continue
-            if other.packagetype == "sdist" and other.version == version:
-                return other
-        return None
+    async def _release_files(
+        self, tx: Transaction, index: str, project: str, version: str
+    ) -> list[DistFile]:
+        """The files of a release, whichever spelling of its version each carries."""
+        names = sorted(await tx.pipe.smembers(self._project_files(index, project)))
+        if not names:
+            return []
+        key = release_key(version)
+        files = (loads(DistFile, v) for v in await tx.pipe.hmget(self._files(index), names) if v)
+        return [f for f in files if release_key(f.version) == key]
 
     async def _publish(
         self, tx: Transaction, stored: DistFile, display_name: str, when: datetime
@@ -277,9 +278,9 @@ class PackagesMixin(RedisDatabase):
             tx.write(lambda p: p.hdel(self._projects(index), project))
             tx.write(lambda p: p.delete(self._releases(index, project)))
             return
-        versions = {f.version for f in remaining}
-        for version in {f.version for f in deleted if f.project == project} - versions:
-            tx.write(partial(_hdel, self._releases(index, project), canonicalize_version(version)))
+        kept = {release_key(f.version) for f in remaining}
+        for key in {release_key(f.version) for f in deleted if f.project == project} - kept:
+            tx.write(partial(_hdel, self._releases(index, project), key))
         await self._touch(tx, index, project, tx.serial)
 
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from packaging.utils import NormalizedName, canonicalize_version
+from packaging.utils import NormalizedName
 
 from ministry.core.models import (
     Actor,
@@ -19,6 +19,7 @@ from ministry.core.models import (
     Project,
     Release,
 )
+from ministry.core.releases import clash_outcome, clashing_file, release_key, release_yank
 from ministry.storage.sqlite.database import Database
 from ministry.storage.sqlite.rows import FILE_COLUMNS, file_of, file_values, project_of, release_of
 
@@ -130,23 +131,21 @@ class PackagesMixin(Database):
             existing = c.execute(
                 f"{_SELECT_FILE} AND filename = ?", (file.index, file.filename)
             ).fetchone()
-            if existing is not None:
-                if not replace_existing or existing["sha256"] == file.sha256:
-                    return AddFileResult(AddFileOutcome.FILENAME_TAKEN, file_of(existing))
-                self._remove_file(c, file_of(existing))
-                outcome = AddFileOutcome.REPLACED
+            if existing is not None and (not replace_existing or existing["sha256"] == file.sha256):
+                return AddFileResult(AddFileOutcome.FILENAME_TAKEN, file_of(existing))
+            # Every check comes before the first write: a refusal leaves the store as it was.
             obstacle = self._obstacle(c, file)
             if obstacle is not None:
                 return obstacle
+            siblings = self._release_files(c, file.index, file.project, file.version)
+            clash = clashing_file(file, siblings)
+            if clash is not None:
+                return AddFileResult(clash_outcome(file.packagetype), clash)
+            if existing is not None:
+                self._remove_file(c, file_of(existing))
+                outcome = AddFileOutcome.REPLACED
             release = self._release_version(c, file)
             version = release or file.version
-            if file.packagetype == "sdist":
-                other = c.execute(
-                    f"{_SELECT_FILE} AND project = ? AND version = ? AND packagetype = 'sdist'",
-                    (file.index, file.project, version),
-                ).fetchone()
-                if other is not None:
-                    return AddFileResult(AddFileOutcome.SDIST_TAKEN, file_of(other))
             serial, when = self._log(
                 c, actor, "add-file", file.index,
                 project=file.project, version=version, filename=file.filename,
@@ -155,16 +154,41 @@ class PackagesMixin(Database):
             if release is None:
                 c.execute(
                     "INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?)",
-                    (file.index, file.project, canonicalize_version(file.version), version,
+                    (file.index, file.project, release_key(file.version), version,
                      when.isoformat(), json.dumps(metadata)),
                 )  # fmt: skip
-            stored = replace(file, version=version, serial=serial)
+            # A file joining a yanked release is yanked with it (docs/indexes.md).
+            yanked = release_yank(siblings)
+            stored = replace(file, version=version, serial=serial, yanked=yanked)
             c.execute(_INSERT_FILE, file_values(stored))
             c.execute(
                 "DELETE FROM retired_files WHERE index_name = ? AND filename = ?",
                 (file.index, file.filename),
             )
         return AddFileResult(outcome, stored)
+
+    @staticmethod
+    def _release_files(
+        c: sqlite3.Connection, index: str, project: str, version: str
+    ) -> list[DistFile]:
+        """The files of a release, whichever spelling of its version each carries."""
+        key = release_key(version)
+        spellings = [
+            row[0]
+            for row in c.execute(
+                "SELECT DISTINCT version FROM files WHERE index_name = ? AND project = ?",
+                (index, project),
+            )
+            if release_key(row[0]) == key
+        ]
+        if not spellings:
+            return []
+        marks = ", ".join("?" * len(spellings))
+        rows = c.execute(
+            f"{_SELECT_FILE} AND project = ? AND version IN ({marks}) ORDER BY filename",
+            (index, project, *spellings),
+        )
+        return [file_of(row) for row in rows]
 
     @staticmethod
     def _obstacle(c: sqlite3.Connection, file: DistFile) -> AddFileResult | None:
@@ -185,7 +209,7 @@ class PackagesMixin(Database):
         row = c.execute(
             "SELECT version FROM releases WHERE index_name = ? AND project = ?"
             " AND canonical_version = ?",
-            (file.index, file.project, canonicalize_version(file.version)),
+            (file.index, file.project, release_key(file.version)),
         ).fetchone()
         return row["version"] if row else None
 
@@ -266,12 +290,11 @@ class PackagesMixin(Database):
         c.execute(
             "DELETE FROM files WHERE index_name = ? AND filename = ?", (file.index, file.filename)
         )
-        release = (*key, file.version)
-        if not c.execute(
-            "SELECT 1 FROM files WHERE index_name = ? AND project = ? AND version = ?", release
-        ).fetchone():
+        if not PackagesMixin._release_files(c, *key, file.version):
             c.execute(
-                "DELETE FROM releases WHERE index_name = ? AND project = ? AND version = ?", release
+                "DELETE FROM releases WHERE index_name = ? AND project = ?"
+                " AND canonical_version = ?",
+                (*key, release_key(file.version)),
             )
         if not c.execute(
             "SELECT 1 FROM files WHERE index_name = ? AND project = ?", key
