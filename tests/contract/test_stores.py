@@ -14,11 +14,11 @@ import secrets
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from packaging.utils import NormalizedName
@@ -31,6 +31,8 @@ from ministry.core.models import (
     Group,
     IndexConfig,
     MirrorRun,
+    Project,
+    Release,
     Route,
     Token,
     User,
@@ -38,6 +40,7 @@ from ministry.core.models import (
 from ministry.errors import Conflict, NotFound, StorageError, StorageUnavailable
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
+from ministry.storage.records import to_record
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.redis.base import LAYOUT
 from ministry.storage.sqlite import SqliteMetadataStore
@@ -174,6 +177,103 @@ def test_one_release_per_canonical_version(metadata: MetadataStore) -> None:
     assert release.metadata == {"summary": "first"}
     (project,) = run(metadata.list_projects("main"))
     assert project.display_name == "Demo"  # the newest upload's spelling
+
+
+def test_a_release_has_one_wheel_per_tags_under_any_spelling(metadata: MetadataStore) -> None:
+    """docs/security.md "Release identity": a second wheel for the same build and tags under
+    another spelling of the version is refused and changes nothing; other tags join."""
+    first = run(metadata.add_file(dist_file("demo-2.0-py3-none-any.whl", version="2.0"), "demo",
+                                  {}, Actor("a"))).file  # fmt: skip
+    serial = run(metadata.last_serial())
+    for spelling in ("2.0.0", "02.0", "2"):
+        again = dist_file(f"demo-{spelling}-py3-none-any.whl", version=spelling)
+        result = run(metadata.add_file(again, "demo", {}, Actor("a")))
+        assert (result.outcome, result.file) == (AddFileOutcome.WHEEL_TAKEN, first)
+    assert run(metadata.last_serial()) == serial
+    joined = [
+        dist_file("demo-2.0.0-py2.py3-none-any.whl", version="2.0.0"),
+        dist_file("demo-2.0.0-1-py3-none-any.whl", version="2.0.0"),
+        dist_file("demo-2.0.0.tar.gz", version="2.0.0"),
+    ]
+    for file in joined:
+        result = run(metadata.add_file(file, "demo", {}, Actor("a")))
+        assert (result.outcome, result.file.version) == (AddFileOutcome.ADDED, "2.0")
+    sdist = run(metadata.add_file(dist_file("demo-2.tar.gz", version="2"), "demo", {}, Actor("a")))
+    assert (sdist.outcome, sdist.file.filename) == (AddFileOutcome.SDIST_TAKEN, "demo-2.0.0.tar.gz")
+    (release,) = run(metadata.list_releases("main", NormalizedName("demo")))
+    assert release.version == "2.0"
+    assert len(run(metadata.list_files("main", NormalizedName("demo")))) == 4
+
+
+def test_a_file_joining_a_yanked_release_is_yanked(metadata: MetadataStore) -> None:
+    """docs/indexes.md: the yank belongs to the release; a file yanked alone does not spread."""
+    run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a")))
+    run(metadata.set_yanked("main", ["demo-1.0.tar.gz"], "broken", Actor("y")))
+    late = dist_file("demo-1.0.0-py3-none-any.whl", version="1.0.0")
+    added = run(metadata.add_file(late, "demo", {}, Actor("a")))
+    assert added.file.yanked == "broken"
+    assert run(metadata.get_file("main", late.filename)) == added.file
+    run(metadata.add_file(dist_file("demo-3.0.tar.gz", version="3.0"), "demo", {}, Actor("a")))
+    run(metadata.add_file(dist_file("demo-3.0-py3-none-any.whl", version="3.0"), "demo", {},
+                          Actor("a")))  # fmt: skip
+    run(metadata.set_yanked("main", ["demo-3.0.tar.gz"], "", Actor("y")))
+    other = dist_file("demo-3.0.0-py2-none-any.whl", version="3.0.0")
+    assert run(metadata.add_file(other, "demo", {}, Actor("a"))).file.yanked is None
+
+
+async def _records(*records: tuple[str, object]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    for kind, value in records:
+        yield kind, to_record(value)
+
+
+def test_two_spellings_already_stored_are_one_release(metadata: MetadataStore) -> None:
+    """Files stored with two spellings of one release (an older release, a restored backup)
+    stay, count as one release for new uploads, and keep the release while one is left."""
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    run(metadata.import_records(_records(
+        ("project", Project("main", NormalizedName("demo"), "demo", when, 3)),
+        ("release", Release("main", NormalizedName("demo"), "1.0", when, {"summary": "old"})),
+        ("file", dist_file("demo-1.0.0.tar.gz", version="1.0.0")),
+        ("file", dist_file("demo-1.0-py3-none-any.whl")),
+        ("file", dist_file("demo-1.0.0-py3-none-any.whl", version="1.0.0")),
+    )))  # fmt: skip
+    sdist = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a")))
+    assert (sdist.outcome, sdist.file.filename) == (AddFileOutcome.SDIST_TAKEN, "demo-1.0.0.tar.gz")
+    stored = [f.filename for f in run(metadata.list_files("main", NormalizedName("demo")))]
+    run(metadata.set_yanked("main", stored, "old", Actor("y")))
+    late = dist_file("demo-1.0-py2-none-any.whl")
+    assert run(metadata.add_file(late, "demo", {}, Actor("a"))).file.yanked == "old"
+    run(metadata.delete_files("main", ["demo-1.0-py3-none-any.whl", late.filename], Actor("d")))
+    (release,) = run(metadata.list_releases("main", NormalizedName("demo")))
+    assert (release.version, release.metadata) == ("1.0", {"summary": "old"})
+    assert len(run(metadata.list_files("main", NormalizedName("demo")))) == 2
+
+
+_SPELLINGS = ("1.0", "1.0.0", "01.0", "1", "1.00", "1.0.0.0")
+
+
+def test_racing_spellings_of_one_release_have_one_winner(metadata: MetadataStore) -> None:
+    """Concurrent uploads of one wheel or one sdist under several spellings: one wins."""
+
+    async def race() -> list[list[AddFileOutcome]]:
+        outcomes = []
+        for filename in ("demo-{}-py3-none-any.whl", "demo-{}.tar.gz"):
+            results = await asyncio.gather(
+                *(
+                    metadata.add_file(
+                        dist_file(filename.format(v), version=v), "demo", {}, Actor(v)
+                    )
+                    for v in _SPELLINGS
+                )
+            )
+            outcomes.append(sorted(r.outcome.name for r in results))
+        return outcomes
+
+    wheels, sdists = run(race())
+    assert wheels == ["ADDED"] + ["WHEEL_TAKEN"] * 5
+    assert sdists == ["ADDED"] + ["SDIST_TAKEN"] * 5
+    assert len(run(metadata.list_files("main", NormalizedName("demo")))) == 2
+    assert len(run(metadata.list_releases("main", NormalizedName("demo")))) == 1
 
 
 def test_users_and_tokens(metadata: MetadataStore) -> None:
