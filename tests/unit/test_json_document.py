@@ -456,3 +456,23 @@ def test_upload_times(moment: datetime) -> None:
     assert entry["upload_time"] == utc.strftime("%Y-%m-%dT%H:%M:%S")
     assert entry["upload_time_iso_8601"] == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert entry["upload_time_iso_8601"].startswith(entry["upload_time"])
+
+
+def test_files_group_by_release_whatever_spelling_their_version_carries() -> None:
+    """docs/security.md "Release identity": files spelled ``2.0`` and ``2.0.0`` are one
+    release: one entry of ``releases``, all of them in ``urls``, yanked only when all are."""
+    releases = [release("2.0"), release("1.0")]
+    files = [dist("2.0"), dist("2.0.0", "sdist", yanked="bad"), dist("1.0")]
+    shown = document(releases[0], releases, files)
+    two = ["demo_pkg-2.0-py3-none-any.whl", "demo_pkg-2.0.0.tar.gz"]
+    assert list(shown["releases"]) == ["1.0", "2.0"]
+    assert [f["filename"] for f in shown["releases"]["2.0"]] == two
+    assert [f["filename"] for f in shown["urls"]] == two
+    assert shown["info"]["yanked"] is False
+    all_yanked = [dist("2.0", yanked=""), dist("2.0.0", "sdist", yanked="bad"), dist("1.0")]
+    selected = match_release(releases, "2.0.0")
+    assert selected is not None
+    info = document(selected, None, all_yanked)["info"]
+    assert (info["version"], info["yanked"], info["yanked_reason"]) == ("2.0", True, "bad")
+    latest = latest_release(releases, all_yanked)
+    assert latest is not None and latest.version == "1.0"

@@ -501,3 +501,13 @@ def test_unknown_sizes_claim_the_api_version_before_sizes() -> None:
     without = next(f for f in document["files"] if f["filename"].endswith(".whl"))
     assert "size" not in without
     assert "upload-time" not in without
+
+
+def test_json_versions_lists_a_release_once_however_its_files_spell_it() -> None:
+    """PEP 700 ``versions`` has one entry per release, spelled as its oldest file spells it."""
+    files = (
+        simple_file("demo_pkg-2.0.0-py3-none-any.whl", upload_time=WHEN + timedelta(days=1)),
+        simple_file("demo_pkg-2.0.tar.gz"),
+        simple_file("demo_pkg-1.0.tar.gz"),
+    )
+    assert project_json(*files)["versions"] == ["1.0", "2.0"]
