@@ -11,14 +11,28 @@ tag and tag set; its files are yanked together.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, canonicalize_version, parse_wheel_filename
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_version,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 
 from ministry.core.models import AddFileOutcome
 
-__all__ = ["clash_outcome", "clashing_file", "group_by_release", "release_key", "release_yank"]
+__all__ = [
+    "clash_outcome",
+    "clashing_file",
+    "filename_release_key",
+    "group_by_release",
+    "release_key",
+    "release_yank",
+]
 
 
 class _Versioned(Protocol):
@@ -44,6 +58,19 @@ V = TypeVar("V", bound=_Versioned)
 def release_key(version: str) -> str:
     """The key that makes every spelling of a version one release."""
     return canonicalize_version(version)
+
+
+@lru_cache(maxsize=65536)
+def filename_release_key(filename: str) -> str | None:
+    """The release key a filename spells (None: unparsed): other releases' files go unread."""
+    try:
+        if filename.endswith(".whl"):
+            version = parse_wheel_filename(filename)[1]
+        else:
+            version = parse_sdist_filename(filename)[1]
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return release_key(str(version))
 
 
 def group_by_release(files: Iterable[V]) -> dict[str, list[V]]:

@@ -24,7 +24,13 @@ from ministry.core.models import (
     Project,
     Release,
 )
-from ministry.core.releases import clash_outcome, clashing_file, release_key, release_yank
+from ministry.core.releases import (
+    clash_outcome,
+    clashing_file,
+    filename_release_key,
+    release_key,
+    release_yank,
+)
 from ministry.storage.records import dumps, loads
 from ministry.storage.redis.base import RedisDatabase, Transaction, text
 
@@ -182,10 +188,14 @@ class PackagesMixin(RedisDatabase):
         self, tx: Transaction, index: str, project: str, version: str
     ) -> list[DistFile]:
         """The files of a release, whichever spelling of its version each carries."""
-        names = sorted(await tx.pipe.smembers(self._project_files(index, project)))
+        key = release_key(version)
+        names = sorted(
+            name
+            for name in await tx.pipe.smembers(self._project_files(index, project))
+            if filename_release_key(name) in (key, None)
+        )
         if not names:
             return []
-        key = release_key(version)
         files = (loads(DistFile, v) for v in await tx.pipe.hmget(self._files(index), names) if v)
         return [f for f in files if release_key(f.version) == key]
 
