@@ -344,6 +344,30 @@ def test_replace_existing(metadata: MetadataStore) -> None:
     assert again.outcome is AddFileOutcome.FILENAME_TAKEN
 
 
+def test_a_refused_replacement_keeps_the_file(metadata: MetadataStore) -> None:
+    """Where overwriting is allowed, a replacement refused (its bytes are another file's, or
+    it is a second wheel for the release's tags) leaves the old file and its hash in place."""
+    old = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a"))).file
+    wheel = dist_file("demo-1.0-py3-none-any.whl")
+    run(metadata.add_file(wheel, "demo", {}, Actor("a")))
+    serial = run(metadata.last_serial())
+    taken = dist_file("demo-1.0.tar.gz", sha=wheel.filename)
+    result = run(metadata.add_file(taken, "demo", {}, Actor("a"), replace_existing=True))
+    assert result.outcome is AddFileOutcome.CONTENT_TAKEN
+    assert run(metadata.get_file("main", "demo-1.0.tar.gz")) == old
+    assert run(metadata.last_serial()) == serial
+    same = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a")))
+    assert same.outcome is AddFileOutcome.FILENAME_TAKEN
+    copy = dist_file("demo-1.0-py2-none-any.whl", sha="demo-1.0.tar.gz")
+    assert run(metadata.add_file(copy, "demo", {}, Actor("a"))).outcome is (
+        AddFileOutcome.CONTENT_TAKEN
+    )
+    other = dist_file("demo-1.0-py3-none-any.whl", sha="x")
+    renamed = run(metadata.add_file(replace(other, filename="demo-1.0.0-py3-none-any.whl"),
+                                    "demo", {}, Actor("a"), replace_existing=True))  # fmt: skip
+    assert renamed.outcome is AddFileOutcome.WHEEL_TAKEN
+
+
 def test_indexes(metadata: MetadataStore) -> None:
     """Index settings round-trip; names are unique; deleting removes the contents too."""
     config = IndexConfig(
