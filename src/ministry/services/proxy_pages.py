@@ -154,6 +154,8 @@ class ProxyPages:
                     kept.last_modified if conditional and kept else None,
                 )
             page = self._parse(fetched, project, kept) if fetched.status == 200 else None
+            if page is not None:
+                page = await self._reachable(config, page)
         except (UpstreamUnavailable, UpstreamPageError) as exc:
             return self._fall_back(config, key, kept, exc)
         self._retry_at.pop(key, None)
@@ -185,6 +187,25 @@ class ProxyPages:
                     f"the upstream page lists no files where it listed {before}"
                 )
         return page
+
+    async def _reachable(self, config: IndexConfig, page: UpstreamPage) -> UpstreamPage:
+        """The page without the files whose URLs lead where this upstream may not reach
+        (docs/security.md, "Upstream requests (SSRF)")."""
+        assert config.upstream is not None
+        refused = await self._client.refused(config.upstream, (f.url for f in page.files))
+        if not refused:
+            return page
+        for file in page.files:
+            if file.url in refused:
+                log.warning(
+                    "proxy %s: dropped %s from the page of %s: its URL %s leads to an internal "
+                    "address (see --upstream-allow-internal)",
+                    config.name,
+                    file.filename,
+                    page.name,
+                    mask_url(file.url),
+                )
+        return replace(page, files=tuple(f for f in page.files if f.url not in refused))
 
     @staticmethod
     def _kept(
@@ -229,9 +250,11 @@ class ProxyPages:
         )
         if kept is None:
             self._count(config, "error")
+            # The cause (a status, a body, an address) is in the log line above, not for
+            # clients (docs/security.md, "Upstream requests (SSRF)").
             raise UpstreamUnavailable(
-                f"The upstream of index {config.name!r} failed and project {key[1]!r} is not "
-                f"cached: {error}"
+                f"The upstream index failed to answer and project {key[1]!r} is not cached "
+                f"in index {config.name!r}; try again later."
             ) from error
         self._count(config, "stale")
         return self._page(kept, fresh=False, config=config)
