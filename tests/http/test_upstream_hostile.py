@@ -92,7 +92,14 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         )
         root = tmp_path_factory.mktemp("hostile")
         strict = serve(root / "strict", upstream)
-        allowing = serve(root / "allowing", upstream, "--upstream-allow-internal", "127.0.0.1")
+        allowing = serve(
+            root / "allowing",
+            upstream,
+            "--upstream-allow-internal",
+            "127.0.0.1",
+            "--upstream-ttl",
+            "0",
+        )
         try:
             yield Scene(upstream, internal, strict, allowing)
         finally:
@@ -180,6 +187,46 @@ def test_changing_an_upstream_is_for_server_administrators(scene: Scene) -> None
         same = {"upstream": first, "description": "ours"}
         assert client.patch("/-/api/indexes/team-proxy", json=same, auth=BOB).status_code == 200
         assert client.patch("/-/api/indexes/team-proxy", json=moved, auth=ALICE).status_code == 200
+
+
+def shift(upstream: ScriptedServer, old: bytes, new: bytes) -> None:
+    """Serve the shifty project's page and files: 1.0 with ``old``, 1.1 with ``new``."""
+    for version, data in (("1.0", old), ("1.1", new)):
+        upstream.answers[f"/files/{wheel('shifty', version)}"] = file_answer(data)
+    upstream.answers["/simple/shifty/"] = html_page(
+        (upstream.url(f"/files/{wheel('shifty', v)}", host="localhost"), data)
+        for v, data in (("1.0", old), ("1.1", new))
+    )
+
+
+def changed_files(server: MinistryServer) -> float:
+    with server.client() as client:
+        text = client.get("/-/metrics").text
+    match = re.search(
+        r'^ministry_upstream_changed_files_total\{index="upstream"\} (\S+)$', text, re.M
+    )
+    return float(match[1]) if match else 0.0
+
+
+def test_a_filename_keeps_its_first_bytes(scene: Scene) -> None:
+    """An upstream that later lists other bytes under a filename served before: the proxy
+    keeps offering and serving the first bytes (cached), leaves off a changed file it has
+    not cached, and counts both."""
+    server, first, second = scene.allowing, b"first bytes of 1.0", b"first bytes of 1.1"
+    shift(scene.upstream, first, second)
+    with server.client() as client:
+        files = files_of(client, "shifty")
+        assert client.get(files[wheel("shifty", "1.0")]).content == first
+        before = changed_files(server)
+        shift(scene.upstream, b"other bytes of 1.0", b"other bytes of 1.1")
+        response = client.get("/simple/shifty/", headers={"Accept": SIMPLE_JSON})
+        entries = {f["filename"]: f for f in response.json()["files"]}
+        assert list(entries) == [wheel("shifty", "1.0")]
+        assert entries[wheel("shifty", "1.0")]["hashes"] == {"sha256": sha256(first)}
+        assert client.get(files[wheel("shifty", "1.0")]).content == first
+        assert client.get(files[wheel("shifty", "1.1")]).status_code == 404
+    assert changed_files(server) >= before + 2  # at each refresh (every request: TTL 0)
+    assert f"upstream now lists {wheel('shifty', '1.1')} with sha256" in server.log()
 
 
 def _memory(pid: int) -> dict[str, int]:
