@@ -63,6 +63,12 @@ _FEED_CHUNK = 64 * 1024
 _MAX_PENDING = 256 * 1024
 # A real page has three or four tags per file; refusing more bounds the parse time.
 _MAX_MARKUP = 8 * MAX_FILES
+# Parsed JSON costs up to about 100 bytes per value (an empty object in a list), whatever
+# the page's size. A file entry of the public index has some 25 ``,`` and ``:``; refusing
+# more than 2,000,000 (80,000 entries, more than any project has) before parsing bounds
+# what a hostile page of tiny values costs to some 200 MB (docs/security.md, "Hostile
+# upstream pages").
+_MAX_JSON_SEPARATORS = 2_000_000
 
 
 class UpstreamPageError(ValueError):
@@ -166,6 +172,8 @@ def _check_api_version(value: object) -> None:
 def parse_json_page(body: bytes, page_url: str, project: str) -> UpstreamPage:
     """Parse a PEP 691 JSON project page."""
     name = _check_request(body, project)
+    if body.count(b",") + body.count(b":") > _MAX_JSON_SEPARATORS:
+        raise UpstreamPageError("Upstream JSON page has more values than any project page.")
     document = _load_json(body)
     meta = document.get("meta")
     _check_api_version(meta.get("api-version") if isinstance(meta, dict) else None)

@@ -41,6 +41,8 @@ _ACCEPT = f"{SIMPLE_JSON}, {SIMPLE_HTML};q=0.2, text/html;q=0.01"
 #: eight times that leaves room to grow, and the body, parsed only once it is whole,
 #: plus its parsed entries stay well inside a small server's memory.
 MAX_PAGE_BYTES = 32 * 1024 * 1024
+# The list of every project (read by mirror runs only) of the public index is tens of MiB.
+_MAX_LISTING_BYTES = 64 * 1024 * 1024
 _MAX_SMALL_BYTES = 16 * 1024 * 1024
 # The one place this project reads pip's effective configuration, by asking pip: the
 # install command's parsed options merge pip's files, PIP_* variables and its default.
@@ -134,13 +136,15 @@ class UpstreamClient:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout * 3):
-                return await self._fetch_page(base, url, headers)
+                return await self._fetch_page(base, url, headers, MAX_PAGE_BYTES)
         except (httpx.HTTPError, TimeoutError) as exc:
             raise _unavailable(url, exc) from exc
         finally:
             log.debug("upstream page %s took %.3fs", mask_url(url), time.monotonic() - started)
 
-    async def _fetch_page(self, base: str, url: str, headers: dict[str, str]) -> FetchedPage:
+    async def _fetch_page(
+        self, base: str, url: str, headers: dict[str, str], limit: int
+    ) -> FetchedPage:
         async with self._client(base).stream("GET", url, headers=headers) as response:
             if response.status_code in (304, 404, 410):
                 return FetchedPage(
@@ -150,7 +154,7 @@ class UpstreamClient:
                 raise UpstreamUnavailable(
                     f"Upstream {mask_url(url)} answered {response.status_code}."
                 )
-            body = await _read(response, MAX_PAGE_BYTES, url)
+            body = await _read(response, limit, url)
             return FetchedPage(
                 status=200,
                 body=body,
@@ -172,7 +176,7 @@ class UpstreamClient:
         """The upstream's list of every project (``<base>/``); raises when upstream fails."""
         url = base.rstrip("/") + "/"
         try:
-            return await self._fetch_page(base, url, {"Accept": _ACCEPT})
+            return await self._fetch_page(base, url, {"Accept": _ACCEPT}, _MAX_LISTING_BYTES)
         except httpx.HTTPError as exc:
             raise _unavailable(url, exc) from exc
 
