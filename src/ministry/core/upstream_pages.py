@@ -15,6 +15,7 @@ Pure code, no I/O; sizes are bounded here as a second guard (HOSTILE 59).
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -476,7 +477,7 @@ def parse_html_page(body: bytes, page_url: str, project: str) -> UpstreamPage:
     no anchors is a project with no files.
     """
     name = _check_request(body, project)
-    collector = _collect_links(body.decode("utf-8", errors="replace"))
+    collector = _collect_links(body)
     if not collector.saw_tag:
         raise UpstreamPageError("Upstream page served as HTML does not look like HTML.")
     if "pypi:repository-version" in collector.meta:
@@ -492,17 +493,21 @@ def parse_html_page(body: bytes, page_url: str, project: str) -> UpstreamPage:
     )
 
 
-def _collect_links(text: str) -> _LinkCollector:
-    """Feed ``text`` in chunks; refuse markup left unterminated for more than _MAX_PENDING.
+def _collect_links(body: bytes) -> _LinkCollector:
+    """Decode and feed ``body`` in chunks; refuse markup left unterminated for more than
+    _MAX_PENDING.
 
-    ``close()`` is never called: every complete tag has been reported by then, and
-    closing would only re-scan an unterminated tail.
+    Decoding chunk by chunk keeps no text copy of the whole page (one character beyond
+    Latin-1 would make that copy four bytes a character). ``close()`` is never called:
+    every complete tag has been reported by then, and closing would only re-scan an
+    unterminated tail.
     """
-    if text.count("<") > _MAX_MARKUP:
+    if body.count(b"<") > _MAX_MARKUP:
         raise UpstreamPageError("Upstream HTML page has more markup than any project page.")
     collector = _LinkCollector()
-    for start in range(0, len(text), _FEED_CHUNK):
-        collector.feed(text[start : start + _FEED_CHUNK])
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for start in range(0, len(body), _FEED_CHUNK):
+        collector.feed(decoder.decode(body[start : start + _FEED_CHUNK]))
         if len(collector.rawdata) > _MAX_PENDING:
             raise UpstreamPageError("Upstream HTML page has unterminated markup.")
     return collector
