@@ -227,6 +227,7 @@ def _public_url(value: Any) -> str:
 
 
 def _internal(value: Any) -> tuple[str, ...]:
+    """Networks as CIDR and host names in lower case: the two ways an operator names a place."""
     items = value if isinstance(value, list | tuple) else _text(value).split(",")
     allowed: list[str] = []
     for item in items:
