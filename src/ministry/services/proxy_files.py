@@ -219,8 +219,10 @@ class ProxyFiles:
     def _fail(
         self, config: IndexConfig, entry: FileEntry, fetch: _Fetch, error: UpstreamUnavailable
     ) -> None:
-        # What went wrong is for the log; a client learns only that the upstream failed.
+        # What went wrong is for the log (and the operator's 'verify --repair', as the
+        # cause); a client learns only that the upstream failed.
         fetch.error = upstream_failed()
+        fetch.error.__cause__ = error
         self._metrics.proxy_files.labels(config.name, "error").inc()
         log.warning("proxy %s: %s: %s", config.name, entry.filename, error)
 
