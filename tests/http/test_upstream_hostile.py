@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from conftest import ALICE, BOB
-from support.scripted import Answer, ScriptedServer
+from support.scripted import Answer, ForwardProxy, ScriptedServer
 from support.server import MinistryServer
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -143,6 +143,30 @@ def test_a_redirect_into_the_network_is_not_followed(scene: Scene) -> None:
     assert f"/go/{wheel('bouncy', '1.0')}" in scene.upstream.paths
     assert scene.internal.paths == []
     assert "leads to an internal address" in scene.strict.log()
+
+
+def test_through_an_http_proxy_each_hop_is_checked_before_it_is_sent(
+    scene: Scene, tmp_path: Path
+) -> None:
+    """With HTTP_PROXY the proxy connects; the redirect into the network is still refused,
+    before the proxy is asked for it."""
+    through = {"HTTP_PROXY": "", "http_proxy": "", "NO_PROXY": "", "no_proxy": ""}
+    with ForwardProxy() as forward:
+        through["HTTP_PROXY"] = through["http_proxy"] = forward.url("")
+        arguments = ["--upstream", scene.upstream.url("/simple/", host="localhost")]
+        server = MinistryServer(tmp_path / "data", arguments=arguments, environment=through)
+        server.start()
+        try:
+            with server.client() as client:
+                files = files_of(client, "bouncy")
+                assert client.get(files[wheel("bouncy", "1.0")]).status_code == 502
+                assert list(files_of(client, "leaky")) == [wheel("leaky", "1.1")]
+        finally:
+            server.stop()
+    assert scene.upstream.url("/simple/bouncy/", host="localhost") in forward.paths
+    assert scene.upstream.url(f"/go/{wheel('bouncy', '1.0')}", host="localhost") in forward.paths
+    assert not [path for path in forward.paths if f":{scene.internal.port}/" in path]
+    assert scene.internal.paths == []
 
 
 def test_allowed_internal_networks_are_reached(scene: Scene) -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+import httpx
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -59,19 +61,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, owner: ScriptedServer) -> None:
-        super().__init__((LOOPBACK, 0), _Handler)
+    def __init__(
+        self, owner: ScriptedServer, handler: type[http.server.BaseHTTPRequestHandler]
+    ) -> None:
+        super().__init__((LOOPBACK, 0), handler)
         self.owner = owner
 
 
 class ScriptedServer:
     """Answers from ``answers`` by request path; ``paths`` lists what was asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler] = _Handler) -> None:
         self.answers: dict[str, Answer] = {}
         self.paths: list[str] = []
         self._lock = threading.Lock()
-        self._server = _Server(self)
+        self._server = _Server(self, handler)
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -96,3 +100,31 @@ class ScriptedServer:
     ) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.server.owner.record(self.path)  # an absolute URL: what the client asked for
+        with httpx.Client(trust_env=False, follow_redirects=False, timeout=30) as client:
+            answer = client.get(self.path)
+        self.send_response(answer.status_code)
+        for key in ("Content-Type", "Location", "ETag"):
+            if key in answer.headers:
+                self.send_header(key, answer.headers[key])
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class ForwardProxy(ScriptedServer):
+    """A plain HTTP forward proxy (``HTTP_PROXY``): it connects wherever it is asked to,
+    as many proxies do, and ``paths`` lists the URLs it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(_ProxyHandler)
