@@ -39,6 +39,9 @@ __all__ = [
 
 _SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?\Z", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\.?\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?\Z"
+)
 
 
 class SettingsError(ValueError):
@@ -62,6 +65,8 @@ class Settings:
     upstream_ttl: int = 300
     #: Seconds to wait for an upstream to connect or send the next bytes.
     upstream_timeout: float = 10.0
+    #: Internal networks (CIDR) and host names that files on upstream pages may lead to.
+    upstream_allow_internal: tuple[str, ...] = ()
     #: Never contact an upstream: serve only what is cached.
     offline: bool = False
     #: Metadata store: ``sqlite:///path`` (default: in the data directory) or ``redis://host:port/N``.
@@ -221,6 +226,25 @@ def _public_url(value: Any) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def _internal(value: Any) -> tuple[str, ...]:
+    """Networks as CIDR and host names in lower case: the two ways an operator names a place."""
+    items = value if isinstance(value, list | tuple) else _text(value).split(",")
+    allowed: list[str] = []
+    for item in items:
+        text = item.strip().lower() if isinstance(item, str) else ""
+        if not text and isinstance(item, str):
+            continue
+        try:
+            allowed.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            if not _HOST_NAME.match(text):
+                raise ValueError(
+                    f"{item!r} is neither a network like 10.1.0.0/16 nor a host name"
+                ) from None
+            allowed.append(text.rstrip("."))
+    return tuple(dict.fromkeys(allowed))
+
+
 def _networks(value: Any) -> tuple[str, ...]:
     items = value if isinstance(value, list | tuple) else _text(value).split(",")
     networks: list[str] = []
@@ -315,6 +339,10 @@ OPTIONS: tuple[Option, ...] = (
            "fresh.", _seconds, "TIME"),
     Option("upstream_timeout", "upstream", "timeout", "10", "Seconds to wait for an upstream "
            "to connect or send more.", _timeout, "SECONDS"),
+    Option("upstream_allow_internal", "upstream", "allow_internal", "none", "Internal "
+           "networks (CIDR) and host names that files on upstream pages may lead to, beyond "
+           "the upstream's own host and port (comma-separated in a flag or variable, a list "
+           "in the file).", _internal, "NETWORKS"),
     Option("offline", "upstream", "offline", "off", "Never contact an upstream: serve only "
            "what is cached.", _switch, None),
     Option("max_upload_size", "limits", "max_upload_size", "100M", "The largest file an "
@@ -340,7 +368,8 @@ assert set(OPTION) == {f.name for f in fields(Settings)} - {"file"}, "OPTIONS is
 
 def _convert(option: Option, raw: Any, source: str) -> Any:
     # A file may hold lists, tables and booleans; only some settings take them.
-    if isinstance(raw, dict) or (isinstance(raw, list) and option.name != "trusted_proxies"):
+    listed = option.name in ("trusted_proxies", "upstream_allow_internal")
+    if isinstance(raw, dict) or (isinstance(raw, list) and not listed):
         raise SettingsError(f"{source}: must be a single value, not {type(raw).__name__}")
     if isinstance(raw, bool) and option.metavar is not None:
         raise SettingsError(f"{source}: {raw!r} is not a value this setting takes")

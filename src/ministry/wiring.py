@@ -151,7 +151,7 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         )
     hasher = PasswordHasher()
     indexes = IndexService(metadata)
-    upstream = UpstreamClient(settings.upstream_timeout)
+    upstream = UpstreamClient(settings.upstream_timeout, settings.upstream_allow_internal)
     pages = ProxyPages(metadata, upstream, metrics, offline=settings.offline)
     proxy_files = ProxyFiles(
         metadata, blobs, upstream, settings.spool_directory, metrics, offline=settings.offline

@@ -586,6 +586,21 @@ def test_cached_pages_and_files(metadata: MetadataStore) -> None:
     assert run(metadata.last_serial()) == serial
 
 
+def test_pinned_files_keep_the_first_hash(metadata: MetadataStore) -> None:
+    """The first sha256 of a filename stays pinned, per index and project; not a change."""
+    serial = run(metadata.last_serial())
+    first = {"demo-1.0.tar.gz": "a" * 64, "demo-1.1.tar.gz": "b" * 64}
+    assert run(metadata.pin_files("upstream", "demo", first)) == first
+    later = {"demo-1.0.tar.gz": "c" * 64, "demo-2.0.tar.gz": "d" * 64}
+    assert run(metadata.pin_files("upstream", "demo", later)) == {
+        "demo-1.0.tar.gz": "a" * 64,
+        "demo-2.0.tar.gz": "d" * 64,
+    }
+    assert run(metadata.pin_files("other", "demo", later)) == later
+    assert run(metadata.pin_files("upstream", "demo", {})) == {}
+    assert run(metadata.last_serial()) == serial
+
+
 def test_mirror_runs_keep_the_last_run_of_each_job(metadata: MetadataStore) -> None:
     """A job's run replaces its previous one; runs list by job name; none is a change."""
     when = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
@@ -801,6 +816,7 @@ async def _populate(store: MetadataStore) -> None:
     await store.delete_files("main", ["demo-1.0.tar.gz"], Actor("alice"))
     await store.put_cached_page(CachedPage("upstream", "six", 200, when, "{}", "t", '"e"', "x"))
     await store.put_cached_file(CachedFile("upstream", "six-1.whl", "e" * 64, 9, when, when))
+    await store.pin_files("upstream", "six", {"six-1.whl": "e" * 64, "six-2.whl": "f" * 64})
     await store.put_mirror_run(
         MirrorRun("nightly", "upstream", when, when + timedelta(seconds=5), True, 1, 9, 0, "ok")
     )

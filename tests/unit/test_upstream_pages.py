@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 
@@ -760,3 +761,17 @@ def test_ministry_html_page_round_trips() -> None:
     assert page.versions == ("1.0", "2.0")
     assert page.status is None
     assert list(page.files) == expected_files(source, with_json_only=False)
+
+
+def test_a_json_page_of_tiny_values_is_refused_before_it_is_parsed() -> None:
+    """Two million empty objects (6 MB) would take some 150 MB parsed: refused unparsed."""
+    body = b'{"meta":{"api-version":"1.1"},"name":"demo","files":[' + b"{}," * 2_100_000 + b"{}]}"
+    tracemalloc.start()
+    try:
+        with pytest.raises(UpstreamPageError) as refused:
+            upstream_pages.parse_json_page(body, "https://index.example.test/simple/demo/", "demo")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024
+    assert "more values than any project page" in str(refused.value)

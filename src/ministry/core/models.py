@@ -28,6 +28,7 @@ __all__ = [
     "IndexKind",
     "MirrorRun",
     "PackageType",
+    "PinnedFile",
     "Project",
     "Release",
     "Route",
@@ -222,6 +223,16 @@ class CachedFile:
     size: int
     cached: datetime
     last_access: datetime
+
+
+@dataclass(frozen=True)
+class PinnedFile:
+    """The first sha256 a proxy index saw for a filename: the bytes that name keeps."""
+
+    index: str
+    project: str
+    filename: str
+    sha256: str
 
 
 @dataclass(frozen=True)

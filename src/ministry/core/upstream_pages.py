@@ -15,6 +15,7 @@ Pure code, no I/O; sizes are bounded here as a second guard (HOSTILE 59).
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -63,6 +64,12 @@ _FEED_CHUNK = 64 * 1024
 _MAX_PENDING = 256 * 1024
 # A real page has three or four tags per file; refusing more bounds the parse time.
 _MAX_MARKUP = 8 * MAX_FILES
+# Parsed JSON costs up to about 100 bytes per value (an empty object in a list), whatever
+# the page's size. A file entry of the public index has some 25 ``,`` and ``:``; refusing
+# more than 2,000,000 (80,000 entries, more than any project has) before parsing bounds
+# what a hostile page of tiny values costs to some 200 MB (docs/security.md, "Hostile
+# upstream pages").
+_MAX_JSON_SEPARATORS = 2_000_000
 
 
 class UpstreamPageError(ValueError):
@@ -166,6 +173,8 @@ def _check_api_version(value: object) -> None:
 def parse_json_page(body: bytes, page_url: str, project: str) -> UpstreamPage:
     """Parse a PEP 691 JSON project page."""
     name = _check_request(body, project)
+    if body.count(b",") + body.count(b":") > _MAX_JSON_SEPARATORS:
+        raise UpstreamPageError("Upstream JSON page has more values than any project page.")
     document = _load_json(body)
     meta = document.get("meta")
     _check_api_version(meta.get("api-version") if isinstance(meta, dict) else None)
@@ -468,7 +477,7 @@ def parse_html_page(body: bytes, page_url: str, project: str) -> UpstreamPage:
     no anchors is a project with no files.
     """
     name = _check_request(body, project)
-    collector = _collect_links(body.decode("utf-8", errors="replace"))
+    collector = _collect_links(body)
     if not collector.saw_tag:
         raise UpstreamPageError("Upstream page served as HTML does not look like HTML.")
     if "pypi:repository-version" in collector.meta:
@@ -484,17 +493,21 @@ def parse_html_page(body: bytes, page_url: str, project: str) -> UpstreamPage:
     )
 
 
-def _collect_links(text: str) -> _LinkCollector:
-    """Feed ``text`` in chunks; refuse markup left unterminated for more than _MAX_PENDING.
+def _collect_links(body: bytes) -> _LinkCollector:
+    """Decode and feed ``body`` in chunks; refuse markup left unterminated for more than
+    _MAX_PENDING.
 
-    ``close()`` is never called: every complete tag has been reported by then, and
-    closing would only re-scan an unterminated tail.
+    Decoding chunk by chunk keeps no text copy of the whole page (one character beyond
+    Latin-1 would make that copy four bytes a character). ``close()`` is never called:
+    every complete tag has been reported by then, and closing would only re-scan an
+    unterminated tail.
     """
-    if text.count("<") > _MAX_MARKUP:
+    if body.count(b"<") > _MAX_MARKUP:
         raise UpstreamPageError("Upstream HTML page has more markup than any project page.")
     collector = _LinkCollector()
-    for start in range(0, len(text), _FEED_CHUNK):
-        collector.feed(text[start : start + _FEED_CHUNK])
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for start in range(0, len(body), _FEED_CHUNK):
+        collector.feed(decoder.decode(body[start : start + _FEED_CHUNK]))
         if len(collector.rawdata) > _MAX_PENDING:
             raise UpstreamPageError("Upstream HTML page has unterminated markup.")
     return collector

@@ -162,9 +162,14 @@ class IndexService:
     async def update(
         self, identity: Identity, name: str, changes: Mapping[str, Any]
     ) -> IndexConfig:
-        """Change some settings of an index (its admins and server administrators)."""
+        """Change some settings of an index (its admins and server administrators; its
+        upstream only the latter)."""
         current = await self.get(name)
         check_manage_index(identity, current)
+        if "upstream" in changes and changes["upstream"] != current.upstream:
+            # The upstream's host is what the proxy may connect to, internal or not
+            # (docs/security.md, "Upstream requests (SSRF)"): the server's decision.
+            check_admin(identity, "change the upstream of an index")
         unknown = set(changes) - _MUTABLE
         if unknown:
             raise InvalidRequest(f"Unknown or fixed index settings: {', '.join(sorted(unknown))}.")

@@ -41,6 +41,13 @@ class Metrics:
             ["index", "result"],
             registry=self.registry,
         )
+        self.upstream_changed_files = Counter(
+            "ministry_upstream_changed_files",
+            "Files an upstream page listed with other bytes than the same filename had "
+            "before (pinned), counted at each page refresh that finds one.",
+            ["index"],
+            registry=self.registry,
+        )
         self.upstream_seconds = Histogram(
             "ministry_upstream_request_seconds",
             "Time spent on upstream requests, by kind (page, file, metadata).",

@@ -485,7 +485,9 @@ class _Run:
             else:
                 return 0  # complete already: a run was stopped between the last byte and the cache
         fetched = 0
-        async with self.mirror.client.stream_file(entry.upstream_url, have) as response:
+        assert self.config.upstream is not None
+        upstream = self.config.upstream
+        async with self.mirror.client.stream_file(upstream, entry.upstream_url, have) as response:
             if response.status_code == 200 and have:
                 os.ftruncate(descriptor, 0)  # the upstream ignored the range: start over
                 have = 0

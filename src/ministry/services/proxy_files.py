@@ -27,7 +27,7 @@ from ministry.services.upstream import UpstreamClient
 from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
 from ministry.storage.temporary import create_temporary, sweep_orphans
 
-__all__ = ["ProxyFiles", "ProxyStream", "missing_bytes"]
+__all__ = ["ProxyFiles", "ProxyStream", "missing_bytes", "upstream_failed"]
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class ProxyFiles:
         assert entry.upstream_url is not None
         try:
             with self._metrics.upstream_seconds.labels("file").time():
-                digests = await self._receive(entry, fetch)
+                digests = await self._receive(config, entry, fetch)
             if digests.sha256 != entry.sha256 or (fetch.size not in (None, digests.size)):
                 raise UpstreamUnavailable(
                     f"Upstream sent {entry.filename!r} with other bytes than its page "
@@ -195,11 +195,11 @@ class ProxyFiles:
             fetch.started.set()
             fetch.notify()
 
-    async def _receive(self, entry: FileEntry, fetch: _Fetch) -> Digests:
-        assert entry.upstream_url is not None
+    async def _receive(self, config: IndexConfig, entry: FileEntry, fetch: _Fetch) -> Digests:
+        assert entry.upstream_url is not None and config.upstream is not None
         hasher = StreamingHasher()
         loop = asyncio.get_running_loop()
-        async with self._client.stream_file(entry.upstream_url) as response:
+        async with self._client.stream_file(config.upstream, entry.upstream_url) as response:
             declared = response.headers.get("Content-Length")
             if declared is not None and declared.isdigit():
                 if fetch.size is not None and int(declared) != fetch.size:
@@ -219,7 +219,10 @@ class ProxyFiles:
     def _fail(
         self, config: IndexConfig, entry: FileEntry, fetch: _Fetch, error: UpstreamUnavailable
     ) -> None:
-        fetch.error = error
+        # What went wrong is for the log (and the operator's 'verify --repair', as the
+        # cause); a client learns only that the upstream failed.
+        fetch.error = upstream_failed()
+        fetch.error.__cause__ = error
         self._metrics.proxy_files.labels(config.name, "error").inc()
         log.warning("proxy %s: %s: %s", config.name, entry.filename, error)
 
@@ -256,14 +259,19 @@ class ProxyFiles:
         return await asyncio.shield(flight)
 
     async def _fetch_small(self, config: IndexConfig, url: str, name: str, expected: str) -> str:
-        with self._metrics.upstream_seconds.labels("metadata").time():
-            data = await self._client.fetch_small(url + _METADATA_SUFFIX)
-        if sha256_hex(data) != expected:
+        assert config.upstream is not None
+        try:
+            with self._metrics.upstream_seconds.labels("metadata").time():
+                data = await self._client.fetch_small(config.upstream, url + _METADATA_SUFFIX)
+            if sha256_hex(data) != expected:
+                raise UpstreamUnavailable(
+                    f"Upstream sent {name!r} with other bytes than its page promises "
+                    f"({mask_url(url)}); it was not kept."
+                )
+        except UpstreamUnavailable as exc:
             self._metrics.proxy_files.labels(config.name, "error").inc()
-            raise UpstreamUnavailable(
-                f"Upstream sent {name!r} with other bytes than its page promises "
-                f"({mask_url(url)}); it was not kept."
-            )
+            log.warning("proxy %s: %s: %s", config.name, name, exc)
+            raise upstream_failed() from exc
         sha256 = await self._blobs.put_bytes(data)
         now = _now()
         await self._metadata.put_cached_file(
@@ -271,6 +279,12 @@ class ProxyFiles:
         )
         self._metrics.proxy_files.labels(config.name, "miss").inc()
         return sha256
+
+
+def upstream_failed() -> UpstreamUnavailable:
+    """The error a client sees when an upstream failed: its status, body or address
+    stay in the log (docs/security.md, "Upstream requests (SSRF)")."""
+    return UpstreamUnavailable("The upstream index failed to answer; try again later.")
 
 
 def missing_bytes(filename: str, metadata: bool, *, proxied: bool) -> StorageError:

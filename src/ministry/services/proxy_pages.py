@@ -22,7 +22,12 @@ from packaging.utils import NormalizedName
 from ministry.core.masking import mask_url
 from ministry.core.models import CachedPage, IndexConfig
 from ministry.core.upstream_cache import KeptPage, dump_page, load_page
-from ministry.core.upstream_pages import UpstreamPage, UpstreamPageError, parse_page
+from ministry.core.upstream_pages import (
+    UpstreamFile,
+    UpstreamPage,
+    UpstreamPageError,
+    parse_page,
+)
 from ministry.errors import UpstreamUnavailable
 from ministry.services.metrics import Metrics
 from ministry.services.upstream import FetchedPage, UpstreamClient
@@ -154,6 +159,8 @@ class ProxyPages:
                     kept.last_modified if conditional and kept else None,
                 )
             page = self._parse(fetched, project, kept) if fetched.status == 200 else None
+            if page is not None:
+                page = await self._reachable(config, page)
         except (UpstreamUnavailable, UpstreamPageError) as exc:
             return self._fall_back(config, key, kept, exc)
         self._retry_at.pop(key, None)
@@ -167,6 +174,7 @@ class ProxyPages:
             stored = CachedPage(config.name, project, 404, now, document, token)
             self._count(config, "not_found")
         else:
+            page = await self._pinned(config, project, page, kept)
             stored = self._kept(config, project, page, fetched, kept, now)
             self._count(config, "refreshed" if kept else "miss")
         await self._metadata.put_cached_page(stored)
@@ -185,6 +193,65 @@ class ProxyPages:
                     f"the upstream page lists no files where it listed {before}"
                 )
         return page
+
+    async def _reachable(self, config: IndexConfig, page: UpstreamPage) -> UpstreamPage:
+        """The page without the files whose URLs lead where this upstream may not reach
+        (docs/security.md, "Upstream requests (SSRF)")."""
+        assert config.upstream is not None
+        refused = await self._client.refused(config.upstream, (f.url for f in page.files))
+        if not refused:
+            return page
+        for file in page.files:
+            if file.url in refused:
+                log.warning(
+                    "proxy %s: dropped %s from the page of %s: its URL %s leads to an internal "
+                    "address (see --upstream-allow-internal)",
+                    config.name,
+                    file.filename,
+                    page.name,
+                    mask_url(file.url),
+                )
+        return replace(page, files=tuple(f for f in page.files if f.url not in refused))
+
+    async def _pinned(
+        self,
+        config: IndexConfig,
+        project: NormalizedName,
+        page: UpstreamPage,
+        previous: CachedPage | None,
+    ) -> UpstreamPage:
+        """The page with every filename at the bytes first seen for it (docs/security.md,
+        "Pinned proxied files"): a changed file is offered at its pinned hash while those
+        bytes are cached, and left off the page otherwise."""
+        seen = _hashes(page)
+        # The page kept before also counts as seen (it may predate pinning): one write.
+        before = _hashes(self._load(previous).page) if previous and previous.status == 200 else {}
+        pins = await self._metadata.pin_files(config.name, project, {**seen, **before})
+        changed = {name for name, sha256 in seen.items() if pins.get(name, sha256) != sha256}
+        if not changed:
+            return page
+        files: list[UpstreamFile] = []
+        for file in page.files:
+            if file.filename not in changed:
+                files.append(file)
+                continue
+            self._metrics.upstream_changed_files.labels(config.name).inc()
+            pinned = pins[file.filename]
+            cached = await self._metadata.get_cached_file(config.name, file.filename)
+            keep = cached is not None and cached.sha256 == pinned
+            log.warning(
+                "proxy %s: upstream now lists %s with sha256 %s, but it was %s; %s",
+                config.name,
+                file.filename,
+                seen[file.filename],
+                pinned,
+                "serving the cached file" if keep else "left off the page",
+            )
+            if cached is not None and keep:
+                # The metadata hash describes the new bytes: clients read the file's own.
+                pin = {"sha256": pinned}
+                files.append(replace(file, hashes=pin, metadata_hashes=None, size=cached.size))
+        return replace(page, files=tuple(files))
 
     @staticmethod
     def _kept(
@@ -229,9 +296,16 @@ class ProxyPages:
         )
         if kept is None:
             self._count(config, "error")
+            # The cause (a status, a body, an address) is in the log line above, not for
+            # clients (docs/security.md, "Upstream requests (SSRF)").
             raise UpstreamUnavailable(
-                f"The upstream of index {config.name!r} failed and project {key[1]!r} is not "
-                f"cached: {error}"
+                f"The upstream index failed to answer and project {key[1]!r} is not cached "
+                f"in index {config.name!r}; try again later."
             ) from error
         self._count(config, "stale")
         return self._page(kept, fresh=False, config=config)
+
+
+def _hashes(page: UpstreamPage) -> dict[str, str]:
+    """The sha256 of every file of a page that gives one, by filename."""
+    return {f.filename: f.hashes["sha256"] for f in page.files if "sha256" in f.hashes}

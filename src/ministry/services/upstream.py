@@ -2,9 +2,14 @@
 
 Every call has a timeout, and a page fetch also an overall deadline, so an
 upstream that drips one byte a second costs a bounded wait (HOSTILE.md 51, 52).
-``httpx`` honours ``HTTP(S)_PROXY`` and ``NO_PROXY``, takes credentials from the
-URL, and drops them on redirects to other hosts. Files are asked for without
-content encoding: their hash is checked on exactly the bytes sent.
+A page is read up to :data:`MAX_PAGE_BYTES` and refused past it, so a hostile
+page costs bounded memory (docs/security.md, "Hostile upstream pages").
+Each upstream has its own connection pool, which connects only where the reach
+rule allows (docs/security.md, "Upstream requests (SSRF)"): see
+:mod:`ministry.services.upstream_network`. ``httpx`` honours ``HTTP(S)_PROXY``
+and ``NO_PROXY``, takes credentials from the URL, and drops them on redirects to
+other hosts. Files are asked for without content encoding: their hash is checked
+on exactly the bytes sent.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -22,14 +27,22 @@ import httpx
 
 from ministry.core.masking import mask_url
 from ministry.core.negotiation import SIMPLE_HTML, SIMPLE_JSON
+from ministry.core.upstream_reach import Reach, endpoint
 from ministry.errors import InvalidRequest, UpstreamUnavailable
+from ministry.services.upstream_network import checked_client, permitted
 
-__all__ = ["FetchedPage", "UpstreamClient", "mask_url", "pip_index_url"]
+__all__ = ["MAX_PAGE_BYTES", "FetchedPage", "UpstreamClient", "mask_url", "pip_index_url"]
 
 log = logging.getLogger(__name__)
 
 _ACCEPT = f"{SIMPLE_JSON}, {SIMPLE_HTML};q=0.2, text/html;q=0.01"
-_MAX_PAGE_BYTES = 64 * 1024 * 1024
+#: The largest upstream page read. The largest project pages of the public index are
+#: a few MiB in JSON (a project with thousands of releases and several wheels each);
+#: eight times that leaves room to grow, and the body, parsed only once it is whole,
+#: plus its parsed entries stay well inside a small server's memory.
+MAX_PAGE_BYTES = 32 * 1024 * 1024
+# The list of every project (read by mirror runs only) of the public index is tens of MiB.
+_MAX_LISTING_BYTES = 64 * 1024 * 1024
 _MAX_SMALL_BYTES = 16 * 1024 * 1024
 # The one place this project reads pip's effective configuration, by asking pip: the
 # install command's parsed options merge pip's files, PIP_* variables and its default.
@@ -75,19 +88,40 @@ class FetchedPage:
 class UpstreamClient:
     """One connection pool per process for every upstream."""
 
-    def __init__(self, timeout: float = 10.0) -> None:
+    def __init__(self, timeout: float = 10.0, allow_internal: Iterable[str] = ()) -> None:
         self.timeout = timeout
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=True,
-            max_redirects=5,
-            trust_env=True,
-            headers={"User-Agent": "ministry-of-packages"},
-        )
+        self._allow_internal = tuple(allow_internal)
+        self._clients: dict[Reach, httpx.AsyncClient] = {}
+
+    def _reach(self, base: str) -> Reach:
+        return Reach.of(base, self._allow_internal)
+
+    def _client(self, base: str) -> httpx.AsyncClient:
+        """The connection pool of the upstream at ``base``: it may reach that host and port."""
+        reach = self._reach(base)
+        client = self._clients.get(reach)
+        if client is None:
+            client = self._clients[reach] = checked_client(reach, self.timeout, max_redirects=5)
+        return client
 
     async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
+        """Close the connection pools."""
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    async def refused(self, base: str, urls: Iterable[str]) -> set[str]:
+        """The URLs a page of the upstream at ``base`` names that its requests may not reach."""
+        reach = self._reach(base)
+        verdicts: dict[tuple[str, int] | None, bool] = {}
+        refused: set[str] = set()
+        for url in urls:
+            target = endpoint(url)
+            if target not in verdicts:
+                verdicts[target] = await permitted(reach, url)
+            if not verdicts[target]:
+                refused.add(url)
+        return refused
 
     async def fetch_page(
         self, base: str, project: str, etag: str | None, last_modified: str | None
@@ -102,14 +136,16 @@ class UpstreamClient:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout * 3):
-                return await self._fetch_page(url, headers)
+                return await self._fetch_page(base, url, headers, MAX_PAGE_BYTES)
         except (httpx.HTTPError, TimeoutError) as exc:
             raise _unavailable(url, exc) from exc
         finally:
             log.debug("upstream page %s took %.3fs", mask_url(url), time.monotonic() - started)
 
-    async def _fetch_page(self, url: str, headers: dict[str, str]) -> FetchedPage:
-        async with self._client.stream("GET", url, headers=headers) as response:
+    async def _fetch_page(
+        self, base: str, url: str, headers: dict[str, str], limit: int
+    ) -> FetchedPage:
+        async with self._client(base).stream("GET", url, headers=headers) as response:
             if response.status_code in (304, 404, 410):
                 return FetchedPage(
                     status=404 if response.status_code == 410 else response.status_code
@@ -118,7 +154,7 @@ class UpstreamClient:
                 raise UpstreamUnavailable(
                     f"Upstream {mask_url(url)} answered {response.status_code}."
                 )
-            body = await _read(response, _MAX_PAGE_BYTES, url)
+            body = await _read(response, limit, url)
             return FetchedPage(
                 status=200,
                 body=body,
@@ -128,10 +164,10 @@ class UpstreamClient:
                 last_modified=response.headers.get("Last-Modified"),
             )
 
-    async def fetch_small(self, url: str) -> bytes:
+    async def fetch_small(self, base: str, url: str) -> bytes:
         """A small file whole (a PEP 658 metadata file); raises when upstream fails."""
         try:
-            async with asyncio.timeout(self.timeout * 3), self.stream_file(url) as response:
+            async with asyncio.timeout(self.timeout * 3), self.stream_file(base, url) as response:
                 return await _read(response, _MAX_SMALL_BYTES, url)
         except TimeoutError as exc:
             raise _unavailable(url, exc) from exc
@@ -140,13 +176,16 @@ class UpstreamClient:
         """The upstream's list of every project (``<base>/``); raises when upstream fails."""
         url = base.rstrip("/") + "/"
         try:
-            return await self._fetch_page(url, {"Accept": _ACCEPT})
+            return await self._fetch_page(base, url, {"Accept": _ACCEPT}, _MAX_LISTING_BYTES)
         except httpx.HTTPError as exc:
             raise _unavailable(url, exc) from exc
 
     @asynccontextmanager
-    async def stream_file(self, url: str, offset: int = 0) -> AsyncIterator[httpx.Response]:
-        """An upstream file as a streaming response: 200, or 206 from ``offset`` when asked.
+    async def stream_file(
+        self, base: str, url: str, offset: int = 0
+    ) -> AsyncIterator[httpx.Response]:
+        """A file of the upstream at ``base`` as a streaming response: 200, or 206 from
+        ``offset`` when asked.
 
         A resumed download asks for the rest of the file; an upstream that ignores
         ranges answers 200 with the whole file, and the caller starts over.
@@ -155,7 +194,7 @@ class UpstreamClient:
         if offset:
             headers["Range"] = f"bytes={offset}-"
         try:
-            async with self._client.stream("GET", url, headers=headers) as response:
+            async with self._client(base).stream("GET", url, headers=headers) as response:
                 if response.status_code != 200 and not (offset and response.status_code == 206):
                     raise UpstreamUnavailable(
                         f"Upstream {mask_url(url)} answered {response.status_code}."
@@ -166,14 +205,18 @@ class UpstreamClient:
 
 
 async def _read(response: httpx.Response, limit: int, url: str) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
+    """The body, in one buffer that never holds more than ``limit`` bytes."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise UpstreamUnavailable(f"Upstream {mask_url(url)} announces more than {limit} bytes.")
+    body = bytearray()
     async for chunk in response.aiter_bytes():
-        total += len(chunk)
-        if total > limit:
+        if len(body) + len(chunk) > limit:
+            body.clear()  # a kept error's traceback must not keep the buffer alive
             raise UpstreamUnavailable(f"Upstream {mask_url(url)} sent more than {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    # A bytearray is read as bytes by every parser; copying it would double the peak.
+    return body  # type: ignore[return-value]
 
 
 def _unavailable(url: str, exc: Exception) -> UpstreamUnavailable:

@@ -282,7 +282,9 @@ class Verifier:
             download = await self._catalog.locate_download(access, project, reference.filename)
             await _drain(await self._catalog.open_download(access, download))
         except MinistryError as exc:
-            return f"fetching it again failed: {exc.message}"
+            # The operator is told why; a client is told only that the upstream failed.
+            reason = exc.__cause__ if isinstance(exc.__cause__, MinistryError) else exc
+            return f"fetching it again failed: {reason.message}"
         plan.references.setdefault(download.sha256, [reference])
         return "fetched again from upstream"
 

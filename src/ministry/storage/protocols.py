@@ -8,7 +8,7 @@ directory can be swapped for Redis and S3 without touching them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -185,6 +185,16 @@ class MetadataStore(Protocol):
 
     async def forget_cached_file(self, index: str, filename: str) -> None:
         """Drop a cached file's record."""
+
+    async def pin_files(
+        self, index: str, project: str, hashes: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Pin the sha256 of each filename not pinned yet, all in one write; return the
+        pinned sha256 of every filename in ``hashes`` (the first ever seen wins).
+
+        A pin is never replaced: a filename once served keeps its bytes. Not a change:
+        no serial.
+        """
 
     async def put_mirror_run(self, run: MirrorRun) -> None:
         """Keep the last run of a scheduled mirror job, replacing the one before.

@@ -6,6 +6,7 @@ cached file lives apart from its record, so a read never rewrites the record.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -63,6 +64,23 @@ class CachesMixin(RedisDatabase):
                 if entry is not None:
                     found.append(entry)
         return sorted(found, key=lambda e: e.last_access)
+
+    async def pin_files(
+        self, index: str, project: str, hashes: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Pin the first sha256 of each filename, in one transaction; the pinned hashes.
+
+        One hash per index, its fields ``project/filename`` (neither can hold a slash).
+        """
+        if not hashes:
+            return {}
+        key, fields = self.key("pins", index), [f"{project}/{name}" for name in hashes]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for field, sha256 in zip(fields, hashes.values(), strict=True):
+                pipe.hsetnx(key, field, sha256)
+            pipe.hmget(key, fields)
+            *_, pinned = await self.read(pipe.execute())
+        return {name: text(value) for name, value in zip(hashes, pinned, strict=True) if value}
 
     async def forget_cached_file(self, index: str, filename: str) -> None:
         """Drop a cached file's record."""

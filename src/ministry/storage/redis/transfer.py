@@ -9,7 +9,15 @@ from typing import Any
 from packaging.utils import canonicalize_version
 from redis.asyncio.client import Pipeline
 
-from ministry.core.models import CachedFile, CachedPage, DistFile, Project, Release, Token
+from ministry.core.models import (
+    CachedFile,
+    CachedPage,
+    DistFile,
+    PinnedFile,
+    Project,
+    Release,
+    Token,
+)
 from ministry.storage.records import dumps, from_record, to_record
 from ministry.storage.redis.base import RedisDatabase, text
 from ministry.storage.redis.mirrors import mirror_run_from_record
@@ -75,6 +83,11 @@ class TransferMixin(RedisDatabase):
         for index in await self.read(self.redis.hkeys(self.key("indexes"))):
             for page in await self._hash_values(self.key("pages", text(index))):
                 yield "page", page
+            pins = await self.read(self.redis.hgetall(self.key("pins", text(index))))
+            for field, sha256 in pins.items():
+                project, _, filename = text(field).partition("/")
+                pin = PinnedFile(text(index), project, filename, text(sha256))
+                yield "pinned", to_record(pin)
 
     async def import_records(self, records: AsyncIterable[Record]) -> int:
         """Load records into this (empty) store, keeping every serial; returns how many."""
@@ -129,6 +142,8 @@ class TransferMixin(RedisDatabase):
                 key("cached-used", entry.index), entry.filename, entry.last_access.isoformat()
             )
             pipe.sadd(key("cached-indexes"), entry.index)
+        elif kind == "pinned":
+            pipe.hset(key("pins", r["index"]), f"{r['project']}/{r['filename']}", r["sha256"])
         elif kind == "mirror-run":
             run = mirror_run_from_record(r)
             pipe.hset(key("mirror-runs"), run.job, dumps(run))

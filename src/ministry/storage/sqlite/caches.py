@@ -8,12 +8,13 @@ is not a change anyone made: it does not bump the serial or enter the audit log.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 
-from ministry.core.models import CachedFile, CachedPage
+from ministry.core.models import CachedFile, CachedPage, PinnedFile
 from ministry.storage.sqlite.database import Database
 
-__all__ = ["CachesMixin", "cached_file_of", "page_of"]
+__all__ = ["CachesMixin", "cached_file_of", "page_of", "pinned_file_of"]
 
 
 def page_of(row: sqlite3.Row) -> CachedPage:
@@ -38,6 +39,10 @@ def cached_file_of(row: sqlite3.Row) -> CachedFile:
         cached=datetime.fromisoformat(row["cached"]),
         last_access=datetime.fromisoformat(row["last_access"]),
     )
+
+
+def pinned_file_of(row: sqlite3.Row) -> PinnedFile:
+    return PinnedFile(row["index_name"], row["project"], row["filename"], row["sha256"])
 
 
 class CachesMixin(Database):
@@ -123,6 +128,26 @@ class CachesMixin(Database):
             lambda c: c.execute("SELECT * FROM cached_files ORDER BY last_access").fetchall()
         )
         return [cached_file_of(row) for row in rows]
+
+    async def pin_files(
+        self, index: str, project: str, hashes: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Pin the first sha256 of each filename, in one transaction; the pinned hashes."""
+
+        def pin(connection: sqlite3.Connection) -> dict[str, str]:
+            with self._write(connection) as c:
+                c.executemany(
+                    "INSERT OR IGNORE INTO pinned_files VALUES (?, ?, ?, ?)",
+                    [(index, project, name, sha256) for name, sha256 in hashes.items()],
+                )
+                rows = c.execute(
+                    "SELECT filename, sha256 FROM pinned_files"
+                    " WHERE index_name = ? AND project = ?",
+                    (index, project),
+                ).fetchall()
+            return {row["filename"]: row["sha256"] for row in rows if row["filename"] in hashes}
+
+        return await self._run(pin)
 
     async def forget_cached_file(self, index: str, filename: str) -> None:
         """Drop a cached file's record (its blob is removed by the caller if unused)."""

@@ -159,6 +159,17 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             until TEXT NOT NULL
         )""",
     ),
+    (
+        # The first sha256 a proxy index saw for each upstream filename: a name, once
+        # served, keeps its bytes (docs/security.md, "Pinned proxied files").
+        """CREATE TABLE pinned_files (
+            index_name TEXT NOT NULL,
+            project TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (index_name, project, filename)
+        )""",
+    ),
 )
 
 

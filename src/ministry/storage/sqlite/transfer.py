@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_version
 
 from ministry.core.models import DistFile, IndexConfig
 from ministry.storage.records import from_record, to_record
-from ministry.storage.sqlite.caches import cached_file_of, page_of
+from ministry.storage.sqlite.caches import cached_file_of, page_of, pinned_file_of
 from ministry.storage.sqlite.database import Database
 from ministry.storage.sqlite.mirrors import mirror_run_of
 from ministry.storage.sqlite.rows import (
@@ -73,6 +73,7 @@ _EXPORTS: tuple[tuple[str, str, Callable[[Row], dict[str, Any]]], ...] = (
     ("change", "SELECT * FROM changelog ORDER BY serial", lambda r: to_record(change_of(r))),
     ("page", "SELECT * FROM upstream_pages", lambda r: to_record(page_of(r))),
     ("cached", "SELECT * FROM cached_files", lambda r: to_record(cached_file_of(r))),
+    ("pinned", "SELECT * FROM pinned_files", lambda r: to_record(pinned_file_of(r))),
     # Mirror jobs' last runs travel; their claims are leases of running processes, which
     # a migration (done with the server stopped) leaves behind.
     ("mirror-run", "SELECT * FROM mirror_runs", lambda r: to_record(mirror_run_of(r))),
@@ -146,6 +147,9 @@ def _insert_package_record(c: sqlite3.Connection, kind: str, r: dict[str, Any]) 
     elif kind == "cached":
         row = _values(r, "index", "filename", "sha256", "size", "cached", "last_access")
         c.execute("INSERT INTO cached_files VALUES (?, ?, ?, ?, ?, ?)", row)
+    elif kind == "pinned":
+        row = _values(r, "index", "project", "filename", "sha256")
+        c.execute("INSERT INTO pinned_files VALUES (?, ?, ?, ?)", row)
     elif kind == "mirror-run":
         row = _values(r, "job", "index", "started", "finished", "ok", "files", "bytes", "failed",
                       "message")  # fmt: skip
