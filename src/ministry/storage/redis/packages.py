@@ -22,10 +22,12 @@ from ministry.core.models import (
     AddFileResult,
     DistFile,
     Project,
+    Publisher,
     Release,
 )
 from ministry.storage.records import dumps, loads
-from ministry.storage.redis.base import RedisDatabase, Transaction, text
+from ministry.storage.redis.base import Transaction, text
+from ministry.storage.redis.roles import RolesMixin
 
 __all__ = ["PackagesMixin"]
 
@@ -34,7 +36,7 @@ __all__ = ["PackagesMixin"]
 _BATCH = 500
 
 
-class PackagesMixin(RedisDatabase):
+class PackagesMixin(RolesMixin):
     """The package side of ``MetadataStore``."""
 
     def _projects(self, index: str) -> str:
@@ -127,11 +129,15 @@ class PackagesMixin(RedisDatabase):
         actor: Actor,
         *,
         replace_existing: bool = False,
+        publisher: Publisher | None = None,
     ) -> AddFileResult:
         """Publish a file atomically (see the protocol)."""
 
         async def work(tx: Transaction) -> AddFileResult:
             pipe, outcome = tx.pipe, AddFileOutcome.ADDED
+            judged = None if publisher is None else await self.judge_publisher(tx, file, publisher)
+            if isinstance(judged, AddFileResult):
+                return judged
             existing = await pipe.hget(self._files(file.index), file.filename)
             if existing is not None:
                 stored = loads(DistFile, existing)
@@ -149,6 +155,8 @@ class PackagesMixin(RedisDatabase):
                 sdist = await self._sdist_of(tx, file, version)
                 if sdist is not None:
                     return AddFileResult(AddFileOutcome.SDIST_TAKEN, sdist)
+            if judged is not None:
+                self.record_owner(tx, judged, actor)
             serial, when = tx.log(
                 actor, "add-file", file.index, project=file.project, version=version,
                 filename=file.filename,
