@@ -189,11 +189,19 @@ def check_project_action(
     wanted = ("owner",) if owners_only else ("owner", "maintainer")
     if manages_index(identity, index) or _holds(identity, roles, *wanted):
         return
-    who = _owners_text(index, roles) + ("" if owners_only else " and maintainers")
     raise PermissionDenied(
         f"User {identity.user!r} may not {what} in project {project!r} of index "
-        f"{index.name!r}: only {who} may."
+        f"{index.name!r}: only {_who(index, roles, wanted)} may."
     )
+
+
+def _who(index: IndexConfig, roles: list[ProjectRole], wanted: tuple[str, ...]) -> str:
+    owners = sorted(r.principal for r in roles if r.role == "owner")
+    who = [f"its owners ({', '.join(owners)})"] if owners else []
+    if "maintainer" in wanted and any(r.role == "maintainer" for r in roles):
+        who.append("its maintainers")
+    who.append(f"the admins of index {index.name!r}")
+    return " and ".join(who) if len(who) < 3 else f"{who[0]}, {who[1]} and {who[2]}"
 
 
 def check_manage_roles(
@@ -205,7 +213,7 @@ def check_manage_roles(
         return
     raise PermissionDenied(
         f"User {identity.user!r} may not change who maintains project {project!r} in index "
-        f"{index.name!r}: only {_owners_text(index, roles)} may."
+        f"{index.name!r}: only {_who(index, roles, ('owner',))} may."
     )
 
 

@@ -41,6 +41,9 @@ class MaintenanceService:
         """Check the right to ``action`` and return the filenames it applies to."""
         config = await self._indexes.get(index)
         roles = await self._metadata.list_roles(index, project)
+        unknown = config.kind == "hosted" and not roles
+        if unknown and await self._metadata.get_project(index, project) is None:
+            raise NotFound(f"Project {project!r} in index {index!r} has no files.")
         check_project_action(
             identity, config, project, roles, action, owners_only=action == "delete"
         )
