@@ -40,9 +40,9 @@ class MaintenanceService:
     ) -> list[str]:
         """Check the right to ``action`` and return the filenames it applies to."""
         config = await self._indexes.get(index)
+        existing = await self._metadata.get_project(index, project)
         roles = await self._metadata.list_roles(index, project)
-        unknown = config.kind == "hosted" and not roles
-        if unknown and await self._metadata.get_project(index, project) is None:
+        if config.kind == "hosted" and existing is None and not roles:
             raise NotFound(f"Project {project!r} in index {index!r} has no files.")
         check_project_action(
             identity, config, project, roles, action, owners_only=action == "delete"

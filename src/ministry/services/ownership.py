@@ -38,8 +38,9 @@ class OwnershipService:
             raise NotFound(
                 f"Index {config.name!r} mirrors its upstream: its projects have no owners here."
             )
+        existing = await self._metadata.get_project(config.name, project)
         roles = await self._metadata.list_roles(config.name, project)
-        if not roles and await self._metadata.get_project(config.name, project) is None:
+        if not roles and existing is None:
             raise NotFound(f"No project {project!r} in index {config.name!r}.")
         return roles
 

@@ -146,10 +146,13 @@ class UploadService:
         allowed = publisher(identity, config).principals
         if allowed is None:
             return
+        # The project before its roles: a project read as existing has its first owner
+        # already (both commit together), whoever is creating it at this moment.
+        existing = await self._metadata.get_project(config.name, project)
         roles = await self._metadata.list_roles(config.name, project)
         if allowed & {r.principal for r in roles}:
             return
-        if roles or await self._metadata.get_project(config.name, project) is not None:
+        if roles or existing is not None:
             raise project_refusal(identity, config, project, roles)
 
     @staticmethod
