@@ -966,20 +966,24 @@ def test_racing_redis_clients_make_one_owner(redis_url: str) -> None:
     url = f"{redis_url}?prefix=owners{secrets.token_hex(6)}"
     stores = [RedisMetadataStore(url) for _ in range(6)]
 
-    async def race() -> list[AddFileOutcome]:
+    async def race(project: str, users: list[str]) -> list[AddFileOutcome]:
         results = await asyncio.gather(
             *(
                 store.add_file(
-                    dist_file(f"race-1.0-u{n}-py3-none-any.whl", project="race"), "race", {},
-                    Actor(f"u{n}"), publisher=_publisher(f"u{n}"),
+                    dist_file(f"{project}-1.0-n{n}-py3-none-any.whl", project=project), project,
+                    {}, Actor(user), publisher=_publisher(user),
                 )
-                for n, store in enumerate(stores)
+                for n, (store, user) in enumerate(zip(stores, users, strict=True))
             )
         )  # fmt: skip
         return [r.outcome for r in results]
 
     try:
-        outcomes = run(race())
+        # One user creating a project through every node at once is never refused in it.
+        alone = run(race("solo", ["solo"] * 6))
+        assert alone == [AddFileOutcome.ADDED] * 6
+        assert _roles(stores[0], NormalizedName("solo")) == [("solo", "owner")]
+        outcomes = run(race("race", [f"u{n}" for n in range(6)]))
         roles = run(stores[0].list_roles("main", NormalizedName("race")))
         files = run(stores[0].list_files("main", NormalizedName("race")))
     finally:
@@ -987,7 +991,7 @@ def test_racing_redis_clients_make_one_owner(redis_url: str) -> None:
             run(store.close())
     assert sorted(o.name for o in outcomes) == ["ADDED"] + ["NOT_PERMITTED"] * 5
     assert len(roles) == 1 and roles[0].role == "owner"
-    assert [f.filename for f in files] == [f"race-1.0-{roles[0].principal}-py3-none-any.whl"]
+    assert [f.filename for f in files] == [f"race-1.0-n{roles[0].principal[1:]}-py3-none-any.whl"]
 
 
 def test_sqlite_upgrade_gives_projects_their_first_uploader(tmp_path: Path) -> None:

@@ -78,9 +78,12 @@ class RolesMixin(RedisDatabase):
     ) -> AddFileResult | ProjectRole | None:
         """A refusal for a publisher without a role in an existing project; for a new
         project, the owner to record once the file is in (``record_owner``)."""
+        # The project before its roles: the reads are not one snapshot, and a refusal
+        # commits nothing, so nothing would notice a project created between them. Read
+        # in this order, a project that exists shows the owner committed with it.
+        exists = await tx.pipe.hexists(self.key("projects", file.index), file.project)
         roles = await self._roles_in(tx, file.index, file.project)
-        exists = roles or await tx.pipe.hexists(self.key("projects", file.index), file.project)
-        if exists:
+        if exists or roles:
             allowed = publisher.principals
             if allowed is not None and not allowed & {r.principal for r in roles}:
                 return AddFileResult(AddFileOutcome.NOT_PERMITTED, file)
