@@ -131,6 +131,9 @@ def test_owners_add_owners_and_the_last_one_stays(
     assert "'alice' is the last owner" in last.json()["message"]
     assert client.put(_roles_url(unique, "owners", "bobby"), auth=ALICE).status_code == 404
     assert client.put(_roles_url(unique, "owners", "@nogroup"), auth=ALICE).status_code == 404
+    everyone = client.put(_roles_url(unique, "maintainers", "@all"), auth=ALICE)
+    assert everyone.status_code == 400, everyone.text
+    assert "not @all" in everyone.json()["message"]
     assert client.get(_roles_url(unique + "-none")).status_code == 404
     assert client.put(_roles_url(unique, "owners", "bob"), auth=ALICE).status_code == 200
     gone = client.delete(_roles_url(unique, "owners", "alice"), auth=BOB)

@@ -171,7 +171,7 @@ def project_refusal(
     return PermissionDenied(
         f"User {identity.user!r} may not upload to project {project!r} in index "
         f"{index.name!r}: it belongs to {_owners_text(index, roles)}. "
-        "Ask an owner to add you as a maintainer."
+        "Ask one of them to add you as a maintainer."
     )
 
 

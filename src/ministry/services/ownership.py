@@ -10,8 +10,8 @@ from __future__ import annotations
 from packaging.utils import NormalizedName
 
 from ministry.core.models import IndexConfig, ProjectRole, RoleName
-from ministry.core.permissions import Identity, check_manage_roles
-from ministry.errors import NotFound
+from ministry.core.permissions import EVERYONE, Identity, check_manage_roles
+from ministry.errors import InvalidRequest, NotFound
 from ministry.services.indexes import IndexService
 from ministry.storage.protocols import MetadataStore
 
@@ -76,7 +76,12 @@ class OwnershipService:
         return await self._metadata.list_roles(index, project)
 
     async def _check_principal(self, principal: str) -> None:
-        """Roles go to users and groups that exist (never ``@all``, which no group is)."""
+        """Roles go to users and groups that exist, never to ``@all`` (every user)."""
+        if principal == EVERYONE:
+            raise InvalidRequest(
+                "A project's roles name users and groups, not @all: every uploader of the "
+                "index would own or maintain it."
+            )
         if principal.startswith("@"):
             groups = {g.name for g in await self._metadata.list_groups()}
             if principal[1:] not in groups:
