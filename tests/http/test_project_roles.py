@@ -81,14 +81,14 @@ def test_another_uploader_is_refused_until_made_a_maintainer(
     """bob may upload to main, but alice's project is hers: 403 naming her, with plain
     HTTP and with twine; once a maintainer, bob publishes with both."""
     assert _upload(client, tmp_path, unique, "1.0", ALICE).status_code == 200
-    assert _roles(client, unique) == {
-        "index": "main", "project": unique, "owners": ["alice"], "maintainers": [],
-    }  # fmt: skip
     refused = _upload(client, tmp_path, unique, "1.1", BOB)
     assert refused.status_code == 403, refused.text
     message = refused.text
     assert f"'bob' may not upload to project '{unique}'" in message
     assert "its owners (alice)" in message
+    assert _roles(client, unique) == {
+        "index": "main", "project": unique, "owners": ["alice"], "maintainers": [],
+    }  # fmt: skip
     sdist = make_sdist(tmp_path, unique, "1.2")
     twine = twine_upload(home, f"{roles_server.url}/legacy/", *BOB, sdist)
     assert twine.returncode != 0
