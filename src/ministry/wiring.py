@@ -26,6 +26,7 @@ from ministry.services.indexes import IndexService
 from ministry.services.maintenance import MaintenanceService
 from ministry.services.metrics import Metrics
 from ministry.services.mirror import Mirror
+from ministry.services.ownership import OwnershipService
 from ministry.services.projects import ProjectResolver
 from ministry.services.proxy_files import ProxyFiles
 from ministry.services.proxy_pages import ProxyPages
@@ -58,6 +59,7 @@ class Services:
     bundles: Bundles
     uploads: UploadService
     maintenance: MaintenanceService
+    ownership: OwnershipService
     audit: AuditService
     upstream: UpstreamClient
     proxy_files: ProxyFiles
@@ -176,6 +178,7 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         ),
         uploads=uploads,
         maintenance=maintenance,
+        ownership=OwnershipService(metadata, indexes),
         audit=AuditService(metadata),
         upstream=upstream,
         proxy_files=proxy_files,

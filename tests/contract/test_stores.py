@@ -32,6 +32,8 @@ from ministry.core.models import (
     IndexConfig,
     MirrorRun,
     Project,
+    ProjectRole,
+    Publisher,
     Release,
     Route,
     Token,
@@ -44,6 +46,7 @@ from ministry.storage.records import to_record
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.redis.base import LAYOUT
 from ministry.storage.sqlite import SqliteMetadataStore
+from ministry.storage.sqlite.rows import FILE_COLUMNS
 from ministry.storage.sqlite.schema import _MIGRATIONS
 from ministry.storage.temporary import create_temporary, create_temporary_directory, sweep_orphans
 from support.backends import free_ports
@@ -679,12 +682,18 @@ def test_racing_processes_claim_a_job_once(
             [sys.executable, "-c", _CLAIMER, database, start],
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+            env=_racer_environment(),
         )
         for _ in range(6)
     ]
     outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in racers)
     assert outcomes == ["False"] * 5 + ["True"]
+
+
+def _racer_environment() -> dict[str, str]:
+    """The test support modules importable, and ministry from wherever this run takes it."""
+    paths = [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
 _RACER = """
@@ -716,7 +725,7 @@ def test_racing_processes_have_one_winner(tmp_path: Path) -> None:
             [sys.executable, "-c", _RACER, str(database), f"bytes-{n}"],
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+            env=_racer_environment(),
         )
         for n in range(6)
     ]
@@ -812,6 +821,13 @@ async def _populate(store: MetadataStore) -> None:
         await store.add_file(file, "Demo", {"summary": version}, Actor("alice"))
     await store.add_file(replace(dist_file("demo-2.0.tar.gz", version="2.0"), index="team/dev"),
                          "Demo", {}, Actor("bob"))  # fmt: skip
+    await store.add_file(
+        dist_file("tool-1.0.tar.gz", project="tool"), "tool", {}, Actor("alice"),
+        publisher=Publisher("alice", frozenset({"alice"})),
+    )  # fmt: skip
+    await store.add_role(
+        ProjectRole("main", NormalizedName("tool"), "@qa", "maintainer"), Actor("alice")
+    )
     await store.set_yanked("main", ["demo-1.1.tar.gz"], "broken", Actor("alice"))
     await store.delete_files("main", ["demo-1.0.tar.gz"], Actor("alice"))
     await store.put_cached_page(CachedPage("upstream", "six", 200, when, "{}", "t", '"e"', "x"))
@@ -847,6 +863,7 @@ def test_export_and_import_move_everything(
         run(_populate(source))
         records = run(_exported(source))
         assert len(records) > 20
+        assert sum(r.startswith('["role"') for r in records) == 2
         assert not run(source.claim_mirror_job("nightly", _POPULATED, _POPULATED))
         run(target.import_records(source.export_records()))
         run(back.import_records(target.export_records()))
@@ -945,3 +962,248 @@ def test_an_unreachable_redis_is_unavailable() -> None:
         assert str(port) not in caught.value.message
         assert isinstance(caught.value.__cause__, Exception)  # the cause, for the log
     run(store.close())
+
+
+# -- project roles (docs/security.md, "Project ownership") ---------------------------------
+
+_DEMO = NormalizedName("demo")
+
+
+def _publisher(user: str, *groups: str) -> Publisher:
+    return Publisher(user, frozenset({user, "@all", *(f"@{g}" for g in groups)}))
+
+
+def _roles(store: MetadataStore, project: NormalizedName = _DEMO) -> list[tuple[str, str]]:
+    return [(r.principal, r.role) for r in run(store.list_roles("main", project))]
+
+
+def test_the_first_publisher_owns_a_project(metadata: MetadataStore) -> None:
+    """The owner row comes with the first file; others are refused until made maintainers."""
+    first = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("alice"),
+                                  publisher=_publisher("alice")))  # fmt: skip
+    assert first.outcome is AddFileOutcome.ADDED
+    assert _roles(metadata) == [("alice", "owner")]
+    serial = run(metadata.last_serial())
+    wheel = dist_file("demo-1.0-py3-none-any.whl")
+    refused = run(metadata.add_file(wheel, "demo", {}, Actor("bob"), publisher=_publisher("bob")))
+    assert refused.outcome is AddFileOutcome.NOT_PERMITTED
+    assert run(metadata.get_file("main", wheel.filename)) is None
+    assert run(metadata.last_serial()) == serial
+    role = ProjectRole("main", _DEMO, "@team", "maintainer")
+    assert run(metadata.add_role(role, Actor("alice")))
+    assert not run(metadata.add_role(role, Actor("alice")))
+    added = run(metadata.add_file(wheel, "demo", {}, Actor("bob"),
+                                  publisher=_publisher("bob", "team")))  # fmt: skip
+    assert added.outcome is AddFileOutcome.ADDED
+    assert _roles(metadata) == [("alice", "owner"), ("@team", "maintainer")]
+    changes = run(metadata.changes_since(0))
+    assert [(c.action, c.actor, c.detail) for c in changes if "-" in c.action][:3] == [
+        ("add-owner", "alice", "alice"), ("add-file", "alice", None),
+        ("add-maintainer", "alice", "@team"),
+    ]  # fmt: skip
+
+
+def test_the_last_owner_stays(metadata: MetadataStore) -> None:
+    """An owner is removed or demoted only while another owner remains."""
+    run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("alice"),
+                          publisher=_publisher("alice")))  # fmt: skip
+    alice = ProjectRole("main", _DEMO, "alice", "owner")
+    with pytest.raises(Conflict, match="'alice' is the last owner"):
+        run(metadata.remove_role(alice, Actor("alice")))
+    with pytest.raises(Conflict, match="last owner"):
+        run(metadata.add_role(replace(alice, role="maintainer"), Actor("alice")))
+    with pytest.raises(NotFound, match="'carol' is no owner"):
+        run(metadata.remove_role(replace(alice, principal="carol"), Actor("alice")))
+    run(metadata.add_role(replace(alice, principal="carol"), Actor("alice")))
+    run(metadata.add_role(replace(alice, role="maintainer"), Actor("carol")))
+    assert _roles(metadata) == [("carol", "owner"), ("alice", "maintainer")]
+    run(metadata.remove_role(replace(alice, role="maintainer"), Actor("carol")))
+    assert _roles(metadata) == [("carol", "owner")]
+    assert [c.action for c in run(metadata.changes_since(0))][-3:] == [
+        "add-owner",
+        "add-maintainer",
+        "remove-maintainer",
+    ]
+
+
+def test_roles_outlive_the_files_and_die_with_the_index(metadata: MetadataStore) -> None:
+    """Deleting every file keeps the name its owners'; deleting the index frees it."""
+    run(metadata.create_index(IndexConfig("main"), Actor("cli")))
+    run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("alice"),
+                          publisher=_publisher("alice")))  # fmt: skip
+    run(metadata.delete_files("main", ["demo-1.0.tar.gz"], Actor("alice")))
+    assert run(metadata.get_project("main", _DEMO)) is None
+    again = dist_file("demo-2.0.tar.gz", version="2.0")
+    refused = run(metadata.add_file(again, "demo", {}, Actor("bob"), publisher=_publisher("bob")))
+    assert refused.outcome is AddFileOutcome.NOT_PERMITTED
+    run(metadata.delete_index("main", Actor("cli")))
+    assert _roles(metadata) == []
+
+
+def test_who_owns_a_new_project(metadata: MetadataStore) -> None:
+    """An import (no owner) leaves it to the admins; a refused first file makes no owner."""
+    run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("cli:root"),
+                          publisher=Publisher(None, None)))  # fmt: skip
+    assert _roles(metadata) == []
+    wheel = dist_file("demo-1.0-py3-none-any.whl")
+    refused = run(metadata.add_file(wheel, "demo", {}, Actor("bob"), publisher=_publisher("bob")))
+    assert refused.outcome is AddFileOutcome.NOT_PERMITTED
+    admin = run(
+        metadata.add_file(wheel, "demo", {}, Actor("root"), publisher=Publisher("root", None))
+    )
+    assert admin.outcome is AddFileOutcome.ADDED and _roles(metadata) == []
+    # The same bytes under another project's name: refused, and the project gets no owner.
+    copy = dist_file("other-1.0.tar.gz", project="other", sha="demo-1.0.tar.gz")
+    taken = run(metadata.add_file(copy, "other", {}, Actor("bob"), publisher=_publisher("bob")))
+    assert taken.outcome is AddFileOutcome.CONTENT_TAKEN
+    assert _roles(metadata, NormalizedName("other")) == []
+
+
+_OWNER_RACER = """
+import asyncio, pathlib, sys
+from ministry.core.models import Actor, Publisher
+from ministry.storage.sqlite import SqliteMetadataStore
+from support.records import dist_file
+
+async def main(database, user):
+    store = SqliteMetadataStore(pathlib.Path(database))
+    await store.open()
+    file = dist_file(f"race-1.0-{user}-py3-none-any.whl", project="race")
+    publisher = Publisher(user, frozenset({user, "@all"}))
+    result = await store.add_file(file, "race", {}, Actor(user), publisher=publisher)
+    await store.close()
+    print(result.outcome.name)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def test_racing_processes_make_one_owner(tmp_path: Path) -> None:
+    """Users in separate processes creating one project with their own files: one owns it."""
+    database = tmp_path / "ministry.sqlite3"
+    store = SqliteMetadataStore(database)
+    run(store.open())
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OWNER_RACER, str(database), f"user{n}"],
+            stdout=subprocess.PIPE, text=True, env=_racer_environment(),
+        )
+        for n in range(6)
+    ]  # fmt: skip
+    outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in racers)
+    try:
+        assert outcomes == ["ADDED"] + ["NOT_PERMITTED"] * 5
+        roles = run(store.list_roles("main", NormalizedName("race")))
+        files = run(store.list_files("main", NormalizedName("race")))
+    finally:
+        run(store.close())
+    assert len(roles) == 1 and roles[0].role == "owner"
+    assert [f.filename for f in files] == [f"race-1.0-{roles[0].principal}-py3-none-any.whl"]
+
+
+def test_racing_redis_clients_make_one_owner(redis_url: str) -> None:
+    """The same race between Redis clients with connections of their own (several nodes)."""
+    url = f"{redis_url}?prefix=owners{secrets.token_hex(6)}"
+    stores = [RedisMetadataStore(url) for _ in range(6)]
+
+    async def race(project: str, users: list[str]) -> list[AddFileOutcome]:
+        results = await asyncio.gather(
+            *(
+                store.add_file(
+                    dist_file(f"{project}-1.0-n{n}-py3-none-any.whl", project=project), project,
+                    {}, Actor(user), publisher=_publisher(user),
+                )
+                for n, (store, user) in enumerate(zip(stores, users, strict=True))
+            )
+        )  # fmt: skip
+        return [r.outcome for r in results]
+
+    try:
+        # One user creating a project through every node at once is never refused in it.
+        alone = run(race("solo", ["solo"] * 6))
+        assert alone == [AddFileOutcome.ADDED] * 6
+        assert _roles(stores[0], NormalizedName("solo")) == [("solo", "owner")]
+        outcomes = run(race("race", [f"u{n}" for n in range(6)]))
+        roles = run(stores[0].list_roles("main", NormalizedName("race")))
+        files = run(stores[0].list_files("main", NormalizedName("race")))
+    finally:
+        for store in stores:
+            run(store.close())
+    assert sorted(o.name for o in outcomes) == ["ADDED"] + ["NOT_PERMITTED"] * 5
+    assert len(roles) == 1 and roles[0].role == "owner"
+    assert [f.filename for f in files] == [f"race-1.0-n{roles[0].principal[1:]}-py3-none-any.whl"]
+
+
+def test_sqlite_upgrade_gives_projects_their_first_uploader(tmp_path: Path) -> None:
+    """Schema 6: the first add-file's user owns a project, else its oldest file's uploader;
+    imports (cli:…) and names with no account leave it to the index's admins."""
+    database = tmp_path / "ministry.sqlite3"
+    with sqlite3.connect(database) as connection:
+        for statements in _MIGRATIONS[:5]:
+            for statement in statements:
+                connection.execute(statement)
+        connection.execute("PRAGMA user_version = 5")
+        for user in ("alice", "bob"):
+            connection.execute(
+                "INSERT INTO users (name, password_hash, created) VALUES (?, 'h', 't')", (user,)
+            )
+        uploads = [  # project, actor in the log (None: no entry), the file's uploader, time
+            ("mine", "bob", "alice", "2026-01-01"), ("mine", "alice", "alice", "2026-01-02"),
+            ("relic", "cli:root", "cli:root", "2026-01-01"),
+            ("unlogged", None, "alice", "2026-01-02"), ("unlogged", None, "bob", "2026-01-01"),
+            ("orphan", None, "gone", "2026-01-01"),
+        ]  # fmt: skip
+        for number, (project, actor, uploader, when) in enumerate(uploads):
+            filename = f"{project}-{number}.tar.gz"
+            connection.execute("INSERT OR IGNORE INTO projects VALUES ('main', ?, ?, ?, 1)",
+                               (project, project, when))  # fmt: skip
+            connection.execute(
+                f"INSERT INTO files ({FILE_COLUMNS}) VALUES (?, ?, ?, '1', 'sdist', 'source',"  # noqa: S608
+                " NULL, 1, ?, 'm', 'b', ?, ?, NULL, NULL, 1)",
+                ("main", filename, project, filename, when, uploader),
+            )
+            if actor is not None:
+                connection.execute(
+                    "INSERT INTO changelog (time, actor, action, index_name, project, filename)"
+                    " VALUES (?, ?, 'add-file', 'main', ?, ?)", (when, actor, project, filename),
+                )  # fmt: skip
+    store = SqliteMetadataStore(database)
+    run(store.open())
+    try:
+        owners = {
+            p: _roles(store, NormalizedName(p)) for p in ("mine", "relic", "unlogged", "orphan")
+        }
+    finally:
+        run(store.close())
+    assert owners == {
+        "mine": [("bob", "owner")], "relic": [], "unlogged": [("bob", "owner")], "orphan": [],
+    }  # fmt: skip
+
+
+def test_redis_layout_1_gives_projects_their_first_uploader(redis_url: str) -> None:
+    """Layout 1 (no roles) becomes 2 on open: the first add-file's user owns each project."""
+    url = f"{redis_url}?prefix=layout{secrets.token_hex(6)}"
+    old = RedisMetadataStore(url)
+    try:
+        run(old.open())
+        run(old.create_index(IndexConfig("main"), Actor("cli")))
+        run(old.add_user(User("alice", "h", _POPULATED), Actor("cli")))
+        for project, actor in (("mine", "alice"), ("relic", "cli:root"), ("mine", "bob")):
+            file = dist_file(f"{project}-{actor}.tar.gz", project=project, version=actor[-1])
+            run(old.add_file(file, project, {}, Actor(actor)))
+        run(old.redis.set(old.key("layout"), 1))
+    finally:
+        run(old.close())
+    stores = [RedisMetadataStore(url) for _ in range(3)]
+    try:
+
+        async def open_all() -> None:
+            await asyncio.gather(*(store.open() for store in stores))
+
+        run(open_all())
+        assert run(stores[0].redis.get(stores[0].key("layout"))) == str(LAYOUT)
+        assert _roles(stores[0], NormalizedName("mine")) == [("alice", "owner")]
+        assert _roles(stores[0], NormalizedName("relic")) == []
+    finally:
+        for store in stores:
+            run(store.close())

@@ -253,6 +253,10 @@ def test_yank_from_the_page_makes_pip_skip_it(
     page.goto(f"{server.url}/project/{unique}/")
     assert page.get_by_role("button", name="Yank 2.0").count() == 0  # not signed in
     log_in(page, server, f"/project/{unique}/")
+    # The owner (alice, the first uploader) adds a maintainer with the page's form.
+    page.get_by_label("User or @group").fill("bob")
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.get_by_role("button", name="Remove maintainer bob").wait_for()
     page.get_by_role("button", name="Yank 2.0").click()
     page.wait_for_url(f"{server.url}/project/{unique}/2.0/")
     assert page.locator(".badge.yanked").first.inner_text() == "yanked"

@@ -160,8 +160,8 @@ def test_the_schema_is_brought_up_to_date(upgraded: Upgraded) -> None:
         (files,) = connection.execute("SELECT count(*) FROM files").fetchone()
     finally:
         connection.close()
-    assert {"mirror_runs", "mirror_claims"} <= tables
-    assert files == 2
+    assert {"mirror_runs", "mirror_claims", "project_roles"} <= tables
+    assert files == 2 + ("imported_project" in upgraded.facts)
     assert _changes(database) == upgraded.old_changes
 
 
@@ -273,6 +273,28 @@ def test_the_private_index_still_keeps_strangers_out(upgraded: Upgraded) -> None
         upgraded.facts["wheel"]["filename"],
         upgraded.facts["sdist"]["filename"],
     }
+
+
+def test_projects_are_owned_by_their_first_uploader(upgraded: Upgraded, tmp_path: Path) -> None:
+    """Schema 6: the old project is alice's (she uploaded its first file), so bob, who may
+    upload to main, is refused in it; an imported project is left to the index's admins."""
+    project = upgraded.facts["project"]
+    roles = f"/-/api/indexes/main/projects/{project}/roles"
+    with upgraded.server.client() as client:
+        assert client.get(roles).json()["owners"] == [upgraded.admin[0]]
+        wheel = make_wheel(tmp_path, project, "1.2")
+        refused = post_upload(client, wheel, auth=upgraded.reader)
+        assert refused.status_code == 403, refused.text
+        assert f"its owners ({upgraded.admin[0]})" in refused.text
+        imported = upgraded.facts.get("imported_project")
+        if imported is not None:
+            document = client.get(f"/-/api/indexes/main/projects/{imported}/roles").json()
+            assert document == {
+                "index": "main", "project": imported, "owners": [], "maintainers": []
+            }  # fmt: skip
+            other = make_wheel(tmp_path, imported, "1.1")
+            assert post_upload(client, other, auth=upgraded.reader).status_code == 403
+            assert post_upload(client, other, auth=upgraded.admin).status_code == 200
 
 
 def test_the_audit_log_keeps_the_old_entries(upgraded: Upgraded) -> None:

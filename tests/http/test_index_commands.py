@@ -425,10 +425,12 @@ def test_log_shows_changes(server: MinistryServer, tmp_path: Path) -> None:
     body = [re.sub(r"^\d+ \S+ \S+ ", "", row) for row in shown]  # without serial and time
     assert [row.split()[:4] for row in body] == [
         [me, "local", "add-index", "log/idx"],
+        ["alice", "127.0.0.1", "add-owner", "log/idx"],  # the first upload makes her owner
         ["alice", "127.0.0.1", "add-file", "log/idx"],
         [me, "local", "yank", "log/idx"],
     ]
-    assert body[1].endswith(wheel.name)
+    assert body[1].endswith("log-pkg: alice")
+    assert body[2].endswith(wheel.name)
     with server.client() as client:
         changes = client.get("/-/api/log", params={"index": "log/idx"}, auth=ROOT).json()
     serials = [c["serial"] for c in changes["changes"]]

@@ -793,10 +793,10 @@ def test_yank_what_is_not_there_is_404(client: httpx.Client, published: dict[str
 
 
 def test_yank_by_a_non_uploader_is_403(client: httpx.Client, published: dict[str, str]) -> None:
-    """Only the index's uploaders and admins yank, and only with a password."""
+    """Only the project's owners and maintainers and the index's admins yank, by password."""
     index = project = published["index"]
     url = f"/-/api/indexes/{index}/projects/{project}/releases/1.0/yank"
-    refused(client.post(url, auth=CAROL), 403, f"'carol' may not yank in index '{index}'")
+    refused(client.post(url, auth=CAROL), 403, f"'carol' may not yank in project '{project}'")
     refused(client.post(url), 401, "Authentication required")
     secret, _ = create_token(client, BOB)
     refused(client.post(url, auth=("__token__", secret)), 403, "yank needs your password")
@@ -838,14 +838,14 @@ def test_delete_a_file(client: httpx.Client, unique: str, tmp_path: Path) -> Non
 
 
 def test_delete_a_release_and_a_project(client: httpx.Client, unique: str, tmp_path: Path) -> None:
-    """A release's files, then the rest of the project; by index admins, not uploaders."""
+    """A release's files, then the rest of the project; by index admins, not other uploaders."""
     create_index(client, unique, uploaders=["bob", "carol"], admins=["bob"], allow_delete=True)
     files = [make_wheel(tmp_path, unique, version) for version in ("1.0", "2.0")]
     for path in files:
         assert upload(client, path, unique, BOB).status_code == 200
     base = f"/-/api/indexes/{unique}/projects/{unique}"
     response = client.delete(f"{base}/releases/1.0", auth=CAROL)
-    refused(response, 403, f"'carol' may not delete in index '{unique}'")
+    refused(response, 403, f"'carol' may not delete in project '{unique}' of index '{unique}'")
     document = ok(client.delete(f"{base}/releases/1.0", auth=BOB))
     assert document == {"files": [{"filename": files[0].name, "yanked": None}]}
     assert list(yanked_on_simple_page(client, unique, unique)) == [files[1].name]
@@ -861,7 +861,8 @@ def test_delete_a_release_and_a_project(client: httpx.Client, unique: str, tmp_p
 def test_log_records_who_did_what_from_where(
     client: httpx.Client, published: dict[str, str]
 ) -> None:
-    """Uploads, yanks, unyanks and deletes, each with actor, address, index and filename."""
+    """Uploads (the first making its uploader the owner), yanks, unyanks and deletes, each
+    with actor, address, index and filename."""
     index = project = published["index"]
     wheel = published["wheel"]
     base = f"/-/api/indexes/{index}/projects/{project}"
@@ -875,6 +876,7 @@ def test_log_records_who_did_what_from_where(
     assert all(c["address"] == "127.0.0.1" for c in changes)
     assert [(c["action"], c["actor"], c["filename"]) for c in changes] == [
         ("add-index", "alice", None),
+        ("add-owner", "bob", None),
         ("add-file", "bob", wheel),
         ("add-file", "bob", published["sdist"]),
         ("yank", "bob", wheel),
@@ -882,9 +884,10 @@ def test_log_records_who_did_what_from_where(
         ("update-index", "alice", None),
         ("delete-file", "alice", wheel),
     ]
-    assert changes[3]["detail"] == "bad"
-    assert changes[1]["project"] == project
-    assert changes[1]["version"] == "1.0"
+    assert (changes[1]["project"], changes[1]["detail"]) == (project, "bob")
+    assert changes[4]["detail"] == "bad"
+    assert changes[2]["project"] == project
+    assert changes[2]["version"] == "1.0"
     serials = [c["serial"] for c in changes]
     assert serials == sorted(serials)
     for change in changes:
@@ -894,7 +897,7 @@ def test_log_records_who_did_what_from_where(
 def test_log_since_and_limit(client: httpx.Client, published: dict[str, str]) -> None:
     """``since`` gives the changes after a serial, ``limit`` caps how many, oldest first."""
     changes = log(client, index=published["index"])
-    assert len(changes) == 3
+    assert len(changes) == 4
     after = log(client, index=published["index"], since=changes[0]["serial"])
     assert after == changes[1:]
     assert log(client, index=published["index"], limit=1) == changes[:1]

@@ -35,6 +35,10 @@ def snapshot(server: MinistryServer, projects: list[str]) -> dict[str, Any]:
                 for entry in files:
                     data = client.get(urljoin(str(response.url), entry["url"])).content
                     seen[entry["filename"]] = hashlib.sha256(data).hexdigest()
+        first, second = projects
+        for index, project in (("main", first), ("team/dev", second)):
+            roles = client.get(f"/-/api/indexes/{index}/projects/{project}/roles")
+            seen[f"roles {index} {project}"] = roles.json()
     for command in (("log", "--limit", "1000"), ("user", "list"), ("group", "list"),
                     ("index", "list"), ("token", "list", "alice")):  # fmt: skip
         result = server.cli(*command)
@@ -67,8 +71,11 @@ def populate(server: MinistryServer, tmp_path: Path, unique: str) -> tuple[list[
         for url, path in uploads:
             response = post_upload(client, path, auth=("__token__", token), url=url)
             assert response.status_code == 200, response.text
-    for command in (("yank", first, "2.0", "--reason", "broken build"),
-                    ("delete", second, "0.1", "--index", "team/dev")):  # fmt: skip
+    for command in (
+        ("yank", first, "2.0", "--reason", "broken build"),
+        ("delete", second, "0.1", "--index", "team/dev"),
+        ("project", "add-maintainer", second, "@devs", "--index", "team/dev"),
+    ):
         result = server.cli(*command)
         assert result.returncode == 0, result.stderr
     return [first, second], token
@@ -119,7 +126,7 @@ def test_round_trip_through_redis_and_s3_keeps_everything(
 def check_secrets_and_rules(
     server: MinistryServer, token: str, tmp_path: Path, projects: list[str]
 ) -> None:
-    """Passwords, tokens, group grants and retired filenames survived the move."""
+    """Passwords, tokens, group grants, project roles and retired filenames survived the move."""
     first, second = projects
     again = tmp_path / "again"
     again.mkdir()
@@ -134,7 +141,7 @@ def check_secrets_and_rules(
         )
         assert response.status_code == 200, response.text
         response = post_upload(client, make_wheel(again, second, "0.4"), auth=BOB, url=dev)
-        assert response.status_code == 200, response.text  # bob uploads as one of @devs
+        assert response.status_code == 200, response.text  # bob: one of @devs, maintainers
         response = post_upload(client, make_wheel(again, second, "0.1"), auth=BOB, url=dev)
         assert response.status_code == 400, response.text  # a deleted file's name is retired
 

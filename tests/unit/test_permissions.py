@@ -7,18 +7,21 @@ do everything; API tokens only read and upload, on their own index and projects.
 from __future__ import annotations
 
 import pytest
+from packaging.utils import canonicalize_name
 
-from ministry.core.models import IndexConfig
+from ministry.core.models import IndexConfig, ProjectRole, Publisher
 from ministry.core.permissions import (
     EVERYONE,
     Identity,
     check_admin,
-    check_maintain,
     check_manage_index,
+    check_manage_roles,
+    check_project_action,
     check_read,
     check_upload_index,
     check_upload_project,
     may_see,
+    publisher,
     rights,
 )
 from ministry.errors import AuthenticationRequired, PermissionDenied
@@ -219,45 +222,75 @@ def test_project_limited_token_of_a_user_without_rights_cannot_upload() -> None:
         check_upload_project(token("bob", "team/dev", "acme-lib"), PUBLIC, "acme-lib")
 
 
-# -- maintaining (yank, delete) -----------------------------------------------------------
+# -- maintaining (yank, delete) and project roles ----------------------------------------
+
+ROLES = [
+    ProjectRole("team/dev", canonicalize_name("demo"), "alice", "owner"),
+    ProjectRole("team/dev", canonicalize_name("demo"), "@release", "maintainer"),
+]
 
 
 @pytest.mark.parametrize(
     "identity", [ALICE, DANA, Identity("erin", groups=frozenset({"release"})), ROOT]
 )
-def test_uploaders_and_admins_may_yank(identity: Identity) -> None:
-    """Yanking belongs to an index's uploaders and admins."""
-    check_maintain(identity, PUBLIC, "yank")
+def test_owners_maintainers_and_admins_may_yank(identity: Identity) -> None:
+    """Yanking belongs to a project's owners and maintainers and the index's admins."""
+    check_project_action(identity, PUBLIC, "demo", ROLES, "yank")
 
 
-@pytest.mark.parametrize("identity", [BOB, CAROL])
+@pytest.mark.parametrize("identity", [BOB, CAROL, Identity("frank", groups=frozenset({"x"}))])
 def test_others_may_not_yank(identity: Identity) -> None:
-    """A reader is not a maintainer."""
-    with pytest.raises(PermissionDenied, match=rf"{identity.user!r} may not yank in index"):
-        check_maintain(identity, PUBLIC, "yank")
+    """Uploading to the index is not maintaining someone's project; the owners are named."""
+    with pytest.raises(
+        PermissionDenied,
+        match=rf"{identity.user!r} may not yank in project 'demo' .*its owners \(alice\)",
+    ):
+        check_project_action(identity, PUBLIC, "demo", ROLES, "yank")
 
 
-@pytest.mark.parametrize("identity", [DANA, Identity("erin", groups=frozenset({"owners"})), ROOT])
-def test_admins_may_delete(identity: Identity) -> None:
-    """Deleting (``uploaders=False``) belongs to index admins and server admins."""
-    index = PRIVATE if identity.user == "erin" else PUBLIC
-    check_maintain(identity, index, "delete", uploaders=False)
+@pytest.mark.parametrize("identity", [ALICE, DANA, ROOT])
+def test_owners_and_admins_may_delete(identity: Identity) -> None:
+    """Deleting belongs to owners, index admins and server admins."""
+    check_project_action(identity, PUBLIC, "demo", ROLES, "delete", owners_only=True)
 
 
-@pytest.mark.parametrize(
-    "identity", [ALICE, Identity("erin", groups=frozenset({"release"})), BOB, CAROL]
-)
-def test_uploaders_may_not_delete(identity: Identity) -> None:
-    """Uploading and yanking do not include deleting."""
-    with pytest.raises(PermissionDenied, match=rf"{identity.user!r} may not delete in index"):
-        check_maintain(identity, PUBLIC, "delete", uploaders=False)
+def test_maintainers_may_not_delete() -> None:
+    """Publishing and yanking do not include deleting."""
+    erin = Identity("erin", groups=frozenset({"release"}))
+    with pytest.raises(PermissionDenied, match="'erin' may not delete in project 'demo'"):
+        check_project_action(erin, PUBLIC, "demo", ROLES, "delete", owners_only=True)
+
+
+def test_a_project_without_roles_belongs_to_the_index_admins() -> None:
+    """Migrated projects with no known uploader: only the index's admins act on them."""
+    check_project_action(DANA, PUBLIC, "demo", [], "yank")
+    with pytest.raises(PermissionDenied, match="only the admins of index 'team/dev'"):
+        check_project_action(ALICE, PUBLIC, "demo", [], "yank")
+
+
+def test_maintainers_may_not_manage_roles() -> None:
+    """Only owners and index admins add and remove owners and maintainers."""
+    check_manage_roles(ALICE, PUBLIC, "demo", ROLES)
+    check_manage_roles(DANA, PUBLIC, "demo", ROLES)
+    erin = Identity("erin", groups=frozenset({"release"}))
+    with pytest.raises(PermissionDenied, match="'erin' may not change who maintains"):
+        check_manage_roles(erin, PUBLIC, "demo", ROLES)
 
 
 @pytest.mark.parametrize("identity", [token("alice", "team/dev"), token("root", is_admin=True)])
-def test_tokens_never_yank_or_delete(identity: Identity) -> None:
-    """A leaked CI token cannot yank or delete, whoever it belongs to."""
+def test_tokens_never_yank_delete_or_grant(identity: Identity) -> None:
+    """A leaked CI token cannot yank, delete or change a project's roles, whoever it is."""
     with pytest.raises(PermissionDenied, match="API tokens only read and upload; delete needs"):
-        check_maintain(identity, PUBLIC, "delete")
+        check_project_action(identity, PUBLIC, "demo", ROLES, "delete", owners_only=True)
+    with pytest.raises(PermissionDenied, match="API tokens only read and upload"):
+        check_manage_roles(identity, PUBLIC, "demo", ROLES)
+
+
+def test_the_command_line_owns_nothing_and_admins_publish_anywhere() -> None:
+    """What an admin uploads is judged by nobody's roles; a cli: identity owns nothing."""
+    assert publisher(ROOT, PUBLIC) == Publisher("root", None)
+    assert publisher(Identity("cli:root", is_admin=True), PUBLIC) == Publisher(None, None)
+    assert publisher(ALICE, PUBLIC).principals == ALICE.principals
 
 
 # -- managing -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ministry.cli import (
     maintenance,
     migrate,
     mirror,
+    projects,
     serve,
     verify,
 )
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     accounts.register(commands, add_common_options)
     indexes.register(commands, add_common_options)
     maintenance.register(commands, add_common_options)
+    projects.register(commands, add_common_options)
     importer.register(commands, add_common_options)
     export.register(commands, add_common_options)
     mirror.register(commands, add_common_options)

@@ -79,6 +79,8 @@ def show_log(settings: Settings, arguments: argparse.Namespace) -> int:
     table = Table("serial", "time (UTC)", "who", "from", "what", "index", "subject")
     for change in with_services(settings, work):
         subject = change.filename or change.project or change.detail or ""
+        if change.project and not change.filename and change.detail:
+            subject = f"{change.project}: {change.detail}"  # a role given or taken
         table.add_row(
             str(change.serial),
             f"{change.time:%Y-%m-%d %H:%M:%S}",

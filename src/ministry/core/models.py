@@ -30,7 +30,10 @@ __all__ = [
     "PackageType",
     "PinnedFile",
     "Project",
+    "ProjectRole",
+    "Publisher",
     "Release",
+    "RoleName",
     "Route",
     "Token",
     "User",
@@ -41,6 +44,7 @@ DEFAULT_INDEX = "main"
 
 PackageType = Literal["sdist", "bdist_wheel"]
 IndexKind = Literal["hosted", "proxy"]
+RoleName = Literal["owner", "maintainer"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,34 @@ class Project:
     def proxied(cls, index: str, name: NormalizedName) -> Project:
         """A project known from an upstream page: named as normalized, with no serial here."""
         return cls(index, name, name, datetime.fromtimestamp(0, UTC), 0)
+
+
+@dataclass(frozen=True)
+class ProjectRole:
+    """A user's or ``@group``'s role in one project of one hosted index.
+
+    Owners publish and manage the roles; maintainers publish, yank and unyank.
+    A project with no roles at all belongs to its index's admins.
+    """
+
+    index: str
+    project: NormalizedName
+    principal: str
+    role: RoleName
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who publishes a file, for the store to judge inside the transaction that adds it.
+
+    ``principals`` must share a name with the roles of a project that exists (or had
+    roles); None lets the file in regardless (index and server admins). ``owner``
+    becomes the owner of a project the file creates (None: nobody, so its index's
+    admins decide, as for files put in by the command line).
+    """
+
+    owner: str | None
+    principals: frozenset[str] | None
 
 
 @dataclass(frozen=True)
@@ -288,6 +320,8 @@ class AddFileOutcome(Enum):
     FILENAME_RETIRED = "filename-retired"
     #: The filename was taken and its file replaced (indexes that allow overwriting).
     REPLACED = "replaced"
+    #: The project is someone else's: the publisher holds no role in it; ``file`` is theirs.
+    NOT_PERMITTED = "not-permitted"
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,16 @@
-"""Who may do what: pure decisions over an identity and an index's settings.
+"""Who may do what: pure decisions over an identity, an index's settings and a project's roles.
 
 Principals in an index's lists are user names, ``@group`` names, or ``@all``
 (every user). Server administrators may do everything. API tokens read and
 upload only, and only on their own index and projects; managing anything takes
 a password, so a leaked CI token cannot delete, yank or grant (HOSTILE.md 42).
+
+Within a hosted index each project has owners and maintainers, as on the public
+index (docs/security.md, "Project ownership"): the index's ``uploaders`` decide who
+may create projects, a project's roles who may publish in it, yank and unyank
+(owners and maintainers), delete and change its roles (owners). The index's admins
+and server admins manage every project of the index; a project without roles is
+theirs alone.
 """
 
 from __future__ import annotations
@@ -12,20 +19,24 @@ from dataclasses import dataclass, field
 
 from packaging.utils import canonicalize_name
 
-from ministry.core.models import Actor, IndexConfig
+from ministry.core.models import Actor, IndexConfig, ProjectRole, Publisher
 from ministry.errors import AuthenticationRequired, PermissionDenied
 
 __all__ = [
     "EVERYONE",
     "Identity",
     "check_admin",
-    "check_maintain",
     "check_manage_index",
+    "check_manage_roles",
+    "check_project_action",
     "check_read",
     "check_upload_index",
     "check_upload_project",
+    "manages_index",
     "may_read",
     "may_see",
+    "project_refusal",
+    "publisher",
     "rights",
 ]
 
@@ -126,18 +137,89 @@ def check_upload_project(identity: Identity, index: IndexConfig, project: str) -
         raise PermissionDenied(f"This token is not allowed to upload project {project!r}.")
 
 
+def manages_index(identity: Identity, index: IndexConfig) -> bool:
+    """Index admins and server admins manage every project of the index."""
+    return _granted(identity, index.admins)
+
+
+def publisher(identity: Identity, index: IndexConfig) -> Publisher:
+    """What the store checks when this identity's upload commits.
+
+    The command line's own identity (``cli:<login>``, a name no account can have)
+    owns nothing: what it imports belongs to the index's admins.
+    """
+    owner = None if ":" in identity.user else identity.user
+    principals = None if manages_index(identity, index) else identity.principals
+    return Publisher(owner, principals)
+
+
+def _holds(identity: Identity, roles: list[ProjectRole], *wanted: str) -> bool:
+    return any(r.principal in identity.principals and r.role in wanted for r in roles)
+
+
+def _owners_text(index: IndexConfig, roles: list[ProjectRole]) -> str:
+    owners = sorted(r.principal for r in roles if r.role == "owner")
+    if owners:
+        return "its owners (" + ", ".join(owners) + ")"
+    return f"the admins of index {index.name!r}"
+
+
+def project_refusal(
+    identity: Identity, index: IndexConfig, project: str, roles: list[ProjectRole]
+) -> PermissionDenied:
+    """The refusal of an upload to someone else's project, naming who to ask."""
+    return PermissionDenied(
+        f"User {identity.user!r} may not upload to project {project!r} in index "
+        f"{index.name!r}: it belongs to {_owners_text(index, roles)}. "
+        "Ask one of them to add you as a maintainer."
+    )
+
+
+def check_project_action(
+    identity: Identity,
+    index: IndexConfig,
+    project: str,
+    roles: list[ProjectRole],
+    what: str,
+    *,
+    owners_only: bool = False,
+) -> None:
+    """Yanking and unyanking (owners, maintainers), deleting (owners), by password."""
+    _check_password(identity, what)
+    wanted = ("owner",) if owners_only else ("owner", "maintainer")
+    if manages_index(identity, index) or _holds(identity, roles, *wanted):
+        return
+    raise PermissionDenied(
+        f"User {identity.user!r} may not {what} in project {project!r} of index "
+        f"{index.name!r}: only {_who(index, roles, wanted)} may."
+    )
+
+
+def _who(index: IndexConfig, roles: list[ProjectRole], wanted: tuple[str, ...]) -> str:
+    owners = sorted(r.principal for r in roles if r.role == "owner")
+    who = [f"its owners ({', '.join(owners)})"] if owners else []
+    if "maintainer" in wanted and any(r.role == "maintainer" for r in roles):
+        who.append("its maintainers")
+    who.append(f"the admins of index {index.name!r}")
+    return " and ".join(who) if len(who) < 3 else f"{who[0]}, {who[1]} and {who[2]}"
+
+
+def check_manage_roles(
+    identity: Identity, index: IndexConfig, project: str, roles: list[ProjectRole]
+) -> None:
+    """Adding and removing owners and maintainers: owners and index admins, by password."""
+    _check_password(identity, "changing a project's owners and maintainers")
+    if manages_index(identity, index) or _holds(identity, roles, "owner"):
+        return
+    raise PermissionDenied(
+        f"User {identity.user!r} may not change who maintains project {project!r} in index "
+        f"{index.name!r}: only {_who(index, roles, ('owner',))} may."
+    )
+
+
 def _check_password(identity: Identity, what: str) -> None:
     if identity.token_id is not None:
         raise PermissionDenied(f"API tokens only read and upload; {what} needs your password.")
-
-
-def check_maintain(
-    identity: Identity, index: IndexConfig, what: str, *, uploaders: bool = True
-) -> None:
-    """Yanking (uploaders and admins) and deleting (admins only) in an index, by password."""
-    _check_password(identity, what)
-    if not _granted(identity, index.uploaders if uploaders else (), index.admins):
-        raise PermissionDenied(f"User {identity.user!r} may not {what} in index {index.name!r}.")
 
 
 def check_manage_index(identity: Identity, index: IndexConfig) -> None:

@@ -1,7 +1,9 @@
 """Yanking, unyanking and deleting files and releases of an index.
 
 Only an index's own files can be changed through it: a file inherited from a
-base is changed in the base. Deleting needs the index's permission
+base is changed in the base. Owners and maintainers of a project yank and
+unyank its files, owners delete them (with the index's admins and server admins:
+docs/security.md, "Project ownership"). Deleting needs the index's permission
 (``allow_delete``, off by default); a deleted filename stays retired, so it can
 never come back with other bytes. The bytes themselves stay in the blob store,
 which other indexes may share.
@@ -12,7 +14,7 @@ from __future__ import annotations
 from packaging.utils import NormalizedName
 
 from ministry.core.models import DistFile
-from ministry.core.permissions import Identity, check_maintain
+from ministry.core.permissions import Identity, check_project_action
 from ministry.core.releases import release_key
 from ministry.errors import NotFound, PermissionDenied
 from ministry.services.indexes import IndexService
@@ -39,7 +41,13 @@ class MaintenanceService:
     ) -> list[str]:
         """Check the right to ``action`` and return the filenames it applies to."""
         config = await self._indexes.get(index)
-        check_maintain(identity, config, action, uploaders=action != "delete")
+        existing = await self._metadata.get_project(index, project)
+        roles = await self._metadata.list_roles(index, project)
+        if config.kind == "hosted" and existing is None and not roles:
+            raise NotFound(f"Project {project!r} in index {index!r} has no files.")
+        check_project_action(
+            identity, config, project, roles, action, owners_only=action == "delete"
+        )
         if config.kind != "hosted":
             raise PermissionDenied(f"Index {index!r} mirrors its upstream; {action} there.")
         if action == "delete" and not config.allow_delete:

@@ -14,11 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from packaging.utils import NormalizedName
+
 from ministry.core.archives import ArchiveInfo, ArchiveLimits, inspect_sdist, inspect_wheel
 from ministry.core.hashing import Digests
 from ministry.core.metadata import CoreMetadata, parse_core_metadata
-from ministry.core.models import AddFileOutcome, AddFileResult, DistFile
-from ministry.core.permissions import Identity, check_upload_index, check_upload_project
+from ministry.core.models import AddFileOutcome, AddFileResult, DistFile, IndexConfig
+from ministry.core.permissions import (
+    Identity,
+    check_upload_index,
+    check_upload_project,
+    project_refusal,
+    publisher,
+)
 from ministry.core.upload_form import (
     UploadForm,
     already_exists,
@@ -104,6 +112,7 @@ class UploadService:
         try:
             config = await self._indexes.get(index)
             check_upload_project(identity, config, form.name)
+            await self._check_project_role(identity, config, form.distribution.project)
             digests = spool.finish()
             check_digests(form, digests)
             existing = await self._metadata.get_file(index, form.distribution.filename)
@@ -117,10 +126,34 @@ class UploadService:
                 inspected.metadata.fields,
                 identity.actor,
                 replace_existing=config.allow_overwrite,
+                publisher=publisher(identity, config),
             )
+            if result.outcome is AddFileOutcome.NOT_PERMITTED:
+                roles = await self._metadata.list_roles(index, file.project)
+                raise project_refusal(identity, config, file.project, roles)
             return self._outcome(result, digests)
         finally:
             spool.discard()
+
+    async def _check_project_role(
+        self, identity: Identity, config: IndexConfig, project: NormalizedName
+    ) -> None:
+        """Refuse someone else's project before the file is inspected and stored.
+
+        Only a hint: the store judges again when the file commits, which decides
+        races (docs/security.md, "Project ownership").
+        """
+        allowed = publisher(identity, config).principals
+        if allowed is None:
+            return
+        # The project before its roles: a project read as existing has its first owner
+        # already (both commit together), whoever is creating it at this moment.
+        existing = await self._metadata.get_project(config.name, project)
+        roles = await self._metadata.list_roles(config.name, project)
+        if allowed & {r.principal for r in roles}:
+            return
+        if roles or existing is not None:
+            raise project_refusal(identity, config, project, roles)
 
     @staticmethod
     def _same_or_refuse(existing: DistFile, digests: Digests) -> PublishResult:

@@ -27,6 +27,8 @@ from ministry.core.models import (
     IndexConfig,
     MirrorRun,
     Project,
+    ProjectRole,
+    Publisher,
     Release,
     Token,
     User,
@@ -82,8 +84,15 @@ class MetadataStore(Protocol):
         actor: Actor,
         *,
         replace_existing: bool = False,
+        publisher: Publisher | None = None,
     ) -> AddFileResult:
         """Publish a file in one transaction, or report what stands in its way.
+
+        With a ``publisher``, the project's roles are judged in the same transaction
+        first: a project that exists (or has roles) takes the file only from a
+        principal holding a role in it (``NOT_PERMITTED`` otherwise), and a project
+        the file creates gets ``publisher.owner`` as its owner, so that of two users
+        racing to create a project exactly one owns it.
 
         The checks for a taken filename (replaced instead when ``replace_existing``
         and the bytes differ), a retired filename with other bytes, the same bytes
@@ -104,6 +113,23 @@ class MetadataStore(Protocol):
         self, index: str, filenames: Sequence[str], actor: Actor
     ) -> list[DistFile]:
         """Delete files; their names stay retired for other bytes. Returns the files deleted."""
+
+    async def list_roles(self, index: str, project: NormalizedName) -> list[ProjectRole]:
+        """The owners and maintainers of a project, by role then principal.
+
+        Roles outlive the project's files: deleting every file leaves the name with
+        its owners. Deleting the index removes them.
+        """
+
+    async def add_role(self, role: ProjectRole, actor: Actor) -> bool:
+        """Give a principal a role in a project, replacing the role it had; False if it had it.
+
+        ``Conflict`` when that would leave a project that has owners with none.
+        """
+
+    async def remove_role(self, role: ProjectRole, actor: Actor) -> None:
+        """Take a role away; ``NotFound`` if the principal does not hold it,
+        ``Conflict`` if it is the project's last owner."""
 
     async def list_indexes(self) -> list[IndexConfig]:
         """Every index, by name."""

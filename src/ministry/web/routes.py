@@ -35,6 +35,7 @@ from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
 from ministry.web.ui import (
     DeleteHandler,
     ProjectHandler,
+    RolesHandler,
     SearchHandler,
     UserHandler,
     YankHandler,
@@ -120,6 +121,7 @@ def routes() -> list[Any]:
         (r"/-/tokens", TokensHandler),
         (r"/-/yank", YankHandler),
         (r"/-/delete", DeleteHandler),
+        (r"/-/roles", RolesHandler),
         (r"/-/user", UserHandler),
         (r"/-/help", HelpHandler),
         (r"/-/audit", AuditHandler),

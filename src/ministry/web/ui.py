@@ -14,10 +14,15 @@ from urllib.parse import quote, urlsplit
 import tornado.web
 from packaging.utils import canonicalize_name
 
-from ministry.core.models import DEFAULT_INDEX
-from ministry.core.permissions import Identity, check_maintain, rights
+from ministry.core.models import DEFAULT_INDEX, ProjectRole, RoleName
+from ministry.core.permissions import (
+    Identity,
+    check_manage_roles,
+    check_project_action,
+    rights,
+)
 from ministry.core.readme import render_description
-from ministry.errors import InvalidRequest, PermissionDenied
+from ministry.errors import InvalidRequest, NotFound, PermissionDenied
 from ministry.services.indexes import ReadAccess
 from ministry.web.base import BaseHandler, error_of, title_of
 from ministry.web.simple import normalized_or_redirect
@@ -26,6 +31,7 @@ __all__ = [
     "DeleteHandler",
     "PageHandler",
     "ProjectHandler",
+    "RolesHandler",
     "SearchHandler",
     "UserHandler",
     "YankHandler",
@@ -36,6 +42,7 @@ _RESULTS = 100
 _REASON_CHARACTERS = 500
 #: Longer queries are cut: no project name or summary word is this long.
 _QUERY_CHARACTERS = 200
+_ROLES: dict[str, RoleName] = {"owner": "owner", "maintainer": "maintainer"}
 
 
 class PageHandler(BaseHandler):
@@ -128,11 +135,14 @@ class ProjectHandler(PageHandler):
         prefix = f"/{index}" if "index" in self.path_kwargs else ""
         simple_url = f"{base_url}{prefix}/simple/"
         pin = f"=={info['version']}" if version is not None else ""
+        roles = await self._roles(access, normalized)
         self.cache_for(access, "max-age=0, must-revalidate")
         self.render(
             "project.html",
-            may_yank=await self._may(access, "yank"),
-            may_delete=await self._may(access, "delete"),
+            may_yank=await self._may(access, normalized, roles, "yank"),
+            may_delete=await self._may(access, normalized, roles, "delete"),
+            may_manage=await self._may(access, normalized, roles, "manage"),
+            roles=roles,
             info=info,
             files=shown["urls"],
             versions=_history(latest["releases"]),
@@ -147,19 +157,56 @@ class ProjectHandler(PageHandler):
 
     head = get
 
-    async def _may(self, access: ReadAccess, action: str) -> bool:
-        """Whether to offer the yank or delete buttons (the action checks again, of course)."""
+    async def _roles(self, access: ReadAccess, project: str) -> list[ProjectRole] | None:
+        """The project's owners and maintainers in this index; None where it has none here."""
+        try:
+            return await self.services.ownership.roles(
+                access.index.name, canonicalize_name(project)
+            )
+        except NotFound:
+            return None
+
+    async def _may(
+        self, access: ReadAccess, project: str, roles: list[ProjectRole] | None, action: str
+    ) -> bool:
+        """Whether to offer a form (yank, delete, manage): the action checks again, of course."""
         identity = await self.identity()
         config = access.index
-        if identity is None or config.kind != "hosted":
+        if identity is None or roles is None:
             return False
         if action == "delete" and not config.allow_delete:
             return False
         try:
-            check_maintain(identity, config, action, uploaders=action == "yank")
+            if action == "manage":
+                check_manage_roles(identity, config, project, roles)
+            else:
+                check_project_action(
+                    identity, config, project, roles, action, owners_only=action == "delete"
+                )
         except PermissionDenied:
             return False
         return True
+
+
+class RolesHandler(PageHandler):
+    """``POST /-/roles``: the forms of a project page that add and remove owners and maintainers."""
+
+    async def post(self) -> None:
+        """Add or remove one owner or maintainer, then show the project again."""
+        identity = await self.require_identity()
+        index = self.get_argument("index", DEFAULT_INDEX)
+        project = canonicalize_name(self.get_argument("project"))
+        principal = self.get_argument("principal").strip()
+        role = _ROLES.get(self.get_argument("role"))
+        if role is None:
+            raise InvalidRequest("Choose the role: owner or maintainer.")
+        ownership = self.services.ownership
+        if self.get_argument("action") == "remove":
+            await ownership.remove(identity, index, project, principal, role)
+        else:
+            await ownership.add(identity, index, project, principal, role)
+        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
+        self.redirect(f"{prefix}/project/{project}/", status=303)
 
 
 class YankHandler(PageHandler):

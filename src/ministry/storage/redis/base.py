@@ -33,8 +33,8 @@ __all__ = ["LAYOUT", "RedisDatabase", "Transaction", "now", "text"]
 T = TypeVar("T")
 _DEFAULT_PREFIX = "ministry"
 #: The key layout this release reads and writes; raise it with a change of layout, and
-#: convert older layouts in ``open``.
-LAYOUT = 1
+#: convert older layouts in ``convert_layout``. 2: projects have owners (``roles``).
+LAYOUT = 2
 
 
 def now() -> datetime:
@@ -122,6 +122,14 @@ class RedisDatabase:
                 f"{stored}; this release knows layout {LAYOUT}). Run that release again, or "
                 "restore a backup taken before the upgrade."
             )
+        if stored < LAYOUT:
+            try:
+                await self.convert_layout()
+            except RedisError as exc:
+                raise _storage_error(exc) from exc
+
+    async def convert_layout(self) -> None:
+        """Bring the keys of an older layout up to ``LAYOUT`` (the store's mixins know how)."""
 
     async def check(self) -> None:
         """Redis answers PING."""

@@ -67,7 +67,7 @@ class IndexesMixin(RedisDatabase):
                 text(f): str(json.loads(v)["sha256"]) for f, v in files.items()
             }
             projects = [text(p) for p in await tx.pipe.hkeys(self.key("projects", name))]
-            doomed = [self.key(k, name) for k in ("projects", "files", "sha256")]
+            doomed = [self.key(k, name) for k in ("projects", "files", "sha256", "roles")]
             doomed += [
                 self.key(k, name, p) for p in projects for k in ("project-files", "releases")
             ]

@@ -22,6 +22,7 @@ from ministry.core.models import (
     AddFileResult,
     DistFile,
     Project,
+    Publisher,
     Release,
 )
 from ministry.core.releases import (
@@ -32,7 +33,8 @@ from ministry.core.releases import (
     release_yank,
 )
 from ministry.storage.records import dumps, loads
-from ministry.storage.redis.base import RedisDatabase, Transaction, text
+from ministry.storage.redis.base import Transaction, text
+from ministry.storage.redis.roles import RolesMixin
 
 __all__ = ["PackagesMixin"]
 
@@ -41,7 +43,7 @@ __all__ = ["PackagesMixin"]
 _BATCH = 500
 
 
-class PackagesMixin(RedisDatabase):
+class PackagesMixin(RolesMixin):
     """The package side of ``MetadataStore``."""
 
     def _projects(self, index: str) -> str:
@@ -134,11 +136,15 @@ class PackagesMixin(RedisDatabase):
         actor: Actor,
         *,
         replace_existing: bool = False,
+        publisher: Publisher | None = None,
     ) -> AddFileResult:
         """Publish a file atomically (see the protocol)."""
 
         async def work(tx: Transaction) -> AddFileResult:
             pipe, outcome = tx.pipe, AddFileOutcome.ADDED
+            judged = None if publisher is None else await self.judge_publisher(tx, file, publisher)
+            if isinstance(judged, AddFileResult):
+                return judged
             existing = await pipe.hget(self._files(file.index), file.filename)
             replaced = loads(DistFile, existing) if existing is not None else None
             if replaced is not None and (not replace_existing or replaced.sha256 == file.sha256):
@@ -157,6 +163,8 @@ class PackagesMixin(RedisDatabase):
             canonical = release_key(file.version)
             release = await pipe.hget(self._releases(file.index, file.project), canonical)
             version = loads(Release, release).version if release else file.version
+            if judged is not None:
+                self.record_owner(tx, judged, actor)
             serial, when = tx.log(
                 actor, "add-file", file.index, project=file.project, version=version,
                 filename=file.filename,

@@ -70,6 +70,13 @@ class TransferMixin(RedisDatabase):
                 yield "release", release
         for file in await self._hash_values(self.key("files", index)):
             yield "file", file
+        roles = await self.read(self.redis.hgetall(self.key("roles", index)))
+        for name, held in roles.items():
+            for principal, role in json.loads(held).items():
+                yield "role", {
+                    "index": index, "project": text(name), "principal": principal,
+                    "role": role,
+                }  # fmt: skip
         retired = await self.read(self.redis.hgetall(self.key("retired", index)))
         for filename, sha256 in retired.items():
             yield "retired", {"index": index, "filename": text(filename), "sha256": text(sha256)}
@@ -93,13 +100,21 @@ class TransferMixin(RedisDatabase):
         """Load records into this (empty) store, keeping every serial; returns how many."""
         count, serial = 0, 0
         pipe = self.redis.pipeline(transaction=False)
+        # A project's roles are one value: gathered here, written at the end.
+        roles: dict[tuple[str, str], dict[str, str]] = {}
         async for kind, record in records:
-            self._queue(pipe, kind, record)
+            if kind == "role":
+                key = (record["index"], record["project"])
+                roles.setdefault(key, {})[record["principal"]] = record["role"]
+            else:
+                self._queue(pipe, kind, record)
             if kind == "change":
                 serial = max(serial, int(record["serial"]))
             count += 1
             if count % _BATCH == 0:
                 await self.read(pipe.execute())
+        for (index, project), held in roles.items():
+            pipe.hset(self.key("roles", index), project, json.dumps(held, sort_keys=True))
         pipe.set(self.key("serial"), serial)
         await self.read(pipe.execute())
         return count

@@ -7,12 +7,19 @@ from ministry.storage.sqlite.caches import CachesMixin
 from ministry.storage.sqlite.indexes import IndexesMixin
 from ministry.storage.sqlite.mirrors import MirrorsMixin
 from ministry.storage.sqlite.packages import PackagesMixin
+from ministry.storage.sqlite.roles import RolesMixin
 from ministry.storage.sqlite.transfer import TransferMixin
 
 __all__ = ["SqliteMetadataStore"]
 
 
 class SqliteMetadataStore(
-    PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin, MirrorsMixin, TransferMixin
+    PackagesMixin,
+    RolesMixin,
+    AccountsMixin,
+    IndexesMixin,
+    CachesMixin,
+    MirrorsMixin,
+    TransferMixin,
 ):
     """``MetadataStore`` on one SQLite file."""

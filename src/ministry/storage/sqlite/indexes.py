@@ -67,7 +67,7 @@ class IndexesMixin(Database):
                     " SELECT index_name, filename, sha256, ? FROM files WHERE index_name = ?",
                     (serial, name),
                 )
-                for table in ("files", "releases", "projects"):
+                for table in ("files", "releases", "projects", "project_roles"):
                     c.execute(f"DELETE FROM {table} WHERE index_name = ?", (name,))  # noqa: S608
                 c.execute("UPDATE tokens SET revoked = 1 WHERE index_name = ?", (name,))
 

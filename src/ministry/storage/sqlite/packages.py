@@ -17,10 +17,12 @@ from ministry.core.models import (
     AddFileResult,
     DistFile,
     Project,
+    Publisher,
     Release,
 )
 from ministry.core.releases import clash_outcome, clashing_file, release_key, release_yank
 from ministry.storage.sqlite.database import Database
+from ministry.storage.sqlite.roles import judge_publisher, record_owner
 from ministry.storage.sqlite.rows import FILE_COLUMNS, file_of, file_values, project_of, release_of
 
 __all__ = ["PackagesMixin"]
@@ -111,10 +113,13 @@ class PackagesMixin(Database):
         actor: Actor,
         *,
         replace_existing: bool = False,
+        publisher: Publisher | None = None,
     ) -> AddFileResult:
         """Publish a file atomically (see the protocol)."""
         return await self._run(
-            lambda c: self._add_file(c, file, display_name, metadata, actor, replace_existing)
+            lambda c: self._add_file(
+                c, file, display_name, metadata, actor, replace_existing, publisher
+            )
         )
 
     def _add_file(
@@ -125,8 +130,12 @@ class PackagesMixin(Database):
         metadata: dict[str, Any],
         actor: Actor,
         replace_existing: bool,
+        publisher: Publisher | None,
     ) -> AddFileResult:
         with self._write(connection) as c:
+            judged = judge_publisher(c, file, publisher) if publisher is not None else None
+            if isinstance(judged, AddFileResult):
+                return judged
             outcome = AddFileOutcome.ADDED
             existing = c.execute(
                 f"{_SELECT_FILE} AND filename = ?", (file.index, file.filename)
@@ -146,6 +155,8 @@ class PackagesMixin(Database):
                 outcome = AddFileOutcome.REPLACED
             release = self._release_version(c, file)
             version = release or file.version
+            if judged is not None:
+                record_owner(c, judged, actor)
             serial, when = self._log(
                 c, actor, "add-file", file.index,
                 project=file.project, version=version, filename=file.filename,

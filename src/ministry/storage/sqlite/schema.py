@@ -169,6 +169,34 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             sha256 TEXT NOT NULL,
             PRIMARY KEY (index_name, project, filename)
         )""",
+        # Owners and maintainers of projects (docs/security.md, "Project ownership").
+        """CREATE TABLE project_roles (
+            index_name TEXT NOT NULL,
+            project TEXT NOT NULL,
+            principal TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('owner', 'maintainer')),
+            PRIMARY KEY (index_name, project, principal)
+        )""",
+        # A project made before owners existed belongs to whoever uploaded its first
+        # file: the oldest 'add-file' of the audit log, else the oldest file's uploader.
+        # Only a user can own: what the command line imported ('cli:…') or a name with
+        # no account left is owned by nobody, so the index's admins decide.
+        """WITH first_changes AS (
+            SELECT index_name, project, actor FROM changelog WHERE serial IN (
+                SELECT min(serial) FROM changelog WHERE action = 'add-file'
+                GROUP BY index_name, project)
+        ), first_files AS (
+            SELECT index_name, project, uploader, min(upload_time) FROM files
+            GROUP BY index_name, project
+        ), firsts AS (
+            SELECT p.index_name, p.name, coalesce(c.actor, f.uploader) AS uploader
+            FROM projects p
+            LEFT JOIN first_changes c ON c.index_name = p.index_name AND c.project = p.name
+            LEFT JOIN first_files f ON f.index_name = p.index_name AND f.project = p.name
+        )
+        INSERT INTO project_roles (index_name, project, principal, role)
+        SELECT index_name, name, uploader, 'owner' FROM firsts
+        WHERE uploader IN (SELECT name FROM users)""",
     ),
 )
 

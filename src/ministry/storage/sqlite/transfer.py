@@ -15,7 +15,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_version
 
-from ministry.core.models import DistFile, IndexConfig
+from ministry.core.models import DistFile, IndexConfig, ProjectRole
 from ministry.storage.records import from_record, to_record
 from ministry.storage.sqlite.caches import cached_file_of, page_of, pinned_file_of
 from ministry.storage.sqlite.database import Database
@@ -70,6 +70,11 @@ _EXPORTS: tuple[tuple[str, str, Callable[[Row], dict[str, Any]]], ...] = (
     ("release", "SELECT * FROM releases", lambda r: to_record(release_of(r))),
     ("file", f"SELECT {FILE_COLUMNS} FROM files", lambda r: to_record(file_of(r))),  # noqa: S608
     ("retired", "SELECT * FROM retired_files", _retired),
+    (
+        "role",
+        "SELECT index_name, project, principal, role FROM project_roles",
+        lambda r: to_record(ProjectRole(*r)),
+    ),
     ("change", "SELECT * FROM changelog ORDER BY serial", lambda r: to_record(change_of(r))),
     ("page", "SELECT * FROM upstream_pages", lambda r: to_record(page_of(r))),
     ("cached", "SELECT * FROM cached_files", lambda r: to_record(cached_file_of(r))),
@@ -128,6 +133,9 @@ def _insert_package_record(c: sqlite3.Connection, kind: str, r: dict[str, Any]) 
         )  # fmt: skip
     elif kind == "file":
         c.execute(_INSERT_FILE, file_values(from_record(DistFile, r)))
+    elif kind == "role":
+        row = _values(r, "index", "project", "principal", "role")
+        c.execute("INSERT INTO project_roles VALUES (?, ?, ?, ?)", row)
     elif kind == "retired":
         row = _values(r, "index", "filename", "sha256")
         c.execute("INSERT INTO retired_files VALUES (?, ?, ?, 0)", row)

@@ -15,6 +15,7 @@ from ministry.web.api.accounts import (
     WhoamiHandler,
 )
 from ministry.web.api.indexes import DeleteHandler, IndexesHandler, IndexHandler, YankHandler
+from ministry.web.api.projects import RoleHandler, RolesHandler
 
 __all__ = ["routes"]
 
@@ -34,6 +35,8 @@ def routes(index: str, project: str) -> list[Any]:
         (rf"{target}/releases/(?P<version>{_NAME})/yank", YankHandler),
         (rf"{target}/files/(?P<filename>{_NAME})", DeleteHandler),
         (rf"{target}/files/(?P<filename>{_NAME})/yank", YankHandler),
+        (rf"{target}/roles", RolesHandler),
+        (rf"{target}/(?P<kind>owners|maintainers)/(?P<principal>{_NAME})", RoleHandler),
         (r"/-/api/users", UsersHandler),
         (rf"/-/api/users/(?P<user>{_NAME})", UserHandler),
         (rf"/-/api/users/(?P<user>{_NAME})/tokens", TokensHandler),

@@ -13,7 +13,7 @@ from ministry.core.permissions import may_read
 from ministry.errors import InvalidRequest, NotFound
 from ministry.web.api.base import ApiHandler
 
-__all__ = ["DeleteHandler", "IndexHandler", "IndexesHandler", "YankHandler"]
+__all__ = ["DeleteHandler", "IndexHandler", "IndexesHandler", "TargetHandler", "YankHandler"]
 
 
 def _files(files: list[DistFile]) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class IndexHandler(ApiHandler):
         self.done()
 
 
-class _TargetHandler(ApiHandler):
+class TargetHandler(ApiHandler):
     """Shared by the handlers that act on a project, a release or a file of an index."""
 
     def project_name(self, project: str) -> NormalizedName:
@@ -89,7 +89,7 @@ class _TargetHandler(ApiHandler):
         return reason
 
 
-class DeleteHandler(_TargetHandler):
+class DeleteHandler(TargetHandler):
     """``DELETE`` a project, a release (``…/releases/V``) or a file (``…/files/F``)."""
 
     async def delete(
@@ -103,7 +103,7 @@ class DeleteHandler(_TargetHandler):
         self.send(_files(deleted))
 
 
-class YankHandler(_TargetHandler):
+class YankHandler(TargetHandler):
     """``POST`` yanks a release or file (``{"reason": …}``), ``DELETE`` unyanks it."""
 
     async def post(
