@@ -105,8 +105,8 @@ def test_api_body_not_declared_json_is_415_and_changes_nothing(
         assert not user_exists(client, unique)
         # An empty form yanks nothing either.
         url = f"/-/api/indexes/main/projects/{published}/releases/1.0/yank"
-        empty = client.post(url, content=b"", headers={"Content-Type": content_type or "text/plain"},
-                            auth=ALICE)  # fmt: skip
+        form = {"Content-Type": content_type or "text/plain"}
+        empty = client.post(url, content=b"", headers=form, auth=ALICE)
         assert empty.status_code == 415, empty.text
         assert not yanked(client, published, "1.0")
         # Declared JSON, with a charset, still works.
