@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from conftest import ALICE, BOB, add_user
+from support.clients import twine_upload, uv
 from support.distributions import make_wheel
 from support.server import MinistryServer
 from support.uploads import post_upload
@@ -291,3 +293,38 @@ def test_readme_images_from_other_hosts_are_not_loaded(
     for alt in ("Build status", "pixel", "no scheme"):
         assert f'<img alt="{alt}">' in page
     assert '<img src="docs/diagram.png" alt="diagram">' in page
+
+
+@pytest.fixture(scope="module")
+def big_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 32 MiB wheel: far more than the server drains and than the socket buffers hold."""
+    noise = random.Random(0).randbytes(32 * 1024 * 1024)  # incompressible
+    directory = tmp_path_factory.mktemp("big")
+    return make_wheel(directory, "bigone", "1.0", files={"bigone/blob.bin": noise})
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "url", "message"),
+    [
+        (ALICE[0], "wrong-password", "/legacy/", "401 Invalid or non-existent authentication"),
+        (*BOB, "/team/locked/legacy/", "User 'bob' may not upload to index 'team/locked'"),
+    ],
+    ids=["wrong-password", "no-upload-right"],
+)
+def test_twine_and_uv_show_a_refusal_given_at_the_headers(
+    site: MinistryServer, big_wheel: Path, home: Path,
+    user: str, password: str, url: str, message: str,
+) -> None:  # fmt: skip
+    """The server stops reading the body, and the tools still print its message."""
+    twine = twine_upload(home, site.url + url, user, password, big_wheel)
+    assert twine.returncode != 0
+    # twine wraps its lines to the terminal's width.
+    assert message.removeprefix("401 ") in " ".join((twine.stdout + twine.stderr).split())
+    published = uv(
+        home, "publish", "--publish-url", site.url + url,
+        "--username", user, "--password", password, str(big_wheel),
+    )  # fmt: skip
+    assert published.returncode != 0
+    assert message in published.stderr, published.stderr
+    with site.client() as client:
+        assert client.get("/simple/bigone/").status_code == 404
