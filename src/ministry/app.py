@@ -27,8 +27,9 @@ def make_app(services: Services) -> tornado.web.Application:
         static_path=str(Path(__file__).parent / "static"),
         static_url_prefix="/-/static/",
         static_handler_class=StaticHandler,
-        # Checked by the browser pages only (web.ui.PageHandler): they alone take the
-        # session cookie; uploads and the APIs authenticate every request themselves.
+        # Makes Tornado call BaseHandler.check_xsrf_cookie before every write: the
+        # cross-site check for all handlers, then the XSRF token of the browser pages
+        # (web.ui.PageHandler), which alone take the session cookie.
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
         default_handler_class=NotFoundHandler,

@@ -24,6 +24,7 @@ __all__ = [
     "StorageFull",
     "StorageUnavailable",
     "TooManyAttempts",
+    "UnsupportedMediaType",
     "UpstreamUnavailable",
 ]
 
@@ -86,6 +87,10 @@ class TooManyAttempts(MinistryError):
 
 class PermissionDenied(MinistryError):
     """The caller is known but may not do this."""
+
+
+class UnsupportedMediaType(MinistryError):
+    """A request body in a format the endpoint does not take (a form where JSON is due)."""
 
 
 class NotAcceptable(MinistryError):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from conftest import ALICE
 from support.clients import new_venv, pip_install, twine_upload
@@ -31,6 +31,8 @@ README = """\
 Some *emphasis* and a [link](https://example.invalid/docs).
 
 <script>document.title = "owned"</script>
+
+![Build status](https://tracker.example.test/badge.svg)
 
 [click me](javascript:alert(1))
 <img src="x" onerror="document.title = 'owned'">
@@ -58,12 +60,31 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def watch_policy(page: Page) -> list[str]:
+    """Collects what the page's Content-Security-Policy blocked, as the browser reports it."""
+    blocked: list[str] = []
+    page.add_init_script(
+        """document.addEventListener("securitypolicyviolation", (event) => console.error(
+            "CSP violation: " + event.violatedDirective + " " + event.blockedURI))"""
+    )
+
+    def seen(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text or "CSP violation" in message.text:
+            blocked.append(message.text)
+
+    page.on("console", seen)
+    return blocked
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A page whose test fails if the pages' policy blocked anything on them."""
     context = browser.new_context(java_script_enabled=True)
     opened = context.new_page()
+    blocked = watch_policy(opened)
     yield opened
     context.close()
+    assert blocked == [], "the Content-Security-Policy blocked parts of a page"
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -383,6 +404,7 @@ def test_pages_work_on_a_phone_and_from_the_keyboard(
 ) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone = context.new_page()
+    blocked = watch_policy(phone)
     phone.goto(server.url + "/")
     width = phone.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390  # nothing wider than the screen
@@ -394,6 +416,7 @@ def test_pages_work_on_a_phone_and_from_the_keyboard(
     )
     assert focused.strip() in {"Search", "q"}
     context.close()
+    assert blocked == []
 
 
 def test_everything_works_with_javascript_off(

@@ -181,12 +181,17 @@ async def _trickle(port: int, head: bytes, started: asyncio.Future[None], *, pac
         writer.close()
 
 
+#: What an upload the server accepts at its headers carries: credentials and a form type.
+_UPLOAD_HEADERS = (
+    f"Authorization: Basic {base64.b64encode(':'.join(ALICE).encode()).decode()}\r\n"
+    "Content-Type: multipart/form-data; boundary=slowboundary\r\n"
+).encode()
+
+
 def _upload_head(body_size: int) -> bytes:
-    credentials = base64.b64encode(":".join(ALICE).encode()).decode()
     return (
         "POST /legacy/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Authorization: Basic {credentials}\r\n"
-        "Content-Type: multipart/form-data; boundary=slowboundary\r\n"
+        f"{_UPLOAD_HEADERS.decode()}"
         f"Content-Length: {body_size}\r\n\r\n"
         "--slowboundary\r\n"
         'Content-Disposition: form-data; name="content"; filename="slow-1.0.tar.gz"\r\n'
@@ -631,7 +636,11 @@ def test_ambiguous_body_framing_is_refused_and_the_connection_closed(
     server: MinistryServer, framing: bytes, path: bytes
 ) -> None:
     """HOSTILE 79: 400 (413 for an absurd upload size), then the server closes the connection."""
-    request = b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + framing + b"\r\n0\r\n\r\n"
+    # An upload without credentials would be refused at its headers, before its framing.
+    extra = _UPLOAD_HEADERS if path == b"/legacy/" else b""
+    request = (
+        b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + framing + b"\r\n0\r\n\r\n"
+    )
     # No "Connection: close": only the server's own close ends the exchange.
     answer = exchange(server, request)
     assert answer.status in (400, 413)

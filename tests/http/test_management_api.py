@@ -22,6 +22,7 @@ from support.uploads import post_upload
 
 CAROL = ("carol", "carol-password-333")
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+JSON = {"Content-Type": "application/json"}
 Auth = tuple[str, str]
 
 
@@ -954,7 +955,7 @@ BODY_URLS = [
 @pytest.mark.parametrize("body", [b"{", b"{'name': 'x'}", b"\xff\xfe", b"nul"])
 def test_invalid_json_is_400(client: httpx.Client, method: str, url: str, body: bytes) -> None:
     """A body that is not JSON is refused before anything happens."""
-    response = client.request(method, url, content=body, auth=ALICE)
+    response = client.request(method, url, content=body, auth=ALICE, headers=JSON)
     refused(response, 400, "The request body is not valid JSON")
 
 
@@ -962,7 +963,7 @@ def test_invalid_json_is_400(client: httpx.Client, method: str, url: str, body: 
 @pytest.mark.parametrize("body", [b"[]", b'["name"]', b'"text"', b"5", b"null", b"true"])
 def test_non_object_body_is_400(client: httpx.Client, method: str, url: str, body: bytes) -> None:
     """The body must be a JSON object."""
-    response = client.request(method, url, content=body, auth=ALICE)
+    response = client.request(method, url, content=body, auth=ALICE, headers=JSON)
     refused(response, 400, "The request body must be a JSON object")
 
 

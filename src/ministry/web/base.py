@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, final
 
 import tornado.httputil
 import tornado.web
@@ -41,12 +41,15 @@ from ministry.errors import (
     StorageFull,
     StorageUnavailable,
     TooManyAttempts,
+    UnsupportedMediaType,
     UpstreamUnavailable,
 )
 from ministry.services.indexes import ReadAccess
+from ministry.web.crosssite import refuse_cross_site
 from ministry.wiring import Services
 
 __all__ = [
+    "CONTENT_SECURITY_POLICY",
     "SESSION_COOKIE",
     "BaseHandler",
     "believe_proxy",
@@ -70,6 +73,7 @@ _STATUS: tuple[tuple[type[MinistryError], int], ...] = (
     (AuthenticationRequired, 401),
     (PermissionDenied, 403),
     (NotAcceptable, 406),
+    (UnsupportedMediaType, 415),
     (Gone, 410),
     (RangeNotSatisfiable, 416),
     (TooManyAttempts, 429),
@@ -88,6 +92,12 @@ _STORE_RETRY_AFTER = "5"
 # An incoming X-Request-ID is kept only when it is short plain text: it is copied into
 # the log and a response header, so nothing that could break either passes.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
+#: No inline script or style, nothing from another host, never in a frame
+#: (docs/security.md, "Content-Security-Policy").
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
 
 
 def status_of(error: MinistryError) -> int:
@@ -219,6 +229,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Server", "Ministry")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
     def prefers_json(self) -> bool:
         """Whether the client would rather read errors as JSON (uv does)."""
@@ -319,8 +330,19 @@ class BaseHandler(tornado.web.RequestHandler):
         """
         return False
 
+    @final
     def check_xsrf_cookie(self) -> None:
-        """Nothing to check outside the browser pages: they alone accept the session cookie."""
+        """Tornado's hook before every POST, PUT, PATCH and DELETE, whatever the handler.
+
+        Here, and not in handlers, so that none can forget it: a write another
+        site's page sent is refused before credentials or body are looked at
+        (docs/security.md, "Cross-site requests").
+        """
+        refuse_cross_site(self.request.headers, self.base_url)
+        self.check_write()
+
+    def check_write(self) -> None:
+        """A handler's own check of a write, after the cross-site one; nothing by default."""
 
     async def identity(self) -> Identity | None:
         """Who the request acts as, or None for an anonymous request; 401 for bad credentials.

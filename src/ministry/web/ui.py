@@ -52,7 +52,7 @@ class PageHandler(BaseHandler):
         """Pages accept the session cookie: their forms are checked against XSRF."""
         return True
 
-    def check_xsrf_cookie(self) -> None:
+    def check_write(self) -> None:
         """Every form posted to a page carries the token of its ``_xsrf`` cookie."""
         tornado.web.RequestHandler.check_xsrf_cookie(self)
 

@@ -9,6 +9,7 @@ from typing import Any
 from ministry.core.models import Change, Token, User
 from ministry.errors import InvalidRequest
 from ministry.web.base import BaseHandler
+from ministry.web.crosssite import require_json
 
 __all__ = ["ApiHandler", "change_document", "token_document", "user_document"]
 
@@ -69,6 +70,10 @@ class ApiHandler(BaseHandler):
         """No caching of management answers."""
         super().set_default_headers()
         self.set_header("Cache-Control", "no-store")
+
+    def check_write(self) -> None:
+        """A write's body is JSON, declared so: no HTML form can send that to another site."""
+        require_json(self.request.headers, self.request.body)
 
     def body(self) -> dict[str, Any]:
         """The request's JSON object; 400 when it is not one."""
