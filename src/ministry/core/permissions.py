@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from packaging.utils import canonicalize_name
 
 from ministry.core.models import Actor, IndexConfig
-from ministry.errors import AuthenticationRequired, PermissionDenied
+from ministry.errors import AuthenticationRequired, MinistryError, NotFound, PermissionDenied
 
 __all__ = [
     "EVERYONE",
@@ -24,6 +24,7 @@ __all__ = [
     "check_read",
     "check_upload_index",
     "check_upload_project",
+    "hidden_index",
     "may_read",
     "may_see",
     "rights",
@@ -85,23 +86,36 @@ def rights(identity: Identity, index: IndexConfig) -> tuple[str, ...]:
 
 
 def may_read(identity: Identity | None, index: IndexConfig) -> bool:
-    """Whether ``check_read`` would let this identity read the index by its URL."""
-    try:
-        check_read(identity, index)
-    except (AuthenticationRequired, PermissionDenied):
-        return False
-    return True
-
-
-def check_read(identity: Identity | None, index: IndexConfig) -> None:
-    """Reading an index by its URL: 401 for strangers, 403 for the wrong user or token."""
+    """Whether this identity may read the index by its URL (a token only its own index)."""
     if not index.private:
-        return
+        return True
     if identity is None:
-        raise AuthenticationRequired(f"Index {index.name!r} is private: log in to read it.")
-    _check_token_index(identity, index)
-    if not may_see(identity, index):
-        raise PermissionDenied(f"User {identity.user!r} may not read index {index.name!r}.")
+        return False
+    if identity.token_index is not None and identity.token_index != index.name:
+        return False
+    return may_see(identity, index)
+
+
+def hidden_index(name: str, identity: Identity | None) -> MinistryError:
+    """The one answer for an index this caller may not read and for one that does not exist.
+
+    A stranger is challenged (401), so that pip and uv send their keyring or netrc
+    credentials; a signed-in caller is told there is no such index (404). Nothing
+    in the answer depends on whether the index exists (docs/security.md, "Private
+    indexes").
+    """
+    if identity is None:
+        return AuthenticationRequired(
+            f"No index {name!r} is open to anonymous readers: log in to read it."
+        )
+    return NotFound(f"No index {name!r}.")
+
+
+def check_read(identity: Identity | None, name: str, index: IndexConfig | None) -> IndexConfig:
+    """Reading index ``name`` (``index``, None when there is none): the index, or the one answer."""
+    if index is None or not may_read(identity, index):
+        raise hidden_index(name, identity)
+    return index
 
 
 def _check_token_index(identity: Identity, index: IndexConfig) -> None:

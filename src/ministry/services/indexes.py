@@ -133,21 +133,28 @@ class IndexService:
             await self._metadata.update_index(replace(main, bases=bases), actor)
 
     async def read_access(self, name: str, identity: Identity | None) -> ReadAccess:
-        """Read access to an index for this reader, or 404/401/403."""
+        """Read access to an index for this reader, or the one answer for a hidden index.
+
+        The bases this reader may not read are left out as if they did not exist,
+        with the bases reached only through them: what they hold neither shows
+        nor hides anything (docs/security.md, "Private indexes").
+        """
         serial, configs = await self._current()
         known = self._access.get((name, identity))
         if known is not None and known.serial == serial:
             return known
-        index = configs.get(name)
-        if index is None:
-            raise NotFound(f"No index {name!r}.")
-        check_read(identity, index)
-        order = tuple(resolution_order(name, configs))
-        visible = frozenset(n for n in order if may_see(identity, configs[n]))
-        access = ReadAccess(index, order, visible, configs, serial)
+        index = check_read(identity, name, configs.get(name))
+        readable = {n: c for n, c in configs.items() if n == name or may_see(identity, c)}
+        order = tuple(resolution_order(name, readable))
+        shown = {n: readable[n] for n in order}
+        access = ReadAccess(index, order, frozenset(order), shown, serial)
         if len(self._access) < _ACCESS_CACHE_SIZE and self._cache[0] == serial:
             self._access[(name, identity)] = access
         return access
+
+    async def readable(self, name: str, identity: Identity | None) -> IndexConfig:
+        """An index this identity may read; else what a missing index answers (401 or 404)."""
+        return check_read(identity, name, (await self.configs()).get(name))
 
     async def create(self, identity: Identity, config: IndexConfig) -> IndexConfig:
         """Create an index (server administrators)."""
@@ -163,13 +170,15 @@ class IndexService:
         self, identity: Identity, name: str, changes: Mapping[str, Any]
     ) -> IndexConfig:
         """Change some settings of an index (its admins and server administrators)."""
-        current = await self.get(name)
+        current = await self.readable(name, identity)
         check_manage_index(identity, current)
         unknown = set(changes) - _MUTABLE
         if unknown:
             raise InvalidRequest(f"Unknown or fixed index settings: {', '.join(sorted(unknown))}.")
         config = replace(current, **changes)
-        check_index_config(config, await self.configs())
+        configs = await self.configs()
+        check_index_config(config, _readable_bases(identity, config, configs, _targets(current)))
+        check_index_config(config, configs)
         await self._metadata.update_index(config, identity.actor)
         return config
 
@@ -180,8 +189,7 @@ class IndexService:
         if config.name == DEFAULT_INDEX:
             raise InvalidRequest(f"The default index {DEFAULT_INDEX!r} cannot be deleted.")
         for other in (await self.configs()).values():
-            targets = set(other.bases) | {route.base for route in other.routes}
-            if name in targets:
+            if name in _targets(other):
                 raise InvalidRequest(
                     f"Index {other.name!r} inherits from {name!r}; change it first."
                 )
@@ -191,3 +199,24 @@ class IndexService:
                 f"Index {name!r} holds {len(projects)} projects; delete it with force to lose them."
             )
         await self._metadata.delete_index(name, identity.actor)
+
+
+def _targets(config: IndexConfig) -> set[str]:
+    """Every index ``config`` inherits from: its bases and its routing rules' bases."""
+    return set(config.bases) | {route.base for route in config.routes}
+
+
+def _readable_bases(
+    identity: Identity,
+    config: IndexConfig,
+    configs: Mapping[str, IndexConfig],
+    kept: set[str],
+) -> dict[str, IndexConfig]:
+    """The indexes ``config`` may name as bases: a new base must be one ``identity`` may read.
+
+    A private index nobody told you about is not found, exactly as a missing one
+    (docs/security.md, "Private indexes"); bases that were there before stay.
+    """
+    return {
+        n: c for n, c in configs.items() if n in kept or n == config.name or may_see(identity, c)
+    }

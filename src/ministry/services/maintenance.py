@@ -37,7 +37,7 @@ class MaintenanceService:
         action: str,
     ) -> list[str]:
         """Check the right to ``action`` and return the filenames it applies to."""
-        config = await self._indexes.get(index)
+        config = await self._indexes.readable(index, identity)
         check_maintain(identity, config, action, uploaders=action != "delete")
         if config.kind != "hosted":
             raise PermissionDenied(f"Index {index!r} mirrors its upstream; {action} there.")

@@ -54,7 +54,7 @@ class IndexHandler(ApiHandler):
         identity = await self.require_identity()
         body = self.body()
         # A document fetched with GET may be sent back whole: its fixed fields must match.
-        current = await self.services.indexes.get(index)
+        current = await self.services.indexes.readable(index, identity)
         for fixed in ("name", "kind"):
             if fixed in body and body.pop(fixed) != getattr(current, fixed):
                 raise InvalidRequest(f"An index's {fixed} cannot change.")
