@@ -305,12 +305,12 @@ def test_cycles_are_400(client: httpx.Client, unique: str) -> None:
 
 
 def test_show_a_private_index(client: httpx.Client, unique: str) -> None:
-    """401 for anonymous readers, 403 for users who may not read it, 200 for readers."""
+    """401 for anonymous readers, 404 for users who may not read it (as if it were missing)."""
     create_index(client, unique, private=True, readers=["bob"])
     response = client.get(f"/-/api/indexes/{unique}")
-    refused(response, 401, f"Index '{unique}' is private: log in to read it")
+    refused(response, 401, f"No index '{unique}' is open to anonymous readers: log in")
     assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
-    refused(client.get(f"/-/api/indexes/{unique}", auth=CAROL), 403, "'carol' may not read index")
+    refused(client.get(f"/-/api/indexes/{unique}", auth=CAROL), 404, f"No index '{unique}'.")
     assert ok(client.get(f"/-/api/indexes/{unique}", auth=BOB))["readers"] == ["bob"]
     refused(client.get(f"/-/api/indexes/{unique}/nope", auth=ALICE), 404, "No index")
 
@@ -632,15 +632,15 @@ def test_index_list_through_a_token_shows_only_what_the_token_may_read(
 ) -> None:
     """A token for index A neither reads nor lists private index B, although its user may.
 
-    ``GET /-/api/indexes/B`` with the token is 403 ("This token is for index A"), so
-    the list must not show B's settings to the same token either.
+    ``GET /-/api/indexes/B`` with the token is 404, as for a missing index, so the
+    list must not show B's settings to the same token either.
     """
     public, private = f"{unique}/a", f"{unique}/b"
     create_index(client, public)
     create_index(client, private, private=True, readers=["bob"])
     secret, _ = create_token(client, BOB, index=public)
     auth = ("__token__", secret)
-    refused(client.get(f"/-/api/indexes/{private}", auth=auth), 403, "This token is for index")
+    refused(client.get(f"/-/api/indexes/{private}", auth=auth), 404, f"No index '{private}'.")
     assert ok(client.get(f"/-/api/indexes/{private}", auth=BOB))["name"] == private
     names = {i["name"] for i in ok(client.get("/-/api/indexes", auth=auth))["indexes"]}
     assert public in names
