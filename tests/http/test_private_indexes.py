@@ -18,8 +18,8 @@ from conftest import ALICE, BOB, add_user
 from support.clients import run, tool
 from support.distributions import make_wheel
 from support.logins import without_xsrf_token
-from support.server import MinistryServer
 from support.multipart import FileField, encode
+from support.server import MinistryServer
 from support.uploads import form_fields, post_upload
 
 CAROL = ("carol", "carol-password-333")
@@ -101,7 +101,11 @@ def _ask(
     for name in (SECRET, ABSENT):
         with server.client() as client:
             response = client.request(
-                method, path.format(name), auth=auth, headers=headers, **options  # type: ignore[arg-type]
+                method,
+                path.format(name),
+                auth=auth,
+                headers=headers,
+                **options,  # type: ignore[arg-type]
             )
         answers[name] = _seen(response, name)
     return answers
@@ -122,7 +126,7 @@ ACCEPTS = ["application/vnd.pypi.simple.v1+json, application/json;q=0.9", "text/
 def test_private_index_reads_answer_as_a_missing_one(
     site: MinistryServer, elsewhere: tuple[str, str], path: str, accept: str
 ) -> None:
-    """Anonymous: the same 401 challenge; carol and a token of bob for another index: the same 404."""
+    """Strangers get the same 401; carol and a token of bob for another index the same 404."""
     for auth, status in ((None, 401), (CAROL, 404), (elsewhere, 404)):
         answers = _ask(site, "GET", path, auth, headers={"Accept": accept})
         assert answers[SECRET] == answers[ABSENT], (path, auth)
@@ -161,9 +165,7 @@ def test_writes_to_a_private_index_answer_as_to_a_missing_one(
             assert answers[SECRET][0] == status, (method, path, auth, answers[SECRET])
     for name in (SECRET, ABSENT):
         with site.client() as client:
-            response = client.post(
-                "/-/api/users/carol/tokens", json={"index": name}, auth=CAROL
-            )
+            response = client.post("/-/api/users/carol/tokens", json={"index": name}, auth=CAROL)
         assert response.status_code == 404, response.text
         assert response.json()["message"] == f"No index {name!r}."
     with site.client() as client:

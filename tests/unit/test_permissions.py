@@ -78,7 +78,7 @@ def test_anyone_reads_a_public_index(identity: Identity | None) -> None:
 
 def test_anonymous_reader_of_a_private_index_is_asked_to_log_in() -> None:
     """401, as for a missing index, so that pip and uv retry with credentials."""
-    with pytest.raises(AuthenticationRequired, match=r"'team/secret' is open to anonymous readers: log in") as seen:
+    with pytest.raises(AuthenticationRequired, match=r"open to anonymous readers: log in") as seen:
         check_read(None, PRIVATE.name, PRIVATE)
     with pytest.raises(AuthenticationRequired) as missing:
         check_read(None, PRIVATE.name, None)
