@@ -36,6 +36,7 @@ from ministry.services.upstream import UpstreamClient, pip_index_url
 from ministry.services.verify import Verifier
 from ministry.settings import Settings
 from ministry.storage.filesystem import FileBlobStore
+from ministry.storage.private_files import close_to_others
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.sqlite import SqliteMetadataStore
 
@@ -70,6 +71,7 @@ class Services:
         and the config file's indexes."""
         settings = self.settings
         settings.data.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(close_to_others, private_paths(settings))
         await self.metadata.open()
         await self.blobs.open()
         self.uploads.sweep()
@@ -91,6 +93,19 @@ class Services:
         await self.upstream.close()
         await self.blobs.close()
         await self.metadata.close()
+
+
+def private_paths(settings: Settings) -> list[Path]:
+    """What must be closed to other users: the data directory, the SQLite files, the blob tree."""
+    paths = [settings.data, settings.spool_directory]
+    if urlsplit(settings.db_url).scheme == "sqlite":
+        database = _path_of(settings.db_url)
+        paths += [database.parent, database]
+        paths += [database.with_name(database.name + suffix) for suffix in ("-wal", "-shm")]
+    if urlsplit(settings.storage_url).scheme == "file":
+        blobs = _path_of(settings.storage_url)
+        paths += [blobs, blobs / "sha256", blobs / ".tmp"]
+    return paths
 
 
 def _path_of(url: str) -> Path:
