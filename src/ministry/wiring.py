@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from argon2 import PasswordHasher
 
 from ministry.core.login_limits import login_limits
+from ministry.core.masking import mask_url
 from ministry.errors import InvalidRequest
 from ministry.services.accounts import AccountService
 from ministry.services.audit import AuditService
@@ -132,7 +133,7 @@ def metadata_store(url: str) -> MetadataStore:
             raise _missing_extra("redis", url) from exc
         return RedisMetadataStore(url)
     raise InvalidRequest(
-        f"Unknown metadata store {url!r}: use sqlite:///PATH or redis://HOST:PORT/N."
+        f"Unknown metadata store {mask_url(url)!r}: use sqlite:///PATH or redis://HOST:PORT/N."
     )
 
 
@@ -152,7 +153,9 @@ def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
         except ImportError as exc:
             raise _missing_extra("s3", url) from exc
         return S3BlobStore(parts.netloc, parts.path.strip("/"), redirect=redirect)
-    raise InvalidRequest(f"Unknown blob store {url!r}: use file:///PATH or s3://BUCKET/PREFIX.")
+    raise InvalidRequest(
+        f"Unknown blob store {mask_url(url)!r}: use file:///PATH or s3://BUCKET/PREFIX."
+    )
 
 
 def build_services(settings: Settings, file_path: FilePath) -> Services:
