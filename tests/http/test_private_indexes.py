@@ -233,11 +233,29 @@ def test_only_readers_may_add_a_private_base(site: MinistryServer) -> None:
         # Bases already there stay when an admin who cannot read them changes other things.
         kept = client.patch("/-/api/indexes/team/bobs", json={"admins": ["bob", "carol"]}, auth=BOB)
         assert kept.status_code == 200, kept.text
+        shown = client.get("/-/api/indexes/team/bobs", auth=CAROL).json()
+        assert shown["bases"] == []  # carol is told nothing of team/secret
         changed = client.patch(
-            "/-/api/indexes/team/bobs", json={"description": "carol's too"}, auth=CAROL
+            "/-/api/indexes/team/bobs", json={**shown, "description": "carol's"}, auth=CAROL
         )
         assert changed.status_code == 200, changed.text
-        assert changed.json()["bases"] == [SECRET]
+        assert changed.json()["bases"] == []
+        assert client.get("/-/api/indexes/team/bobs", auth=BOB).json()["bases"] == [SECRET]
+
+
+def test_settings_name_no_base_the_reader_may_not_read(site: MinistryServer) -> None:
+    """team/dev's settings, its page and the index list show team/pub as its only base."""
+    with site.client(headers={"Accept": "text/html"}) as client:
+        for auth in (None, CAROL):
+            document = client.get("/-/api/indexes/team/dev", auth=auth).json()
+            assert document["bases"] == ["team/pub"]
+            listed = client.get("/-/api/indexes", auth=auth).json()["indexes"]
+            assert SECRET not in str(listed)
+            for page in ("/-/indexes", "/-/indexes/team/dev/"):
+                assert SECRET not in client.get(page, auth=auth).text, page
+        document = client.get("/-/api/indexes/team/dev", auth=BOB).json()
+        assert document["bases"] == [SECRET, "team/pub"]
+        assert SECRET in client.get("/-/indexes/team/dev/", auth=BOB).text
 
 
 def test_metrics_name_no_private_index(site: MinistryServer) -> None:

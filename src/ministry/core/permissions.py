@@ -8,7 +8,8 @@ a password, so a leaked CI token cannot delete, yank or grant (HOSTILE.md 42).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from packaging.utils import canonicalize_name
 
@@ -28,6 +29,7 @@ __all__ = [
     "may_read",
     "may_see",
     "rights",
+    "seen_by",
 ]
 
 #: The principal that names every user.
@@ -94,6 +96,25 @@ def may_read(identity: Identity | None, index: IndexConfig) -> bool:
     if identity.token_index is not None and identity.token_index != index.name:
         return False
     return may_see(identity, index)
+
+
+def seen_by(
+    identity: Identity | None, config: IndexConfig, configs: Mapping[str, IndexConfig]
+) -> IndexConfig:
+    """An index's settings as this identity may see them: bases it may not read left out.
+
+    A private index is named nowhere to those who may not read it, not even as
+    another index's base (docs/security.md, "Private indexes").
+    """
+
+    def shown(name: str) -> bool:
+        return name == "-" or (name in configs and may_see(identity, configs[name]))
+
+    return replace(
+        config,
+        bases=tuple(base for base in config.bases if shown(base)),
+        routes=tuple(route for route in config.routes if shown(route.base)),
+    )
 
 
 def hidden_index(name: str, identity: Identity | None) -> MinistryError:

@@ -23,6 +23,7 @@ from ministry.core.permissions import (
     check_manage_index,
     check_read,
     may_see,
+    seen_by,
 )
 from ministry.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
 from ministry.storage.protocols import MetadataStore
@@ -147,7 +148,8 @@ class IndexService:
         readable = {n: c for n, c in configs.items() if n == name or may_see(identity, c)}
         order = tuple(resolution_order(name, readable))
         shown = {n: readable[n] for n in order}
-        access = ReadAccess(index, order, frozenset(order), shown, serial)
+        seen = seen_by(identity, index, configs)
+        access = ReadAccess(seen, order, frozenset(order), shown, serial)
         if len(self._access) < _ACCESS_CACHE_SIZE and self._cache[0] == serial:
             self._access[(name, identity)] = access
         return access
@@ -175,8 +177,9 @@ class IndexService:
         unknown = set(changes) - _MUTABLE
         if unknown:
             raise InvalidRequest(f"Unknown or fixed index settings: {', '.join(sorted(unknown))}.")
-        config = replace(current, **changes)
         configs = await self.configs()
+        seen = seen_by(identity, current, configs)
+        config = replace(current, **_keeping_hidden(current, seen, changes))
         check_index_config(config, _readable_bases(identity, config, configs, _targets(current)))
         check_index_config(config, configs)
         await self._metadata.update_index(config, identity.actor)
@@ -199,6 +202,26 @@ class IndexService:
                 f"Index {name!r} holds {len(projects)} projects; delete it with force to lose them."
             )
         await self._metadata.delete_index(name, identity.actor)
+
+
+def _keeping_hidden(
+    current: IndexConfig, seen: IndexConfig, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Changes to bases or routes keep those the changer may not see, where they were.
+
+    Settings are shown without the private bases their reader may not read, and
+    may be sent back as shown: that must not drop what the sender never saw.
+    """
+    kept = dict(changes)
+    for name in ("bases", "routes"):
+        if name in kept:
+            items = list(kept[name])
+            shown = getattr(seen, name)
+            for position, item in enumerate(getattr(current, name)):
+                if item not in shown and item not in items:
+                    items.insert(min(position, len(items)), item)
+            kept[name] = tuple(items)
+    return kept
 
 
 def _targets(config: IndexConfig) -> set[str]:
