@@ -25,7 +25,6 @@ __all__ = [
     "check_read",
     "check_upload_index",
     "check_upload_project",
-    "hidden_index",
     "may_read",
     "may_see",
     "rights",
@@ -117,7 +116,7 @@ def seen_by(
     )
 
 
-def hidden_index(name: str, identity: Identity | None) -> MinistryError:
+def _hidden_index(name: str, identity: Identity | None) -> MinistryError:
     """The one answer for an index this caller may not read and for one that does not exist.
 
     A stranger is challenged (401), so that pip and uv send their keyring or netrc
@@ -135,7 +134,7 @@ def hidden_index(name: str, identity: Identity | None) -> MinistryError:
 def check_read(identity: Identity | None, name: str, index: IndexConfig | None) -> IndexConfig:
     """Reading index ``name`` (``index``, None when there is none): the index, or the one answer."""
     if index is None or not may_read(identity, index):
-        raise hidden_index(name, identity)
+        raise _hidden_index(name, identity)
     return index
 
 

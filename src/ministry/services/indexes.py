@@ -145,7 +145,7 @@ class IndexService:
         if known is not None and known.serial == serial:
             return known
         index = check_read(identity, name, configs.get(name))
-        readable = {n: c for n, c in configs.items() if n == name or may_see(identity, c)}
+        readable = {n: c for n, c in configs.items() if may_see(identity, c)}
         order = tuple(resolution_order(name, readable))
         shown = {n: readable[n] for n in order}
         seen = seen_by(identity, index, configs)

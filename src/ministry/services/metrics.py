@@ -166,7 +166,7 @@ class _Relabeled:
 
     def __init__(self, registry: CollectorRegistry, public: frozenset[str]) -> None:
         self._registry = registry
-        self._public = public
+        self._shown = public | {"-"}  # "-": a request that named no index
 
     def collect(self) -> Iterator[Metric]:
         """Every family of the registry, relabeled."""
@@ -174,7 +174,7 @@ class _Relabeled:
             merged: dict[tuple[str, tuple[tuple[str, str], ...]], Sample] = {}
             for sample in family.samples:
                 labels = sample.labels
-                if labels.get("index", "-") not in self._public | {"-"}:
+                if labels.get("index", "-") not in self._shown:
                     labels = {**labels, "index": PRIVATE_LABEL}
                 key = (sample.name, tuple(sorted(labels.items())))
                 kept = merged.get(key)
