@@ -214,7 +214,7 @@ def test_create_index_by_a_non_admin_is_403(client: httpx.Client, unique: str) -
     """Only server administrators create indexes."""
     response = client.post("/-/api/indexes", json={"name": unique}, auth=BOB)
     refused(response, 403, "Only server administrators may create indexes")
-    refused(client.get(f"/-/api/indexes/{unique}"), 404, f"No index '{unique}'")
+    refused(client.get(f"/-/api/indexes/{unique}", auth=BOB), 404, f"No index '{unique}'")
 
 
 def test_create_index_anonymously_is_401(client: httpx.Client, unique: str) -> None:
@@ -227,7 +227,7 @@ def test_create_index_with_an_admin_token_is_403(client: httpx.Client, unique: s
     secret, _ = create_token(client, ALICE, description="ci")
     response = client.post("/-/api/indexes", json={"name": unique}, auth=("__token__", secret))
     refused(response, 403, "needs your password")
-    refused(client.get(f"/-/api/indexes/{unique}"), 404, "No index")
+    refused(client.get(f"/-/api/indexes/{unique}", auth=BOB), 404, "No index")
 
 
 @pytest.mark.parametrize(
@@ -261,7 +261,7 @@ def test_create_index_with_a_missing_base_is_400(client: httpx.Client, unique: s
     body = {"name": unique, "bases": ["main", f"{unique}/nope"]}
     response = client.post("/-/api/indexes", json=body, auth=ALICE)
     refused(response, 400, f"cannot inherit from '{unique}/nope': no such index")
-    refused(client.get(f"/-/api/indexes/{unique}"), 404, "No index")
+    refused(client.get(f"/-/api/indexes/{unique}", auth=BOB), 404, "No index")
 
 
 @pytest.mark.parametrize(
@@ -377,7 +377,7 @@ def test_delete_an_index_others_inherit_from_is_400(client: httpx.Client, unique
     response = client.delete(f"/-/api/indexes/{base}", auth=ALICE)
     assert response.status_code == 204
     assert response.content == b""
-    refused(client.get(f"/-/api/indexes/{base}"), 404, "No index")
+    refused(client.get(f"/-/api/indexes/{base}", auth=BOB), 404, "No index")
 
 
 def test_delete_an_index_a_route_points_to_is_400(client: httpx.Client, unique: str) -> None:
@@ -401,8 +401,8 @@ def test_delete_an_index_with_projects_needs_force(
 
     refused(client.delete(f"/-/api/indexes/{unique}?force=true", auth=BOB), 403, "administrators")
     assert client.delete(f"/-/api/indexes/{unique}?force=true", auth=ALICE).status_code == 204
-    refused(client.get(f"/-/api/indexes/{unique}"), 404, "No index")
-    assert client.get(f"/{unique}/simple/{unique}/").status_code == 404
+    refused(client.get(f"/-/api/indexes/{unique}", auth=BOB), 404, "No index")
+    assert client.get(f"/{unique}/simple/{unique}/", auth=BOB).status_code == 404
 
 
 def test_delete_index_by_a_non_admin_is_403(client: httpx.Client, unique: str) -> None:
@@ -715,14 +715,14 @@ def test_group_errors(client: httpx.Client, unique: str) -> None:
 
 
 def test_group_grants_reading_a_private_index(client: httpx.Client, unique: str) -> None:
-    """``@group`` in readers lets members read; non-members get 403."""
+    """``@group`` in readers lets members read; to non-members it is no index (404)."""
     ok(client.post("/-/api/groups", json={"name": unique}, auth=ALICE), 201)
     ok(client.patch(f"/-/api/groups/{unique}", json={"add": ["bob"]}, auth=ALICE))
     create_index(client, unique, private=True, readers=[f"@{unique}"])
     assert ok(client.get(f"/-/api/indexes/{unique}", auth=BOB))["readers"] == [f"@{unique}"]
     assert client.get(f"/{unique}/simple/", auth=BOB).status_code == 200
-    refused(client.get(f"/-/api/indexes/{unique}", auth=CAROL), 403, "may not read")
-    assert client.get(f"/{unique}/simple/", auth=CAROL).status_code == 403
+    refused(client.get(f"/-/api/indexes/{unique}", auth=CAROL), 404, f"No index '{unique}'.")
+    assert client.get(f"/{unique}/simple/", auth=CAROL).status_code == 404
 
 
 # -- yank, unyank, delete -------------------------------------------------------------------

@@ -60,6 +60,11 @@ class ReadAccess:
     serial: int = 0
 
     @property
+    def shown(self) -> dict[str, IndexConfig]:
+        """The indexes read through this one: all that inheritance may look at for this reader."""
+        return {name: self.configs[name] for name in self.order}
+
+    @property
     def private(self) -> bool:
         """Whether what this reader sees includes a private index (no shared caching then)."""
         return any(self.configs[name].private for name in self.visible)
@@ -147,9 +152,8 @@ class IndexService:
         index = check_read(identity, name, configs.get(name))
         readable = {n: c for n, c in configs.items() if may_see(identity, c)}
         order = tuple(resolution_order(name, readable))
-        shown = {n: readable[n] for n in order}
         seen = seen_by(identity, index, configs)
-        access = ReadAccess(seen, order, frozenset(order), shown, serial)
+        access = ReadAccess(seen, order, frozenset(order), configs, serial)
         if len(self._access) < _ACCESS_CACHE_SIZE and self._cache[0] == serial:
             self._access[(name, identity)] = access
         return access

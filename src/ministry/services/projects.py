@@ -77,7 +77,7 @@ class ProjectResolver:
         absent: set[str] = set()
         while True:
             holders = set(hosted) | (proxies - absent)
-            owners = contributors(access.index.name, name, access.configs, holders)
+            owners = contributors(access.index.name, name, access.shown, holders)
             pending = [n for n in owners if n in proxies and n not in pages]
             if not pending:
                 break
@@ -98,7 +98,7 @@ class ProjectResolver:
     @staticmethod
     def owners(access: ReadAccess, name: NormalizedName, holders: Collection[str]) -> list[str]:
         """The visible indexes that make up ``name``, among indexes known to hold it."""
-        return contributors(access.index.name, name, access.configs, holders)
+        return contributors(access.index.name, name, access.shown, holders)
 
     async def gather(
         self, access: ReadAccess, name: NormalizedName, contributions: list[Contribution]
