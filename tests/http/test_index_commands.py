@@ -223,9 +223,8 @@ def test_index_delete(server: MinistryServer, tmp_path: Path) -> None:
     with server.client() as client:
         for path in ("/del/base/simple/", "/del/child/simple/", "/-/api/indexes/del/base"):
             assert client.get(path, auth=ROOT).status_code == 404, path
-        assert (
-            client.get(f"/del/base/packages/del-lib/{wheel.name}").status_code == 401
-        )  # as a private one
+        # Anonymous: a missing index answers as a private one would.
+        assert client.get(f"/del/base/packages/del-lib/{wheel.name}").status_code == 401
     assert "cannot be deleted" in refused(server, "index", "delete", "main")
     assert "No index 'nope'" in refused(server, "index", "delete", "nope")
     # A new index of the same name starts empty.
