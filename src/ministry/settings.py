@@ -324,7 +324,8 @@ OPTIONS: tuple[Option, ...] = (
            "sqlite:///PATH or redis://HOST:PORT/N.", _text, "URL", secret=True,
            every_command=True),
     Option("storage", "storage", "blobs", "a directory in the data directory", "The blob "
-           "store: file:///PATH or s3://BUCKET/PREFIX.", _text, "URL", every_command=True),
+           "store: file:///PATH or s3://BUCKET/PREFIX.", _text, "URL", secret=True,
+           every_command=True),
     Option("storage_redirect", "storage", "redirect", "off", "S3 only: answer downloads with "
            "a redirect to a pre-signed URL.", _switch, None),
     Option("accel_redirect", "storage", "accel_redirect", "none", "File store behind nginx: "

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from argon2 import PasswordHasher
 
 from ministry.core.login_limits import login_limits
+from ministry.core.masking import mask_url
 from ministry.errors import InvalidRequest
 from ministry.services.accounts import AccountService
 from ministry.services.audit import AuditService
@@ -37,6 +38,7 @@ from ministry.services.upstream import UpstreamClient, pip_index_url
 from ministry.services.verify import Verifier
 from ministry.settings import Settings
 from ministry.storage.filesystem import FileBlobStore
+from ministry.storage.private_files import close_to_others
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.sqlite import SqliteMetadataStore
 
@@ -72,6 +74,7 @@ class Services:
         and the config file's indexes."""
         settings = self.settings
         settings.data.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(close_to_others, private_paths(settings))
         await self.metadata.open()
         await self.blobs.open()
         self.uploads.sweep()
@@ -93,6 +96,19 @@ class Services:
         await self.upstream.close()
         await self.blobs.close()
         await self.metadata.close()
+
+
+def private_paths(settings: Settings) -> list[Path]:
+    """What must be closed to other users: the data directory, the SQLite files, the blob tree."""
+    paths = [settings.data, settings.spool_directory]
+    if urlsplit(settings.db_url).scheme == "sqlite":
+        database = _path_of(settings.db_url)
+        paths += [database.parent, database]
+        paths += [database.with_name(database.name + suffix) for suffix in ("-wal", "-shm")]
+    if urlsplit(settings.storage_url).scheme == "file":
+        blobs = _path_of(settings.storage_url)
+        paths += [blobs, blobs / "sha256", blobs / ".tmp"]
+    return paths
 
 
 def _path_of(url: str) -> Path:
@@ -119,7 +135,7 @@ def metadata_store(url: str) -> MetadataStore:
             raise _missing_extra("redis", url) from exc
         return RedisMetadataStore(url)
     raise InvalidRequest(
-        f"Unknown metadata store {url!r}: use sqlite:///PATH or redis://HOST:PORT/N."
+        f"Unknown metadata store {mask_url(url)!r}: use sqlite:///PATH or redis://HOST:PORT/N."
     )
 
 
@@ -139,7 +155,9 @@ def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
         except ImportError as exc:
             raise _missing_extra("s3", url) from exc
         return S3BlobStore(parts.netloc, parts.path.strip("/"), redirect=redirect)
-    raise InvalidRequest(f"Unknown blob store {url!r}: use file:///PATH or s3://BUCKET/PREFIX.")
+    raise InvalidRequest(
+        f"Unknown blob store {mask_url(url)!r}: use file:///PATH or s3://BUCKET/PREFIX."
+    )
 
 
 def build_services(settings: Settings, file_path: FilePath) -> Services:

@@ -75,6 +75,8 @@ def test_exported_tree_installs_with_pip(
     metadata = tree / "packages" / unique / f"{unique}-1.0-py3-none-any.whl.metadata"
     assert metadata.read_text().startswith("Metadata-Version:")
     assert entry["core-metadata"] is not False
+    # Made for a web server to publish: readable by everyone, unlike the data directory.
+    assert all(p.stat().st_mode & 0o004 for p in (tree, *tree.rglob("*")))
 
     python = new_venv(tmp_path / "venv")
     installed = pip_install(python, home, "--index-url", f"{url}/simple/", unique)

@@ -238,7 +238,7 @@ def test_allowed_name_is_taken_from_the_base(site: Site, tmp_path: Path, home: P
 
 
 def test_private_index_refuses_strangers(site: Site) -> None:
-    """Anonymous readers get 401 with a Basic challenge; a user without rights gets 403."""
+    """Anonymous readers get 401 with a Basic challenge; a user without rights gets 404."""
     secret = wheel_name("acme-secret", "1.0")
     paths = [
         "/team/private/simple/",
@@ -251,8 +251,8 @@ def test_private_index_refuses_strangers(site: Site) -> None:
             anonymous = client.get(path)
             assert anonymous.status_code == 401, (path, anonymous.text)
             assert anonymous.headers["WWW-Authenticate"].startswith("Basic ")
-            assert client.get(path, auth=CAROL).status_code == 403, path
-            assert client.get(path, auth=BOB).status_code == 403, path
+            assert client.get(path, auth=CAROL).status_code == 404, path
+            assert client.get(path, auth=BOB).status_code == 404, path
             assert client.get(path, auth=("alice", "wrong-password")).status_code == 401, path
             assert client.get(path, auth=ALICE).status_code == 200, path
         # Nor does the private project show through the public indexes.
@@ -322,9 +322,9 @@ def test_token_scoped_to_one_index(site: Site, tmp_path: Path, home: Path) -> No
         assert refused.status_code == 403, refused.text
         assert "team/dev" in refused.text
         read = client.get("/team/private/simple/", auth=as_token)
-        assert read.status_code == 403, read.text
+        assert read.status_code == 404, read.text
         file = f"/team/private/packages/acme-secret/{wheel_name('acme-secret', '1.0')}"
-        assert client.get(file, auth=as_token).status_code == 403
+        assert client.get(file, auth=as_token).status_code == 404
         # alice's password may do what her token may not.
         assert client.get("/team/private/simple/", auth=ALICE).status_code == 200
         assert post_upload(client, wheel, auth=ALICE, url="/team/prod/").status_code == 200

@@ -205,6 +205,42 @@ def test_config_show_masks_secrets_and_names_sources(tmp_path: Path) -> None:
     assert document["mirror"] == [{"name": "ci", "projects": ["uv"]}]
 
 
+# One secret per kind of URL a setting may hold; each is "s3cret" with a tag.
+SECRET_URLS = [
+    ("MINISTRY_DB", "redis://:s3cret-a@127.0.0.1:9/0"),
+    ("MINISTRY_DB", "redis://ministry:s3cret-b@127.0.0.1:9/0"),
+    ("MINISTRY_DB", "rediss://ministry:s3cret-c@127.0.0.1:9/0"),
+    ("MINISTRY_DB", "unix:///run/redis.sock?db=0&password=s3cret-d"),
+    ("MINISTRY_STORAGE", "s3://AKIDs3cret-e:s3cret-f@bucket/prefix"),
+    ("MINISTRY_STORAGE", "s3://bucket/prefix?access_key=s3cret-g&secret_key=s3cret-h"),
+    ("MINISTRY_UPSTREAM", "https://s3cret-i@pkgs.example.test/simple/"),
+    ("MINISTRY_UPSTREAM", "https://pkgs.example.test/simple/?token=s3cret-j"),
+]
+
+
+def test_config_show_masks_every_kind_of_secret_url(tmp_path: Path) -> None:
+    """Redis passwords (in the user part or the query), S3 keys, upstream tokens: none shows.
+
+    docs/security.md, "Secrets at rest and on screen".
+    """
+    config, _ = _site(tmp_path)
+    config.write_text(
+        config.read_text()
+        + '\n[[index]]\nname = "team/proxy"\nupstream = "https://u:s3cret-k@pkgs.example.test/simple/"\n'
+    )
+    by_variable: dict[str, list[str]] = {}
+    for variable, url in SECRET_URLS:
+        by_variable.setdefault(variable, []).append(url)
+    for round_ in range(max(len(urls) for urls in by_variable.values())):
+        environment = {v: urls[round_ % len(urls)] for v, urls in by_variable.items()}
+        shown = run_cli("config", "show", "--config", str(config), environment=environment)
+        assert shown.returncode == 0, shown.stderr
+        assert "s3cret" not in shown.stdout + shown.stderr, environment
+        for variable in environment:
+            assert f"  # {variable}" in shown.stdout
+        assert "***" in shown.stdout
+
+
 def test_config_show_prints_a_file_that_configures_the_same_server(tmp_path: Path) -> None:
     """What config show prints, used as the config file, shows the same settings again."""
     config, _ = _site(tmp_path)

@@ -108,23 +108,28 @@ def test_inherited_files_are_served_under_the_reading_index(
     ],
 )
 def test_private_index_refuses_strangers_everywhere(indexed: MinistryServer, path: str) -> None:
-    """HOSTILE 48: 401 with a challenge on every URL, whether the project exists or not."""
+    """401 with a challenge on every URL, whether the project exists or not; 404 for a non-reader.
+
+    docs/security.md, "Private indexes".
+    """
     with indexed.client() as client:
         anonymous = client.get(path)
         wrong_user = client.get(path, auth=BOB)
         bad_password = client.get(path, auth=("alice", "not-the-password"))
     assert anonymous.status_code == 401
     assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
-    assert wrong_user.status_code == 403
+    assert wrong_user.status_code == 404
     assert bad_password.status_code == 401
     assert "inherited" not in anonymous.text + wrong_user.text
 
 
 def test_unknown_indexes_and_odd_paths(indexed: MinistryServer) -> None:
-    """Unknown indexes are 404; ``/<two>/<parts>/`` is no page; uploads there need an index."""
+    """Unknown indexes are 401 to strangers (as private ones are), 404 to users;
+    ``/<two>/<parts>/`` is no page; uploads there need an index."""
     with indexed.client() as client:
-        assert client.get("/nowhere/simple/").status_code == 404
-        assert client.get("/team/nowhere/simple/x/").status_code == 404
+        assert client.get("/nowhere/simple/").status_code == 401
+        assert client.get("/nowhere/simple/", auth=BOB).status_code == 404
+        assert client.get("/team/nowhere/simple/x/", auth=BOB).status_code == 404
         assert client.get("/team/prod/").status_code == 404
         assert client.get("/team/prod/simple").headers["Location"] == "/team/prod/simple/"
         upload = client.post("/nowhere/legacy/", content=b"", auth=ALICE)

@@ -215,7 +215,7 @@ def test_create_index_by_a_non_admin_is_403(client: httpx.Client, unique: str) -
     """Only server administrators create indexes."""
     response = client.post("/-/api/indexes", json={"name": unique}, auth=BOB)
     refused(response, 403, "Only server administrators may create indexes")
-    refused(client.get(f"/-/api/indexes/{unique}"), 404, f"No index '{unique}'")
+    refused(client.get(f"/-/api/indexes/{unique}", auth=BOB), 404, f"No index '{unique}'")
 
 
 def test_create_index_anonymously_is_401(client: httpx.Client, unique: str) -> None:
@@ -228,7 +228,7 @@ def test_create_index_with_an_admin_token_is_403(client: httpx.Client, unique: s
     secret, _ = create_token(client, ALICE, description="ci")
     response = client.post("/-/api/indexes", json={"name": unique}, auth=("__token__", secret))
     refused(response, 403, "needs your password")
-    refused(client.get(f"/-/api/indexes/{unique}"), 404, "No index")
+    refused(client.get(f"/-/api/indexes/{unique}", auth=BOB), 404, "No index")
 
 
 @pytest.mark.parametrize(
@@ -262,7 +262,7 @@ def test_create_index_with_a_missing_base_is_400(client: httpx.Client, unique: s
     body = {"name": unique, "bases": ["main", f"{unique}/nope"]}
     response = client.post("/-/api/indexes", json=body, auth=ALICE)
     refused(response, 400, f"cannot inherit from '{unique}/nope': no such index")
-    refused(client.get(f"/-/api/indexes/{unique}"), 404, "No index")
+    refused(client.get(f"/-/api/indexes/{unique}", auth=BOB), 404, "No index")
 
 
 @pytest.mark.parametrize(
@@ -306,12 +306,12 @@ def test_cycles_are_400(client: httpx.Client, unique: str) -> None:
 
 
 def test_show_a_private_index(client: httpx.Client, unique: str) -> None:
-    """401 for anonymous readers, 403 for users who may not read it, 200 for readers."""
+    """401 for anonymous readers, 404 for users who may not read it (as if it were missing)."""
     create_index(client, unique, private=True, readers=["bob"])
     response = client.get(f"/-/api/indexes/{unique}")
-    refused(response, 401, f"Index '{unique}' is private: log in to read it")
+    refused(response, 401, f"No index '{unique}' is open to anonymous readers: log in")
     assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
-    refused(client.get(f"/-/api/indexes/{unique}", auth=CAROL), 403, "'carol' may not read index")
+    refused(client.get(f"/-/api/indexes/{unique}", auth=CAROL), 404, f"No index '{unique}'.")
     assert ok(client.get(f"/-/api/indexes/{unique}", auth=BOB))["readers"] == ["bob"]
     refused(client.get(f"/-/api/indexes/{unique}/nope", auth=ALICE), 404, "No index")
 
@@ -378,7 +378,7 @@ def test_delete_an_index_others_inherit_from_is_400(client: httpx.Client, unique
     response = client.delete(f"/-/api/indexes/{base}", auth=ALICE)
     assert response.status_code == 204
     assert response.content == b""
-    refused(client.get(f"/-/api/indexes/{base}"), 404, "No index")
+    refused(client.get(f"/-/api/indexes/{base}", auth=BOB), 404, "No index")
 
 
 def test_delete_an_index_a_route_points_to_is_400(client: httpx.Client, unique: str) -> None:
@@ -402,8 +402,8 @@ def test_delete_an_index_with_projects_needs_force(
 
     refused(client.delete(f"/-/api/indexes/{unique}?force=true", auth=BOB), 403, "administrators")
     assert client.delete(f"/-/api/indexes/{unique}?force=true", auth=ALICE).status_code == 204
-    refused(client.get(f"/-/api/indexes/{unique}"), 404, "No index")
-    assert client.get(f"/{unique}/simple/{unique}/").status_code == 404
+    refused(client.get(f"/-/api/indexes/{unique}", auth=BOB), 404, "No index")
+    assert client.get(f"/{unique}/simple/{unique}/", auth=BOB).status_code == 404
 
 
 def test_delete_index_by_a_non_admin_is_403(client: httpx.Client, unique: str) -> None:
@@ -633,15 +633,15 @@ def test_index_list_through_a_token_shows_only_what_the_token_may_read(
 ) -> None:
     """A token for index A neither reads nor lists private index B, although its user may.
 
-    ``GET /-/api/indexes/B`` with the token is 403 ("This token is for index A"), so
-    the list must not show B's settings to the same token either.
+    ``GET /-/api/indexes/B`` with the token is 404, as for a missing index, so the
+    list must not show B's settings to the same token either.
     """
     public, private = f"{unique}/a", f"{unique}/b"
     create_index(client, public)
     create_index(client, private, private=True, readers=["bob"])
     secret, _ = create_token(client, BOB, index=public)
     auth = ("__token__", secret)
-    refused(client.get(f"/-/api/indexes/{private}", auth=auth), 403, "This token is for index")
+    refused(client.get(f"/-/api/indexes/{private}", auth=auth), 404, f"No index '{private}'.")
     assert ok(client.get(f"/-/api/indexes/{private}", auth=BOB))["name"] == private
     names = {i["name"] for i in ok(client.get("/-/api/indexes", auth=auth))["indexes"]}
     assert public in names
@@ -716,14 +716,14 @@ def test_group_errors(client: httpx.Client, unique: str) -> None:
 
 
 def test_group_grants_reading_a_private_index(client: httpx.Client, unique: str) -> None:
-    """``@group`` in readers lets members read; non-members get 403."""
+    """``@group`` in readers lets members read; to non-members it is no index (404)."""
     ok(client.post("/-/api/groups", json={"name": unique}, auth=ALICE), 201)
     ok(client.patch(f"/-/api/groups/{unique}", json={"add": ["bob"]}, auth=ALICE))
     create_index(client, unique, private=True, readers=[f"@{unique}"])
     assert ok(client.get(f"/-/api/indexes/{unique}", auth=BOB))["readers"] == [f"@{unique}"]
     assert client.get(f"/{unique}/simple/", auth=BOB).status_code == 200
-    refused(client.get(f"/-/api/indexes/{unique}", auth=CAROL), 403, "may not read")
-    assert client.get(f"/{unique}/simple/", auth=CAROL).status_code == 403
+    refused(client.get(f"/-/api/indexes/{unique}", auth=CAROL), 404, f"No index '{unique}'.")
+    assert client.get(f"/{unique}/simple/", auth=CAROL).status_code == 404
 
 
 # -- yank, unyank, delete -------------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_a_private_name_answers_as_an_unknown_one(inheriting: MinistryServer) ->
     """HOSTILE 48: pages, JSON API, listings and files answer for SECRET as for no project.
 
     The same for strangers (401 in the private index, 404 through main) and for a user
-    who may not read it (403, 404): the status, the error page and every header.
+    who may not read it (404): the status, the error page and every header.
     """
     add_user(inheriting, *BOB)
     for auth in (None, BOB):

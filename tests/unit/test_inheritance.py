@@ -30,8 +30,9 @@ def found(
     hidden: Collection[str] = (),
     project: str = "acme-lib",
 ) -> list[str]:
-    """``contributors`` for a reader who sees every index except ``hidden``."""
-    return contributors(name, project, indexes, set(has), lambda index: index not in hidden)
+    """``contributors`` for a reader who may read every index except ``hidden``."""
+    readable = {n: c for n, c in indexes.items() if n not in hidden}
+    return contributors(name, project, readable, set(has))
 
 
 # A team layout: dev inherits from prod and main; prod from main.
@@ -320,27 +321,28 @@ def test_route_of_a_base_applies_when_searching_through_it() -> None:
 # -- contributors: visibility -------------------------------------------------------------
 
 
-def test_invisible_owner_blocks_but_contributes_nothing() -> None:
-    """A private project the reader may not see never lets a public one of that name through."""
+def test_unreadable_owner_is_absent_for_its_non_readers() -> None:
+    """A private project blocks a public one of that name for its readers only.
+
+    For everyone else the private index is not there: its names neither show nor
+    hide anything, so nobody learns from a 404 what it holds.
+    """
     indexes = configs(
         IndexConfig("upstream"),
         IndexConfig("secret", private=True),
         IndexConfig("dev", bases=("secret", "upstream")),
     )
-    assert found("dev", indexes, has={"secret", "upstream"}, hidden={"secret"}) == []
+    assert found("dev", indexes, has={"secret", "upstream"}, hidden={"secret"}) == ["upstream"]
+    assert found("dev", indexes, has={"upstream"}, hidden={"secret"}) == ["upstream"]
     assert found("dev", indexes, has={"secret", "upstream"}) == ["secret"]
 
 
-def test_invisible_index_without_the_project_is_passed_through() -> None:
-    """An index the reader cannot see but that lacks the project hides nothing below it."""
-    indexes = configs(IndexConfig("main"), IndexConfig("secret", bases=("main",)))
-    assert found("secret", indexes, has={"main"}, hidden={"secret"}) == ["main"]
-
-
-def test_invisible_owner_that_allows_inheriting_passes_the_search_on() -> None:
-    """It contributes nothing itself, but its bases still contribute."""
+def test_bases_reached_only_through_an_unreadable_index_are_absent_too() -> None:
+    """What a private index inherits comes with it: a non-reader sees none of it."""
     indexes = configs(
         IndexConfig("main"),
-        IndexConfig("secret", bases=("main",), allow_inherit=("acme-*",)),
+        IndexConfig("secret", private=True, bases=("main",)),
+        IndexConfig("dev", bases=("secret",)),
     )
-    assert found("secret", indexes, has={"secret", "main"}, hidden={"secret"}) == ["main"]
+    assert found("dev", indexes, has={"main"}, hidden={"secret"}) == []
+    assert found("dev", indexes, has={"main"}) == ["main"]

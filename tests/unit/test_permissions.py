@@ -24,7 +24,7 @@ from ministry.core.permissions import (
     publisher,
     rights,
 )
-from ministry.errors import AuthenticationRequired, PermissionDenied
+from ministry.errors import AuthenticationRequired, NotFound, PermissionDenied
 
 PUBLIC = IndexConfig("team/dev", uploaders=("alice", "@release"), admins=("dana",))
 PRIVATE = IndexConfig(
@@ -75,21 +75,27 @@ def test_actor_carries_user_and_address() -> None:
 @pytest.mark.parametrize("identity", [None, ALICE, CAROL, token("carol", "other")])
 def test_anyone_reads_a_public_index(identity: Identity | None) -> None:
     """A public index is readable by anonymous readers, any user and any token."""
-    check_read(identity, PUBLIC)
+    check_read(identity, PUBLIC.name, PUBLIC)
     assert may_see(identity, PUBLIC)
 
 
 def test_anonymous_reader_of_a_private_index_is_asked_to_log_in() -> None:
-    """401, not 403, so that pip and uv retry with credentials."""
-    with pytest.raises(AuthenticationRequired, match=r"'team/secret' is private: log in"):
-        check_read(None, PRIVATE)
+    """401, as for a missing index, so that pip and uv retry with credentials."""
+    with pytest.raises(AuthenticationRequired, match=r"open to anonymous readers: log in") as seen:
+        check_read(None, PRIVATE.name, PRIVATE)
+    with pytest.raises(AuthenticationRequired) as missing:
+        check_read(None, PRIVATE.name, None)
+    assert seen.value.message == missing.value.message
     assert not may_see(None, PRIVATE)
 
 
-def test_user_without_a_right_is_refused_a_private_index() -> None:
-    """A known user with no list naming them gets 403."""
-    with pytest.raises(PermissionDenied, match=r"'carol' may not read index 'team/secret'"):
-        check_read(CAROL, PRIVATE)
+def test_user_without_a_right_is_told_there_is_no_such_index() -> None:
+    """A known user with no list naming them gets the 404 of a missing index."""
+    with pytest.raises(NotFound, match=r"^No index 'team/secret'\.$") as seen:
+        check_read(CAROL, PRIVATE.name, PRIVATE)
+    with pytest.raises(NotFound) as missing:
+        check_read(CAROL, PRIVATE.name, None)
+    assert seen.value.message == missing.value.message
     assert not may_see(CAROL, PRIVATE)
 
 
@@ -108,48 +114,48 @@ def test_readers_uploaders_admins_and_server_admins_read_a_private_index(
     identity: Identity,
 ) -> None:
     """Every list of a private index grants reading; so does the server admin role."""
-    check_read(identity, PRIVATE)
+    check_read(identity, PRIVATE.name, PRIVATE)
     assert may_see(identity, PRIVATE)
 
 
 def test_group_membership_that_does_not_match_grants_nothing() -> None:
     """Being in some group is not being in the listed one."""
     identity = Identity("erin", groups=frozenset({"ops"}))
-    with pytest.raises(PermissionDenied):
-        check_read(identity, PRIVATE)
+    with pytest.raises(NotFound):
+        check_read(identity, PRIVATE.name, PRIVATE)
 
 
 def test_at_all_means_every_user_but_not_anonymous() -> None:
     """``@all`` names every logged-in user; an anonymous reader is still asked to log in."""
-    check_read(CAROL, OPEN_TO_ALL)
+    check_read(CAROL, OPEN_TO_ALL.name, OPEN_TO_ALL)
     assert may_see(CAROL, OPEN_TO_ALL)
     with pytest.raises(AuthenticationRequired):
-        check_read(None, OPEN_TO_ALL)
+        check_read(None, OPEN_TO_ALL.name, OPEN_TO_ALL)
     assert not may_see(None, OPEN_TO_ALL)
 
 
 def test_token_for_its_own_private_index_reads_it() -> None:
     """A token limited to an index reads that index like its user."""
-    check_read(token("bob", "team/secret"), PRIVATE)
+    check_read(token("bob", "team/secret"), PRIVATE.name, PRIVATE)
 
 
 def test_unlimited_token_reads_what_its_user_reads() -> None:
     """A token with no index limit reads every index its user may read."""
-    check_read(token("bob"), PRIVATE)
-    with pytest.raises(PermissionDenied):
-        check_read(token("carol"), PRIVATE)
+    check_read(token("bob"), PRIVATE.name, PRIVATE)
+    with pytest.raises(NotFound):
+        check_read(token("carol"), PRIVATE.name, PRIVATE)
 
 
 def test_token_for_another_index_cannot_read_a_private_index() -> None:
     """Even if its user could: the token names the index it is for."""
-    with pytest.raises(PermissionDenied, match=r"token is for index 'team/dev', not 'team/secret'"):
-        check_read(token("bob", "team/dev"), PRIVATE)
+    with pytest.raises(NotFound, match=r"^No index 'team/secret'\.$"):
+        check_read(token("bob", "team/dev"), PRIVATE.name, PRIVATE)
 
 
 def test_token_of_a_server_admin_is_still_limited_to_its_index() -> None:
     """The admin role does not lift a token's index limit."""
-    with pytest.raises(PermissionDenied, match="token is for index"):
-        check_read(token("root", "team/dev", is_admin=True), PRIVATE)
+    with pytest.raises(NotFound):
+        check_read(token("root", "team/dev", is_admin=True), PRIVATE.name, PRIVATE)
 
 
 # -- uploading ----------------------------------------------------------------------------

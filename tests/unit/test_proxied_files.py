@@ -138,7 +138,16 @@ def test_kept_pages_round_trip_with_first_seen_times() -> None:
     [
         ("https://user:secret@host.test/simple/", "https://user:***@host.test/simple/"),
         ("https://user:secret@host.test:8443/simple/", "https://user:***@host.test:8443/simple/"),
-        ("https://token@host.test/simple/", "https://token@host.test/simple/"),
+        ("https://token@host.test/simple/", "https://***@host.test/simple/"),
+        ("https://host.test/simple/?token=t&x=1", "https://host.test/simple/?token=***&x=1"),
+        ("s3://AKIDKEY:secret@bucket/p", "s3://***:***@bucket/p"),
+        ("s3://bucket/p?access_key=a&secret_key=b", "s3://bucket/p?access_key=***&secret_key=***"),
+        ("rediss://user:secret@h:6380/0", "rediss://user:***@h:6380/0"),
+        ("unix:///run/redis.sock?db=0&password=secret", "unix:///run/redis.sock?db=0&password=***"),
+        (
+            "https://h.test/f?X-Amz-Signature=s&X-Amz-Credential=c",
+            "https://h.test/f?X-Amz-Signature=***&X-Amz-Credential=***",
+        ),
         ("http://127.0.0.1:8080/simple/", "http://127.0.0.1:8080/simple/"),
         ("redis://:secret@[::1]:6379/0", "redis://:***@[::1]:6379/0"),
         ("redis://h:6379/0?password=secret&prefix=p", "redis://h:6379/0?password=***&prefix=p"),
@@ -146,7 +155,7 @@ def test_kept_pages_round_trip_with_first_seen_times() -> None:
     ],
 )
 def test_passwords_never_leave_in_urls(url: str, shown: str) -> None:
-    """mask_url hides a password and keeps everything else."""
+    """mask_url hides passwords, tokens and keys, and keeps everything else."""
     assert mask_url(url) == shown
 
 

@@ -77,7 +77,7 @@ def _line(option: Option, value: Any, settings: Settings, source: str) -> str:
     elif isinstance(value, tuple):
         value = list(value)
     if option.secret and isinstance(value, str):
-        value = mask_url(value)
+        value = mask_url(value)  # docs/security.md, "Secrets at rest and on screen"
     return f"{option.key} = {_toml(value)}  # {source}"
 
 
@@ -92,12 +92,14 @@ def _entries(file: ConfigFile) -> list[str]:
     lines: list[str] = []
     for declared in file.indexes:
         lines += ["", "[[index]]", f"name = {_toml(declared.name)}"]
-        lines += [f"{k} = {_toml(_masked(k, v))}" for k, v in declared.values.items()]
+        lines += [f"{k} = {_toml(_masked(v))}" for k, v in declared.values.items()]
     for mirror in file.mirrors:
-        lines += ["", "[[mirror]]", *(f"{k} = {_toml(v)}" for k, v in mirror.items())]
+        lines += ["", "[[mirror]]", *(f"{k} = {_toml(_masked(v))}" for k, v in mirror.items())]
     return lines
 
 
-def _masked(key: str, value: Any) -> Any:
-    """An index setting as the file wrote it, an upstream's password masked."""
-    return mask_url(value) if key == "upstream" and isinstance(value, str) else value
+def _masked(value: Any) -> Any:
+    """A value as the file wrote it, with the secrets of any URL in it masked."""
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    return value

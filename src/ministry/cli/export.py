@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ministry.core.models import DEFAULT_INDEX
 from ministry.services.bundle import ExportedBundle, Step
 from ministry.services.export import ExportResult
 from ministry.settings import Settings
+from ministry.storage.private_files import PUBLISHED_UMASK
 from ministry.wiring import Services
 
 __all__ = ["bundle_columns", "register", "step_progress"]
@@ -67,6 +69,8 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
             def advance(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
+            # The stores are open: what is written now is a tree for a web server to publish.
+            os.umask(PUBLISHED_UMASK)
             return await services.export.export(arguments.index, local_admin(), target, advance)
 
     result = with_services(settings, work)

@@ -27,6 +27,7 @@ from ministry.cli.options import add_common_options, given_settings
 from ministry.config_file import read_config
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError, settings_from
+from ministry.storage.private_files import PRIVATE_UMASK
 from ministry.version import version
 
 __all__ = ["main"]
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    os.umask(PRIVATE_UMASK)  # nothing a command creates is open to other users
     arguments = _parser().parse_args(argv)
     try:
         flags = given_settings(arguments)

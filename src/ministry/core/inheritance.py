@@ -5,7 +5,10 @@ first, but never a base before an index that inherits from it. The first index
 that has the project *owns* it: every index searched after it is passed over for
 that name, unless the owner lists the name as allowed to inherit. That is the
 protection against dependency confusion: a private ``acme-lib`` in ``team/prod``
-hides an ``acme-lib`` on an upstream index, whatever order the bases come in.
+hides an ``acme-lib`` on an upstream index, whatever order the bases come in, from
+everyone who may read ``team/prod``. The indexes a reader may not read are left
+out of ``configs`` by the caller: for that reader they neither show nor hide a
+name (docs/security.md, "Private indexes").
 Routing rules narrow the search further: a name that matches a rule of an index
 is looked for only in the rule's base (or, for ``-``, nowhere below that index).
 """
@@ -77,20 +80,17 @@ def contributors(
     project: str,
     configs: Mapping[str, IndexConfig],
     has_project: Collection[str],
-    visible: Callable[[str], bool],
 ) -> list[str]:
     """The indexes whose files make up ``project`` when read through index ``name``.
 
-    ``has_project`` names the indexes that hold the project themselves. An index
-    the reader may not see contributes nothing, but still owns the name: a private
-    project never lets a public one of the same name through.
+    ``has_project`` names the indexes that hold the project themselves; ``configs``
+    holds only the indexes the reader may read.
     """
     found: list[str] = []
     for index in _linearize(name, configs, _bases_for(project)):
         if index not in has_project:
             continue
-        if visible(index):
-            found.append(index)
+        found.append(index)
         if not matches(configs[index].allow_inherit, project):
             break
     return found

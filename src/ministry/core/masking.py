@@ -1,28 +1,56 @@
-"""Keeping secrets out of logs and answers."""
+"""Keeping secrets out of logs and answers (docs/security.md, "Secrets at rest and on screen")."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 __all__ = ["mask_url"]
 
-# Query parameters that carry a password (redis-py reads ``?password=`` of a Redis URL).
-_SECRET_PARAMETERS = frozenset({"password"})
+#: Query parameters that carry a secret: ``?password=`` of a Redis URL, tokens,
+#: access and secret keys, signatures of pre-signed URLs. Matched anywhere in the
+#: name, so ``X-Amz-Signature``, ``aws_secret_access_key`` and ``api-key`` are too.
+_SECRET_PARAMETER = re.compile(r"pass|pwd|token|secret|key|sig|credential|auth", re.IGNORECASE)
+#: Schemes whose user name is itself a key (an S3 access key id).
+_KEY_AS_USER = frozenset({"s3"})
+_MASK = "***"
 
 
 def mask_url(url: str) -> str:
-    """A URL fit for logs and answers: any password in it replaced by ``***``."""
-    parts = urlsplit(url)
-    netloc, query = parts.netloc, parts.query
-    if parts.password is not None:
-        # The host part is kept as written: an IPv6 address keeps its brackets.
-        userinfo, _, host = netloc.rpartition("@")
-        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    """A URL fit for logs and answers: passwords, tokens and keys in it replaced by ``***``.
+
+    A user name is kept beside a password (``redis://user:***@host``) but masked
+    when it stands alone (``https://***@host``: then it is a token), and always
+    in an S3 URL.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _MASK  # not even a URL: nothing of it is shown
+    netloc = _masked_netloc(parts.scheme.lower(), parts.netloc)
+    query = _masked_query(parts.query)
+    # Replaced in place: rebuilding the URL would drop the empty host of ``unix:///path``.
+    if netloc != parts.netloc:
+        url = url.replace(parts.netloc, netloc, 1)
+    if query != parts.query:
+        url = url.replace(f"?{parts.query}", f"?{query}", 1)
+    return url
+
+
+def _masked_netloc(scheme: str, netloc: str) -> str:
+    userinfo, at, host = netloc.rpartition("@")
+    if not at:
+        return netloc
+    # The host part is kept as written: an IPv6 address keeps its brackets.
+    user, colon, _ = userinfo.partition(":")
+    if not colon:
+        return f"{_MASK}@{host}"
+    shown = _MASK if user and scheme in _KEY_AS_USER else user
+    return f"{shown}:{_MASK}@{host}"
+
+
+def _masked_query(query: str) -> str:
     pairs = parse_qsl(query, keep_blank_values=True)
-    if any(key.lower() in _SECRET_PARAMETERS for key, _ in pairs):
-        query = urlencode(
-            [(k, "***" if k.lower() in _SECRET_PARAMETERS else v) for k, v in pairs], safe="*"
-        )
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    if not any(_SECRET_PARAMETER.search(key) for key, _ in pairs):
+        return query
+    return urlencode([(k, _MASK if _SECRET_PARAMETER.search(k) else v) for k, v in pairs], safe="*")

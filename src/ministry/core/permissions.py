@@ -15,12 +15,13 @@ theirs alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from packaging.utils import canonicalize_name
 
 from ministry.core.models import Actor, IndexConfig, ProjectRole, Publisher
-from ministry.errors import AuthenticationRequired, PermissionDenied
+from ministry.errors import AuthenticationRequired, MinistryError, NotFound, PermissionDenied
 
 __all__ = [
     "EVERYONE",
@@ -38,6 +39,7 @@ __all__ = [
     "project_refusal",
     "publisher",
     "rights",
+    "seen_by",
 ]
 
 #: The principal that names every user.
@@ -96,23 +98,55 @@ def rights(identity: Identity, index: IndexConfig) -> tuple[str, ...]:
 
 
 def may_read(identity: Identity | None, index: IndexConfig) -> bool:
-    """Whether ``check_read`` would let this identity read the index by its URL."""
-    try:
-        check_read(identity, index)
-    except (AuthenticationRequired, PermissionDenied):
-        return False
-    return True
-
-
-def check_read(identity: Identity | None, index: IndexConfig) -> None:
-    """Reading an index by its URL: 401 for strangers, 403 for the wrong user or token."""
+    """Whether this identity may read the index by its URL (a token only its own index)."""
     if not index.private:
-        return
+        return True
     if identity is None:
-        raise AuthenticationRequired(f"Index {index.name!r} is private: log in to read it.")
-    _check_token_index(identity, index)
-    if not may_see(identity, index):
-        raise PermissionDenied(f"User {identity.user!r} may not read index {index.name!r}.")
+        return False
+    if identity.token_index is not None and identity.token_index != index.name:
+        return False
+    return may_see(identity, index)
+
+
+def seen_by(
+    identity: Identity | None, config: IndexConfig, configs: Mapping[str, IndexConfig]
+) -> IndexConfig:
+    """An index's settings as this identity may see them: bases it may not read left out.
+
+    A private index is named nowhere to those who may not read it, not even as
+    another index's base (docs/security.md, "Private indexes").
+    """
+
+    def shown(name: str) -> bool:
+        return name == "-" or (name in configs and may_see(identity, configs[name]))
+
+    return replace(
+        config,
+        bases=tuple(base for base in config.bases if shown(base)),
+        routes=tuple(route for route in config.routes if shown(route.base)),
+    )
+
+
+def _hidden_index(name: str, identity: Identity | None) -> MinistryError:
+    """The one answer for an index this caller may not read and for one that does not exist.
+
+    A stranger is challenged (401), so that pip and uv send their keyring or netrc
+    credentials; a signed-in caller is told there is no such index (404). Nothing
+    in the answer depends on whether the index exists (docs/security.md, "Private
+    indexes").
+    """
+    if identity is None:
+        return AuthenticationRequired(
+            f"No index {name!r} is open to anonymous readers: log in to read it."
+        )
+    return NotFound(f"No index {name!r}.")
+
+
+def check_read(identity: Identity | None, name: str, index: IndexConfig | None) -> IndexConfig:
+    """Reading index ``name`` (``index``, None when there is none): the index, or the one answer."""
+    if index is None or not may_read(identity, index):
+        raise _hidden_index(name, identity)
+    return index
 
 
 def _check_token_index(identity: Identity, index: IndexConfig) -> None:

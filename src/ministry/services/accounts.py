@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 
 from ministry.core.models import Group, Token, User
-from ministry.core.permissions import Identity, check_admin
+from ministry.core.permissions import Identity, check_admin, may_see
 from ministry.errors import InvalidRequest, NotFound, PermissionDenied
 from ministry.services.auth import SESSION_PREFIX, TOKEN_USERNAME, format_token, hash_token
 from ministry.storage.protocols import MetadataStore
@@ -151,8 +151,10 @@ class AccountService:
         """Create a token; the returned secret is shown once and never stored."""
         _check_self_or_admin(identity, user, "create tokens for this user")
         await self._user(user)
-        if index is not None and index not in {c.name for c in await self._metadata.list_indexes()}:
-            raise NotFound(f"No index {index!r}.")
+        if index is not None and not any(
+            c.name == index and may_see(identity, c) for c in await self._metadata.list_indexes()
+        ):
+            raise NotFound(f"No index {index!r}.")  # a private index you cannot read is none
         if expires is not None and expires <= datetime.now(UTC):
             raise InvalidRequest("A token's expiry must lie in the future.")
         if projects and index is None:

@@ -23,6 +23,7 @@ from ministry.core.permissions import (
     check_manage_index,
     check_read,
     may_see,
+    seen_by,
 )
 from ministry.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
 from ministry.storage.protocols import MetadataStore
@@ -57,6 +58,11 @@ class ReadAccess:
     #: The store's serial when access was decided: what the request's caches check
     #: against, so that one request looks at the serial once.
     serial: int = 0
+
+    @property
+    def shown(self) -> dict[str, IndexConfig]:
+        """The indexes read through this one: all that inheritance may look at for this reader."""
+        return {name: self.configs[name] for name in self.order}
 
     @property
     def private(self) -> bool:
@@ -133,21 +139,28 @@ class IndexService:
             await self._metadata.update_index(replace(main, bases=bases), actor)
 
     async def read_access(self, name: str, identity: Identity | None) -> ReadAccess:
-        """Read access to an index for this reader, or 404/401/403."""
+        """Read access to an index for this reader, or the one answer for a hidden index.
+
+        The bases this reader may not read are left out as if they did not exist,
+        with the bases reached only through them: what they hold neither shows
+        nor hides anything (docs/security.md, "Private indexes").
+        """
         serial, configs = await self._current()
         known = self._access.get((name, identity))
         if known is not None and known.serial == serial:
             return known
-        index = configs.get(name)
-        if index is None:
-            raise NotFound(f"No index {name!r}.")
-        check_read(identity, index)
-        order = tuple(resolution_order(name, configs))
-        visible = frozenset(n for n in order if may_see(identity, configs[n]))
-        access = ReadAccess(index, order, visible, configs, serial)
+        index = check_read(identity, name, configs.get(name))
+        readable = {n: c for n, c in configs.items() if may_see(identity, c)}
+        order = tuple(resolution_order(name, readable))
+        seen = seen_by(identity, index, configs)
+        access = ReadAccess(seen, order, frozenset(order), configs, serial)
         if len(self._access) < _ACCESS_CACHE_SIZE and self._cache[0] == serial:
             self._access[(name, identity)] = access
         return access
+
+    async def readable(self, name: str, identity: Identity | None) -> IndexConfig:
+        """An index this identity may read; else what a missing index answers (401 or 404)."""
+        return check_read(identity, name, (await self.configs()).get(name))
 
     async def create(self, identity: Identity, config: IndexConfig) -> IndexConfig:
         """Create an index (server administrators)."""
@@ -164,7 +177,7 @@ class IndexService:
     ) -> IndexConfig:
         """Change some settings of an index (its admins and server administrators; its
         upstream only the latter)."""
-        current = await self.get(name)
+        current = await self.readable(name, identity)
         check_manage_index(identity, current)
         if "upstream" in changes and changes["upstream"] != current.upstream:
             # The upstream's host is what the proxy may connect to, internal or not
@@ -173,8 +186,11 @@ class IndexService:
         unknown = set(changes) - _MUTABLE
         if unknown:
             raise InvalidRequest(f"Unknown or fixed index settings: {', '.join(sorted(unknown))}.")
-        config = replace(current, **changes)
-        check_index_config(config, await self.configs())
+        configs = await self.configs()
+        seen = seen_by(identity, current, configs)
+        config = replace(current, **_keeping_hidden(current, seen, changes))
+        check_index_config(config, _readable_bases(identity, config, configs, _targets(current)))
+        check_index_config(config, configs)
         await self._metadata.update_index(config, identity.actor)
         return config
 
@@ -185,8 +201,7 @@ class IndexService:
         if config.name == DEFAULT_INDEX:
             raise InvalidRequest(f"The default index {DEFAULT_INDEX!r} cannot be deleted.")
         for other in (await self.configs()).values():
-            targets = set(other.bases) | {route.base for route in other.routes}
-            if name in targets:
+            if name in _targets(other):
                 raise InvalidRequest(
                     f"Index {other.name!r} inherits from {name!r}; change it first."
                 )
@@ -196,3 +211,44 @@ class IndexService:
                 f"Index {name!r} holds {len(projects)} projects; delete it with force to lose them."
             )
         await self._metadata.delete_index(name, identity.actor)
+
+
+def _keeping_hidden(
+    current: IndexConfig, seen: IndexConfig, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Changes to bases or routes keep those the changer may not see, where they were.
+
+    Settings are shown without the private bases their reader may not read, and
+    may be sent back as shown: that must not drop what the sender never saw.
+    """
+    kept = dict(changes)
+    for name in ("bases", "routes"):
+        if name in kept:
+            items = list(kept[name])
+            shown = getattr(seen, name)
+            for position, item in enumerate(getattr(current, name)):
+                if item not in shown and item not in items:
+                    items.insert(min(position, len(items)), item)
+            kept[name] = tuple(items)
+    return kept
+
+
+def _targets(config: IndexConfig) -> set[str]:
+    """Every index ``config`` inherits from: its bases and its routing rules' bases."""
+    return set(config.bases) | {route.base for route in config.routes}
+
+
+def _readable_bases(
+    identity: Identity,
+    config: IndexConfig,
+    configs: Mapping[str, IndexConfig],
+    kept: set[str],
+) -> dict[str, IndexConfig]:
+    """The indexes ``config`` may name as bases: a new base must be one ``identity`` may read.
+
+    A private index nobody told you about is not found, exactly as a missing one
+    (docs/security.md, "Private indexes"); bases that were there before stay.
+    """
+    return {
+        n: c for n, c in configs.items() if n in kept or n == config.name or may_see(identity, c)
+    }

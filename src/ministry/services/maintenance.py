@@ -40,7 +40,7 @@ class MaintenanceService:
         action: str,
     ) -> list[str]:
         """Check the right to ``action`` and return the filenames it applies to."""
-        config = await self._indexes.get(index)
+        config = await self._indexes.readable(index, identity)
         existing = await self._metadata.get_project(index, project)
         roles = await self._metadata.list_roles(index, project)
         if config.kind == "hosted" and existing is None and not roles:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -12,11 +12,18 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 from ministry.core.models import MirrorRun
 from ministry.version import version
 
-__all__ = ["Metrics"]
+__all__ = ["PRIVATE_LABEL", "Metrics"]
+
+#: What the ``index`` label says for every index that is not public: no index has
+#: this name, and the name of a private one is never shown (docs/security.md,
+#: "Private indexes").
+PRIVATE_LABEL = "(private)"
 
 
 class Metrics:
@@ -149,6 +156,40 @@ class Metrics:
             self.mirror_bytes.labels(*labels).set(run.bytes)
             self.mirror_failed.labels(*labels).set(run.failed)
 
-    def exposition(self) -> bytes:
-        """The Prometheus text format of every metric."""
-        return generate_latest(self.registry)
+    def exposition(self, public: Collection[str]) -> bytes:
+        """The Prometheus text format of every metric, naming only the ``public`` indexes.
+
+        The counts of every other index (private, or deleted since) are added up
+        under one label, decided now rather than when counted, so an index made
+        private later is hidden too.
+        """
+        shown = CollectorRegistry(auto_describe=False)
+        shown.register(_Relabeled(self.registry, frozenset(public)))
+        return generate_latest(shown)
+
+
+class _Relabeled:
+    """The server's registry with each non-public ``index`` label replaced, samples merged."""
+
+    def __init__(self, registry: CollectorRegistry, public: frozenset[str]) -> None:
+        self._registry = registry
+        self._shown = public | {"-"}  # "-": a request that named no index
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family of the registry, relabeled."""
+        for family in self._registry.collect():
+            merged: dict[tuple[str, tuple[tuple[str, str], ...]], Sample] = {}
+            for sample in family.samples:
+                labels = sample.labels
+                if labels.get("index", "-") not in self._shown:
+                    labels = {**labels, "index": PRIVATE_LABEL}
+                key = (sample.name, tuple(sorted(labels.items())))
+                kept = merged.get(key)
+                if kept is None:
+                    merged[key] = sample._replace(labels=labels)
+                elif sample.name.endswith("_created"):
+                    merged[key] = kept._replace(value=min(kept.value, sample.value))
+                else:
+                    merged[key] = kept._replace(value=kept.value + sample.value)
+            family.samples = list(merged.values())
+            yield family

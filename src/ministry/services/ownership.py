@@ -53,7 +53,8 @@ class OwnershipService:
         role: RoleName,
     ) -> list[ProjectRole]:
         """Make a user or ``@group`` an owner or a maintainer; returns the roles after."""
-        config = await self._indexes.get(index)
+        # A private index the caller may not read answers as a missing one.
+        config = await self._indexes.readable(index, identity)
         check_manage_roles(identity, config, project, await self._existing(config, project))
         await self._check_principal(principal)
         await self._metadata.add_role(ProjectRole(index, project, principal, role), identity.actor)
@@ -68,7 +69,8 @@ class OwnershipService:
         role: RoleName,
     ) -> list[ProjectRole]:
         """Take a role away (never the last owner's); returns the roles after."""
-        config = await self._indexes.get(index)
+        # A private index the caller may not read answers as a missing one.
+        config = await self._indexes.readable(index, identity)
         check_manage_roles(identity, config, project, await self._existing(config, project))
         await self._metadata.remove_role(
             ProjectRole(index, project, principal, role), identity.actor

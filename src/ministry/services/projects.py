@@ -78,7 +78,7 @@ class ProjectResolver:
         absent: set[str] = set()
         while True:
             holders = set(hosted) | (proxies - absent)
-            owners = contributors(access.index.name, name, access.configs, holders, _anyone)
+            owners = contributors(access.index.name, name, access.shown, holders)
             pending = [n for n in owners if n in proxies and n not in pages]
             if not pending:
                 break
@@ -87,11 +87,7 @@ class ProjectResolver:
                 absent.add(pending[0])
             else:
                 pages[pending[0]] = page
-        return [
-            self._contribution(n, hosted.get(n), pages.get(n))
-            for n in owners
-            if n in access.visible
-        ]
+        return [self._contribution(n, hosted.get(n), pages.get(n)) for n in owners]
 
     @staticmethod
     def _contribution(index: str, project: Project | None, page: ProxyPage | None) -> Contribution:
@@ -103,9 +99,7 @@ class ProjectResolver:
     @staticmethod
     def owners(access: ReadAccess, name: NormalizedName, holders: Collection[str]) -> list[str]:
         """The visible indexes that make up ``name``, among indexes known to hold it."""
-        return contributors(
-            access.index.name, name, access.configs, holders, access.visible.__contains__
-        )
+        return contributors(access.index.name, name, access.shown, holders)
 
     async def gather(
         self, access: ReadAccess, name: NormalizedName, contributions: list[Contribution]
@@ -161,7 +155,3 @@ class ProjectResolver:
                     Release(entry.index, view.name, entry.version, created, {}),
                 )
         return list(releases.values())
-
-
-def _anyone(_: str) -> bool:
-    return True

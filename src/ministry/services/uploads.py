@@ -87,7 +87,7 @@ class UploadService:
 
     async def authorize(self, index: str, identity: Identity) -> None:
         """Refuse an upload before its body is read when the index is closed to this identity."""
-        config = await self._indexes.get(index)
+        config = await self._indexes.readable(index, identity)
         if config.kind != "hosted":
             raise PermissionDenied(
                 f"Index {index!r} is a proxy of an upstream index; upload to a hosted index."
@@ -110,7 +110,7 @@ class UploadService:
     ) -> PublishResult:
         """Check everything, then store the file; the spool is consumed either way."""
         try:
-            config = await self._indexes.get(index)
+            config = await self._indexes.readable(index, identity)
             check_upload_project(identity, config, form.name)
             await self._check_project_role(identity, config, form.distribution.project)
             digests = spool.finish()

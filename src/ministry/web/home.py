@@ -86,9 +86,14 @@ class MetricsHandler(BaseHandler):
     """``/-/metrics``: the Prometheus text format."""
 
     async def get(self) -> None:
-        """Every metric of this process, and the last runs of the mirror jobs."""
+        """Every metric of this process, and the last runs of the mirror jobs.
+
+        Open to anyone, so private indexes are counted under one label, unnamed.
+        """
         runs = await self.services.metadata.list_mirror_runs()
         self.services.metrics.record_mirror_runs(runs)
+        configs = await self.services.indexes.configs()
+        public = [name for name, config in configs.items() if not config.private]
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(self.services.metrics.exposition())
+        self.finish(self.services.metrics.exposition(public))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ministry.core.models import DEFAULT_INDEX
-from ministry.core.permissions import may_see
+from ministry.core.permissions import may_see, seen_by
 from ministry.errors import InvalidRequest
 from ministry.web.ui import PageHandler, size
 
@@ -37,7 +37,11 @@ class IndexesHandler(PageHandler):
         """The list."""
         identity = await self.identity()
         configs = await self.services.indexes.configs()
-        shown = [c for c in sorted(configs.values(), key=lambda c: c.name) if may_see(identity, c)]
+        shown = [
+            seen_by(identity, c, configs)
+            for c in sorted(configs.values(), key=lambda c: c.name)
+            if may_see(identity, c)
+        ]
         self.render("indexes.html", indexes=shown)
 
 

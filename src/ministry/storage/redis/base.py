@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ministry.core.masking import mask_url
 from ministry.core.models import Actor, Change
 from ministry.errors import StorageError, StorageFull, StorageUnavailable
 from ministry.storage.records import dumps, loads
@@ -115,7 +116,7 @@ class RedisDatabase:
             await self._redis.set(layout_key, LAYOUT, nx=True)
             stored = int(await self._redis.get(layout_key) or LAYOUT)
         except RedisError as exc:
-            raise StorageError(f"Redis at {_safe(self._url)} does not answer: {exc}") from exc
+            raise StorageError(f"Redis at {mask_url(self._url)} does not answer: {exc}") from exc
         if stored > LAYOUT:
             raise StorageError(
                 f"The metadata in Redis was written by a newer release of Ministry (layout "
@@ -213,10 +214,3 @@ def _storage_error(exc: RedisError) -> StorageError:
             "Ask the server's administrator to raise its maxmemory."
         )
     return StorageError(f"The metadata store (Redis) failed ({exc.__class__.__name__}).")
-
-
-def _safe(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=f"***@{parts.hostname}:{parts.port}"))

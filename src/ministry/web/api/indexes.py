@@ -9,7 +9,7 @@ from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from ministry.core.index_settings import index_settings, new_index, settings_document
 from ministry.core.masking import mask_url
 from ministry.core.models import DistFile
-from ministry.core.permissions import may_read
+from ministry.core.permissions import may_read, seen_by
 from ministry.errors import InvalidRequest, NotFound
 from ministry.web.api.base import ApiHandler
 
@@ -27,7 +27,7 @@ class IndexesHandler(ApiHandler):
         """Every index the caller may read."""
         identity = await self.identity()
         configs = await self.services.indexes.configs()
-        visible = [c for c in configs.values() if may_read(identity, c)]
+        visible = [seen_by(identity, c, configs) for c in configs.values() if may_read(identity, c)]
         self.send({"indexes": [settings_document(c) for c in visible]})
 
     async def post(self) -> None:
@@ -54,14 +54,16 @@ class IndexHandler(ApiHandler):
         identity = await self.require_identity()
         body = self.body()
         # A document fetched with GET may be sent back whole: its fixed fields must match.
-        current = await self.services.indexes.get(index)
+        current = await self.services.indexes.readable(index, identity)
         for fixed in ("name", "kind"):
             if fixed in body and body.pop(fixed) != getattr(current, fixed):
                 raise InvalidRequest(f"An index's {fixed} cannot change.")
         if current.upstream and body.get("upstream") == mask_url(current.upstream):
             del body["upstream"]  # sent back as shown: the password stays as it was
         changes = index_settings(body)
-        self.send(settings_document(await self.services.indexes.update(identity, index, changes)))
+        updated = await self.services.indexes.update(identity, index, changes)
+        configs = await self.services.indexes.configs()
+        self.send(settings_document(seen_by(identity, updated, configs)))
 
     async def delete(self, index: str) -> None:
         """Delete the index (``?force=true`` if it still holds projects)."""
