@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,10 @@ from support.server import MinistryServer
 # One conftest module only: a second one elsewhere would shadow this one's names
 # (ALICE, add_user) for the modules that import them.
 load_profile()
+# Every server and command the suite starts inherits this: Argon2id at its least cost, so
+# that hundreds of servers and users cost no CPU-seconds each. Tests of the standard cost
+# build their hashers themselves (tests/unit/test_password_cost.py).
+os.environ.setdefault("MINISTRY_PASSWORD_HASH_COST", "minimal")
 
 ALICE = ("alice", "alice-password-1")
 BOB = ("bob", "bob-password-22")

@@ -96,6 +96,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     #: Seconds a browser sign-in lasts.
     session_lifetime: int = 12 * 3600
+    #: The Argon2id cost of new password hashes: "standard" (argon2-cffi's defaults,
+    #: the RFC 9106 low-memory profile), or "minimal", for test suites that make many
+    #: users and servers and have no password worth guessing.
+    password_hash_cost: str = "standard"  # noqa: S105 (a cost level, not a password)
     #: Connections one process serves at once; more wait for a 503 and retry.
     max_connections: int = 2048
     #: The config file as read, for its ``[[index]]`` and ``[[mirror]]`` entries.
@@ -200,6 +204,13 @@ def _log_format(value: Any) -> str:
     text = _text(value).lower()
     if text not in ("text", "json"):
         raise ValueError(f"{value!r} is not a log format: use text or json")
+    return text
+
+
+def _password_hash_cost(value: Any) -> str:
+    text = _text(value).lower()
+    if text not in ("standard", "minimal"):
+        raise ValueError(f"{value!r} is not a password hash cost: use standard or minimal")
     return text
 
 
@@ -357,6 +368,9 @@ OPTIONS: tuple[Option, ...] = (
            "no limit.", lambda v: _whole(v, "a number (0 or more)", 0), "N"),
     Option("session_lifetime", "auth", "session_lifetime", "12h", "How long a sign-in to the "
            "web pages lasts.", _lifetime, "TIME"),
+    Option("password_hash_cost", "auth", "password_hash_cost", "standard", "The Argon2id cost "
+           "of new password hashes: standard, or minimal for test suites only (a stolen "
+           "database then gives up weak passwords quickly).", _password_hash_cost, "COST"),
 )  # fmt: skip
 
 #: The config file's tables of settings, in the order the docs show them.

@@ -42,7 +42,7 @@ from ministry.storage.private_files import close_to_others
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.sqlite import SqliteMetadataStore
 
-__all__ = ["Services", "blob_store", "build_services", "metadata_store"]
+__all__ = ["Services", "blob_store", "build_services", "metadata_store", "password_hasher"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,17 @@ def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
     )
 
 
+def password_hasher(cost: str) -> PasswordHasher:
+    """Argon2id at its standard cost, or at the least one for test suites.
+
+    Verifying reads the cost from each stored hash, so hashes of either cost are
+    checked alike; only new ones (and the decoy each process makes at start) differ.
+    """
+    if cost == "minimal":
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    return PasswordHasher()
+
+
 def build_services(settings: Settings, file_path: FilePath) -> Services:
     """Build every service for these settings; ``file_path`` comes from the URL table."""
     metrics = Metrics()
@@ -169,7 +180,7 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         raise InvalidRequest(
             "--accel-redirect needs a file store: nginx reads the blob directory itself."
         )
-    hasher = PasswordHasher()
+    hasher = password_hasher(settings.password_hash_cost)
     indexes = IndexService(metadata)
     upstream = UpstreamClient(settings.upstream_timeout, settings.upstream_allow_internal)
     pages = ProxyPages(metadata, upstream, metrics, offline=settings.offline)

@@ -56,6 +56,8 @@ _SAMPLES: dict[str, tuple[tuple[str, str, Any], ...]] = {
     "max_connections": (("10", "10", 10), ("20", '"20"', 20), ("1", "1", 1)),
     "login_failures": (("0", "0", 0), ("3", "3", 3), ("50", '"50"', 50)),
     "session_lifetime": (("1h", '"1h"', 3600), ("120", "120", 120), ("2d", '"2d"', 172800)),
+    "password_hash_cost": (("minimal", '"minimal"', "minimal"), ("Standard", '"standard"',
+                           "standard"), ("MINIMAL", '"Minimal"', "minimal")),
 }  # fmt: skip
 
 
@@ -121,6 +123,7 @@ def test_a_file_value_is_checked_like_a_flag_and_named_by_line(tmp_path: Path) -
         ("[server]\npublic_url = 'https://127.0.0.1/sub/'\n", 2,
          "not the address of a server"),
         ("[auth]\nsession_lifetime = '10s'\n", 2, "shorter than a minute"),
+        ("[auth]\npassword_hash_cost = 'cheap'\n", 2, "not a password hash cost"),
         ("[[index]]\nname = 'a'\n\n[[index]]\nname = 'b'\nprivate = 'yes'\n", 6,
          "[[index]] 'b': Index setting 'private' must be true or false"),
         ("[[index]]\nname = 'a'\ncolour = 'red'\n", 3, "unknown key 'colour'; the keys of"),

@@ -91,6 +91,11 @@ class UploadHandler(BaseHandler):
         if self._drained is not None:
             return self._drained_future()  # send_error finishing what write_error began
         if not self._answering_before_body():
+            if self.request.method == "POST" and not self._body_read:
+                # Tornado closes a connection whose request it answered before reading
+                # it, even an empty one: say so, or the client sends its next request
+                # down a connection that is about to close.
+                self.set_header("Connection", "close")
             return super().finish(chunk)
         self._drained = 0
         if chunk is not None:
