@@ -213,7 +213,7 @@ SECRET_URLS = [
     ("MINISTRY_DB", "unix:///run/redis.sock?db=0&password=s3cret-d"),
     ("MINISTRY_STORAGE", "s3://AKIDs3cret-e:s3cret-f@bucket/prefix"),
     ("MINISTRY_STORAGE", "s3://bucket/prefix?access_key=s3cret-g&secret_key=s3cret-h"),
-    ("MINISTRY_UPSTREAM", "https://s3cret-i@pkgs.example.test/simple/"),
+    ("MINISTRY_UPSTREAM", "https://s3cret-i@127.0.0.1:9/simple/"),
     ("MINISTRY_UPSTREAM", "https://pkgs.example.test/simple/?token=s3cret-j"),
 ]
 

@@ -138,8 +138,8 @@ def test_kept_pages_round_trip_with_first_seen_times() -> None:
     [
         ("https://user:secret@host.test/simple/", "https://user:***@host.test/simple/"),
         ("https://user:secret@host.test:8443/simple/", "https://user:***@host.test:8443/simple/"),
-        ("https://token@host.test/simple/", "https://***@host.test/simple/"),
-        ("https://host.test/simple/?token=t&x=1", "https://host.test/simple/?token=***&x=1"),
+        ("https://s3cret@127.0.0.1:9/simple/", "https://***@127.0.0.1:9/simple/"),
+        ("https://127.0.0.1:9/simple/?token=t&x=1", "https://127.0.0.1:9/simple/?token=***&x=1"),
         ("s3://AKIDKEY:secret@bucket/p", "s3://***:***@bucket/p"),
         ("s3://bucket/p?access_key=a&secret_key=b", "s3://bucket/p?access_key=***&secret_key=***"),
         ("rediss://user:secret@h:6380/0", "rediss://user:***@h:6380/0"),

@@ -34,10 +34,10 @@ def test_public_addresses(address: str) -> None:
 
 def test_the_upstreams_own_host_and_port_may_be_internal() -> None:
     """Only that host and port: another port of the same machine is refused."""
-    reach = Reach.of("http://LocalHost:8081/simple/", ())
+    reach = Reach.of("http://pkgs.example.test:8081/simple/", ())
     loopback = ipaddress.ip_address("127.0.0.1")
-    assert reach.permits("localhost", 8081, loopback)
-    assert not reach.permits("localhost", 8082, loopback)
+    assert reach.permits("pkgs.example.test", 8081, loopback)
+    assert not reach.permits("pkgs.example.test", 8082, loopback)
     assert not reach.permits("127.0.0.1", 8081, loopback)
     assert reach.permits("pypi.example.test", 443, ipaddress.ip_address("203.0.113.9"))
 
@@ -51,6 +51,6 @@ def test_allowed_networks_and_hosts() -> None:
 
 
 def test_endpoint_defaults_the_port_by_scheme() -> None:
-    assert endpoint("https://Index.Example.Test/simple/") == ("index.example.test", 443)
+    assert endpoint("https://pkgs.example.test/simple/") == ("pkgs.example.test", 443)
     assert endpoint("http://[::1]:9000/x") == ("::1", 9000)
-    assert endpoint("http://host:notaport/") is None
+    assert endpoint("http://127.0.0.1:notaport/") is None

@@ -53,9 +53,7 @@ class OwnershipService:
         role: RoleName,
     ) -> list[ProjectRole]:
         """Make a user or ``@group`` an owner or a maintainer; returns the roles after."""
-        # A private index the caller may not read answers as a missing one.
-        config = await self._indexes.readable(index, identity)
-        check_manage_roles(identity, config, project, await self._existing(config, project))
+        await self._check_manager(identity, index, project)
         await self._check_principal(principal)
         await self._metadata.add_role(ProjectRole(index, project, principal, role), identity.actor)
         return await self._metadata.list_roles(index, project)
@@ -69,13 +67,17 @@ class OwnershipService:
         role: RoleName,
     ) -> list[ProjectRole]:
         """Take a role away (never the last owner's); returns the roles after."""
-        # A private index the caller may not read answers as a missing one.
-        config = await self._indexes.readable(index, identity)
-        check_manage_roles(identity, config, project, await self._existing(config, project))
+        await self._check_manager(identity, index, project)
         await self._metadata.remove_role(
             ProjectRole(index, project, principal, role), identity.actor
         )
         return await self._metadata.list_roles(index, project)
+
+    async def _check_manager(self, identity: Identity, index: str, project: NormalizedName) -> None:
+        """Owners and the index's admins change roles; a private index the caller may not
+        read answers as a missing one."""
+        config = await self._indexes.readable(index, identity)
+        check_manage_roles(identity, config, project, await self._existing(config, project))
 
     async def _check_principal(self, principal: str) -> None:
         """Roles go to users and groups that exist, never to ``@all`` (every user)."""
