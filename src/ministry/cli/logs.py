@@ -48,16 +48,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+# The name of the handler configure_logging installs: a second call replaces it, and
+# leaves alone handlers that others (a program running commands in-process) installed.
+_HANDLER_NAME = "ministry-stderr"
+
+
 def configure_logging(log_format: str) -> None:
     """Log INFO and above to stderr, as text lines or (``"json"``) JSON objects."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
     root = logging.getLogger()
     for existing in list(root.handlers):
-        root.removeHandler(existing)
+        if existing.get_name() == _HANDLER_NAME:
+            root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     for chatty in _CHATTY:

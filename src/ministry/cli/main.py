@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ministry.cli import (
@@ -26,11 +26,11 @@ from ministry.cli.logs import configure_logging
 from ministry.cli.options import add_common_options, given_settings
 from ministry.config_file import read_config
 from ministry.errors import MinistryError
-from ministry.settings import SettingsError, settings_from
+from ministry.settings import Settings, SettingsError, settings_from
 from ministry.storage.private_files import PRIVATE_UMASK
 from ministry.version import version
 
-__all__ = ["main"]
+__all__ = ["main", "parse"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,15 +54,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    os.umask(PRIVATE_UMASK)  # nothing a command creates is open to other users
+def parse(
+    argv: Sequence[str] | None, environ: Mapping[str, str]
+) -> tuple[argparse.Namespace, Settings]:
+    """The parsed command line and the settings it resolves to with ``environ``.
+
+    Raises SettingsError for a bad setting or config file; argparse exits on bad usage.
+    """
     arguments = _parser().parse_args(argv)
+    flags = given_settings(arguments)
+    path = flags["config"] or environ.get("MINISTRY_CONFIG")
+    file = read_config(Path(path)) if path else None
+    return arguments, settings_from(flags, environ, file)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the command line with ``environ`` (the process's by default); the exit status."""
+    os.umask(PRIVATE_UMASK)  # nothing a command creates is open to other users
     try:
-        flags = given_settings(arguments)
-        path = flags["config"] or os.environ.get("MINISTRY_CONFIG")
-        file = read_config(Path(path)) if path else None
-        settings = settings_from(flags, os.environ, file)
+        arguments, settings = parse(argv, os.environ if environ is None else environ)
         configure_logging(settings.log_format)
         result: int = arguments.run(settings, arguments)
     except (SettingsError, MinistryError) as exc:

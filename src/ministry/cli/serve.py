@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import tornado.netutil
@@ -24,7 +25,7 @@ from ministry.web.server import make_server
 from ministry.web.urls import file_path
 from ministry.wiring import Services, build_services
 
-__all__ = ["register"]
+__all__ = ["register", "serving"]
 
 log = logging.getLogger("ministry")
 
@@ -65,6 +66,30 @@ async def _serve(
     sockets: list[socket.socket],
     port: int | None,
 ) -> None:
+    stopping = asyncio.Event()
+    async with serving(settings, jobs, sockets):
+        if port is not None:
+            log.info(
+                "serving http://%s:%d/ (data: %s)", settings.host, port, settings.data.resolve()
+            )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+    if port is not None:
+        log.info("stopped")
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, jobs: Sequence[MirrorJob], sockets: list[socket.socket]
+) -> AsyncIterator[Services]:
+    """The server answering on ``sockets`` for as long as the block runs, then stopped
+    the way SIGTERM stops it: no new connections, requests in flight finished first.
+
+    Also what the test suite runs inside its own process, so that the server it talks
+    to there is this one, not a copy.
+    """
     services = build_services(settings, file_path)
     await services.start()
     for job in jobs:
@@ -79,23 +104,18 @@ async def _serve(
     server = make_server(app, settings.max_connections)
     services.metrics.watch_connections(lambda: server.open_connections)
     server.add_sockets(sockets)
-    if port is not None:
-        log.info("serving http://%s:%d/ (data: %s)", settings.host, port, settings.data.resolve())
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
-    await stopping.wait()
-    log.info("stopping: no new connections; finishing requests in flight")
-    server.stop()
-    in_flight: set[Any] = app.settings["in_flight"]
-    deadline = loop.time() + _GRACE_SECONDS
-    while in_flight and loop.time() < deadline:
-        await asyncio.sleep(0.05)
-    if in_flight:
-        log.warning("%d requests did not finish within %.0f s", len(in_flight), _GRACE_SECONDS)
-    await server.close_all_connections()
-    await scheduler.stop()
-    await services.stop()
-    if port is not None:
-        log.info("stopped")
+    try:
+        yield services
+    finally:
+        log.info("stopping: no new connections; finishing requests in flight")
+        server.stop()
+        in_flight: set[Any] = app.settings["in_flight"]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _GRACE_SECONDS
+        while in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if in_flight:
+            log.warning("%d requests did not finish within %.0f s", len(in_flight), _GRACE_SECONDS)
+        await server.close_all_connections()
+        await scheduler.stop()
+        await services.stop()
