@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from support.backends import RedisServer, SeaweedS3
 from support.hypothesis_profiles import load_profile
+from support.inprocess import InProcessServer
 from support.server import MinistryServer
 
 # One conftest module only: a second one elsewhere would shadow this one's names
@@ -21,6 +23,63 @@ load_profile()
 # that hundreds of servers and users cost no CPU-seconds each. Tests of the standard cost
 # build their hashers themselves (tests/unit/test_password_cost.py).
 os.environ.setdefault("MINISTRY_PASSWORD_HASH_COST", "minimal")
+# Servers in this process reach their loopback upstreams directly, whatever proxy the
+# machine sets (a server process gets the same from the tests that start it).
+for _variable in ("NO_PROXY", "no_proxy"):
+    os.environ[_variable] = ",".join(
+        filter(None, (os.environ.get(_variable), "127.0.0.1", "localhost"))
+    )
+
+# What makes a test "slow": it starts a process of its own (a server, the CLI, a client
+# tool, Redis, S3, nginx, a browser). `pytest -m "not slow"` leaves those out and runs the
+# rest in the test process. Whole directories are slow, so are tests using these
+# fixtures; any other test that starts a process must say so with @pytest.mark.slow,
+# or it fails: the audit hook below refuses to start a process for an unmarked test.
+_SLOW_DIRECTORIES = frozenset({"e2e", "scale"})
+_PROCESS_FIXTURES = frozenset(
+    {
+        "fresh_process",
+        "redis_url",
+        "seaweed",
+        "shared_stores",
+        "shared_server",
+        "shared_token",
+        "nodes",
+    }
+)
+_SPAWNING = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.exec"})
+_spawn_allowed = True
+
+
+def _refuse_unmarked_spawn(event: str, arguments: tuple[object, ...]) -> None:
+    if event in _SPAWNING and not _spawn_allowed:
+        raise RuntimeError(
+            f"a test not marked slow started a process ({event} {arguments[:2]!r}): "
+            "mark it @pytest.mark.slow, or do the work in-process"
+        )
+
+
+sys.addaudithook(_refuse_unmarked_spawn)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of the slow directories and of the process fixtures."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.path.parent.name in _SLOW_DIRECTORIES or fixtures & _PROCESS_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Let only slow tests (their fixtures included) start processes."""
+    global _spawn_allowed
+    _spawn_allowed = item.get_closest_marker("slow") is not None
+    try:
+        return (yield)
+    finally:
+        _spawn_allowed = True
+
 
 ALICE = ("alice", "alice-password-1")
 BOB = ("bob", "bob-password-22")
@@ -29,7 +88,7 @@ BOB = ("bob", "bob-password-22")
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """One server for the session, with users alice and bob; tests use their own project names."""
-    instance = MinistryServer(tmp_path_factory.mktemp("shared") / "data").start()
+    instance = InProcessServer(tmp_path_factory.mktemp("shared") / "data").start()
     _add_users(instance)
     yield instance
     instance.stop()
@@ -44,6 +103,16 @@ def token(server: MinistryServer) -> str:
 @pytest.fixture
 def fresh_server(tmp_path: Path) -> Iterator[MinistryServer]:
     """A server of its own, for tests that look at the whole store or restart it."""
+    instance = InProcessServer(tmp_path / "data").start()
+    add_user(instance, *ALICE)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def fresh_process(tmp_path: Path) -> Iterator[MinistryServer]:
+    """A ``ministry serve`` process of its own, for tests of the process itself (signals,
+    its memory)."""
     instance = MinistryServer(tmp_path / "data").start()
     add_user(instance, *ALICE)
     yield instance

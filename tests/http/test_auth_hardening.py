@@ -20,6 +20,7 @@ import redis
 
 from conftest import ALICE, add_user
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer
 from support.logins import form_login, without_xsrf_token
 from support.server import MinistryServer
 from support.uploads import post_upload
@@ -30,7 +31,7 @@ PASSWORD = "a-password-nobody-guesses"
 @pytest.fixture(scope="module")
 def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """A server with alice (an administrator) and a private index ``team/private``."""
-    server = MinistryServer(tmp_path_factory.mktemp("hardened") / "data").start()
+    server = InProcessServer(tmp_path_factory.mktemp("hardened") / "data").start()
     for arguments in (
         ("user", "add", ALICE[0], "--admin", "--password-stdin"),
         ("index", "create", "team/private", "--private", "--readers", "alice"),
@@ -75,7 +76,7 @@ def test_sqlite_keeps_only_hashes(fresh_server: MinistryServer) -> None:
 def test_redis_keeps_only_hashes(tmp_path: Path, redis_url: str) -> None:
     """Every key of the deployment, whatever its type, holds no password or token."""
     prefix = "t" + secrets.token_hex(6)
-    server = MinistryServer(
+    server = InProcessServer(
         tmp_path / "data", environment={"MINISTRY_DB": f"{redis_url}?prefix={prefix}"}
     ).start()
     try:

@@ -14,13 +14,17 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from conftest import ALICE
 from support.distributions import make_sdist, make_wheel
+from support.inprocess import InProcessServer, call_cli
 from support.multipart import FileField, encode
 from support.server import MinistryServer, ministry_command, run_cli, wait_for
 from support.uploads import form_fields, post_upload
 
 
+@pytest.mark.slow
 def test_module_and_help() -> None:
     """``python -m ministry`` is the command, and every sub-command documents itself."""
     result = run_cli("--help")
@@ -32,6 +36,7 @@ def test_module_and_help() -> None:
         assert flag in serve_help
 
 
+@pytest.mark.slow
 def test_version() -> None:
     """``ministry --version`` prints the version of the project, as pyproject.toml states it."""
     with (Path(__file__).resolve().parents[2] / "pyproject.toml").open("rb") as file:
@@ -41,6 +46,7 @@ def test_version() -> None:
     assert result.stdout == f"ministry {stated}\n"
 
 
+@pytest.mark.slow
 def test_serve_from_environment_creates_the_data_directory(tmp_path: Path) -> None:
     """``MINISTRY_*`` variables configure the server; the data directory appears on first start."""
     data = tmp_path / "from-env"
@@ -64,6 +70,7 @@ def test_serve_from_environment_creates_the_data_directory(tmp_path: Path) -> No
         assert process.wait(timeout=20) == 0
 
 
+@pytest.mark.slow
 def test_default_data_directory_is_relative_to_the_working_directory(tmp_path: Path) -> None:
     """With no flag and no variable, data goes to ./ministry-data."""
     log_path = tmp_path / "log"
@@ -85,7 +92,7 @@ def test_default_data_directory_is_relative_to_the_working_directory(tmp_path: P
 
 def test_bad_settings_name_the_setting(tmp_path: Path) -> None:
     """A bad value stops the start with a message naming where it came from."""
-    result = run_cli("serve", "--data", str(tmp_path), environment={"MINISTRY_PORT": "eighty"})
+    result = call_cli("serve", "--data", str(tmp_path), environment={"MINISTRY_PORT": "eighty"})
     assert result.returncode == 2
     assert "MINISTRY_PORT" in result.stderr
 
@@ -103,7 +110,7 @@ def test_one_log_line_per_request(fresh_server: MinistryServer) -> None:
 
 
 def test_sigterm_finishes_the_upload_in_flight(
-    fresh_server: MinistryServer, tmp_path: Path
+    fresh_process: MinistryServer, tmp_path: Path
 ) -> None:
     """Clean shutdown: no new connections, but a request already under way completes."""
     noise = random.Random(1).randbytes(100_000)
@@ -116,19 +123,19 @@ def test_sigterm_finishes_the_upload_in_flight(
         f"POST /legacy/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\nAuthorization: Basic {credentials}\r\n\r\n"
     ).encode()
-    spools = fresh_server.data / "tmp"
-    with socket.create_connection(("127.0.0.1", fresh_server.port), timeout=30) as connection:
+    spools = fresh_process.data / "tmp"
+    with socket.create_connection(("127.0.0.1", fresh_process.port), timeout=30) as connection:
         connection.sendall(head + body[: len(body) // 2])
         wait_for(lambda: any(spools.iterdir()), what="the upload to be under way")
-        assert fresh_server.process is not None
-        fresh_server.process.send_signal(signal.SIGTERM)
-        wait_for(lambda: "stopping" in fresh_server.log(), what="the server to begin stopping")
+        assert fresh_process.process is not None
+        fresh_process.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: "stopping" in fresh_process.log(), what="the server to begin stopping")
         connection.sendall(body[len(body) // 2 :])
         answer = connection.recv(65536)
     assert answer.startswith(b"HTTP/1.1 200"), answer
-    assert fresh_server.stop() == 0
-    assert "stopped" in fresh_server.log()
-    restarted = MinistryServer(fresh_server.data).start()
+    assert fresh_process.stop() == 0
+    assert "stopped" in fresh_process.log()
+    restarted = InProcessServer(fresh_process.data).start()
     try:
         with restarted.client() as client:
             assert client.get(f"/packages/inflight/{wheel.name}").content == wheel.read_bytes()
@@ -136,6 +143,7 @@ def test_sigterm_finishes_the_upload_in_flight(
         restarted.stop()
 
 
+@pytest.mark.slow
 def test_user_add_prompts_for_the_password(tmp_path: Path) -> None:
     """Without --password-stdin, ``user add`` asks twice on the terminal and never echoes."""
     controller, terminal = pty.openpty()
@@ -161,10 +169,10 @@ def test_user_add_prompts_for_the_password(tmp_path: Path) -> None:
 def test_user_add_refuses_bad_input(tmp_path: Path) -> None:
     """Short passwords, odd names and duplicates are refused with a message, exit status 2."""
     data = ["--data", str(tmp_path)]
-    short = run_cli("user", "add", "dave", "--password-stdin", *data, stdin="short\n")
-    odd = run_cli("user", "add", "../dave", "--password-stdin", *data, stdin="long-enough-1\n")
-    first = run_cli("user", "add", "dave", "--password-stdin", *data, stdin="long-enough-1\n")
-    again = run_cli("user", "add", "dave", "--password-stdin", *data, stdin="long-enough-1\n")
+    short = call_cli("user", "add", "dave", "--password-stdin", *data, stdin="short\n")
+    odd = call_cli("user", "add", "../dave", "--password-stdin", *data, stdin="long-enough-1\n")
+    first = call_cli("user", "add", "dave", "--password-stdin", *data, stdin="long-enough-1\n")
+    again = call_cli("user", "add", "dave", "--password-stdin", *data, stdin="long-enough-1\n")
     assert (short.returncode, odd.returncode, first.returncode, again.returncode) == (2, 2, 0, 2)
     assert "at least 8 characters" in short.stderr
     assert "Invalid name" in odd.stderr

@@ -18,8 +18,9 @@ import httpx
 
 from conftest import ALICE, add_user
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer, call_cli
 from support.logins import form_login
-from support.server import MinistryServer, ministry_command, run_cli
+from support.server import MinistryServer, ministry_command
 from support.uploads import post_upload
 
 SITE = """\
@@ -74,7 +75,7 @@ def _changes(server: MinistryServer) -> list[dict[str, object]]:
 def test_the_file_alone_configures_the_server(tmp_path: Path) -> None:
     """Port, data directory, limits, log format, session length and indexes from the file."""
     config, data = _site(tmp_path)
-    server = MinistryServer(data, config=config).start()
+    server = InProcessServer(data, config=config).start()
     try:
         assert (data / "ministry.sqlite3").exists()
         add_user(server, *ALICE)
@@ -105,7 +106,7 @@ def test_each_start_makes_the_store_agree_with_the_file_and_nothing_more(tmp_pat
     taken out of the file leaves its index alone; a change made by hand to a key the file
     gives is put back."""
     config, data = _site(tmp_path)
-    server = MinistryServer(data, config=config).start()
+    server = InProcessServer(data, config=config).start()
     add_user(server, *ALICE)
     assert server.cli("user", "update", ALICE[0], "--admin").returncode == 0
     made = len(_changes(server))
@@ -121,7 +122,7 @@ def test_each_start_makes_the_store_agree_with_the_file_and_nothing_more(tmp_pat
         SITE.replace("{data}", str(data)).split("[[index]]")[0]
         + '[[index]]\nname = "team/dev"\nprivate = false\n'
     )
-    changed = MinistryServer(data, config=config).start()
+    changed = InProcessServer(data, config=config).start()
     try:
         with changed.client() as client:
             assert client.get("/team/dev/simple/").status_code == 200
@@ -136,10 +137,10 @@ def test_each_start_makes_the_store_agree_with_the_file_and_nothing_more(tmp_pat
 def test_commands_find_the_stores_through_the_file(tmp_path: Path) -> None:
     """An administration command given only --config works on the server's stores."""
     config, data = _site(tmp_path)
-    added = run_cli("user", "add", "carol", "--password-stdin", "--config", str(config),
+    added = call_cli("user", "add", "carol", "--password-stdin", "--config", str(config),
                     stdin="carol-password-3\n")  # fmt: skip
     assert added.returncode == 0, added.stderr
-    server = MinistryServer(data, config=config).start()
+    server = InProcessServer(data, config=config).start()
     try:
         with server.client(auth=("carol", "carol-password-3")) as client:
             assert client.get("/-/api/whoami").json()["user"] == "carol"
@@ -173,7 +174,7 @@ def test_a_mistake_in_the_file_stops_the_start_before_anything_happens(tmp_path:
 def test_an_index_entry_the_store_refuses_stops_the_start(tmp_path: Path) -> None:
     """A base that is no index: the entry's line, and the reason."""
     config, _ = _site(tmp_path, SITE.replace('"team/prod", "main"', '"team/qa"'))
-    started = run_cli("serve", "--config", str(config))
+    started = call_cli("serve", "--config", str(config))
     assert started.returncode == 2
     assert f"{config}, line {_line(config, '[[index]]')}: [[index]] 'team/dev':" in started.stderr
     assert "cannot inherit from 'team/qa': no such index" in started.stderr
@@ -187,7 +188,7 @@ def test_config_show_masks_secrets_and_names_sources(tmp_path: Path) -> None:
         + '\n[upstream]\nurl = "http://mirror:s3cret-up@127.0.0.1:9/simple/"\n'
         + '[[mirror]]\nname = "ci"\nprojects = ["uv"]\n'
     )
-    shown = run_cli(
+    shown = call_cli(
         "config", "show", "--config", str(config), "--processes", "2",
         environment={"MINISTRY_DB": "redis://:s3cret-db@127.0.0.1:9/0"},
     )  # fmt: skip
@@ -233,7 +234,7 @@ def test_config_show_masks_every_kind_of_secret_url(tmp_path: Path) -> None:
         by_variable.setdefault(variable, []).append(url)
     for round_ in range(max(len(urls) for urls in by_variable.values())):
         environment = {v: urls[round_ % len(urls)] for v, urls in by_variable.items()}
-        shown = run_cli("config", "show", "--config", str(config), environment=environment)
+        shown = call_cli("config", "show", "--config", str(config), environment=environment)
         assert shown.returncode == 0, shown.stderr
         assert "s3cret" not in shown.stdout + shown.stderr, environment
         for variable in environment:
@@ -244,11 +245,11 @@ def test_config_show_masks_every_kind_of_secret_url(tmp_path: Path) -> None:
 def test_config_show_prints_a_file_that_configures_the_same_server(tmp_path: Path) -> None:
     """What config show prints, used as the config file, shows the same settings again."""
     config, _ = _site(tmp_path)
-    first = run_cli("config", "show", "--config", str(config), "--host", "::1")
+    first = call_cli("config", "show", "--config", str(config), "--host", "::1")
     assert first.returncode == 0, first.stderr
     copy = tmp_path / "shown.toml"
     copy.write_text(first.stdout)
-    second = run_cli("config", "show", "--config", str(copy))
+    second = call_cli("config", "show", "--config", str(copy))
     assert second.returncode == 0, second.stderr
 
     def values(text: str) -> list[str]:
@@ -261,7 +262,7 @@ def test_config_show_prints_a_file_that_configures_the_same_server(tmp_path: Pat
 def test_config_show_checks_mirror_jobs_too(tmp_path: Path) -> None:
     """A file that shows without an error starts without one: jobs are checked as well."""
     config, _ = _site(tmp_path, SITE + '\n[[mirror]]\nname = "ci"\nprojects = ["uv"]\nevery = 5\n')
-    shown = run_cli("config", "show", "--config", str(config))
+    shown = call_cli("config", "show", "--config", str(config))
     assert shown.returncode == 2
     line = _line(config, "every")
     assert f"{config}, line {line}: [[mirror]] 'ci': 'every' must be a str" in shown.stderr
@@ -270,7 +271,7 @@ def test_config_show_checks_mirror_jobs_too(tmp_path: Path) -> None:
 def test_a_flag_overrides_the_file_for_one_run(tmp_path: Path) -> None:
     """--max-upload-size on the command line beats the file's 4K."""
     config, data = _site(tmp_path)
-    server = MinistryServer(data, config=config, arguments=["--max-upload-size", "1M"]).start()
+    server = InProcessServer(data, config=config, arguments=["--max-upload-size", "1M"]).start()
     try:
         add_user(server, *ALICE)
         big = make_wheel(tmp_path, "roomy", "1.0", files={"roomy/blob.bin": os.urandom(9000)})

@@ -21,6 +21,7 @@ import pytest
 from conftest import ALICE, BOB, add_user
 from support.clients import twine_upload, uv
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer
 from support.server import MinistryServer
 from support.uploads import post_upload
 
@@ -50,7 +51,7 @@ README = """\
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """alice is a server admin and uploads to ``team/locked``; bob may not upload there."""
     data = tmp_path_factory.mktemp("cross-site") / "data"
-    instance = MinistryServer(data, arguments=["--public-url", PUBLIC_URL]).start()
+    instance = InProcessServer(data, arguments=["--public-url", PUBLIC_URL]).start()
     result = instance.cli(
         "user", "add", ALICE[0], "--admin", "--password-stdin", stdin=ALICE[1] + "\n"
     )

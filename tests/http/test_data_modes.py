@@ -9,9 +9,12 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
 from conftest import ALICE, add_user
 from support.distributions import make_wheel
-from support.server import MinistryServer, run_cli
+from support.inprocess import call_cli
+from support.server import MinistryServer
 from support.uploads import post_upload
 
 WARNING = "closed to other users"
@@ -30,7 +33,7 @@ def _open_to_others(root: Path) -> list[str]:
 def test_a_command_on_a_fresh_data_directory_creates_it_private(tmp_path: Path) -> None:
     """``user add`` makes the data directory 0700 and the database 0600."""
     data = tmp_path / "data"
-    result = run_cli("user", "add", "carol", "--password-stdin", "--data", str(data),
+    result = call_cli("user", "add", "carol", "--password-stdin", "--data", str(data),
                      stdin="carol-password-333\n")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
@@ -39,6 +42,7 @@ def test_a_command_on_a_fresh_data_directory_creates_it_private(tmp_path: Path) 
     assert WARNING not in result.stderr
 
 
+@pytest.mark.slow
 def test_serve_keeps_everything_private_and_closes_what_was_open(tmp_path: Path) -> None:
     """Database, WAL, blobs, spools and backups are 0600 in 0700 directories; a restart
     after someone opened them up closes them again, with one warning line."""

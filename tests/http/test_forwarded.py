@@ -21,6 +21,7 @@ import pytest
 
 from conftest import ALICE, add_user
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer
 from support.server import MinistryServer
 from support.uploads import post_upload
 
@@ -40,7 +41,7 @@ UNTRUSTED_PEER = "127.0.0.2"
 
 def start(directory: Path, *arguments: str) -> MinistryServer:
     """A server logging JSON, with alice and one project with a wheel."""
-    server = MinistryServer(directory / "data", arguments=["--log-format", "json", *arguments])
+    server = InProcessServer(directory / "data", arguments=["--log-format", "json", *arguments])
     server.start()
     add_user(server, *ALICE)
     with server.client() as client:
@@ -218,7 +219,7 @@ def test_an_upload_through_the_proxy_is_logged_and_audited_with_the_client(
 
 def test_failed_logins_are_counted_per_forwarded_client(tmp_path: Path) -> None:
     """Behind a trusted proxy one client's guessing does not lock out the others."""
-    server = MinistryServer(
+    server = InProcessServer(
         tmp_path / "data", arguments=["--trusted-proxies", "127.0.0.1", "--login-failures", "2"]
     ).start()
     try:

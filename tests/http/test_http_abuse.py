@@ -24,6 +24,7 @@ import pytest
 
 from conftest import ALICE
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer
 from support.server import MinistryServer, wait_for
 from support.uploads import post_upload
 
@@ -115,16 +116,16 @@ def _resident_memory(pid: int) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
-def test_oversized_heads_hold_bounded_memory(fresh_server: MinistryServer) -> None:
+def test_oversized_heads_hold_bounded_memory(fresh_process: MinistryServer) -> None:
     """HOSTILE 77: 64 clients holding 900 KB unfinished heads cost the server far less than
     their 56 MB: each connection is closed once its head passes the limit."""
-    assert fresh_server.process is not None
-    pid = fresh_server.process.pid
+    assert fresh_process.process is not None
+    pid = fresh_process.process.pid
     before = _resident_memory(pid)
     unfinished = _HEALTH + b"X-Flood: " + b"v" * (900 * 1024)  # never ends with an empty line
 
     async def hold() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", fresh_server.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", fresh_process.port)
         try:
             writer.write(unfinished)
             await writer.drain()
@@ -145,7 +146,7 @@ def test_oversized_heads_hold_bounded_memory(fresh_server: MinistryServer) -> No
 
     growth = asyncio.run(asyncio.wait_for(flood(), _CLOSE_WAIT))
     assert growth < 32 * 1024 * 1024
-    assert_still_serving(fresh_server)
+    assert_still_serving(fresh_process)
 
 
 # -- slow clients (HOSTILE 78) ---------------------------------------------------------------
@@ -306,7 +307,7 @@ def test_a_thousand_idle_keep_alive_connections_do_not_stop_the_server(
 def test_connections_past_the_cap_get_a_503(tmp_path: Path) -> None:
     """HOSTILE 85: past its connection cap (here --max-connections) the server answers 503
     with Retry-After, and serves again as soon as a connection closes."""
-    fresh_server = MinistryServer(tmp_path / "data", arguments=["--max-connections", "64"])
+    fresh_server = InProcessServer(tmp_path / "data", arguments=["--max-connections", "64"])
     fresh_server.start()
     match = re.search(r"at most (\d+) connections", fresh_server.log())
     assert match is not None, "the server logs its connection cap"

@@ -19,7 +19,8 @@ import pytest
 
 from conftest import ALICE, BOB
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer, run_cli
+from support.inprocess import InProcessServer, call_cli
+from support.server import MinistryServer
 from support.uploads import post_upload
 
 ROOT = ("root", "root-password-1")
@@ -30,7 +31,7 @@ BAR = "\u2502"  # the column separator of rich's tables
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """A server of this module's own, with an administrator (root) and users alice and bob."""
-    instance = MinistryServer(tmp_path_factory.mktemp("index-commands") / "data").start()
+    instance = InProcessServer(tmp_path_factory.mktemp("index-commands") / "data").start()
     try:
         users = ((ROOT, ("--admin",)), (ALICE, ()), (BOB, ()))
         for (name, password), flags in users:
@@ -477,14 +478,14 @@ def test_index_create_upstream_makes_only_that_proxy_index(tmp_path: Path) -> No
     """``index create NAME --upstream URL`` is the index's setting, not the server's
     ``--upstream``: no 'upstream' index appears and main does not start proxying."""
     data = tmp_path / "data"
-    created = run_cli(
+    created = call_cli(
         "index", "create", "mirror/public", "--upstream", "https://mirror.example.test/simple/",
         "--data", str(data),
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
-    listed = run_cli("index", "list", "--data", str(data))
+    listed = call_cli("index", "list", "--data", str(data))
     assert listed.returncode == 0, listed.stderr
     rows = [line.split(BAR)[1].strip() for line in listed.stdout.splitlines() if BAR in line]
     assert rows == ["main", "mirror/public"]
-    main = json.loads(run_cli("index", "show", "main", "--data", str(data)).stdout)
+    main = json.loads(call_cli("index", "show", "main", "--data", str(data)).stdout)
     assert main["bases"] == []

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ALICE, BOB
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer
 from support.server import MinistryServer
 from support.uploads import post_upload
 
@@ -19,7 +20,7 @@ JSON = "application/vnd.pypi.simple.v1+json"
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """A server with ``solo`` (one-part name), ``team/prod`` and private ``team/dev`` on it."""
-    server = MinistryServer(tmp_path_factory.mktemp("indexed") / "data").start()
+    server = InProcessServer(tmp_path_factory.mktemp("indexed") / "data").start()
     for name, password in (ALICE, BOB):
         assert server.cli("user", "add", name, "--password-stdin", stdin=password).returncode == 0
     for arguments in (

@@ -15,8 +15,9 @@ import pytest
 
 from conftest import ALICE, BOB, add_user
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer, call_cli
 from support.logins import form_login
-from support.server import MinistryServer, run_cli
+from support.server import MinistryServer
 from support.uploads import post_upload
 
 FAILURES = 10
@@ -143,8 +144,8 @@ def test_guessing_a_tokens_secret_locks_that_token(
 
 def test_the_limit_is_a_setting(tmp_path: Path) -> None:
     """``--login-failures N`` sets the budget; 0 removes it; a wrong value stops the start."""
-    strict = MinistryServer(tmp_path / "strict", arguments=["--login-failures", "2"]).start()
-    unlimited = MinistryServer(
+    strict = InProcessServer(tmp_path / "strict", arguments=["--login-failures", "2"]).start()
+    unlimited = InProcessServer(
         tmp_path / "unlimited", environment={"MINISTRY_LOGIN_FAILURES": "0"}
     ).start()
     try:
@@ -159,7 +160,7 @@ def test_the_limit_is_a_setting(tmp_path: Path) -> None:
     finally:
         strict.stop()
         unlimited.stop()
-    refused = run_cli(
+    refused = call_cli(
         "serve", "--port", "0", "--data", str(tmp_path / "x"), "--login-failures", "some"
     )
     assert refused.returncode == 2

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import ALICE, BOB
 from support.distributions import make_sdist, make_wheel
+from support.inprocess import InProcessServer
 from support.server import MinistryServer
 from support.uploads import post_upload
 
@@ -29,7 +30,7 @@ Auth = tuple[str, str]
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """A server of this module's own: alice is a server admin, bob and carol are not."""
-    instance = MinistryServer(tmp_path_factory.mktemp("api") / "data").start()
+    instance = InProcessServer(tmp_path_factory.mktemp("api") / "data").start()
     result = instance.cli(
         "user", "add", ALICE[0], "--admin", "--password-stdin", stdin=ALICE[1] + "\n"
     )

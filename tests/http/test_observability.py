@@ -14,6 +14,7 @@ import pytest
 from conftest import ALICE, add_user
 from ministry.version import version
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer
 from support.server import MinistryServer
 from support.uploads import post_upload
 
@@ -23,7 +24,7 @@ Metrics = dict[tuple[str, frozenset[tuple[str, str]]], float]
 @pytest.fixture(scope="module")
 def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """A server of this module's own that logs JSON, with user alice."""
-    instance = MinistryServer(
+    instance = InProcessServer(
         tmp_path_factory.mktemp("observed") / "data", arguments=["--log-format", "json"]
     ).start()
     add_user(instance, *ALICE)

@@ -17,6 +17,7 @@ import pytest
 from conftest import ALICE, BOB, add_user
 from support.clients import run, tool
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer
 from support.logins import without_xsrf_token
 from support.multipart import FileField, encode
 from support.server import MinistryServer
@@ -60,7 +61,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     holds ``twin`` 2.0; ``team/dev`` inherits from both, the secret one first.
     """
     tmp = tmp_path_factory.mktemp("private")
-    server = MinistryServer(tmp / "data").start()
+    server = InProcessServer(tmp / "data").start()
     for user in (ALICE, BOB, CAROL, ROOT):
         add_user(server, *user)
     _cli(server, "user", "update", "root", "--admin")

@@ -17,6 +17,7 @@ import pytest
 
 from support.clients import twine_upload
 from support.distributions import make_sdist, make_wheel
+from support.inprocess import InProcessServer
 from support.logins import form_login
 from support.server import MinistryServer
 from support.uploads import post_upload
@@ -33,7 +34,7 @@ _FORM_XSRF = re.compile(r'name="_xsrf" value="([^"]+)"')
 @pytest.fixture(scope="module")
 def roles_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """A server of this module's own, with its users and a group ``release`` (carol)."""
-    instance = MinistryServer(tmp_path_factory.mktemp("roles") / "data").start()
+    instance = InProcessServer(tmp_path_factory.mktemp("roles") / "data").start()
     for name, password in (ROOT, ALICE, BOB, CAROL, DANA):
         admin = ["--admin"] if name == "root" else []
         result = instance.cli(

@@ -25,6 +25,7 @@ import pytest
 
 from conftest import ALICE
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer
 from support.server import MinistryServer, wait_for
 from support.uploads import post_upload
 from support.upstreams import (
@@ -37,7 +38,6 @@ from support.upstreams import (
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 SIMPLE_HTML = "application/vnd.pypi.simple.v1+html"
 # The proxy must reach its loopback upstreams directly, whatever this machine's proxy settings.
-DIRECT = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 HELD_BACK = "held back by the minimum-age rule"
 
 
@@ -68,7 +68,7 @@ def big_wheel(directory: Path, name: str, version: str = "1.0", size: int = 300_
 def start_proxy(data: Path, upstream: str, *options: str) -> MinistryServer:
     """``ministry serve --upstream <upstream> <options>`` on a data directory."""
     arguments = ["--upstream", upstream, *options]
-    return MinistryServer(data, arguments=arguments, environment=DIRECT).start()
+    return InProcessServer(data, arguments=arguments).start()
 
 
 def json_page(client: httpx.Client, path: str) -> httpx.Response:
@@ -157,14 +157,14 @@ def proxies(tmp_path: Path) -> Iterator[Callable[..., MinistryServer]]:
 
     yield start
     for server in started:
-        if server.process is not None and server.process.poll() is None:
+        if server.running:
             server.stop()
 
 
 @pytest.fixture(scope="module")
 def ministry_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
     """Another Ministry (PEP 691 JSON, upload times, PEP 658 metadata) shared by the module."""
-    server = MinistryServer(tmp_path_factory.mktemp("ministry-upstream") / "data").start()
+    server = InProcessServer(tmp_path_factory.mktemp("ministry-upstream") / "data").start()
     result = server.cli("user", "add", ALICE[0], "--password-stdin", stdin=ALICE[1] + "\n")
     assert result.returncode == 0, result.stderr
     yield server
@@ -474,7 +474,7 @@ def test_login_page_from_upstream_keeps_the_good_page(
         static.heal()
     # The portal's answer was not kept either: a restart offline still has the project.
     proxy.stop()
-    offline = MinistryServer(proxy.data, arguments=["--offline"], environment=DIRECT).start()
+    offline = InProcessServer(proxy.data, arguments=["--offline"]).start()
     try:
         with offline.client() as client:
             assert list(files_of(json_page(client, f"/simple/{name}/"))) == [wheel.name]

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ALICE, BOB, add_user
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer
 from support.logins import without_xsrf_token
 from support.server import MinistryServer
 from support.uploads import post_upload
@@ -19,7 +20,7 @@ SECRET = "secret-project-name"
 @pytest.fixture
 def inheriting(tmp_path: Path) -> Iterator[MinistryServer]:
     """``main`` inherits a private index that holds SECRET; alice may read it."""
-    server = MinistryServer(tmp_path / "data").start()
+    server = InProcessServer(tmp_path / "data").start()
     add_user(server, *ALICE)
     for arguments in (
         ("index", "create", "team/private", "--private", "--readers", "alice",

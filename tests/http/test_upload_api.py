@@ -19,6 +19,7 @@ import pytest
 
 from conftest import ALICE
 from support.distributions import make_sdist, make_wheel, metadata_text
+from support.inprocess import InProcessServer
 from support.multipart import FileField, encode
 from support.server import MinistryServer
 from support.uploads import form_fields, post_upload
@@ -489,7 +490,7 @@ def test_errors_are_json_for_uv(server: MinistryServer, tmp_path: Path, unique: 
 
 def test_oversized_file_is_413_and_leaves_nothing(tmp_path: Path) -> None:
     """HOSTILE 14, 15: the size limit holds on the bytes received, whatever Content-Length says."""
-    server = MinistryServer(tmp_path / "data", arguments=["--max-upload-size", "20K"]).start()
+    server = InProcessServer(tmp_path / "data", arguments=["--max-upload-size", "20K"]).start()
     try:
         assert (
             server.cli("user", "add", *ALICE[:1], "--password-stdin", stdin=ALICE[1]).returncode
@@ -522,7 +523,7 @@ def test_oversized_file_is_413_and_leaves_nothing(tmp_path: Path) -> None:
 
 def test_client_hanging_up_mid_body_leaves_nothing(tmp_path: Path) -> None:
     """HOSTILE 19: a disconnect mid-body leaves no file, no metadata, no temporary file."""
-    server = MinistryServer(tmp_path / "data").start()
+    server = InProcessServer(tmp_path / "data").start()
     try:
         assert (
             server.cli("user", "add", ALICE[0], "--password-stdin", stdin=ALICE[1]).returncode == 0

@@ -81,6 +81,11 @@ class MinistryServer:
         wait_for(ready, _START_TIMEOUT, "ministry serve to start")
         return self
 
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Signal the process and wait for it; returns its exit status."""
         assert self.process is not None

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging", "text_formatter"]
 
 # The process id tells the workers of ``serve --processes N`` apart.
 _TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -48,6 +48,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+def text_formatter() -> logging.Formatter:
+    """The text format: time, level, process id, logger and message on one line."""
+    return logging.Formatter(_TEXT_FORMAT)
+
+
 # The name of the handler configure_logging installs: a second call replaces it, and
 # leaves alone handlers that others (a program running commands in-process) installed.
 _HANDLER_NAME = "ministry-stderr"
@@ -60,7 +65,7 @@ def configure_logging(log_format: str) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+        handler.setFormatter(text_formatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         if existing.get_name() == _HANDLER_NAME:
