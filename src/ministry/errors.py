@@ -78,7 +78,8 @@ class AuthenticationFailed(AuthenticationRequired):
 
 
 class TooManyAttempts(MinistryError):
-    """Too many failed logins: refused, unchecked, for ``retry_after`` seconds (HOSTILE 46)."""
+    """Too many failed logins: refused, unchecked, for ``retry_after`` seconds
+    (docs/security.md, "Credentials")."""
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)

@@ -318,7 +318,8 @@ def test_yank_and_unyank(metadata: MetadataStore) -> None:
 
 
 def test_delete_retires_the_filename(metadata: MetadataStore) -> None:
-    """A deleted filename accepts its old bytes again but never other bytes (HOSTILE 12)."""
+    """A deleted filename accepts its old bytes again but never other bytes
+    (docs/security.md, "Hostile uploads")."""
     run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a")))
     run(metadata.add_file(dist_file("demo-2.0.tar.gz", version="2.0"), "demo", {}, Actor("a")))
     (deleted,) = run(metadata.delete_files("main", ["demo-1.0.tar.gz"], Actor("d")))
@@ -715,7 +716,8 @@ asyncio.run(main(*sys.argv[1:]))
 
 
 def test_racing_processes_have_one_winner(tmp_path: Path) -> None:
-    """HOSTILE 70: processes publishing one filename with other bytes: exactly one wins."""
+    """docs/security.md, "Hostile uploads": processes publishing one filename with other bytes:
+    exactly one wins."""
     database = tmp_path / "ministry.sqlite3"
     store = SqliteMetadataStore(database)
     run(store.open())

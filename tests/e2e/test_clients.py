@@ -110,7 +110,8 @@ def test_twine_upload_is_served(server: MinistryServer, uploaded: dict[str, list
 def test_twine_reupload_identical_succeeds(
     server: MinistryServer, uploaded: dict[str, list[Path]], home: Path
 ) -> None:
-    """STANDARDS U16: twine retries and re-runs are safe (twine 7 has no --skip-existing here)."""
+    """docs/protocol.md, "Duplicates": twine retries and re-runs are safe (twine 7 has no
+    --skip-existing here)."""
     result = twine_upload(home, f"{server.url}/legacy/", *ALICE, *uploaded["tiny-lib"])
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -118,7 +119,7 @@ def test_twine_reupload_identical_succeeds(
 def test_twine_other_bytes_same_name_is_refused(
     server: MinistryServer, uploaded: dict[str, list[Path]], home: Path, tmp_path: Path
 ) -> None:
-    """STANDARDS U17: twine shows the reason phrase "File already exists"."""
+    """docs/protocol.md, "Duplicates": twine shows the reason phrase "File already exists"."""
     original = wheel_of(uploaded["tiny-lib"])
     changed = tmp_path / original.name
     root = _write_project(tmp_path / "changed", "tiny-lib", "1.0", ["requests"])

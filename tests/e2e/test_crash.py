@@ -1,4 +1,4 @@
-"""``kill -9`` in the middle of the work that writes files (HOSTILE.md 5, 64).
+"""``kill -9`` in the middle of the work that writes files (docs/security.md, "Hostile uploads").
 
 A server is killed while an upload's body streams in, while it fills its proxy
 cache from a slow upstream, and a ``ministry mirror`` run is killed halfway

@@ -5,8 +5,8 @@ checks what the server holds: the files on the project's simple page (PEP 691
 JSON) with the sha256 of the local files, the same bytes served back, and the
 upload POSTs in the server's access log. Where a tool has a skip-existing mode,
 a second publish of rebuilt files (same filenames, other bytes) must be skipped
-by the tool, exit 0, and leave the original files in place (STANDARDS.md U16,
-U17 and section 10).
+by the tool, exit 0, and leave the original files in place (docs/protocol.md,
+"Duplicates", "Client behaviours").
 
 Nothing here may reach the internet: every tool runs with its HTTP(S) proxy set
 to a closed loopback port and only 127.0.0.1 exempted, so a download attempt
@@ -351,8 +351,9 @@ def test_hatch_publish_republish_and_conflict(
     assert_served(server, name, original)
 
     # hatch looks for existing files at the devpi-style <repo>/+simple/<name>/
-    # (STANDARDS.md section 10), which this server does not serve, so it uploads
-    # the identical files again; the idempotent 200 (U16) makes that a success.
+    # (docs/protocol.md, "Client behaviours"), which this server does not serve, so it uploads
+    # the identical files again; the idempotent 200 (docs/protocol.md, "Duplicates") makes that a
+    # success.
     window = LogWindow(server)
     again = publish()
     assert again.returncode == 0, described(again)

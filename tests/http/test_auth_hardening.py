@@ -1,4 +1,5 @@
-"""Secrets at rest, failures that tell nothing, and the session cookie (HOSTILE 44-47).
+"""Secrets at rest, failures that tell nothing, and the session cookie
+(docs/security.md, "Credentials").
 
 Passwords are stored as Argon2id hashes and tokens as sha256 hashes of their
 secrets (services/auth.py compares them with argon2's verify and
@@ -136,7 +137,8 @@ def _comparable(response: httpx.Response) -> tuple[int, str, dict[str, str]]:
 def test_unknown_user_and_wrong_password_read_the_same(
     hardened: MinistryServer, tmp_path: Path, method: str, path: str, accept: str
 ) -> None:
-    """HOSTILE 44: byte for byte the same answer, so nobody learns which names exist."""
+    """docs/security.md, "Credentials": byte for byte the same answer, so nobody learns which names
+    exist."""
     answers = []
     for auth in (("alice", "not-the-password"), ("no-such-user", "not-the-password")):
         with hardened.client() as client:
@@ -174,7 +176,8 @@ def session_cookie(response: httpx.Response) -> list[str]:
 def test_the_session_cookie_is_httponly_samesite_and_secure_behind_tls(
     hardened: MinistryServer,
 ) -> None:
-    """HOSTILE 47: scripts never read it, other sites never send it; Secure when TLS ended in front.
+    """docs/security.md, "Credentials": scripts never read it, other sites never send it; Secure
+    when TLS ended in front.
 
     The server speaks plain HTTP; a TLS proxy in front says ``X-Forwarded-Proto: https``.
     """

@@ -1,4 +1,5 @@
-"""File downloads: exact bytes, caching headers, HEAD, conditional and range requests (§4, E7-9)."""
+"""File downloads: exact bytes, caching headers, HEAD, conditional and range requests
+(docs/protocol.md, "Files")."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def url_of(path: Path) -> str:
 
 
 def test_download_is_exact_with_headers(server: MinistryServer, wheel: Path) -> None:
-    """STANDARDS F1, F2, §12.10: exact bytes, length, no encoding, strong ETag, immutable."""
+    """docs/protocol.md, "Downloads": exact bytes, length, no encoding, strong ETag, immutable."""
     data = wheel.read_bytes()
     with server.client() as client:
         response = client.get(url_of(wheel), headers={"Accept-Encoding": "gzip"})
@@ -48,7 +49,7 @@ def test_download_is_exact_with_headers(server: MinistryServer, wheel: Path) -> 
 
 
 def test_head_has_get_headers_and_no_body(server: MinistryServer, wheel: Path) -> None:
-    """STANDARDS F3: uv and lazy-wheel readers send HEAD first."""
+    """docs/protocol.md, "HEAD requests": uv and lazy-wheel readers send HEAD first."""
     with server.client() as client:
         head = client.head(url_of(wheel))
     assert head.status_code == 200
@@ -58,7 +59,8 @@ def test_head_has_get_headers_and_no_body(server: MinistryServer, wheel: Path) -
 
 
 def test_conditional_requests(server: MinistryServer, wheel: Path) -> None:
-    """STANDARDS P22, HOSTILE 81: If-None-Match and If-Modified-Since give 304; junk is ignored."""
+    """docs/protocol.md, "Downloads": If-None-Match and If-Modified-Since give 304; junk is
+    ignored."""
     with server.client() as client:
         first = client.get(url_of(wheel))
         etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
@@ -84,7 +86,7 @@ def test_conditional_requests(server: MinistryServer, wheel: Path) -> None:
 def test_ranges(
     server: MinistryServer, wheel: Path, header: str, start: int | None, end: int | None
 ) -> None:
-    """STANDARDS F4, E8: 206 with the right bytes and Content-Range."""
+    """docs/protocol.md, "Byte ranges": 206 with the right bytes and Content-Range."""
     data = wheel.read_bytes()
     size = len(data)
     if start is None:  # suffix
@@ -100,7 +102,7 @@ def test_ranges(
 
 
 def test_unsatisfiable_range_is_416(server: MinistryServer, wheel: Path) -> None:
-    """STANDARDS F4: 416 with ``Content-Range: bytes */size``."""
+    """docs/protocol.md, "Byte ranges": 416 with ``Content-Range: bytes */size``."""
     size = wheel.stat().st_size
     with server.client() as client:
         for header in (f"bytes={size}-", "bytes=-0"):
@@ -112,7 +114,7 @@ def test_unsatisfiable_range_is_416(server: MinistryServer, wheel: Path) -> None
 def test_if_range_and_multi_range_fall_back_to_the_whole_file(
     server: MinistryServer, wheel: Path
 ) -> None:
-    """STANDARDS F4, HOSTILE 80: If-Range mismatch and multiple ranges answer 200 in full."""
+    """docs/protocol.md, "Byte ranges": If-Range mismatch and multiple ranges answer 200 in full."""
     data = wheel.read_bytes()
     with server.client() as client:
         etag = client.head(url_of(wheel)).headers["ETag"]
@@ -128,7 +130,7 @@ def test_if_range_and_multi_range_fall_back_to_the_whole_file(
 
 
 def test_sdist_has_no_metadata_file(server: MinistryServer, tmp_path: Path) -> None:
-    """STANDARDS F8: only wheels get a ``.metadata`` file."""
+    """docs/protocol.md, "Metadata files": only wheels get a ``.metadata`` file."""
     sdist = make_sdist(tmp_path, "files-demo", "1.0")
     with server.client() as client:
         assert post_upload(client, sdist, auth=ALICE).status_code == 200
@@ -152,7 +154,7 @@ def test_sdist_has_no_metadata_file(server: MinistryServer, tmp_path: Path) -> N
 def test_no_traversal_and_no_cross_project_reads(
     server: MinistryServer, wheel: Path, path: str
 ) -> None:
-    """HOSTILE 26, promise 8: odd paths are 404 (or 400), never a file from elsewhere."""
+    """docs/security.md, "HTTP abuse": odd paths are 404 (or 400), never a file from elsewhere."""
     with server.client() as client:
         response = client.get(path)
     assert response.status_code in (400, 404)

@@ -1,4 +1,5 @@
-"""Behind a reverse proxy: forwarded headers are believed from trusted proxies only (HOSTILE 29).
+"""Behind a reverse proxy: forwarded headers are believed from trusted proxies only
+(docs/security.md, "HTTP abuse").
 
 Real servers, started with and without ``--trusted-proxies 127.0.0.1`` and with
 ``--public-url``. The test client plays the proxy: it connects from 127.0.0.1,

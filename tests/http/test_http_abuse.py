@@ -2,7 +2,7 @@
 
 Oversized heads, slow clients, many connections, Range and Accept floods, open
 redirects, odd bytes in paths and queries, request smuggling and cookie floods
-(HOSTILE 26-28, 77-86). Nothing here times the server: each test asserts what it
+(docs/security.md, "HTTP abuse"). Nothing here times the server: each test asserts what it
 answered, or that it closed the connection, and waits generously for either.
 """
 
@@ -89,7 +89,7 @@ def assert_still_serving(server: MinistryServer) -> None:
         assert client.get("/-/health").status_code == 200
 
 
-# -- oversized heads (HOSTILE 77) ----------------------------------------------------------
+# -- oversized heads -----------------------------------------------------------------------
 
 _HUGE_HEADS = {
     "64 KB request line": b"GET /" + b"a" * 65536 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
@@ -102,7 +102,7 @@ _HUGE_HEADS = {
 
 @pytest.mark.parametrize("request_bytes", _HUGE_HEADS.values(), ids=_HUGE_HEADS.keys())
 def test_oversized_heads_are_refused(server: MinistryServer, request_bytes: bytes) -> None:
-    """HOSTILE 77: the connection is closed (or answered 400/431), and the server goes on."""
+    """The connection is closed (or answered 400/431), and the server goes on."""
     answer = exchange(server, request_bytes)
     assert answer.status in (0, 400, 431)
     assert_still_serving(server)
@@ -117,7 +117,7 @@ def _resident_memory(pid: int) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 def test_oversized_heads_hold_bounded_memory(fresh_process: MinistryServer) -> None:
-    """HOSTILE 77: 64 clients holding 900 KB unfinished heads cost the server far less than
+    """64 clients holding 900 KB unfinished heads cost the server far less than
     their 56 MB: each connection is closed once its head passes the limit."""
     assert fresh_process.process is not None
     pid = fresh_process.process.pid
@@ -149,7 +149,7 @@ def test_oversized_heads_hold_bounded_memory(fresh_process: MinistryServer) -> N
     assert_still_serving(fresh_process)
 
 
-# -- slow clients (HOSTILE 78) ---------------------------------------------------------------
+# -- slow clients ----------------------------------------------------------------------------
 
 
 async def _read_until_closed(reader: asyncio.StreamReader) -> bytes:
@@ -208,7 +208,7 @@ _FORM_HEAD = (
 
 @pytest.mark.timeout(_CLOSE_WAIT + 200)
 def test_slow_clients_are_cut_off_while_others_are_served(fresh_server: MinistryServer) -> None:
-    """HOSTILE 78: slowloris heads, a trickled or stalled upload and a trickled form body are
+    """Slowloris heads, a trickled or stalled upload and a trickled form body are
     all closed by the server, and other clients are answered meanwhile."""
     port = fresh_server.port
     spools = fresh_server.data / "tmp"
@@ -244,7 +244,7 @@ def _files(directory: Path) -> list[Path]:
     return list(directory.iterdir()) if directory.exists() else []
 
 
-# -- many connections (HOSTILE 85) -----------------------------------------------------------
+# -- many connections ------------------------------------------------------------------------
 
 
 def _needs_descriptors(count: int) -> None:
@@ -289,7 +289,7 @@ async def _health(port: int) -> Answer:
 def test_a_thousand_idle_keep_alive_connections_do_not_stop_the_server(
     server: MinistryServer,
 ) -> None:
-    """HOSTILE 85: with 1,000 idle keep-alive connections open, new and old clients are served."""
+    """With 1,000 idle keep-alive connections open, new and old clients are served."""
     _needs_descriptors(1000)
 
     async def scenario() -> None:
@@ -305,7 +305,7 @@ def test_a_thousand_idle_keep_alive_connections_do_not_stop_the_server(
 
 
 def test_connections_past_the_cap_get_a_503(tmp_path: Path) -> None:
-    """HOSTILE 85: past its connection cap (here --max-connections) the server answers 503
+    """Past its connection cap (here --max-connections) the server answers 503
     with Retry-After, and serves again as soon as a connection closes."""
     fresh_server = InProcessServer(tmp_path / "data", arguments=["--max-connections", "64"])
     fresh_server.start()
@@ -347,7 +347,7 @@ async def _until(
     raise AssertionError(f"never got the answer wanted; last: {answer}")
 
 
-# -- Range abuse (HOSTILE 80; the common cases are in test_files.py) ------------------------
+# -- Range abuse (the common cases are in test_files.py) ------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -378,7 +378,7 @@ def wheel_url(
 def test_many_ranges_are_never_amplified(
     wheel_url: tuple[str, bytes], server: MinistryServer, ranges: str
 ) -> None:
-    """HOSTILE 80: many ranges get the file once (200), never a multipart of copies."""
+    """Many ranges get the file once (200), never a multipart of copies."""
     url, data = wheel_url
     with server.client() as client:
         response = client.get(url, headers={"Range": ranges})
@@ -405,7 +405,7 @@ def test_very_long_range_numbers(
     status: int,
     start: int | None,
 ) -> None:
-    """HOSTILE 80: positions too long for an integer are past the end (416), not a crash."""
+    """Positions too long for an integer are past the end (416), not a crash."""
     url, data = wheel_url
     with server.client() as client:
         response = client.get(url, headers={"Range": ranges})
@@ -445,7 +445,7 @@ def test_huge_accept_headers_are_negotiated(
         assert response.headers["Content-Type"].startswith(content_type)
 
 
-# -- open redirects (HOSTILE 28) --------------------------------------------------------------
+# -- open redirects ---------------------------------------------------------------------------
 
 
 def is_local(location: str) -> bool:
@@ -506,7 +506,7 @@ _OFF_SITE = [
 
 @pytest.mark.parametrize("target", _OFF_SITE, ids=lambda v: v.decode())
 def test_no_redirect_leads_off_site(server: MinistryServer, target: bytes) -> None:
-    """HOSTILE 28: paths shaped like another host are never redirected to it."""
+    """Paths shaped like another host are never redirected to it."""
     answer = get(server, target)
     assert answer.status < 500
     location = header(answer, "Location")
@@ -533,7 +533,7 @@ _NEXT = [
 
 @pytest.mark.parametrize("target", _NEXT, ids=repr)
 def test_login_goes_nowhere_but_this_server(server: MinistryServer, target: str) -> None:
-    """HOSTILE 28: ``next`` leads to a path here, in the form and after logging in."""
+    """``next`` leads to a path here, in the form and after logging in."""
     with server.client() as client:
         form = client.get("/-/login", params={"next": target})
         assert form.status_code == 200
@@ -554,7 +554,7 @@ def test_login_goes_nowhere_but_this_server(server: MinistryServer, target: str)
     assert "injected" not in login.headers.get("Set-Cookie", "")
 
 
-# -- odd bytes in paths and queries (HOSTILE 26, 27, 84) -------------------------------------
+# -- odd bytes in paths and queries ----------------------------------------------------------
 
 _ODD_TARGETS = [
     b"/simple/%ff/",
@@ -583,7 +583,7 @@ _ODD_TARGETS = [
 def test_odd_bytes_in_paths_and_queries_are_client_errors(
     server: MinistryServer, target: bytes
 ) -> None:
-    """HOSTILE 84: non-UTF-8, overlong UTF-8 and NUL get a 400 or 404, never a 500."""
+    """Non-UTF-8, overlong UTF-8 and NUL get a 400 or 404, never a 500."""
     answer = get(server, target)
     assert answer.status in (400, 404)
     if b"%00" in target.partition(b"?")[2]:
@@ -604,14 +604,14 @@ def test_odd_bytes_in_paths_and_queries_are_client_errors(
     ids=repr,
 )
 def test_crlf_in_a_reflected_path_injects_no_header(server: MinistryServer, target: bytes) -> None:
-    """HOSTILE 27: an encoded CRLF stays in the path; no header of the attacker's appears."""
+    """An encoded CRLF stays in the path; no header of the attacker's appears."""
     answer = get(server, target)
     assert 300 <= answer.status < 500
     assert not any(name.lower() == "set-cookie" for name, _ in answer.headers)
     assert all("\r" not in v and "\n" not in v for _, v in answer.headers)
 
 
-# -- request smuggling (HOSTILE 79) -----------------------------------------------------------
+# -- request smuggling ------------------------------------------------------------------------
 
 _FRAMING = {
     "Content-Length and Transfer-Encoding": b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
@@ -636,7 +636,7 @@ _FRAMING = {
 def test_ambiguous_body_framing_is_refused_and_the_connection_closed(
     server: MinistryServer, framing: bytes, path: bytes
 ) -> None:
-    """HOSTILE 79: 400 (413 for an absurd upload size), then the server closes the connection."""
+    """400 (413 for an absurd upload size), then the server closes the connection."""
     # An upload without credentials would be refused at its headers, before its framing.
     extra = _UPLOAD_HEADERS if path == b"/legacy/" else b""
     request = (
@@ -647,7 +647,7 @@ def test_ambiguous_body_framing_is_refused_and_the_connection_closed(
     assert answer.status in (400, 413)
 
 
-# -- cookie floods (HOSTILE 82) ---------------------------------------------------------------
+# -- cookie floods ----------------------------------------------------------------------------
 
 _COOKIES = {
     "escaped quotes": 'a="' + '\\"' * 25_000 + '"',
@@ -663,7 +663,7 @@ _COOKIES = {
 def test_huge_cookie_headers_are_answered(
     server: MinistryServer, cookie: str, target: bytes
 ) -> None:
-    """HOSTILE 82: a 60 KB Cookie header is parsed (in linear time) or ignored, never a 500."""
+    """A 60 KB Cookie header is parsed (in linear time) or ignored, never a 500."""
     assert 40_000 < len(cookie) < 62_000
     answer = get(server, target, b"Cookie: " + cookie.encode() + b"\r\n")
     assert answer.status == 200

@@ -1,4 +1,5 @@
-"""The JSON API (``/pypi/<project>/json``): the shape tools expect from the public index (§6)."""
+"""The JSON API (``/pypi/<project>/json``): the shape tools expect from the public index
+(docs/protocol.md, "JSON API keys")."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def released(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_project_document(server: MinistryServer, released: list[Path]) -> None:
-    """STANDARDS J2-J6: every key; latest is the newest final release, not the pre-release."""
+    """docs/protocol.md, "Latest release", "JSON API keys": every key; latest is the newest final
+    release, not the pre-release."""
     with server.client() as client:
         response = client.get("/pypi/json-demo/json")
     assert response.status_code == 200
@@ -81,7 +83,8 @@ def test_project_document(server: MinistryServer, released: list[Path]) -> None:
 
 
 def test_version_document_and_files(server: MinistryServer, released: list[Path]) -> None:
-    """STANDARDS J1, J3, J5, E25: ``1.0`` finds ``1.0.0``; no ``releases``; full file dicts."""
+    """docs/protocol.md, "JSON API URLs", "JSON API keys": ``1.0`` finds ``1.0.0``; no ``releases``;
+    full file dicts."""
     with server.client() as client:
         response = client.get("/pypi/json-demo/1.0/json")
     assert response.status_code == 200
@@ -129,7 +132,8 @@ def test_file_urls_download(server: MinistryServer, released: list[Path]) -> Non
 
 
 def test_redirects_and_not_found(server: MinistryServer, released: list[Path]) -> None:
-    """STANDARDS J1: non-normalized names 301; unknown projects and versions 404; slash form."""
+    """docs/protocol.md, "JSON API URLs": non-normalized names 301; unknown projects and versions
+    404; slash form."""
     with server.client() as client:
         moved = client.get("/pypi/Json.Demo/json")
         assert moved.status_code == 301

@@ -1,4 +1,5 @@
-"""Failed logins are limited per user and address, on every way in (HOSTILE 46; docs/indexes.md).
+"""Failed logins are limited per user and address, on every way in
+(docs/security.md, "Credentials"; docs/indexes.md).
 
 Each test has a server of its own: the counts are per process and every test
 client is 127.0.0.1, so tests sharing a server would spend each other's budget.

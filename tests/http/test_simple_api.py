@@ -1,4 +1,5 @@
-"""The simple repository API against a real server: STANDARDS.md §2, §3 and §11, field by field."""
+"""The simple repository API against a real server: docs/protocol.md, "The simple API", field by
+field."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ JSON = "application/vnd.pypi.simple.v1+json"
 HTML = "application/vnd.pypi.simple.v1+html"
 UPLOAD_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
-# The exact Accept headers real clients send (STANDARDS.md P7, §10).
+# The exact Accept headers real clients send (docs/protocol.md, "Client behaviours").
 PIP = f"{JSON}, {HTML}; q=0.1, text/html; q=0.01"
 UV = f"{JSON}, {HTML};q=0.2, text/html;q=0.01"
 POETRY = f"{JSON}, */*;q=0.1"
@@ -77,7 +78,8 @@ def published(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) 
 def test_json_project_page_has_every_field(
     server: MinistryServer, published: dict[str, Path]
 ) -> None:
-    """STANDARDS §12.1: pip's Accept gets PEP 691 JSON with every field clients read."""
+    """docs/protocol.md, "JSON pages": pip's Accept gets PEP 691 JSON with every field clients
+    read."""
     with server.client() as client:
         response = client.get("/simple/simple-demo/", headers={"Accept": PIP})
     assert response.status_code == 200
@@ -107,7 +109,7 @@ def test_json_project_page_has_every_field(
 
 
 def test_html_project_page(server: MinistryServer, published: dict[str, Path]) -> None:
-    """STANDARDS §12.2, P10-P12, E11: the HTML form for clients that send no Accept."""
+    """docs/protocol.md, "HTML pages": the HTML form for clients that send no Accept."""
     with server.client() as client:
         response = client.get("/simple/simple-demo/")
     assert response.status_code == 200
@@ -153,7 +155,8 @@ def test_html_project_page(server: MinistryServer, published: dict[str, Path]) -
 def test_content_negotiation(
     server: MinistryServer, published: dict[str, Path], accept: str | None, expected: str
 ) -> None:
-    """STANDARDS P5-P7: q-values decide, ties prefer JSON, no Accept means HTML."""
+    """docs/protocol.md, "Content negotiation": q-values decide, ties prefer JSON, no Accept means
+    HTML."""
     headers = {"Accept": accept} if accept is not None else {}
     with server.client() as client:
         for path in ("/simple/simple-demo/", "/simple/"):
@@ -166,7 +169,8 @@ def test_content_negotiation(
 def test_unacceptable_type_is_406(
     server: MinistryServer, published: dict[str, Path], accept: str
 ) -> None:
-    """STANDARDS E4: nothing acceptable is 406 (never 300), with a message saying what is served."""
+    """docs/protocol.md, "Content negotiation": nothing acceptable is 406 (never 300), with a
+    message saying what is served."""
     with server.client() as client:
         response = client.get("/simple/simple-demo/", headers={"Accept": accept})
     assert response.status_code == 406
@@ -183,7 +187,8 @@ def test_format_query_overrides_accept(server: MinistryServer, published: dict[s
 
 
 def test_unknown_project_is_404_in_both_forms(server: MinistryServer) -> None:
-    """STANDARDS P3: an unknown project is 404, never an empty 200 (uv depends on it)."""
+    """docs/protocol.md, "Page URLs": an unknown project is 404, never an empty 200 (uv depends on
+    it)."""
     with server.client() as client:
         for accept in (PIP, "text/html"):
             response = client.get("/simple/no-such-project-here/", headers={"Accept": accept})
@@ -191,7 +196,8 @@ def test_unknown_project_is_404_in_both_forms(server: MinistryServer) -> None:
 
 
 def test_non_normalized_names_redirect(server: MinistryServer, published: dict[str, Path]) -> None:
-    """STANDARDS P1, P2, E1, E2: 301 to the normalized URL with the query kept; slashes added."""
+    """docs/protocol.md, "Page URLs": 301 to the normalized URL with the query kept; slashes
+    added."""
     with server.client() as client:
         response = client.get("/simple/Simple_Demo/?x=1")
         assert response.status_code == 301
@@ -208,7 +214,7 @@ def test_non_normalized_names_redirect(server: MinistryServer, published: dict[s
 
 
 def test_crlf_in_project_name_is_not_reflected(server: MinistryServer) -> None:
-    """HOSTILE 27: a CRLF in the path never becomes a header."""
+    """docs/security.md, "HTTP abuse": a CRLF in the path never becomes a header."""
     with server.client() as client:
         response = client.get("/simple/%0d%0aSet-Cookie:x=1/")
     assert response.status_code == 404
@@ -228,7 +234,8 @@ def test_root_form_serves_the_project_page(
 
 
 def test_project_list(server: MinistryServer, published: dict[str, Path]) -> None:
-    """STANDARDS R1, R2: one entry per project, display name as text, normalized href."""
+    """docs/protocol.md, "Project list": one entry per project, display name as text, normalized
+    href."""
     with server.client() as client:
         as_json = client.get("/simple/", headers={"Accept": PIP})
         as_html = client.get("/simple/")
@@ -242,7 +249,8 @@ def test_project_list(server: MinistryServer, published: dict[str, Path]) -> Non
 def test_metadata_file_matches_advertised_hash(
     server: MinistryServer, published: dict[str, Path]
 ) -> None:
-    """STANDARDS F5, §12.5: ``<file>.metadata`` is the wheel's METADATA byte for byte."""
+    """docs/protocol.md, "Metadata files": ``<file>.metadata`` is the wheel's METADATA byte for
+    byte."""
     import zipfile
 
     with server.client() as client:
@@ -263,7 +271,8 @@ def test_metadata_file_matches_advertised_hash(
 
 
 def test_etag_and_not_modified(server: MinistryServer, tmp_path: Path, unique: str) -> None:
-    """STANDARDS P22, E26: ETag and 304 while unchanged; a new upload changes page and ETag."""
+    """docs/protocol.md, "Revalidation": ETag and 304 while unchanged; a new upload changes page and
+    ETag."""
     with server.client() as client:
         first = make_wheel(tmp_path, unique, "1.0")
         assert post_upload(client, first, auth=ALICE).status_code == 200
@@ -283,7 +292,8 @@ def test_etag_and_not_modified(server: MinistryServer, tmp_path: Path, unique: s
 
 
 def test_gzip_only_when_asked(server: MinistryServer, published: dict[str, Path]) -> None:
-    """STANDARDS E10: pages are compressed only for clients that accept gzip."""
+    """docs/protocol.md, "Response headers": pages are compressed only for clients that accept
+    gzip."""
     with server.client() as client:
         plain = client.get("/simple/simple-demo/", headers={"Accept-Encoding": "identity"})
         request = client.build_request(
@@ -299,7 +309,7 @@ def test_gzip_only_when_asked(server: MinistryServer, published: dict[str, Path]
 
 
 def test_head_matches_get(server: MinistryServer, published: dict[str, Path]) -> None:
-    """STANDARDS E7: HEAD has GET's status and headers, and no body."""
+    """docs/protocol.md, "HEAD requests": HEAD has GET's status and headers, and no body."""
     with server.client() as client:
         get = client.get("/simple/simple-demo/", headers={"Accept": PIP})
         head = client.head("/simple/simple-demo/", headers={"Accept": PIP})
@@ -310,7 +320,8 @@ def test_head_matches_get(server: MinistryServer, published: dict[str, Path]) ->
 
 
 def test_post_to_simple_is_405(server: MinistryServer) -> None:
-    """STANDARDS U23: uv turns a 405 into "that's most likely the simple index URL"."""
+    """docs/protocol.md, "Upload URLs": uv turns a 405 into "that's most likely the simple index
+    URL"."""
     with server.client() as client:
         assert client.post("/simple/", content=b"x").status_code == 405
 

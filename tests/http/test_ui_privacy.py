@@ -1,4 +1,5 @@
-"""The browser pages never show what the reader may not read (HOSTILE: private names)."""
+"""The browser pages never show what the reader may not read
+(docs/security.md, "Private indexes")."""
 
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def answer(server: MinistryServer, path: str, name: str, **options: object) -> t
 
 
 def test_a_private_name_answers_as_an_unknown_one(inheriting: MinistryServer) -> None:
-    """HOSTILE 48: pages, JSON API, listings and files answer for SECRET as for no project.
+    """docs/security.md, "Private indexes": pages, JSON API, listings and files answer for SECRET as
+    for no project.
 
     The same for strangers (401 in the private index, 404 through main) and for a user
     who may not read it (404): the status, the error page and every header.

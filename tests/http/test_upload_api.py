@@ -1,6 +1,6 @@
 """The legacy upload API over raw HTTP: every refusal is a clear 4xx that leaves nothing behind.
 
-STANDARDS.md §5 and HOSTILE.md "Upload input" and "Names and paths".
+docs/protocol.md, "Uploads", and docs/security.md, "Hostile uploads".
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def refused(response: object, status: int, message: str) -> None:
 def test_upload_without_credentials_is_401(
     server: MinistryServer, tmp_path: Path, unique: str, unchanged: Callable[[], None]
 ) -> None:
-    """STANDARDS U19, E17: 401 with a Basic challenge, nothing stored."""
+    """docs/protocol.md, "Authentication": 401 with a Basic challenge, nothing stored."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     with server.client() as client:
         response = post_upload(client, wheel, auth=None)
@@ -134,7 +134,8 @@ def test_bad_credentials_are_401_never_500(
     authorization: str,
     unchanged: Callable[[], None],
 ) -> None:
-    """HOSTILE 44-45: wrong, unknown and malformed credentials are 401 with one message."""
+    """docs/security.md, "Credentials": wrong, unknown and malformed credentials are 401 with one
+    message."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     body, content_type = encode(
         form_fields(wheel), [FileField("content", wheel.name, wheel.read_bytes())]
@@ -153,7 +154,7 @@ def test_bad_credentials_are_401_never_500(
 def test_unknown_user_and_wrong_password_read_the_same(
     server: MinistryServer, tmp_path: Path
 ) -> None:
-    """HOSTILE 48, issue: no user enumeration through different messages."""
+    """docs/security.md, "Credentials": no user enumeration through different messages."""
     wheel = make_wheel(tmp_path, "enumeration", "1.0")
     with server.client() as client:
         wrong = post_upload(client, wheel, auth=("alice", "not-her-password"))
@@ -162,7 +163,7 @@ def test_unknown_user_and_wrong_password_read_the_same(
 
 
 def test_token_upload(server: MinistryServer, token: str, tmp_path: Path, unique: str) -> None:
-    """STANDARDS U25: ``__token__`` with an API token uploads."""
+    """docs/protocol.md, "Authentication": ``__token__`` with an API token uploads."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     with server.client() as client:
         response = post_upload(client, wheel, auth=("__token__", token))
@@ -173,7 +174,7 @@ def test_token_upload(server: MinistryServer, token: str, tmp_path: Path, unique
 def test_every_upload_url_answers_in_place(
     server: MinistryServer, tmp_path: Path, unique: str, url: str
 ) -> None:
-    """STANDARDS U22, E2: uploads are never redirected, whatever the spelling."""
+    """docs/protocol.md, "Upload URLs": uploads are never redirected, whatever the spelling."""
     wheel = make_wheel(tmp_path, f"{unique}-{url.strip('/') or 'root'}", "1.0")
     with server.client() as client:
         response = post_upload(client, wheel, auth=ALICE, url=url)
@@ -183,7 +184,7 @@ def test_every_upload_url_answers_in_place(
 def test_identical_reupload_is_200_and_changes_nothing(
     server: MinistryServer, tmp_path: Path, unique: str
 ) -> None:
-    """STANDARDS U16, HOSTILE 9: retrying an identical upload is a no-op that answers 200."""
+    """docs/protocol.md, "Duplicates": retrying an identical upload is a no-op that answers 200."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     with server.client() as client:
         assert post_upload(client, wheel, auth=ALICE).status_code == 200
@@ -196,7 +197,7 @@ def test_identical_reupload_is_200_and_changes_nothing(
 def test_same_filename_other_bytes_is_file_already_exists(
     server: MinistryServer, tmp_path: Path, unique: str
 ) -> None:
-    """STANDARDS U17, HOSTILE 10: 400 starting "File already exists"; the original stays."""
+    """docs/protocol.md, "Duplicates": 400 starting "File already exists"; the original stays."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = make_wheel(tmp_path / "a", unique, "1.0")
@@ -216,7 +217,8 @@ def test_same_filename_other_bytes_is_file_already_exists(
 def test_same_bytes_under_another_filename_is_refused(
     server: MinistryServer, tmp_path: Path, unique: str
 ) -> None:
-    """HOSTILE 11: the same content under a second (valid) filename is a duplicate."""
+    """docs/security.md, "Hostile uploads": the same content under a second (valid) filename is a
+    duplicate."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     with_build_tag = tmp_path / wheel.name.replace("-1.0-", "-1.0-1-")
     with_build_tag.write_bytes(wheel.read_bytes())
@@ -230,7 +232,8 @@ def test_same_bytes_under_another_filename_is_refused(
 def test_second_sdist_of_a_release_is_refused(
     server: MinistryServer, tmp_path: Path, unique: str
 ) -> None:
-    """STANDARDS U15, E25: one sdist per release; ``1.0`` and ``1.0.0`` are one release."""
+    """docs/protocol.md, "Duplicates": one sdist per release; ``1.0`` and ``1.0.0`` are one
+    release."""
     first = make_sdist(tmp_path, unique, "1.0")
     second = make_sdist(tmp_path, unique, "1.0.0")
     with server.client() as client:
@@ -286,7 +289,8 @@ def test_form_errors(
     message: str,
     unchanged: Callable[[], None],
 ) -> None:
-    """STANDARDS U1-U5, U13, §12.13, §12.17: each form error has its own message; nothing stored."""
+    """docs/protocol.md, "Upload form", "Digests": each form error has its own message; nothing
+    stored."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     with server.client() as client:
         response = post_upload(client, wheel, auth=ALICE, fields=_upload_fields(wheel, **changes))
@@ -297,7 +301,7 @@ def test_form_errors(
 def test_uppercase_digests_are_accepted(
     server: MinistryServer, tmp_path: Path, unique: str
 ) -> None:
-    """HOSTILE 4: hex digests compare case-insensitively."""
+    """docs/protocol.md, "Digests": hex digests compare case-insensitively."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     data = wheel.read_bytes()
     fields = _upload_fields(
@@ -332,7 +336,8 @@ def test_hostile_filenames(
     message: str,
     unchanged: Callable[[], None],
 ) -> None:
-    """HOSTILE 21-25, STANDARDS U11: path separators, control characters and look-alikes are 400."""
+    """docs/security.md, "Hostile uploads": path separators, control characters and look-alikes are
+    400."""
     wheel = make_wheel(tmp_path, "evil", "1.0")
     data = wheel.read_bytes()
     fields = _upload_fields(wheel, name="evil")
@@ -384,7 +389,7 @@ def test_file_contents_must_match(
     message: str,
     unchanged: Callable[[], None],
 ) -> None:
-    """STANDARDS U12-U14, HOSTILE 36: the file's own metadata decides, and must agree."""
+    """docs/protocol.md, "Names in uploads": the file's own metadata decides, and must agree."""
     path = make(tmp_path, unique)
     with server.client() as client:
         response = post_upload(client, path, auth=ALICE)
@@ -404,7 +409,8 @@ def test_corrupt_archives_are_refused(
     data: bytes,
     unchanged: Callable[[], None],
 ) -> None:
-    """HOSTILE 38: a corrupt or fake wheel is "Invalid distribution file", never a 500."""
+    """docs/security.md, "Hostile uploads": a corrupt or fake wheel is "Invalid distribution file",
+    never a 500."""
     path = tmp_path / f"{unique}-1.0-py3-none-any.whl"
     path.write_bytes(data)
     with server.client() as client:
@@ -416,7 +422,7 @@ def test_corrupt_archives_are_refused(
 def test_multipart_shape_errors(
     server: MinistryServer, tmp_path: Path, unique: str, unchanged: Callable[[], None]
 ) -> None:
-    """HOSTILE 1, 7, 17; STANDARDS U6, U8: duplicates, no file, bad part types, not multipart."""
+    """docs/protocol.md, "Upload form": duplicates, no file, bad part types, not multipart."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     data = wheel.read_bytes()
     fields = form_fields(wheel)
@@ -463,7 +469,7 @@ def test_multipart_shape_errors(
 def test_missing_part_content_type_is_accepted(
     server: MinistryServer, tmp_path: Path, unique: str
 ) -> None:
-    """STANDARDS U8: uv and flit send the file part without a Content-Type."""
+    """docs/protocol.md, "Upload form": uv and flit send the file part without a Content-Type."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     files = [FileField("content", wheel.name, wheel.read_bytes(), content_type=None)]
     fields = [*_upload_fields(wheel, pyversion=None), ("requires_python", "")]
@@ -473,7 +479,8 @@ def test_missing_part_content_type_is_accepted(
 
 
 def test_errors_are_json_for_uv(server: MinistryServer, tmp_path: Path, unique: str) -> None:
-    """STANDARDS U20: uv's Accept gets ``{"message","code","title"}``, exactly application/json."""
+    """docs/protocol.md, "Upload answers": uv's Accept gets ``{"message","code","title"}``, exactly
+    application/json."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     fields = _upload_fields(wheel, sha256_digest="0" * 64)
     with server.client() as client:
@@ -489,7 +496,8 @@ def test_errors_are_json_for_uv(server: MinistryServer, tmp_path: Path, unique: 
 
 
 def test_oversized_file_is_413_and_leaves_nothing(tmp_path: Path) -> None:
-    """HOSTILE 14, 15: the size limit holds on the bytes received, whatever Content-Length says."""
+    """docs/security.md, "Hostile uploads": the size limit holds on the bytes received, whatever
+    Content-Length says."""
     server = InProcessServer(tmp_path / "data", arguments=["--max-upload-size", "20K"]).start()
     try:
         assert (
@@ -522,7 +530,8 @@ def test_oversized_file_is_413_and_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_client_hanging_up_mid_body_leaves_nothing(tmp_path: Path) -> None:
-    """HOSTILE 19: a disconnect mid-body leaves no file, no metadata, no temporary file."""
+    """docs/security.md, "Hostile uploads": a disconnect mid-body leaves no file, no metadata, no
+    temporary file."""
     server = InProcessServer(tmp_path / "data").start()
     try:
         assert (

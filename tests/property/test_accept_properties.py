@@ -1,4 +1,5 @@
-"""Properties of Accept negotiation for the simple API (PEP 691, HOSTILE 61)."""
+"""Properties of Accept negotiation for the simple API (PEP 691;
+docs/protocol.md, "Content negotiation")."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from ministry.errors import InvalidUpload
 from support.strategies import WheelName, project_names, versions, wheel_names
 
 # Characters that path tricks and confused parsers are made of, so that hostile
-# shapes (HOSTILE 21, 22, 25) come up far more often than in uniform text.
+# shapes (docs/security.md, "Hostile uploads") come up far more often than in uniform text.
 _TRICKY = "ab1.-_+!/\\:\x00\r\n\x7f \u202e\u0131é"
 tricky_text = st.text(alphabet=_TRICKY, max_size=30) | st.text(max_size=300)
 filenames = (
@@ -69,7 +69,8 @@ def test_any_text_parses_or_is_refused(filename: str) -> None:
 @example("a\\b")
 @example("CON\x1f")
 def test_safe_filenames_hold_no_path_or_control_characters(filename: str) -> None:
-    """A filename that passes the check is one plain path component (HOSTILE 21, 22, 25)."""
+    """A filename that passes the check is one plain path component
+    (docs/security.md, "Hostile uploads")."""
     try:
         check_filename_safe(filename)
     except InvalidUpload as error:

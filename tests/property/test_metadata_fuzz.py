@@ -2,7 +2,8 @@
 
 The seeds are real distributions made by ``support.distributions``; each example
 flips, cuts, splices or duplicates some of their bytes, so that most inputs get
-past the first checks and reach the deeper ones (HOSTILE 31-39). ``fuzz/`` runs
+past the first checks and reach the deeper ones (docs/security.md, "Hostile uploads"). ``fuzz/``
+runs
 the same targets under a coverage-guided fuzzer for longer.
 """
 

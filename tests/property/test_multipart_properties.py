@@ -1,4 +1,5 @@
-"""Properties of the streaming multipart receiver of uploads (HOSTILE 7, 20)."""
+"""Properties of the streaming multipart receiver of uploads
+(docs/security.md, "Hostile uploads")."""
 
 from __future__ import annotations
 
@@ -148,7 +149,7 @@ def _many_parts(boundary: str, count: int) -> bytes:
 @settings(max_examples=10)
 @given(boundaries, st.integers(2001, 2100), st.integers(1, 5000))
 def test_more_parts_than_the_cap_are_refused(boundary: str, count: int, chunk: int) -> None:
-    """HOSTILE 20: a body with thousands of parts is a 400, wherever the chunks split it."""
+    """A body with thousands of parts is a 400, wherever the chunks split it."""
     body = _many_parts(boundary, count)
     chunks = [body[at : at + chunk] for at in range(0, len(body), chunk)]
     try:
@@ -176,7 +177,7 @@ def test_parts_up_to_the_cap_are_read(boundary: str, count: int) -> None:
 )
 @example("b", "value", 3_000_000, 4096)  # quadratic, and accepted, before the receiver's own cap
 def test_huge_part_headers_are_refused(boundary: str, where: str, size: int, chunk: int) -> None:
-    """HOSTILE 20: a part header of many kilobytes is a 400, whatever python-multipart allows."""
+    """A part header of many kilobytes is a 400, whatever python-multipart allows."""
     header = (
         f"X-{'a' * size}: 1"
         if where == "field"

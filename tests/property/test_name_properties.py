@@ -48,7 +48,7 @@ def test_normalization_is_idempotent(name: str) -> None:
 
 @given(project_names, st.data())
 def test_separator_runs_and_case_name_one_project(name: str, data: st.DataObject) -> None:
-    """HOSTILE 24: My.Pkg, my_pkg and MY--PKG are one project."""
+    """docs/protocol.md, "Project names": My.Pkg, my_pkg and MY--PKG are one project."""
     assert canonicalize_name(_respell(name, data)) == canonicalize_name(name)
 
 

@@ -1,4 +1,5 @@
-"""Properties of upstream page parsing: any answer is a checked page or refused (HOSTILE 55, 58)."""
+"""Properties of upstream page parsing: any answer is a checked page or refused
+(docs/security.md, "Hostile upstream pages")."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ _CONTENT_TYPES = [
     "application/json; charset=utf-8",
     "TEXT/HTML; charset=latin-1",
 ]
-# The shapes of href an upstream may send, hostile ones included (HOSTILE 57, 58).
+# The shapes of href an upstream may send, hostile ones included
+# (docs/security.md, "Upstream requests (SSRF)", "Hostile upstream pages").
 _HREF_PREFIXES = [
     "",
     "../",

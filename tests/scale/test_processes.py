@@ -109,9 +109,10 @@ def test_sigterm_stops_every_worker_cleanly(workers: MinistryServer) -> None:
 def test_concurrent_uploads_to_one_project_are_all_listed_and_one_filename_has_one_winner(
     workers: MinistryServer, tmp_path: Path, unique: str
 ) -> None:
-    """HOSTILE 69-71, on both kinds of stores: 24 clients upload 24 versions of one project
-    at once and every one is listed; then 6 clients race for one filename with other bytes
-    each, and exactly one wins while the others get the duplicate error."""
+    """docs/security.md, "Hostile uploads", on both kinds of stores: 24 clients upload
+    24 versions of one project at once and every one is listed; then 6 clients race for
+    one filename with other bytes each, and exactly one wins while the others get the
+    duplicate error."""
     versions = [make_wheel(tmp_path, unique, f"1.{n}") for n in range(24)]
     answers = upload_at_once(workers, versions)
     assert [a.status_code for a in answers] == [200] * len(versions), [a.text for a in answers]

@@ -1,4 +1,5 @@
-"""Real storage faults: a full disk, a read-only one, Redis and S3 gone (HOSTILE.md 66-68).
+"""Real storage faults: a full disk, a read-only one, Redis and S3 gone
+(docs/security.md, "Stores that fail").
 
 Each fault is made for real: small tmpfs mounts filled to the last byte or
 remounted read-only (the tests run as root; without the right to mount they
@@ -140,7 +141,7 @@ def started(data: Path, environment: dict[str, str] | None = None) -> MinistrySe
 def test_a_full_disk_refuses_the_upload_and_keeps_serving(
     tmpfs: Mount, tmp_path: Path, unique: str
 ) -> None:
-    """HOSTILE.md 66: ENOSPC while the body streams is a 507, and the spool is gone."""
+    """ENOSPC while the body streams is a 507, and the spool is gone."""
     volume = tmpfs("8m", "data")
     server = started(volume)
     try:
@@ -165,7 +166,7 @@ def test_a_full_disk_refuses_the_upload_and_keeps_serving(
 def test_a_full_database_volume_rolls_the_upload_back(
     tmpfs: Mount, tmp_path: Path, unique: str
 ) -> None:
-    """HOSTILE.md 67: ENOSPC at the metadata commit is a 507; the database stays sound."""
+    """ENOSPC at the metadata commit is a 507; the database stays sound."""
     volume = tmpfs("2m", "database")
     database = volume / "ministry.sqlite3"
     server = started(tmp_path / "data", {"MINISTRY_DB": f"sqlite:///{database}"})
@@ -191,7 +192,7 @@ def test_a_full_database_volume_rolls_the_upload_back(
 def test_a_read_only_volume_refuses_uploads_and_serves_reads(
     tmpfs: Mount, tmp_path: Path, unique: str
 ) -> None:
-    """HOSTILE.md 68: EROFS is a truthful 503, reads go on, and /-/ready reports it.
+    """EROFS is a truthful 503, reads go on, and /-/ready reports it.
 
     The kernel turns a volume read-only under open files after an I/O error; a test
     can only remount one that no process writes to, so the database (always open

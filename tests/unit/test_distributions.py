@@ -1,4 +1,5 @@
-"""Unit tests for ministry.core.distributions: what a filename says (STANDARDS N4-N7, U11)."""
+"""Unit tests for ministry.core.distributions: what a filename says
+(docs/protocol.md, "Distribution filenames")."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ministry.errors import InvalidUpload
     ],
 )
 def test_wheel_filenames_parse(filename: str, project: str, version: str, python_tag: str) -> None:
-    """N4: wheels parse (``.`` and upper case in {dist} too); python tags join sorted with ``.``."""
+    """Wheels parse (``.`` and upper case in {dist} too); python tags join sorted with ``.``."""
     dist = parse_distribution_filename(filename)
     assert dist.filename == filename
     assert dist.project == project
@@ -38,7 +39,7 @@ def test_wheel_filenames_parse(filename: str, project: str, version: str, python
     ["demo-1.0-1-py3-none-any.whl", "demo-1.0-20240101abc-py3-none-any.whl"],
 )
 def test_wheel_with_build_tag_parses(filename: str) -> None:
-    """N4: the optional build tag (starting with a digit) is accepted."""
+    """The optional build tag (starting with a digit) is accepted."""
     dist = parse_distribution_filename(filename)
     assert dist.project == "demo"
     assert dist.version == Version("1.0")
@@ -46,7 +47,7 @@ def test_wheel_with_build_tag_parses(filename: str) -> None:
 
 
 def test_wheel_compressed_tag_sets_expand() -> None:
-    """N4: compressed tag sets (``py2.py3``, ``a.b`` platforms) expand to every tag."""
+    """Compressed tag sets (``py2.py3``, ``a.b`` platforms) expand to every tag."""
     dist = parse_distribution_filename(
         "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
     )
@@ -69,7 +70,7 @@ def test_wheel_compressed_tag_sets_expand() -> None:
     ],
 )
 def test_sdist_filenames_parse(filename: str, project: str, version: str) -> None:
-    """N5: ``{name}-{version}.tar.gz`` parses; an sdist's python tag is ``source``."""
+    """``{name}-{version}.tar.gz`` parses; an sdist's python tag is ``source``."""
     dist = parse_distribution_filename(filename)
     assert dist.project == project
     assert dist.version == Version(version)
@@ -89,7 +90,7 @@ def test_sdist_filenames_parse(filename: str, project: str, version: str) -> Non
     ],
 )
 def test_bad_wheel_filenames_are_refused(filename: str) -> None:
-    """N4: an unparseable wheel filename is refused with the parser's reason."""
+    """An unparseable wheel filename is refused with the parser's reason."""
     with pytest.raises(InvalidUpload) as caught:
         parse_distribution_filename(filename)
     assert caught.value.field == "content"
@@ -98,7 +99,7 @@ def test_bad_wheel_filenames_are_refused(filename: str) -> None:
 
 @pytest.mark.parametrize("filename", ["demo.tar.gz", "demo-one.tar.gz", "-1.0.tar.gz"])
 def test_bad_sdist_filenames_are_refused(filename: str) -> None:
-    """U13: "Invalid source distribution filename: ..."."""
+    """Refused: "Invalid source distribution filename: ..."."""
     with pytest.raises(InvalidUpload) as caught:
         parse_distribution_filename(filename)
     assert caught.value.message.startswith("Invalid source distribution filename")
@@ -119,7 +120,7 @@ def test_bad_sdist_filenames_are_refused(filename: str) -> None:
     ],
 )
 def test_other_extensions_are_refused(filename: str) -> None:
-    """N6: only ``.whl`` and ``.tar.gz``; eggs, .exe, .msi and .zip sdists are refused."""
+    """Only ``.whl`` and ``.tar.gz``; eggs, .exe, .msi and .zip sdists are refused."""
     with pytest.raises(InvalidUpload) as caught:
         parse_distribution_filename(filename)
     assert caught.value.message.startswith("Invalid file extension")
@@ -138,7 +139,7 @@ def test_other_extensions_are_refused(filename: str) -> None:
 def test_unsafe_filenames_are_refused_with_the_public_message(
     filename: str, message_start: str
 ) -> None:
-    """U11: slashes and control characters get the public index's messages."""
+    """Slashes and control characters get the public index's messages."""
     with pytest.raises(InvalidUpload) as caught:
         check_filename_safe(filename)
     assert caught.value.message.startswith(message_start)
@@ -159,7 +160,7 @@ def test_unsafe_filenames_are_refused_with_the_public_message(
     ],
 )
 def test_odd_filenames_are_refused(filename: str) -> None:
-    """HOSTILE: empty, dot, non-ASCII look-alike, shell characters and over-255-byte names."""
+    """Empty, dot, non-ASCII look-alike, shell characters and over-255-byte names."""
     with pytest.raises(InvalidUpload):
         check_filename_safe(filename)
 
@@ -169,13 +170,13 @@ def test_odd_filenames_are_refused(filename: str) -> None:
     ["demo_pkg-1.0-py3-none-any.whl", "demo-1!1.0+cpu.tar.gz", "Foo.Bar-1.0-py3-none-any.whl"],
 )
 def test_ordinary_filenames_are_safe(filename: str) -> None:
-    """U11: normal names, epochs (``!``) and local versions (``+``) pass the safety check."""
+    """Normal names, epochs (``!``) and local versions (``+``) pass the safety check."""
     check_filename_safe(filename)
     assert parse_distribution_filename(filename).filename == filename
 
 
 def test_255_byte_filename_is_allowed_but_256_is_not() -> None:
-    """HOSTILE: the limit is one path component (255 bytes)."""
+    """The limit is one path component (255 bytes)."""
     padding = len("demo-.tar.gz")
     longest = "demo-" + "1" * (255 - padding) + ".tar.gz"
     too_long = "demo-" + "1" * (256 - padding) + ".tar.gz"

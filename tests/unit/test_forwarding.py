@@ -1,4 +1,5 @@
-"""Unit tests for ministry.core.forwarding: which forwarded values are believed (HOSTILE 29)."""
+"""Unit tests for ministry.core.forwarding: which forwarded values are believed
+(docs/security.md, "HTTP abuse")."""
 
 from __future__ import annotations
 

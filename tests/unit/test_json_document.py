@@ -1,4 +1,5 @@
-"""Unit tests for ministry.core.json_api: the public index's JSON API shape (STANDARDS J1-J5)."""
+"""Unit tests for ministry.core.json_api: the public index's JSON API shape
+(docs/protocol.md, "The JSON API")."""
 
 from __future__ import annotations
 
@@ -170,7 +171,7 @@ def document(
     )
 
 
-# --- latest (J2) --------------------------------------------------------------------------
+# --- latest (docs/protocol.md, "Latest release") ------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -191,7 +192,7 @@ def document(
 def test_latest_prefers_not_yanked_then_final_then_highest(
     versions: list[str], yanked: set[str], expected: str
 ) -> None:
-    """J2: latest = not yanked first, then not a pre-release, then the highest version."""
+    """Latest = not yanked first, then not a pre-release, then the highest version."""
     releases = [release(v) for v in versions]
     files = [dist(v, yanked="bad" if v in yanked else None) for v in versions]
     chosen = latest_release(releases, files)
@@ -200,7 +201,7 @@ def test_latest_prefers_not_yanked_then_final_then_highest(
 
 
 def test_latest_counts_a_release_yanked_only_when_all_files_are() -> None:
-    """J2/P18: a release with one yanked and one live file is not yanked."""
+    """A release with one yanked and one live file is not yanked."""
     releases = [release("1.0"), release("2.0")]
     files = [dist("1.0"), dist("2.0", yanked=""), dist("2.0", "sdist")]
     chosen = latest_release(releases, files)
@@ -209,11 +210,11 @@ def test_latest_counts_a_release_yanked_only_when_all_files_are() -> None:
 
 
 def test_latest_of_nothing_is_none() -> None:
-    """J1: a project without releases has no latest release."""
+    """A project without releases has no latest release."""
     assert latest_release([], []) is None
 
 
-# --- version matching (J1, E25) -----------------------------------------------------------
+# --- version matching (docs/protocol.md, "JSON API URLs") ---------------------------------
 
 
 @pytest.mark.parametrize(
@@ -232,17 +233,17 @@ def test_latest_of_nothing_is_none() -> None:
 def test_match_release_by_canonical_version(
     stored: list[str], asked: str, expected: str | None
 ) -> None:
-    """J1/E25: ``1.0`` finds ``1.0.0``; with two canonical matches the exact one wins."""
+    """``1.0`` finds ``1.0.0``; with two canonical matches the exact one wins."""
     found = match_release([release(v) for v in stored], asked)
     assert (found.version if found else None) == expected
 
 
 def test_match_release_ambiguous_without_exact_is_none() -> None:
-    """J1: several canonical matches and no exact match -> not found rather than a guess."""
+    """Several canonical matches and no exact match -> not found rather than a guess."""
     assert match_release([release("1.0"), release("1.0.0")], "1") is None
 
 
-# --- document shape (J3-J5) ---------------------------------------------------------------
+# --- document shape (docs/protocol.md, "JSON API keys") -----------------------------------
 
 
 def full_project_document() -> dict[str, Any]:
@@ -252,7 +253,7 @@ def full_project_document() -> dict[str, Any]:
 
 
 def test_project_document_top_level_keys() -> None:
-    """J3: info, last_serial, urls, vulnerabilities, ownership and (project only) releases."""
+    """info, last_serial, urls, vulnerabilities, ownership and (project only) releases."""
     doc = full_project_document()
     assert set(doc) == TOP_LEVEL_KEYS | {"releases"}
     assert doc["last_serial"] == 17
@@ -262,20 +263,20 @@ def test_project_document_top_level_keys() -> None:
 
 
 def test_version_document_has_no_releases() -> None:
-    """J3: the version endpoint MUST NOT include ``releases``."""
+    """The version endpoint MUST NOT include ``releases``."""
     doc = document(release("1.0"), None, [dist("1.0")])
     assert set(doc) == TOP_LEVEL_KEYS
     assert "releases" not in doc
 
 
 def test_info_has_exactly_the_public_index_keys() -> None:
-    """J4: ``info`` carries every key of the public index, with null where unknown."""
+    """``info`` carries every key of the public index, with null where unknown."""
     assert set(full_project_document()["info"]) == INFO_KEYS
     assert set(document(release("1.0"), None, [dist("1.0")])["info"]) == INFO_KEYS
 
 
 def test_info_values_from_metadata() -> None:
-    """J4: info values come from the release's core metadata."""
+    """Info values come from the release's core metadata."""
     info = full_project_document()["info"]
     assert info["name"] == "Demo.Pkg"
     assert info["version"] == "1.0"
@@ -306,21 +307,21 @@ def test_info_values_from_metadata() -> None:
 
 
 def test_info_keywords_is_one_comma_string() -> None:
-    """J4: ``keywords`` is a single comma-separated string, not a list."""
+    """``keywords`` is a single comma-separated string, not a list."""
     keywords = full_project_document()["info"]["keywords"]
     assert isinstance(keywords, str)
     assert [k.strip() for k in keywords.split(",")] == ["alpha", "beta", "gamma"]
 
 
 def test_info_platform_is_joined() -> None:
-    """J4: ``platform`` is one string holding every Platform value."""
+    """``platform`` is one string holding every Platform value."""
     platform = full_project_document()["info"]["platform"]
     assert isinstance(platform, str)
     assert [p.strip() for p in platform.split(",")] == ["linux", "macos"]
 
 
 def test_info_unknown_values_are_null() -> None:
-    """J4: fields the metadata does not have are null (lists: null or empty)."""
+    """Fields the metadata does not have are null (lists: null or empty)."""
     info = document(release("1.0"), None, [dist("1.0")])["info"]
     for key in (
         "summary",
@@ -348,7 +349,7 @@ def test_info_unknown_values_are_null() -> None:
 
 
 def test_info_urls_are_absolute_and_name_the_release() -> None:
-    """J4: package_url, project_url and release_url point at this index's pages."""
+    """package_url, project_url and release_url point at this index's pages."""
     info = full_project_document()["info"]
     assert info["package_url"].startswith(BASE_URL)
     assert info["project_url"].startswith(BASE_URL)
@@ -369,7 +370,7 @@ def test_info_urls_are_absolute_and_name_the_release() -> None:
 def test_info_yanked_follows_the_release(
     yanks: tuple[str | None, str | None], yanked: bool, reason: str | None
 ) -> None:
-    """J4/P18: info.yanked is true only when the release is yanked; the reason or null."""
+    """info.yanked is true only when the release is yanked; the reason or null."""
     files = [dist("1.0", yanked=yanks[0]), dist("1.0", "sdist", yanked=yanks[1])]
     info = document(release("1.0"), None, files)["info"]
     assert info["yanked"] is yanked
@@ -377,7 +378,7 @@ def test_info_yanked_follows_the_release(
 
 
 def test_urls_hold_only_the_selected_release_files() -> None:
-    """J3: ``urls`` lists the files of the selected release, each with every J5 key."""
+    """``urls`` lists the files of the selected release, each with every file key."""
     doc = full_project_document()
     assert sorted(u["filename"] for u in doc["urls"]) == [
         "demo_pkg-1.0-py3-none-any.whl",
@@ -388,7 +389,7 @@ def test_urls_hold_only_the_selected_release_files() -> None:
 
 
 def test_releases_map_every_version_to_its_files() -> None:
-    """J3: ``releases`` maps each version (even one without files) to its file dicts."""
+    """``releases`` maps each version (even one without files) to its file dicts."""
     selected = release("1.0")
     releases = [release("0.9"), selected, release("2.0")]
     files = [dist("1.0"), dist("0.9"), dist("0.9", "sdist")]
@@ -402,7 +403,7 @@ def test_releases_map_every_version_to_its_files() -> None:
 
 
 def test_file_dict_values() -> None:
-    """J5: file dict values: digests, packagetype, python_version, has_sig, downloads, url."""
+    """File dict values: digests, packagetype, python_version, has_sig, downloads, url."""
     wheel = dist("1.0")
     entry = next(u for u in full_project_document()["urls"] if u["filename"] == wheel.filename)
     assert entry["url"] == file_url(wheel)
@@ -420,7 +421,7 @@ def test_file_dict_values() -> None:
 
 
 def test_sdist_file_dict() -> None:
-    """J5: an sdist is ``packagetype: sdist``, ``python_version: source``, core-metadata false."""
+    """An sdist is ``packagetype: sdist``, ``python_version: source``, core-metadata false."""
     entry = next(u for u in full_project_document()["urls"] if u["filename"].endswith(".tar.gz"))
     assert entry["packagetype"] == "sdist"
     assert entry["python_version"] == "source"
@@ -431,7 +432,7 @@ def test_sdist_file_dict() -> None:
     ("yanked", "flag", "reason"), [(None, False, None), ("", True, None), ("bad", True, "bad")]
 )
 def test_file_yanked_and_reason(yanked: str | None, flag: bool, reason: str | None) -> None:
-    """J5: yanked is a bool; yanked_reason the reason string or null."""
+    """yanked is a bool; yanked_reason the reason string or null."""
     entry = document(release("1.0"), None, [dist("1.0", yanked=yanked)])["urls"][0]
     assert entry["yanked"] is flag
     assert entry["yanked_reason"] == reason
@@ -448,7 +449,7 @@ def test_file_yanked_and_reason(yanked: str | None, flag: bool, reason: str | No
     ids=["utc", "utc-no-micro", "utc+2", "utc-5-new-year"],
 )
 def test_upload_times(moment: datetime) -> None:
-    """J5: upload_time has no zone, upload_time_iso_8601 six digits and Z; both the UTC instant."""
+    """upload_time has no zone, upload_time_iso_8601 six digits and Z; both the UTC instant."""
     entry = document(release("1.0"), None, [dist("1.0", upload_time=moment)])["urls"][0]
     assert UPLOAD_TIME.match(entry["upload_time"])
     assert UPLOAD_TIME_ISO.match(entry["upload_time_iso_8601"])

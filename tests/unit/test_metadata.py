@@ -1,4 +1,5 @@
-"""Unit tests for ministry.core.metadata: core metadata 1.0-2.6 (STANDARDS §9, U14)."""
+"""Unit tests for ministry.core.metadata: core metadata 1.0-2.6
+(docs/protocol.md, "Core metadata")."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def refused(data: bytes) -> str:
     return caught.value.message
 
 
-# Each version with a field it introduced (M3).
+# Each version with a field it introduced.
 VERSIONS = [
     ("1.0", ["Summary: s", "Platform: linux", "Keywords: a,b", "Home-page: https://x.test"]),
     ("1.1", ["Classifier: Programming Language :: Python", "Download-URL: https://x.test/d"]),
@@ -39,7 +40,7 @@ VERSIONS = [
 
 @pytest.mark.parametrize(("version", "lines"), VERSIONS, ids=[v for v, _ in VERSIONS])
 def test_every_supported_metadata_version_is_accepted(version: str, lines: list[str]) -> None:
-    """M1/M3/check 19: Metadata-Version 1.0 to 2.6 parse, with the fields each introduced."""
+    """Metadata-Version 1.0 to 2.6 parse, with the fields each introduced."""
     parsed = parse_core_metadata(metadata(version, *lines))
     assert parsed.metadata_version == version
     assert parsed.name == "Demo.Pkg"
@@ -47,7 +48,7 @@ def test_every_supported_metadata_version_is_accepted(version: str, lines: list[
 
 
 def test_license_expression_and_file_are_kept() -> None:
-    """M3 (2.4, PEP 639): License-Expression and License-File are parsed and kept."""
+    """2.4 (PEP 639): License-Expression and License-File are parsed and kept."""
     parsed = parse_core_metadata(
         metadata("2.4", "License-Expression: MIT", "License-File: LICENSE", "License-File: NOTICE")
     )
@@ -56,65 +57,65 @@ def test_license_expression_and_file_are_kept() -> None:
 
 
 def test_import_name_is_kept() -> None:
-    """M3 (2.5, PEP 794): Import-Name is parsed and kept."""
+    """2.5 (PEP 794): Import-Name is parsed and kept."""
     parsed = parse_core_metadata(metadata("2.5", "Import-Name: demo_pkg", "Import-Name: demo2"))
     assert parsed.fields["import_names"] == ["demo_pkg", "demo2"]
 
 
 @pytest.mark.parametrize("version", ["3.0", "4.1", "9.9"])
 def test_higher_major_version_is_refused(version: str) -> None:
-    """M1: a higher major Metadata-Version is refused, naming the field."""
+    """A higher major Metadata-Version is refused, naming the field."""
     message = refused(metadata(version))
     assert version in message
     assert "metadata-version" in message.lower()
 
 
 def test_missing_metadata_version_is_refused() -> None:
-    """M4: Metadata-Version is required."""
+    """Metadata-Version is required."""
     message = refused(b"Name: demo\nVersion: 1.0\n")
     assert "metadata-version" in message.lower()
 
 
 def test_missing_name_is_refused() -> None:
-    """M4: Name is required."""
+    """Name is required."""
     assert "name" in refused(b"Metadata-Version: 2.1\nVersion: 1.0\n")
 
 
 def test_missing_version_is_refused() -> None:
-    """M4: Version is required."""
+    """Version is required."""
     assert "version" in refused(b"Metadata-Version: 2.1\nName: demo\n")
 
 
 @pytest.mark.parametrize("version", ["one", "1.0-beta-x", "1..0"])
 def test_invalid_version_is_refused(version: str) -> None:
-    """U14: the Version must be PEP 440."""
+    """The Version must be PEP 440."""
     data = f"Metadata-Version: 2.1\nName: demo\nVersion: {version}\n".encode()
     assert version in refused(data)
 
 
 @pytest.mark.parametrize("name", ["-demo", "demo-", "de mo", "d\u00e9mo"])
 def test_invalid_name_is_refused(name: str) -> None:
-    """N2/U14: the Name must be ASCII letters, digits, ``._-``, starting and ending alnum."""
+    """The Name must be ASCII letters, digits, ``._-``, starting and ending alnum."""
     data = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
     assert "name" in refused(data)
 
 
 @pytest.mark.parametrize("requirement", ["requests >>>= 2", "requests[", "; python_version"])
 def test_invalid_requires_dist_is_refused(requirement: str) -> None:
-    """U14: every Requires-Dist must be a valid dependency specifier."""
+    """Every Requires-Dist must be a valid dependency specifier."""
     message = refused(metadata("2.1", f"Requires-Dist: {requirement}"))
     assert "requires-dist" in message.lower()
 
 
 def test_invalid_license_expression_is_refused() -> None:
-    """U14: License-Expression must be valid SPDX (2.4+)."""
+    """License-Expression must be valid SPDX (2.4+)."""
     assert (
         "license-expression" in refused(metadata("2.4", "License-Expression: MIT AND ((")).lower()
     )
 
 
 def test_field_newer_than_declared_version_is_refused() -> None:
-    """M3: License-Expression needs metadata 2.4, so a 2.1 file using it is refused."""
+    """License-Expression needs metadata 2.4, so a 2.1 file using it is refused."""
     assert "license-expression" in refused(metadata("2.1", "License-Expression: MIT")).lower()
 
 
@@ -128,7 +129,7 @@ def test_license_file_before_2_4_is_kept_as_setuptools_wrote_it(version: str) ->
 
 @pytest.mark.parametrize("field", ["Name", "Version", "Metadata-Version"])
 def test_dynamic_cannot_name_required_fields(field: str) -> None:
-    """M3/U14: Name, Version and Metadata-Version can never be Dynamic."""
+    """Name, Version and Metadata-Version can never be Dynamic."""
     assert "dynamic" in refused(metadata("2.2", f"Dynamic: {field}")).lower()
 
 
@@ -141,13 +142,13 @@ def test_dynamic_cannot_name_required_fields(field: str) -> None:
     ],
 )
 def test_nul_bytes_are_refused(data: bytes) -> None:
-    """HOSTILE 34: NUL bytes anywhere in the metadata are refused."""
+    """NUL bytes anywhere in the metadata are refused."""
     assert "NUL" in refused(data)
 
 
 @pytest.mark.parametrize("field", ["Summary", "Author", "Name"])
 def test_invalid_utf8_in_a_known_field_is_refused(field: str) -> None:
-    """M2/HOSTILE 34: metadata is UTF-8; a known field with invalid bytes is refused."""
+    """Metadata is UTF-8; a known field with invalid bytes is refused."""
     lines = {"Metadata-Version": b"2.1", "Name": b"demo", "Version": b"1.0"}
     lines[field] = b"caf\xe9 \xff"
     data = b"".join(key.encode() + b": " + value + b"\n" for key, value in lines.items())
@@ -159,7 +160,7 @@ def test_invalid_utf8_in_a_known_field_is_refused(field: str) -> None:
     [("Name", "demo", "other"), ("Version", "1.0", "2.0"), ("Summary", "a", "b")],
 )
 def test_repeated_single_use_field_is_refused(field: str, first: str, second: str) -> None:
-    """HOSTILE 7: a single-use field given twice is refused rather than one value guessed."""
+    """A single-use field given twice is refused rather than one value guessed."""
     lines = {"Metadata-Version": "2.1", "Name": "demo", "Version": "1.0", "Summary": "s"}
     text = "".join(f"{key}: {value}\n" for key, value in lines.items() if key != field)
     data = (text + f"{field}: {first}\n{field}: {second}\n").encode()
@@ -167,14 +168,14 @@ def test_repeated_single_use_field_is_refused(field: str, first: str, second: st
 
 
 def test_unknown_headers_are_ignored() -> None:
-    """M2: headers this index does not know are ignored, not an error."""
+    """Headers this index does not know are ignored, not an error."""
     parsed = parse_core_metadata(metadata("2.1", "X-Custom: yes") + b"Frobnicate: caf\xff\n")
     assert parsed.name == "Demo.Pkg"
     assert not any("custom" in key.lower() for key in parsed.fields)
 
 
 def test_unknown_placeholders_are_dropped() -> None:
-    """U6: values that are exactly ``UNKNOWN`` (distutils leftovers) are dropped."""
+    """Values that are exactly ``UNKNOWN`` (distutils leftovers) are dropped."""
     parsed = parse_core_metadata(
         metadata(
             "1.2",
@@ -195,12 +196,12 @@ def test_unknown_placeholders_are_dropped() -> None:
 
 
 def test_invalid_utf8_in_the_body_is_refused() -> None:
-    """M2: the description body is UTF-8 too."""
+    """The description body is UTF-8 too."""
     assert "description" in refused(metadata("2.1") + b"\nbody caf\xff\n").lower()
 
 
 def test_description_body_is_kept() -> None:
-    """M2: the description may be the message body; it is kept verbatim (UTF-8)."""
+    """The description may be the message body; it is kept verbatim (UTF-8)."""
     body = "# Demo\n\nA caf\u00e9 with *markdown*.\n"
     parsed = parse_core_metadata(metadata("2.1", body=body))
     assert parsed.fields["description"] == body
@@ -211,7 +212,8 @@ def test_description_body_is_kept() -> None:
     [("Requires-Python: >=3.8", ">=3.8"), ("Requires-Python: >=3.9,<4", "<4,>=3.9"), (None, None)],
 )
 def test_requires_python_is_exposed(line: str | None, expected: str | None) -> None:
-    """P19: Requires-Python from the file is exposed for the simple API (None when absent)."""
+    """docs/protocol.md, "Requires-Python": Requires-Python from the file is exposed for the simple
+    API (None when absent)."""
     parsed = parse_core_metadata(metadata("1.2", *([line] if line else [])))
     if expected is None:
         assert parsed.requires_python is None
@@ -221,12 +223,12 @@ def test_requires_python_is_exposed(line: str | None, expected: str | None) -> N
 
 
 def test_invalid_requires_python_is_refused() -> None:
-    """P19: Requires-Python is validated on upload."""
+    """docs/protocol.md, "Requires-Python": Requires-Python is validated on upload."""
     assert "requires-python" in refused(metadata("1.2", "Requires-Python: >=three")).lower()
 
 
 def test_multi_use_fields_are_lists() -> None:
-    """U6: multi-use fields (Classifier, Requires-Dist, Project-URL) keep every value."""
+    """Multi-use fields (Classifier, Requires-Dist, Project-URL) keep every value."""
     parsed = parse_core_metadata(
         metadata(
             "2.1",
@@ -256,7 +258,7 @@ def test_error_lists_every_problem() -> None:
 
 
 def test_crlf_line_endings_are_accepted() -> None:
-    """M2: RFC 822 style headers with CRLF line endings parse the same."""
+    """RFC 822 style headers with CRLF line endings parse the same."""
     parsed = parse_core_metadata(b"Metadata-Version: 2.1\r\nName: demo\r\nVersion: 2.0\r\n")
     assert parsed.name == "demo"
     assert parsed.version == Version("2.0")

@@ -1,4 +1,5 @@
-"""Unit tests for ministry.core.negotiation: PEP 691 Accept handling (STANDARDS P5-P7, E3-E5)."""
+"""Unit tests for ministry.core.negotiation: PEP 691 Accept handling
+(docs/protocol.md, "Content negotiation")."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ministry.core.negotiation import (
     negotiate,
 )
 
-# The exact Accept strings real clients send (STANDARDS P7 and section 10).
+# The exact Accept strings real clients send (docs/protocol.md, "Client behaviours").
 PIP = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
     "text/html; q=0.01"
@@ -36,24 +37,24 @@ CHROME = (
     [("pip", PIP), ("uv", UV), ("poetry", POETRY), ("pdm", PDM)],
 )
 def test_real_installer_accept_headers_get_json(client: str, accept: str) -> None:
-    """P7: pip, uv, poetry and pdm all get the v1 JSON form with their exact Accept strings."""
+    """pip, uv, poetry and pdm all get the v1 JSON form with their exact Accept strings."""
     assert choose_simple_format(accept) == SIMPLE_JSON, client
 
 
 @pytest.mark.parametrize("accept", [None, "", "   "])
 def test_missing_accept_header_gets_text_html(accept: str | None) -> None:
-    """P7/E5: no Accept header (hatch, curl without -H) is answered with text/html."""
+    """No Accept header (hatch, curl without -H) is answered with text/html."""
     assert choose_simple_format(accept) == TEXT_HTML
 
 
 def test_curl_wildcard_gets_text_html() -> None:
-    """P7: curl's ``*/*`` gets text/html, the public index's default, not the JSON form."""
+    """curl's ``*/*`` gets text/html, the public index's default, not the JSON form."""
     assert choose_simple_format("*/*") == TEXT_HTML
 
 
 @pytest.mark.parametrize("accept", [FIREFOX, CHROME], ids=["firefox", "chrome"])
 def test_browser_accept_gets_text_html(accept: str) -> None:
-    """P7: a browser's Accept names text/html at q=1 and gets text/html."""
+    """A browser's Accept names text/html at q=1 and gets text/html."""
     assert choose_simple_format(accept) == TEXT_HTML
 
 
@@ -66,7 +67,7 @@ def test_browser_accept_gets_text_html(accept: str) -> None:
     ],
 )
 def test_single_named_type_is_chosen(accept: str, expected: str) -> None:
-    """P5: each of the three supported media types is served when it is the only one asked."""
+    """Each of the three supported media types is served when it is the only one asked."""
     assert choose_simple_format(accept) == expected
 
 
@@ -79,7 +80,7 @@ def test_single_named_type_is_chosen(accept: str, expected: str) -> None:
     ],
 )
 def test_latest_alias_is_answered_with_concrete_type(accept: str, expected: str) -> None:
-    """P5: ``latest+json``/``latest+html`` are answered with the concrete v1 type, never latest."""
+    """``latest+json``/``latest+html`` are answered with the concrete v1 type, never latest."""
     chosen = choose_simple_format(accept)
     assert chosen == expected
     assert "latest" not in chosen
@@ -95,7 +96,7 @@ def test_latest_alias_is_answered_with_concrete_type(accept: str, expected: str)
     ],
 )
 def test_q_zero_excludes_a_type(accept: str, expected: str) -> None:
-    """P7/E3: a ``;q=0`` entry means "not acceptable", even when a wildcard would match it."""
+    """A ``;q=0`` entry means "not acceptable", even when a wildcard would match it."""
     assert choose_simple_format(accept) == expected
 
 
@@ -108,7 +109,7 @@ def test_q_zero_excludes_a_type(accept: str, expected: str) -> None:
     ],
 )
 def test_everything_excluded_is_not_acceptable(accept: str) -> None:
-    """P7: when every offer is excluded with q=0 there is nothing to send (406)."""
+    """When every offer is excluded with q=0 there is nothing to send (406)."""
     assert choose_simple_format(accept) is None
 
 
@@ -122,7 +123,7 @@ def test_everything_excluded_is_not_acceptable(accept: str) -> None:
     ],
 )
 def test_unknown_types_only_give_none_for_406(accept: str) -> None:
-    """P7/E4: only unknown types and no wildcard -> None, which the handler answers with 406."""
+    """Only unknown types and no wildcard -> None, which the handler answers with 406."""
     assert choose_simple_format(accept) is None
 
 
@@ -137,12 +138,12 @@ def test_unknown_types_only_give_none_for_406(accept: str) -> None:
     ],
 )
 def test_q_value_spacing_and_case_are_tolerated(accept: str) -> None:
-    """E3: ``;q=`` and ``; q=`` (and an upper-case ``Q``) are read the same way."""
+    """``;q=`` and ``; q=`` (and an upper-case ``Q``) are read the same way."""
     assert choose_simple_format(accept) == SIMPLE_JSON
 
 
 def test_q_value_decides_not_the_order_of_entries() -> None:
-    """P7: the order of entries has no meaning; the higher q-value wins."""
+    """The order of entries has no meaning; the higher q-value wins."""
     accept = "text/html;q=0.5, application/vnd.pypi.simple.v1+json;q=0.4"
     assert choose_simple_format(accept) == TEXT_HTML
     reversed_accept = "application/vnd.pypi.simple.v1+json;q=0.4, text/html;q=0.5"
@@ -163,12 +164,12 @@ def test_q_value_decides_not_the_order_of_entries() -> None:
     ],
 )
 def test_ties_prefer_json_then_html_then_text_html(accept: str, expected: str) -> None:
-    """P7: on equal quality the server prefers JSON over v1+html over text/html."""
+    """On equal quality the server prefers JSON over v1+html over text/html."""
     assert choose_simple_format(accept) == expected
 
 
 def test_wildcard_does_not_outrank_a_named_type() -> None:
-    """P7: poetry's ``*/*;q=0.1`` must not make HTML win over the named JSON type."""
+    """poetry's ``*/*;q=0.1`` must not make HTML win over the named JSON type."""
     assert choose_simple_format("*/*;q=0.1, application/vnd.pypi.simple.v1+json") == SIMPLE_JSON
 
 
@@ -192,24 +193,24 @@ def test_media_types_are_case_insensitive() -> None:
     ],
 )
 def test_malformed_q_is_read_as_one_or_the_entry_ignored(accept: str) -> None:
-    """E3: a malformed q is treated as 1 (JSON wins) or its entry ignored (HTML), never a crash."""
+    """A malformed q is treated as 1 (JSON wins) or its entry ignored (HTML), never a crash."""
     assert choose_simple_format(accept) in {SIMPLE_JSON, TEXT_HTML}
 
 
 @pytest.mark.parametrize("accept", ["foo", ", , ;;", "/", ";q=1", "text/html;;;q=0.5;;"])
 def test_garbage_entries_never_raise(accept: str) -> None:
-    """E3: syntactically broken Accept values return an offer or None, never raise."""
+    """Syntactically broken Accept values return an offer or None, never raise."""
     assert choose_simple_format(accept) in {None, SIMPLE_JSON, SIMPLE_HTML, TEXT_HTML}
 
 
 def test_long_header_with_real_entry_first_still_negotiates() -> None:
-    """HOSTILE: pip's string followed by 1000 junk entries still gets JSON."""
+    """pip's string followed by 1000 junk entries still gets JSON."""
     accept = PIP + ", " + ", ".join(f"x-junk/type{i};q=0.9" for i in range(1000))
     assert choose_simple_format(accept) == SIMPLE_JSON
 
 
 def test_thousand_entry_header_is_read_only_up_to_a_bound() -> None:
-    """HOSTILE: the work per header is bounded, so an entry after 1000 junk ones is not read."""
+    """The work per header is bounded, so an entry after 1000 junk ones is not read."""
     accept = ", ".join(["x-junk/type"] * 1000 + [SIMPLE_JSON])
     assert choose_simple_format(accept) is None
 
@@ -242,5 +243,6 @@ def test_negotiate_uses_default_only_without_header() -> None:
     ],
 )
 def test_accepts_encoding(header: str | None, expected: bool) -> None:
-    """E10: gzip only when Accept-Encoding names it or ``*`` with q>0; an explicit q=0 wins."""
+    """docs/protocol.md, "Response headers": gzip only when Accept-Encoding names it or ``*`` with
+    q>0; an explicit q=0 wins."""
     assert accepts_encoding(header, "gzip") is expected

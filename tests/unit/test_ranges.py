@@ -1,4 +1,5 @@
-"""Unit tests for ministry.core.ranges: single byte ranges for downloads (STANDARDS F4, E8)."""
+"""Unit tests for ministry.core.ranges: single byte ranges for downloads
+(docs/protocol.md, "Byte ranges")."""
 
 from __future__ import annotations
 
@@ -21,26 +22,26 @@ SIZE = 1000
     ],
 )
 def test_closed_range(header: str, start: int, end: int) -> None:
-    """F4: ``bytes=a-b`` is the inclusive range a..b."""
+    """``bytes=a-b`` is the inclusive range a..b."""
     assert parse_range(header, SIZE) == ByteRange(start, end, SIZE)
 
 
 @pytest.mark.parametrize(("header", "start"), [("bytes=0-", 0), ("bytes=500-", 500)])
 def test_open_ended_range_runs_to_the_end(header: str, start: int) -> None:
-    """F4: ``bytes=a-`` (pip's resume) runs from a to the last byte."""
+    """``bytes=a-`` (pip's resume) runs from a to the last byte."""
     assert parse_range(header, SIZE) == ByteRange(start, SIZE - 1, SIZE)
 
 
 @pytest.mark.parametrize(("suffix", "start"), [(1, 999), (22, 978), (1000, 0)])
 def test_suffix_range_reads_the_tail(suffix: int, start: int) -> None:
-    """F4: ``bytes=-N`` (poetry's and uv's lazy wheel) is the last N bytes."""
+    """``bytes=-N`` (poetry's and uv's lazy wheel) is the last N bytes."""
     byte_range = parse_range(f"bytes=-{suffix}", SIZE)
     assert byte_range == ByteRange(start, SIZE - 1, SIZE)
     assert byte_range.length == suffix
 
 
 def test_suffix_larger_than_file_is_the_whole_file() -> None:
-    """F4: a suffix larger than the file returns the whole file (as a 206)."""
+    """A suffix larger than the file returns the whole file (as a 206)."""
     assert parse_range("bytes=-5000", SIZE) == ByteRange(0, SIZE - 1, SIZE)
 
 
@@ -54,7 +55,7 @@ def test_end_is_clamped_to_last_byte(header: str) -> None:
 
 @pytest.mark.parametrize("header", ["bytes=1000-", "bytes=1000-1001", "bytes=5000-6000"])
 def test_start_past_end_is_not_satisfiable(header: str) -> None:
-    """F4/E8: a first byte at or past the end -> 416, and the error carries the size."""
+    """A first byte at or past the end -> 416, and the error carries the size."""
     with pytest.raises(RangeNotSatisfiable) as caught:
         parse_range(header, SIZE)
     assert caught.value.size == SIZE
@@ -82,7 +83,7 @@ def test_end_before_start_is_ignored() -> None:
 
 @pytest.mark.parametrize("header", ["bytes=0-1,5-6", "bytes=0-1, 5-6", "bytes=-1,0-"])
 def test_multiple_ranges_are_ignored(header: str) -> None:
-    """E8: multi-range is not needed; the header is ignored and the whole file sent."""
+    """Multi-range is not needed; the header is ignored and the whole file sent."""
     assert parse_range(header, SIZE) is None
 
 
@@ -106,7 +107,7 @@ def test_malformed_range_is_ignored(header: str) -> None:
     ],
 )
 def test_content_range_header(header: str, expected: str) -> None:
-    """F4: a 206 carries ``Content-Range: bytes a-b/TOTAL``."""
+    """A 206 carries ``Content-Range: bytes a-b/TOTAL``."""
     byte_range = parse_range(header, SIZE)
     assert byte_range is not None
     assert byte_range.content_range == expected
@@ -121,7 +122,8 @@ def test_length_counts_both_ends() -> None:
 
 @pytest.mark.parametrize("digits", [20, 5000])
 def test_positions_too_long_for_any_file(digits: int) -> None:
-    """HOSTILE 80: a position of thousands of digits is past the end (416), never a crash."""
+    """docs/security.md, "HTTP abuse": a position of thousands of digits is past the end (416),
+    never a crash."""
     with pytest.raises(RangeNotSatisfiable):
         parse_range("bytes=" + "9" * digits + "-", SIZE)
     with pytest.raises(RangeNotSatisfiable):

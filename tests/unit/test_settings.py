@@ -13,7 +13,8 @@ NO_FLAGS: dict[str, object] = {"host": None, "port": None, "data": None, "max_up
 
 
 def test_defaults() -> None:
-    """Defaults: loopback 127.0.0.1:8080, ./ministry-data, 100 MiB uploads (U9's 100 MB)."""
+    """Defaults: loopback 127.0.0.1:8080, ./ministry-data, 100 MiB uploads (the public index's 100
+    MB)."""
     settings = settings_from(NO_FLAGS, {})
     assert settings.host == "127.0.0.1"
     assert settings.port == 8080

@@ -1,4 +1,5 @@
-"""Unit tests for ministry.core.simple_pages: the PEP 503/691 pages (STANDARDS P10-P17, E11-E13)."""
+"""Unit tests for ministry.core.simple_pages: the PEP 503/691 pages
+(docs/protocol.md, "The simple API")."""
 
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ def only_anchor(*files: SimpleFile) -> Anchor:
     return anchors[0]
 
 
-# --- upload-time (P15, E13) ---------------------------------------------------------------
+# --- upload-time (docs/protocol.md, "Upload times") ---------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,7 @@ def only_anchor(*files: SimpleFile) -> Anchor:
     ids=["micro", "micro-zero", "micro-5", "utc+2", "utc-5-new-year"],
 )
 def test_upload_time_is_utc_with_six_digits_and_z(moment: datetime, expected: str) -> None:
-    """P15/E13: upload-time is UTC, exactly six fractional digits and a ``Z`` suffix."""
+    """upload-time is UTC, exactly six fractional digits and a ``Z`` suffix."""
     text = format_upload_time(moment)
     assert UPLOAD_TIME.match(text)
     assert text == expected
@@ -158,29 +159,29 @@ def test_upload_time_is_utc_with_six_digits_and_z(moment: datetime, expected: st
     [WHEN, WHEN.replace(microsecond=0), WHEN.astimezone(timezone(timedelta(hours=9, minutes=30)))],
 )
 def test_json_file_upload_time_matches_regex(moment: datetime) -> None:
-    """E13: every JSON file carries an upload-time matching the six-digit ``Z`` form."""
+    """Every JSON file carries an upload-time matching the six-digit ``Z`` form."""
     entry = only_file(project_json(simple_file(upload_time=moment)))
     assert UPLOAD_TIME.match(entry["upload-time"])
     parsed = datetime.fromisoformat(entry["upload-time"].replace("Z", "+00:00"))
     assert parsed == moment
 
 
-# --- JSON project page (P13-P17, E12) -----------------------------------------------------
+# --- JSON project page (docs/protocol.md, "JSON pages") -----------------------------------
 
 
 def test_json_meta_api_version_is_1_4() -> None:
-    """P13: ``meta.api-version`` is the string ``"1.4"``."""
+    """docs/protocol.md, "API version": ``meta.api-version`` is the string ``"1.4"``."""
     assert project_json(simple_file())["meta"]["api-version"] == "1.4"
 
 
 def test_json_name_is_the_normalized_name_not_the_display_name() -> None:
-    """P13: ``name`` is the normalized project name."""
+    """``name`` is the normalized project name."""
     document = json.loads(render_project_json(page(simple_file(), display_name="Demo_PKG")))
     assert document["name"] == "demo-pkg"
 
 
 def test_json_versions_is_a_set_holding_every_file_version() -> None:
-    """P13: ``versions`` lists each file's version once (a set of strings)."""
+    """``versions`` lists each file's version once (a set of strings)."""
     files = (
         simple_file("demo_pkg-1.0-py3-none-any.whl"),
         simple_file("demo_pkg-1.0.tar.gz"),
@@ -198,14 +199,14 @@ def test_json_versions_is_a_set_holding_every_file_version() -> None:
 
 
 def test_json_empty_project_has_empty_lists() -> None:
-    """P13: ``files`` and ``versions`` are arrays even with no files."""
+    """``files`` and ``versions`` are arrays even with no files."""
     document = project_json()
     assert document["files"] == []
     assert document["versions"] == []
 
 
 def test_json_file_has_every_required_key() -> None:
-    """P15: filename, url, hashes.sha256, size (int), yanked, core-metadata, upload-time."""
+    """filename, url, hashes.sha256, size (int), yanked, core-metadata, upload-time."""
     entry = only_file(project_json(simple_file(size=98765)))
     assert entry["filename"] == "demo_pkg-1.0-py3-none-any.whl"
     assert entry["url"] == "/files/ab/cd/demo_pkg-1.0-py3-none-any.whl"
@@ -219,26 +220,26 @@ def test_json_file_has_every_required_key() -> None:
 
 
 def test_json_hash_keys_are_lower_case() -> None:
-    """P15: hash names are lower case."""
+    """Hash names are lower case."""
     entry = only_file(project_json(simple_file()))
     assert all(key == key.lower() for key in entry["hashes"])
 
 
 def test_json_core_metadata_hash_when_metadata_exists() -> None:
-    """P15: ``core-metadata`` is ``{"sha256": <hex>}`` for a file with a .metadata file."""
+    """``core-metadata`` is ``{"sha256": <hex>}`` for a file with a .metadata file."""
     entry = only_file(project_json(simple_file(metadata_sha256=SHA_M)))
     assert entry["core-metadata"] == {"sha256": SHA_M}
 
 
 def test_json_core_metadata_false_without_metadata() -> None:
-    """P15: ``core-metadata`` is ``false`` when no .metadata file exists."""
+    """``core-metadata`` is ``false`` when no .metadata file exists."""
     entry = only_file(project_json(simple_file("demo_pkg-1.0.tar.gz")))
     assert entry["core-metadata"] is False
 
 
 @pytest.mark.parametrize("metadata_sha256", [SHA_M, None])
 def test_json_never_emits_dist_info_metadata_key(metadata_sha256: str | None) -> None:
-    """P16/E12: the bare ``dist-info-metadata`` key is never sent; an alias equals core-metadata."""
+    """The bare ``dist-info-metadata`` key is never sent; an alias equals core-metadata."""
     body = render_project_json(page(simple_file(metadata_sha256=metadata_sha256)))
     entry = only_file(json.loads(body))
     assert "dist-info-metadata" not in entry
@@ -253,19 +254,19 @@ def test_json_never_emits_dist_info_metadata_key(metadata_sha256: str | None) ->
     ids=["not-yanked", "no-reason", "reason"],
 )
 def test_json_yanked_values(yanked: str | None, expected: object) -> None:
-    """P15: yanked is false, true (no reason) or the non-empty reason string."""
+    """yanked is false, true (no reason) or the non-empty reason string."""
     entry = only_file(project_json(simple_file(yanked=yanked)))
     assert entry["yanked"] == expected
     assert type(entry["yanked"]) is type(expected)
 
 
 def test_json_requires_python_null_when_absent() -> None:
-    """P15: ``requires-python`` is null when the file states none."""
+    """``requires-python`` is null when the file states none."""
     assert only_file(project_json(simple_file()))["requires-python"] is None
 
 
 def test_json_requires_python_is_not_escaped() -> None:
-    """P15/check 7: ``requires-python`` is the plain string in JSON, with no HTML escaping."""
+    """``requires-python`` is the plain string in JSON, with no HTML escaping."""
     body = render_project_json(page(simple_file(requires_python=">=3.8,<4")))
     assert only_file(json.loads(body))["requires-python"] == ">=3.8,<4"
     assert b"&gt;" not in body
@@ -273,24 +274,24 @@ def test_json_requires_python_is_not_escaped() -> None:
 
 
 def test_json_files_are_all_listed() -> None:
-    """P15: one file object per file, none dropped or duplicated."""
+    """One file object per file, none dropped or duplicated."""
     names = ["demo_pkg-1.0-py3-none-any.whl", "demo_pkg-1.0.tar.gz", "demo_pkg-0.9.tar.gz"]
     document = project_json(*(simple_file(n) for n in names))
     assert sorted(f["filename"] for f in document["files"]) == sorted(names)
 
 
 def test_json_body_is_utf8_json_ending_in_newline() -> None:
-    """P17: the JSON body is one UTF-8 JSON object (rendered with a trailing newline)."""
+    """The JSON body is one UTF-8 JSON object (rendered with a trailing newline)."""
     body = render_project_json(page(simple_file()))
     assert body.endswith(b"\n")
     assert isinstance(json.loads(body.decode("utf-8")), dict)
 
 
-# --- HTML project page (P10-P12, E11) -----------------------------------------------------
+# --- HTML project page (docs/protocol.md, "HTML pages") -----------------------------------
 
 
 def test_html_has_doctype_and_repository_version_meta_in_head() -> None:
-    """P10: HTML5 doctype and ``<meta name="pypi:repository-version" content="1.4">`` in head."""
+    """HTML5 doctype and ``<meta name="pypi:repository-version" content="1.4">`` in head."""
     body = render_project_html(page(simple_file()))
     parsed = parse_html(body)
     assert parsed.doctype.lower() == "doctype html"
@@ -299,7 +300,7 @@ def test_html_has_doctype_and_repository_version_meta_in_head() -> None:
 
 
 def test_html_one_anchor_per_file_with_filename_as_text() -> None:
-    """P11: one ``<a>`` per file whose text equals the last path segment of its href."""
+    """One ``<a>`` per file whose text equals the last path segment of its href."""
     names = [
         "demo_pkg-1.0-py3-none-any.whl",
         "demo_pkg-1.0.tar.gz",
@@ -314,7 +315,7 @@ def test_html_one_anchor_per_file_with_filename_as_text() -> None:
 
 
 def test_html_href_carries_sha256_fragment() -> None:
-    """P11: the href ends in ``#sha256=<hex>`` with a lower-case hash name."""
+    """The href ends in ``#sha256=<hex>`` with a lower-case hash name."""
     href = only_anchor(simple_file(sha256=SHA_B)).attrs["href"]
     assert href is not None
     assert urlsplit(href).fragment == f"sha256={SHA_B}"
@@ -322,7 +323,7 @@ def test_html_href_carries_sha256_fragment() -> None:
 
 
 def test_html_requires_python_is_escaped() -> None:
-    """P12: ``data-requires-python="&gt;=3.8"``: the ``>`` is HTML-escaped."""
+    """``data-requires-python="&gt;=3.8"``: the ``>`` is HTML-escaped."""
     file = simple_file(requires_python=">=3.8")
     body = render_project_html(page(file))
     assert b'data-requires-python="&gt;=3.8"' in body
@@ -331,7 +332,7 @@ def test_html_requires_python_is_escaped() -> None:
 
 @pytest.mark.parametrize("value", ['<4,"x"', '>=3.8" onclick="x', "<3 & >2"])
 def test_html_requires_python_with_quote_and_lt_round_trips(value: str) -> None:
-    """P12: ``<``, ``>``, ``"`` and ``&`` are escaped so the attribute reads back unchanged."""
+    """``<``, ``>``, ``"`` and ``&`` are escaped so the attribute reads back unchanged."""
     file = simple_file(requires_python=value)
     body = render_project_html(page(file))
     anchor = only_anchor(file)
@@ -343,12 +344,12 @@ def test_html_requires_python_with_quote_and_lt_round_trips(value: str) -> None:
 
 @pytest.mark.parametrize("value", [None, ""])
 def test_html_requires_python_omitted_when_empty(value: str | None) -> None:
-    """P12: no ``data-requires-python`` attribute when the file states none."""
+    """No ``data-requires-python`` attribute when the file states none."""
     assert "data-requires-python" not in only_anchor(simple_file(requires_python=value)).attrs
 
 
 def test_html_core_metadata_only_for_files_with_metadata() -> None:
-    """P12: ``data-core-metadata="sha256=<hex>"`` for a file with metadata, absent otherwise."""
+    """``data-core-metadata="sha256=<hex>"`` for a file with metadata, absent otherwise."""
     with_metadata = simple_file(metadata_sha256=SHA_M)
     without = simple_file("demo_pkg-1.0.tar.gz")
     anchors = {
@@ -361,7 +362,7 @@ def test_html_core_metadata_only_for_files_with_metadata() -> None:
 
 
 def test_html_dist_info_metadata_if_present_equals_core_metadata() -> None:
-    """P12/E12: ``data-dist-info-metadata``, if emitted, carries the same value (PEP 714)."""
+    """``data-dist-info-metadata``, if emitted, carries the same value (PEP 714)."""
     attrs = only_anchor(simple_file(metadata_sha256=SHA_M)).attrs
     assert attrs["data-core-metadata"] == f"sha256={SHA_M}"
     if "data-dist-info-metadata" in attrs:
@@ -369,7 +370,7 @@ def test_html_dist_info_metadata_if_present_equals_core_metadata() -> None:
 
 
 def test_html_never_says_core_metadata_false() -> None:
-    """E11: ``data-core-metadata="false"`` is never written (pip would fetch a missing file)."""
+    """``data-core-metadata="false"`` is never written (pip would fetch a missing file)."""
     files = (
         simple_file("demo_pkg-1.0.tar.gz"),
         simple_file("demo_pkg-1.0-py3-none-any.whl", metadata_sha256=SHA_M),
@@ -382,7 +383,7 @@ def test_html_never_says_core_metadata_false() -> None:
 
 
 def test_html_yanked_without_reason_is_a_bare_attribute() -> None:
-    """P12: a file yanked with no reason carries a bare ``data-yanked``."""
+    """A file yanked with no reason carries a bare ``data-yanked``."""
     attrs = only_anchor(simple_file(yanked="")).attrs
     assert "data-yanked" in attrs
     assert attrs["data-yanked"] is None
@@ -390,13 +391,13 @@ def test_html_yanked_without_reason_is_a_bare_attribute() -> None:
 
 @pytest.mark.parametrize("reason", ["broken build", 'bad "release" <b>'])
 def test_html_yanked_with_reason_carries_it(reason: str) -> None:
-    """P12: ``data-yanked="reason text"``, escaped so it reads back unchanged."""
+    """``data-yanked="reason text"``, escaped so it reads back unchanged."""
     attrs = only_anchor(simple_file(yanked=reason)).attrs
     assert attrs["data-yanked"] == reason
 
 
 def test_html_not_yanked_has_no_yanked_attribute() -> None:
-    """P12/E11: a file that is not yanked has no ``data-yanked`` at all (empty means yanked)."""
+    """A file that is not yanked has no ``data-yanked`` at all (empty means yanked)."""
     body = render_project_html(page(simple_file()))
     assert b"data-yanked" not in body
     assert "data-yanked" not in only_anchor(simple_file()).attrs
@@ -407,7 +408,7 @@ def test_html_not_yanked_has_no_yanked_attribute() -> None:
     ["<script>alert(1)</script>", 'Demo"&<b>', "</title><h1>x"],
 )
 def test_html_hostile_display_name_is_escaped_in_title(display_name: str) -> None:
-    """HOSTILE/P10: the display name is HTML-escaped in the title and heading."""
+    """The display name is HTML-escaped in the title and heading."""
     body = render_project_html(page(simple_file(), display_name=display_name))
     parsed = parse_html(body)
     assert display_name in parsed.title
@@ -417,14 +418,14 @@ def test_html_hostile_display_name_is_escaped_in_title(display_name: str) -> Non
 
 
 def test_html_and_json_list_the_same_files() -> None:
-    """P11/P15: both serializations describe the same set of files."""
+    """Both serializations describe the same set of files."""
     files = (simple_file("demo_pkg-1.0.tar.gz"), simple_file("demo_pkg-2.0-py3-none-any.whl"))
     html_names = {a.text for a in parse_html(render_project_html(page(*files))).anchors}
     json_names = {f["filename"] for f in project_json(*files)["files"]}
     assert html_names == json_names == {f.filename for f in files}
 
 
-# --- project list (R1-R3) ----------------------------------------------------------------
+# --- project list (docs/protocol.md, "Project list") -------------------------------------
 
 ENTRIES = [
     IndexEntry(name="zeta", display_name="Zeta", last_serial=3),
@@ -434,21 +435,21 @@ ENTRIES = [
 
 
 def test_index_html_links_are_relative_normalized_with_slash() -> None:
-    """R1/R2: each project links to ``<normalized>/`` relative to /simple/."""
+    """Each project links to ``<normalized>/`` relative to /simple/."""
     parsed = parse_html(render_index_html(ENTRIES))
     hrefs = {a.attrs["href"] for a in parsed.anchors}
     assert hrefs == {"zeta/", "foo-bar/", "hostile/"}
 
 
 def test_index_html_has_repository_version_meta() -> None:
-    """R4/P10: the project list also declares repository version 1.4 in its head."""
+    """The project list also declares repository version 1.4 in its head."""
     parsed = parse_html(render_index_html(ENTRIES))
     assert parsed.doctype.lower() == "doctype html"
     assert {"name": "pypi:repository-version", "content": "1.4"} in parsed.head_metas
 
 
 def test_index_html_anchor_text_is_the_escaped_project_name() -> None:
-    """R1: the anchor text is the project name, HTML-escaped."""
+    """The anchor text is the project name, HTML-escaped."""
     body = render_index_html(ENTRIES)
     texts = {a.attrs["href"]: a.text for a in parse_html(body).anchors}
     assert texts["hostile/"] == "<b>Hostile</b>"
@@ -457,7 +458,7 @@ def test_index_html_anchor_text_is_the_escaped_project_name() -> None:
 
 
 def test_index_html_order_is_stable_by_normalized_name() -> None:
-    """R3: the list is sorted by normalized name, whatever order the entries came in."""
+    """The list is sorted by normalized name, whatever order the entries came in."""
     first = parse_html(render_index_html(ENTRIES)).anchors
     second = parse_html(render_index_html(list(reversed(ENTRIES)))).anchors
     assert [a.attrs["href"] for a in first] == [a.attrs["href"] for a in second]
@@ -465,7 +466,7 @@ def test_index_html_order_is_stable_by_normalized_name() -> None:
 
 
 def test_index_json_shape() -> None:
-    """R1: ``{"meta": {"api-version": "1.4"}, "projects": [{"name": ...}, ...]}``."""
+    """``{"meta": {"api-version": "1.4"}, "projects": [{"name": ...}, ...]}``."""
     document = json.loads(render_index_json(ENTRIES, last_serial=9))
     assert document["meta"]["api-version"] == "1.4"
     assert sorted(p["name"] for p in document["projects"]) == sorted(
@@ -475,7 +476,7 @@ def test_index_json_shape() -> None:
 
 
 def test_index_empty() -> None:
-    """R1: an empty index renders an empty list in both forms."""
+    """An empty index renders an empty list in both forms."""
     assert json.loads(render_index_json([], last_serial=0))["projects"] == []
     assert parse_html(render_index_html([])).anchors == []
 

@@ -1,4 +1,5 @@
-"""Unit tests for ministry.core.upload_form: the legacy upload form (STANDARDS §5)."""
+"""Unit tests for ministry.core.upload_form: the legacy upload form
+(docs/protocol.md, "Uploads")."""
 
 from __future__ import annotations
 
@@ -81,11 +82,11 @@ def refused(fields: Fields, parts: Sequence[FilePart] | None = None) -> InvalidU
     return caught.value
 
 
-# --- good forms from real clients (U4, U5, U8, section 10) -------------------------------
+# --- good forms from real clients (docs/protocol.md, "Upload form") ----------------------
 
 
 def test_twine_form_is_accepted() -> None:
-    """U1-U6: twine's wheel upload passes and yields name, version, type, pyversion, digests."""
+    """twine's wheel upload passes and yields name, version, type, pyversion, digests."""
     form = read_upload_form(twine_fields(), content())
     assert form.name == "demo-pkg"
     assert form.version == Version("1.0")
@@ -126,16 +127,16 @@ def test_real_client_forms_are_accepted(client: str, fields: Fields, parts: list
 
 
 def test_gpg_signature_part_is_allowed() -> None:
-    """U6: ``gpg_signature`` is one of the two fields that may be a file part."""
+    """``gpg_signature`` is one of the two fields that may be a file part."""
     parts = [*content(), FilePart("gpg_signature", WHEEL + ".asc", OCTET)]
     assert read_upload_form(twine_fields(), parts).distribution.filename == WHEEL
 
 
-# --- :action and protocol_version (U1, U2) ------------------------------------------------
+# --- :action and protocol_version (docs/protocol.md, "Upload form") -----------------------
 
 
 def test_missing_action_is_refused() -> None:
-    """U1: the form is dispatched on ``:action``; without one it is a 400."""
+    """The form is dispatched on ``:action``; without one it is a 400."""
     error = refused(twine_fields(**{":action": _DROP}))
     assert error.field == ":action"
     assert "file_upload" in error.message
@@ -143,14 +144,14 @@ def test_missing_action_is_refused() -> None:
 
 @pytest.mark.parametrize("action", ["upload", "file-upload", "FILE_UPLOAD", "remove_pkg"])
 def test_unknown_action_is_refused(action: str) -> None:
-    """U1: ``file_upload`` is the only live action."""
+    """``file_upload`` is the only live action."""
     error = refused(twine_fields(**{":action": action}))
     assert error.field == ":action"
 
 
 @pytest.mark.parametrize("action", ["submit", "submit_pkg_info"])
 def test_preregistration_is_gone(action: str) -> None:
-    """U1: ``submit``/``submit_pkg_info`` -> 410 with the public index's message."""
+    """``submit``/``submit_pkg_info`` -> 410 with the public index's message."""
     with pytest.raises(Gone) as caught:
         read_upload_form(twine_fields(**{":action": action}), content())
     assert caught.value.message == (
@@ -159,7 +160,7 @@ def test_preregistration_is_gone(action: str) -> None:
 
 
 def test_doc_upload_is_gone() -> None:
-    """U1: ``doc_upload`` -> 410 "Uploading documentation is no longer supported..."."""
+    """``doc_upload`` -> 410 "Uploading documentation is no longer supported..."."""
     with pytest.raises(Gone) as caught:
         read_upload_form(twine_fields(**{":action": "doc_upload"}), [])
     assert caught.value.message.startswith("Uploading documentation is no longer supported")
@@ -167,80 +168,80 @@ def test_doc_upload_is_gone() -> None:
 
 @pytest.mark.parametrize("version", ["2", "0", "1.0", "v1"])
 def test_other_protocol_versions_are_refused(version: str) -> None:
-    """U2: any protocol_version other than "1" -> "Unknown protocol version."."""
+    """Any protocol_version other than "1" -> "Unknown protocol version."."""
     assert refused(twine_fields(protocol_version=version)).message == "Unknown protocol version."
 
 
 def test_missing_protocol_version_means_1() -> None:
-    """U2: a missing protocol_version is treated as "1"."""
+    """A missing protocol_version is treated as "1"."""
     form = read_upload_form(twine_fields(protocol_version=_DROP), content())
     assert form.name == "demo-pkg"
 
 
-# --- name and version (U3, N2) ------------------------------------------------------------
+# --- name and version (docs/protocol.md, "Upload form") -----------------------------------
 
 
 @pytest.mark.parametrize(
     "name", ["-foo", "foo-", ".foo", "foo_", "foo bar", "føø", "foo/bar", "demo-pkg\n", "fo\x00o"]
 )
 def test_invalid_name_is_refused(name: str) -> None:
-    """U3/N2: an invalid name gets the public index's Name message (a trailing newline too)."""
+    """An invalid name gets the public index's Name message (a trailing newline too)."""
     error = refused(twine_fields(name=name))
     assert NAME_ERROR in error.message
     assert error.field == "name"
 
 
 def test_missing_name_is_refused() -> None:
-    """U3: ``name`` is required."""
+    """``name`` is required."""
     assert refused(twine_fields(name=_DROP)).field == "name"
 
 
 @pytest.mark.parametrize("version", ["one", "1.0-beta-x", "1..0", "1.0 2"])
 def test_invalid_version_is_refused(version: str) -> None:
-    """U3/U14: the version must be PEP 440."""
+    """The version must be PEP 440."""
     error = refused(twine_fields(version=version))
     assert "is an invalid value for Version" in error.message
     assert error.field == "version"
 
 
 def test_missing_version_is_refused() -> None:
-    """U3: ``version`` is required."""
+    """``version`` is required."""
     assert refused(twine_fields(version=_DROP)).field == "version"
 
 
-# --- filetype and pyversion (U3, U4, N6) --------------------------------------------------
+# --- filetype and pyversion (docs/protocol.md, "Upload form") -----------------------------
 
 
 @pytest.mark.parametrize(
     "filetype", ["bdist_egg", "bdist_wininst", "bdist_msi", "bdist_dumb", "wheel", "", _DROP]
 )
 def test_unknown_filetype_is_refused(filetype: object) -> None:
-    """U3/N6: only sdist and bdist_wheel -> otherwise "Use a known file type."."""
+    """Only sdist and bdist_wheel -> otherwise "Use a known file type."."""
     assert refused(twine_fields(filetype=filetype)).message == "Use a known file type."
 
 
 def test_wheel_filename_with_filetype_sdist_is_refused() -> None:
-    """U11: the extension must fit the filetype."""
+    """The extension must fit the filetype."""
     error = refused(sdist_fields(), content(WHEEL))
     assert error.message.startswith("Invalid file extension")
 
 
 def test_sdist_filename_with_filetype_wheel_is_refused() -> None:
-    """U11: a .tar.gz sent as bdist_wheel is refused."""
+    """A .tar.gz sent as bdist_wheel is refused."""
     error = refused(twine_fields(), content(SDIST))
     assert error.message.startswith("Invalid file extension")
 
 
 @pytest.mark.parametrize("pyversion", ["py3", "cp312", "any"])
 def test_sdist_pyversion_other_than_source_is_refused(pyversion: str) -> None:
-    """U4: for an sdist any pyversion but ``source`` is refused."""
+    """For an sdist any pyversion but ``source`` is refused."""
     error = refused(sdist_fields(pyversion=pyversion), content(SDIST))
     assert error.message == "Use 'source' as Python version for an sdist."
 
 
 @pytest.mark.parametrize("pyversion", ["source", _DROP])
 def test_sdist_pyversion_source_or_missing_is_source(pyversion: object) -> None:
-    """U4: flit sends no pyversion for an sdist; it defaults to ``source``."""
+    """flit sends no pyversion for an sdist; it defaults to ``source``."""
     form = read_upload_form(sdist_fields(pyversion=pyversion), content(SDIST))
     assert form.pyversion == "source"
     assert form.filetype == "sdist"
@@ -255,28 +256,28 @@ def test_sdist_pyversion_source_or_missing_is_source(pyversion: object) -> None:
     ],
 )
 def test_wheel_without_pyversion_takes_it_from_tags(filename: str, expected: str) -> None:
-    """U4: a wheel upload without pyversion gets the python tags of its filename."""
+    """A wheel upload without pyversion gets the python tags of its filename."""
     form = read_upload_form(twine_fields(pyversion=_DROP), content(filename))
     assert form.pyversion == expected
 
 
 def test_wheel_pyversion_from_client_is_kept() -> None:
-    """U4/J5: the pyversion the client sent is what the JSON API reports."""
+    """The pyversion the client sent is what the JSON API reports."""
     form = read_upload_form(twine_fields(pyversion="cp312"), content(WHEEL))
     assert form.pyversion == "cp312"
 
 
-# --- digests (U5) -------------------------------------------------------------------------
+# --- digests (docs/protocol.md, "Digests") ------------------------------------------------
 
 
 def test_no_digest_is_refused() -> None:
-    """U5: "Include at least one message digest."."""
+    """Refused: "Include at least one message digest."."""
     fields = twine_fields(sha256_digest=_DROP, blake2_256_digest=_DROP)
     assert refused(fields).message == "Include at least one message digest."
 
 
 def test_empty_digests_count_as_missing() -> None:
-    """U5: empty digest fields are no digest at all."""
+    """Empty digest fields are no digest at all."""
     fields = twine_fields(sha256_digest="", blake2_256_digest="")
     assert refused(fields).message == "Include at least one message digest."
 
@@ -295,12 +296,12 @@ def test_empty_digests_count_as_missing() -> None:
     ],
 )
 def test_malformed_digest_is_refused(key: str, value: str) -> None:
-    """U5: sha256 and blake2 are 64 hex characters, md5 32 hex characters."""
+    """sha256 and blake2 are 64 hex characters, md5 32 hex characters."""
     assert refused(twine_fields(**{key: value})).field == key
 
 
 def test_uppercase_hex_digests_are_accepted_and_compared_case_insensitively() -> None:
-    """U5: digests are compared case-insensitively (HOSTILE 4: uppercase hex is accepted)."""
+    """Digests are compared case-insensitively (uppercase hex is accepted)."""
     fields = twine_fields(
         sha256_digest=SHA256.upper(), blake2_256_digest=BLAKE2.upper(), md5_digest=MD5.upper()
     )
@@ -311,7 +312,7 @@ def test_uppercase_hex_digests_are_accepted_and_compared_case_insensitively() ->
 
 @pytest.mark.parametrize("key", ["sha256_digest", "blake2_256_digest", "md5_digest"])
 def test_any_mismatching_digest_is_refused(key: str) -> None:
-    """U5: every digest supplied must match; one wrong digest is enough to refuse."""
+    """Every digest supplied must match; one wrong digest is enough to refuse."""
     fields = twine_fields(md5_digest=MD5)
     fields[key] = ["0" * len(fields[key][0])]
     form = read_upload_form(fields, content())
@@ -321,40 +322,40 @@ def test_any_mismatching_digest_is_refused(key: str) -> None:
 
 
 def test_matching_digests_pass() -> None:
-    """U5: the right digests for the bytes pass check_digests."""
+    """The right digests for the bytes pass check_digests."""
     form = read_upload_form(twine_fields(md5_digest=MD5), content())
     check_digests(form, COMPUTED)
     assert set(form.digests) == {"sha256_digest", "blake2_256_digest", "md5_digest"}
 
 
-# --- duplicate fields, file parts (U6, E22) -----------------------------------------------
+# --- duplicate fields, file parts (docs/protocol.md, "Upload form") -----------------------
 
 
 @pytest.mark.parametrize(
     "key", ["name", "version", "filetype", "pyversion", "sha256_digest", ":action"]
 )
 def test_single_field_sent_twice_is_refused(key: str) -> None:
-    """HOSTILE 7: a single-use field sent twice is refused rather than one value guessed."""
+    """A single-use field sent twice is refused rather than one value guessed."""
     fields = twine_fields()
     fields[key] = [*fields[key], fields[key][0]]
     assert refused(fields).field == key
 
 
 def test_repeated_multi_use_fields_are_fine() -> None:
-    """U6: multi-use fields (classifiers, requires_dist) arrive as repeated keys."""
+    """Multi-use fields (classifiers, requires_dist) arrive as repeated keys."""
     fields = twine_fields(classifiers=["A :: B", "C :: D", "E :: F"])
     assert read_upload_form(fields, content()).name == "demo-pkg"
 
 
 @pytest.mark.parametrize("field", ["summary", "name", "description", "sha256_digest"])
 def test_non_content_field_as_file_part_is_refused(field: str) -> None:
-    """U6/E22: a field sent as a file part -> "<field>: Should not be a tuple."."""
+    """A field sent as a file part -> "<field>: Should not be a tuple."."""
     parts = [*content(), FilePart(field, "x.txt", "text/plain")]
     assert refused(twine_fields(), parts).message == f"{field}: Should not be a tuple."
 
 
 def test_two_content_parts_are_refused() -> None:
-    """HOSTILE: one file per upload request."""
+    """One file per upload request."""
     parts = [*content(), *content("demo_pkg-1.0-py2-none-any.whl")]
     error = refused(twine_fields(), parts)
     assert error.message
@@ -362,13 +363,13 @@ def test_two_content_parts_are_refused() -> None:
 
 
 def test_no_content_part_is_refused() -> None:
-    """U3: "Upload payload does not have a file."."""
+    """Refused: "Upload payload does not have a file."."""
     assert refused(twine_fields(), []).message == "Upload payload does not have a file."
 
 
 @pytest.mark.parametrize("content_type", ["", "  ", "image/png", "image/jpeg", "Image/PNG"])
 def test_empty_or_image_content_type_is_refused(content_type: str) -> None:
-    """U8: an empty or ``image/*`` part type (case-insensitive, RFC 9110 8.3.1) is refused."""
+    """An empty or ``image/*`` part type (case-insensitive, RFC 9110 8.3.1) is refused."""
     error = refused(twine_fields(), content(content_type=content_type))
     assert error.message == "Invalid distribution file."
 
@@ -377,11 +378,11 @@ def test_empty_or_image_content_type_is_refused(content_type: str) -> None:
     "content_type", [None, OCTET, "application/zip", "application/x-tar", "binary/octet-stream"]
 )
 def test_missing_or_ordinary_content_type_is_accepted(content_type: str | None) -> None:
-    """U8: no part type (uv, flit) or any non-image type is fine."""
+    """No part type (uv, flit) or any non-image type is fine."""
     assert read_upload_form(twine_fields(), content(content_type=content_type)).name == "demo-pkg"
 
 
-# --- hostile filenames (U11) --------------------------------------------------------------
+# --- hostile filenames (docs/protocol.md, "Distribution filenames") -----------------------
 
 CONTROL_MESSAGE = (
     "Cannot upload a file with non-printable characters (ordinals 0-31) or the DEL character "
@@ -401,7 +402,7 @@ SLASH_MESSAGE = "Cannot upload a file with '/' or '\\' in the name."
     ],
 )
 def test_filename_with_slash_is_refused(filename: str) -> None:
-    """U11: no ``/`` or ``\\`` in the filename (no path tricks)."""
+    """No ``/`` or ``\\`` in the filename (no path tricks)."""
     assert refused(twine_fields(), content(filename)).message == SLASH_MESSAGE
 
 
@@ -417,7 +418,7 @@ def test_filename_with_slash_is_refused(filename: str) -> None:
     ],
 )
 def test_filename_with_control_characters_is_refused(filename: str) -> None:
-    """U11: NUL, other control characters and DEL are refused with the public index's message."""
+    """NUL, other control characters and DEL are refused with the public index's message."""
     assert refused(twine_fields(), content(filename)).message == CONTROL_MESSAGE
 
 
@@ -434,7 +435,7 @@ def test_filename_with_control_characters_is_refused(filename: str) -> None:
     ],
 )
 def test_tricky_filenames_are_refused(filename: str) -> None:
-    """U11/HOSTILE: dot-dot names and non-ASCII look-alikes are refused."""
+    """Dot-dot names and non-ASCII look-alikes are refused."""
     assert refused(twine_fields(), content(filename)).field == "content"
 
 
@@ -451,30 +452,30 @@ def test_tricky_filenames_are_refused(filename: str) -> None:
     ],
 )
 def test_unsupported_extensions_are_refused(filetype: str, filename: str) -> None:
-    """N6/U11: .zip sdists, eggs, .exe and .msi are refused."""
+    """.zip sdists, eggs, .exe and .msi are refused."""
     fields = twine_fields(filetype=filetype, pyversion="source" if filetype == "sdist" else "py3")
     error = refused(fields, content(filename))
     assert error.message.startswith("Invalid file extension")
 
 
 def test_filename_over_255_bytes_is_refused() -> None:
-    """HOSTILE: a filename longer than one path component can be (255 bytes) is refused."""
+    """A filename longer than one path component can be (255 bytes) is refused."""
     long_name = "demo_pkg-1.0-py3-none-" + "x" * 240 + ".whl"
     assert len(long_name.encode()) > 255
     assert refused(twine_fields(), content(long_name)).field == "content"
 
 
-# --- name and version consistency (U13, U10, N7, U14) ------------------------------------
+# --- name and version consistency (docs/protocol.md, "Names in uploads") -----------------
 
 
 def test_filename_for_another_project_is_refused() -> None:
-    """U13: "Start filename for '<Project>' with '<norm_underscored>'."."""
+    """Refused: "Start filename for '<Project>' with '<norm_underscored>'."."""
     error = refused(twine_fields(name="Other.Pkg"), content(WHEEL))
     assert error.message == "Start filename for 'Other.Pkg' with 'other_pkg'."
 
 
 def test_filename_version_mismatch_is_refused() -> None:
-    """U13: "Version in filename should be '<form version>' not '<file version>'."."""
+    """Refused: "Version in filename should be '<form version>' not '<file version>'."."""
     error = refused(twine_fields(version="2.0"), content(WHEEL))
     assert error.message == "Version in filename should be '2.0' not '1.0'."
 
@@ -489,7 +490,7 @@ def test_filename_version_mismatch_is_refused() -> None:
     ],
 )
 def test_non_normalized_form_name_is_accepted(form_name: str, filename: str) -> None:
-    """U10/E24: the form name is compared by its normalized form."""
+    """The form name is compared by its normalized form."""
     filetype = "sdist" if filename.endswith(".tar.gz") else "bdist_wheel"
     pyversion: object = _DROP if filetype == "sdist" else "py3"
     fields = twine_fields(name=form_name, filetype=filetype, pyversion=pyversion)
@@ -506,13 +507,13 @@ def test_non_normalized_form_name_is_accepted(form_name: str, filename: str) -> 
     ],
 )
 def test_sdist_filename_must_be_normalized(filename: str, expected: str) -> None:
-    """N5/U13/check 15: an sdist is named ``{norm_underscored}-{version}.tar.gz`` exactly."""
+    """An sdist is named ``{norm_underscored}-{version}.tar.gz`` exactly."""
     error = refused(sdist_fields(), content(filename))
     assert error.message == f"Filename {filename!r} is invalid, should be {expected!r}."
 
 
 def test_sdist_version_must_be_spelled_as_the_release() -> None:
-    """U13: ``demo_pkg-1.0.tar.gz`` is not the sdist of release ``1.0.0`` (str(version) differs)."""
+    """``demo_pkg-1.0.tar.gz`` is not the sdist of release ``1.0.0`` (str(version) differs)."""
     error = refused(sdist_fields(version="1.0.0"), content(SDIST))
     assert error.message == f"Filename {SDIST!r} is invalid, should be 'demo_pkg-1.0.0.tar.gz'."
 
@@ -525,7 +526,7 @@ def test_sdist_version_must_be_spelled_as_the_release() -> None:
     ],
 )
 def test_uploaded_wheel_filename_must_use_normalized_name(filename: str, written: str) -> None:
-    """U13: "Filename '<f>' should contain the normalized project name '<n>', not '<x>'."."""
+    """Refused: "Filename '<f>' should contain the normalized project name '<n>', not '<x>'."."""
     error = refused(twine_fields(), content(filename))
     assert error.message == (
         f"Filename {filename!r} should contain the normalized project name 'demo_pkg', "
@@ -541,7 +542,7 @@ def test_uploaded_wheel_filename_must_use_normalized_name(filename: str, written
     ],
 )
 def test_local_version_is_accepted(filename: str, filetype: str) -> None:
-    """N7 [policy]: a private index allows local versions such as ``1.0+cpu``."""
+    """docs/protocol.md, "Versions": a private index allows local versions such as ``1.0+cpu``."""
     pyversion: object = _DROP if filetype == "sdist" else "py3"
     fields = twine_fields(version="1.0+cpu", filetype=filetype, pyversion=pyversion)
     form = read_upload_form(fields, content(filename))
@@ -553,19 +554,20 @@ def test_local_version_is_accepted(filename: str, filetype: str) -> None:
     "metadata_version", ["1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6"]
 )
 def test_supported_metadata_versions_are_accepted(metadata_version: str) -> None:
-    """U14/M1: metadata_version 1.0-2.6 are accepted (flit always sends 2.3)."""
+    """docs/protocol.md, "Core metadata": metadata_version 1.0-2.6 are accepted (flit always sends
+    2.3)."""
     form = read_upload_form(twine_fields(metadata_version=metadata_version), content())
     assert form.name == "demo-pkg"
 
 
 @pytest.mark.parametrize("metadata_version", ["9.9", "3.0", "1.3", "two"])
 def test_unknown_metadata_version_is_refused(metadata_version: str) -> None:
-    """U14: "'X' is not a valid metadata version."."""
+    """docs/protocol.md, "Core metadata": "'X' is not a valid metadata version."."""
     error = refused(twine_fields(metadata_version=metadata_version))
     assert error.message == f"{metadata_version!r} is not a valid metadata version."
 
 
-# --- the file's own metadata (U14) --------------------------------------------------------
+# --- the file's own metadata (docs/protocol.md, "Names in uploads") -----------------------
 
 
 def wheel_form() -> UploadForm:
@@ -577,27 +579,27 @@ def wheel_form() -> UploadForm:
     [("demo-pkg", "1.0"), ("Demo_Pkg", "1.0"), ("demo.pkg", "1.0.0"), ("DEMO-PKG", "1.0")],
 )
 def test_metadata_matching_form_passes(raw_name: str, raw_version: str) -> None:
-    """U14/E25: the file's Name/Version agree with the form by normalized name and PEP 440."""
+    """The file's Name/Version agree with the form by normalized name and PEP 440."""
     form = wheel_form()
     check_metadata_matches(form, raw_name, Version(raw_version))
     assert form.distribution.project == "demo-pkg"
 
 
 def test_metadata_with_other_name_is_refused() -> None:
-    """U14/HOSTILE 36: METADATA naming another project is refused."""
+    """METADATA naming another project is refused."""
     with pytest.raises(InvalidUpload) as caught:
         check_metadata_matches(wheel_form(), "evil-pkg", Version("1.0"))
     assert "evil-pkg" in caught.value.message
 
 
 def test_metadata_with_other_version_is_refused() -> None:
-    """U14/HOSTILE 36: METADATA with another version is refused."""
+    """METADATA with another version is refused."""
     with pytest.raises(InvalidUpload) as caught:
         check_metadata_matches(wheel_form(), "demo-pkg", Version("1.1"))
     assert "1.1" in caught.value.message
 
 
-# --- imports and duplicates (U17) --------------------------------------------------------
+# --- imports and duplicates (docs/protocol.md, "Duplicates") -----------------------------
 
 
 @pytest.mark.parametrize(
@@ -627,7 +629,7 @@ def test_form_for_file_refuses_bad_names(filename: str) -> None:
 
 
 def test_already_exists_message() -> None:
-    """U17: the error starts with "File already exists" so --skip-existing recognises it."""
+    """The error starts with "File already exists" so --skip-existing recognises it."""
     error = already_exists(WHEEL, BLAKE2)
     assert isinstance(error, FileExists)
     assert error.message.startswith("File already exists")

@@ -1,6 +1,6 @@
 """Unit tests for ministry.core.upstream_pages: reading an upstream's PEP 503/691 project page.
 
-Covers STANDARDS P10-P17 as a client and HOSTILE 55, 58, 59 and 63.
+Covers docs/protocol.md, "Reading upstream pages", and docs/security.md, "Hostile upstream pages".
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Behind nginx every connection comes from nginx; the client's address, the
 scheme it used and the host it asked for arrive in ``X-Forwarded-For``,
 ``-Proto`` and ``-Host``. Anyone can send those headers, so they are read only
-when the connection comes from a configured proxy address (HOSTILE.md 29), and
+when the connection comes from a configured proxy address (docs/security.md, "HTTP abuse"), and
 even then a value that is not plainly an address, a scheme or a host is
 ignored rather than copied into the log, the login limits or absolute URLs.
 

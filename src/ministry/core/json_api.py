@@ -2,7 +2,7 @@
 
 Not a standard, but dependabot, renovate, bandersnatch, poetry's PyPI source and
 many scripts read it; every key the public index sends is sent, ``null`` where
-this index has nothing to say (STANDARDS.md §6).
+this index has nothing to say (docs/protocol.md, "JSON API keys").
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def _version(release: Release) -> Version:
 
 
 def latest_release(releases: Sequence[Release], files: Sequence[FileEntry]) -> Release | None:
-    """Newest release, preferring not yanked, then not a pre-release (J2)."""
+    """Newest release, preferring not yanked, then not a pre-release
+    (docs/protocol.md, "Latest release")."""
     groups = group_by_release(files)
     yanked = {key for key, group in groups.items() if release_yank(group) is not None}
 
@@ -132,7 +133,8 @@ def project_document(
     file_url: FileUrl,
     last_serial: int,
 ) -> dict[str, Any]:
-    """The document for one release; with ``releases``, the project document (J3)."""
+    """The document for one release; with ``releases``, the project document
+    (docs/protocol.md, "JSON API keys")."""
     # Files group by release, whichever spelling of its version each filename carries.
     groups = group_by_release(sorted(files, key=lambda f: f.filename))
     shown = groups.get(release_key(release.version), [])

@@ -1,4 +1,4 @@
-"""How many failed logins a client may make before it must wait (HOSTILE 46).
+"""How many failed logins a client may make before it must wait (docs/security.md, "Credentials").
 
 Two sliding windows: failures per (user, client address), the guard against
 guessing one user's password, and a larger budget per address alone, the guard

@@ -74,7 +74,8 @@ def _parse(accept: str, aliases: Mapping[str, str]) -> list[_Range]:
 
 
 def _quality(value: str) -> float:
-    # A malformed q-value is read as 1 rather than dropping the entry (STANDARDS E3).
+    # A malformed q-value is read as 1 rather than dropping the entry
+    # (docs/protocol.md, "Content negotiation").
     try:
         quality = float(value)
     except ValueError:

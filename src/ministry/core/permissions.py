@@ -3,7 +3,7 @@
 Principals in an index's lists are user names, ``@group`` names, or ``@all``
 (every user). Server administrators may do everything. API tokens read and
 upload only, and only on their own index and projects; managing anything takes
-a password, so a leaked CI token cannot delete, yank or grant (HOSTILE.md 42).
+a password, so a leaked CI token cannot delete, yank or grant (docs/security.md, "Credentials").
 
 Within a hosted index each project has owners and maintainers, as on the public
 index (docs/security.md, "Project ownership"): the index's ``uploaders`` decide who

@@ -76,7 +76,8 @@ class IndexEntry:
 
 
 def format_upload_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with exactly six fractional digits and ``Z`` (STANDARDS P15)."""
+    """ISO 8601 in UTC with exactly six fractional digits and ``Z``
+    (docs/protocol.md, "Upload times")."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -2,7 +2,7 @@
 
 The API is not standardised: its de-facto specification is the public index's
 own upload code, whose messages are reused here so that the hints clients print
-for the public index also fit this one (STANDARDS.md §5).
+for the public index also fit this one (docs/protocol.md, "Upload form").
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ _GONE_ACTIONS = {
     "publish documentation elsewhere.",
 }
 # Fields that must appear at most once; a second value would otherwise be silently
-# dropped, and which one "wins" must never be a guess (HOSTILE.md 7).
+# dropped, and which one "wins" must never be a guess (docs/security.md, "Hostile uploads").
 _SINGLE_FIELDS = (
     ":action",
     "protocol_version",
@@ -186,7 +186,8 @@ def read_upload_form(
 ) -> UploadForm:
     """Validate the form fields and the file part's name before the file is inspected."""
     _check_action(fields)
-    # Not stripped: the specification calls "foo\n" an invalid name (STANDARDS N2).
+    # Not stripped: the specification calls "foo\n" an invalid name
+    # (docs/protocol.md, "Project names").
     name = _check_name(_single(fields, "name", strip=False))
     version = _check_version(_single(fields, "version"))
     metadata_version = _single(fields, "metadata_version")
@@ -278,7 +279,7 @@ def check_metadata_matches(form: UploadForm, raw_name: str, raw_version: Version
 
 
 def already_exists(filename: str, blake2b_256: str) -> FileExists:
-    """The error upload clients recognise as "skip this file" (STANDARDS U17)."""
+    """The error upload clients recognise as "skip this file" (docs/protocol.md, "Duplicates")."""
     return FileExists(
         f"File already exists ({filename!r}, with blake2_256 hash {blake2b_256!r}). "
         "Published files cannot be replaced; upload a new version instead."

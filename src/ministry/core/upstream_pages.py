@@ -3,14 +3,17 @@
 The proxy trusts an upstream for bytes it can verify, never for structure: a
 captive portal, an HTML error page served as JSON, a link to ``javascript:``, a
 filename with ``/`` or ``..`` or another project's file must not reach our cache
-or our clients (HOSTILE 55, 58). So a document that cannot be a project page
+or our clients (docs/security.md, "Hostile upstream pages").
+So a document that cannot be a project page
 raises :class:`UpstreamPageError` (the caller keeps its previous copy), while a
 single bad file entry is dropped and the rest of the page kept. Yanked reasons
-and ``requires-python`` pass through exactly (HOSTILE 63).
+and ``requires-python`` pass through exactly (docs/protocol.md, "Reading upstream pages").
 
 Which hosts the file URLs may point to is the fetcher's policy (allow-list,
-HOSTILE 57), not this module's: PyPI's pages link to another host by design.
-Pure code, no I/O; sizes are bounded here as a second guard (HOSTILE 59).
+docs/security.md, "Upstream requests (SSRF)"), not this module's:
+PyPI's pages link to another host by design.
+Pure code, no I/O; sizes are bounded here as a second guard (docs/security.md,
+"Hostile upstream pages").
 """
 
 from __future__ import annotations

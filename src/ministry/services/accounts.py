@@ -201,7 +201,8 @@ class AccountService:
         return await self._metadata.list_tokens(user)
 
     async def revoke_token(self, identity: Identity, user: str, token_id: str) -> None:
-        """Revoke one of a user's tokens; another user's token is not found (HOSTILE 43)."""
+        """Revoke one of a user's tokens; another user's token is not found
+        (docs/security.md, "Credentials")."""
         _check_self_or_admin(identity, user, "revoke this user's tokens")
         token = await self._metadata.get_token(token_id)
         if token is None or token.user != user:

@@ -5,7 +5,7 @@ file; every client asking for it meanwhile reads that file as it grows. The
 last byte is held back until the whole file has arrived and its sha256 matches
 the upstream page: a truncated or altered download is never kept, never
 completed to a client (its connection is cut instead, so the client sees an
-error), and never served to anyone later (HOSTILE.md 53, 54, 60).
+error), and never served to anyone later (docs/security.md, "Upstreams that fail").
 """
 
 from __future__ import annotations

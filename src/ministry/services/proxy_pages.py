@@ -4,8 +4,9 @@ A page is fresh for the index's ``page_ttl``; after that it is revalidated with
 a conditional request. Concurrent requests for one project share one upstream
 request (single flight). When the upstream fails, the last good page is served
 and marked stale, and further attempts wait a little, so an upstream outage
-does not make every request wait for a timeout (HOSTILE.md 50-56). An answer
-that is not a believable page never replaces a good one (HOSTILE.md 55).
+does not make every request wait for a timeout (docs/security.md, "Upstreams that fail"). An answer
+that is not a believable page never replaces a good one
+(docs/security.md, "Hostile upstream pages").
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ class ProxyPages:
 
     def _is_fresh(self, config: IndexConfig, kept: CachedPage) -> bool:
         ttl = config.page_ttl if kept.status == 200 else min(config.page_ttl, _NOT_FOUND_TTL)
-        # A fetch time in the future means the clock went back: revalidate (HOSTILE.md 76).
+        # A fetch time in the future means the clock went back: revalidate
+        # (docs/security.md, "Upstreams that fail").
         return 0 <= self._age(kept) < ttl
 
     def _page(self, kept: CachedPage, *, fresh: bool, config: IndexConfig) -> ProxyPage | None:
@@ -188,7 +190,8 @@ class ProxyPages:
             before = len(self._load(kept).page.files)
             if before:
                 # A login or error page served as HTML parses as a project without files;
-                # a project losing every file at once is far less likely (HOSTILE.md 55).
+                # a project losing every file at once is far less likely
+                # (docs/security.md, "Hostile upstream pages").
                 raise UpstreamPageError(
                     f"the upstream page lists no files where it listed {before}"
                 )

@@ -1,4 +1,6 @@
-"""Whether the stores can serve every request now: what ``/-/ready`` reports (HOSTILE.md 68).
+"""Whether the stores can serve every request now: what ``/-/ready`` reports.
+
+docs/security.md, "Stores that fail".
 
 ``/-/health`` says that the process runs; this says whether it can do its work:
 both stores answer, and both take writes, so that a load balancer or an

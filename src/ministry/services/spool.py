@@ -2,9 +2,9 @@
 
 The file part of an upload can be large, so it is never held in memory; the
 limit is enforced on the bytes actually received, whatever ``Content-Length``
-claimed (HOSTILE.md 14, 15). A disk that fills up or turns read-only while the
+claimed (docs/security.md, "Hostile uploads"). A disk that fills up or turns read-only while the
 body streams ends the upload with the matching storage error, and the partial
-file goes at once (HOSTILE.md 66).
+file goes at once (docs/security.md, "Stores that fail").
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The upload pipeline: from a spooled file and its form to a published, durable file.
 
-Order matters for the promises in HOSTILE.md: every check runs before anything
+Order matters for the promises in docs/security.md, "Hostile uploads": every check
+runs before anything
 is stored; the blob is durable before the metadata row is committed; and the
 commit itself decides races, so two identical uploads both succeed and two
 different ones under one filename have exactly one winner.

@@ -1,7 +1,8 @@
 """The HTTP client of proxy indexes, and the upstream of ``--upstream pip``.
 
 Every call has a timeout, and a page fetch also an overall deadline, so an
-upstream that drips one byte a second costs a bounded wait (HOSTILE.md 51, 52).
+upstream that drips one byte a second costs a bounded wait
+(docs/security.md, "Upstreams that fail").
 A page is read up to :data:`MAX_PAGE_BYTES` and refused past it, so a hostile
 page costs bounded memory (docs/security.md, "Hostile upstream pages").
 Each upstream has its own connection pool, which connects only where the reach

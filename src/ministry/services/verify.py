@@ -3,7 +3,7 @@
 Every blob a record names (a hosted file, its PEP 658 metadata file, a file in a
 proxy index's cache) is read back and hashed. A blob whose bytes do not hash to
 its name is moved to quarantine, so that a flipped bit is reported and never
-served again (HOSTILE.md 1, 74); a record whose blob is missing is reported.
+served again (docs/security.md, "Stores that fail"); a record whose blob is missing is reported.
 Blobs that no record names (orphans: the bytes of a refused or deleted upload,
 or of a crash between a blob and its record) are moved to quarantine too.
 Quarantine deletes nothing: ``BlobStore.quarantine`` moves the bytes aside.

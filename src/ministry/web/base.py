@@ -2,7 +2,7 @@
 
 Domain errors are mapped to HTTP here and nowhere else. The message travels in
 the reason phrase as well as the body, because twine prints only the reason
-phrase (STANDARDS.md U20); clients that prefer JSON (uv) get the public index's
+phrase (docs/protocol.md, "Upload answers"); clients that prefer JSON (uv) get the public index's
 ``{"message", "code", "title"}`` shape.
 """
 
@@ -114,7 +114,8 @@ def _reason(message: str) -> str:
 
 
 def believe_proxy(request: tornado.httputil.HTTPServerRequest, proxies: Sequence[str]) -> None:
-    """Take the client, scheme and host from a trusted proxy's headers (HOSTILE.md 29).
+    """Take the client, scheme and host from a trusted proxy's headers
+    (docs/security.md, "HTTP abuse").
 
     Done once, as a handler is made, before anything reads the request (an
     upload's body streams in only after): the access log, the audit log and

@@ -72,7 +72,7 @@ class FileHandler(BaseHandler):
             self.set_header("Content-Type", "text/plain; charset=utf-8")
         else:
             # Never a type a browser would run, and never a Content-Encoding: clients
-            # check the hash of exactly these bytes (STANDARDS.md F1, HOSTILE.md 91).
+            # check the hash of exactly these bytes (docs/protocol.md, "Downloads").
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
         self.set_header("ETag", f'"{download.sha256}"')
@@ -93,7 +93,7 @@ class FileHandler(BaseHandler):
             modified = download.entry.upload_time.replace(microsecond=0)
             return modified <= parsedate_to_datetime(since)
         except (TypeError, ValueError):
-            return False  # junk dates are ignored (HOSTILE.md 81)
+            return False  # junk dates are ignored (docs/security.md, "HTTP abuse")
 
     def _range(self, size: int) -> ByteRange | None:
         header = self.request.headers.get("Range")

@@ -4,7 +4,7 @@ Tornado's own form parser needs the whole body in memory; an upload can be
 100 MiB. This feeds chunks to ``python-multipart`` as they arrive: the
 ``content`` part goes straight to a spool file, every other part is kept in
 memory under fixed caps on count and size, so a multipart bomb costs bounded
-memory and time (HOSTILE.md 20).
+memory and time (docs/security.md, "Hostile uploads").
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ class _NulInQuery(tornado.routing.Matcher):
 
 
 class NulQueryHandler(BaseHandler):
-    """400 for a NUL in the query (HOSTILE.md 84), rather than a quietly altered argument."""
+    """400 for a NUL in the query (docs/security.md, "HTTP abuse"), rather than a quietly
+    altered argument."""
 
     def prepare(self) -> None:
         """400 for every method."""

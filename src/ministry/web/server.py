@@ -1,8 +1,8 @@
 """The HTTP server and its limits: header size, timeouts, and a cap on open connections.
 
 Every limit here bounds what one client can hold (memory, a file descriptor, a
-slot in the event loop) without a request ever reaching a handler (HOSTILE.md
-77-79, 82, 85). docs/deploy.md lists them for operators, with what to set in
+slot in the event loop) without a request ever reaching a handler (docs/security.md,
+"HTTP abuse"). docs/deploy.md lists them for operators, with what to set in
 nginx in front.
 """
 

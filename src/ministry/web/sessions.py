@@ -38,7 +38,8 @@ _NOT_IN_LOCAL_PATH = re.compile(r"[\x00-\x20\x7f\\]")
 
 
 def local_path(target: str) -> str:
-    """Where to go after logging in: a path on this server, never another site (HOSTILE 28)."""
+    """Where to go after logging in: a path on this server, never another site
+    (docs/security.md, "HTTP abuse")."""
     if (
         target.startswith("/")
         and not target.startswith("//")

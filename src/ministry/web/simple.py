@@ -47,7 +47,8 @@ class SimplePageHandler(BaseHandler):
         # Clients must see a new upload at once, so they revalidate every time (cheap: 304).
         self.cache_for(access, "max-age=0, must-revalidate")
         if page.stale:
-            # The upstream failed; this is the last good copy (HOSTILE.md 50).
+            # The upstream failed; this is the last good copy
+            # (docs/security.md, "Upstreams that fail").
             self.set_header("X-Ministry-Upstream", "stale")
             self.set_header("Warning", '110 ministry "Response is Stale"')
         if page.held_back:

@@ -1,4 +1,4 @@
-"""Cutting off uploads whose body stalls or trickles (slow POST, HOSTILE.md 78).
+"""Cutting off uploads whose body stalls or trickles (slow POST; docs/security.md, "HTTP abuse").
 
 Tornado's body timeout is a deadline for the whole body, which either cuts a large
 upload on a slow link or lets a client that sends a byte now and then hold the

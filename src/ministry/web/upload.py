@@ -5,7 +5,7 @@ before the body is read (docs/security.md, "Uploads refused at the headers"): a
 stranger neither fills a spool nor makes the server read a large body. An
 accepted body streams through the multipart receiver to a spool; the upload
 service does the rest. Uploads are never redirected
-(STANDARDS.md U22): every spelling of the URL is answered in place.
+(docs/protocol.md, "Upload URLs"): every spelling of the URL is answered in place.
 """
 
 from __future__ import annotations
@@ -196,7 +196,8 @@ class UploadHandler(BaseHandler):
             self._spool = None
 
     def on_connection_close(self) -> None:
-        """A client that hangs up mid-body leaves nothing behind (HOSTILE.md 19)."""
+        """A client that hangs up mid-body leaves nothing behind
+        (docs/security.md, "Hostile uploads")."""
         self._stop_watching()
         self._discard()
         if self._drain_timer is not None:
@@ -215,7 +216,7 @@ def _declared_size(header: str | None) -> int | None:
     """The body size a client announced; None without one, or when it is no number.
 
     Tornado answers 400 to a Content-Length that is not a plain number; one too long
-    for ``int`` is more than any limit (HOSTILE.md 79).
+    for ``int`` is more than any limit (docs/security.md, "HTTP abuse").
     """
     if header is None or not (header.isascii() and header.isdigit()):
         return None

@@ -21,6 +21,6 @@ def file_path(index: str, project: str, filename: str) -> str:
     """The URL path of a file; ``.metadata`` appended gives its PEP 658 file.
 
     No query string, ever: pip and uv would build different metadata URLs from it
-    (STANDARDS.md F6).
+    (docs/protocol.md, "Metadata files").
     """
     return f"{index_prefix(index)}/packages/{quote(project)}/{quote(filename, safe='+!')}"

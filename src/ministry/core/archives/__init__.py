@@ -3,7 +3,7 @@
 An upload is untrusted bytes that pip, uv and our own metadata parser read later, so every
 ambiguity between archive readers is refused rather than resolved: duplicate names, a local
 header that disagrees with the central directory, bytes hidden before, between or after zip
-members, a file that is both a zip and a tar (HOSTILE 31-39, STANDARDS U12). Nothing is
+members, a file that is both a zip and a tar (docs/security.md, "Hostile uploads"). Nothing is
 extracted to disk. Members are read one at a time, in chunks, under fixed caps on member
 count, decompressed bytes, compression ratio and metadata size, so a bomb costs bounded
 memory and time. The code is synchronous because the upload service runs it in a worker thread.

@@ -123,7 +123,8 @@ def check_member_name(name: str, *, strict: bool) -> None:
 
 
 def _license_files(metadata: bytes) -> list[str]:
-    """The License-File paths that core metadata 2.4+ promises exist (U12); else none."""
+    """The License-File paths that core metadata 2.4+ promises exist; else none
+    (docs/protocol.md, "Archive contents")."""
     try:
         raw, _ = parse_email(metadata)
         if Version(raw.get("metadata_version", "0")) < Version("2.4"):

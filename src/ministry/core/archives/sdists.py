@@ -33,7 +33,8 @@ _TAR_EXTENDED = frozenset(
 
 
 class _CappedReader(io.RawIOBase):
-    """Hands tarfile decompressed bytes, refusing once past the size or ratio cap (HOSTILE 32)."""
+    """Hands tarfile decompressed bytes, refusing once past the size or ratio cap
+    (docs/security.md, "Hostile uploads")."""
 
     def __init__(self, stream: gzip.GzipFile, compressed: int, limits: ArchiveLimits) -> None:
         super().__init__()

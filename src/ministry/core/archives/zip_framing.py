@@ -2,7 +2,7 @@
 
 Duplicate names, a local header that disagrees with the central directory, bytes
 hidden before, between or after members, or a lying entry count would let two
-readers (ours and an installer's) see different files (HOSTILE 33).
+readers (ours and an installer's) see different files (docs/security.md, "Hostile uploads").
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ class Database:
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable in WAL mode except against power loss between checkpoints;
-            # FULL makes a 200 on upload survive that too (HOSTILE.md promise 2).
+            # FULL makes a 200 on upload survive that too
+            # (docs/security.md, "Stores that fail").
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
             self._local.connection = connection
