@@ -34,7 +34,6 @@ __all__ = [
     "SettingsError",
     "parse_size",
     "settings_from",
-    "source_of",
 ]
 
 _SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?\Z", re.IGNORECASE)
@@ -104,6 +103,9 @@ class Settings:
     max_connections: int = 2048
     #: The config file as read, for its ``[[index]]`` and ``[[mirror]]`` entries.
     file: ConfigFile | None = field(default=None, compare=False, repr=False)
+    #: Where each setting not left at its default came from: its flag, its variable, or
+    #: the file and line (``ministry config show`` prints them).
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def db_url(self) -> str:
@@ -399,28 +401,18 @@ def settings_from(
 ) -> Settings:
     """Settings from flags (None = not given), then ``MINISTRY_*`` variables, then ``file``."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for option in OPTIONS:
         flag, variable = flags.get(option.name), environ.get(option.variable)
         stored = file.values.get(option.name) if file is not None else None
         if flag is not None:
-            source, raw = option.flag, flag
+            source, where, raw = option.flag, option.flag, flag
         elif variable:
-            source, raw = option.variable, variable
+            source, where, raw = option.variable, option.variable, variable
         elif stored is not None:
-            source, raw = f"{stored.where}: {option.place}", stored.raw
+            source, where, raw = f"{stored.where}: {option.place}", stored.where, stored.raw
         else:
             continue
         values[option.name] = _convert(option, raw, source)
-    return Settings(**values, file=file)
-
-
-def source_of(
-    option: Option, flags: Mapping[str, Any], environ: Mapping[str, str], file: ConfigFile | None
-) -> str:
-    """Where a setting's value came from, for ``ministry config show``."""
-    if flags.get(option.name) is not None:
-        return option.flag
-    if environ.get(option.variable):
-        return option.variable
-    stored = file.values.get(option.name) if file is not None else None
-    return stored.where if stored is not None else "default"
+        sources[option.name] = where
+    return Settings(**values, file=file, sources=sources)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import ALICE, add_user
 from support.distributions import make_wheel
@@ -148,6 +149,7 @@ def test_commands_find_the_stores_through_the_file(tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
+@pytest.mark.slow
 def test_a_mistake_in_the_file_stops_the_start_before_anything_happens(tmp_path: Path) -> None:
     """Exit status 2, the line and the key named, no port taken, no data directory made."""
     config, data = _site(tmp_path, SITE.replace('max_upload_size = "4K"', 'max_uplaod_size = "4K"'))

@@ -304,6 +304,7 @@ def big_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_wheel(directory, "bigone", "1.0", files={"bigone/blob.bin": noise})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("user", "password", "url", "message"),
     [

@@ -24,7 +24,6 @@ import pytest
 
 from conftest import ALICE
 from support.distributions import make_wheel
-from support.inprocess import InProcessServer
 from support.server import MinistryServer, wait_for
 from support.uploads import post_upload
 
@@ -206,6 +205,7 @@ _FORM_HEAD = (
 )
 
 
+@pytest.mark.slow  # waits out the server's real timeouts (a minute or more)
 @pytest.mark.timeout(_CLOSE_WAIT + 200)
 def test_slow_clients_are_cut_off_while_others_are_served(fresh_server: MinistryServer) -> None:
     """Slowloris heads, a trickled or stalled upload and a trickled form body are
@@ -304,10 +304,12 @@ def test_a_thousand_idle_keep_alive_connections_do_not_stop_the_server(
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 def test_connections_past_the_cap_get_a_503(tmp_path: Path) -> None:
     """Past its connection cap (here --max-connections) the server answers 503
     with Retry-After, and serves again as soon as a connection closes."""
-    fresh_server = InProcessServer(tmp_path / "data", arguments=["--max-connections", "64"])
+    # A process of its own: the cap depends on the process's open-files limit.
+    fresh_server = MinistryServer(tmp_path / "data", arguments=["--max-connections", "64"])
     fresh_server.start()
     match = re.search(r"at most (\d+) connections", fresh_server.log())
     assert match is not None, "the server logs its connection cap"

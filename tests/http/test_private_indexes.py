@@ -272,6 +272,7 @@ def test_metrics_name_no_private_index(site: MinistryServer) -> None:
     assert 'ministry_download_bytes_total{index="team/pub"}' in metrics
 
 
+@pytest.mark.slow
 def test_pip_is_challenged_and_installs_with_credentials(
     site: MinistryServer, tmp_path: Path, home: Path
 ) -> None:

@@ -76,6 +76,7 @@ def _roles(client: httpx.Client, project: str) -> dict[str, Any]:
     return document
 
 
+@pytest.mark.slow
 def test_another_uploader_is_refused_until_made_a_maintainer(
     client: httpx.Client, tmp_path: Path, home: Path, roles_server: MinistryServer, unique: str
 ) -> None:

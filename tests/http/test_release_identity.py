@@ -22,7 +22,7 @@ from support.uploads import post_upload
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
 
-@pytest.fixture(params=["sqlite+file", "redis+s3"])
+@pytest.fixture(params=["sqlite+file", pytest.param("redis+s3", marks=pytest.mark.slow)])
 def any_server(request: pytest.FixtureRequest, server: MinistryServer) -> MinistryServer:
     """The local stores, then the shared ones (Redis and S3)."""
     if request.param == "sqlite+file":
@@ -102,6 +102,7 @@ def test_a_yank_belongs_to_the_release(
         assert _release_files(client, unique, "3.0.0") == {first.name: None, late.name: None}
 
 
+@pytest.mark.slow
 def test_twine_is_told_which_file_holds_the_tags(
     server: MinistryServer, tmp_path: Path, home: Path, unique: str
 ) -> None:

@@ -28,7 +28,7 @@ DIGEST_MISMATCH = "The digest supplied does not match a digest calculated from t
 UV_ACCEPT = "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7"
 
 
-@pytest.fixture(params=["sqlite+file", "redis+s3"])
+@pytest.fixture(params=["sqlite+file", pytest.param("redis+s3", marks=pytest.mark.slow)])
 def server(request: pytest.FixtureRequest, server: MinistryServer) -> MinistryServer:
     """Every test here runs on the local stores and on the shared ones (Redis and S3)."""
     if request.param == "sqlite+file":

@@ -145,6 +145,7 @@ def test_a_redirect_into_the_network_is_not_followed(scene: Scene) -> None:
     assert "leads to an internal address" in scene.strict.log()
 
 
+@pytest.mark.slow
 def test_through_an_http_proxy_each_hop_is_checked_before_it_is_sent(
     scene: Scene, tmp_path: Path
 ) -> None:
@@ -154,7 +155,7 @@ def test_through_an_http_proxy_each_hop_is_checked_before_it_is_sent(
     with ForwardProxy() as forward:
         through["HTTP_PROXY"] = through["http_proxy"] = forward.url("")
         arguments = ["--upstream", scene.upstream.url("/simple/", host="localhost")]
-        server = InProcessServer(tmp_path / "data", arguments=arguments, environment=through)
+        server = MinistryServer(tmp_path / "data", arguments=arguments, environment=through)
         server.start()
         try:
             with server.client() as client:

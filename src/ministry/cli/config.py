@@ -9,18 +9,17 @@ file that shows without an error starts without one.
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from ministry.cli.options import add_server_options, given_settings
+from ministry.cli.options import add_server_options
 from ministry.config_file import ConfigFile
 from ministry.core.masking import mask_url
 from ministry.services.mirror_jobs import mirror_jobs
-from ministry.settings import OPTIONS, TABLES, Option, Settings, source_of
+from ministry.settings import OPTIONS, TABLES, Option, Settings
 
 __all__ = ["register", "render"]
 
@@ -44,11 +43,11 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
 def run(settings: Settings, arguments: argparse.Namespace) -> int:
     """Check everything ``serve`` checks at start, then print."""
     mirror_jobs(settings.file)
-    print(render(settings, given_settings(arguments), os.environ), end="")
+    print(render(settings), end="")
     return 0
 
 
-def render(settings: Settings, flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+def render(settings: Settings) -> str:
     """The configuration as TOML, every value commented with its source."""
     lines = [
         "# The configuration 'ministry serve' would use here: flags win over MINISTRY_*",
@@ -60,7 +59,7 @@ def render(settings: Settings, flags: Mapping[str, Any], environ: Mapping[str, s
     for table in TABLES:
         lines += ["", f"[{table}]"]
         for option in (o for o in OPTIONS if o.table == table):
-            source = source_of(option, flags, environ, settings.file)
+            source = settings.sources.get(option.name, "default")
             lines.append(_line(option, getattr(settings, option.name), settings, source))
     if settings.file is not None:
         lines += _entries(settings.file)
