@@ -380,7 +380,9 @@ TABLES: tuple[str, ...] = tuple(dict.fromkeys(o.table for o in OPTIONS if o.tabl
 
 #: Each option by its ``Settings`` field.
 OPTION = {option.name: option for option in OPTIONS}
-assert set(OPTION) == {f.name for f in fields(Settings)} - {"file"}, "OPTIONS is incomplete"
+assert set(OPTION) == {f.name for f in fields(Settings)} - {"file", "sources"}, (
+    "OPTIONS is incomplete"
+)
 
 
 def _convert(option: Option, raw: Any, source: str) -> Any:
