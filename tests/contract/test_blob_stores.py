@@ -168,7 +168,10 @@ _BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
 }
 
 
-@pytest.fixture(params=sorted(_BACKENDS))
+# S3 is a SeaweedFS process: slow.
+@pytest.fixture(
+    params=[pytest.param(n, marks=pytest.mark.slow) if n == "s3" else n for n in sorted(_BACKENDS)]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """Each blob store implementation in turn."""
     return _BACKENDS[request.param](request, tmp_path)

@@ -75,12 +75,17 @@ BLOB_STORES: dict[str, Callable[[Path], BlobStore]] = {
 _RUNNER = asyncio.Runner()
 
 
+def _slow_if_served(name: str) -> Any:
+    """A backend name as a parameter; marked slow when its server is a process (Redis)."""
+    return pytest.param(name, marks=pytest.mark.slow) if name == "redis" else name
+
+
 def run(coroutine: Awaitable[T]) -> T:
     """Run one coroutine on the module's event loop."""
     return _RUNNER.run(coroutine)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=sorted(METADATA_STORES))
+@pytest.fixture(params=[_slow_if_served(name) for name in sorted(METADATA_STORES)])
 def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
     """An open, empty metadata store."""
     store = METADATA_STORES[request.param](tmp_path, request)
@@ -665,6 +670,7 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", sorted(METADATA_STORES))
 def test_racing_processes_claim_a_job_once(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -715,6 +721,7 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_racing_processes_have_one_winner(tmp_path: Path) -> None:
     """docs/security.md, "Hostile uploads": processes publishing one filename with other bytes:
     exactly one wins."""
@@ -850,6 +857,7 @@ async def _exported(store: MetadataStore) -> list[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", [("sqlite", "redis"), ("redis", "sqlite")])
 def test_export_and_import_move_everything(
     order: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
@@ -1080,6 +1088,7 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_racing_processes_make_one_owner(tmp_path: Path) -> None:
     """Users in separate processes creating one project with their own files: one owns it."""
     database = tmp_path / "ministry.sqlite3"

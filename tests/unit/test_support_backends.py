@@ -97,6 +97,7 @@ def test_a_missing_tool_skips_or_fails(monkeypatch: pytest.MonkeyPatch, tmp_path
         missing_tool("weed not found")
 
 
+@pytest.mark.slow
 def test_redis_server_serves_on_loopback_and_stops(tmp_path: Path) -> None:
     """A private redis-server without persistence; stop is quick and frees the port."""
     directory = tmp_path / "redis"
@@ -126,6 +127,7 @@ def test_redis_server_serves_on_loopback_and_stops(tmp_path: Path) -> None:
     assert sorted(p.name for p in directory.iterdir()) == ["redis.log"]
 
 
+@pytest.mark.slow
 def test_redis_server_as_context_manager_cleans_up() -> None:
     """``with RedisServer()`` owns a temporary directory and removes it afterwards."""
     with RedisServer() as server:
@@ -224,6 +226,7 @@ def test_seaweed_environment_is_all_an_sdk_needs(seaweed: SeaweedS3) -> None:
     assert url.startswith(f"{seaweed.endpoint}/{bucket}/k?")  # path-style
 
 
+@pytest.mark.slow
 def test_seaweed_stops_quickly_and_cleans_up() -> None:
     """SIGTERM, then SIGKILL of the whole group after the grace period; nothing left."""
     server = SeaweedS3().start()

@@ -281,6 +281,7 @@ def test_free_port_is_bindable() -> None:
         client.get(f"http://127.0.0.1:{port}/")
 
 
+@pytest.mark.slow
 def test_pypiserver_serves_a_copied_wheel_and_counts_requests(
     tmp_path: Path, client: httpx.Client, wheel: Path
 ) -> None:

@@ -32,6 +32,7 @@ def test_source_tree_version(tmp_path: Path, pyproject: str | None, expected: st
     assert _source_tree_version(tmp_path) == expected
 
 
+@pytest.mark.slow
 def test_uninstalled_checkout_reports_its_pyproject_version(tmp_path: Path) -> None:
     """With only ``src`` on the path, the version comes from the checkout's pyproject.toml.
 

@@ -47,13 +47,18 @@ def run(settings: Settings, _arguments: argparse.Namespace) -> int:
     jobs = mirror_jobs(settings.file)
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     port = sockets[0].getsockname()[1]
-    if count == 1:
-        asyncio.run(_serve(settings, jobs, sockets, port))
-        return 0
-    # Schema upgrades and the default indexes are settled once, before the workers start.
-    with_services(settings, _nothing)
-    log.info("serving http://%s:%d/ with %d processes", settings.host, port, count)
-    return supervise(count, lambda: asyncio.run(_serve(settings, jobs, sockets, None)))
+    try:
+        if count == 1:
+            asyncio.run(_serve(settings, jobs, sockets, port))
+            return 0
+        # Schema upgrades and the default indexes are settled once, before the workers start.
+        with_services(settings, _nothing)
+        log.info("serving http://%s:%d/ with %d processes", settings.host, port, count)
+        return supervise(count, lambda: asyncio.run(_serve(settings, jobs, sockets, None)))
+    finally:
+        # The port is free again as soon as serving ends, or fails to begin.
+        for listening in sockets:
+            listening.close()
 
 
 async def _nothing(_: Services) -> None:
