@@ -255,13 +255,6 @@ async def test_the_minimum_age_spares_exempt_projects(tmp_path: Path) -> None:
             await rig.catalog.project_json(access, project("routine"), "1.0", "http://x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Catalog.project_view keeps a view 'another round' when its contributions' "
-    "signatures are unchanged; a proxied page's signature is its token, which an index "
-    "setting does not change, so raising min_age (or dropping a min_age_exempt pattern) "
-    "never holds back files of a view made before, even after the page is revalidated",
-)
 @in_event_loop
 async def test_raising_the_minimum_age_holds_back_files_already_shown(tmp_path: Path) -> None:
     async with proxy_rig(tmp_path / "data", page_ttl=0, min_age=0) as rig:

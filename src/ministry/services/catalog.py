@@ -222,9 +222,11 @@ class Catalog:
         contributions = await self._resolver.contributions(access, name)
         if not contributions:
             raise NotFound(f"No project named {name!r} in index {access.index.name!r}.")
-        # A page served past its freshness must say so, and stop saying so once fresh.
+        # A page served past its freshness must say so, and stop saying so once fresh; a
+        # changed index setting (min_age, its exemptions) changes what the view holds back.
         signature = tuple(
-            (c.index, c.signature, bool(c.page and c.page.stale)) for c in contributions
+            (c.index, access.configs[c.index], c.signature, bool(c.page and c.page.stale))
+            for c in contributions
         )
         if entry is not None and entry.signature == signature and not entry.view.held_back:
             entry.checked_serial = access.serial
