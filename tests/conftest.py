@@ -14,7 +14,7 @@ import pytest
 from support.backends import RedisServer, SeaweedS3
 from support.hypothesis_profiles import load_profile
 from support.inprocess import InProcessServer
-from support.server import MinistryServer
+from support.server import MinistryServer, Server
 
 # One conftest module only: a second one elsewhere would shadow this one's names
 # (ALICE, add_user) for the modules that import them.
@@ -86,7 +86,7 @@ BOB = ("bob", "bob-password-22")
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the session, with users alice and bob; tests use their own project names."""
     instance = InProcessServer(tmp_path_factory.mktemp("shared") / "data").start()
     _add_users(instance)
@@ -95,13 +95,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]
 
 
 @pytest.fixture(scope="session")
-def token(server: MinistryServer) -> str:
+def token(server: Server) -> str:
     """An API token of alice."""
     return _token_of_alice(server)
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[MinistryServer]:
+def fresh_server(tmp_path: Path) -> Iterator[Server]:
     """A server of its own, for tests that look at the whole store or restart it."""
     instance = InProcessServer(tmp_path / "data").start()
     add_user(instance, *ALICE)
@@ -110,7 +110,7 @@ def fresh_server(tmp_path: Path) -> Iterator[MinistryServer]:
 
 
 @pytest.fixture
-def fresh_process(tmp_path: Path) -> Iterator[MinistryServer]:
+def fresh_process(tmp_path: Path) -> Iterator[Server]:
     """A ``ministry serve`` process of its own, for tests of the process itself (signals,
     its memory)."""
     instance = MinistryServer(tmp_path / "data").start()
@@ -169,7 +169,7 @@ def shared_stores(redis_url: str, seaweed: SeaweedS3) -> Callable[[], dict[str, 
 @pytest.fixture(scope="session")
 def shared_server(
     tmp_path_factory: pytest.TempPathFactory, shared_stores: Callable[[], dict[str, str]]
-) -> Iterator[MinistryServer]:
+) -> Iterator[Server]:
     """Like ``server``, but on Redis and S3 (the stores of a scaled-out deployment)."""
     instance = MinistryServer(
         tmp_path_factory.mktemp("shared-stores") / "data", environment=shared_stores()
@@ -180,32 +180,30 @@ def shared_server(
 
 
 @pytest.fixture(scope="session")
-def shared_token(shared_server: MinistryServer) -> str:
+def shared_token(shared_server: Server) -> str:
     """An API token of alice on ``shared_server``."""
     return _token_of_alice(shared_server)
 
 
-def add_user(instance: MinistryServer, name: str, password: str) -> None:
+def add_user(instance: Server, name: str, password: str) -> None:
     """Create a user through the CLI of a running server."""
     result = instance.cli("user", "add", name, "--password-stdin", stdin=password + "\n")
     assert result.returncode == 0, result.stderr
 
 
-def _add_users(instance: MinistryServer) -> None:
+def _add_users(instance: Server) -> None:
     for user in (ALICE, BOB):
         add_user(instance, *user)
 
 
-def _token_of_alice(instance: MinistryServer) -> str:
+def _token_of_alice(instance: Server) -> str:
     result = instance.cli("token", "create", "alice", "--description", "tests")
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 @pytest.fixture
-def nodes(
-    tmp_path: Path, shared_stores: Callable[[], dict[str, str]]
-) -> Iterator[list[MinistryServer]]:
+def nodes(tmp_path: Path, shared_stores: Callable[[], dict[str, str]]) -> Iterator[list[Server]]:
     """Two nodes (separate processes) on one new, empty pair of shared stores, with user alice."""
     environment = shared_stores()
     started = [

@@ -23,14 +23,14 @@ from conftest import ALICE, add_user
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
 from support.logins import form_login, without_xsrf_token
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 PASSWORD = "a-password-nobody-guesses"
 
 
 @pytest.fixture(scope="module")
-def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with alice (an administrator) and a private index ``team/private``."""
     server = InProcessServer(tmp_path_factory.mktemp("hardened") / "data").start()
     for arguments in (
@@ -43,7 +43,7 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServe
     server.stop()
 
 
-def make_secrets(server: MinistryServer, user: str) -> list[str]:
+def make_secrets(server: Server, user: str) -> list[str]:
     """A user with PASSWORD, an API token and a browser session; returns every secret."""
     add_user(server, user, PASSWORD)
     with server.client() as client:
@@ -65,7 +65,7 @@ def assert_hashed_only(stored: bytes, found: list[str]) -> None:
             assert hashlib.sha256(token[1].encode()).hexdigest().encode() in stored
 
 
-def test_sqlite_keeps_only_hashes(fresh_server: MinistryServer) -> None:
+def test_sqlite_keeps_only_hashes(fresh_server: Server) -> None:
     """The database file, its write-ahead log and the server log hold no password or token."""
     found = make_secrets(fresh_server, "carol")
     stored = b"".join(p.read_bytes() for p in fresh_server.data.glob("ministry.sqlite3*"))
@@ -135,7 +135,7 @@ def _comparable(response: httpx.Response) -> tuple[int, str, dict[str, str]]:
     ],
 )
 def test_unknown_user_and_wrong_password_read_the_same(
-    hardened: MinistryServer, tmp_path: Path, method: str, path: str, accept: str
+    hardened: Server, tmp_path: Path, method: str, path: str, accept: str
 ) -> None:
     """docs/security.md, "Credentials": byte for byte the same answer, so nobody learns which names
     exist."""
@@ -152,7 +152,7 @@ def test_unknown_user_and_wrong_password_read_the_same(
     assert answers[0] == answers[1]
 
 
-def test_the_login_form_reads_the_same_for_unknown_users(hardened: MinistryServer) -> None:
+def test_the_login_form_reads_the_same_for_unknown_users(hardened: Server) -> None:
     """The form's answer differs only by its freshly masked XSRF token."""
     answers = []
     for user in ("alice", "no-such-user"):
@@ -174,7 +174,7 @@ def session_cookie(response: httpx.Response) -> list[str]:
 
 
 def test_the_session_cookie_is_httponly_samesite_and_secure_behind_tls(
-    hardened: MinistryServer,
+    hardened: Server,
 ) -> None:
     """docs/security.md, "Credentials": scripts never read it, other sites never send it; Secure
     when TLS ended in front.

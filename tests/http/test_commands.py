@@ -20,7 +20,7 @@ from conftest import ALICE
 from support.distributions import make_sdist, make_wheel
 from support.inprocess import InProcessServer, call_cli
 from support.multipart import FileField, encode
-from support.server import MinistryServer, ministry_command, run_cli, wait_for
+from support.server import MinistryServer, Server, ministry_command, run_cli, wait_for
 from support.uploads import form_fields, post_upload
 
 
@@ -97,7 +97,7 @@ def test_bad_settings_name_the_setting(tmp_path: Path) -> None:
     assert "MINISTRY_PORT" in result.stderr
 
 
-def test_one_log_line_per_request(fresh_server: MinistryServer) -> None:
+def test_one_log_line_per_request(fresh_server: Server) -> None:
     """Every request is one access-log line with method, path and status."""
     with fresh_server.client() as client:
         client.get("/simple/")
@@ -179,7 +179,7 @@ def test_user_add_refuses_bad_input(tmp_path: Path) -> None:
     assert "exists already" in again.stderr
 
 
-def test_only_hashes_are_stored(fresh_server: MinistryServer, tmp_path: Path) -> None:
+def test_only_hashes_are_stored(fresh_server: Server, tmp_path: Path) -> None:
     """Tokens are printed once and stored as hashes; passwords as Argon2id; both work."""
     created = fresh_server.cli("token", "create", "alice")
     assert created.returncode == 0, created.stderr
@@ -210,7 +210,7 @@ def test_only_hashes_are_stored(fresh_server: MinistryServer, tmp_path: Path) ->
     assert "No user 'nobody'" in unknown.stderr
 
 
-def test_import_a_directory(fresh_server: MinistryServer, tmp_path: Path) -> None:
+def test_import_a_directory(fresh_server: Server, tmp_path: Path) -> None:
     """``ministry import`` checks files like uploads, skips what is present, lists refusals."""
     source = tmp_path / "store"
     (source / "nested").mkdir(parents=True)

@@ -21,7 +21,7 @@ from conftest import ALICE, add_user
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer, call_cli
 from support.logins import form_login
-from support.server import MinistryServer, ministry_command
+from support.server import Server, ministry_command
 from support.uploads import post_upload
 
 SITE = """\
@@ -65,7 +65,7 @@ def _line(config: Path, start: str) -> int:
     return next(n for n, line in enumerate(lines, start=1) if line.startswith(start))
 
 
-def _changes(server: MinistryServer) -> list[dict[str, object]]:
+def _changes(server: Server) -> list[dict[str, object]]:
     with server.client(auth=ALICE) as client:
         answer = client.get("/-/api/log", params={"limit": 1000})
     answer.raise_for_status()

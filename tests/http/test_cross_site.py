@@ -22,7 +22,7 @@ from conftest import ALICE, BOB, add_user
 from support.clients import twine_upload, uv
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 PUBLIC_URL = "http://pkgs.example.test:8443"
@@ -48,7 +48,7 @@ README = """\
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """alice is a server admin and uploads to ``team/locked``; bob may not upload there."""
     data = tmp_path_factory.mktemp("cross-site") / "data"
     instance = InProcessServer(data, arguments=["--public-url", PUBLIC_URL]).start()
@@ -64,7 +64,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
 
 
 @pytest.fixture(scope="module")
-def published(site: MinistryServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+def published(site: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A project with releases 1.0 and 2.0 in main, its README full of tracking images."""
     directory = tmp_path_factory.mktemp("published")
     with site.client() as client:
@@ -94,7 +94,7 @@ def user_exists(client: httpx.Client, name: str) -> bool:
     ["text/plain", "application/x-www-form-urlencoded", "text/plain; charset=utf-8", None],
 )
 def test_api_body_not_declared_json_is_415_and_changes_nothing(
-    site: MinistryServer, published: str, content_type: str | None, unique: str
+    site: Server, published: str, content_type: str | None, unique: str
 ) -> None:
     """An HTML form on another site can post JSON as text/plain, with cached Basic credentials."""
     body = json.dumps({"name": unique, "password": "a-long-password-1"}).encode()
@@ -144,7 +144,7 @@ def refused_as_foreign(response: httpx.Response) -> None:
     "foreign", FOREIGN, ids=lambda h: ",".join(f"{k}={v}" for k, v in h.items())
 )
 def test_writes_from_another_site_are_refused_whatever_the_credentials(
-    site: MinistryServer, published: str, foreign: dict[str, str], tmp_path: Path, unique: str
+    site: Server, published: str, foreign: dict[str, str], tmp_path: Path, unique: str
 ) -> None:
     with site.client() as client:
         # The request's own address is not the server's origin when a public URL is set.
@@ -187,9 +187,7 @@ def test_writes_from_another_site_are_refused_whatever_the_credentials(
         assert client.get(f"/project/{published}/", headers=foreign).status_code == 200
 
 
-def test_same_origin_and_tool_writes_work(
-    site: MinistryServer, tmp_path: Path, unique: str
-) -> None:
+def test_same_origin_and_tool_writes_work(site: Server, tmp_path: Path, unique: str) -> None:
     """The server's own pages (by its public URL) and tools that send no Origin may write."""
     same = [
         {"Origin": PUBLIC_URL, "Sec-Fetch-Site": "same-origin"},
@@ -216,7 +214,7 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def answer_to_head(server: MinistryServer, head: bytes) -> tuple[int, str]:
+def answer_to_head(server: Server, head: bytes) -> tuple[int, str]:
     """Send only the head of a request and read one whole answer; the body is never sent."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=120) as sock:
         sock.sendall(head)
@@ -248,7 +246,7 @@ def answer_to_head(server: MinistryServer, head: bytes) -> tuple[int, str]:
 )
 @pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100"])
 def test_refused_upload_is_answered_without_its_body(
-    site: MinistryServer, authorization: str | None, url: str, status: int, words: str,
+    site: Server, authorization: str | None, url: str, status: int, words: str,
     expect: bool,
 ) -> None:  # fmt: skip
     """100 MiB announced, not one byte sent: the refusal comes all the same, never a 100."""
@@ -268,7 +266,7 @@ def test_refused_upload_is_answered_without_its_body(
 # -- Content-Security-Policy ------------------------------------------------------------------
 
 
-def test_every_page_kind_carries_the_policy(site: MinistryServer, published: str) -> None:
+def test_every_page_kind_carries_the_policy(site: Server, published: str) -> None:
     pages = [
         "/", "/search?q=crossed", "/-/login", "/-/help", "/-/indexes", "/-/indexes/main/",
         f"/project/{published}/", f"/project/{published}/1.0/", "/project/no-such-one/",
@@ -285,9 +283,7 @@ def test_every_page_kind_carries_the_policy(site: MinistryServer, published: str
                 assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_readme_images_from_other_hosts_are_not_loaded(
-    site: MinistryServer, published: str
-) -> None:
+def test_readme_images_from_other_hosts_are_not_loaded(site: Server, published: str) -> None:
     with site.client() as client:
         page = client.get(f"/project/{published}/").text
     assert "tracker.example.test" not in page
@@ -314,7 +310,7 @@ def big_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ids=["wrong-password", "no-upload-right"],
 )
 def test_twine_and_uv_show_a_refusal_given_at_the_headers(
-    site: MinistryServer, big_wheel: Path, home: Path,
+    site: Server, big_wheel: Path, home: Path,
     user: str, password: str, url: str, message: str,
 ) -> None:  # fmt: skip
     """The server stops reading the body, and the tools still print its message."""

@@ -10,12 +10,12 @@ import pytest
 
 from conftest import ALICE
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 
 @pytest.fixture(scope="module")
-def wheel(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel of a few kilobytes (random-ish content so ranges are meaningful)."""
     directory = tmp_path_factory.mktemp("files")
     payload = hashlib.sha256(b"seed").digest() * 400
@@ -29,7 +29,7 @@ def url_of(path: Path) -> str:
     return f"/packages/files-demo/{path.name}"
 
 
-def test_download_is_exact_with_headers(server: MinistryServer, wheel: Path) -> None:
+def test_download_is_exact_with_headers(server: Server, wheel: Path) -> None:
     """docs/protocol.md, "Downloads": exact bytes, length, no encoding, strong ETag, immutable."""
     data = wheel.read_bytes()
     with server.client() as client:
@@ -48,7 +48,7 @@ def test_download_is_exact_with_headers(server: MinistryServer, wheel: Path) -> 
     assert "Last-Modified" in headers
 
 
-def test_head_has_get_headers_and_no_body(server: MinistryServer, wheel: Path) -> None:
+def test_head_has_get_headers_and_no_body(server: Server, wheel: Path) -> None:
     """docs/protocol.md, "HEAD requests": uv and lazy-wheel readers send HEAD first."""
     with server.client() as client:
         head = client.head(url_of(wheel))
@@ -58,7 +58,7 @@ def test_head_has_get_headers_and_no_body(server: MinistryServer, wheel: Path) -
     assert head.headers["Accept-Ranges"] == "bytes"
 
 
-def test_conditional_requests(server: MinistryServer, wheel: Path) -> None:
+def test_conditional_requests(server: Server, wheel: Path) -> None:
     """docs/protocol.md, "Downloads": If-None-Match and If-Modified-Since give 304; junk is
     ignored."""
     with server.client() as client:
@@ -84,7 +84,7 @@ def test_conditional_requests(server: MinistryServer, wheel: Path) -> None:
     ],
 )
 def test_ranges(
-    server: MinistryServer, wheel: Path, header: str, start: int | None, end: int | None
+    server: Server, wheel: Path, header: str, start: int | None, end: int | None
 ) -> None:
     """docs/protocol.md, "Byte ranges": 206 with the right bytes and Content-Range."""
     data = wheel.read_bytes()
@@ -101,7 +101,7 @@ def test_ranges(
     assert response.headers["Content-Length"] == str(last - first + 1)
 
 
-def test_unsatisfiable_range_is_416(server: MinistryServer, wheel: Path) -> None:
+def test_unsatisfiable_range_is_416(server: Server, wheel: Path) -> None:
     """docs/protocol.md, "Byte ranges": 416 with ``Content-Range: bytes */size``."""
     size = wheel.stat().st_size
     with server.client() as client:
@@ -111,9 +111,7 @@ def test_unsatisfiable_range_is_416(server: MinistryServer, wheel: Path) -> None
             assert response.headers["Content-Range"] == f"bytes */{size}"
 
 
-def test_if_range_and_multi_range_fall_back_to_the_whole_file(
-    server: MinistryServer, wheel: Path
-) -> None:
+def test_if_range_and_multi_range_fall_back_to_the_whole_file(server: Server, wheel: Path) -> None:
     """docs/protocol.md, "Byte ranges": If-Range mismatch and multiple ranges answer 200 in full."""
     data = wheel.read_bytes()
     with server.client() as client:
@@ -129,7 +127,7 @@ def test_if_range_and_multi_range_fall_back_to_the_whole_file(
     assert multi.content == data
 
 
-def test_sdist_has_no_metadata_file(server: MinistryServer, tmp_path: Path) -> None:
+def test_sdist_has_no_metadata_file(server: Server, tmp_path: Path) -> None:
     """docs/protocol.md, "Metadata files": only wheels get a ``.metadata`` file."""
     sdist = make_sdist(tmp_path, "files-demo", "1.0")
     with server.client() as client:
@@ -151,9 +149,7 @@ def test_sdist_has_no_metadata_file(server: MinistryServer, tmp_path: Path) -> N
         "/packages/..%2f..%2fetc/passwd",
     ],
 )
-def test_no_traversal_and_no_cross_project_reads(
-    server: MinistryServer, wheel: Path, path: str
-) -> None:
+def test_no_traversal_and_no_cross_project_reads(server: Server, wheel: Path, path: str) -> None:
     """docs/security.md, "HTTP abuse": odd paths are 404 (or 400), never a file from elsewhere."""
     with server.client() as client:
         response = client.get(path)
@@ -161,7 +157,7 @@ def test_no_traversal_and_no_cross_project_reads(
     assert b"root:" not in response.content
 
 
-def test_non_normalized_project_in_file_url_redirects(server: MinistryServer, wheel: Path) -> None:
+def test_non_normalized_project_in_file_url_redirects(server: Server, wheel: Path) -> None:
     """A file URL with a non-normalized project redirects to the canonical one."""
     with server.client() as client:
         response = client.get(f"/packages/Files_Demo/{wheel.name}")

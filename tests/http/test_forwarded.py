@@ -23,7 +23,7 @@ import pytest
 from conftest import ALICE, add_user
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 PROJECT = "forwarded-demo"
@@ -40,7 +40,7 @@ FORWARDED_BASE = "https://pypi.example.test:8443"
 UNTRUSTED_PEER = "127.0.0.2"
 
 
-def start(directory: Path, *arguments: str) -> MinistryServer:
+def start(directory: Path, *arguments: str) -> Server:
     """A server logging JSON, with alice and one project with a wheel."""
     server = InProcessServer(directory / "data", arguments=["--log-format", "json", *arguments])
     server.start()
@@ -52,7 +52,7 @@ def start(directory: Path, *arguments: str) -> MinistryServer:
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server that trusts no proxy (the default)."""
     server = start(tmp_path_factory.mktemp("plain"))
     yield server
@@ -60,7 +60,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
 
 
 @pytest.fixture(scope="module")
-def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server that believes the proxy on 127.0.0.1."""
     server = start(tmp_path_factory.mktemp("proxied"), "--trusted-proxies", "127.0.0.1")
     yield server
@@ -68,7 +68,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer
 
 
 @pytest.fixture(scope="module")
-def public(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def public(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with a public URL, behind the proxy on 127.0.0.1."""
     server = start(
         tmp_path_factory.mktemp("public"),
@@ -81,13 +81,13 @@ def public(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]
     server.stop()
 
 
-def client_of(server: MinistryServer, source: str = "127.0.0.1") -> httpx.Client:
+def client_of(server: Server, source: str = "127.0.0.1") -> httpx.Client:
     """A client of ``server`` whose connections come from ``source``."""
     transport = httpx.HTTPTransport(local_address=source)
     return httpx.Client(base_url=server.url, trust_env=False, timeout=30, transport=transport)
 
 
-def access_address(server: MinistryServer, request_id: str) -> str:
+def access_address(server: Server, request_id: str) -> str:
     """The client address the access log gives for the request with this id."""
     records: list[dict[str, Any]] = []
     for line in server.log().splitlines():
@@ -99,9 +99,7 @@ def access_address(server: MinistryServer, request_id: str) -> str:
     return address
 
 
-def seen(
-    server: MinistryServer, headers: dict[str, str], source: str = "127.0.0.1"
-) -> tuple[str, str]:
+def seen(server: Server, headers: dict[str, str], source: str = "127.0.0.1") -> tuple[str, str]:
     """(the URL the JSON API gives for the wheel, the address the access log gives)."""
     request_id = secrets.token_hex(8)
     with client_of(server, source) as client:
@@ -113,7 +111,7 @@ def seen(
     return url, access_address(server, request_id)
 
 
-def help_page(server: MinistryServer, headers: dict[str, str], source: str = "127.0.0.1") -> str:
+def help_page(server: Server, headers: dict[str, str], source: str = "127.0.0.1") -> str:
     with client_of(server, source) as client:
         response = client.get("/-/help", headers=headers)
     assert response.status_code == 200, response.text
@@ -125,7 +123,7 @@ def file_url(base: str) -> str:
 
 
 def test_forwarded_headers_from_a_server_that_trusts_no_proxy_change_nothing(
-    plain: MinistryServer,
+    plain: Server,
 ) -> None:
     assert seen(plain, FORWARDED) == (file_url(plain.url), "127.0.0.1")
     page = help_page(plain, FORWARDED)
@@ -134,7 +132,7 @@ def test_forwarded_headers_from_a_server_that_trusts_no_proxy_change_nothing(
 
 
 def test_forwarded_headers_from_a_peer_that_is_no_trusted_proxy_change_nothing(
-    proxied: MinistryServer,
+    proxied: Server,
 ) -> None:
     assert seen(proxied, FORWARDED, UNTRUSTED_PEER) == (file_url(proxied.url), UNTRUSTED_PEER)
     page = help_page(proxied, FORWARDED, UNTRUSTED_PEER)
@@ -143,7 +141,7 @@ def test_forwarded_headers_from_a_peer_that_is_no_trusted_proxy_change_nothing(
 
 
 def test_a_trusted_proxy_says_who_the_client_is_and_what_it_asked_for(
-    proxied: MinistryServer,
+    proxied: Server,
 ) -> None:
     assert seen(proxied, FORWARDED) == (file_url(FORWARDED_BASE), CLIENT)
     page = help_page(proxied, FORWARDED)
@@ -153,7 +151,7 @@ def test_a_trusted_proxy_says_who_the_client_is_and_what_it_asked_for(
     assert seen(proxied, {}) == (file_url(proxied.url), "127.0.0.1")
 
 
-def test_redirects_stay_on_the_address_the_client_used(proxied: MinistryServer) -> None:
+def test_redirects_stay_on_the_address_the_client_used(proxied: Server) -> None:
     with client_of(proxied) as client:
         response = client.get("/pypi/Forwarded_Demo/json", headers=FORWARDED)
     assert response.status_code == 301
@@ -178,14 +176,14 @@ def test_redirects_stay_on_the_address_the_client_used(proxied: MinistryServer) 
     ],
 )
 def test_forwarded_values_that_are_not_plain_are_ignored(
-    proxied: MinistryServer, headers: dict[str, str], base: str | None, address: str
+    proxied: Server, headers: dict[str, str], base: str | None, address: str
 ) -> None:
     own = proxied.url.removeprefix("http://")
     expected = proxied.url if base is None else base.format(own=own)
     assert seen(proxied, headers) == (file_url(expected), address)
 
 
-def test_the_public_url_wins_over_every_header(public: MinistryServer) -> None:
+def test_the_public_url_wins_over_every_header(public: Server) -> None:
     spoofed = {**FORWARDED, "Host": "evil.example.test"}
     assert seen(public, spoofed) == (file_url(PUBLIC_URL), CLIENT)
     assert seen(public, {"Host": "evil.example.test"}, UNTRUSTED_PEER) == (
@@ -201,7 +199,7 @@ def test_the_public_url_wins_over_every_header(public: MinistryServer) -> None:
 
 
 def test_an_upload_through_the_proxy_is_logged_and_audited_with_the_client(
-    proxied: MinistryServer, tmp_path: Path
+    proxied: Server, tmp_path: Path
 ) -> None:
     """The upload handler streams its body; the client is known before it arrives."""
     request_id = secrets.token_hex(8)
@@ -237,7 +235,7 @@ def test_failed_logins_are_counted_per_forwarded_client(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_static_files_are_logged_with_the_forwarded_client(proxied: MinistryServer) -> None:
+def test_static_files_are_logged_with_the_forwarded_client(proxied: Server) -> None:
     """The CSS and scripts come from Tornado's file handler; their log lines name the client
     too, or a log shows nginx's address for every page view's second request."""
     probe = secrets.token_hex(8)

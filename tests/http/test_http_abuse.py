@@ -24,7 +24,7 @@ import pytest
 
 from conftest import ALICE
 from support.distributions import make_wheel
-from support.server import MinistryServer, wait_for
+from support.server import MinistryServer, Server, wait_for
 from support.uploads import post_upload
 
 # Longer than any timeout of the server (75 s for a head, 60 s windows for a body).
@@ -53,7 +53,7 @@ def parse(raw: bytes) -> Answer:
     return Answer(status, headers, body)
 
 
-def exchange(server: MinistryServer, request: bytes, timeout: float = 60.0) -> Answer:
+def exchange(server: Server, request: bytes, timeout: float = 60.0) -> Answer:
     """Send raw bytes and read until the server closes the connection (a reset ends it too)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
         # Closed while we were still sending: read what it answered, if anything.
@@ -72,7 +72,7 @@ def exchange(server: MinistryServer, request: bytes, timeout: float = 60.0) -> A
     return parse(bytes(received))
 
 
-def get(server: MinistryServer, target: bytes, extra: bytes = b"") -> Answer:
+def get(server: Server, target: bytes, extra: bytes = b"") -> Answer:
     """A raw GET of ``target`` (sent byte for byte), asking the server to close afterwards."""
     request = b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     return exchange(server, request + extra + b"\r\n")
@@ -83,7 +83,7 @@ def header(answer: Answer, name: str) -> str | None:
     return next((v for n, v in answer.headers if n.lower() == name.lower()), None)
 
 
-def assert_still_serving(server: MinistryServer) -> None:
+def assert_still_serving(server: Server) -> None:
     with server.client() as client:
         assert client.get("/-/health").status_code == 200
 
@@ -100,7 +100,7 @@ _HUGE_HEADS = {
 
 
 @pytest.mark.parametrize("request_bytes", _HUGE_HEADS.values(), ids=_HUGE_HEADS.keys())
-def test_oversized_heads_are_refused(server: MinistryServer, request_bytes: bytes) -> None:
+def test_oversized_heads_are_refused(server: Server, request_bytes: bytes) -> None:
     """The connection is closed (or answered 400/431), and the server goes on."""
     answer = exchange(server, request_bytes)
     assert answer.status in (0, 400, 431)
@@ -207,7 +207,7 @@ _FORM_HEAD = (
 
 @pytest.mark.slow  # waits out the server's real timeouts (a minute or more)
 @pytest.mark.timeout(_CLOSE_WAIT + 200)
-def test_slow_clients_are_cut_off_while_others_are_served(fresh_server: MinistryServer) -> None:
+def test_slow_clients_are_cut_off_while_others_are_served(fresh_server: Server) -> None:
     """Slowloris heads, a trickled or stalled upload and a trickled form body are
     all closed by the server, and other clients are answered meanwhile."""
     port = fresh_server.port
@@ -287,7 +287,7 @@ async def _health(port: int) -> Answer:
 
 
 def test_a_thousand_idle_keep_alive_connections_do_not_stop_the_server(
-    server: MinistryServer,
+    server: Server,
 ) -> None:
     """With 1,000 idle keep-alive connections open, new and old clients are served."""
     _needs_descriptors(1000)
@@ -353,9 +353,7 @@ async def _until(
 
 
 @pytest.fixture(scope="module")
-def wheel_url(
-    server: MinistryServer, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, bytes]:
+def wheel_url(server: Server, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
     """The download URL and the bytes of a wheel of a few kilobytes."""
     path = make_wheel(
         tmp_path_factory.mktemp("abuse"),
@@ -378,7 +376,7 @@ def wheel_url(
     ids=["1000 whole-file ranges", "1000 overlapping ranges", "1000 suffix ranges"],
 )
 def test_many_ranges_are_never_amplified(
-    wheel_url: tuple[str, bytes], server: MinistryServer, ranges: str
+    wheel_url: tuple[str, bytes], server: Server, ranges: str
 ) -> None:
     """Many ranges get the file once (200), never a multipart of copies."""
     url, data = wheel_url
@@ -402,7 +400,7 @@ def test_many_ranges_are_never_amplified(
 )  # fmt: skip
 def test_very_long_range_numbers(
     wheel_url: tuple[str, bytes],
-    server: MinistryServer,
+    server: Server,
     ranges: str,
     status: int,
     start: int | None,
@@ -434,7 +432,7 @@ _SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
     ids=["3000 unserved types", "json then 4000 types", "10,000 q-values", "10,000 parameters"],
 )  # fmt: skip
 def test_huge_accept_headers_are_negotiated(
-    server: MinistryServer, accept: str, status: int, content_type: str | None
+    server: Server, accept: str, status: int, content_type: str | None
 ) -> None:
     """A 60 KB Accept header gets the page or a 406 that says what is served."""
     assert 40_000 < len(accept) < 62_000
@@ -471,9 +469,7 @@ _REDIRECTS = {
 
 
 @pytest.mark.parametrize(("target", "location"), _REDIRECTS.items(), ids=lambda v: str(v))
-def test_redirects_stay_on_this_server(
-    server: MinistryServer, target: bytes, location: str
-) -> None:
+def test_redirects_stay_on_this_server(server: Server, target: bytes, location: str) -> None:
     """DESIGN: non-normalized and slash-less URLs redirect, to a path here."""
     answer = get(server, target)
     assert answer.status == 301
@@ -507,7 +503,7 @@ _OFF_SITE = [
 
 
 @pytest.mark.parametrize("target", _OFF_SITE, ids=lambda v: v.decode())
-def test_no_redirect_leads_off_site(server: MinistryServer, target: bytes) -> None:
+def test_no_redirect_leads_off_site(server: Server, target: bytes) -> None:
     """Paths shaped like another host are never redirected to it."""
     answer = get(server, target)
     assert answer.status < 500
@@ -534,7 +530,7 @@ _NEXT = [
 
 
 @pytest.mark.parametrize("target", _NEXT, ids=repr)
-def test_login_goes_nowhere_but_this_server(server: MinistryServer, target: str) -> None:
+def test_login_goes_nowhere_but_this_server(server: Server, target: str) -> None:
     """``next`` leads to a path here, in the form and after logging in."""
     with server.client() as client:
         form = client.get("/-/login", params={"next": target})
@@ -582,9 +578,7 @@ _ODD_TARGETS = [
 
 
 @pytest.mark.parametrize("target", _ODD_TARGETS, ids=repr)
-def test_odd_bytes_in_paths_and_queries_are_client_errors(
-    server: MinistryServer, target: bytes
-) -> None:
+def test_odd_bytes_in_paths_and_queries_are_client_errors(server: Server, target: bytes) -> None:
     """Non-UTF-8, overlong UTF-8 and NUL get a 400 or 404, never a 500."""
     answer = get(server, target)
     assert answer.status in (400, 404)
@@ -605,7 +599,7 @@ def test_odd_bytes_in_paths_and_queries_are_client_errors(
     ],
     ids=repr,
 )
-def test_crlf_in_a_reflected_path_injects_no_header(server: MinistryServer, target: bytes) -> None:
+def test_crlf_in_a_reflected_path_injects_no_header(server: Server, target: bytes) -> None:
     """An encoded CRLF stays in the path; no header of the attacker's appears."""
     answer = get(server, target)
     assert 300 <= answer.status < 500
@@ -636,7 +630,7 @@ _FRAMING = {
 @pytest.mark.parametrize("framing", _FRAMING.values(), ids=_FRAMING.keys())
 @pytest.mark.parametrize("path", [b"/-/login", b"/legacy/"])
 def test_ambiguous_body_framing_is_refused_and_the_connection_closed(
-    server: MinistryServer, framing: bytes, path: bytes
+    server: Server, framing: bytes, path: bytes
 ) -> None:
     """400 (413 for an absurd upload size), then the server closes the connection."""
     # An upload without credentials would be refused at its headers, before its framing.
@@ -662,9 +656,7 @@ _COOKIES = {
 
 @pytest.mark.parametrize("cookie", _COOKIES.values(), ids=_COOKIES.keys())
 @pytest.mark.parametrize("target", [b"/", b"/-/indexes", b"/simple/"])
-def test_huge_cookie_headers_are_answered(
-    server: MinistryServer, cookie: str, target: bytes
-) -> None:
+def test_huge_cookie_headers_are_answered(server: Server, cookie: str, target: bytes) -> None:
     """A 60 KB Cookie header is parsed (in linear time) or ignored, never a 500."""
     assert 40_000 < len(cookie) < 62_000
     answer = get(server, target, b"Cookie: " + cookie.encode() + b"\r\n")

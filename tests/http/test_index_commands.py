@@ -20,7 +20,7 @@ import pytest
 from conftest import ALICE, BOB
 from support.distributions import make_sdist, make_wheel
 from support.inprocess import InProcessServer, call_cli
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 ROOT = ("root", "root-password-1")
@@ -29,7 +29,7 @@ BAR = "\u2502"  # the column separator of rich's tables
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of this module's own, with an administrator (root) and users alice and bob."""
     instance = InProcessServer(tmp_path_factory.mktemp("index-commands") / "data").start()
     try:
@@ -44,14 +44,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]
         instance.stop()
 
 
-def ok(server: MinistryServer, *arguments: str) -> subprocess.CompletedProcess[str]:
+def ok(server: Server, *arguments: str) -> subprocess.CompletedProcess[str]:
     """Run a command that must succeed."""
     result = server.cli(*arguments)
     assert result.returncode == 0, (arguments, result.stdout + result.stderr)
     return result
 
 
-def refused(server: MinistryServer, *arguments: str) -> str:
+def refused(server: Server, *arguments: str) -> str:
     """Run a command that must be refused with status 2 and nothing on stdout; its message."""
     result = server.cli(*arguments)
     assert result.returncode == 2, (arguments, result.stdout + result.stderr)
@@ -59,7 +59,7 @@ def refused(server: MinistryServer, *arguments: str) -> str:
     return result.stderr
 
 
-def files_of(server: MinistryServer, index: str, project: str) -> dict[str, object]:
+def files_of(server: Server, index: str, project: str) -> dict[str, object]:
     """{filename: yanked} of a project's PEP 691 page in an index; {} when it is not there."""
     prefix = "" if index == "main" else f"/{index}"
     with server.client() as client:
@@ -72,7 +72,7 @@ def files_of(server: MinistryServer, index: str, project: str) -> dict[str, obje
     return {f["filename"]: f["yanked"] for f in response.json()["files"]}
 
 
-def upload(server: MinistryServer, index: str, path: Path, auth: tuple[str, str]) -> int:
+def upload(server: Server, index: str, path: Path, auth: tuple[str, str]) -> int:
     """POST one file to an index's upload URL; the status."""
     with server.client() as client:
         return post_upload(client, path, auth=auth, url=f"/{index}/").status_code
@@ -97,7 +97,7 @@ def settings(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
 # -- indexes --------------------------------------------------------------------------------
 
 
-def test_index_create_show_list(server: MinistryServer, tmp_path: Path) -> None:
+def test_index_create_show_list(server: Server, tmp_path: Path) -> None:
     """``index create`` prints the settings as JSON; the index answers at its own URLs."""
     created = ok(
         server, "index", "create", "ci/prod", "--uploaders", "alice",
@@ -152,7 +152,7 @@ def test_index_create_show_list(server: MinistryServer, tmp_path: Path) -> None:
         ("team/", "use lower-case letters"),
     ],
 )
-def test_index_create_refuses_bad_names(server: MinistryServer, name: str, why: str) -> None:
+def test_index_create_refuses_bad_names(server: Server, name: str, why: str) -> None:
     """Names that are not URL-safe, or that would shadow the server's own paths, are refused."""
     message = refused(server, "index", "create", name)
     assert f"Invalid index name {name!r}" in message
@@ -163,7 +163,7 @@ def test_index_create_refuses_bad_names(server: MinistryServer, name: str, why: 
         assert client.get("/simple/").status_code == 200
 
 
-def test_index_create_refuses_unknown_bases_and_cycles(server: MinistryServer) -> None:
+def test_index_create_refuses_unknown_bases_and_cycles(server: Server) -> None:
     """Bases and routing rules must name existing indexes, and inheritance cannot loop."""
     assert "cannot inherit from 'nope': no such index" in refused(
         server, "index", "create", "cy/one", "--bases", "main,nope"
@@ -183,7 +183,7 @@ def test_index_create_refuses_unknown_bases_and_cycles(server: MinistryServer) -
     assert "No index 'nope'" in refused(server, "index", "update", "nope", "--private")
 
 
-def test_index_update_changes_who_may_read(server: MinistryServer) -> None:
+def test_index_update_changes_who_may_read(server: Server) -> None:
     """``index update`` changes only the settings given; the server follows at once."""
     ok(server, "index", "create", "up/idx", "--uploaders", "alice", "--description", "kept")
     changed = settings(ok(server, "index", "update", "up/idx", "--private", "--readers", "bob"))
@@ -204,7 +204,7 @@ def test_index_update_changes_who_may_read(server: MinistryServer) -> None:
         assert client.get("/up/idx/simple/").status_code == 200
 
 
-def test_index_delete(server: MinistryServer, tmp_path: Path) -> None:
+def test_index_delete(server: Server, tmp_path: Path) -> None:
     """An index another one inherits from (or routes to) stays; one with projects needs --force."""
     ok(server, "index", "create", "del/base", "--uploaders", "alice")
     ok(server, "index", "create", "del/child", "--bases", "del/base")
@@ -236,7 +236,7 @@ def test_index_delete(server: MinistryServer, tmp_path: Path) -> None:
 # -- groups ---------------------------------------------------------------------------------
 
 
-def test_groups_grant_rights_by_membership(server: MinistryServer, tmp_path: Path) -> None:
+def test_groups_grant_rights_by_membership(server: Server, tmp_path: Path) -> None:
     """``group create|add|remove|list|delete``; an index grants ``@group`` to its members."""
     assert ok(server, "group", "create", "qa").stdout == "Group 'qa': create done.\n"
     ok(server, "group", "add", "qa", "alice", "bob")
@@ -261,7 +261,7 @@ def test_groups_grant_rights_by_membership(server: MinistryServer, tmp_path: Pat
 # -- tokens ---------------------------------------------------------------------------------
 
 
-def test_token_create_list_use_revoke(server: MinistryServer, tmp_path: Path) -> None:
+def test_token_create_list_use_revoke(server: Server, tmp_path: Path) -> None:
     """A scoped, expiring token: printed once, listed without its secret, used, revoked."""
     ok(server, "index", "create", "tok/idx", "--uploaders", "alice")
     created = ok(
@@ -297,7 +297,7 @@ def test_token_create_list_use_revoke(server: MinistryServer, tmp_path: Path) ->
     assert "has no token" in refused(server, "token", "revoke", "bob", token_id)
 
 
-def test_token_create_refusals(server: MinistryServer) -> None:
+def test_token_create_refusals(server: Server) -> None:
     """Bad expiries, unknown indexes and users, and project limits without an index."""
     assert "Invalid expiry 'yesterday'" in refused(
         server, "token", "create", "alice", "--expires", "yesterday"
@@ -313,7 +313,7 @@ def test_token_create_refusals(server: MinistryServer) -> None:
     assert "has no token" in refused(server, "token", "revoke", "alice", "0" * 16)
 
 
-def test_token_expiring_in_minutes(server: MinistryServer) -> None:
+def test_token_expiring_in_minutes(server: Server) -> None:
     """``--expires 1m`` makes a token that works now and is listed with its expiry."""
     before = datetime.now(UTC)
     token = ok(server, "token", "create", "bob", "--expires", "1m").stdout.strip()
@@ -329,7 +329,7 @@ def test_token_expiring_in_minutes(server: MinistryServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def released(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def released(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``rel-pkg`` 1.0 (wheel and sdist) and 2.0 (wheel) in ``y/idx`` and ``d/idx``."""
     directory = tmp_path_factory.mktemp("released")
     files = {
@@ -344,7 +344,7 @@ def released(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) -
     return files
 
 
-def test_yank_and_unyank(server: MinistryServer, released: dict[str, Path]) -> None:
+def test_yank_and_unyank(server: Server, released: dict[str, Path]) -> None:
     """Yank a release with a reason, unyank it, yank one file; the pages follow."""
     wheel1, sdist1, wheel2 = (released[k].name for k in ("wheel1", "sdist1", "wheel2"))
     result = ok(server, "yank", "Rel.Pkg", "1.0", "--index", "y/idx", "--reason", "bad build")
@@ -364,7 +364,7 @@ def test_yank_and_unyank(server: MinistryServer, released: dict[str, Path]) -> N
     assert files_of(server, "d/idx", "rel-pkg")[wheel2] is False  # another index's copy
 
 
-def test_yank_refusals(server: MinistryServer, released: dict[str, Path]) -> None:
+def test_yank_refusals(server: Server, released: dict[str, Path]) -> None:
     """A yank names a version or a file (status 2); unknown versions, files and indexes fail."""
     for action in ("yank", "unyank"):
         result = server.cli(action, "rel-pkg", "--index", "y/idx")
@@ -380,7 +380,7 @@ def test_yank_refusals(server: MinistryServer, released: dict[str, Path]) -> Non
 
 
 def test_delete_needs_allow_delete(
-    server: MinistryServer, released: dict[str, Path], tmp_path: Path
+    server: Server, released: dict[str, Path], tmp_path: Path
 ) -> None:
     """Deleting is refused until the index allows it; a deleted name is retired."""
     wheel1, sdist1, wheel2 = (released[k] for k in ("wheel1", "sdist1", "wheel2"))
@@ -416,7 +416,7 @@ def test_delete_needs_allow_delete(
 # -- the audit log --------------------------------------------------------------------------
 
 
-def test_log_shows_changes(server: MinistryServer, tmp_path: Path) -> None:
+def test_log_shows_changes(server: Server, tmp_path: Path) -> None:
     """``ministry log`` lists changes with who, where from, what; --index, --since, --limit."""
     ok(server, "index", "create", "log/idx", "--uploaders", "alice")
     wheel = make_wheel(tmp_path, "log-pkg", "1.0")
@@ -447,7 +447,7 @@ def test_log_shows_changes(server: MinistryServer, tmp_path: Path) -> None:
 # -- import ---------------------------------------------------------------------------------
 
 
-def test_import_into_a_named_index(server: MinistryServer, tmp_path: Path) -> None:
+def test_import_into_a_named_index(server: Server, tmp_path: Path) -> None:
     """``import DIR --index team/prod`` publishes into that index only; a re-run skips."""
     ok(server, "index", "create", "team/prod")
     source = tmp_path / "store"

@@ -11,14 +11,14 @@ import pytest
 from conftest import ALICE, BOB
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with ``solo`` (one-part name), ``team/prod`` and private ``team/dev`` on it."""
     server = InProcessServer(tmp_path_factory.mktemp("indexed") / "data").start()
     for name, password in (ALICE, BOB):
@@ -44,7 +44,7 @@ def digest(path: Path) -> str:
      ("team/prod", "/team/prod/legacy"), ("main", "/main/"), ("main", "/main/legacy/")],
 )  # fmt: skip
 def test_uploads_under_the_index_name(
-    indexed: MinistryServer, tmp_path: Path, index: str, url: str
+    indexed: Server, tmp_path: Path, index: str, url: str
 ) -> None:
     """``POST /<index>/`` and ``/<index>/legacy/`` publish into that index and no other."""
     name = "up-" + url.strip("/").replace("/", "-")
@@ -63,7 +63,7 @@ def test_uploads_under_the_index_name(
             assert client.get(f"{other_prefix}/simple/{name}/").status_code == 404
 
 
-def test_default_index_answers_at_both_places(indexed: MinistryServer, tmp_path: Path) -> None:
+def test_default_index_answers_at_both_places(indexed: Server, tmp_path: Path) -> None:
     """``/simple/`` and ``/main/simple/`` are the same index, as are the JSON APIs."""
     wheel = make_wheel(tmp_path, "both-places", "1.0")
     with indexed.client() as client:
@@ -79,7 +79,7 @@ def test_default_index_answers_at_both_places(indexed: MinistryServer, tmp_path:
 
 
 def test_inherited_files_are_served_under_the_reading_index(
-    indexed: MinistryServer, tmp_path: Path
+    indexed: Server, tmp_path: Path
 ) -> None:
     """A file of ``team/prod`` read through private ``team/dev`` has a ``team/dev`` URL."""
     wheel = make_wheel(tmp_path, "inherited", "1.0")
@@ -108,7 +108,7 @@ def test_inherited_files_are_served_under_the_reading_index(
         "/team/dev/simple/no-such-project/",
     ],
 )
-def test_private_index_refuses_strangers_everywhere(indexed: MinistryServer, path: str) -> None:
+def test_private_index_refuses_strangers_everywhere(indexed: Server, path: str) -> None:
     """401 with a challenge on every URL, whether the project exists or not; 404 for a non-reader.
 
     docs/security.md, "Private indexes".
@@ -124,7 +124,7 @@ def test_private_index_refuses_strangers_everywhere(indexed: MinistryServer, pat
     assert "inherited" not in anonymous.text + wrong_user.text
 
 
-def test_unknown_indexes_and_odd_paths(indexed: MinistryServer) -> None:
+def test_unknown_indexes_and_odd_paths(indexed: Server) -> None:
     """Unknown indexes are 401 to strangers (as private ones are), 404 to users;
     ``/<two>/<parts>/`` is no page; uploads there need an index."""
     with indexed.client() as client:
@@ -139,7 +139,7 @@ def test_unknown_indexes_and_odd_paths(indexed: MinistryServer) -> None:
         assert client.post("/team/prod/simple/", content=b"x").status_code == 405
 
 
-def test_upload_rights_are_checked_before_the_body(indexed: MinistryServer, tmp_path: Path) -> None:
+def test_upload_rights_are_checked_before_the_body(indexed: Server, tmp_path: Path) -> None:
     """A user who may not upload to an index gets 403 and nothing is stored there."""
     wheel = make_wheel(tmp_path, "not-bobs", "1.0")
     with indexed.client() as client:
@@ -151,7 +151,7 @@ def test_upload_rights_are_checked_before_the_body(indexed: MinistryServer, tmp_
         assert post_upload(client, wheel, auth=BOB, url="/legacy/").status_code == 200
 
 
-def test_routing_rules_pin_names_to_one_base(indexed: MinistryServer, tmp_path: Path) -> None:
+def test_routing_rules_pin_names_to_one_base(indexed: Server, tmp_path: Path) -> None:
     """``acme-*=team/prod`` takes matching names only from team/prod; ``local-*=-`` from no base."""
     result = indexed.cli(
         "index", "create", "routed", "--bases", "solo,team/prod", "--uploaders", "alice",
@@ -185,7 +185,7 @@ def test_routing_rules_pin_names_to_one_base(indexed: MinistryServer, tmp_path: 
     assert {"plain-lib", "acme-real", "local-own"} <= {p["name"] for p in listed}
 
 
-def test_overwrite_where_the_index_allows_it(indexed: MinistryServer, tmp_path: Path) -> None:
+def test_overwrite_where_the_index_allows_it(indexed: Server, tmp_path: Path) -> None:
     """With ``--allow-overwrite`` an upload replaces a file of the same name; without, 400."""
     result = indexed.cli("index", "create", "scratch", "--uploaders", "alice", "--allow-overwrite")
     assert result.returncode == 0, result.stderr
@@ -207,7 +207,7 @@ def test_overwrite_where_the_index_allows_it(indexed: MinistryServer, tmp_path: 
         assert solo == first.read_bytes()
 
 
-def test_private_answers_never_go_to_shared_caches(indexed: MinistryServer, tmp_path: Path) -> None:
+def test_private_answers_never_go_to_shared_caches(indexed: Server, tmp_path: Path) -> None:
     """A page or file of a private index says ``private``; a public one ``public``."""
     wheel = make_wheel(tmp_path, "cache-scope", "1.0")
     with indexed.client() as client:

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ALICE
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 INFO_KEYS = {
@@ -30,7 +30,7 @@ FILE_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def released(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def released(server: Server, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Project Json.Demo: 1.0.0 (wheel + sdist), 2.0rc1 (a pre-release) and 1.5."""
     directory = tmp_path_factory.mktemp("json")
     extra = [
@@ -54,7 +54,7 @@ def released(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) -
     return paths
 
 
-def test_project_document(server: MinistryServer, released: list[Path]) -> None:
+def test_project_document(server: Server, released: list[Path]) -> None:
     """docs/protocol.md, "Latest release", "JSON API keys": every key; latest is the newest final
     release, not the pre-release."""
     with server.client() as client:
@@ -82,7 +82,7 @@ def test_project_document(server: MinistryServer, released: list[Path]) -> None:
     assert document["vulnerabilities"] == []
 
 
-def test_version_document_and_files(server: MinistryServer, released: list[Path]) -> None:
+def test_version_document_and_files(server: Server, released: list[Path]) -> None:
     """docs/protocol.md, "JSON API URLs", "JSON API keys": ``1.0`` finds ``1.0.0``; no ``releases``;
     full file dicts."""
     with server.client() as client:
@@ -124,14 +124,14 @@ def test_version_document_and_files(server: MinistryServer, released: list[Path]
     assert files["json_demo-1.0.0-py3-none-any.whl"]["python_version"] == "py3"
 
 
-def test_file_urls_download(server: MinistryServer, released: list[Path]) -> None:
+def test_file_urls_download(server: Server, released: list[Path]) -> None:
     """The absolute ``url`` of a file downloads exactly that file."""
     with server.client() as client:
         entry = client.get("/pypi/json-demo/1.5/json").json()["urls"][0]
         assert client.get(entry["url"]).content == released[3].read_bytes()
 
 
-def test_redirects_and_not_found(server: MinistryServer, released: list[Path]) -> None:
+def test_redirects_and_not_found(server: Server, released: list[Path]) -> None:
     """docs/protocol.md, "JSON API URLs": non-normalized names 301; unknown projects and versions
     404; slash form."""
     with server.client() as client:
@@ -145,7 +145,7 @@ def test_redirects_and_not_found(server: MinistryServer, released: list[Path]) -
         assert client.get("/pypi/no-such-project/json").status_code == 404
 
 
-def test_documents_follow_uploads_and_yanks(server: MinistryServer, tmp_path: Path) -> None:
+def test_documents_follow_uploads_and_yanks(server: Server, tmp_path: Path) -> None:
     """The encoded document is kept per project view: a change must show at once."""
     name = "json-follows"
     with server.client() as client:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from conftest import ALICE
 from support.distributions import make_wheel
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 
-def test_listing_of_projects_and_files(server: MinistryServer, tmp_path: Path, unique: str) -> None:
+def test_listing_of_projects_and_files(server: Server, tmp_path: Path, unique: str) -> None:
     """Each project links to its files; each file row has size, upload time and sha256."""
     wheel = make_wheel(tmp_path, unique.upper(), "3.1")
     data = wheel.read_bytes()

@@ -18,7 +18,7 @@ from conftest import ALICE, BOB, add_user
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer, call_cli
 from support.logins import form_login
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 FAILURES = 10
@@ -32,7 +32,7 @@ LOCKED_ADDRESS = re.compile(
 
 
 @pytest.fixture
-def client(fresh_server: MinistryServer) -> Iterator[httpx.Client]:
+def client(fresh_server: Server) -> Iterator[httpx.Client]:
     """A client of a server with alice and bob, whose counts start at nothing."""
     add_user(fresh_server, *BOB)
     with fresh_server.client() as instance:
@@ -130,7 +130,7 @@ def test_the_login_form_counts_with_basic_credentials(client: httpx.Client) -> N
 
 
 def test_guessing_a_tokens_secret_locks_that_token(
-    fresh_server: MinistryServer, client: httpx.Client
+    fresh_server: Server, client: httpx.Client
 ) -> None:
     """Wrong secrets for one token id: that token waits; alice's other token and password work."""
     tokens = [fresh_server.cli("token", "create", "alice").stdout.strip() for _ in range(2)]

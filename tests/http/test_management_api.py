@@ -18,7 +18,7 @@ import pytest
 from conftest import ALICE, BOB
 from support.distributions import make_sdist, make_wheel
 from support.inprocess import InProcessServer
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 CAROL = ("carol", "carol-password-333")
@@ -28,7 +28,7 @@ Auth = tuple[str, str]
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of this module's own: alice is a server admin, bob and carol are not."""
     instance = InProcessServer(tmp_path_factory.mktemp("api") / "data").start()
     result = instance.cli(
@@ -46,7 +46,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
 
 
 @pytest.fixture
-def client(api: MinistryServer) -> Iterator[httpx.Client]:
+def client(api: Server) -> Iterator[httpx.Client]:
     """An HTTP client for the module's server."""
     with api.client() as instance:
         yield instance

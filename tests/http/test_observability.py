@@ -15,14 +15,14 @@ from conftest import ALICE, add_user
 from ministry.version import version
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 Metrics = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(scope="module")
-def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of this module's own that logs JSON, with user alice."""
     instance = InProcessServer(
         tmp_path_factory.mktemp("observed") / "data", arguments=["--log-format", "json"]
@@ -32,7 +32,7 @@ def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistrySe
     instance.stop()
 
 
-def scrape(server: MinistryServer) -> Metrics:
+def scrape(server: Server) -> Metrics:
     """``/-/metrics`` as {(name, labels): value}."""
     with server.client() as client:
         response = client.get("/-/metrics")
@@ -50,7 +50,7 @@ def metric(values: Metrics, name: str, **labels: str) -> float:
     return values.get((name, frozenset(labels.items())), 0.0)
 
 
-def log_records(server: MinistryServer) -> list[dict[str, Any]]:
+def log_records(server: Server) -> list[dict[str, Any]]:
     """Every line of the server log, each parsed as one JSON object."""
     records = []
     for line in server.log().splitlines():
@@ -61,14 +61,14 @@ def log_records(server: MinistryServer) -> list[dict[str, Any]]:
     return records
 
 
-def access_record(server: MinistryServer, request_id: str) -> dict[str, Any]:
+def access_record(server: Server, request_id: str) -> dict[str, Any]:
     """The one access record of the request with this id."""
     found = [r for r in log_records(server) if r.get("request_id") == request_id]
     assert len(found) == 1, found
     return found[0]
 
 
-def upload(server: MinistryServer, tmp_path: Path, name: str, **options: Any) -> Path:
+def upload(server: Server, tmp_path: Path, name: str, **options: Any) -> Path:
     """Publish a small wheel of ``name`` as alice; returns its path."""
     path = make_wheel(tmp_path, name, "1.0")
     with server.client() as client:
@@ -77,7 +77,7 @@ def upload(server: MinistryServer, tmp_path: Path, name: str, **options: Any) ->
     return path
 
 
-def test_requests_are_counted_by_route_and_status(json_server: MinistryServer) -> None:
+def test_requests_are_counted_by_route_and_status(json_server: Server) -> None:
     before = scrape(json_server)
     with json_server.client() as client:
         assert client.get("/simple/").status_code == 200
@@ -99,9 +99,7 @@ def test_requests_are_counted_by_route_and_status(json_server: MinistryServer) -
     assert not any("no-such-project" in value for _, labels in after for _, value in labels)
 
 
-def test_uploads_downloads_connections_and_store_time(
-    json_server: MinistryServer, tmp_path: Path
-) -> None:
+def test_uploads_downloads_connections_and_store_time(json_server: Server, tmp_path: Path) -> None:
     before = scrape(json_server)
     wheel = upload(json_server, tmp_path, "metered-demo")
     with json_server.client() as client:
@@ -132,7 +130,7 @@ def test_uploads_downloads_connections_and_store_time(
 
 
 def test_json_log_has_one_object_per_line_with_access_fields(
-    json_server: MinistryServer, tmp_path: Path
+    json_server: Server, tmp_path: Path
 ) -> None:
     wheel = make_wheel(tmp_path, "logged-demo", "1.0")
     with json_server.client() as client:
@@ -170,7 +168,7 @@ def test_json_log_has_one_object_per_line_with_access_fields(
 @pytest.mark.parametrize(
     "incoming", ["", "has space", "x" * 129, "semi;colon", 'quote"d', "new%0Aline"]
 )
-def test_unusable_request_ids_are_replaced(json_server: MinistryServer, incoming: str) -> None:
+def test_unusable_request_ids_are_replaced(json_server: Server, incoming: str) -> None:
     with json_server.client() as client:
         response = client.get("/-/health", headers={"X-Request-ID": incoming})
     request_id = response.headers["X-Request-ID"]
@@ -178,13 +176,13 @@ def test_unusable_request_ids_are_replaced(json_server: MinistryServer, incoming
     assert access_record(json_server, request_id)["path"] == "/-/health"
 
 
-def test_every_response_has_a_request_id(json_server: MinistryServer) -> None:
+def test_every_response_has_a_request_id(json_server: Server) -> None:
     with json_server.client() as client:
         ids = {client.get(path).headers.get("X-Request-ID") for path in ("/", "/nope/x", "/-/x")}
     assert None not in ids and len(ids) == 3
 
 
-def test_server_error_body_has_no_traceback(json_server: MinistryServer, tmp_path: Path) -> None:
+def test_server_error_body_has_no_traceback(json_server: Server, tmp_path: Path) -> None:
     """A failure shows the client a message; the traceback goes to the server log only."""
     wheel = upload(json_server, tmp_path, "broken-blob")
     sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
@@ -204,7 +202,7 @@ def test_server_error_body_has_no_traceback(json_server: MinistryServer, tmp_pat
     assert any("broken-blob" in r["message"] for r in failures)
 
 
-def test_text_access_line_by_default(server: MinistryServer) -> None:
+def test_text_access_line_by_default(server: Server) -> None:
     with server.client() as client:
         response = client.get("/simple/?probe=text-log", headers={"X-Request-ID": "text-1"})
     assert response.status_code == 200

@@ -20,7 +20,7 @@ from support.distributions import make_wheel
 from support.inprocess import InProcessServer
 from support.logins import without_xsrf_token
 from support.multipart import FileField, encode
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import form_fields, post_upload
 
 CAROL = ("carol", "carol-password-333")
@@ -48,13 +48,13 @@ READ_PATHS = [
 ]
 
 
-def _cli(server: MinistryServer, *arguments: str) -> None:
+def _cli(server: Server, *arguments: str) -> None:
     result = server.cli(*arguments)
     assert result.returncode == 0, result.stderr
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``team/secret`` (private, bob reads) under the public ``team/dev``; carol reads nothing.
 
     ``team/secret`` holds ``hidden-lib`` and ``twin`` 1.0; the public ``team/pub``
@@ -94,7 +94,7 @@ def _seen(response: httpx.Response, name: str) -> tuple[object, ...]:
 
 
 def _ask(
-    server: MinistryServer, method: str, path: str, auth: tuple[str, str] | None, **options: object
+    server: Server, method: str, path: str, auth: tuple[str, str] | None, **options: object
 ) -> dict[str, tuple[object, ...]]:
     """The answers for SECRET and for ABSENT, each asked by a fresh client."""
     headers = {"X-Request-ID": "same-request", **options.pop("headers", {})}  # type: ignore[dict-item]
@@ -113,7 +113,7 @@ def _ask(
 
 
 @pytest.fixture(scope="module")
-def elsewhere(site: MinistryServer) -> tuple[str, str]:
+def elsewhere(site: Server) -> tuple[str, str]:
     """A token of bob (a reader of SECRET) limited to team/pub."""
     return ("__token__", site.cli("token", "create", "bob", "--index", "team/pub").stdout.strip())
 
@@ -125,7 +125,7 @@ ACCEPTS = ["application/vnd.pypi.simple.v1+json, application/json;q=0.9", "text/
 @pytest.mark.parametrize("accept", ACCEPTS)
 @pytest.mark.parametrize("path", READ_PATHS)
 def test_private_index_reads_answer_as_a_missing_one(
-    site: MinistryServer, elsewhere: tuple[str, str], path: str, accept: str
+    site: Server, elsewhere: tuple[str, str], path: str, accept: str
 ) -> None:
     """Strangers get the same 401; carol and a token of bob for another index the same 404."""
     for auth, status in ((None, 401), (CAROL, 404), (elsewhere, 404)):
@@ -143,9 +143,7 @@ def test_private_index_reads_answer_as_a_missing_one(
         assert bob.get(path.format(SECRET)).status_code == expected, path
 
 
-def test_writes_to_a_private_index_answer_as_to_a_missing_one(
-    site: MinistryServer, tmp_path: Path
-) -> None:
+def test_writes_to_a_private_index_answer_as_to_a_missing_one(site: Server, tmp_path: Path) -> None:
     """Uploads, settings changes, yanks, deletes and tokens for it: what a missing index answers."""
     wheel = make_wheel(tmp_path, "carols-lib", "1.0")
     data = wheel.read_bytes()
@@ -175,7 +173,7 @@ def test_writes_to_a_private_index_answer_as_to_a_missing_one(
         assert client.get(f"/-/api/indexes/{SECRET}", auth=BOB).json()["description"] != "mine now"
 
 
-def test_root_form_is_a_project_of_main_whatever_the_name(site: MinistryServer) -> None:
+def test_root_form_is_a_project_of_main_whatever_the_name(site: Server) -> None:
     """``/<name>/`` never tells whether an index ``name`` exists: it is main's project page."""
     for auth in (None, CAROL):
         with site.client(auth=auth, headers={"X-Request-ID": "same-request"}) as client:
@@ -185,7 +183,7 @@ def test_root_form_is_a_project_of_main_whatever_the_name(site: MinistryServer) 
         assert secret.status_code == 404
 
 
-def test_unreadable_base_is_absent_through_inheritance(site: MinistryServer) -> None:
+def test_unreadable_base_is_absent_through_inheritance(site: Server) -> None:
     """Through team/dev a non-reader sees team/pub's twin, a reader the private one.
 
     bob asks first, so a page kept for him would be what strangers got if the
@@ -217,7 +215,7 @@ def test_unreadable_base_is_absent_through_inheritance(site: MinistryServer) -> 
         assert hidden[0] == 404
 
 
-def test_only_readers_may_add_a_private_base(site: MinistryServer) -> None:
+def test_only_readers_may_add_a_private_base(site: Server) -> None:
     """carol, admin of team/carols, is told team/secret does not exist; bob may add it."""
     answers = {}
     with site.client(headers={"X-Request-ID": "same-request"}) as client:
@@ -244,7 +242,7 @@ def test_only_readers_may_add_a_private_base(site: MinistryServer) -> None:
         assert client.get("/-/api/indexes/team/bobs", auth=BOB).json()["bases"] == [SECRET]
 
 
-def test_settings_name_no_base_the_reader_may_not_read(site: MinistryServer) -> None:
+def test_settings_name_no_base_the_reader_may_not_read(site: Server) -> None:
     """team/dev's settings, its page and the index list show team/pub as its only base."""
     with site.client(headers={"Accept": "text/html"}) as client:
         for auth in (None, CAROL):
@@ -259,7 +257,7 @@ def test_settings_name_no_base_the_reader_may_not_read(site: MinistryServer) -> 
         assert SECRET in client.get("/-/indexes/team/dev/", auth=BOB).text
 
 
-def test_metrics_name_no_private_index(site: MinistryServer) -> None:
+def test_metrics_name_no_private_index(site: Server) -> None:
     """Downloads from the private index are counted under one label, unnamed."""
     with site.client() as client:
         secret = client.get(f"/{SECRET}/packages/hidden-lib/{WHEEL}", auth=BOB)
@@ -274,7 +272,7 @@ def test_metrics_name_no_private_index(site: MinistryServer) -> None:
 
 @pytest.mark.slow
 def test_pip_is_challenged_and_installs_with_credentials(
-    site: MinistryServer, tmp_path: Path, home: Path
+    site: Server, tmp_path: Path, home: Path
 ) -> None:
     """pip installs from the private index with its netrc credentials."""
     port = site.url.rsplit(":", 1)[1]

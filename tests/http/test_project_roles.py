@@ -19,7 +19,7 @@ from support.clients import twine_upload
 from support.distributions import make_sdist, make_wheel
 from support.inprocess import InProcessServer
 from support.logins import form_login
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 ROOT = ("root", "root-password-0000")
@@ -32,7 +32,7 @@ _FORM_XSRF = re.compile(r'name="_xsrf" value="([^"]+)"')
 
 
 @pytest.fixture(scope="module")
-def roles_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def roles_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of this module's own, with its users and a group ``release`` (carol)."""
     instance = InProcessServer(tmp_path_factory.mktemp("roles") / "data").start()
     for name, password in (ROOT, ALICE, BOB, CAROL, DANA):
@@ -53,7 +53,7 @@ def roles_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryS
 
 
 @pytest.fixture
-def client(roles_server: MinistryServer) -> Iterator[httpx.Client]:
+def client(roles_server: Server) -> Iterator[httpx.Client]:
     """An HTTP client for the module's server."""
     with roles_server.client() as instance:
         yield instance
@@ -78,7 +78,7 @@ def _roles(client: httpx.Client, project: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_another_uploader_is_refused_until_made_a_maintainer(
-    client: httpx.Client, tmp_path: Path, home: Path, roles_server: MinistryServer, unique: str
+    client: httpx.Client, tmp_path: Path, home: Path, roles_server: Server, unique: str
 ) -> None:
     """bob may upload to main, but alice's project is hers: 403 naming her, with plain
     HTTP and with twine; once a maintainer, bob publishes with both."""
@@ -107,7 +107,7 @@ def test_another_uploader_is_refused_until_made_a_maintainer(
 
 
 def test_maintainers_do_not_manage_and_tokens_never_do(
-    client: httpx.Client, tmp_path: Path, roles_server: MinistryServer, unique: str
+    client: httpx.Client, tmp_path: Path, roles_server: Server, unique: str
 ) -> None:
     """A maintainer cannot add owners or maintainers; an owner's token cannot either."""
     assert _upload(client, tmp_path, unique, "1.0", ALICE).status_code == 200
@@ -169,7 +169,7 @@ def test_yank_and_delete_belong_to_the_project(
 
 
 def test_admins_publish_anywhere_and_imports_belong_to_them(
-    client: httpx.Client, tmp_path: Path, roles_server: MinistryServer, unique: str
+    client: httpx.Client, tmp_path: Path, roles_server: Server, unique: str
 ) -> None:
     """Index and server admins publish in alice's project without becoming owners; a
     project put in with ``ministry import`` has no owner, so only admins publish in it."""
@@ -192,7 +192,7 @@ def test_admins_publish_anywhere_and_imports_belong_to_them(
 
 
 def test_the_command_line_lists_and_changes_roles(
-    client: httpx.Client, tmp_path: Path, roles_server: MinistryServer, unique: str
+    client: httpx.Client, tmp_path: Path, roles_server: Server, unique: str
 ) -> None:
     """``ministry project …``: roles change, mistakes are one line and exit status 2."""
     assert _upload(client, tmp_path, unique, "1.0", ALICE).status_code == 200
@@ -239,7 +239,7 @@ def _xsrf(page: str) -> str:
 
 
 def test_the_project_page_shows_and_changes_roles(
-    client: httpx.Client, tmp_path: Path, roles_server: MinistryServer, unique: str
+    client: httpx.Client, tmp_path: Path, roles_server: Server, unique: str
 ) -> None:
     """Owners see the forms and add a maintainer through them (with the XSRF token);
     others see the roles only; a post without the token or by a stranger changes nothing."""

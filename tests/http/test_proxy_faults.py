@@ -26,7 +26,7 @@ import pytest
 from conftest import ALICE
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
-from support.server import MinistryServer, wait_for
+from support.server import Server, wait_for
 from support.uploads import post_upload
 from support.upstreams import (
     PypiServerUpstream,
@@ -65,7 +65,7 @@ def big_wheel(directory: Path, name: str, version: str = "1.0", size: int = 300_
     )
 
 
-def start_proxy(data: Path, upstream: str, *options: str) -> MinistryServer:
+def start_proxy(data: Path, upstream: str, *options: str) -> Server:
     """``ministry serve --upstream <upstream> <options>`` on a data directory."""
     arguments = ["--upstream", upstream, *options]
     return InProcessServer(data, arguments=arguments).start()
@@ -81,24 +81,24 @@ def files_of(response: httpx.Response) -> dict[str, dict[str, object]]:
     return {f["filename"]: f for f in response.json()["files"]}
 
 
-def temp_files(server: MinistryServer) -> list[Path]:
+def temp_files(server: Server) -> list[Path]:
     """What is left in the server's spool directory."""
     spool = server.data / "tmp"
     return sorted(spool.iterdir()) if spool.exists() else []
 
 
-def blob_path(server: MinistryServer, digest: str) -> Path:
+def blob_path(server: Server, digest: str) -> Path:
     return server.data / "blobs" / "sha256" / digest[:2] / digest[2:4] / digest
 
 
-def assert_blobs_sound(server: MinistryServer) -> None:
+def assert_blobs_sound(server: Server) -> None:
     """Every blob in the store holds exactly the bytes its name promises."""
     for path in (server.data / "blobs").rglob("*"):
         if path.is_file():
             assert sha256(path.read_bytes()) == path.name, f"{path} holds other bytes"
 
 
-def metrics(server: MinistryServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def metrics(server: Server) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """``/-/metrics`` as {(name, labels): value}."""
     with server.client() as client:
         text = client.get("/-/metrics").text
@@ -146,11 +146,11 @@ def static() -> Iterator[StaticUpstream]:
 
 
 @pytest.fixture
-def proxies(tmp_path: Path) -> Iterator[Callable[..., MinistryServer]]:
+def proxies(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Starts proxies (``--upstream URL`` plus options); stops them after the test."""
-    started: list[MinistryServer] = []
+    started: list[Server] = []
 
-    def start(upstream: str, *options: str, data: Path | None = None) -> MinistryServer:
+    def start(upstream: str, *options: str, data: Path | None = None) -> Server:
         server = start_proxy(data or tmp_path / "proxy", upstream, *options)
         started.append(server)
         return server
@@ -162,7 +162,7 @@ def proxies(tmp_path: Path) -> Iterator[Callable[..., MinistryServer]]:
 
 
 @pytest.fixture(scope="module")
-def ministry_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinistryServer]:
+def ministry_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Another Ministry (PEP 691 JSON, upload times, PEP 658 metadata) shared by the module."""
     server = InProcessServer(tmp_path_factory.mktemp("ministry-upstream") / "data").start()
     result = server.cli("user", "add", ALICE[0], "--password-stdin", stdin=ALICE[1] + "\n")
@@ -208,7 +208,7 @@ async def _install_like(base_url: str, project: str, clients: int) -> list[tuple
 
 
 def test_twenty_concurrent_readers_cause_one_page_request_and_one_download(
-    any_upstream: Upstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    any_upstream: Upstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """Single flight: 20 clients at once for an uncached project, one upstream request each."""
     name = f"{unique}-{any_upstream.kind}-crowd"
@@ -223,7 +223,7 @@ def test_twenty_concurrent_readers_cause_one_page_request_and_one_download(
 
 
 def test_twenty_concurrent_readers_share_a_slow_upstream(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """With an upstream slow to answer, all 20 readers really wait on the same requests."""
     name = f"{unique}-slow"
@@ -269,7 +269,7 @@ def _download(client: httpx.Client, url: str) -> tuple[int | None, bytes, Except
 def test_file_fault_is_a_clear_error_and_nothing_is_cached(
     fault: str,
     static: StaticUpstream,
-    proxies: Callable[..., MinistryServer],
+    proxies: Callable[..., Server],
     tmp_path: Path,
     unique: str,
 ) -> None:
@@ -338,7 +338,7 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
 
 
 def test_many_readers_of_a_corrupt_download_all_fail(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """Readers that joined a download which proves corrupt are cut off too, none completes."""
     name = f"{unique}-corrupt-crowd"
@@ -375,7 +375,7 @@ def test_many_readers_of_a_corrupt_download_all_fail(
 
 
 def test_a_cut_download_does_not_delay_shutdown(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """A request whose connection the proxy cut (a corrupt download) is over: stopping the
     server does not wait the shutdown grace period for it."""
@@ -407,7 +407,7 @@ PAGE_FAULTS: dict[str, Callable[[StaticUpstream], None]] = {
 def test_page_fault_serves_the_stale_page_and_502_for_uncached_projects(
     fault: str,
     static: StaticUpstream,
-    proxies: Callable[..., MinistryServer],
+    proxies: Callable[..., Server],
     tmp_path: Path,
     unique: str,
 ) -> None:
@@ -454,7 +454,7 @@ def test_page_fault_serves_the_stale_page_and_502_for_uncached_projects(
 
 
 def test_login_page_from_upstream_keeps_the_good_page(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """An upstream answering ``200 text/html`` with a login page (a captive portal) for a
     project page does not empty the project: the last good page is served, marked stale."""
@@ -483,7 +483,7 @@ def test_login_page_from_upstream_keeps_the_good_page(
 
 
 def test_upstream_404_is_404_and_is_believed_briefly(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], unique: str
 ) -> None:
     """A project the upstream does not have is 404 here, and is not asked for again at once."""
     name = f"{unique}-nowhere"
@@ -498,7 +498,7 @@ def test_upstream_404_is_404_and_is_believed_briefly(
 
 
 def test_revalidation_is_conditional_and_a_304_keeps_the_page(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """After the TTL the proxy asks with If-None-Match; the upstream's 304 keeps the page."""
     name = f"{unique}-etag"
@@ -527,7 +527,7 @@ def test_revalidation_is_conditional_and_a_304_keeps_the_page(
 
 
 def test_a_changed_upstream_page_is_refreshed_after_the_ttl(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """A new upstream release shows after revalidation, but not while the page is fresh."""
     name = f"{unique}-grows"
@@ -544,7 +544,7 @@ def test_a_changed_upstream_page_is_refreshed_after_the_ttl(
 
 
 def test_caches_survive_a_restart(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """Pages and files are kept in the store: after a restart nothing is asked upstream again."""
     name = f"{unique}-kept"
@@ -572,7 +572,7 @@ def test_caches_survive_a_restart(
 
 
 def test_metrics_count_misses_hits_stale_and_upstream_time(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """``/-/metrics`` counts page and file lookups by result and times upstream requests.
 
@@ -626,8 +626,8 @@ def test_metrics_count_misses_hits_stale_and_upstream_time(
 
 
 def test_metadata_files_are_proxied_byte_exact_and_cached(
-    ministry_upstream: MinistryServer,
-    proxies: Callable[..., MinistryServer],
+    ministry_upstream: Server,
+    proxies: Callable[..., Server],
     tmp_path: Path,
     unique: str,
 ) -> None:
@@ -660,8 +660,8 @@ def test_metadata_files_are_proxied_byte_exact_and_cached(
 
 
 def test_yanks_and_requires_python_pass_through(
-    ministry_upstream: MinistryServer,
-    proxies: Callable[..., MinistryServer],
+    ministry_upstream: Server,
+    proxies: Callable[..., Server],
     tmp_path: Path,
     unique: str,
 ) -> None:
@@ -728,7 +728,7 @@ def test_yanks_and_requires_python_pass_through(
 def test_min_age_holds_back_young_files_until_exempted(
     kind: str,
     request: pytest.FixtureRequest,
-    proxies: Callable[..., MinistryServer],
+    proxies: Callable[..., Server],
     tmp_path: Path,
     unique: str,
 ) -> None:
@@ -768,7 +768,7 @@ def test_min_age_holds_back_young_files_until_exempted(
 
 
 def test_private_name_in_a_hosted_index_hides_the_proxy_base(
-    static: StaticUpstream, proxies: Callable[..., MinistryServer], tmp_path: Path, unique: str
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
     """``ministry index create mirror --upstream``, used as a base of a hosted index: a name
     uploaded to the hosted index is never taken from, nor asked of, the upstream."""

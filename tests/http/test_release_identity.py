@@ -16,18 +16,18 @@ import pytest
 from conftest import ALICE
 from support.clients import twine_upload
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
 
 @pytest.fixture(params=["sqlite+file", pytest.param("redis+s3", marks=pytest.mark.slow)])
-def any_server(request: pytest.FixtureRequest, server: MinistryServer) -> MinistryServer:
+def any_server(request: pytest.FixtureRequest, server: Server) -> Server:
     """The local stores, then the shared ones (Redis and S3)."""
     if request.param == "sqlite+file":
         return server
-    shared: MinistryServer = request.getfixturevalue("shared_server")
+    shared: Server = request.getfixturevalue("shared_server")
     return shared
 
 
@@ -45,7 +45,7 @@ def _release_files(client: httpx.Client, project: str, version: str) -> dict[str
 
 
 def test_another_spelling_is_the_same_release(
-    any_server: MinistryServer, tmp_path: Path, unique: str
+    any_server: Server, tmp_path: Path, unique: str
 ) -> None:
     """A second wheel for the same tags or a second sdist under ``2.0.0`` is refused naming
     the file of ``2.0``; a wheel for other tags joins the release, shown once everywhere."""
@@ -78,9 +78,7 @@ def test_another_spelling_is_the_same_release(
         assert all(name in page.text for name in files)
 
 
-def test_a_yank_belongs_to_the_release(
-    any_server: MinistryServer, tmp_path: Path, unique: str
-) -> None:
+def test_a_yank_belongs_to_the_release(any_server: Server, tmp_path: Path, unique: str) -> None:
     """Yanking by one spelling yanks every file; a file uploaded later joins yanked, with
     the release's reason; unyanking by yet another spelling takes the yank back."""
     server = any_server
@@ -104,7 +102,7 @@ def test_a_yank_belongs_to_the_release(
 
 @pytest.mark.slow
 def test_twine_is_told_which_file_holds_the_tags(
-    server: MinistryServer, tmp_path: Path, home: Path, unique: str
+    server: Server, tmp_path: Path, home: Path, unique: str
 ) -> None:
     """A real twine upload of ``2.0.0`` after ``2.0`` fails with the existing file's name."""
     first, second = tmp_path / "first", tmp_path / "second"

@@ -15,7 +15,7 @@ from pypi_simple import ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY, PyPISimple
 
 from conftest import ALICE
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -63,7 +63,7 @@ def anchors_of(body: str) -> Anchors:
 
 
 @pytest.fixture(scope="module")
-def published(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def published(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A project with a wheel (requires-python >=3.8) and an sdist, uploaded once."""
     directory = tmp_path_factory.mktemp("simple")
     wheel = make_wheel(directory, "Simple.Demo", "1.0", requires_python=">=3.8", summary="A demo")
@@ -75,9 +75,7 @@ def published(server: MinistryServer, tmp_path_factory: pytest.TempPathFactory) 
     return {"wheel": wheel, "sdist": sdist}
 
 
-def test_json_project_page_has_every_field(
-    server: MinistryServer, published: dict[str, Path]
-) -> None:
+def test_json_project_page_has_every_field(server: Server, published: dict[str, Path]) -> None:
     """docs/protocol.md, "JSON pages": pip's Accept gets PEP 691 JSON with every field clients
     read."""
     with server.client() as client:
@@ -108,7 +106,7 @@ def test_json_project_page_has_every_field(
             assert entry["core-metadata"] is False
 
 
-def test_html_project_page(server: MinistryServer, published: dict[str, Path]) -> None:
+def test_html_project_page(server: Server, published: dict[str, Path]) -> None:
     """docs/protocol.md, "HTML pages": the HTML form for clients that send no Accept."""
     with server.client() as client:
         response = client.get("/simple/simple-demo/")
@@ -153,7 +151,7 @@ def test_html_project_page(server: MinistryServer, published: dict[str, Path]) -
     ],
 )
 def test_content_negotiation(
-    server: MinistryServer, published: dict[str, Path], accept: str | None, expected: str
+    server: Server, published: dict[str, Path], accept: str | None, expected: str
 ) -> None:
     """docs/protocol.md, "Content negotiation": q-values decide, ties prefer JSON, no Accept means
     HTML."""
@@ -166,9 +164,7 @@ def test_content_negotiation(
 
 
 @pytest.mark.parametrize("accept", ["application/json", "application/vnd.pypi.simple.v2+json"])
-def test_unacceptable_type_is_406(
-    server: MinistryServer, published: dict[str, Path], accept: str
-) -> None:
+def test_unacceptable_type_is_406(server: Server, published: dict[str, Path], accept: str) -> None:
     """docs/protocol.md, "Content negotiation": nothing acceptable is 406 (never 300), with a
     message saying what is served."""
     with server.client() as client:
@@ -177,7 +173,7 @@ def test_unacceptable_type_is_406(
     assert "application/vnd.pypi.simple.v1+json" in response.text
 
 
-def test_format_query_overrides_accept(server: MinistryServer, published: dict[str, Path]) -> None:
+def test_format_query_overrides_accept(server: Server, published: dict[str, Path]) -> None:
     """PEP 691 allows ``?format=`` for people; it wins over the header."""
     with server.client() as client:
         response = client.get(
@@ -186,7 +182,7 @@ def test_format_query_overrides_accept(server: MinistryServer, published: dict[s
     assert response.headers["Content-Type"] == JSON
 
 
-def test_unknown_project_is_404_in_both_forms(server: MinistryServer) -> None:
+def test_unknown_project_is_404_in_both_forms(server: Server) -> None:
     """docs/protocol.md, "Page URLs": an unknown project is 404, never an empty 200 (uv depends on
     it)."""
     with server.client() as client:
@@ -195,7 +191,7 @@ def test_unknown_project_is_404_in_both_forms(server: MinistryServer) -> None:
             assert response.status_code == 404
 
 
-def test_non_normalized_names_redirect(server: MinistryServer, published: dict[str, Path]) -> None:
+def test_non_normalized_names_redirect(server: Server, published: dict[str, Path]) -> None:
     """docs/protocol.md, "Page URLs": 301 to the normalized URL with the query kept; slashes
     added."""
     with server.client() as client:
@@ -213,7 +209,7 @@ def test_non_normalized_names_redirect(server: MinistryServer, published: dict[s
         assert "simple_demo-1.0.tar.gz" in followed.text
 
 
-def test_crlf_in_project_name_is_not_reflected(server: MinistryServer) -> None:
+def test_crlf_in_project_name_is_not_reflected(server: Server) -> None:
     """docs/security.md, "HTTP abuse": a CRLF in the path never becomes a header."""
     with server.client() as client:
         response = client.get("/simple/%0d%0aSet-Cookie:x=1/")
@@ -221,9 +217,7 @@ def test_crlf_in_project_name_is_not_reflected(server: MinistryServer) -> None:
     assert "set-cookie" not in response.headers
 
 
-def test_root_form_serves_the_project_page(
-    server: MinistryServer, published: dict[str, Path]
-) -> None:
+def test_root_form_serves_the_project_page(server: Server, published: dict[str, Path]) -> None:
     """``pip install -i http://host:port pkg`` asks for ``/<project>/``: the same page answers."""
     with server.client() as client:
         root = client.get("/simple-demo/", headers={"Accept": UV})
@@ -233,7 +227,7 @@ def test_root_form_serves_the_project_page(
         assert client.get("/Simple.Demo/").headers["Location"] == "/simple-demo/"
 
 
-def test_project_list(server: MinistryServer, published: dict[str, Path]) -> None:
+def test_project_list(server: Server, published: dict[str, Path]) -> None:
     """docs/protocol.md, "Project list": one entry per project, display name as text, normalized
     href."""
     with server.client() as client:
@@ -246,9 +240,7 @@ def test_project_list(server: MinistryServer, published: dict[str, Path]) -> Non
     assert links["Simple.Demo"] == "simple-demo/"
 
 
-def test_metadata_file_matches_advertised_hash(
-    server: MinistryServer, published: dict[str, Path]
-) -> None:
+def test_metadata_file_matches_advertised_hash(server: Server, published: dict[str, Path]) -> None:
     """docs/protocol.md, "Metadata files": ``<file>.metadata`` is the wheel's METADATA byte for
     byte."""
     import zipfile
@@ -270,7 +262,7 @@ def test_metadata_file_matches_advertised_hash(
     assert head.content == b""
 
 
-def test_etag_and_not_modified(server: MinistryServer, tmp_path: Path, unique: str) -> None:
+def test_etag_and_not_modified(server: Server, tmp_path: Path, unique: str) -> None:
     """docs/protocol.md, "Revalidation": ETag and 304 while unchanged; a new upload changes page and
     ETag."""
     with server.client() as client:
@@ -291,7 +283,7 @@ def test_etag_and_not_modified(server: MinistryServer, tmp_path: Path, unique: s
     assert changed.json()["versions"] == ["1.0", "2.0"]
 
 
-def test_gzip_only_when_asked(server: MinistryServer, published: dict[str, Path]) -> None:
+def test_gzip_only_when_asked(server: Server, published: dict[str, Path]) -> None:
     """docs/protocol.md, "Response headers": pages are compressed only for clients that accept
     gzip."""
     with server.client() as client:
@@ -308,7 +300,7 @@ def test_gzip_only_when_asked(server: MinistryServer, published: dict[str, Path]
     assert compressed.headers["ETag"] != plain.headers["ETag"]
 
 
-def test_head_matches_get(server: MinistryServer, published: dict[str, Path]) -> None:
+def test_head_matches_get(server: Server, published: dict[str, Path]) -> None:
     """docs/protocol.md, "HEAD requests": HEAD has GET's status and headers, and no body."""
     with server.client() as client:
         get = client.get("/simple/simple-demo/", headers={"Accept": PIP})
@@ -319,7 +311,7 @@ def test_head_matches_get(server: MinistryServer, published: dict[str, Path]) ->
         assert head.headers[name] == get.headers[name]
 
 
-def test_post_to_simple_is_405(server: MinistryServer) -> None:
+def test_post_to_simple_is_405(server: Server) -> None:
     """docs/protocol.md, "Upload URLs": uv turns a 405 into "that's most likely the simple index
     URL"."""
     with server.client() as client:
@@ -328,7 +320,7 @@ def test_post_to_simple_is_405(server: MinistryServer) -> None:
 
 @pytest.mark.parametrize("accept", [ACCEPT_JSON_ONLY, ACCEPT_HTML_ONLY])
 def test_pypi_simple_client_reads_both_forms(
-    server: MinistryServer, published: dict[str, Path], accept: str
+    server: Server, published: dict[str, Path], accept: str
 ) -> None:
     """The ``pypi-simple`` client library parses our pages in both serializations."""
     with PyPISimple(endpoint=f"{server.url}/simple/", accept=accept) as client:

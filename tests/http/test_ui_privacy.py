@@ -12,14 +12,14 @@ from conftest import ALICE, BOB, add_user
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
 from support.logins import without_xsrf_token
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import post_upload
 
 SECRET = "secret-project-name"
 
 
 @pytest.fixture
-def inheriting(tmp_path: Path) -> Iterator[MinistryServer]:
+def inheriting(tmp_path: Path) -> Iterator[Server]:
     """``main`` inherits a private index that holds SECRET; alice may read it."""
     server = InProcessServer(tmp_path / "data").start()
     add_user(server, *ALICE)
@@ -38,7 +38,7 @@ def inheriting(tmp_path: Path) -> Iterator[MinistryServer]:
     server.stop()
 
 
-def test_search_home_and_project_pages_hide_private_names(inheriting: MinistryServer) -> None:
+def test_search_home_and_project_pages_hide_private_names(inheriting: Server) -> None:
     with inheriting.client() as anonymous:
         assert SECRET not in anonymous.get("/search", params={"q": "secret"}).text
         assert SECRET not in anonymous.get("/search", params={"q": "nobody"}).text
@@ -71,7 +71,7 @@ PROJECT_PATHS = [
 ] + ["/{}/", "/search?q={}"]
 
 
-def answer(server: MinistryServer, path: str, name: str, **options: object) -> tuple[object, ...]:
+def answer(server: Server, path: str, name: str, **options: object) -> tuple[object, ...]:
     """What a fresh client is told about ``name``, with ``name`` itself spelt as SECRET."""
     wheel = f"{name.replace('-', '_')}-1.0-py3-none-any.whl"
     with server.client(**options) as client:
@@ -86,7 +86,7 @@ def answer(server: MinistryServer, path: str, name: str, **options: object) -> t
     return response.status_code, without_xsrf_token(spelt), headers
 
 
-def test_a_private_name_answers_as_an_unknown_one(inheriting: MinistryServer) -> None:
+def test_a_private_name_answers_as_an_unknown_one(inheriting: Server) -> None:
     """docs/security.md, "Private indexes": pages, JSON API, listings and files answer for SECRET as
     for no project.
 
@@ -115,9 +115,7 @@ def test_a_private_name_answers_as_an_unknown_one(inheriting: MinistryServer) ->
         ("/-/indexes", "text/html"),
     ],
 )
-def test_listings_leave_private_names_out(
-    inheriting: MinistryServer, path: str, accept: str
-) -> None:
+def test_listings_leave_private_names_out(inheriting: Server, path: str, accept: str) -> None:
     """Lists of projects show strangers nothing of the private index, not even its files."""
     with inheriting.client() as anonymous:
         response = anonymous.get(path, headers={"Accept": accept})

@@ -21,7 +21,7 @@ from conftest import ALICE
 from support.distributions import make_sdist, make_wheel, metadata_text
 from support.inprocess import InProcessServer
 from support.multipart import FileField, encode
-from support.server import MinistryServer
+from support.server import Server
 from support.uploads import form_fields, post_upload
 
 DIGEST_MISMATCH = "The digest supplied does not match a digest calculated from the uploaded file."
@@ -29,27 +29,27 @@ UV_ACCEPT = "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7"
 
 
 @pytest.fixture(params=["sqlite+file", pytest.param("redis+s3", marks=pytest.mark.slow)])
-def server(request: pytest.FixtureRequest, server: MinistryServer) -> MinistryServer:
+def server(request: pytest.FixtureRequest, server: Server) -> Server:
     """Every test here runs on the local stores and on the shared ones (Redis and S3)."""
     if request.param == "sqlite+file":
         return server
-    shared: MinistryServer = request.getfixturevalue("shared_server")
+    shared: Server = request.getfixturevalue("shared_server")
     return shared
 
 
 @pytest.fixture
-def token(server: MinistryServer) -> str:
+def token(server: Server) -> str:
     """A new API token of alice on whichever server the test runs against."""
     result = server.cli("token", "create", "alice", "--description", "upload tests")
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
-def _on_shared_stores(server: MinistryServer) -> bool:
+def _on_shared_stores(server: Server) -> bool:
     return "MINISTRY_STORAGE" in server.environment
 
 
-def store_state(server: MinistryServer) -> tuple[object, ...]:
+def store_state(server: Server) -> tuple[object, ...]:
     """Everything an upload could change: blobs, temporary files and the serial."""
     data = server.data
     temporary = sorted(str(p) for p in (data / "tmp").iterdir())
@@ -83,7 +83,7 @@ def _s3_keys(environment: dict[str, str]) -> list[str]:
 
 
 @pytest.fixture
-def unchanged(server: MinistryServer) -> Callable[[], None]:
+def unchanged(server: Server) -> Callable[[], None]:
     """Call at the end of a test to assert the store is as it was at its start."""
     before = store_state(server)
     return lambda: _assert_same(before, store_state(server))
@@ -101,7 +101,7 @@ def refused(response: object, status: int, message: str) -> None:
 
 
 def test_upload_without_credentials_is_401(
-    server: MinistryServer, tmp_path: Path, unique: str, unchanged: Callable[[], None]
+    server: Server, tmp_path: Path, unique: str, unchanged: Callable[[], None]
 ) -> None:
     """docs/protocol.md, "Authentication": 401 with a Basic challenge, nothing stored."""
     wheel = make_wheel(tmp_path, unique, "1.0")
@@ -128,7 +128,7 @@ def test_upload_without_credentials_is_401(
     ],
 )
 def test_bad_credentials_are_401_never_500(
-    server: MinistryServer,
+    server: Server,
     tmp_path: Path,
     unique: str,
     authorization: str,
@@ -151,9 +151,7 @@ def test_bad_credentials_are_401_never_500(
     unchanged()
 
 
-def test_unknown_user_and_wrong_password_read_the_same(
-    server: MinistryServer, tmp_path: Path
-) -> None:
+def test_unknown_user_and_wrong_password_read_the_same(server: Server, tmp_path: Path) -> None:
     """docs/security.md, "Credentials": no user enumeration through different messages."""
     wheel = make_wheel(tmp_path, "enumeration", "1.0")
     with server.client() as client:
@@ -162,7 +160,7 @@ def test_unknown_user_and_wrong_password_read_the_same(
     assert (wrong.status_code, wrong.text) == (unknown.status_code, unknown.text)
 
 
-def test_token_upload(server: MinistryServer, token: str, tmp_path: Path, unique: str) -> None:
+def test_token_upload(server: Server, token: str, tmp_path: Path, unique: str) -> None:
     """docs/protocol.md, "Authentication": ``__token__`` with an API token uploads."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     with server.client() as client:
@@ -172,7 +170,7 @@ def test_token_upload(server: MinistryServer, token: str, tmp_path: Path, unique
 
 @pytest.mark.parametrize("url", ["/", "/dist", "/legacy", "/legacy/"])
 def test_every_upload_url_answers_in_place(
-    server: MinistryServer, tmp_path: Path, unique: str, url: str
+    server: Server, tmp_path: Path, unique: str, url: str
 ) -> None:
     """docs/protocol.md, "Upload URLs": uploads are never redirected, whatever the spelling."""
     wheel = make_wheel(tmp_path, f"{unique}-{url.strip('/') or 'root'}", "1.0")
@@ -182,7 +180,7 @@ def test_every_upload_url_answers_in_place(
 
 
 def test_identical_reupload_is_200_and_changes_nothing(
-    server: MinistryServer, tmp_path: Path, unique: str
+    server: Server, tmp_path: Path, unique: str
 ) -> None:
     """docs/protocol.md, "Duplicates": retrying an identical upload is a no-op that answers 200."""
     wheel = make_wheel(tmp_path, unique, "1.0")
@@ -195,7 +193,7 @@ def test_identical_reupload_is_200_and_changes_nothing(
 
 
 def test_same_filename_other_bytes_is_file_already_exists(
-    server: MinistryServer, tmp_path: Path, unique: str
+    server: Server, tmp_path: Path, unique: str
 ) -> None:
     """docs/protocol.md, "Duplicates": 400 starting "File already exists"; the original stays."""
     (tmp_path / "a").mkdir()
@@ -215,7 +213,7 @@ def test_same_filename_other_bytes_is_file_already_exists(
 
 
 def test_same_bytes_under_another_filename_is_refused(
-    server: MinistryServer, tmp_path: Path, unique: str
+    server: Server, tmp_path: Path, unique: str
 ) -> None:
     """docs/security.md, "Hostile uploads": the same content under a second (valid) filename is a
     duplicate."""
@@ -229,9 +227,7 @@ def test_same_bytes_under_another_filename_is_refused(
     assert wheel.name in response.text
 
 
-def test_second_sdist_of_a_release_is_refused(
-    server: MinistryServer, tmp_path: Path, unique: str
-) -> None:
+def test_second_sdist_of_a_release_is_refused(server: Server, tmp_path: Path, unique: str) -> None:
     """docs/protocol.md, "Duplicates": one sdist per release; ``1.0`` and ``1.0.0`` are one
     release."""
     first = make_sdist(tmp_path, unique, "1.0")
@@ -281,7 +277,7 @@ def _upload_fields(wheel: Path, **changes: str | None) -> list[tuple[str, str]]:
     ],
 )
 def test_form_errors(
-    server: MinistryServer,
+    server: Server,
     tmp_path: Path,
     unique: str,
     changes: dict[str, str | None],
@@ -298,9 +294,7 @@ def test_form_errors(
     unchanged()
 
 
-def test_uppercase_digests_are_accepted(
-    server: MinistryServer, tmp_path: Path, unique: str
-) -> None:
+def test_uppercase_digests_are_accepted(server: Server, tmp_path: Path, unique: str) -> None:
     """docs/protocol.md, "Digests": hex digests compare case-insensitively."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     data = wheel.read_bytes()
@@ -330,7 +324,7 @@ def test_uppercase_digests_are_accepted(
     ],
 )
 def test_hostile_filenames(
-    server: MinistryServer,
+    server: Server,
     tmp_path: Path,
     filename: str,
     message: str,
@@ -382,7 +376,7 @@ def _wheel_bytes(files: dict[str, bytes]) -> bytes:
     ],
 )
 def test_file_contents_must_match(
-    server: MinistryServer,
+    server: Server,
     tmp_path: Path,
     unique: str,
     make: Callable[[Path, str], Path],
@@ -403,7 +397,7 @@ def test_file_contents_must_match(
     [b"not a zip at all", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, b"PK\x03\x04" + b"\x00" * 50],
 )
 def test_corrupt_archives_are_refused(
-    server: MinistryServer,
+    server: Server,
     tmp_path: Path,
     unique: str,
     data: bytes,
@@ -420,7 +414,7 @@ def test_corrupt_archives_are_refused(
 
 
 def test_multipart_shape_errors(
-    server: MinistryServer, tmp_path: Path, unique: str, unchanged: Callable[[], None]
+    server: Server, tmp_path: Path, unique: str, unchanged: Callable[[], None]
 ) -> None:
     """docs/protocol.md, "Upload form": duplicates, no file, bad part types, not multipart."""
     wheel = make_wheel(tmp_path, unique, "1.0")
@@ -466,9 +460,7 @@ def test_multipart_shape_errors(
     unchanged()
 
 
-def test_missing_part_content_type_is_accepted(
-    server: MinistryServer, tmp_path: Path, unique: str
-) -> None:
+def test_missing_part_content_type_is_accepted(server: Server, tmp_path: Path, unique: str) -> None:
     """docs/protocol.md, "Upload form": uv and flit send the file part without a Content-Type."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     files = [FileField("content", wheel.name, wheel.read_bytes(), content_type=None)]
@@ -478,7 +470,7 @@ def test_missing_part_content_type_is_accepted(
     assert response.status_code == 200, response.text
 
 
-def test_errors_are_json_for_uv(server: MinistryServer, tmp_path: Path, unique: str) -> None:
+def test_errors_are_json_for_uv(server: Server, tmp_path: Path, unique: str) -> None:
     """docs/protocol.md, "Upload answers": uv's Accept gets ``{"message","code","title"}``, exactly
     application/json."""
     wheel = make_wheel(tmp_path, unique, "1.0")

@@ -21,7 +21,7 @@ import pytest
 from conftest import ALICE, BOB
 from support.inprocess import InProcessServer
 from support.scripted import Answer, ForwardProxy, ScriptedServer
-from support.server import MinistryServer
+from support.server import MinistryServer, Server
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 GENERIC = "The upstream index failed to answer"
@@ -57,11 +57,11 @@ def file_answer(data: bytes) -> Answer:
 class Scene:
     upstream: ScriptedServer
     internal: ScriptedServer
-    strict: MinistryServer
-    allowing: MinistryServer
+    strict: Server
+    allowing: Server
 
 
-def serve(data: Path, upstream: ScriptedServer, *options: str) -> MinistryServer:
+def serve(data: Path, upstream: ScriptedServer, *options: str) -> Server:
     arguments = ["--upstream", upstream.url("/simple/", host="localhost"), *options]
     return InProcessServer(data, arguments=arguments).start()
 
@@ -224,7 +224,7 @@ def shift(upstream: ScriptedServer, old: bytes, new: bytes) -> None:
     )
 
 
-def changed_files(server: MinistryServer) -> float:
+def changed_files(server: Server) -> float:
     with server.client() as client:
         text = client.get("/-/metrics").text
     match = re.search(

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Protocol, Self
 
 import httpx
 
@@ -21,6 +22,37 @@ _START_TIMEOUT = 30.0
 def ministry_command(*arguments: str) -> list[str]:
     """The command line that runs ``ministry`` from the interpreter running the tests."""
     return [sys.executable, "-m", "ministry", *arguments]
+
+
+class Server(Protocol):
+    """What a test uses of a server, whether a process of its own (``MinistryServer``) or
+    one in the test process (``support.inprocess.InProcessServer``)."""
+
+    data: Path
+    port: int
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def environment(self) -> dict[str, str]: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def start(self) -> Self: ...
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 20.0) -> int: ...
+
+    def log(self) -> str: ...
+
+    def served(self, path: str, status: int = 200) -> int: ...
+
+    def cli(
+        self, *arguments: str, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]: ...
+
+    def client(self, **options: Any) -> httpx.Client: ...
 
 
 class MinistryServer:
@@ -119,9 +151,9 @@ class MinistryServer:
         """Run a ``ministry`` sub-command against this server's data directory."""
         return run_cli(*arguments, *self._where, stdin=stdin, environment=self._environment)
 
-    def client(self, **options: object) -> httpx.Client:
+    def client(self, **options: Any) -> httpx.Client:
         """An HTTP client for this server (no environment proxies, no redirects)."""
-        return httpx.Client(base_url=self.url, trust_env=False, timeout=30.0, **options)  # type: ignore[arg-type]
+        return httpx.Client(base_url=self.url, trust_env=False, timeout=30.0, **options)
 
 
 def run_cli(

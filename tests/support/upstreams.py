@@ -43,7 +43,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
-from support.server import MinistryServer, wait_for
+from support.server import Server, wait_for
 from support.uploads import post_upload
 
 LOOPBACK = "127.0.0.1"
@@ -773,7 +773,7 @@ class PypiServerUpstream(_LoopbackIndex):
         )
 
 
-def publish_to_ministry(server: MinistryServer, path: Path, auth: tuple[str, str]) -> None:
+def publish_to_ministry(server: Server, path: Path, auth: tuple[str, str]) -> None:
     """Upload a file to a Ministry used as an upstream."""
     with server.client() as client:
         response = post_upload(client, path, auth=auth)
@@ -816,7 +816,7 @@ class Upstream:
         )
 
     @classmethod
-    def of_ministry(cls, server: MinistryServer, auth: tuple[str, str]) -> Upstream:
+    def of_ministry(cls, server: Server, auth: tuple[str, str]) -> Upstream:
         """Another Ministry (PEP 691 JSON, upload times, PEP 658 metadata); uploads as ``auth``."""
         return cls(
             "ministry",
