@@ -82,10 +82,10 @@ class FileHandler(BaseHandler):
         self.set_header("Accept-Ranges", "bytes")
 
     def _not_modified(self, download: Download) -> bool:
-        if_none_match = self.request.headers.get("If-None-Match")
-        if if_none_match is not None:
-            tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-            return "*" in tags or f'"{download.sha256}"' in tags
+        if self.request.headers.get("If-None-Match") is not None:
+            # Weakly against the ETag _set_headers set, or ``*``; If-Modified-Since is then
+            # not looked at.
+            return self.check_etag_header()
         since = self.request.headers.get("If-Modified-Since")
         if since is None or download.entry.upload_time is None:
             return False
