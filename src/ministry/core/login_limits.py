@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
+
+from cachetools import FIFOCache
 
 __all__ = [
     "ADDRESS_FACTOR",
@@ -68,9 +69,9 @@ class FailureWindow:
 
     def __init__(self, budget: Budget, max_keys: int = MAX_KEYS) -> None:
         self._budget = budget
-        self._max_keys = max_keys
-        # Oldest failure first in each tuple; least recently failed key first in the dict.
-        self._failures: OrderedDict[Hashable, tuple[float, ...]] = OrderedDict()
+        # Oldest failure first in each tuple. Only a failure stores a key again, which puts
+        # it last: the least recently failed key is forgotten first.
+        self._failures: FIFOCache[Hashable, tuple[float, ...]] = FIFOCache(max_keys)
 
     def __len__(self) -> int:
         return len(self._failures)
@@ -85,9 +86,6 @@ class FailureWindow:
     def add(self, key: Hashable, now: float) -> None:
         """Count a failure of ``key`` at ``now``."""
         self._failures[key] = (*self._recent(key, now), now)[-self._budget.failures :]
-        self._failures.move_to_end(key)
-        while len(self._failures) > self._max_keys:
-            self._failures.popitem(last=False)
 
     def clear(self, key: Hashable) -> None:
         """Forget every failure of ``key``."""
@@ -98,8 +96,6 @@ class FailureWindow:
         recent = tuple(t for t in times if t > now - self._budget.seconds)
         if not recent:
             self._failures.pop(key, None)
-        elif len(recent) < len(times):
-            self._failures[key] = recent
         return recent
 
 

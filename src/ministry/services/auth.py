@@ -20,13 +20,13 @@ import logging
 import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TTLCache
 
 from ministry.core.login_limits import Lockout, LoginLimits
 from ministry.core.models import User
@@ -79,7 +79,8 @@ class AuthService:
         # Verifying against this keeps unknown users as slow as known ones.
         self._decoy = hasher.hash(secrets.token_urlsafe(16))
         self._pepper = secrets.token_bytes(32)
-        self._verified: OrderedDict[bytes, float] = OrderedDict()
+        # Read with ``in`` alone, which keeps the order: the least recently verified goes first.
+        self._verified: TTLCache[bytes, bool] = TTLCache(_VERIFIED_MAX, _VERIFIED_TTL, clock)
         self._verifying: dict[bytes, asyncio.Future[bool]] = {}
         self._verifications = asyncio.Semaphore(_VERIFICATIONS_AT_ONCE)
 
@@ -159,13 +160,13 @@ class AuthService:
         # The stored hash is part of the key: a changed password forgets the old one at once.
         stored = user.password_hash if user else ""
         key = hmac.digest(self._pepper, f"{username}\0{password}\0{stored}".encode(), "sha256")
-        if user is None or not self._recently_verified(key):
+        if user is None or key not in self._verified:
             ok = await self._verify_once(key, stored or self._decoy, password, username, address)
             if not ok:
                 raise _CountedFailure(_failed().message)
             if user is None:
                 raise _failed()
-            self._remember(key)
+            self._verified[key] = True
         return await self._identity(await self._live_user(username), address)
 
     async def _verify_once(
@@ -230,16 +231,6 @@ class AuthService:
             return self._hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
-
-    def _recently_verified(self, key: bytes) -> bool:
-        when = self._verified.get(key)
-        return when is not None and self._clock() - when < _VERIFIED_TTL
-
-    def _remember(self, key: bytes) -> None:
-        self._verified[key] = self._clock()
-        self._verified.move_to_end(key)
-        while len(self._verified) > _VERIFIED_MAX:
-            self._verified.popitem(last=False)
 
 
 def _locked(lockout: Lockout) -> TooManyAttempts:

@@ -21,12 +21,12 @@ import gzip
 import hashlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
+from cachetools import LRUCache
 from packaging.utils import NormalizedName
 
 from ministry.core import json_api
@@ -55,6 +55,11 @@ __all__ = ["Catalog", "Download", "FilePath", "JsonDocument", "RenderedPage"]
 FilePath = Callable[[str, str, str], str]
 _METADATA_SUFFIX = ".metadata"
 _PROXIED_LIST_TTL = 60.0
+#: Projects whose views, pages and JSON documents are kept, the least recently used
+#: forgotten first (each kind apart).
+_PROJECTS_KEPT = 4096
+#: Project lists and list pages kept: one per index and visibility.
+_LISTS_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -124,30 +129,6 @@ class _PageEntry:
     view: ProjectView
 
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class _Recent(Generic[K, V]):
-    """A bounded map that forgets the least recently used entries first."""
-
-    def __init__(self, size: int) -> None:
-        self._entries: OrderedDict[K, V] = OrderedDict()
-        self._size = size
-
-    def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
-
-    def put(self, key: K, entry: V) -> None:
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
-
 def _current(entry: _ViewEntry | _ListEntry, serial: int) -> bool:
     """Whether a kept entry still stands: no serial since it was checked, nothing due."""
     return entry.checked_serial == serial and time.monotonic() < entry.fresh_until
@@ -193,18 +174,18 @@ class Catalog:
         resolver: ProjectResolver,
         proxy_files: ProxyFiles,
         file_path: FilePath,
-        cache_size: int = 4096,
+        cache_size: int = _PROJECTS_KEPT,
     ) -> None:
         self._metadata = metadata
         self._blobs = blobs
         self._resolver = resolver
         self._proxy_files = proxy_files
         self._file_path = file_path
-        self._views: _Recent[Hashable, _ViewEntry] = _Recent(cache_size)
-        self._pages: _Recent[Hashable, _PageEntry] = _Recent(cache_size)
-        self._documents: _Recent[Hashable, _DocumentEntry] = _Recent(cache_size)
-        self._lists: _Recent[Hashable, _ListEntry] = _Recent(64)
-        self._indexes: _Recent[Hashable, _IndexEntry] = _Recent(64)
+        self._views: LRUCache[Hashable, _ViewEntry] = LRUCache(cache_size)
+        self._pages: LRUCache[Hashable, _PageEntry] = LRUCache(cache_size)
+        self._documents: LRUCache[Hashable, _DocumentEntry] = LRUCache(cache_size)
+        self._lists: LRUCache[Hashable, _ListEntry] = LRUCache(_LISTS_KEPT)
+        self._indexes: LRUCache[Hashable, _IndexEntry] = LRUCache(_LISTS_KEPT)
 
     # -- simple pages -------------------------------------------------------------------
 
@@ -234,7 +215,7 @@ class Catalog:
             return entry.view
         view = await self._resolver.gather(access, name, contributions)
         fresh_until = _fresh_until(contributions, view.held_back)
-        self._views.put(key, _ViewEntry(view, access.serial, signature, fresh_until))
+        self._views[key] = _ViewEntry(view, access.serial, signature, fresh_until)
         return view
 
     async def project_page(
@@ -256,7 +237,7 @@ class Catalog:
         page = await asyncio.to_thread(
             lambda: _rendered(render(model), content_type, view, view.last_serial)
         )
-        self._pages.put(key, _PageEntry(page, view))
+        self._pages[key] = _PageEntry(page, view)
         return page
 
     async def index_page(self, access: ReadAccess, content_type: str) -> RenderedPage:
@@ -275,7 +256,7 @@ class Catalog:
             return render_index_html(entries)
 
         page = await asyncio.to_thread(lambda: _rendered(render(), content_type, None, serial))
-        self._indexes.put(key, _IndexEntry(page, projects))
+        self._indexes[key] = _IndexEntry(page, projects)
         return page
 
     async def projects(self, access: ReadAccess) -> tuple[Project, ...]:
@@ -293,7 +274,7 @@ class Catalog:
         projects = await self._gather_projects(access)
         proxied = any(access.configs[n].kind == "proxy" for n in access.order)
         fresh_until = time.monotonic() + _PROXIED_LIST_TTL if proxied else float("inf")
-        self._lists.put(key, _ListEntry(projects, access.serial, fresh_until))
+        self._lists[key] = _ListEntry(projects, access.serial, fresh_until)
         return projects
 
     async def _gather_projects(self, access: ReadAccess) -> tuple[Project, ...]:
@@ -426,7 +407,7 @@ class Catalog:
             return entry.document
         document = await self._document(access, view, name, version, base_url)
         encoded = JsonDocument(json.dumps(document).encode(), view.last_serial)
-        self._documents.put(key, _DocumentEntry(encoded, view))
+        self._documents[key] = _DocumentEntry(encoded, view)
         return encoded
 
     async def project_document(

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from cachetools import LRUCache
 from packaging.utils import NormalizedName
 
 from ministry.core.masking import mask_url
@@ -80,7 +80,7 @@ class ProxyPages:
         self._unreachable_until: dict[str, float] = {}
         self._last_error: dict[str, Exception] = {}
         # Parsed documents by token: a download must not re-read a page of 2,000 files.
-        self._parsed: OrderedDict[str, KeptPage] = OrderedDict()
+        self._parsed: LRUCache[str, KeptPage] = LRUCache(_PARSED_PAGES)
 
     async def get(
         self, config: IndexConfig, project: NormalizedName, *, revalidate: bool = False
@@ -138,9 +138,6 @@ class ProxyPages:
         if parsed is None:
             parsed = load_page(kept.document)
             self._parsed[kept.token] = parsed
-            while len(self._parsed) > _PARSED_PAGES:
-                self._parsed.popitem(last=False)
-        self._parsed.move_to_end(kept.token)
         return parsed
 
     def _count(self, config: IndexConfig, result: str) -> None:

@@ -23,9 +23,9 @@ from typing import Any
 
 import httpcore
 import httpx
-from httpx._utils import get_environment_proxies
 
 from ministry.core.upstream_reach import Address, Reach, endpoint, ip_literal
+from ministry.services.httpx_internals import environment_proxies, send_through
 
 __all__ = ["AddressRefused", "checked_client", "permitted"]
 
@@ -119,13 +119,14 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, reach: Reach, limits: httpx.Limits) -> None:
         super().__init__(trust_env=True, limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
+        pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=True),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=_CheckedBackend(reach),
         )
+        send_through(self, pool)
 
 
 def checked_client(reach: Reach, timeout: float, max_redirects: int) -> httpx.AsyncClient:
@@ -133,14 +134,14 @@ def checked_client(reach: Reach, timeout: float, max_redirects: int) -> httpx.As
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     direct = _CheckedTransport(reach, limits)
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
-    for pattern, proxy in get_environment_proxies().items():
+    for pattern, proxy in environment_proxies().items():
         mounts[pattern] = (
             direct
             if proxy is None
             else httpx.AsyncHTTPTransport(proxy=proxy, trust_env=True, limits=limits)
         )
     hooks: dict[str, list[Any]] = {}
-    if any(proxy is not None for proxy in get_environment_proxies().values()):
+    if any(proxy is not None for proxy in environment_proxies().values()):
 
         async def check(request: httpx.Request) -> None:
             if not await permitted(reach, str(request.url)):

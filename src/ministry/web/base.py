@@ -46,6 +46,7 @@ from ministry.errors import (
 )
 from ministry.services.indexes import ReadAccess
 from ministry.web.crosssite import refuse_cross_site
+from ministry.web.tornado_internals import reason_phrase, unsent_bytes
 from ministry.wiring import Services
 
 __all__ = [
@@ -152,6 +153,8 @@ class BaseHandler(tornado.web.RequestHandler):
     _request_id: str | None = None
     #: Body bytes sent so far (none for HEAD), for the access log and metrics.
     bytes_sent = 0
+    #: Whether flush() ran: the status and headers are sent, so no error page can be.
+    headers_sent = False
     #: The index the request reads or writes, once a handler has named it.
     access_index: str | None = None
 
@@ -183,8 +186,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
         Ending the body cleanly would make a truncated file look complete.
         """
-        self.request.connection.close()  # type: ignore[union-attr]
-        self._finished = True
+        # Detached, Tornado neither finishes the response nor writes an error after it.
+        self.detach().close()
         self._in_flight().discard(self)
 
     @property
@@ -220,9 +223,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def flush(self, include_footers: bool = False) -> Any:
         """Send what is buffered, counting the body bytes that go out."""
         if self.request.method != "HEAD":
-            # Tornado keeps the pending body in _write_buffer; it has no public counter.
-            self.bytes_sent += sum(len(chunk) for chunk in self._write_buffer)
-        return super().flush(include_footers)
+            self.bytes_sent += unsent_bytes(self)
+        sending = super().flush(include_footers)
+        self.headers_sent = True
+        return sending
 
     def set_default_headers(self) -> None:
         """Headers that make sense on every response."""
@@ -240,18 +244,15 @@ class BaseHandler(tornado.web.RequestHandler):
 
     # -- errors ---------------------------------------------------------------------
 
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, MinistryError):
-            self.log_exception(type(e), e, e.__traceback__)
-            if not self._finished:
-                self.send_error(status_of(e), exc_info=(type(e), e, e.__traceback__))
-            return
-        super()._handle_request_exception(e)
-
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
-        """Send an error, with the domain message as the reason phrase."""
+        """Send an error; a domain error with its status and its message as the reason phrase.
+
+        Tornado sends every exception that is not an ``HTTPError`` as a 500: a domain
+        error's status comes from the table instead.
+        """
         error = error_of(kwargs)
         if error is not None:
+            status_code = status_of(error)
             kwargs["reason"] = _reason(error.message)
         super().send_error(status_code, **kwargs)
 
@@ -263,14 +264,14 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("WWW-Authenticate", _REALM)
         if isinstance(error, RangeNotSatisfiable):
             self.set_header("Content-Range", f"bytes */{error.size}")
-        message = error.message if error else self._reason
+        message = error.message if error else reason_phrase(self)
         if self.prefers_json():
             # uv reads "code" only when the type is exactly application/json.
             self.set_header("Content-Type", "application/json")
             document = {
                 "message": message,
                 "code": f"{status_code} {message}",
-                "title": self._reason if error is None else title_of(status_code),
+                "title": reason_phrase(self) if error is None else title_of(status_code),
             }
             self.finish(json.dumps(document))
             return

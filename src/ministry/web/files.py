@@ -61,7 +61,7 @@ class FileHandler(BaseHandler):
             await self._stream(source)
             return
         try:
-            await self._send(source)
+            await self._send(source, download)
         finally:
             await source.close()
 
@@ -75,17 +75,17 @@ class FileHandler(BaseHandler):
             # check the hash of exactly these bytes (docs/protocol.md, "Downloads").
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
-        self.set_header("ETag", f'"{download.sha256}"')
-        if download.entry.upload_time is not None:
-            modified = format_datetime(download.entry.upload_time, usegmt=True)
+        etag, modified = _validators(download)
+        self.set_header("ETag", etag)
+        if modified is not None:
             self.set_header("Last-Modified", modified)
         self.set_header("Accept-Ranges", "bytes")
 
     def _not_modified(self, download: Download) -> bool:
-        if_none_match = self.request.headers.get("If-None-Match")
-        if if_none_match is not None:
-            tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-            return "*" in tags or f'"{download.sha256}"' in tags
+        if self.request.headers.get("If-None-Match") is not None:
+            # Weakly against the ETag _set_headers set, or ``*``; If-Modified-Since is then
+            # not looked at.
+            return self.check_etag_header()
         since = self.request.headers.get("If-Modified-Since")
         if since is None or download.entry.upload_time is None:
             return False
@@ -95,20 +95,17 @@ class FileHandler(BaseHandler):
         except (TypeError, ValueError):
             return False  # junk dates are ignored (docs/security.md, "HTTP abuse")
 
-    def _range(self, size: int) -> ByteRange | None:
+    def _range(self, size: int, download: Download) -> ByteRange | None:
         header = self.request.headers.get("Range")
         if header is None:
             return None
         if_range = self.request.headers.get("If-Range")
-        if if_range is not None and if_range.strip() not in (
-            self._headers.get("ETag"),
-            self._headers.get("Last-Modified"),
-        ):
+        if if_range is not None and if_range.strip() not in _validators(download):
             return None  # the client's copy is of other bytes: send all of them
         return parse_range(header, size)
 
-    async def _send(self, blob: BlobReader) -> None:
-        wanted = self._range(blob.size)
+    async def _send(self, blob: BlobReader, download: Download) -> None:
+        wanted = self._range(blob.size, download)
         start, end = 0, blob.size - 1
         if wanted is not None:
             self.set_status(206)
@@ -144,8 +141,15 @@ class FileHandler(BaseHandler):
                 await self.flush()
             self.finish()
         except UpstreamUnavailable:
-            if not self._headers_written:
+            if not self.headers_sent:
                 raise
             self.abort()  # the client has part of the body: cut it off
         finally:
             stream.close()
+
+
+def _validators(download: Download) -> tuple[str, str | None]:
+    """The ETag and Last-Modified (if known) of a download: its headers, and If-Range's."""
+    upload_time = download.entry.upload_time
+    modified = format_datetime(upload_time, usegmt=True) if upload_time is not None else None
+    return f'"{download.sha256}"', modified

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable
+
+from cachetools import FIFOCache
 
 from ministry.core.models import DEFAULT_INDEX, Project
 from ministry.core.simple_pages import format_upload_time
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
 
-__all__ = ["PackagesIndexHandler", "PackagesProjectHandler"]
+__all__ = ["PackagesIndexHandler", "PackagesProjectHandler", "rendered_listings"]
+
+#: Rendered lists kept per application (one per index and visibility), first in first out.
+_LISTINGS_KEPT = 16
+_Rendered = FIFOCache[Hashable, tuple[tuple[Project, ...], bytes]]
+
+
+def rendered_listings() -> _Rendered:
+    """An application's rendered lists, keyed by index and visibility (``app.make_app``)."""
+    return FIFOCache(_LISTINGS_KEPT)
 
 
 class PackagesIndexHandler(BaseHandler):
@@ -20,16 +30,12 @@ class PackagesIndexHandler(BaseHandler):
     it is rendered once per project list (which the catalog keeps per serial).
     """
 
-    _KEEP = 16
-
     async def get(self, index: str = DEFAULT_INDEX) -> None:
         """The project list."""
         access = await self.read_access(index)
         projects = await self.services.catalog.projects(access)
         # Per application (app.py makes it), like everything a handler keeps.
-        rendered: OrderedDict[Hashable, tuple[tuple[Project, ...], bytes]] = (
-            self.application.settings["rendered_listings"]
-        )
+        rendered: _Rendered = self.application.settings["rendered_listings"]
         key = (index, access.visible)
         kept = rendered.get(key)
         if kept is None or kept[0] is not projects:
@@ -38,8 +44,6 @@ class PackagesIndexHandler(BaseHandler):
                 self.render_string("packages_index.html", projects=projects, index=index),
             )
             rendered[key] = kept
-            while len(rendered) > self._KEEP:
-                rendered.popitem(last=False)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(kept[1])
 

@@ -54,9 +54,11 @@ class SimplePageHandler(BaseHandler):
         if page.held_back:
             self.set_header("X-Ministry-Held-Back", page.held_back)
         gzipped = accepts_encoding(self.request.headers.get("Accept-Encoding"), "gzip")
-        etag = page.etag[:-1] + '-gzip"' if gzipped else page.etag
-        self.set_header("ETag", etag)
-        if self._not_modified(page.etag):
+        gzip_etag = page.etag[:-1] + '-gzip"'
+        # The two encodings' tags name one page: a client's copy in either is current.
+        not_modified = any(self._client_has(etag) for etag in (page.etag, gzip_etag))
+        self.set_header("ETag", gzip_etag if gzipped else page.etag)
+        if not_modified:
             self.set_status(304)
             self.finish()
             return
@@ -64,10 +66,14 @@ class SimplePageHandler(BaseHandler):
             self.set_header("Content-Encoding", "gzip")
         self.finish(page.gzipped if gzipped else page.body)
 
-    def _not_modified(self, etag: str) -> bool:
-        header = self.request.headers.get("If-None-Match", "")
-        tags = {tag.strip().removeprefix("W/").replace('-gzip"', '"') for tag in header.split(",")}
-        return "*" in tags or etag in tags
+    def _client_has(self, etag: str) -> bool:
+        """Whether If-None-Match names ``etag`` (weakly, or by ``*``).
+
+        Tornado's ``check_etag_header`` compares the response's ETag header, so
+        ``etag`` is set as that header first; ``send_page`` sets the one it sends.
+        """
+        self.set_header("ETag", etag)
+        return self.check_etag_header()
 
 
 def normalized_or_redirect(handler: BaseHandler, name: str, template: str) -> NormalizedName | None:

@@ -26,6 +26,7 @@ from ministry.errors import InvalidRequest, NotFound, PermissionDenied
 from ministry.services.indexes import ReadAccess
 from ministry.web.base import BaseHandler, error_of, title_of
 from ministry.web.simple import normalized_or_redirect
+from ministry.web.tornado_internals import reason_phrase
 
 __all__ = [
     "DeleteHandler",
@@ -86,7 +87,7 @@ class PageHandler(BaseHandler):
             "error.html",
             status_code=status_code,
             title=title_of(status_code),
-            message=error.message if error else self._reason,
+            message=error.message if error else reason_phrase(self),
         )
 
 

@@ -22,6 +22,7 @@ from ministry.services.spool import Spool
 from ministry.web.base import BaseHandler
 from ministry.web.multipart import MultipartReceiver, boundary_of
 from ministry.web.stalls import StallGuard
+from ministry.web.tornado_internals import unsent_bytes
 
 __all__ = ["UploadHandler"]
 
@@ -100,7 +101,7 @@ class UploadHandler(BaseHandler):
         self._drained = 0
         if chunk is not None:
             self.write(chunk)
-        self.set_header("Content-Length", sum(len(part) for part in self._write_buffer))
+        self.set_header("Content-Length", unsent_bytes(self))
         self.set_header("Connection", "close")
         # Tornado refuses a body over the limit with a bare 400 after our answer.
         self.request.connection.set_max_body_size(_TOO_LARGE)  # type: ignore[union-attr]
@@ -125,11 +126,11 @@ class UploadHandler(BaseHandler):
 
     def _end_drain(self) -> None:
         """Enough dropped, or long enough waited: finish, which closes the connection."""
-        if self._drain_timer is not None:
-            self._drain_timer.cancel()
-            self._drain_timer = None
-        if not self._finished:
-            super().finish()
+        if self._drain_timer is None:
+            return  # finished already, or the client left
+        self._drain_timer.cancel()
+        self._drain_timer = None
+        super().finish()
 
     def _open_spool(self) -> Spool:
         self._spool = self.services.uploads.new_spool()
