@@ -1,9 +1,10 @@
-"""The two narrow interfaces every backend implements.
+"""The narrow interfaces every backend implements.
 
 ``MetadataStore`` holds what the index knows (projects, releases, files, users,
 tokens, the change log); ``BlobStore`` holds bytes, addressed by their sha256.
-HTTP handlers and services only ever see these protocols, so SQLite and a local
-directory can be swapped for Redis and S3 without touching them.
+Services only ever see these protocols (and ``Scratch``, where they write their
+temporary files), so SQLite and a local directory can be swapped for Redis and S3
+without touching them; only the wiring names a backend.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from packaging.utils import NormalizedName
 
@@ -34,7 +35,7 @@ from ministry.core.models import (
     User,
 )
 
-__all__ = ["BlobReader", "BlobStore", "MetadataStore", "StoredBlob"]
+__all__ = ["BlobReader", "BlobStore", "MetadataStore", "Scratch", "Snapshots", "StoredBlob"]
 
 
 class MetadataStore(Protocol):
@@ -257,6 +258,17 @@ class MetadataStore(Protocol):
         """Change-log entries with a serial above ``serial``, oldest first."""
 
 
+@runtime_checkable
+class Snapshots(Protocol):
+    """A metadata store that can copy itself, as of one moment, into a file (SQLite can).
+
+    Backups use it where a store offers it; other stores' records are read in one pass.
+    """
+
+    async def snapshot(self, target: Path) -> None:
+        """Write a consistent copy of the whole store to ``target``, while it serves."""
+
+
 @dataclass(frozen=True)
 class StoredBlob:
     """A blob as a listing of the store shows it."""
@@ -336,3 +348,21 @@ class BlobStore(Protocol):
         Returns where they went, None if there was no such blob. A later put of the
         same key stores the blob anew.
         """
+
+
+class Scratch(Protocol):
+    """A directory for temporary files and directories, each named for the process that made it.
+
+    Several processes may share a data directory (a server and an admin command, or
+    ``--processes N``), so a process sweeps away at start only what a dead process
+    left, never another live process's upload in flight.
+    """
+
+    def new_file(self, kind: str) -> tuple[int, Path]:
+        """A new temporary file of ``kind`` owned by this process: (descriptor, path)."""
+
+    def new_directory(self, kind: str) -> Path:
+        """A new temporary directory of ``kind``, for files that need their own names."""
+
+    def sweep(self, kind: str) -> int:
+        """Remove what dead processes left of ``kind``; returns how many there were."""
