@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from ministry.core.hashing import StreamingHasher
 from ministry.errors import NotFound, StorageError
 from ministry.services.migration import Record, blobs_named
-from ministry.storage.protocols import BlobStore, MetadataStore, Scratch, Snapshots
+from ministry.storage.protocols import BlobStore, MetadataStore, Scratch, Snapshots, TransferStore
 
 __all__ = [
     "BLOBS",
@@ -97,7 +97,7 @@ async def snapshot_records(local: LocalStores, path: Path) -> tuple[list[Record]
         await store.close()
 
 
-async def _snapshot(source: MetadataStore, target: Path, local: LocalStores) -> None:
+async def _snapshot(source: TransferStore, target: Path, local: LocalStores) -> None:
     for leftover in target.parent.glob(f"{target.name}*"):
         leftover.unlink()
     if isinstance(source, Snapshots):

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from packaging.utils import NormalizedName
 
@@ -47,14 +47,18 @@ from ministry.errors import NotFound
 from ministry.services.indexes import ReadAccess
 from ministry.services.projects import Contribution, ProjectResolver, ProjectView
 from ministry.services.proxy_files import ProxyFiles, ProxyStream, missing_bytes
-from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
+from ministry.storage.protocols import BlobReader, BlobStore, PackageStore, ProxyCacheStore
 
-__all__ = ["Catalog", "Download", "FilePath", "JsonDocument", "RenderedPage"]
+__all__ = ["Catalog", "CatalogStore", "Download", "FilePath", "JsonDocument", "RenderedPage"]
 
 #: Builds the URL path of a file: (index, project, filename) -> "/…/filename".
 FilePath = Callable[[str, str, str], str]
 _METADATA_SUFFIX = ".metadata"
 _PROXIED_LIST_TTL = 60.0
+
+
+class CatalogStore(PackageStore, ProxyCacheStore, Protocol):
+    """The roles the catalog uses: the stored packages, and the projects proxies have seen."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,7 @@ class Catalog:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: CatalogStore,
         blobs: BlobStore,
         resolver: ProjectResolver,
         proxy_files: ProxyFiles,

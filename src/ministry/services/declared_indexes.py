@@ -20,7 +20,7 @@ from ministry.core.index_settings import index_settings, new_index
 from ministry.core.models import Actor
 from ministry.errors import Conflict, InvalidRequest
 from ministry.services.indexes import IndexService
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import IndexStore
 
 __all__ = ["DeclaredIndex", "declare_indexes"]
 
@@ -46,7 +46,7 @@ class DeclaredIndex(Protocol):
 
 
 async def declare_indexes(
-    indexes: IndexService, metadata: MetadataStore, declared: Sequence[DeclaredIndex]
+    indexes: IndexService, metadata: IndexStore, declared: Sequence[DeclaredIndex]
 ) -> None:
     """Create or update each declared index, bases before the indexes that name them."""
     pending = {entry.name: (entry, index_settings(entry.values)) for entry in declared}
@@ -75,7 +75,7 @@ def _targets(settings: Mapping[str, Any]) -> set[str]:
 
 async def _declare(
     indexes: IndexService,
-    metadata: MetadataStore,
+    metadata: IndexStore,
     entry: DeclaredIndex,
     settings: Mapping[str, Any],
 ) -> None:

@@ -37,7 +37,7 @@ from ministry.services.mirror import (
     MirrorRequest,
     QuietListener,
 )
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import MirrorRunStore
 
 __all__ = ["MirrorEntries", "MirrorJob", "MirrorScheduler", "gather_requirements", "mirror_jobs"]
 
@@ -234,7 +234,7 @@ class MirrorScheduler:
         self,
         jobs: Sequence[MirrorJob],
         mirror: Mirror,
-        metadata: MetadataStore,
+        metadata: MirrorRunStore,
     ) -> None:
         self._jobs = tuple(jobs)
         self._mirror = mirror

@@ -24,7 +24,7 @@ from ministry.core.models import CachedFile, FileEntry, IndexConfig
 from ministry.errors import NotFound, StorageError, UpstreamUnavailable
 from ministry.services.metrics import Metrics
 from ministry.services.upstream import UpstreamClient
-from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore, Scratch
+from ministry.storage.protocols import BlobReader, BlobStore, ProxyCacheStore, Scratch
 
 # BlobReader too: what ``open`` returns for a cached file, so callers need not know the stores.
 __all__ = ["BlobReader", "ProxyFiles", "ProxyStream", "missing_bytes", "upstream_failed"]
@@ -113,7 +113,7 @@ class ProxyFiles:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: ProxyCacheStore,
         blobs: BlobStore,
         client: UpstreamClient,
         scratch: Scratch,

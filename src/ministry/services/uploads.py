@@ -37,7 +37,7 @@ from ministry.core.upload_form import (
 from ministry.errors import FileExists, InvalidUpload, PermissionDenied
 from ministry.services.indexes import IndexService
 from ministry.services.spool import Spool, sweep_spools
-from ministry.storage.protocols import BlobStore, MetadataStore, Scratch
+from ministry.storage.protocols import BlobStore, PackageStore, Scratch
 
 __all__ = ["PublishResult", "UploadService"]
 
@@ -63,7 +63,7 @@ class UploadService:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: PackageStore,
         blobs: BlobStore,
         indexes: IndexService,
         scratch: Scratch,

@@ -5,6 +5,11 @@ tokens, the change log); ``BlobStore`` holds bytes, addressed by their sha256.
 Services only ever see these protocols (and ``Scratch``, where they write their
 temporary files), so SQLite and a local directory can be swapped for Redis and S3
 without touching them; only the wiring names a backend.
+
+``MetadataStore`` is the union of role protocols (packages, indexes, accounts, the
+proxy cache, mirror runs, the change log, transfer, the store's lifecycle). The
+backends implement the whole of it; each service takes only the roles it uses, so
+a new query touches its role, the two backends and the services that ask for it.
 """
 
 from __future__ import annotations
@@ -35,11 +40,26 @@ from ministry.core.models import (
     User,
 )
 
-__all__ = ["BlobReader", "BlobStore", "MetadataStore", "Scratch", "Snapshots", "StoredBlob"]
+__all__ = [
+    "AccountStore",
+    "BlobReader",
+    "BlobStore",
+    "ChangeLog",
+    "IndexStore",
+    "MetadataStore",
+    "MirrorRunStore",
+    "PackageStore",
+    "ProxyCacheStore",
+    "Scratch",
+    "Snapshots",
+    "StoreLifecycle",
+    "StoredBlob",
+    "TransferStore",
+]
 
 
-class MetadataStore(Protocol):
-    """Transactional metadata. Every change is atomic and bumps the serial."""
+class StoreLifecycle(Protocol):
+    """Opening, closing and checking a store."""
 
     async def open(self) -> None:
         """Connect and create or upgrade the schema."""
@@ -50,8 +70,19 @@ class MetadataStore(Protocol):
     async def check(self) -> None:
         """Raise ``StorageError`` unless the store answers and takes writes (for ``/-/ready``)."""
 
+
+class ChangeLog(Protocol):
+    """The serial and the change log that every change appends to."""
+
     async def last_serial(self) -> int:
         """The serial of the newest change (0 for an empty store)."""
+
+    async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
+        """Change-log entries with a serial above ``serial``, oldest first."""
+
+
+class PackageStore(Protocol):
+    """Projects, their releases and files, and who owns and maintains them."""
 
     async def list_projects(self, index: str) -> list[Project]:
         """Every project of an index."""
@@ -132,6 +163,10 @@ class MetadataStore(Protocol):
         """Take a role away; ``NotFound`` if the principal does not hold it,
         ``Conflict`` if it is the project's last owner."""
 
+
+class IndexStore(Protocol):
+    """The indexes and their settings."""
+
     async def list_indexes(self) -> list[IndexConfig]:
         """Every index, by name."""
 
@@ -147,6 +182,10 @@ class MetadataStore(Protocol):
         Its filenames stay retired under its name and tokens limited to it are revoked,
         so an index created again under the same name starts with neither.
         """
+
+
+class AccountStore(Protocol):
+    """Users, groups and API tokens."""
 
     async def add_user(self, user: User, actor: Actor) -> None:
         """Create a user; raises ``Conflict`` if the name is taken."""
@@ -189,6 +228,10 @@ class MetadataStore(Protocol):
     async def revoke_token(self, token_id: str, actor: Actor) -> None:
         """Revoke a token; ``NotFound`` if it does not exist."""
 
+
+class ProxyCacheStore(Protocol):
+    """What proxy indexes keep of their upstream: pages, files and pinned hashes."""
+
     async def get_cached_page(self, index: str, project: str) -> CachedPage | None:
         """The upstream page last fetched for a project, if any."""
 
@@ -223,6 +266,10 @@ class MetadataStore(Protocol):
         no serial.
         """
 
+
+class MirrorRunStore(Protocol):
+    """Scheduled mirror jobs: their last runs and the leases that let one worker run each."""
+
     async def put_mirror_run(self, run: MirrorRun) -> None:
         """Keep the last run of a scheduled mirror job, replacing the one before.
 
@@ -248,14 +295,33 @@ class MetadataStore(Protocol):
         """Drop a job's claim when its run ends, so the next run is not held back
         by a lease sized for the longest run."""
 
+
+class TransferStore(Protocol):
+    """Every record in and out, for ``ministry migrate``, backups and restores."""
+
     def export_records(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Every value the store holds as ``(kind, record)``, for ``ministry migrate``."""
 
     async def import_records(self, records: AsyncIterable[tuple[str, dict[str, Any]]]) -> int:
         """Load exported records into an empty store, keeping every serial; returns how many."""
 
-    async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
-        """Change-log entries with a serial above ``serial``, oldest first."""
+
+class MetadataStore(
+    StoreLifecycle,
+    ChangeLog,
+    PackageStore,
+    IndexStore,
+    AccountStore,
+    ProxyCacheStore,
+    MirrorRunStore,
+    TransferStore,
+    Protocol,
+):
+    """Transactional metadata, every role in one store: what the wiring builds and the
+    backends implement. Every change is atomic and bumps the serial.
+
+    A service takes only the roles it uses, so what it may touch is in its signature.
+    """
 
 
 @runtime_checkable
