@@ -19,6 +19,7 @@ from ministry.errors import InvalidRequest
 from ministry.services.accounts import AccountService
 from ministry.services.audit import AuditService
 from ministry.services.auth import AuthService
+from ministry.services.backup import LocalStores
 from ministry.services.bundle import Bundles
 from ministry.services.catalog import Catalog, FilePath
 from ministry.services.declared_indexes import declare_indexes
@@ -39,10 +40,18 @@ from ministry.services.verify import Verifier
 from ministry.settings import Settings
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.private_files import close_to_others
-from ministry.storage.protocols import BlobStore, MetadataStore
+from ministry.storage.protocols import BlobStore, MetadataStore, Scratch
 from ministry.storage.sqlite import SqliteMetadataStore
+from ministry.storage.temporary import OwnedScratch
 
-__all__ = ["Services", "blob_store", "build_services", "metadata_store", "password_hasher"]
+__all__ = [
+    "Services",
+    "blob_store",
+    "build_services",
+    "local_stores",
+    "metadata_store",
+    "password_hasher",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class Services:
     settings: Settings
     metadata: MetadataStore
     blobs: BlobStore
+    scratch: Scratch
     auth: AuthService
     accounts: AccountService
     indexes: IndexService
@@ -160,6 +170,11 @@ def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
     )
 
 
+def local_stores() -> LocalStores:
+    """The stores of a backup's files: a SQLite snapshot, a blob directory, temporary files."""
+    return LocalStores(snapshot=SqliteMetadataStore, blobs=FileBlobStore, scratch=OwnedScratch)
+
+
 def password_hasher(cost: str) -> PasswordHasher:
     """Argon2id at its standard cost, or at the least one for test suites.
 
@@ -181,30 +196,26 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
             "--accel-redirect needs a file store: nginx reads the blob directory itself."
         )
     hasher = password_hasher(settings.password_hash_cost)
+    scratch = OwnedScratch(settings.spool_directory)
     indexes = IndexService(metadata)
     upstream = UpstreamClient(settings.upstream_timeout, settings.upstream_allow_internal)
     pages = ProxyPages(metadata, upstream, metrics, offline=settings.offline)
-    proxy_files = ProxyFiles(
-        metadata, blobs, upstream, settings.spool_directory, metrics, offline=settings.offline
-    )
+    proxy_files = ProxyFiles(metadata, blobs, upstream, scratch, metrics, offline=settings.offline)
     catalog = Catalog(metadata, blobs, ProjectResolver(metadata, pages), proxy_files, file_path)
-    uploads = UploadService(
-        metadata, blobs, indexes, settings.spool_directory, settings.max_upload_size
-    )
+    uploads = UploadService(metadata, blobs, indexes, scratch, settings.max_upload_size)
     maintenance = MaintenanceService(metadata, indexes)
     return Services(
         settings=settings,
         metadata=metadata,
         blobs=blobs,
+        scratch=scratch,
         auth=AuthService(metadata, hasher, login_limits(settings.login_failures)),
         accounts=AccountService(metadata, hasher),
         indexes=indexes,
         catalog=catalog,
         search=SearchService(metadata, catalog),
         export=StaticExport(indexes, catalog),
-        bundles=Bundles(
-            indexes, catalog, proxy_files, uploads, maintenance, settings.spool_directory
-        ),
+        bundles=Bundles(indexes, catalog, proxy_files, uploads, maintenance, scratch),
         uploads=uploads,
         maintenance=maintenance,
         ownership=OwnershipService(metadata, indexes),

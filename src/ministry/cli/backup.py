@@ -18,7 +18,7 @@ from ministry.services.migration import MigrationReport
 from ministry.services.restore import restore
 from ministry.settings import Settings
 from ministry.storage.protocols import BlobStore, MetadataStore
-from ministry.wiring import blob_store, metadata_store
+from ministry.wiring import blob_store, local_stores, metadata_store
 
 __all__ = ["register"]
 
@@ -94,7 +94,8 @@ def run_backup(settings: Settings, arguments: argparse.Namespace) -> int:
         with detailed_progress(console) as progress:
             bars = _Bars(progress, "backup")
             urls = (settings.db_url, settings.storage_url)
-            return await back_up(stores, urls, arguments.directory, bars.start, bars.advance)
+            directory = arguments.directory
+            return await back_up(stores, urls, directory, local_stores(), bars.start, bars.advance)
 
     report = _with_stores(settings, work)
     console.print(
@@ -120,6 +121,7 @@ def run_restore(settings: Settings, arguments: argparse.Namespace) -> int:
                 arguments.directory,
                 stores,
                 settings.spool_directory,
+                local_stores(),
                 start,
                 (checking.advance, copying.advance),
             )

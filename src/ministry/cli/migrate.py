@@ -51,7 +51,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
                 return await migrate(
                     (services.metadata, services.blobs),
                     (target_metadata, target_blobs),
-                    settings.spool_directory,
+                    services.scratch,
                     advance,
                 )
         finally:

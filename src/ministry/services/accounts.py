@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from argon2 import PasswordHasher
 
@@ -20,9 +21,9 @@ from ministry.core.models import Group, Token, User
 from ministry.core.permissions import Identity, check_admin, may_see
 from ministry.errors import InvalidRequest, NotFound, PermissionDenied
 from ministry.services.auth import SESSION_PREFIX, TOKEN_USERNAME, format_token, hash_token
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import AccountStore, IndexStore
 
-__all__ = ["AccountService", "check_username"]
+__all__ = ["AccountService", "AccountServiceStore", "check_username"]
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _MIN_PASSWORD = 8
@@ -50,10 +51,14 @@ def _check_self_or_admin(identity: Identity, user: str, what: str) -> None:
         raise PermissionDenied(f"Only {user!r} or a server administrator may {what}.")
 
 
+class AccountServiceStore(AccountStore, IndexStore, Protocol):
+    """The roles the account service uses: accounts, and the indexes a token may be limited to."""
+
+
 class AccountService:
     """Manages users, groups and tokens on behalf of an identity."""
 
-    def __init__(self, metadata: MetadataStore, hasher: PasswordHasher) -> None:
+    def __init__(self, metadata: AccountServiceStore, hasher: PasswordHasher) -> None:
         self._metadata = metadata
         self._hasher = hasher
 

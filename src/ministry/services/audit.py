@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ministry.core.models import Change
 from ministry.core.permissions import Identity, check_admin
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import ChangeLog
 
 __all__ = ["AuditService"]
 
@@ -14,7 +14,7 @@ _MAX_LIMIT = 10_000
 class AuditService:
     """Reads the change log for administrators."""
 
-    def __init__(self, metadata: MetadataStore) -> None:
+    def __init__(self, metadata: ChangeLog) -> None:
         self._metadata = metadata
 
     async def changes(

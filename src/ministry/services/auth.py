@@ -32,7 +32,7 @@ from ministry.core.login_limits import Lockout, LoginLimits
 from ministry.core.models import User
 from ministry.core.permissions import Identity
 from ministry.errors import AuthenticationFailed, StorageError, TooManyAttempts
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import AccountStore
 
 __all__ = ["SESSION_PREFIX", "TOKEN_USERNAME", "AuthService", "format_token", "hash_token"]
 
@@ -67,7 +67,7 @@ class AuthService:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: AccountStore,
         hasher: PasswordHasher,
         limits: LoginLimits | None = None,
         clock: Callable[[], float] = time.monotonic,

@@ -25,15 +25,14 @@ from urllib.parse import urlsplit
 from ministry.core.hashing import StreamingHasher
 from ministry.errors import NotFound, StorageError
 from ministry.services.migration import Record, blobs_named
-from ministry.storage.protocols import BlobStore, MetadataStore
-from ministry.storage.sqlite import SqliteMetadataStore
-from ministry.storage.temporary import create_temporary
+from ministry.storage.protocols import BlobStore, MetadataStore, Scratch, Snapshots, TransferStore
 
 __all__ = [
     "BLOBS",
     "MANIFEST",
     "METADATA",
     "BackupReport",
+    "LocalStores",
     "back_up",
     "blob_path",
     "file_sha256",
@@ -45,6 +44,20 @@ METADATA = "metadata.sqlite3"
 BLOBS = "blobs"
 FORMAT = 1
 _CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LocalStores:
+    """How a backup's own files are opened as stores; the wiring names the backends.
+
+    ``snapshot`` opens the metadata file (a SQLite file, so that a backup restores
+    into any pair of stores), ``blobs`` a directory laid out as a blob directory, and
+    ``scratch`` a directory for this process's temporary files.
+    """
+
+    snapshot: Callable[[Path], MetadataStore]
+    blobs: Callable[[Path], BlobStore]
+    scratch: Callable[[Path], Scratch]
 
 
 @dataclass(frozen=True)
@@ -73,9 +86,9 @@ def file_sha256(path: Path) -> str:
     return hasher.digests().sha256
 
 
-async def snapshot_records(path: Path) -> tuple[list[Record], int]:
+async def snapshot_records(local: LocalStores, path: Path) -> tuple[list[Record], int]:
     """Every record of a snapshot file and its last serial."""
-    store = SqliteMetadataStore(path)
+    store = local.snapshot(path)
     await store.open()
     try:
         records = [record async for record in store.export_records()]
@@ -84,15 +97,15 @@ async def snapshot_records(path: Path) -> tuple[list[Record], int]:
         await store.close()
 
 
-async def _snapshot(source: MetadataStore, target: Path) -> None:
+async def _snapshot(source: TransferStore, target: Path, local: LocalStores) -> None:
     for leftover in target.parent.glob(f"{target.name}*"):
         leftover.unlink()
-    if isinstance(source, SqliteMetadataStore):
+    if isinstance(source, Snapshots):
         await source.snapshot(target)
         return
     # Other stores have no point-in-time copy: their records, read in one pass, go
     # into a SQLite file, which restores into any store.
-    store = SqliteMetadataStore(target)
+    store = local.snapshot(target)
     await store.open()
     try:
         await store.import_records(source.export_records())
@@ -108,12 +121,14 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-async def _copy_blob(sha256: str, source: BlobStore, directory: Path) -> int:
+async def _copy_blob(
+    sha256: str, source: BlobStore, directory: Path, scratch: Callable[[Path], Scratch]
+) -> int:
     """Copy one blob into the backup by way of a temporary name, checking its hash."""
     target = blob_path(directory, sha256)
     spool = directory / BLOBS / ".tmp"
     await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
-    descriptor, temporary = create_temporary(spool, "backup")
+    descriptor, temporary = scratch(spool).new_file("backup")
     hasher = StreamingHasher()
     try:
         with os.fdopen(descriptor, "wb") as out:
@@ -175,6 +190,7 @@ async def back_up(
     source: tuple[MetadataStore, BlobStore],
     urls: tuple[str, str],
     directory: Path,
+    local: LocalStores,
     on_start: Callable[[int], None] = lambda _: None,
     on_blob: Callable[[int], None] = lambda _: None,
 ) -> BackupReport:
@@ -182,8 +198,8 @@ async def back_up(
     metadata, blobs = source
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     partial = directory / f"{METADATA}.partial"
-    await _snapshot(metadata, partial)
-    records, serial = await snapshot_records(partial)
+    await _snapshot(metadata, partial, local)
+    records, serial = await snapshot_records(local, partial)
     named = sorted(blobs_named(records))
     on_start(len(named))
     total = copied = copied_bytes = 0
@@ -192,7 +208,7 @@ async def back_up(
         if await asyncio.to_thread(existing.is_file):
             size = existing.stat().st_size
         else:
-            size = await _copy_blob(sha256, blobs, directory)
+            size = await _copy_blob(sha256, blobs, directory, local.scratch)
             copied, copied_bytes = copied + 1, copied_bytes + size
         total += size
         on_blob(size)

@@ -52,7 +52,7 @@ from ministry.services.indexes import IndexService, ReadAccess
 from ministry.services.maintenance import MaintenanceService
 from ministry.services.proxy_files import ProxyFiles, ProxyStream
 from ministry.services.uploads import PublishResult, UploadService
-from ministry.storage.temporary import create_temporary_directory, sweep_orphans
+from ministry.storage.protocols import Scratch
 
 __all__ = ["Bundles", "ExportedBundle", "ImportedBundle", "Step"]
 
@@ -114,18 +114,18 @@ class Bundles:
         proxy_files: ProxyFiles,
         uploads: UploadService,
         maintenance: MaintenanceService,
-        spool_directory: Path,
+        scratch: Scratch,
     ) -> None:
         self._indexes = indexes
         self._catalog = catalog
         self._proxy_files = proxy_files
         self._uploads = uploads
         self._maintenance = maintenance
-        self._spool_directory = spool_directory
+        self._scratch = scratch
 
     def sweep(self) -> int:
         """Remove what an import killed midway left (call before serving)."""
-        return sweep_orphans(self._spool_directory, _KIND)
+        return self._scratch.sweep(_KIND)
 
     # -- export -------------------------------------------------------------------------
 
@@ -251,7 +251,7 @@ class Bundles:
         counts = {"published": 0, "present": 0, "yanked": 0}
         refused: list[tuple[str, str]] = []
         warnings: list[str] = []
-        workspace = create_temporary_directory(self._spool_directory, _KIND)
+        workspace = self._scratch.new_directory(_KIND)
         done = size = 0
         try:
             with open_tar(path) as tar:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cachetools import LRUCache
 from packaging.utils import NormalizedName
@@ -47,9 +47,9 @@ from ministry.errors import NotFound
 from ministry.services.indexes import ReadAccess
 from ministry.services.projects import Contribution, ProjectResolver, ProjectView
 from ministry.services.proxy_files import ProxyFiles, ProxyStream, missing_bytes
-from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
+from ministry.storage.protocols import BlobReader, BlobStore, PackageStore, ProxyCacheStore
 
-__all__ = ["Catalog", "Download", "FilePath", "JsonDocument", "RenderedPage"]
+__all__ = ["Catalog", "CatalogStore", "Download", "FilePath", "JsonDocument", "RenderedPage"]
 
 #: Builds the URL path of a file: (index, project, filename) -> "/…/filename".
 FilePath = Callable[[str, str, str], str]
@@ -60,6 +60,10 @@ _PROXIED_LIST_TTL = 60.0
 _PROJECTS_KEPT = 4096
 #: Project lists and list pages kept: one per index and visibility.
 _LISTS_KEPT = 64
+
+
+class CatalogStore(PackageStore, ProxyCacheStore, Protocol):
+    """The roles the catalog uses: the stored packages, and the projects proxies have seen."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,7 @@ class Catalog:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: CatalogStore,
         blobs: BlobStore,
         resolver: ProjectResolver,
         proxy_files: ProxyFiles,

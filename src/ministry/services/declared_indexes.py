@@ -13,24 +13,40 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
-from ministry.config_file import DeclaredIndex
 from ministry.core.index_rules import check_index_config
 from ministry.core.index_settings import index_settings, new_index
 from ministry.core.models import Actor
 from ministry.errors import Conflict, InvalidRequest
 from ministry.services.indexes import IndexService
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import IndexStore
 
-__all__ = ["declare_indexes"]
+__all__ = ["DeclaredIndex", "declare_indexes"]
 
 #: The audit log's name for changes made from the config file.
 _ACTOR = Actor("config", "local")
 
 
+class DeclaredIndex(Protocol):
+    """What is read of an ``[[index]]`` entry (``config_file.DeclaredIndex``, which the
+    wiring passes): services know the entries, never the file's reader."""
+
+    @property
+    def name(self) -> str:
+        """The index's name."""
+
+    @property
+    def values(self) -> Mapping[str, Any]:
+        """Its settings as written (and checked), not yet applied."""
+
+    @property
+    def where(self) -> str:
+        """``FILE, line N`` of the entry, for messages."""
+
+
 async def declare_indexes(
-    indexes: IndexService, metadata: MetadataStore, declared: Sequence[DeclaredIndex]
+    indexes: IndexService, metadata: IndexStore, declared: Sequence[DeclaredIndex]
 ) -> None:
     """Create or update each declared index, bases before the indexes that name them."""
     pending = {entry.name: (entry, index_settings(entry.values)) for entry in declared}
@@ -59,7 +75,7 @@ def _targets(settings: Mapping[str, Any]) -> set[str]:
 
 async def _declare(
     indexes: IndexService,
-    metadata: MetadataStore,
+    metadata: IndexStore,
     entry: DeclaredIndex,
     settings: Mapping[str, Any],
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from ministry.core.index_rules import check_index_config
 from ministry.core.inheritance import resolution_order
@@ -26,9 +26,9 @@ from ministry.core.permissions import (
     seen_by,
 )
 from ministry.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import ChangeLog, IndexStore, PackageStore
 
-__all__ = ["UPSTREAM_INDEX", "IndexService", "ReadAccess"]
+__all__ = ["UPSTREAM_INDEX", "IndexService", "IndexServiceStore", "ReadAccess"]
 
 #: The proxy index that ``ministry serve --upstream`` creates as a base of ``main``.
 UPSTREAM_INDEX = "upstream"
@@ -45,6 +45,10 @@ _MUTABLE = frozenset(
 
 #: Readers whose access is remembered per serial (anonymous readers are one entry).
 _ACCESS_CACHE_SIZE = 4096
+
+
+class IndexServiceStore(ChangeLog, IndexStore, PackageStore, Protocol):
+    """The roles the index service uses: indexes, the serial its cache follows, their projects."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class ReadAccess:
 class IndexService:
     """Reads and changes index settings, and decides read access."""
 
-    def __init__(self, metadata: MetadataStore) -> None:
+    def __init__(self, metadata: IndexServiceStore) -> None:
         self._metadata = metadata
         self._cache: tuple[int, dict[str, IndexConfig]] = (-1, {})
         # Read access decided for (index, reader) as of the cached serial.

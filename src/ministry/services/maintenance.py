@@ -18,7 +18,7 @@ from ministry.core.permissions import Identity, check_project_action
 from ministry.core.releases import release_key
 from ministry.errors import NotFound, PermissionDenied
 from ministry.services.indexes import IndexService
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import PackageStore
 
 __all__ = ["MaintenanceService"]
 
@@ -26,7 +26,7 @@ __all__ = ["MaintenanceService"]
 class MaintenanceService:
     """Changes the state of published files on behalf of an identity."""
 
-    def __init__(self, metadata: MetadataStore, indexes: IndexService) -> None:
+    def __init__(self, metadata: PackageStore, indexes: IndexService) -> None:
         self._metadata = metadata
         self._indexes = indexes
 

@@ -11,13 +11,11 @@ import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ministry.core.hashing import StreamingHasher
 from ministry.errors import Conflict, StorageError
-from ministry.storage.protocols import BlobStore, MetadataStore
-from ministry.storage.temporary import create_temporary
+from ministry.storage.protocols import BlobStore, MetadataStore, Scratch
 
 __all__ = ["MigrationReport", "blobs_named", "migrate"]
 
@@ -44,8 +42,8 @@ def blobs_named(records: list[Record]) -> set[str]:
     return named
 
 
-async def _copy_blob(sha256: str, source: BlobStore, target: BlobStore, spool: Path) -> int:
-    descriptor, path = create_temporary(spool, "migrate")
+async def _copy_blob(sha256: str, source: BlobStore, target: BlobStore, scratch: Scratch) -> int:
+    descriptor, path = scratch.new_file("migrate")
     hasher = StreamingHasher()
     try:
         with os.fdopen(descriptor, "wb") as out:
@@ -72,7 +70,7 @@ async def _replay(records: list[Record]) -> AsyncIterator[Record]:
 async def migrate(
     source: tuple[MetadataStore, BlobStore],
     target: tuple[MetadataStore, BlobStore],
-    spool: Path,
+    scratch: Scratch,
     on_blob: Callable[[int], None] = lambda _: None,
 ) -> MigrationReport:
     """Copy every record and every blob they name from ``source`` to an empty ``target``."""
@@ -83,7 +81,7 @@ async def migrate(
     blobs = sorted(blobs_named(records))
     moved = 0
     for sha256 in blobs:
-        size = await _copy_blob(sha256, source_blobs, target_blobs, spool)
+        size = await _copy_blob(sha256, source_blobs, target_blobs, scratch)
         moved += size
         on_blob(size)
     await target_metadata.import_records(_replay(records))

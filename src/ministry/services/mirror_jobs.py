@@ -15,11 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from ministry.config_file import ConfigFile
 from ministry.core.durations import parse_duration
 from ministry.core.mirror_targets import (
     Targets,
@@ -38,9 +37,9 @@ from ministry.services.mirror import (
     MirrorRequest,
     QuietListener,
 )
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import MirrorRunStore
 
-__all__ = ["MirrorJob", "MirrorScheduler", "gather_requirements", "mirror_jobs"]
+__all__ = ["MirrorEntries", "MirrorJob", "MirrorScheduler", "gather_requirements", "mirror_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +56,22 @@ _DEFAULT_EVERY = timedelta(hours=1)
 _MIN_LEASE = timedelta(minutes=10)
 # Workers look at the schedule at least this often, to see runs made by others.
 _POLL = 60.0
+
+
+class MirrorEntries(Protocol):
+    """What jobs are made of: the config file's ``[[mirror]]`` tables (``config_file.ConfigFile``
+    is one); services know the entries, never the file's reader."""
+
+    @property
+    def path(self) -> Path:
+        """The file, against whose directory requirements files are found."""
+
+    @property
+    def mirrors(self) -> Sequence[Mapping[str, Any]]:
+        """The ``[[mirror]]`` tables as written."""
+
+    def where(self, *place: str | int) -> str:
+        """``FILE, line N`` for a table or key, for messages."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +138,7 @@ def gather_requirements(
     return GatheredRequirements(applicable, tuple(warnings))
 
 
-def mirror_jobs(config: ConfigFile | None) -> tuple[MirrorJob, ...]:
+def mirror_jobs(config: MirrorEntries | None) -> tuple[MirrorJob, ...]:
     """The ``[[mirror]]`` entries of the config file as jobs; a mistake stops the start."""
     if config is None:
         return ()
@@ -137,7 +152,7 @@ def mirror_jobs(config: ConfigFile | None) -> tuple[MirrorJob, ...]:
     return tuple(jobs)
 
 
-def _job(config: ConfigFile, number: int, entry: Mapping[str, Any]) -> MirrorJob:
+def _job(config: MirrorEntries, number: int, entry: Mapping[str, Any]) -> MirrorJob:
     def where(key: str | None = None) -> str:
         place = config.where("mirror", number, key) if key else config.where("mirror", number)
         return f"{place}: [[mirror]] {entry.get('name', number + 1)!r}"
@@ -219,7 +234,7 @@ class MirrorScheduler:
         self,
         jobs: Sequence[MirrorJob],
         mirror: Mirror,
-        metadata: MetadataStore,
+        metadata: MirrorRunStore,
     ) -> None:
         self._jobs = tuple(jobs)
         self._mirror = mirror

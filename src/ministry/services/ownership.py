@@ -7,21 +7,27 @@ owners and maintainers here. Every change is in the audit log.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from packaging.utils import NormalizedName
 
 from ministry.core.models import IndexConfig, ProjectRole, RoleName
 from ministry.core.permissions import EVERYONE, Identity, check_manage_roles
 from ministry.errors import InvalidRequest, NotFound
 from ministry.services.indexes import IndexService
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import AccountStore, PackageStore
 
-__all__ = ["OwnershipService"]
+__all__ = ["OwnershipService", "OwnershipStore"]
+
+
+class OwnershipStore(AccountStore, PackageStore, Protocol):
+    """The roles ownership uses: projects and their roles, and the users and groups named."""
 
 
 class OwnershipService:
     """Reads and changes the roles of a project."""
 
-    def __init__(self, metadata: MetadataStore, indexes: IndexService) -> None:
+    def __init__(self, metadata: OwnershipStore, indexes: IndexService) -> None:
         self._metadata = metadata
         self._indexes = indexes
 

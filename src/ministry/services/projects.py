@@ -11,6 +11,7 @@ from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Protocol
 
 from packaging.utils import NormalizedName
 
@@ -20,9 +21,13 @@ from ministry.core.proxied_files import HeldBack, offered_files
 from ministry.core.releases import release_key
 from ministry.services.indexes import ReadAccess
 from ministry.services.proxy_pages import ProxyPage, ProxyPages
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import PackageStore, ProxyCacheStore
 
-__all__ = ["Contribution", "ProjectResolver", "ProjectView"]
+__all__ = ["Contribution", "ProjectResolver", "ProjectView", "ResolverStore"]
+
+
+class ResolverStore(PackageStore, ProxyCacheStore, Protocol):
+    """The roles the resolver uses: stored releases and files, and cached upstream files."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class ProjectView:
 class ProjectResolver:
     """Finds the contributions to a project and gathers its files."""
 
-    def __init__(self, metadata: MetadataStore, pages: ProxyPages) -> None:
+    def __init__(self, metadata: ResolverStore, pages: ProxyPages) -> None:
         self._metadata = metadata
         self._pages = pages
 

@@ -24,10 +24,10 @@ from ministry.core.models import CachedFile, FileEntry, IndexConfig
 from ministry.errors import NotFound, StorageError, UpstreamUnavailable
 from ministry.services.metrics import Metrics
 from ministry.services.upstream import UpstreamClient
-from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
-from ministry.storage.temporary import create_temporary, sweep_orphans
+from ministry.storage.protocols import BlobReader, BlobStore, ProxyCacheStore, Scratch
 
-__all__ = ["ProxyFiles", "ProxyStream", "missing_bytes", "upstream_failed"]
+# BlobReader too: what ``open`` returns for a cached file, so callers need not know the stores.
+__all__ = ["BlobReader", "ProxyFiles", "ProxyStream", "missing_bytes", "upstream_failed"]
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +113,10 @@ class ProxyFiles:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: ProxyCacheStore,
         blobs: BlobStore,
         client: UpstreamClient,
-        spool_directory: Path,
+        scratch: Scratch,
         metrics: Metrics,
         *,
         offline: bool = False,
@@ -124,7 +124,7 @@ class ProxyFiles:
         self._metadata = metadata
         self._blobs = blobs
         self._client = client
-        self._spool_directory = spool_directory
+        self._scratch = scratch
         self._metrics = metrics
         self.offline = offline
         self._fetches: dict[tuple[str, str], _Fetch] = {}
@@ -132,7 +132,7 @@ class ProxyFiles:
 
     def sweep(self) -> int:
         """Remove downloads a crashed process left half-done (call before serving)."""
-        return sweep_orphans(self._spool_directory, _KIND)
+        return self._scratch.sweep(_KIND)
 
     async def cached(self, index: str, filename: str) -> CachedFile | None:
         """The cache record of a file, if its bytes are kept."""
@@ -161,7 +161,7 @@ class ProxyFiles:
         return ProxyStream(fetch)
 
     def _start(self, config: IndexConfig, entry: FileEntry, key: tuple[str, str]) -> _Fetch:
-        descriptor, path = create_temporary(self._spool_directory, _KIND)
+        descriptor, path = self._scratch.new_file(_KIND)
         fetch = _Fetch(path, descriptor, size=entry.size)
         self._fetches[key] = fetch
         task = asyncio.ensure_future(self._download(config, entry, fetch))

@@ -32,7 +32,7 @@ from ministry.core.upstream_pages import (
 from ministry.errors import UpstreamUnavailable
 from ministry.services.metrics import Metrics
 from ministry.services.upstream import FetchedPage, UpstreamClient
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import ProxyCacheStore
 
 __all__ = ["ProxyPage", "ProxyPages"]
 
@@ -63,7 +63,7 @@ class ProxyPages:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: ProxyCacheStore,
         client: UpstreamClient,
         metrics: Metrics,
         *,

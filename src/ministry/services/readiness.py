@@ -17,7 +17,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from ministry.errors import StorageError
-from ministry.storage.protocols import BlobStore, MetadataStore
+from ministry.storage.protocols import BlobStore, StoreLifecycle
 
 __all__ = ["Readiness", "check_stores"]
 
@@ -40,7 +40,7 @@ class Readiness:
         return all(state == _OK for state in self.stores.values())
 
 
-async def check_stores(metadata: MetadataStore, blobs: BlobStore) -> Readiness:
+async def check_stores(metadata: StoreLifecycle, blobs: BlobStore) -> Readiness:
     """Probe both stores at once."""
     results = await asyncio.gather(
         _probe("metadata", metadata.check()), _probe("blobs", blobs.check())

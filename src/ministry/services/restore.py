@@ -20,15 +20,13 @@ from ministry.services.backup import (
     BLOBS,
     MANIFEST,
     METADATA,
+    LocalStores,
     blob_path,
     file_sha256,
     snapshot_records,
 )
 from ministry.services.migration import MigrationReport, blobs_named, migrate
-from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
-from ministry.storage.sqlite import SqliteMetadataStore
-from ministry.storage.temporary import create_temporary_directory
 
 __all__ = ["read_manifest", "restore"]
 
@@ -107,6 +105,7 @@ async def restore(
     directory: Path,
     target: tuple[MetadataStore, BlobStore],
     spool: Path,
+    local: LocalStores,
     on_start: Callable[[int], None] = lambda _: None,
     on_blob: tuple[Callable[[int], None], Callable[[int], None]] = (lambda _: None,) * 2,
 ) -> MigrationReport:
@@ -118,9 +117,11 @@ async def restore(
     manifest = read_manifest(directory)
     await _refuse_non_empty(*target)
     await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
-    work = await asyncio.to_thread(create_temporary_directory, spool, "restore")
+    work = await asyncio.to_thread(local.scratch(spool).new_directory, "restore")
     try:
-        return await _check_and_copy(directory, manifest, work, target, (on_start, on_blob))
+        return await _check_and_copy(
+            directory, manifest, (work, local), target, (on_start, on_blob)
+        )
     finally:
         await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
 
@@ -128,13 +129,14 @@ async def restore(
 async def _check_and_copy(
     directory: Path,
     manifest: dict[str, Any],
-    work: Path,
+    workspace: tuple[Path, LocalStores],
     target: tuple[MetadataStore, BlobStore],
     callbacks: tuple[Callable[[int], None], tuple[Callable[[int], None], Callable[[int], None]]],
 ) -> MigrationReport:
     on_start, (on_checked, on_copied) = callbacks
+    work, local = workspace
     snapshot = await _checked_snapshot(directory, manifest, work)
-    records, _ = await snapshot_records(snapshot)
+    records, _ = await snapshot_records(local, snapshot)
     if dict(Counter(kind for kind, _ in records)) != manifest.get("records"):
         raise InvalidRequest(
             f"The snapshot's records differ from the counts in {MANIFEST}: the backup is "
@@ -143,11 +145,11 @@ async def _check_and_copy(
     named = sorted(blobs_named(records))
     on_start(len(named))
     await asyncio.to_thread(_check_blobs, directory, named, manifest, on_checked)
-    store = SqliteMetadataStore(snapshot)
+    store = local.snapshot(snapshot)
     await store.open()
     try:
         # Blobs are read by path, never opened as a store: the backup stays untouched.
-        source = FileBlobStore(directory / BLOBS)
-        return await migrate((store, source), target, work, on_copied)
+        source = local.blobs(directory / BLOBS)
+        return await migrate((store, source), target, local.scratch(work), on_copied)
     finally:
         await store.close()

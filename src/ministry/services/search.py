@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
@@ -24,9 +25,9 @@ from ministry.core.releases import release_key
 from ministry.core.search import name_words, query_words, rank, summary_words
 from ministry.services.catalog import Catalog
 from ministry.services.indexes import ReadAccess
-from ministry.storage.protocols import MetadataStore
+from ministry.storage.protocols import ChangeLog, PackageStore
 
-__all__ = ["RecentRelease", "SearchHit", "SearchService"]
+__all__ = ["RecentRelease", "SearchHit", "SearchService", "SearchStore"]
 
 #: More changes than this since the last look, and the words are rebuilt instead.
 _REBUILD_AFTER = 5000
@@ -110,10 +111,14 @@ class _Words:
         return found
 
 
+class SearchStore(ChangeLog, PackageStore, Protocol):
+    """The roles the search uses: release summaries, and the change log that keeps them fresh."""
+
+
 class SearchService:
     """Finds projects an index shows by the words of their names and summaries."""
 
-    def __init__(self, metadata: MetadataStore, catalog: Catalog) -> None:
+    def __init__(self, metadata: SearchStore, catalog: Catalog) -> None:
         self._metadata = metadata
         self._catalog = catalog
         self._words: dict[str, _Words] = {}

@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from pathlib import Path
 
+from ministry.core.disk_errors import disk_error
 from ministry.core.hashing import Digests, StreamingHasher
 from ministry.errors import PayloadTooLarge
-from ministry.storage.disk_errors import disk_error
-from ministry.storage.temporary import create_temporary, sweep_orphans
+from ministry.storage.protocols import Scratch
 
 __all__ = ["Spool", "sweep_spools"]
 
@@ -29,9 +28,9 @@ log = logging.getLogger(__name__)
 class Spool:
     """One upload's file part, being written."""
 
-    def __init__(self, directory: Path, max_size: int) -> None:
+    def __init__(self, scratch: Scratch, max_size: int) -> None:
         try:
-            descriptor, self.path = create_temporary(directory, _KIND)
+            descriptor, self.path = scratch.new_file(_KIND)
         except OSError as exc:
             raise disk_error(exc) from exc
         self._file = os.fdopen(descriptor, "wb")
@@ -73,9 +72,9 @@ class Spool:
             log.warning("cannot remove the upload spool %s: %s", self.path, exc)
 
 
-def sweep_spools(directory: Path) -> int:
+def sweep_spools(scratch: Scratch) -> int:
     """Remove spools left by crashed processes; returns how many there were."""
-    return sweep_orphans(directory, _KIND)
+    return scratch.sweep(_KIND)
 
 
 def _human(size: int) -> str:

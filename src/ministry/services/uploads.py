@@ -38,7 +38,7 @@ from ministry.core.upload_form import (
 from ministry.errors import FileExists, InvalidUpload, PermissionDenied
 from ministry.services.indexes import IndexService
 from ministry.services.spool import Spool, sweep_spools
-from ministry.storage.protocols import BlobStore, MetadataStore
+from ministry.storage.protocols import BlobStore, PackageStore, Scratch
 
 __all__ = ["PublishResult", "UploadService"]
 
@@ -64,27 +64,27 @@ class UploadService:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: PackageStore,
         blobs: BlobStore,
         indexes: IndexService,
-        spool_directory: Path,
+        scratch: Scratch,
         max_file_size: int,
         archive_limits: ArchiveLimits | None = None,
     ) -> None:
         self._metadata = metadata
         self._blobs = blobs
         self._indexes = indexes
-        self._spool_directory = spool_directory
+        self._scratch = scratch
         self.max_file_size = max_file_size
         self._archive_limits = archive_limits or ArchiveLimits()
 
     def sweep(self) -> int:
         """Remove spools a crash left behind (call before serving)."""
-        return sweep_spools(self._spool_directory)
+        return sweep_spools(self._scratch)
 
     def new_spool(self) -> Spool:
         """A fresh spool for the next upload's file part."""
-        return Spool(self._spool_directory, self.max_file_size)
+        return Spool(self._scratch, self.max_file_size)
 
     async def authorize(self, index: str, identity: Identity) -> None:
         """Refuse an upload before its body is read when the index is closed to this identity."""

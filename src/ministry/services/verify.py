@@ -39,9 +39,16 @@ from ministry.errors import MinistryError, NotFound
 from ministry.services.catalog import Catalog
 from ministry.services.indexes import IndexService
 from ministry.services.proxy_files import ProxyStream
-from ministry.storage.protocols import BlobReader, BlobStore, MetadataStore
+from ministry.storage.protocols import BlobReader, BlobStore, PackageStore, ProxyCacheStore
 
-__all__ = ["DEFAULT_GRACE", "Finding", "Verifier", "VerifyListener", "VerifyOutcome"]
+__all__ = [
+    "DEFAULT_GRACE",
+    "Finding",
+    "Verifier",
+    "VerifierStore",
+    "VerifyListener",
+    "VerifyOutcome",
+]
 
 #: How old a blob no record names must be before it counts as an orphan.
 DEFAULT_GRACE = timedelta(hours=1)
@@ -49,6 +56,10 @@ DEFAULT_GRACE = timedelta(hours=1)
 _AT_ONCE = 4
 
 Problem = Literal["missing", "mismatched", "orphan"]
+
+
+class VerifierStore(PackageStore, ProxyCacheStore, Protocol):
+    """The roles the verifier uses: every stored file, and every cached upstream file."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +143,7 @@ class Verifier:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: VerifierStore,
         blobs: BlobStore,
         indexes: IndexService,
         catalog: Catalog,

@@ -20,9 +20,9 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from ministry.core.disk_errors import disk_error
 from ministry.core.hashing import sha256_hex
 from ministry.errors import NotFound, StorageError, StorageUnavailable
-from ministry.storage.disk_errors import disk_error
 from ministry.storage.protocols import StoredBlob
 from ministry.storage.temporary import create_temporary, sweep_orphans
 

@@ -1,9 +1,15 @@
-"""The two narrow interfaces every backend implements.
+"""The narrow interfaces every backend implements.
 
 ``MetadataStore`` holds what the index knows (projects, releases, files, users,
 tokens, the change log); ``BlobStore`` holds bytes, addressed by their sha256.
-HTTP handlers and services only ever see these protocols, so SQLite and a local
-directory can be swapped for Redis and S3 without touching them.
+Services only ever see these protocols (and ``Scratch``, where they write their
+temporary files), so SQLite and a local directory can be swapped for Redis and S3
+without touching them; only the wiring names a backend.
+
+``MetadataStore`` is the union of role protocols (packages, indexes, accounts, the
+proxy cache, mirror runs, the change log, transfer, the store's lifecycle). The
+backends implement the whole of it; each service takes only the roles it uses, so
+a new query touches its role, the two backends and the services that ask for it.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from packaging.utils import NormalizedName
 
@@ -34,11 +40,26 @@ from ministry.core.models import (
     User,
 )
 
-__all__ = ["BlobReader", "BlobStore", "MetadataStore", "StoredBlob"]
+__all__ = [
+    "AccountStore",
+    "BlobReader",
+    "BlobStore",
+    "ChangeLog",
+    "IndexStore",
+    "MetadataStore",
+    "MirrorRunStore",
+    "PackageStore",
+    "ProxyCacheStore",
+    "Scratch",
+    "Snapshots",
+    "StoreLifecycle",
+    "StoredBlob",
+    "TransferStore",
+]
 
 
-class MetadataStore(Protocol):
-    """Transactional metadata. Every change is atomic and bumps the serial."""
+class StoreLifecycle(Protocol):
+    """Opening, closing and checking a store."""
 
     async def open(self) -> None:
         """Connect and create or upgrade the schema."""
@@ -49,8 +70,19 @@ class MetadataStore(Protocol):
     async def check(self) -> None:
         """Raise ``StorageError`` unless the store answers and takes writes (for ``/-/ready``)."""
 
+
+class ChangeLog(Protocol):
+    """The serial and the change log that every change appends to."""
+
     async def last_serial(self) -> int:
         """The serial of the newest change (0 for an empty store)."""
+
+    async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
+        """Change-log entries with a serial above ``serial``, oldest first."""
+
+
+class PackageStore(Protocol):
+    """Projects, their releases and files, and who owns and maintains them."""
 
     async def list_projects(self, index: str) -> list[Project]:
         """Every project of an index."""
@@ -131,6 +163,10 @@ class MetadataStore(Protocol):
         """Take a role away; ``NotFound`` if the principal does not hold it,
         ``Conflict`` if it is the project's last owner."""
 
+
+class IndexStore(Protocol):
+    """The indexes and their settings."""
+
     async def list_indexes(self) -> list[IndexConfig]:
         """Every index, by name."""
 
@@ -146,6 +182,10 @@ class MetadataStore(Protocol):
         Its filenames stay retired under its name and tokens limited to it are revoked,
         so an index created again under the same name starts with neither.
         """
+
+
+class AccountStore(Protocol):
+    """Users, groups and API tokens."""
 
     async def add_user(self, user: User, actor: Actor) -> None:
         """Create a user; raises ``Conflict`` if the name is taken."""
@@ -188,6 +228,10 @@ class MetadataStore(Protocol):
     async def revoke_token(self, token_id: str, actor: Actor) -> None:
         """Revoke a token; ``NotFound`` if it does not exist."""
 
+
+class ProxyCacheStore(Protocol):
+    """What proxy indexes keep of their upstream: pages, files and pinned hashes."""
+
     async def get_cached_page(self, index: str, project: str) -> CachedPage | None:
         """The upstream page last fetched for a project, if any."""
 
@@ -222,6 +266,10 @@ class MetadataStore(Protocol):
         no serial.
         """
 
+
+class MirrorRunStore(Protocol):
+    """Scheduled mirror jobs: their last runs and the leases that let one worker run each."""
+
     async def put_mirror_run(self, run: MirrorRun) -> None:
         """Keep the last run of a scheduled mirror job, replacing the one before.
 
@@ -247,14 +295,44 @@ class MetadataStore(Protocol):
         """Drop a job's claim when its run ends, so the next run is not held back
         by a lease sized for the longest run."""
 
+
+class TransferStore(Protocol):
+    """Every record in and out, for ``ministry migrate``, backups and restores."""
+
     def export_records(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Every value the store holds as ``(kind, record)``, for ``ministry migrate``."""
 
     async def import_records(self, records: AsyncIterable[tuple[str, dict[str, Any]]]) -> int:
         """Load exported records into an empty store, keeping every serial; returns how many."""
 
-    async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
-        """Change-log entries with a serial above ``serial``, oldest first."""
+
+class MetadataStore(
+    StoreLifecycle,
+    ChangeLog,
+    PackageStore,
+    IndexStore,
+    AccountStore,
+    ProxyCacheStore,
+    MirrorRunStore,
+    TransferStore,
+    Protocol,
+):
+    """Transactional metadata, every role in one store: what the wiring builds and the
+    backends implement. Every change is atomic and bumps the serial.
+
+    A service takes only the roles it uses, so what it may touch is in its signature.
+    """
+
+
+@runtime_checkable
+class Snapshots(Protocol):
+    """A metadata store that can copy itself, as of one moment, into a file (SQLite can).
+
+    Backups use it where a store offers it; other stores' records are read in one pass.
+    """
+
+    async def snapshot(self, target: Path) -> None:
+        """Write a consistent copy of the whole store to ``target``, while it serves."""
 
 
 @dataclass(frozen=True)
@@ -336,3 +414,21 @@ class BlobStore(Protocol):
         Returns where they went, None if there was no such blob. A later put of the
         same key stores the blob anew.
         """
+
+
+class Scratch(Protocol):
+    """A directory for temporary files and directories, each named for the process that made it.
+
+    Several processes may share a data directory (a server and an admin command, or
+    ``--processes N``), so a process sweeps away at start only what a dead process
+    left, never another live process's upload in flight.
+    """
+
+    def new_file(self, kind: str) -> tuple[int, Path]:
+        """A new temporary file of ``kind`` owned by this process: (descriptor, path)."""
+
+    def new_directory(self, kind: str) -> Path:
+        """A new temporary directory of ``kind``, for files that need their own names."""
+
+    def sweep(self, kind: str) -> int:
+        """Remove what dead processes left of ``kind``; returns how many there were."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["create_temporary", "create_temporary_directory", "sweep_orphans"]
+__all__ = ["OwnedScratch", "create_temporary", "create_temporary_directory", "sweep_orphans"]
 
 
 def _start_time(pid: int) -> str:
@@ -70,3 +71,22 @@ def sweep_orphans(directory: Path, kind: str) -> int:
             path.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+@dataclass(frozen=True)
+class OwnedScratch:
+    """The ``Scratch`` of one directory: what the wiring hands the services that spool."""
+
+    directory: Path
+
+    def new_file(self, kind: str) -> tuple[int, Path]:
+        """A new temporary file of ``kind`` owned by this process: (descriptor, path)."""
+        return create_temporary(self.directory, kind)
+
+    def new_directory(self, kind: str) -> Path:
+        """A new temporary directory of ``kind`` owned by this process."""
+        return create_temporary_directory(self.directory, kind)
+
+    def sweep(self, kind: str) -> int:
+        """Remove what dead processes left of ``kind``; returns how many there were."""
+        return sweep_orphans(self.directory, kind)

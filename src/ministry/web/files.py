@@ -14,8 +14,7 @@ from ministry.core.models import DEFAULT_INDEX
 from ministry.core.ranges import ByteRange, parse_range
 from ministry.errors import UpstreamUnavailable
 from ministry.services.catalog import Download
-from ministry.services.proxy_files import ProxyStream
-from ministry.storage.protocols import BlobReader
+from ministry.services.proxy_files import BlobReader, ProxyStream
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
 

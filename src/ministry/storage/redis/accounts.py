@@ -19,7 +19,7 @@ __all__ = ["AccountsMixin"]
 
 
 class AccountsMixin(RedisDatabase):
-    """The account side of ``MetadataStore``."""
+    """The ``AccountStore`` role of ``MetadataStore``."""
 
     async def add_user(self, user: User, actor: Actor) -> None:
         """Create a user; ``Conflict`` if the name is taken."""

@@ -83,7 +83,8 @@ class Transaction:
 
 
 class RedisDatabase:
-    """The connection and the transaction discipline of one Redis database."""
+    """The connection and the transaction discipline of one Redis database (the
+    ``StoreLifecycle`` and ``ChangeLog`` roles of ``MetadataStore``)."""
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)

@@ -18,7 +18,7 @@ __all__ = ["CachesMixin"]
 
 
 class CachesMixin(RedisDatabase):
-    """The cache side of ``MetadataStore``."""
+    """The ``ProxyCacheStore`` role of ``MetadataStore``."""
 
     async def get_cached_page(self, index: str, project: str) -> CachedPage | None:
         """The page last fetched for a project, if any."""

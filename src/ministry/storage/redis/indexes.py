@@ -22,7 +22,7 @@ def _entry(config: IndexConfig, created: str) -> str:
 
 
 class IndexesMixin(RedisDatabase):
-    """The index side of ``MetadataStore``."""
+    """The ``IndexStore`` role of ``MetadataStore``."""
 
     async def list_indexes(self) -> list[IndexConfig]:
         """Every index, by name."""

@@ -49,7 +49,7 @@ def mirror_run_from_record(record: dict[str, Any]) -> MirrorRun:
 
 
 class MirrorsMixin(RedisDatabase):
-    """The mirror-job side of ``MetadataStore``."""
+    """The ``MirrorRunStore`` role of ``MetadataStore``."""
 
     async def put_mirror_run(self, run: MirrorRun) -> None:
         """Keep the last run of a job, replacing the one before."""

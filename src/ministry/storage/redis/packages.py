@@ -44,7 +44,7 @@ _BATCH = 500
 
 
 class PackagesMixin(RolesMixin):
-    """The package side of ``MetadataStore``."""
+    """The ``PackageStore`` role of ``MetadataStore`` (with the project roles)."""
 
     def _projects(self, index: str) -> str:
         return self.key("projects", index)

@@ -50,7 +50,7 @@ def _check_owners_left(roles: list[ProjectRole], principal: str) -> None:
 
 
 class RolesMixin(RedisDatabase):
-    """The project-role side of ``MetadataStore``."""
+    """The project roles of ``PackageStore``: owners and maintainers."""
 
     def _roles_key(self, index: str) -> str:
         return self.key("roles", index)

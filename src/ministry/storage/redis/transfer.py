@@ -30,7 +30,7 @@ _BATCH = 1000
 
 
 class TransferMixin(RedisDatabase):
-    """Export and import of every record."""
+    """The ``TransferStore`` role of ``MetadataStore``: export and import of every record."""
 
     async def _hash_values(self, key: str) -> list[dict[str, Any]]:
         return [json.loads(v) for v in await self.read(self.redis.hvals(key))]

@@ -46,7 +46,7 @@ def pinned_file_of(row: sqlite3.Row) -> PinnedFile:
 
 
 class CachesMixin(Database):
-    """The cache side of ``MetadataStore``."""
+    """The ``ProxyCacheStore`` role of ``MetadataStore``."""
 
     async def get_cached_page(self, index: str, project: str) -> CachedPage | None:
         """The page last fetched for a project, if any."""

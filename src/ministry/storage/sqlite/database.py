@@ -40,7 +40,8 @@ def now() -> datetime:
 
 
 class Database:
-    """Connections, transactions and the change log of one SQLite file."""
+    """Connections, transactions and the change log of one SQLite file (the ``StoreLifecycle``
+    and ``ChangeLog`` roles of ``MetadataStore``)."""
 
     def __init__(self, path: Path, *, threads: int = 4) -> None:
         self._path = path

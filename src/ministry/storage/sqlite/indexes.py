@@ -13,7 +13,7 @@ __all__ = ["IndexesMixin"]
 
 
 class IndexesMixin(Database):
-    """The index side of ``MetadataStore``."""
+    """The ``IndexStore`` role of ``MetadataStore``."""
 
     async def list_indexes(self) -> list[IndexConfig]:
         """Every index, by name."""

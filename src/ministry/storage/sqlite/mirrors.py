@@ -51,7 +51,7 @@ def _instant(when: datetime) -> str:
 
 
 class MirrorsMixin(Database):
-    """The mirror-job side of ``MetadataStore``."""
+    """The ``MirrorRunStore`` role of ``MetadataStore``."""
 
     async def put_mirror_run(self, run: MirrorRun) -> None:
         """Keep the last run of a job, replacing the one before."""

@@ -32,7 +32,7 @@ _INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * 16)
 
 
 class PackagesMixin(Database):
-    """The package side of ``MetadataStore``."""
+    """The ``PackageStore`` role of ``MetadataStore``, less the project roles (``RolesMixin``)."""
 
     async def list_projects(self, index: str) -> list[Project]:
         """Every project of an index, by name."""

@@ -70,7 +70,7 @@ def _check_owners_left(roles: list[ProjectRole], principal: str) -> None:
 
 
 class RolesMixin(Database):
-    """The project-role side of ``MetadataStore``."""
+    """The project roles of ``PackageStore``: owners and maintainers."""
 
     async def list_roles(self, index: str, project: NormalizedName) -> list[ProjectRole]:
         """The owners, then the maintainers, of a project."""

@@ -167,7 +167,7 @@ def _insert_package_record(c: sqlite3.Connection, kind: str, r: dict[str, Any]) 
 
 
 class TransferMixin(Database):
-    """Export and import of every record."""
+    """The ``TransferStore`` role of ``MetadataStore``: export and import of every record."""
 
     async def export_records(self) -> AsyncIterator[Record]:
         """Every value the store holds, in an order ``import_records`` can follow."""
