@@ -59,7 +59,7 @@ def racing(services: Services, racers: int = 2) -> tuple[UploadService, _GatedSt
     gate = _GatedStore(services.metadata, racers)
     settings = services.settings
     uploads = UploadService(
-        gate, services.blobs, services.indexes, settings.spool_directory, settings.max_upload_size
+        gate, services.blobs, services.indexes, services.scratch, settings.max_upload_size
     )
     return uploads, gate
 

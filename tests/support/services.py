@@ -298,9 +298,7 @@ async def proxy_rig(
         client = cast(UpstreamClient, upstream)
         metrics = Metrics()
         pages = ProxyPages(services.metadata, client, metrics)
-        files = ProxyFiles(
-            services.metadata, services.blobs, client, services.settings.spool_directory, metrics
-        )
+        files = ProxyFiles(services.metadata, services.blobs, client, services.scratch, metrics)
         catalog = Catalog(
             services.metadata,
             services.blobs,
