@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -252,13 +252,7 @@ def call_cli(
         contextlib.redirect_stderr(err),
         _stdin(stdin),
     ):
-        try:
-            status = main(list(arguments), environ)
-        except SystemExit as exit_:
-            status = _exit_status(exit_.code, err)
-        except BaseException:  # what the interpreter would print before exiting
-            err.write(traceback.format_exc())
-            status = 1
+        status = _in_a_loop_free_thread(lambda: _exit_of(arguments, environ, err))
     return subprocess.CompletedProcess(
         ["ministry", *arguments], status, stdout=out.getvalue(), stderr=err.getvalue()
     )
@@ -275,6 +269,30 @@ class _CallBuffer(io.StringIO):
         if _serving.get() is not None:
             return len(text)
         return super().write(text)
+
+
+def _exit_of(arguments: Sequence[str], environ: Mapping[str, str], err: io.StringIO) -> int:
+    try:
+        return main(list(arguments), environ)
+    except SystemExit as exit_:
+        return _exit_status(exit_.code, err)
+    except BaseException:  # what the interpreter would print before exiting
+        err.write(traceback.format_exc())
+        return 1
+
+
+def _in_a_loop_free_thread(call: Callable[[], int]) -> int:
+    """``call()`` here, or on a thread of its own when this one runs an event loop (as a
+    browser test's does): a command runs its own loop, and loops do not nest."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(call()))
+    worker.start()
+    worker.join()
+    return result[0]
 
 
 def _exit_status(code: object, err: io.StringIO) -> int:
