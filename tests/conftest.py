@@ -85,9 +85,21 @@ ALICE = ("alice", "alice-password-1")
 BOB = ("bob", "bob-password-22")
 
 
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest) -> Server:
+    """One server per worker, with users alice and bob; tests use their own project names.
+
+    In the test process, except for the modules of e2e/ and scale/, whose real clients
+    (pip, uv, twine, …, a browser) talk to a ``ministry serve`` process, as users' do.
+    """
+    slow = request.path.parent.name in _SLOW_DIRECTORIES
+    instance: Server = request.getfixturevalue("server_process" if slow else "in_process_server")
+    return instance
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the session, with users alice and bob; tests use their own project names."""
+def in_process_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The worker's server in the test process (what ``server`` gives the fast tiers)."""
     instance = InProcessServer(tmp_path_factory.mktemp("shared") / "data").start()
     _add_users(instance)
     yield instance
@@ -95,15 +107,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
+def server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The worker's ``ministry serve`` process (what ``server`` gives e2e/ and scale/)."""
+    instance = MinistryServer(tmp_path_factory.mktemp("shared-process") / "data").start()
+    _add_users(instance)
+    yield instance
+    instance.stop()
+
+
+_TOKENS: dict[int, str] = {}
+
+
+@pytest.fixture(scope="module")
 def token(server: Server) -> str:
-    """An API token of alice."""
-    return _token_of_alice(server)
+    """An API token of alice on ``server`` (one per server)."""
+    if id(server) not in _TOKENS:
+        _TOKENS[id(server)] = _token_of_alice(server)
+    return _TOKENS[id(server)]
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[Server]:
-    """A server of its own, for tests that look at the whole store or restart it."""
-    instance = InProcessServer(tmp_path / "data").start()
+def fresh_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A server of its own with user alice, for tests that look at the whole store or
+    restart it: a process for e2e/ and scale/, as ``server``."""
+    kind = MinistryServer if request.path.parent.name in _SLOW_DIRECTORIES else InProcessServer
+    instance = kind(tmp_path / "data").start()
     add_user(instance, *ALICE)
     yield instance
     instance.stop()
