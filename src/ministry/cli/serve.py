@@ -72,14 +72,15 @@ async def _serve(
     port: int | None,
 ) -> None:
     stopping = asyncio.Event()
+    # Before anything is said to be served: a signal from then on stops cleanly.
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
     async with serving(settings, jobs, sockets):
         if port is not None:
             log.info(
                 "serving http://%s:%d/ (data: %s)", settings.host, port, settings.data.resolve()
             )
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stopping.set)
         await stopping.wait()
     if port is not None:
         log.info("stopped")
