@@ -15,7 +15,8 @@ import pytest
 from conftest import ALICE
 from support.clients import new_venv, pip_install
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer, run_cli
+from support.inprocess import call_cli
+from support.server import MinistryServer
 from support.uploads import post_upload
 from support.upstreams import StaticUpstream
 
@@ -26,7 +27,7 @@ DIRECT = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
 def ministry(data: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     """``python -m ministry`` against a data directory, without a server."""
-    return run_cli(*arguments, "--data", str(data))
+    return call_cli(*arguments, "--data", str(data))
 
 
 def versions(python: Path, *modules: str) -> list[str]:

@@ -22,6 +22,7 @@ import httpx
 
 from conftest import ALICE, add_user
 from support.distributions import make_wheel
+from support.inprocess import call_cli
 from support.multipart import FileField, encode
 from support.server import MinistryServer, ministry_command, run_cli, wait_for
 from support.uploads import form_fields, post_upload
@@ -52,7 +53,7 @@ def largest(directory: Path, pattern: str) -> int:
 
 def assert_consistent(data: Path) -> None:
     """``ministry verify`` with no grace period: every blob named and sound, no orphan."""
-    result = run_cli("verify", "--data", str(data), "--grace", "0")
+    result = call_cli("verify", "--data", str(data), "--grace", "0")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all consistent" in result.stdout
 

@@ -18,7 +18,8 @@ import pytest
 from conftest import ALICE
 from support.clients import new_venv, pip_install
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer, ministry_command, run_cli, wait_for
+from support.inprocess import call_cli
+from support.server import MinistryServer, ministry_command, wait_for
 from support.uploads import post_upload
 from support.upstreams import StaticUpstream
 
@@ -40,7 +41,7 @@ def fetched(upstream: MinistryServer, filename: str) -> int:
 
 
 def mirror(data: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("mirror", "--data", str(data), *arguments)
+    return call_cli("mirror", "--data", str(data), *arguments)
 
 
 def page(server: MinistryServer, project: str, index: str = "") -> dict[str, object]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from conftest import ALICE
 from support.distributions import make_wheel
-from support.server import MinistryServer, ministry_command, run_cli, wait_for
+from support.inprocess import call_cli
+from support.server import MinistryServer, ministry_command, wait_for
 from support.uploads import post_upload
 
 
@@ -124,11 +125,11 @@ def test_a_job_runs_now_from_the_command_line(
     config.write_text(f'[[mirror]]\nname = "now"\nprojects = ["{unique}"]\nevery = "1d"\n')
     data = tmp_path / "mirror"
     source = ["--data", str(data), "--upstream", f"{upstream.url}/simple/", "--config", str(config)]
-    result = run_cli("mirror", *source, "--job", "now")
+    result = call_cli("mirror", *source, "--job", "now")
     assert result.returncode == 0, result.stderr
     assert "job 'now': ok: fetched 1 files" in result.stdout
     assert fetched(upstream, wheel.name) == 1
-    unknown = run_cli("mirror", *source, "--job", "later")
+    unknown = call_cli("mirror", *source, "--job", "later")
     assert unknown.returncode == 2
     assert "No [[mirror]] job 'later'" in unknown.stderr
     assert "(jobs: now)" in unknown.stderr

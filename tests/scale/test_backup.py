@@ -13,7 +13,8 @@ import pytest
 
 from conftest import ALICE, add_user
 from support.distributions import make_wheel
-from support.server import MinistryServer, run_cli, wait_for
+from support.inprocess import call_cli
+from support.server import MinistryServer, wait_for
 from support.uploads import post_upload
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -80,7 +81,7 @@ def backup(server: MinistryServer, directory: Path) -> str:
 
 
 def restore(directory: Path, target: Path) -> tuple[int, str]:
-    result = run_cli("restore", str(directory), "--data", str(target))
+    result = call_cli("restore", str(directory), "--data", str(target))
     assert "Traceback" not in result.stderr, result.stderr
     return result.returncode, result.stderr
 
