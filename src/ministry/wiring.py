@@ -1,7 +1,8 @@
 """The one place that builds stores and services from ``Settings``.
 
 Everything else receives what it needs from here; nothing constructs a store
-or reads configuration on its own.
+or reads configuration on its own. Each store's module is imported where its URL
+chooses it, so a command imports only the backends it opens.
 """
 
 from __future__ import annotations
@@ -37,10 +38,8 @@ from ministry.services.uploads import UploadService
 from ministry.services.upstream import UpstreamClient, pip_index_url
 from ministry.services.verify import Verifier
 from ministry.settings import Settings
-from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.private_files import close_to_others
 from ministry.storage.protocols import BlobStore, MetadataStore
-from ministry.storage.sqlite import SqliteMetadataStore
 
 __all__ = ["Services", "blob_store", "build_services", "metadata_store", "password_hasher"]
 
@@ -127,6 +126,8 @@ def metadata_store(url: str) -> MetadataStore:
     """The metadata store a URL names: ``sqlite:///path`` or ``redis://host:port/N``."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
+        from ministry.storage.sqlite import SqliteMetadataStore
+
         return SqliteMetadataStore(_path_of(url))
     if scheme in ("redis", "rediss", "unix"):
         try:
@@ -148,6 +149,8 @@ def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
                 "--storage-redirect needs an S3 store (--storage s3://BUCKET/PREFIX): files "
                 "in a directory can only be sent by the server itself."
             )
+        from ministry.storage.filesystem import FileBlobStore
+
         return FileBlobStore(_path_of(url))
     if parts.scheme == "s3":
         try:
