@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -51,7 +52,6 @@ class Services:
     settings: Settings
     metadata: MetadataStore
     blobs: BlobStore
-    auth: AuthService
     accounts: AccountService
     indexes: IndexService
     catalog: Catalog
@@ -67,6 +67,15 @@ class Services:
     mirror: Mirror
     metrics: Metrics
     verifier: Verifier
+
+    @cached_property
+    def auth(self) -> AuthService:
+        """Logins, built when first used: the decoy hash it makes takes an Argon2 hash's
+        time and memory, which a command (it logs no one in) need not pay. The server
+        asks for it at start (``ministry.cli.serve.serving``)."""
+        settings = self.settings
+        hasher = password_hasher(settings.password_hash_cost)
+        return AuthService(self.metadata, hasher, login_limits(settings.login_failures))
 
     async def start(self) -> None:
         """Open the stores, clear what a crash left half-done, set up ``main``, its upstream
@@ -199,7 +208,6 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         settings=settings,
         metadata=metadata,
         blobs=blobs,
-        auth=AuthService(metadata, hasher, login_limits(settings.login_failures)),
         accounts=AccountService(metadata, hasher),
         indexes=indexes,
         catalog=catalog,

@@ -82,6 +82,9 @@ async def serving(
     to there is this one, not a copy.
     """
     services = build_services(settings, file_path)
+    # Logins are built now, not in the first request that asks for them: their decoy
+    # hash would hold up the event loop there.
+    _ = services.auth
     await services.start()
     for job in jobs:
         config = await services.indexes.get(job.index)
