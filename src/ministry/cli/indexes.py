@@ -16,13 +16,7 @@ from ministry.core.models import IndexConfig
 from ministry.settings import Settings
 from ministry.wiring import Services
 
-__all__ = [
-    "create_index",
-    "delete_index",
-    "list_indexes",
-    "show_index",
-    "update_index",
-]
+__all__ = ["create_index", "delete_index", "list_indexes", "show_index", "update_index"]
 
 
 def create_index(settings: Settings, arguments: argparse.Namespace) -> int:
