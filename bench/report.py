@@ -25,6 +25,9 @@ MISSED = REPO / "bench" / "missed.md"
 #: The last soak run's findings (bench/soak.py), written by hand from its soak.json and
 #: kept here so that regenerating the report keeps them.
 SOAK = REPO / "bench" / "soak.md"
+#: The last command-line start-up timing (bench/cli_startup.py), before and after a change,
+#: written by hand from its output and kept here for the same reason.
+CLI_STARTUP = REPO / "bench" / "cli_startup.md"
 ORDER = (
     "nginx",
     "pypiserver",
@@ -738,6 +741,7 @@ def render(run: Run) -> str:
         large_store_section(run),
         missed_section(found, explanations(MISSED)),
         SOAK.read_text().strip(),
+        CLI_STARTUP.read_text().strip(),
     ]
     return "\n\n".join(sections) + "\n"
 

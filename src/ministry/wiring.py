@@ -1,13 +1,15 @@
 """The one place that builds stores and services from ``Settings``.
 
 Everything else receives what it needs from here; nothing constructs a store
-or reads configuration on its own.
+or reads configuration on its own. Each store's module is imported where its URL
+chooses it, so a command imports only the backends it opens.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -38,10 +40,8 @@ from ministry.services.uploads import UploadService
 from ministry.services.upstream import UpstreamClient, pip_index_url
 from ministry.services.verify import Verifier
 from ministry.settings import Settings
-from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.private_files import close_to_others
 from ministry.storage.protocols import BlobStore, MetadataStore, Scratch
-from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.temporary import OwnedScratch
 
 __all__ = [
@@ -62,7 +62,6 @@ class Services:
     metadata: MetadataStore
     blobs: BlobStore
     scratch: Scratch
-    auth: AuthService
     accounts: AccountService
     indexes: IndexService
     catalog: Catalog
@@ -78,6 +77,15 @@ class Services:
     mirror: Mirror
     metrics: Metrics
     verifier: Verifier
+
+    @cached_property
+    def auth(self) -> AuthService:
+        """Logins, built when first used: the decoy hash it makes takes an Argon2 hash's
+        time and memory, which a command (it logs no one in) need not pay. The server
+        asks for it at start (``ministry.cli.serve.serving``)."""
+        settings = self.settings
+        hasher = password_hasher(settings.password_hash_cost)
+        return AuthService(self.metadata, hasher, login_limits(settings.login_failures))
 
     async def start(self) -> None:
         """Open the stores, clear what a crash left half-done, set up ``main``, its upstream
@@ -137,6 +145,8 @@ def metadata_store(url: str) -> MetadataStore:
     """The metadata store a URL names: ``sqlite:///path`` or ``redis://host:port/N``."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
+        from ministry.storage.sqlite import SqliteMetadataStore
+
         return SqliteMetadataStore(_path_of(url))
     if scheme in ("redis", "rediss", "unix"):
         try:
@@ -158,6 +168,8 @@ def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
                 "--storage-redirect needs an S3 store (--storage s3://BUCKET/PREFIX): files "
                 "in a directory can only be sent by the server itself."
             )
+        from ministry.storage.filesystem import FileBlobStore
+
         return FileBlobStore(_path_of(url))
     if parts.scheme == "s3":
         try:
@@ -172,6 +184,9 @@ def blob_store(url: str, *, redirect: bool = False) -> BlobStore:
 
 def local_stores() -> LocalStores:
     """The stores of a backup's files: a SQLite snapshot, a blob directory, temporary files."""
+    from ministry.storage.filesystem import FileBlobStore
+    from ministry.storage.sqlite import SqliteMetadataStore
+
     return LocalStores(snapshot=SqliteMetadataStore, blobs=FileBlobStore, scratch=OwnedScratch)
 
 
@@ -209,7 +224,6 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         metadata=metadata,
         blobs=blobs,
         scratch=scratch,
-        auth=AuthService(metadata, hasher, login_limits(settings.login_failures)),
         accounts=AccountService(metadata, hasher),
         indexes=indexes,
         catalog=catalog,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from rich.console import Console
 from rich.filesize import decimal
@@ -20,33 +19,10 @@ from ministry.settings import Settings
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.wiring import blob_store, local_stores, metadata_store
 
-__all__ = ["register"]
+__all__ = ["run_backup", "run_restore"]
 
 T = TypeVar("T")
 Stores = tuple[MetadataStore, BlobStore]
-
-
-def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add the ``backup`` and ``restore`` sub-commands."""
-    backup = commands.add_parser(
-        "backup",
-        help="snapshot the metadata and copy the files it names into DIR, while serving",
-        description="Take a consistent snapshot of the metadata store, then copy every file "
-        "it names into DIR, checking each hash. Safe while the server runs; a second backup "
-        "into the same DIR copies only new files. DIR/backup.json is written last.",
-    )
-    common(backup)
-    backup.add_argument("directory", metavar="DIR", type=Path, help="where the backup goes")
-    backup.set_defaults(run=run_backup)
-    restore_parser = commands.add_parser(
-        "restore",
-        help="check a backup completely, then copy it into new, empty stores",
-        description="Check DIR's manifest, snapshot and every file's hash, then copy it into "
-        "the stores named by --data (or --db and --storage), which must be empty.",
-    )
-    common(restore_parser)
-    restore_parser.add_argument("directory", metavar="DIR", type=Path, help="a backup")
-    restore_parser.set_defaults(run=run_restore)
 
 
 def _with_stores(settings: Settings, work: Callable[[Stores], Awaitable[T]]) -> T:

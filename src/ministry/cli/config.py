@@ -9,35 +9,17 @@ file that shows without an error starts without one.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from ministry.cli.options import add_server_options
 from ministry.config_file import ConfigFile
 from ministry.core.masking import mask_url
 from ministry.services.mirror_jobs import mirror_jobs
 from ministry.settings import OPTIONS, TABLES, Option, Settings
 
-__all__ = ["register", "render"]
-
-
-def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``config show``."""
-    parser = commands.add_parser("config", help="show the effective configuration")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = actions.add_parser(
-        "show",
-        help="print the settings 'ministry serve' would use, with secrets masked",
-        description="Print the effective configuration as a TOML config file: each value "
-        "with where it came from (a flag, a MINISTRY_* variable, a line of the config file, "
-        "or the default). Takes the same flags as 'serve'; exits with 2 on any mistake.",
-    )
-    common(show)
-    add_server_options(show)
-    show.set_defaults(run=run)
+__all__ = ["render", "run"]
 
 
 def run(settings: Settings, arguments: argparse.Namespace) -> int:

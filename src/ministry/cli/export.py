@@ -19,34 +19,13 @@ from rich.progress import (
 )
 
 from ministry.cli.runtime import local_admin, with_services
-from ministry.core.models import DEFAULT_INDEX
 from ministry.services.bundle import ExportedBundle, Step
 from ministry.services.export import ExportResult
 from ministry.settings import Settings
 from ministry.storage.private_files import PUBLISHED_UMASK
 from ministry.wiring import Services
 
-__all__ = ["bundle_columns", "register", "step_progress"]
-
-
-def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add the ``export`` sub-command."""
-    parser = commands.add_parser(
-        "export",
-        help="write an index as a static PEP 503/691 tree, or as a bundle for another server",
-    )
-    common(parser)
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument(
-        "--static", type=Path, metavar="DIR",
-        help="the directory to write (an earlier export there is replaced)",
-    )  # fmt: skip
-    target.add_argument(
-        "--bundle", type=Path, metavar="FILE",
-        help="one tar file of the files, their metadata and yanks, for 'ministry import --bundle'",
-    )  # fmt: skip
-    parser.add_argument("--index", default=DEFAULT_INDEX, help="the index to export")
-    parser.set_defaults(run=run)
+__all__ = ["bundle_columns", "run", "step_progress"]
 
 
 def run(settings: Settings, arguments: argparse.Namespace) -> int:

@@ -12,9 +12,7 @@ import argparse
 import asyncio
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -27,30 +25,10 @@ from ministry.services.bundle import ImportedBundle
 from ministry.settings import Settings
 from ministry.wiring import Services
 
-__all__ = ["register"]
+__all__ = ["run"]
 
 _SUFFIXES = (".whl", ".tar.gz")
 _CONCURRENCY = 4
-
-
-def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add the ``import`` sub-command."""
-    parser = commands.add_parser(
-        "import", help="import a directory of distribution files, or a bundle"
-    )
-    common(parser)
-    parser.add_argument(
-        "directory", type=Path, nargs="?", help="searched recursively for .whl and .tar.gz"
-    )
-    parser.add_argument(
-        "--bundle", type=Path, metavar="FILE", help="a file written by 'ministry export --bundle'"
-    )
-    parser.add_argument(
-        "--index",
-        help=f"the index to import into (default: {DEFAULT_INDEX}; for a bundle, the index it "
-        "was exported from, created if missing)",
-    )
-    parser.set_defaults(run=run)
 
 
 def run(settings: Settings, arguments: argparse.Namespace) -> int:

@@ -1,4 +1,13 @@
-"""The ``ministry`` command: parse arguments, build settings, run one sub-command."""
+"""The ``ministry`` command: parse arguments, build settings, run one sub-command.
+
+Every command builds the whole parser first, and ``ministry --help`` does nothing
+else, so building it stays light: argparse, the settings table (``ministry.settings``,
+``ministry.cli.options``) and a few constants of ``ministry.core.models``, no more.
+Each sub-command's flags and help are in ``ministry.cli.parsers.<name>``, which names
+the function that does the work, ``Run("ministry.cli.<name>", "function")``; that
+module, with the stores, the services, Tornado, rich and the rest, is imported only
+when its sub-command runs. tests/unit/test_cli_imports.py fails when it is not so.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +16,11 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from ministry.cli import (
+from ministry.cli.logs import configure_logging
+from ministry.cli.options import add_common_options, given_settings
+from ministry.cli.parsers import (
     accounts,
     backup,
     config,
@@ -22,35 +34,51 @@ from ministry.cli import (
     serve,
     verify,
 )
-from ministry.cli.logs import configure_logging
-from ministry.cli.options import add_common_options, given_settings
 from ministry.config_file import read_config
 from ministry.errors import MinistryError
 from ministry.settings import Settings, SettingsError, settings_from
 from ministry.storage.private_files import PRIVATE_UMASK
-from ministry.version import version
 
-__all__ = ["main", "parse"]
+__all__ = ["build_parser", "main", "parse"]
 
 
-def _parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: reading the installed metadata takes
+    longer than building the whole parser."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: Any) -> None:
+        super().__init__(
+            option_strings,
+            dest=argparse.SUPPRESS,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show program's version number and exit",
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        from ministry.version import version
+
+        print(f"{parser.prog} {version()}")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: every sub-command with its flags and help, nothing run."""
     parser = argparse.ArgumentParser(
         prog="ministry", description="Ministry of Packages: a self-hosted Python package index."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve.register(commands, add_common_options)
-    accounts.register(commands, add_common_options)
-    indexes.register(commands, add_common_options)
-    maintenance.register(commands, add_common_options)
-    projects.register(commands, add_common_options)
-    importer.register(commands, add_common_options)
-    export.register(commands, add_common_options)
-    mirror.register(commands, add_common_options)
-    migrate.register(commands, add_common_options)
-    backup.register(commands, add_common_options)
-    verify.register(commands, add_common_options)
-    config.register(commands, add_common_options)
+    groups = (serve, accounts, indexes, maintenance, projects, importer, export, mirror, migrate,
+              backup, verify, config)  # fmt: skip
+    for group in groups:
+        group.register(commands, add_common_options)
     return parser
 
 
@@ -61,7 +89,7 @@ def parse(
 
     Raises SettingsError for a bad setting or config file; argparse exits on bad usage.
     """
-    arguments = _parser().parse_args(argv)
+    arguments = build_parser().parse_args(argv)
     flags = given_settings(arguments)
     path = flags["config"] or environ.get("MINISTRY_CONFIG")
     file = read_config(Path(path)) if path else None

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
@@ -14,19 +12,7 @@ from ministry.services.migration import MigrationReport, migrate
 from ministry.settings import Settings
 from ministry.wiring import Services, blob_store, metadata_store
 
-__all__ = ["register"]
-
-
-def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add the ``migrate`` sub-command."""
-    parser = commands.add_parser(
-        "migrate",
-        help="copy everything to other (empty) stores, e.g. SQLite+files to Redis+S3",
-    )
-    common(parser)
-    parser.add_argument("--to-db", required=True, metavar="URL", help="the target metadata store")
-    parser.add_argument("--to-storage", required=True, metavar="URL", help="the target blob store")
-    parser.set_defaults(run=run)
+__all__ = ["run"]
 
 
 def run(settings: Settings, arguments: argparse.Namespace) -> int:

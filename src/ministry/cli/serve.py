@@ -9,13 +9,12 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import tornado.netutil
 
 from ministry.app import make_app
-from ministry.cli.options import add_server_options
 from ministry.cli.processes import supervise
 from ministry.cli.runtime import with_services
 from ministry.errors import InvalidRequest
@@ -25,19 +24,11 @@ from ministry.web.server import make_server
 from ministry.web.urls import file_path
 from ministry.wiring import Services, build_services
 
-__all__ = ["register", "serving"]
+__all__ = ["run", "serving"]
 
 log = logging.getLogger("ministry")
 
 _GRACE_SECONDS = 10.0
-
-
-def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add the ``serve`` sub-command."""
-    parser = commands.add_parser("serve", help="run the index server")
-    common(parser)
-    add_server_options(parser)
-    parser.set_defaults(run=run)
 
 
 def run(settings: Settings, _arguments: argparse.Namespace) -> int:
@@ -97,6 +88,9 @@ async def serving(
     to there is this one, not a copy.
     """
     services = build_services(settings, file_path)
+    # Logins are built now, not in the first request that asks for them: their decoy
+    # hash would hold up the event loop there.
+    _ = services.auth
     await services.start()
     for job in jobs:
         config = await services.indexes.get(job.index)

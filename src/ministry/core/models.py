@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from packaging.utils import NormalizedName
+if TYPE_CHECKING:  # in annotations only: the parser of every command imports this module
+    from packaging.utils import NormalizedName
 
 __all__ = [
     "DEFAULT_INDEX",

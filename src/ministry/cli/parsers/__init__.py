@@ -1,0 +1,33 @@
+"""The parsers of the ``ministry`` sub-commands: every flag and help text, nothing heavy.
+
+Each module here registers one group of sub-commands and names, with ``Run``, the
+function in ``ministry.cli`` that does the work; ``ministry.cli.main`` says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ministry.settings import Settings
+
+__all__ = ["Common", "Run"]
+
+#: Adds the flags every command takes (``ministry.cli.options.add_common_options``).
+Common = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A sub-command's implementation, named here and imported only when it runs."""
+
+    module: str
+    function: str
+
+    def __call__(self, settings: Settings, arguments: argparse.Namespace) -> int:
+        """Import the implementation and run it; its exit status."""
+        implementation = getattr(importlib.import_module(self.module), self.function)
+        status: int = implementation(settings, arguments)
+        return status

@@ -1,0 +1,89 @@
+"""The parsers of ``ministry user``, ``token``, ``group``; ``ministry.cli.accounts`` runs them."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ministry.cli.parsers import Common, Run
+
+__all__ = ["register"]
+
+_IMPLEMENTATION = "ministry.cli.accounts"
+
+
+def register(commands: Any, common: Common) -> None:
+    """Add the ``user``, ``token`` and ``group`` sub-commands."""
+    _register_users(commands, common)
+    _register_tokens(commands, common)
+    _register_groups(commands, common)
+
+
+def _register_users(commands: Any, common: Common) -> None:
+    users = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = users.add_parser("add", help="create a user (asks for the password)")
+    common(add)
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--admin", action="store_true", help="make the user a server administrator")
+    add.set_defaults(run=Run(_IMPLEMENTATION, "add_user"))
+    update = users.add_parser("update", help="change a user's password, role or state")
+    common(update)
+    update.add_argument("name")
+    update.add_argument("--password", action="store_true", help="ask for a new password")
+    update.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    update.add_argument("--admin", action=argparse.BooleanOptionalAction, help="server admin role")
+    update.add_argument(
+        "--disabled", action=argparse.BooleanOptionalAction, help="refuse all their logins"
+    )
+    update.set_defaults(run=Run(_IMPLEMENTATION, "update_user"))
+    listing = users.add_parser("list", help="list users")
+    common(listing)
+    listing.set_defaults(run=Run(_IMPLEMENTATION, "list_users"))
+
+
+def _register_tokens(commands: Any, common: Common) -> None:
+    tokens = commands.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    create = tokens.add_parser("create", help="create an API token for a user (shown once)")
+    common(create)
+    create.add_argument("name", help="the user the token acts as")
+    create.add_argument("--description", default="", help="what the token is for")
+    create.add_argument("--index", help="the only index the token may be used on")
+    create.add_argument(
+        "--project", action="append", default=[], help="a project it may upload (repeatable)"
+    )
+    create.add_argument("--expires", help="when it stops working: 30d, 12h, 2w or a date")
+    create.set_defaults(run=Run(_IMPLEMENTATION, "create_token"))
+    listing = tokens.add_parser("list", help="list a user's tokens (never their secrets)")
+    common(listing)
+    listing.add_argument("name", help="the user whose tokens to list")
+    listing.set_defaults(run=Run(_IMPLEMENTATION, "list_tokens"))
+    revoke = tokens.add_parser("revoke", help="revoke a token for good")
+    common(revoke)
+    revoke.add_argument("name", help="the token's user")
+    revoke.add_argument("token_id", help="the token's id (see 'token list')")
+    revoke.set_defaults(run=Run(_IMPLEMENTATION, "revoke_token"))
+
+
+def _register_groups(commands: Any, common: Common) -> None:
+    groups = commands.add_parser("group", help="manage groups (granted as @name)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    for action, text in (("create", "create a group"), ("delete", "delete a group")):
+        parser = groups.add_parser(action, help=text)
+        common(parser)
+        parser.add_argument("group")
+        parser.set_defaults(run=Run(_IMPLEMENTATION, "change_group"))
+    for action, text in (("add", "add users to a group"), ("remove", "remove users from it")):
+        parser = groups.add_parser(action, help=text)
+        common(parser)
+        parser.add_argument("group")
+        parser.add_argument("users", nargs="+")
+        parser.set_defaults(run=Run(_IMPLEMENTATION, "change_group"))
+    listing = groups.add_parser("list", help="list groups and their members")
+    common(listing)
+    listing.set_defaults(run=Run(_IMPLEMENTATION, "list_groups"))
