@@ -27,6 +27,9 @@ from ministry.services.indexes import UPSTREAM_INDEX as SERVICES_UPSTREAM_INDEX
 from ministry.version import version
 from support.server import run_cli
 
+# Each test runs a fresh interpreter: what a command imports is what a process imports.
+pytestmark = pytest.mark.slow
+
 # Runs ``main`` with the arguments after ``-c CODE``; prints what it wrote and the modules.
 _PROBE = """
 import contextlib, io, json, os, sys
@@ -53,6 +56,7 @@ def counted(self, *args, **kwargs):
     return real(self, *args, **kwargs)
 argon2.PasswordHasher.hash = counted
 from ministry.cli.main import main
+
 with contextlib.redirect_stdout(io.StringIO()):
     status = main(sys.argv[1:], os.environ)
 print(status, hashes)
