@@ -101,6 +101,10 @@ class Settings:
     password_hash_cost: str = "standard"  # noqa: S105 (a cost level, not a password)
     #: Connections one process serves at once; more wait for a 503 and retry.
     max_connections: int = 2048
+    #: Seconds a client has to send a form's body, and the window in which an upload
+    #: must keep sending; a request's head (and the next one on an idle connection)
+    #: gets 15 s more (web.server).
+    client_timeout: int = 60
     #: The config file as read, for its ``[[index]]`` and ``[[mirror]]`` entries.
     file: ConfigFile | None = field(default=None, compare=False, repr=False)
     #: Where each setting not left at its default came from: its flag, its variable, or
@@ -365,6 +369,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_connections", "limits", "max_connections", "2048", "Connections one process "
            "serves at once (fewer when the open-files limit is low); more get 503 and retry.",
            lambda v: _whole(v, "a number of connections (1 or more)", 1), "N"),
+    Option("client_timeout", "limits", "client_timeout", "60", "Seconds a client has to send "
+           "a form's body, and in which an upload must send 16 KiB more; a request's head, or "
+           "the next request on an idle connection, gets 15 s longer.",
+           lambda v: _whole(v, "a number of seconds from 1 to 3600", 1, 3600), "SECONDS"),
     Option("login_failures", "auth", "login_failures", "10", "Failed logins per user and "
            "address in 10 minutes before more must wait (5 times as many per address); 0 for "
            "no limit.", lambda v: _whole(v, "a number (0 or more)", 0), "N"),

@@ -15,20 +15,24 @@ import html
 import re
 import resource
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import httpx
 import pytest
 
-from conftest import ALICE
+from conftest import ALICE, add_user
 from support.distributions import make_wheel
+from support.inprocess import InProcessServer, call_cli
 from support.server import MinistryServer, Server, wait_for
 from support.uploads import post_upload
 
 # Longer than any timeout of the server (75 s for a head, 60 s windows for a body).
 _CLOSE_WAIT = 400.0
+# The client timeout of the servers that slow clients meet here (--client-timeout): seconds
+# to wait out where the default takes a minute (a head gets 15 s more).
+_SHORT_TIMEOUT = 5
 _HEALTH = b"GET /-/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 
@@ -205,13 +209,33 @@ _FORM_HEAD = (
 )
 
 
-@pytest.mark.slow  # waits out the server's real timeouts (a minute or more)
+def _server_with_client_timeout(data: Path, seconds: int | None) -> InProcessServer:
+    """A server of the test's own, with user alice, and ``--client-timeout`` unless None."""
+    arguments = [] if seconds is None else ["--client-timeout", str(seconds)]
+    server = InProcessServer(data, arguments=arguments).start()
+    add_user(server, *ALICE)
+    return server
+
+
+@pytest.fixture
+def impatient_server(tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own that cuts slow clients off after ``_SHORT_TIMEOUT``."""
+    server = _server_with_client_timeout(tmp_path / "data", _SHORT_TIMEOUT)
+    yield server
+    server.stop()
+
+
 @pytest.mark.timeout(_CLOSE_WAIT + 200)
-def test_slow_clients_are_cut_off_while_others_are_served(fresh_server: Server) -> None:
+def test_slow_clients_are_cut_off_while_others_are_served(impatient_server: Server) -> None:
     """Slowloris heads, a trickled or stalled upload and a trickled form body are
-    all closed by the server, and other clients are answered meanwhile."""
-    port = fresh_server.port
-    spools = fresh_server.data / "tmp"
+    all closed by the server, and other clients are answered meanwhile.
+
+    The server's client timeout is a few seconds instead of the default minute, which
+    would be waited out the same way; test_the_client_timeout_is_the_servers_setting
+    shows that the setting is what cuts these clients off.
+    """
+    port = impatient_server.port
+    spools = impatient_server.data / "tmp"
 
     async def scenario() -> list[bytes]:
         loop = asyncio.get_running_loop()
@@ -227,7 +251,7 @@ def test_slow_clients_are_cut_off_while_others_are_served(fresh_server: Server) 
             for (head, pace), ready in zip(slow, started, strict=True)
         ]
         await asyncio.wait_for(asyncio.gather(*started), 60)
-        async with httpx.AsyncClient(base_url=fresh_server.url, trust_env=False) as client:
+        async with httpx.AsyncClient(base_url=impatient_server.url, trust_env=False) as client:
             for path in ["/-/health", "/simple/", "/"] * 5:
                 assert (await client.get(path, timeout=60)).status_code == 200
         # The uploads are being received into spool files while they last.
@@ -237,7 +261,88 @@ def test_slow_clients_are_cut_off_while_others_are_served(fresh_server: Server) 
     answers = asyncio.run(scenario())
     assert all(not answer.startswith(b"HTTP/1.1 2") for answer in answers)
     wait_for(lambda: not _files(spools), 30, "the stalled uploads' spools to go")
-    assert_still_serving(fresh_server)
+    assert_still_serving(impatient_server)
+
+
+async def _connected_until(port: int, head: bytes, stop: asyncio.Event, *, pace: bool) -> bool:
+    """Send ``head``, then one byte a second (or nothing) until ``stop`` is set; whether
+    the server still held the connection open then."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reading = asyncio.ensure_future(_read_until_closed(reader))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        writer.write(head)
+        await writer.drain()
+        while not (reading.done() or stopping.done()):
+            if pace:
+                with contextlib.suppress(ConnectionError):
+                    writer.write(b"a")
+                    await writer.drain()
+            await asyncio.wait(
+                [reading, stopping], timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+            )
+        return not reading.done()
+    finally:
+        stopping.cancel()
+        reading.cancel()
+        writer.close()
+
+
+@pytest.mark.timeout(_CLOSE_WAIT + 200)
+def test_the_client_timeout_is_the_servers_setting(tmp_path: Path) -> None:
+    """With ``--client-timeout 2`` a trickled head, a trickled form body and a stalled
+    upload are cut off, while the same clients of a server left at the default (a
+    minute, 75 s for the head) are all still connected once the last one is."""
+    impatient = _server_with_client_timeout(tmp_path / "impatient", 2)
+    patient = _server_with_client_timeout(tmp_path / "patient", None)
+    slow = [
+        (_HEALTH + b"X-Slow: ", True),
+        (_FORM_HEAD, True),
+        (_upload_head(10_000_000) + b"x" * 100, False),
+    ]
+
+    async def scenario() -> tuple[list[bytes], list[bool]]:
+        loop = asyncio.get_running_loop()
+        cut_off = asyncio.Event()
+        held = [
+            asyncio.ensure_future(_connected_until(patient.port, head, cut_off, pace=pace))
+            for head, pace in slow
+        ]
+        started = [loop.create_future() for _ in slow]
+        clients = [
+            _trickle(impatient.port, head, ready, pace=pace)
+            for (head, pace), ready in zip(slow, started, strict=True)
+        ]
+        answers = await asyncio.wait_for(asyncio.gather(*clients), _CLOSE_WAIT)
+        cut_off.set()
+        return answers, await asyncio.gather(*held)
+
+    try:
+        answers, still_connected = asyncio.run(scenario())
+        assert all(not answer.startswith(b"HTTP/1.1 2") for answer in answers)
+        assert still_connected == [True, True, True]
+        # The upload's window is the setting's too.
+        assert re.search(r"closing a stalled upload: \d+ bytes in the last 2 s", impatient.log())
+        assert "closing a stalled upload" not in patient.log()
+    finally:
+        impatient.stop()
+        patient.stop()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [("0", "0"), ("3601", "3601"), ("1.5", "'1.5'"), ("soon", "'soon'")]
+)
+def test_a_client_timeout_out_of_range_stops_the_start(
+    tmp_path: Path, value: str, shown: str
+) -> None:
+    """Below a second, over an hour or not whole seconds: one line naming the flag, exit 2."""
+    data = tmp_path / "data"
+    refused = call_cli("serve", "--port", "0", "--data", str(data), "--client-timeout", value)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"ministry: --client-timeout: {shown} is not a number of seconds from 1 to 3600"
+    ]
+    assert not data.exists()
 
 
 def _files(directory: Path) -> list[Path]:

@@ -220,3 +220,18 @@ def test_accel_redirect_prefix(value: str, valid: bool) -> None:
     else:
         with pytest.raises(SettingsError, match="--accel-redirect"):
             settings_from({"accel_redirect": value}, {})
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("1", True), ("60", True), ("3600", True), ("0", False), ("3601", False), ("-5", False),
+     ("2.5", False), ("1m", False), ("", True)],
+)  # fmt: skip
+def test_client_timeout(value: str, valid: bool) -> None:
+    """Whole seconds from 1 to 3600; an empty variable leaves the default of 60."""
+    if valid:
+        expected = int(value) if value else 60
+        assert settings_from({}, {"MINISTRY_CLIENT_TIMEOUT": value}).client_timeout == expected
+    else:
+        with pytest.raises(SettingsError, match="MINISTRY_CLIENT_TIMEOUT"):
+            settings_from({}, {"MINISTRY_CLIENT_TIMEOUT": value})

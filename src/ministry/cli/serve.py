@@ -101,7 +101,7 @@ async def serving(
     scheduler = MirrorScheduler(jobs, services.mirror, services.metadata)
     scheduler.start()
     app = make_app(services)
-    server = make_server(app, settings.max_connections)
+    server = make_server(app, settings.max_connections, settings.client_timeout)
     services.metrics.watch_connections(lambda: server.open_connections)
     server.add_sockets(sockets)
     try:

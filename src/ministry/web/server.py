@@ -21,8 +21,7 @@ from tornado import gen
 
 __all__ = [
     "BODY_LIMIT",
-    "BODY_TIMEOUT",
-    "IDLE_TIMEOUT",
+    "IDLE_MARGIN",
     "MAX_CONNECTIONS",
     "MAX_HEADER_SIZE",
     "CappedHTTPServer",
@@ -36,14 +35,12 @@ log = logging.getLogger(__name__)
 #: and SSO headers a company proxy adds (up to about 48 KiB); pip, uv and browsers
 #: send a few hundred bytes. A longer head is a flood: the connection is closed.
 MAX_HEADER_SIZE = 64 * 1024
-#: How long a connection may wait for its next request, and the deadline for the whole
-#: head of a request (Tornado counts both from the same moment), so a client that
-#: trickles its headers (slowloris) is cut off after this. Longer than nginx's 60 s
-#: upstream keep-alive, so nginx never sends a request on a connection being closed.
-IDLE_TIMEOUT = 75.0
-#: Any body but an upload's (which streams and is watched by web.stalls instead) is at
-#: most ``BODY_LIMIT`` bytes and must arrive whole within this time.
-BODY_TIMEOUT = 60.0
+#: Seconds a connection gets beyond the client timeout (the ``client_timeout`` setting)
+#: to send its next request, and the whole head of it: Tornado counts both from the
+#: same moment, so a client that trickles its headers (slowloris) is cut off then. At
+#: the default of 60 s that is 75 s, longer than nginx's 60 s upstream keep-alive, so
+#: nginx never sends a request on a connection being closed.
+IDLE_MARGIN = 15.0
 #: Forms and management requests carry no more than this; uploads raise it.
 BODY_LIMIT = 1024 * 1024
 #: Open connections per process. Each may hold up to ``MAX_HEADER_SIZE`` (or a
@@ -145,16 +142,21 @@ def connection_cap(wanted_connections: int = MAX_CONNECTIONS) -> int:
 
 
 def make_server(
-    app: tornado.web.Application, max_connections: int = MAX_CONNECTIONS
+    app: tornado.web.Application, max_connections: int, client_timeout: float
 ) -> CappedHTTPServer:
-    """The server for ``app``, with every limit above and at most ``max_connections``."""
+    """The server for ``app``, with every limit above and at most ``max_connections``.
+
+    Any body but an upload's (which streams, and which web.stalls watches instead) is
+    at most ``BODY_LIMIT`` bytes and must arrive whole within ``client_timeout``
+    seconds; a request's head gets ``IDLE_MARGIN`` more.
+    """
     server = CappedHTTPServer(
         app,
         max_header_size=MAX_HEADER_SIZE,
         max_body_size=BODY_LIMIT,
         max_buffer_size=BODY_LIMIT,
-        idle_connection_timeout=IDLE_TIMEOUT,
-        body_timeout=BODY_TIMEOUT,
+        idle_connection_timeout=client_timeout + IDLE_MARGIN,
+        body_timeout=client_timeout,
     )
     server.max_connections = connection_cap(max_connections)
     log.info("at most %d connections at once in this process", server.max_connections)

@@ -3,8 +3,9 @@
 Tornado's body timeout is a deadline for the whole body, which either cuts a large
 upload on a slow link or lets a client that sends a byte now and then hold the
 connection for as long. An upload is instead asked to keep moving: at least
-``STALL_MINIMUM`` bytes in every ``STALL_WINDOW`` seconds, a pace any real link keeps
-(about 2 kbit/s) and no trickle does.
+``STALL_MINIMUM`` bytes in every window of the client timeout (the ``client_timeout``
+setting; at its default of 60 s a pace of about 2 kbit/s, which any real link keeps
+and no trickle does).
 """
 
 from __future__ import annotations
@@ -13,32 +14,31 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-__all__ = ["STALL_MINIMUM", "STALL_WINDOW", "StallGuard"]
+__all__ = ["STALL_MINIMUM", "StallGuard"]
 
 log = logging.getLogger(__name__)
 
-#: Seconds in which an upload must send ``STALL_MINIMUM`` bytes.
-STALL_WINDOW = 60.0
-#: Bytes an upload must send in every ``STALL_WINDOW``.
+#: Bytes an upload must send in every window.
 STALL_MINIMUM = 16 * 1024
 
 
 class StallGuard:
-    """Calls ``on_stall`` once when a window passes with too few bytes received."""
+    """Calls ``on_stall`` once when a window of ``window`` seconds passes with too few
+    bytes received."""
 
-    def __init__(self, on_stall: Callable[[], None]) -> None:
+    def __init__(self, on_stall: Callable[[], None], window: float) -> None:
         self._on_stall = on_stall
+        self._window = window
         self._received = 0
         self._timer: asyncio.TimerHandle | None = None
 
-    @staticmethod
-    def deadline(size: int) -> float:
+    def deadline(self, size: int) -> float:
         """Seconds the longest body of ``size`` bytes may take while keeping the pace."""
-        return STALL_WINDOW * (size // STALL_MINIMUM + 2)
+        return self._window * (size // STALL_MINIMUM + 2)
 
     def start(self) -> None:
         """Start the first window (on the running event loop)."""
-        self._timer = asyncio.get_running_loop().call_later(STALL_WINDOW, self._check)
+        self._timer = asyncio.get_running_loop().call_later(self._window, self._check)
 
     def received(self, count: int) -> None:
         """``count`` more bytes of the body arrived."""
@@ -56,7 +56,7 @@ class StallGuard:
             log.info(
                 "closing a stalled upload: %d bytes in the last %.0f s",
                 self._received,
-                STALL_WINDOW,
+                self._window,
             )
             self._on_stall()
             return

@@ -76,9 +76,10 @@ class UploadHandler(BaseHandler):
         connection = self.request.connection
         connection.set_max_body_size(limit)  # type: ignore[union-attr]
         # The stall guard, not a deadline for the whole body, cuts off slow uploads.
-        connection.set_body_timeout(StallGuard.deadline(limit))  # type: ignore[union-attr]
+        window = self.services.settings.client_timeout
+        self._stalls = StallGuard(connection.close, window)  # type: ignore[union-attr]
+        connection.set_body_timeout(self._stalls.deadline(limit))  # type: ignore[union-attr]
         # Started once the body can flow: authentication may take a moment.
-        self._stalls = StallGuard(connection.close)  # type: ignore[union-attr]
         self._stalls.start()
 
     def finish(self, chunk: Any = None) -> Any:
