@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from argon2 import PasswordHasher
@@ -18,31 +19,33 @@ from argon2 import PasswordHasher
 from ministry.core.login_limits import login_limits
 from ministry.core.masking import mask_url
 from ministry.errors import InvalidRequest
-from ministry.services.accounts import AccountService
-from ministry.services.audit import AuditService
-from ministry.services.auth import AuthService
+from ministry.services import scratch_kinds
 from ministry.services.backup import LocalStores
-from ministry.services.bundle import Bundles
-from ministry.services.catalog import Catalog, FilePath
 from ministry.services.declared_indexes import declare_indexes
-from ministry.services.export import StaticExport
 from ministry.services.indexes import IndexService
-from ministry.services.maintenance import MaintenanceService
 from ministry.services.metrics import Metrics
-from ministry.services.mirror import Mirror
-from ministry.services.ownership import OwnershipService
-from ministry.services.projects import ProjectResolver
-from ministry.services.proxy_files import ProxyFiles
-from ministry.services.proxy_pages import ProxyPages
-from ministry.services.search import SearchService
 from ministry.services.timed_store import timed_store
-from ministry.services.uploads import UploadService
-from ministry.services.upstream import UpstreamClient, pip_index_url
-from ministry.services.verify import Verifier
 from ministry.settings import Settings
 from ministry.storage.private_files import close_to_others
 from ministry.storage.protocols import BlobStore, MetadataStore, Scratch
 from ministry.storage.temporary import OwnedScratch
+
+if TYPE_CHECKING:
+    from ministry.services.accounts import AccountService
+    from ministry.services.audit import AuditService
+    from ministry.services.auth import AuthService
+    from ministry.services.bundle import Bundles
+    from ministry.services.catalog import Catalog, FilePath
+    from ministry.services.export import StaticExport
+    from ministry.services.maintenance import MaintenanceService
+    from ministry.services.mirror import Mirror
+    from ministry.services.ownership import OwnershipService
+    from ministry.services.proxy_files import ProxyFiles
+    from ministry.services.proxy_pages import ProxyPages
+    from ministry.services.search import SearchService
+    from ministry.services.uploads import UploadService
+    from ministry.services.upstream import UpstreamClient
+    from ministry.services.verify import Verifier
 
 __all__ = [
     "Services",
@@ -56,36 +59,154 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Services:
-    """The stores and the services built on them, for one server or one command."""
+    """The stores and the services built on them, for one server or one command.
+
+    Each service is built, and its module imported, when first used: a command takes
+    only what it touches (``user list`` needs no upstream client, catalog or web of
+    caches). The server uses them all, from its first request on.
+    """
 
     settings: Settings
     metadata: MetadataStore
     blobs: BlobStore
     scratch: Scratch
-    accounts: AccountService
-    indexes: IndexService
-    catalog: Catalog
-    search: SearchService
-    export: StaticExport
-    bundles: Bundles
-    uploads: UploadService
-    maintenance: MaintenanceService
-    ownership: OwnershipService
-    audit: AuditService
-    upstream: UpstreamClient
-    proxy_files: ProxyFiles
-    mirror: Mirror
     metrics: Metrics
-    verifier: Verifier
+    indexes: IndexService
+    file_path: FilePath
 
     @cached_property
     def auth(self) -> AuthService:
-        """Logins, built when first used: the decoy hash it makes takes an Argon2 hash's
-        time and memory, which a command (it logs no one in) need not pay. The server
-        asks for it at start (``ministry.cli.serve.serving``)."""
+        """Logins. Its decoy hash takes an Argon2 hash's time and memory, so the server
+        builds it at start (``ministry.cli.serve.serving``), before anyone logs in."""
+        from ministry.services.auth import AuthService
+
         settings = self.settings
         hasher = password_hasher(settings.password_hash_cost)
         return AuthService(self.metadata, hasher, login_limits(settings.login_failures))
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        """Users, groups and tokens."""
+        from ministry.services.accounts import AccountService
+
+        return AccountService(self.metadata, password_hasher(self.settings.password_hash_cost))
+
+    @cached_property
+    def upstream(self) -> UpstreamClient:
+        """The HTTP client of proxy indexes."""
+        from ministry.services.upstream import UpstreamClient
+
+        settings = self.settings
+        return UpstreamClient(settings.upstream_timeout, settings.upstream_allow_internal)
+
+    @cached_property
+    def proxy_pages(self) -> ProxyPages:
+        """Upstream project pages, fetched and kept."""
+        from ministry.services.proxy_pages import ProxyPages
+
+        offline = self.settings.offline
+        return ProxyPages(self.metadata, self.upstream, self.metrics, offline=offline)
+
+    @cached_property
+    def proxy_files(self) -> ProxyFiles:
+        """Upstream files, fetched once and cached."""
+        from ministry.services.proxy_files import ProxyFiles
+
+        return ProxyFiles(
+            self.metadata,
+            self.blobs,
+            self.upstream,
+            self.scratch,
+            self.metrics,
+            offline=self.settings.offline,
+        )
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """Every read of an index's projects and files."""
+        from ministry.services.catalog import Catalog
+        from ministry.services.projects import ProjectResolver
+
+        resolver = ProjectResolver(self.metadata, self.proxy_pages)
+        return Catalog(self.metadata, self.blobs, resolver, self.proxy_files, self.file_path)
+
+    @cached_property
+    def uploads(self) -> UploadService:
+        """Uploads, checked and published."""
+        from ministry.services.uploads import UploadService
+
+        size = self.settings.max_upload_size
+        return UploadService(self.metadata, self.blobs, self.indexes, self.scratch, size)
+
+    @cached_property
+    def maintenance(self) -> MaintenanceService:
+        """Yank, unyank and delete."""
+        from ministry.services.maintenance import MaintenanceService
+
+        return MaintenanceService(self.metadata, self.indexes)
+
+    @cached_property
+    def search(self) -> SearchService:
+        """Search over the projects an identity may see."""
+        from ministry.services.search import SearchService
+
+        return SearchService(self.metadata, self.catalog)
+
+    @cached_property
+    def export(self) -> StaticExport:
+        """Static copies of an index."""
+        from ministry.services.export import StaticExport
+
+        return StaticExport(self.indexes, self.catalog)
+
+    @cached_property
+    def bundles(self) -> Bundles:
+        """Bundles of an index, written and imported."""
+        from ministry.services.bundle import Bundles
+
+        return Bundles(
+            self.indexes,
+            self.catalog,
+            self.proxy_files,
+            self.uploads,
+            self.maintenance,
+            self.scratch,
+        )
+
+    @cached_property
+    def ownership(self) -> OwnershipService:
+        """Who owns and maintains each project."""
+        from ministry.services.ownership import OwnershipService
+
+        return OwnershipService(self.metadata, self.indexes)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        """The log of changes."""
+        from ministry.services.audit import AuditService
+
+        return AuditService(self.metadata)
+
+    @cached_property
+    def mirror(self) -> Mirror:
+        """Mirror runs that fill a proxy index ahead of time."""
+        from ministry.services.mirror import Mirror
+
+        return Mirror(
+            self.indexes,
+            self.proxy_pages,
+            self.proxy_files,
+            self.blobs,
+            self.upstream,
+            self.settings.spool_directory,
+        )
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        """The consistency check of metadata and blobs."""
+        from ministry.services.verify import Verifier
+
+        return Verifier(self.metadata, self.blobs, self.indexes, self.catalog)
 
     async def start(self) -> None:
         """Open the stores, clear what a crash left half-done, set up ``main``, its upstream
@@ -95,13 +216,14 @@ class Services:
         await asyncio.to_thread(close_to_others, private_paths(settings))
         await self.metadata.open()
         await self.blobs.open()
-        self.uploads.sweep()
-        self.proxy_files.sweep()
-        self.bundles.sweep()
+        for kind in scratch_kinds.LEFT_BY_CRASHES:
+            self.scratch.sweep(kind)
         await self.indexes.ensure_default()
         if settings.upstream is not None:
             url = settings.upstream
             if url == "pip":
+                from ministry.services.upstream import pip_index_url
+
                 url = await asyncio.to_thread(pip_index_url)
             await self.indexes.ensure_upstream(
                 url, page_ttl=settings.upstream_ttl, min_age=settings.upstream_min_age
@@ -110,8 +232,9 @@ class Services:
             await declare_indexes(self.indexes, self.metadata, settings.file.indexes)
 
     async def stop(self) -> None:
-        """Close the stores and the upstream connections."""
-        await self.upstream.close()
+        """Close the stores and the upstream connections (if any were made)."""
+        if "upstream" in self.__dict__:
+            await self.upstream.close()
         await self.blobs.close()
         await self.metadata.close()
 
@@ -202,7 +325,7 @@ def password_hasher(cost: str) -> PasswordHasher:
 
 
 def build_services(settings: Settings, file_path: FilePath) -> Services:
-    """Build every service for these settings; ``file_path`` comes from the URL table."""
+    """The stores and services for these settings; ``file_path`` comes from the URL table."""
     metrics = Metrics()
     metadata = timed_store(metadata_store(settings.db_url), metrics.store_seconds)
     blobs = blob_store(settings.storage_url, redirect=settings.storage_redirect)
@@ -210,33 +333,12 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         raise InvalidRequest(
             "--accel-redirect needs a file store: nginx reads the blob directory itself."
         )
-    hasher = password_hasher(settings.password_hash_cost)
-    scratch = OwnedScratch(settings.spool_directory)
-    indexes = IndexService(metadata)
-    upstream = UpstreamClient(settings.upstream_timeout, settings.upstream_allow_internal)
-    pages = ProxyPages(metadata, upstream, metrics, offline=settings.offline)
-    proxy_files = ProxyFiles(metadata, blobs, upstream, scratch, metrics, offline=settings.offline)
-    catalog = Catalog(metadata, blobs, ProjectResolver(metadata, pages), proxy_files, file_path)
-    uploads = UploadService(metadata, blobs, indexes, scratch, settings.max_upload_size)
-    maintenance = MaintenanceService(metadata, indexes)
     return Services(
         settings=settings,
         metadata=metadata,
         blobs=blobs,
-        scratch=scratch,
-        accounts=AccountService(metadata, hasher),
-        indexes=indexes,
-        catalog=catalog,
-        search=SearchService(metadata, catalog),
-        export=StaticExport(indexes, catalog),
-        bundles=Bundles(indexes, catalog, proxy_files, uploads, maintenance, scratch),
-        uploads=uploads,
-        maintenance=maintenance,
-        ownership=OwnershipService(metadata, indexes),
-        audit=AuditService(metadata),
-        upstream=upstream,
-        proxy_files=proxy_files,
-        mirror=Mirror(indexes, pages, proxy_files, blobs, upstream, settings.spool_directory),
+        scratch=OwnedScratch(settings.spool_directory),
         metrics=metrics,
-        verifier=Verifier(metadata, blobs, indexes, catalog),
+        indexes=IndexService(metadata),
+        file_path=file_path,
     )

@@ -46,6 +46,7 @@ from ministry.core.index_settings import new_index
 from ministry.core.models import DEFAULT_INDEX, FileEntry
 from ministry.core.permissions import Identity
 from ministry.errors import InvalidRequest, MinistryError, NotFound, StorageError
+from ministry.services import scratch_kinds
 from ministry.services.catalog import Catalog, Download
 from ministry.services.export import chunks_of, close_reader
 from ministry.services.indexes import IndexService, ReadAccess
@@ -56,7 +57,7 @@ from ministry.storage.protocols import Scratch
 
 __all__ = ["Bundles", "ExportedBundle", "ImportedBundle", "Step"]
 
-_KIND = "bundle"
+_KIND = scratch_kinds.BUNDLE
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,6 @@ class Bundles:
         self._uploads = uploads
         self._maintenance = maintenance
         self._scratch = scratch
-
-    def sweep(self) -> int:
-        """Remove what an import killed midway left (call before serving)."""
-        return self._scratch.sweep(_KIND)
 
     # -- export -------------------------------------------------------------------------
 

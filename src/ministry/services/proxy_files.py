@@ -22,6 +22,7 @@ from ministry.core.hashing import Digests, StreamingHasher, sha256_hex
 from ministry.core.masking import mask_url
 from ministry.core.models import CachedFile, FileEntry, IndexConfig
 from ministry.errors import NotFound, StorageError, UpstreamUnavailable
+from ministry.services import scratch_kinds
 from ministry.services.metrics import Metrics
 from ministry.services.upstream import UpstreamClient
 from ministry.storage.protocols import BlobReader, BlobStore, ProxyCacheStore, Scratch
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 256 * 1024
 _METADATA_SUFFIX = ".metadata"
-_KIND = "proxy"
+_KIND = scratch_kinds.PROXY
 _TOUCH_INTERVAL = timedelta(hours=1)
 
 
@@ -129,10 +130,6 @@ class ProxyFiles:
         self.offline = offline
         self._fetches: dict[tuple[str, str], _Fetch] = {}
         self._small: dict[tuple[str, str], asyncio.Future[str]] = {}
-
-    def sweep(self) -> int:
-        """Remove downloads a crashed process left half-done (call before serving)."""
-        return self._scratch.sweep(_KIND)
 
     async def cached(self, index: str, filename: str) -> CachedFile | None:
         """The cache record of a file, if its bytes are kept."""

@@ -16,11 +16,11 @@ import os
 from ministry.core.disk_errors import disk_error
 from ministry.core.hashing import Digests, StreamingHasher
 from ministry.errors import PayloadTooLarge
+from ministry.services import scratch_kinds
 from ministry.storage.protocols import Scratch
 
-__all__ = ["Spool", "sweep_spools"]
+__all__ = ["Spool"]
 
-_KIND = "upload"
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Spool:
 
     def __init__(self, scratch: Scratch, max_size: int) -> None:
         try:
-            descriptor, self.path = scratch.new_file(_KIND)
+            descriptor, self.path = scratch.new_file(scratch_kinds.UPLOAD)
         except OSError as exc:
             raise disk_error(exc) from exc
         self._file = os.fdopen(descriptor, "wb")
@@ -70,11 +70,6 @@ class Spool:
         except OSError as exc:
             # The volume turned read-only under the upload; the next start sweeps it away.
             log.warning("cannot remove the upload spool %s: %s", self.path, exc)
-
-
-def sweep_spools(scratch: Scratch) -> int:
-    """Remove spools left by crashed processes; returns how many there were."""
-    return scratch.sweep(_KIND)
 
 
 def _human(size: int) -> str:

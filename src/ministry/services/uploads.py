@@ -37,7 +37,7 @@ from ministry.core.upload_form import (
 )
 from ministry.errors import FileExists, InvalidUpload, PermissionDenied
 from ministry.services.indexes import IndexService
-from ministry.services.spool import Spool, sweep_spools
+from ministry.services.spool import Spool
 from ministry.storage.protocols import BlobStore, PackageStore, Scratch
 
 __all__ = ["PublishResult", "UploadService"]
@@ -77,10 +77,6 @@ class UploadService:
         self._scratch = scratch
         self.max_file_size = max_file_size
         self._archive_limits = archive_limits or ArchiveLimits()
-
-    def sweep(self) -> int:
-        """Remove spools a crash left behind (call before serving)."""
-        return sweep_spools(self._scratch)
 
     def new_spool(self) -> Spool:
         """A fresh spool for the next upload's file part."""
