@@ -40,6 +40,8 @@ _PROCESS_FIXTURES = frozenset(
     {
         "fresh_process",
         "redis_url",
+        "s3",
+        "s3_environment",
         "seaweed",
         "shared_stores",
         "shared_server",
