@@ -24,8 +24,6 @@ import contextvars
 import io
 import logging
 import os
-import re
-import secrets
 import subprocess
 import sys
 import threading
@@ -42,7 +40,7 @@ from ministry.cli.main import main, parse
 from ministry.cli.serve import serving
 from ministry.services.mirror_jobs import mirror_jobs
 from ministry.storage.private_files import PRIVATE_UMASK
-from support.server import wait_for
+from support.server import log_barrier, times_served
 
 __all__ = ["InProcessServer", "call_cli"]
 
@@ -205,24 +203,18 @@ class InProcessServer:
         """Everything the server has logged, including every request answered so far."""
         if self._thread is not None and self._thread.is_alive():
             self._log_barrier()
+        return self._text()
+
+    def _log_barrier(self) -> None:
+        log_barrier(self.url, self._text)
+
+    def _text(self) -> str:
         with self._lines_lock:
             return "".join(line + "\n" for line in self._lines)
 
-    def _log_barrier(self) -> None:
-        # Tornado writes the access line just after the response's last bytes, so a client
-        # can read a response before its line exists. Requests are logged in the order
-        # they are answered: once a request made now is in the log, every earlier one is.
-        token = secrets.token_hex(8)
-        try:
-            httpx.get(f"{self.url}/-/health?log-barrier={token}", trust_env=False, timeout=10)
-        except httpx.HTTPError:
-            return
-        wait_for(lambda: any(token in line for line in self._lines), 10, "the access log")
-
     def served(self, path: str, status: int = 200) -> int:
         """How many times the access log shows ``GET path`` answered with ``status``."""
-        pattern = re.compile(rf'"GET {re.escape(path)} HTTP/1\.1" {status} ')
-        return len(pattern.findall(self.log()))
+        return times_served(self.log(), path, status)
 
     def cli(self, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a ``ministry`` sub-command against this server's data directory."""

@@ -132,20 +132,11 @@ class MinistryServer:
         return self.log_path.read_text(errors="replace")
 
     def _log_barrier(self) -> None:
-        # A response can reach the client a moment before its access-log line is written.
-        # The server logs requests in the order it answers them, so once a request made
-        # now is in the log, every earlier one is too.
-        token = secrets.token_hex(8)
-        try:
-            httpx.get(f"{self.url}/-/health?log-barrier={token}", trust_env=False, timeout=10)
-        except httpx.HTTPError:
-            return  # stopping or stopped: nothing more will be logged for requests
-        wait_for(lambda: token in self.log_path.read_text(errors="replace"), 10, "the access log")
+        log_barrier(self.url, lambda: self.log_path.read_text(errors="replace"))
 
     def served(self, path: str, status: int = 200) -> int:
         """How many times the access log shows ``GET path`` answered with ``status``."""
-        pattern = re.compile(rf'"GET {re.escape(path)} HTTP/1\.1" {status} ')
-        return len(pattern.findall(self.log()))
+        return times_served(self.log(), path, status)
 
     def cli(self, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a ``ministry`` sub-command against this server's data directory.
@@ -182,6 +173,27 @@ def run_cli(
         check=False,
         env={**os.environ, **(environment or {})},
     )
+
+
+def log_barrier(url: str, log: Callable[[], str]) -> None:
+    """Return once every request a server has answered so far is in its log.
+
+    A response can reach the client a moment before its access-log line is written.
+    The server logs requests in the order it answers them, so once a request made now
+    is in the log, every earlier one is too.
+    """
+    token = secrets.token_hex(8)
+    try:
+        httpx.get(f"{url}/-/health?log-barrier={token}", trust_env=False, timeout=10)
+    except httpx.HTTPError:
+        return  # stopping or stopped: nothing more will be logged for requests
+    wait_for(lambda: token in log(), 10, "the access log")
+
+
+def times_served(log: str, path: str, status: int = 200) -> int:
+    """How many times an access log shows ``GET path`` answered with ``status``."""
+    pattern = re.compile(rf'"GET {re.escape(path)} HTTP/1\.1" {status} ')
+    return len(pattern.findall(log))
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
