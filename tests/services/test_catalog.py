@@ -66,7 +66,7 @@ async def test_pages_documents_and_lists_are_kept_while_the_serial_stands(tmp_pa
         catalog = services.catalog
         first = await services.indexes.read_access("main", None)
         page = await catalog.project_page(first, DEMO, SIMPLE_HTML)
-        document = await catalog.project_json(first, DEMO, None, "http://x.example.test")
+        document = await catalog.project_json(first, DEMO, None, "http://127.0.0.1:8080")
         index = await catalog.index_page(first, SIMPLE_JSON)
         view = await catalog.project_view(first, DEMO)
 
@@ -74,7 +74,7 @@ async def test_pages_documents_and_lists_are_kept_while_the_serial_stands(tmp_pa
         later = await services.indexes.read_access("main", None)
         assert later.serial == first.serial
         assert await catalog.project_page(later, DEMO, SIMPLE_HTML) is page
-        assert await catalog.project_json(later, DEMO, None, "http://x.example.test") is document
+        assert await catalog.project_json(later, DEMO, None, "http://127.0.0.1:8080") is document
         assert await catalog.index_page(later, SIMPLE_JSON) is index
         assert await catalog.project_view(later, DEMO) is view
 
@@ -88,7 +88,9 @@ async def test_a_change_to_the_project_rebuilds_its_pages(tmp_path: Path, change
         await services.uploads.import_file("main", ALICE, wheel(tmp_path, DEMO, "2.0"))
         before = await demo_page(services)
         document_access = await services.indexes.read_access("main", None)
-        document = await services.catalog.project_json(document_access, DEMO, None, "http://x")
+        document = await services.catalog.project_json(
+            document_access, DEMO, None, "http://127.0.0.1:8080"
+        )
         old, new = "cache_demo-1.0-py3-none-any.whl", "cache_demo-2.0-py3-none-any.whl"
         assert listed(before) == {old: False, new: False}
 
@@ -109,7 +111,7 @@ async def test_a_change_to_the_project_rebuilds_its_pages(tmp_path: Path, change
         assert after.last_serial > before.last_serial
         assert after.etag != before.etag
         access = await services.indexes.read_access("main", None)
-        rebuilt = await services.catalog.project_json(access, DEMO, None, "http://x")
+        rebuilt = await services.catalog.project_json(access, DEMO, None, "http://127.0.0.1:8080")
         assert rebuilt.last_serial > document.last_serial
         latest = json.loads(rebuilt.body)["info"]["version"]
         assert latest == {"upload": "3.0", "yank": "1.0", "delete": "1.0"}[change]
@@ -252,7 +254,9 @@ async def test_the_minimum_age_spares_exempt_projects(tmp_path: Path) -> None:
         assert guarded.files == ()
         assert [h.entry.filename for h in guarded.held_back] == ["routine-1.0-py3-none-any.whl"]
         with pytest.raises(NotFound, match="held back"):
-            await rig.catalog.project_json(access, project("routine"), "1.0", "http://x")
+            await rig.catalog.project_json(
+                access, project("routine"), "1.0", "http://127.0.0.1:8080"
+            )
 
 
 @in_event_loop

@@ -138,7 +138,7 @@ def test_every_cited_document_and_section_exists() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("see HOSTILE.md 50", "cites HOSTILE.md, which is not in the repository"),
+        ("see NOTES.md 50", "cites NOTES.md, which is not in the repository"),
         ("(docs/nowhere.md)", "cites docs/nowhere.md, which is not in the repository"),
         ('(docs/security.md, "No such section")', 'docs/security.md, "No such section", which'),
         ('docs/protocol.md, "Yanking", "Nothing"', 'docs/protocol.md, "Nothing", which'),
@@ -158,7 +158,7 @@ def test_a_broken_citation_is_reported(text: str, expected: str) -> None:
         'docs/security.md, "Hostile\n    upstream pages"',
         '# (docs/security.md, "Upstream\n# requests (SSRF)")',
         "[indexes.md](indexes.md#private-indexes)",
-        "https://example.test/docs/HOSTILE.md and README.md",
+        "https://example.test/docs/NOTES.md and README.md",
     ],
 )
 def test_a_good_citation_passes(text: str) -> None:
