@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -105,9 +106,17 @@ def server(request: pytest.FixtureRequest) -> Server:
     In the test process, except for the modules of e2e/ and scale/, whose real clients
     (pip, uv, twine, …, a browser) talk to a ``ministry serve`` process, as users' do.
     """
-    slow = request.path.parent.name in _SLOW_DIRECTORIES
-    instance: Server = request.getfixturevalue("server_process" if slow else "in_process_server")
+    process = _wants_processes(request)
+    instance: Server = request.getfixturevalue("server_process" if process else "in_process_server")
     return instance
+
+
+def _wants_processes(request: pytest.FixtureRequest) -> bool:
+    """Server processes for e2e/ and scale/, unless the module is marked ``in_process``."""
+    return (
+        request.path.parent.name in _SLOW_DIRECTORIES
+        and request.node.get_closest_marker("in_process") is None
+    )
 
 
 @pytest.fixture(scope="session")
@@ -143,7 +152,7 @@ def token(server: Server) -> str:
 def fresh_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     """A server of its own with user alice, for tests that look at the whole store or
     restart it: a process for e2e/ and scale/, as ``server``."""
-    kind = MinistryServer if request.path.parent.name in _SLOW_DIRECTORIES else InProcessServer
+    kind = MinistryServer if _wants_processes(request) else InProcessServer
     instance = kind(tmp_path / "data").start()
     add_user(instance, *ALICE)
     yield instance
@@ -183,8 +192,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def seaweed() -> Iterator[SeaweedS3]:
-    """This worker's SeaweedFS S3 server, started when the first S3 test needs it."""
-    with SeaweedS3() as server:
+    """This worker's SeaweedFS S3 server, started when the first S3 test needs it.
+
+    Its settings go into the worker's own environment as well: boto3 reads them only
+    from there, so the commands and servers of tests on it can then run in the test
+    process instead of starting interpreters of their own.
+    """
+    with SeaweedS3() as server, pytest.MonkeyPatch.context() as patch:
+        for name, value in server.environment().items():
+            patch.setenv(name, value)
         yield server
 
 
@@ -246,11 +262,20 @@ def _token_of_alice(instance: Server) -> str:
 @pytest.fixture
 def nodes(tmp_path: Path, shared_stores: Callable[[], dict[str, str]]) -> Iterator[list[Server]]:
     """Two nodes (separate processes) on one new, empty pair of shared stores, with user alice."""
-    environment = shared_stores()
-    started = [
-        MinistryServer(tmp_path / f"node-{n}", environment=environment).start() for n in (1, 2)
-    ]
-    add_user(started[0], *ALICE)
-    yield started
-    for node in started:
-        node.stop()
+    with two_nodes(tmp_path, shared_stores()) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def two_nodes(directory: Path, environment: dict[str, str]) -> Iterator[list[Server]]:
+    """Two ``ministry serve`` processes on the shared stores ``environment`` names, with
+    user alice; stopped on leaving."""
+    started: list[Server] = []
+    try:
+        for n in (1, 2):
+            started.append(MinistryServer(directory / f"node-{n}", environment=environment).start())
+        add_user(started[0], *ALICE)
+        yield started
+    finally:
+        for node in started:
+            node.stop()

@@ -6,25 +6,30 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import ALICE
 from support.distributions import make_wheel
-from support.inprocess import call_cli
-from support.server import MinistryServer, ministry_command, wait_for
+from support.inprocess import InProcessServer, call_cli
+from support.server import ministry_command, wait_for
 from support.uploads import post_upload
 
+# The jobs are under test, not a server process: the servers run in the test process.
+pytestmark = pytest.mark.in_process
 
-def publish(server: MinistryServer, path: Path) -> None:
+
+def publish(server: InProcessServer, path: Path) -> None:
     with server.client() as client:
         response = post_upload(client, path, auth=ALICE)
         assert response.status_code == 200, response.text
 
 
-def fetched(upstream: MinistryServer, filename: str) -> int:
+def fetched(upstream: InProcessServer, filename: str) -> int:
     pattern = re.compile(rf'"GET \S*/{re.escape(filename)} HTTP/1\.1" 200 ')
     return len(pattern.findall(upstream.log()))
 
 
-def metric(server: MinistryServer, name: str, job: str) -> float | None:
+def metric(server: InProcessServer, name: str, job: str) -> float | None:
     with server.client() as client:
         text = client.get("/-/metrics").text
     match = re.search(rf'^{name}\{{index="upstream",job="{job}"\}} (\S+)$', text, re.MULTILINE)
@@ -32,7 +37,7 @@ def metric(server: MinistryServer, name: str, job: str) -> float | None:
 
 
 def test_a_scheduled_job_keeps_the_mirror_current_and_reports(
-    fresh_server: MinistryServer, tmp_path: Path, unique: str
+    fresh_server: InProcessServer, tmp_path: Path, unique: str
 ) -> None:
     upstream = fresh_server
     made = tmp_path / "made"
@@ -49,7 +54,7 @@ def test_a_scheduled_job_keeps_the_mirror_current_and_reports(
         "only_binary = true\n"
         'every = "1s"\n'
     )
-    server = MinistryServer(
+    server = InProcessServer(
         tmp_path / "mirror",
         arguments=["--upstream", f"{upstream.url}/simple/", "--config", str(config)],
     ).start()
@@ -114,7 +119,7 @@ def test_mistakes_in_mirror_jobs_stop_the_start(tmp_path: Path) -> None:
 
 
 def test_a_job_runs_now_from_the_command_line(
-    fresh_server: MinistryServer, tmp_path: Path, unique: str
+    fresh_server: InProcessServer, tmp_path: Path, unique: str
 ) -> None:
     upstream = fresh_server
     made = tmp_path / "made"
@@ -135,7 +140,7 @@ def test_a_job_runs_now_from_the_command_line(
     assert "(jobs: now)" in unknown.stderr
 
     # The server shows the run, made by the command, as its own jobs' runs.
-    server = MinistryServer(data).start()
+    server = InProcessServer(data).start()
     try:
         assert metric(server, "ministry_mirror_last_run_success", "now") == 1.0
         assert metric(server, "ministry_mirror_last_run_files", "now") == 1.0

@@ -30,7 +30,8 @@ import pytest
 from ministry.storage.sqlite.schema import _MIGRATIONS
 from support.clients import new_venv, pip_install
 from support.distributions import make_wheel
-from support.server import MinistryServer
+from support.inprocess import InProcessServer
+from support.server import MinistryServer, Server
 from support.uploads import post_upload
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -56,7 +57,7 @@ def _fixture_directories() -> dict[int, Path]:
 class Upgraded:
     """A running server of today on a copy of an older data directory."""
 
-    server: MinistryServer
+    server: Server
     facts: dict[str, Any]
     #: The audit log as the older release left it, read before the upgrade.
     old_changes: list[dict[str, Any]]
@@ -98,23 +99,38 @@ def _changes(database: Path) -> list[dict[str, Any]]:
     return [{**dict(zip(keys, row, strict=True)), "index": row[3] or None} for row in rows]
 
 
-@pytest.fixture(params=sorted(_fixture_directories()), ids=lambda n: f"schema-{n}")
-def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Upgraded]:
-    """Today's server on a fresh copy of one fixture; every test may change what it likes."""
-    fixture = _fixture_directories()[request.param]
-    data = tmp_path / "data"
+def _upgrade(number: int, data: Path, kind: type[Server]) -> Iterator[Upgraded]:
+    fixture = _fixture_directories()[number]
     shutil.copytree(fixture / "blobs", data / "blobs")
     database = data / "ministry.sqlite3"
     _rebuild_database(fixture, database)
     old_changes = _changes(database)
     facts = json.loads((fixture / "fixture.json").read_text())
-    server = MinistryServer(data).start()
+    server = kind(data).start()
     try:
         yield Upgraded(server, facts, old_changes)
     finally:
         status = server.stop()
     assert status == 0, server.log()
     assert "Traceback" not in server.log(), server.log()
+
+
+_SCHEMAS = {"params": sorted(_fixture_directories()), "ids": lambda n: f"schema-{n}"}
+
+
+@pytest.fixture(**_SCHEMAS)
+def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Upgraded]:
+    """Today's server on a fresh copy of one fixture; every test may change what it likes.
+
+    In the test process: the stores and the migrations are under test, not a process.
+    """
+    yield from _upgrade(request.param, tmp_path / "data", InProcessServer)
+
+
+@pytest.fixture(**_SCHEMAS)
+def upgraded_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Upgraded]:
+    """The same as a ``ministry serve`` process, for the real installers."""
+    yield from _upgrade(request.param, tmp_path / "data", MinistryServer)
 
 
 def _user_version(database: Path) -> int:
@@ -186,10 +202,10 @@ def test_verify_finds_every_old_blob_in_place(upgraded: Upgraded) -> None:
     assert not (upgraded.server.data / "blobs" / "quarantine").exists()
 
 
-def test_pip_installs_an_old_upload(upgraded: Upgraded, tmp_path: Path, home: Path) -> None:
+def test_pip_installs_an_old_upload(upgraded_process: Upgraded, tmp_path: Path, home: Path) -> None:
     """pip gets the wheel the older release stored, byte for byte (pip checks the hash)."""
-    server, project = upgraded.server, upgraded.facts["project"]
-    wheel = upgraded.facts["wheel"]["filename"]
+    server, project = upgraded_process.server, upgraded_process.facts["project"]
+    wheel = upgraded_process.facts["wheel"]["filename"]
     python = new_venv(tmp_path / "venv")
     result = pip_install(python, home, "--index-url", f"{server.url}/simple/", project)
     assert result.returncode == 0, result.stdout + result.stderr

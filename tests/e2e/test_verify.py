@@ -15,22 +15,25 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from conftest import ALICE, add_user
 from support.backends import SeaweedS3
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer
+from support.inprocess import InProcessServer
 from support.uploads import post_upload
 from support.upstreams import StaticUpstream
 
-# The proxy must reach its loopback upstream directly, whatever this machine's proxy settings.
-DIRECT = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+# The command and the stores are under test, not a server process: the servers run in
+# the test process.
+pytestmark = pytest.mark.in_process
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def blob_path(server: MinistryServer, digest: str) -> Path:
+def blob_path(server: InProcessServer, digest: str) -> Path:
     return server.data / "blobs" / "sha256" / digest[:2] / digest[2:4] / digest
 
 
@@ -42,11 +45,11 @@ def flip_a_byte(path: Path) -> bytes:
     return bytes(data)
 
 
-def verify(server: MinistryServer, *options: str) -> subprocess.CompletedProcess[str]:
+def verify(server: InProcessServer, *options: str) -> subprocess.CompletedProcess[str]:
     return server.cli("verify", *options)
 
 
-def publish(server: MinistryServer, path: Path) -> None:
+def publish(server: InProcessServer, path: Path) -> None:
     with server.client() as client:
         response = post_upload(client, path, auth=ALICE)
     assert response.status_code == 200, response.text
@@ -59,7 +62,7 @@ def age(path: Path, seconds: float) -> None:
 
 
 def test_a_flipped_byte_in_a_hosted_file_is_quarantined_and_never_served(
-    fresh_server: MinistryServer, tmp_path: Path, unique: str
+    fresh_server: InProcessServer, tmp_path: Path, unique: str
 ) -> None:
     wheel = make_wheel(tmp_path, unique, "1.0")
     data = wheel.read_bytes()
@@ -102,7 +105,7 @@ def test_a_flipped_byte_in_a_hosted_file_is_quarantined_and_never_served(
 
 
 def test_blobs_no_record_names_are_quarantined_once_past_the_grace_period(
-    fresh_server: MinistryServer, tmp_path: Path, unique: str
+    fresh_server: InProcessServer, tmp_path: Path, unique: str
 ) -> None:
     """The bytes of deleted files are named by no record: orphans, unless still young."""
     old, young, kept = (make_sdist(tmp_path, unique, version) for version in ("1.0", "2.0", "3.0"))
@@ -143,9 +146,7 @@ def test_a_corrupted_proxied_file_is_fetched_again_from_its_upstream(
     with StaticUpstream() as upstream:
         upstream.add(wheel)
         fetches = upstream.file_path(wheel.name)
-        server = MinistryServer(
-            tmp_path / "data", arguments=["--upstream", upstream.url], environment=DIRECT
-        ).start()
+        server = InProcessServer(tmp_path / "data", arguments=["--upstream", upstream.url]).start()
         try:
             with server.client() as client:
                 assert client.get(url).content == data
@@ -182,9 +183,7 @@ def test_a_repair_that_cannot_reach_the_upstream_says_so(tmp_path: Path, unique:
     wheel = make_wheel(tmp_path, unique, "1.0")
     with StaticUpstream() as upstream:
         upstream.add(wheel)
-        server = MinistryServer(
-            tmp_path / "data", arguments=["--upstream", upstream.url], environment=DIRECT
-        ).start()
+        server = InProcessServer(tmp_path / "data", arguments=["--upstream", upstream.url]).start()
         try:
             with server.client() as client:
                 assert client.get(f"/packages/{unique}/{wheel.name}").status_code == 200
@@ -208,7 +207,7 @@ def test_verify_on_redis_and_s3_quarantines_under_the_prefix(
     environment = shared_stores()
     storage = urlsplit(environment["MINISTRY_STORAGE"])
     bucket, prefix = storage.netloc, storage.path.strip("/")
-    server = MinistryServer(tmp_path / "data", environment=environment).start()
+    server = InProcessServer(tmp_path / "data", environment=environment).start()
     try:
         add_user(server, *ALICE)
         wheel = make_wheel(tmp_path, unique, "1.0")

@@ -13,9 +13,13 @@ import pytest
 
 from conftest import ALICE, add_user
 from support.distributions import make_wheel
-from support.inprocess import call_cli
-from support.server import MinistryServer, wait_for
+from support.inprocess import InProcessServer, call_cli
+from support.server import wait_for
 from support.uploads import post_upload
+
+# The command and the stores are under test, not a server process: the servers run in
+# the test process.
+pytestmark = pytest.mark.in_process
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
@@ -23,7 +27,7 @@ JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 class Uploader(threading.Thread):
     """Uploads new versions of one project until stopped; remembers each 200 and its sha256."""
 
-    def __init__(self, server: MinistryServer, directory: Path, project: str) -> None:
+    def __init__(self, server: InProcessServer, directory: Path, project: str) -> None:
         super().__init__(daemon=True)
         self._server, self._directory, self._project = server, directory, project
         self.acknowledged: dict[str, str] = {}
@@ -49,7 +53,7 @@ class Uploader(threading.Thread):
 
 
 @pytest.fixture
-def uploader(fresh_server: MinistryServer, tmp_path: Path, unique: str) -> Iterator[Uploader]:
+def uploader(fresh_server: InProcessServer, tmp_path: Path, unique: str) -> Iterator[Uploader]:
     """A running uploader; stopped at the end whatever happens."""
     directory = tmp_path / "wheels"
     directory.mkdir()
@@ -59,7 +63,7 @@ def uploader(fresh_server: MinistryServer, tmp_path: Path, unique: str) -> Itera
     thread.stop()
 
 
-def served(server: MinistryServer, project: str) -> dict[str, str]:
+def served(server: InProcessServer, project: str) -> dict[str, str]:
     """Every file the project page lists, downloaded and checked against its listed sha256."""
     found: dict[str, str] = {}
     with server.client() as client:
@@ -74,7 +78,7 @@ def served(server: MinistryServer, project: str) -> dict[str, str]:
     return found
 
 
-def backup(server: MinistryServer, directory: Path) -> str:
+def backup(server: InProcessServer, directory: Path) -> str:
     result = server.cli("backup", str(directory))
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stderr
@@ -92,7 +96,7 @@ def blob_files(root: Path) -> dict[Path, int]:
 
 
 def test_backup_under_upload_load_restores_every_acknowledged_file(
-    fresh_server: MinistryServer, uploader: Uploader, tmp_path: Path, unique: str
+    fresh_server: InProcessServer, uploader: Uploader, tmp_path: Path, unique: str
 ) -> None:
     wait_for(lambda: len(uploader.acknowledged) >= 5, 120, "the first uploads")
     before = dict(uploader.acknowledged)
@@ -104,7 +108,7 @@ def test_backup_under_upload_load_restores_every_acknowledged_file(
 
     code, output = restore(tmp_path / "backup", tmp_path / "restored")
     assert code == 0, output
-    restored = MinistryServer(tmp_path / "restored").start()
+    restored = InProcessServer(tmp_path / "restored").start()
     try:
         files = served(restored, unique)
     finally:
@@ -114,7 +118,7 @@ def test_backup_under_upload_load_restores_every_acknowledged_file(
 
 
 def test_second_backup_copies_only_new_blobs(
-    fresh_server: MinistryServer, tmp_path: Path, unique: str
+    fresh_server: InProcessServer, tmp_path: Path, unique: str
 ) -> None:
     with fresh_server.client() as client:
         for version in ("1.0", "2.0"):
@@ -137,7 +141,7 @@ def test_second_backup_copies_only_new_blobs(
 
     code, output = restore(target, tmp_path / "restored")
     assert code == 0, output
-    restored = MinistryServer(tmp_path / "restored").start()
+    restored = InProcessServer(tmp_path / "restored").start()
     try:
         assert served(restored, unique) == served(fresh_server, unique)
     finally:
@@ -145,7 +149,7 @@ def test_second_backup_copies_only_new_blobs(
 
 
 def test_damaged_backup_is_refused_and_nothing_is_written(
-    fresh_server: MinistryServer, tmp_path: Path, unique: str
+    fresh_server: InProcessServer, tmp_path: Path, unique: str
 ) -> None:
     with fresh_server.client() as client:
         for version in ("1.0", "2.0"):
@@ -171,7 +175,7 @@ def test_damaged_backup_is_refused_and_nothing_is_written(
 
 
 def test_restore_into_a_store_in_use_is_refused(
-    fresh_server: MinistryServer, tmp_path: Path, unique: str
+    fresh_server: InProcessServer, tmp_path: Path, unique: str
 ) -> None:
     with fresh_server.client() as client:
         assert (
@@ -198,7 +202,7 @@ def test_interrupted_backup_is_not_restorable(tmp_path: Path) -> None:
 def test_backup_of_redis_and_s3_restores_into_sqlite_and_files(
     shared_stores: Callable[[], dict[str, str]], tmp_path: Path, unique: str
 ) -> None:
-    shared = MinistryServer(tmp_path / "node", environment=shared_stores()).start()
+    shared = InProcessServer(tmp_path / "node", environment=shared_stores()).start()
     try:
         add_user(shared, *ALICE)
         with shared.client() as client:
@@ -212,7 +216,7 @@ def test_backup_of_redis_and_s3_restores_into_sqlite_and_files(
 
     code, output = restore(tmp_path / "backup", tmp_path / "restored")
     assert code == 0, output
-    restored = MinistryServer(tmp_path / "restored").start()
+    restored = InProcessServer(tmp_path / "restored").start()
     try:
         assert served(restored, unique) == expected
     finally:

@@ -1,22 +1,38 @@
-"""``ministry migrate``: SQLite and files to Redis and S3 and back, losing nothing."""
+"""``ministry migrate``: SQLite and files to Redis and S3 and back, losing nothing.
+
+The servers here run in the test process: what is under test is the command and the
+stores, not a server process (the worker's environment names its S3 server, as a
+process's would).
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from conftest import ALICE, BOB
+import pytest
+
+from conftest import ALICE, BOB, add_user
 from support.distributions import make_sdist, make_wheel
-from support.server import MinistryServer
+from support.inprocess import InProcessServer
 from support.uploads import post_upload
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
 
-def snapshot(server: MinistryServer, projects: list[str]) -> dict[str, Any]:
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[InProcessServer]:
+    """A server on SQLite and files, with user alice: what a migration starts from."""
+    instance = InProcessServer(tmp_path / "data").start()
+    add_user(instance, *ALICE)
+    yield instance
+    instance.stop()
+
+
+def snapshot(server: InProcessServer, projects: list[str]) -> dict[str, Any]:
     """Everything a client or an administrator can see, to compare across stores."""
     seen: dict[str, Any] = {}
     with server.client() as client:
@@ -47,7 +63,7 @@ def snapshot(server: MinistryServer, projects: list[str]) -> dict[str, Any]:
     return seen
 
 
-def populate(server: MinistryServer, tmp_path: Path, unique: str) -> tuple[list[str], str]:
+def populate(server: InProcessServer, tmp_path: Path, unique: str) -> tuple[list[str], str]:
     """Projects, files, a yank, a deletion, an index, a group, users and a token."""
     for command, stdin in (
         (("user", "add", BOB[0], "--password-stdin"), BOB[1] + "\n"),
@@ -81,28 +97,27 @@ def populate(server: MinistryServer, tmp_path: Path, unique: str) -> tuple[list[
     return [first, second], token
 
 
-def migrate(source: MinistryServer, to_db: str, to_storage: str) -> str:
+def migrate(source: InProcessServer, to_db: str, to_storage: str) -> str:
     result = source.cli("migrate", "--to-db", to_db, "--to-storage", to_storage)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stderr
 
 
 def test_round_trip_through_redis_and_s3_keeps_everything(
-    fresh_server: MinistryServer,
+    source: InProcessServer,
     shared_stores: Callable[[], dict[str, str]],
     tmp_path: Path,
     unique: str,
 ) -> None:
-    projects, token = populate(fresh_server, tmp_path, unique)
-    original = snapshot(fresh_server, projects)
-    fresh_server.stop()
+    projects, token = populate(source, tmp_path, unique)
+    original = snapshot(source, projects)
+    source.stop()
 
     shared = shared_stores()
-    source = MinistryServer(fresh_server.data, environment=aws_only(shared))
     report = migrate(source, shared["MINISTRY_DB"], shared["MINISTRY_STORAGE"])
     assert "hashes checked" in report
 
-    on_redis = MinistryServer(tmp_path / "redis-node", environment=shared).start()
+    on_redis = InProcessServer(tmp_path / "redis-node", environment=shared).start()
     try:
         assert snapshot(on_redis, projects) == original
         check_secrets_and_rules(on_redis, token, tmp_path, projects)
@@ -112,11 +127,11 @@ def test_round_trip_through_redis_and_s3_keeps_everything(
 
     back = tmp_path / "back"
     migrate(
-        MinistryServer(tmp_path / "redis-node", environment=shared),
+        InProcessServer(tmp_path / "redis-node", environment=shared),
         f"sqlite:///{back}/ministry.sqlite3",
         f"file:///{back}/blobs",
     )
-    on_sqlite = MinistryServer(back).start()
+    on_sqlite = InProcessServer(back).start()
     try:
         assert snapshot(on_sqlite, projects) == after_redis
     finally:
@@ -124,7 +139,7 @@ def test_round_trip_through_redis_and_s3_keeps_everything(
 
 
 def check_secrets_and_rules(
-    server: MinistryServer, token: str, tmp_path: Path, projects: list[str]
+    server: InProcessServer, token: str, tmp_path: Path, projects: list[str]
 ) -> None:
     """Passwords, tokens, group grants, project roles and retired filenames survived the move."""
     first, second = projects
@@ -147,17 +162,16 @@ def check_secrets_and_rules(
 
 
 def test_migrating_into_stores_in_use_is_refused(
-    fresh_server: MinistryServer,
+    source: InProcessServer,
     shared_stores: Callable[[], dict[str, str]],
     tmp_path: Path,
     unique: str,
 ) -> None:
     """A second migration into the same target changes nothing and says why."""
-    projects, _ = populate(fresh_server, tmp_path, unique)
+    projects, _ = populate(source, tmp_path, unique)
     shared = shared_stores()
-    source = MinistryServer(fresh_server.data, environment=aws_only(shared))
     migrate(source, shared["MINISTRY_DB"], shared["MINISTRY_STORAGE"])
-    target = MinistryServer(tmp_path / "target", environment=shared).start()
+    target = InProcessServer(tmp_path / "target", environment=shared).start()
     try:
         before = snapshot(target, projects)
         result = source.cli(
@@ -169,8 +183,3 @@ def test_migrating_into_stores_in_use_is_refused(
         assert snapshot(target, projects) == before
     finally:
         target.stop()
-
-
-def aws_only(environment: dict[str, str]) -> dict[str, str]:
-    """The S3 settings without the stores themselves: a process that migrates away from files."""
-    return {k: v for k, v in environment.items() if not k.startswith("MINISTRY_")}

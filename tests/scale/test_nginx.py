@@ -21,11 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ALICE, add_user
+from conftest import ALICE, add_user, two_nodes
 from support.backends import LOOPBACK, Nginx
 from support.clients import new_venv, pip_install, run, twine_upload
 from support.distributions import make_wheel
-from support.server import MinistryServer, wait_for
+from support.server import MinistryServer, Server, wait_for
 from support.tls import Certificates, make_certificates
 from support.uploads import post_upload
 
@@ -64,9 +64,19 @@ def documented_site(nodes: list[MinistryServer]) -> Callable[[int, Path], str]:
     return site
 
 
-@pytest.fixture
-def nginx(nodes: list[MinistryServer], tmp_path: Path) -> Iterator[Nginx]:
-    with Nginx(documented_site(nodes), tmp_path / "nginx") as server:
+@pytest.fixture(scope="module")
+def nodes(
+    tmp_path_factory: pytest.TempPathFactory, shared_stores: Callable[[], dict[str, str]]
+) -> Iterator[list[Server]]:
+    """Two nodes for the whole module: every test uses project names of its own, and
+    counts only the requests it made itself."""
+    with two_nodes(tmp_path_factory.mktemp("nodes"), shared_stores()) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def nginx(nodes: list[MinistryServer], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
+    with Nginx(documented_site(nodes), tmp_path_factory.mktemp("nginx")) as server:
         yield server
 
 

@@ -40,7 +40,7 @@ from ministry.cli.main import main, parse
 from ministry.cli.serve import serving
 from ministry.services.mirror_jobs import mirror_jobs
 from ministry.storage.private_files import PRIVATE_UMASK
-from support.server import log_barrier, times_served
+from support.server import http_client, log_barrier, times_served
 
 __all__ = ["InProcessServer", "call_cli"]
 
@@ -222,7 +222,7 @@ class InProcessServer:
 
     def client(self, **options: Any) -> httpx.Client:
         """An HTTP client for this server (no environment proxies, no redirects)."""
-        return httpx.Client(base_url=self.url, trust_env=False, timeout=30.0, **options)
+        return http_client(self.url, **options)
 
 
 def call_cli(

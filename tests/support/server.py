@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -157,7 +158,19 @@ class MinistryServer:
 
     def client(self, **options: Any) -> httpx.Client:
         """An HTTP client for this server (no environment proxies, no redirects)."""
-        return httpx.Client(base_url=self.url, trust_env=False, timeout=30.0, **options)
+        return http_client(self.url, **options)
+
+
+# One TLS context for every client the tests make: building one reads the whole CA
+# bundle, which took a sixth of the fast tier's time when each client built its own.
+_TLS = ssl.create_default_context()
+
+
+def http_client(base_url: str, **options: Any) -> httpx.Client:
+    """An HTTP client for a server of the tests (no environment proxies, no redirects)."""
+    options.setdefault("verify", _TLS)
+    options.setdefault("timeout", 30.0)
+    return httpx.Client(base_url=base_url, trust_env=False, **options)
 
 
 def run_cli(
@@ -184,7 +197,8 @@ def log_barrier(url: str, log: Callable[[], str]) -> None:
     """
     token = secrets.token_hex(8)
     try:
-        httpx.get(f"{url}/-/health?log-barrier={token}", trust_env=False, timeout=10)
+        with http_client(url, timeout=10) as client:
+            client.get(f"/-/health?log-barrier={token}")
     except httpx.HTTPError:
         return  # stopping or stopped: nothing more will be logged for requests
     wait_for(lambda: token in log(), 10, "the access log")
