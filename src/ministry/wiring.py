@@ -23,7 +23,6 @@ from ministry.services import scratch_kinds
 from ministry.services.backup import LocalStores
 from ministry.services.declared_indexes import declare_indexes
 from ministry.services.indexes import IndexService
-from ministry.services.metrics import Metrics
 from ministry.services.timed_store import timed_store
 from ministry.settings import Settings
 from ministry.storage.private_files import close_to_others
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from ministry.services.catalog import Catalog, FilePath
     from ministry.services.export import StaticExport
     from ministry.services.maintenance import MaintenanceService
+    from ministry.services.metrics import Metrics
     from ministry.services.mirror import Mirror
     from ministry.services.ownership import OwnershipService
     from ministry.services.proxy_files import ProxyFiles
@@ -70,9 +70,22 @@ class Services:
     metadata: MetadataStore
     blobs: BlobStore
     scratch: Scratch
-    metrics: Metrics
     indexes: IndexService
     file_path: FilePath
+    #: A server's metrics, made before its stores so that every store call is timed into
+    #: them; None for a command (see ``metrics``).
+    server_metrics: Metrics | None = None
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """The counters and timings ``/-/metrics`` shows. A command makes them only when a
+        service it runs counts something, so that ``user list`` does not import the
+        metrics library."""
+        if self.server_metrics is not None:
+            return self.server_metrics
+        from ministry.services.metrics import Metrics
+
+        return Metrics()
 
     @cached_property
     def auth(self) -> AuthService:
@@ -324,10 +337,17 @@ def password_hasher(cost: str) -> PasswordHasher:
     return PasswordHasher()
 
 
-def build_services(settings: Settings, file_path: FilePath) -> Services:
-    """The stores and services for these settings; ``file_path`` comes from the URL table."""
-    metrics = Metrics()
-    metadata = timed_store(metadata_store(settings.db_url), metrics.store_seconds)
+def build_services(
+    settings: Settings, file_path: FilePath, metrics: Metrics | None = None
+) -> Services:
+    """The stores and services for these settings; ``file_path`` comes from the URL table.
+
+    A server passes its ``metrics``, into which every store call is then timed; a
+    command has no use for those timings.
+    """
+    metadata = metadata_store(settings.db_url)
+    if metrics is not None:
+        metadata = timed_store(metadata, metrics.store_seconds)
     blobs = blob_store(settings.storage_url, redirect=settings.storage_redirect)
     if settings.accel_redirect is not None and urlsplit(settings.storage_url).scheme != "file":
         raise InvalidRequest(
@@ -338,7 +358,7 @@ def build_services(settings: Settings, file_path: FilePath) -> Services:
         metadata=metadata,
         blobs=blobs,
         scratch=OwnedScratch(settings.spool_directory),
-        metrics=metrics,
+        server_metrics=metrics,
         indexes=IndexService(metadata),
         file_path=file_path,
     )

@@ -87,7 +87,8 @@ _NOT_FOR_THE_PARSER = (
     "tornado",
 )
 
-# What listing users from SQLite never needs: the web layer, the other backends, READMEs.
+# What listing users from SQLite never needs: the web layer, the other backends, READMEs,
+# the metrics a server shows.
 _NOT_FOR_USER_LIST = (
     "boto3",
     "botocore",
@@ -95,6 +96,7 @@ _NOT_FOR_USER_LIST = (
     "ministry.storage.redis",
     "ministry.storage.s3",
     "ministry.web.server",
+    "prometheus_client",
     "readme_renderer",
     "redis",
     "tornado",

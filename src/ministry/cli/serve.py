@@ -18,6 +18,7 @@ from ministry.app import make_app
 from ministry.cli.processes import supervise
 from ministry.cli.runtime import with_services
 from ministry.errors import InvalidRequest
+from ministry.services.metrics import Metrics
 from ministry.services.mirror_jobs import MirrorJob, MirrorScheduler, mirror_jobs
 from ministry.settings import Settings
 from ministry.web.server import make_server
@@ -87,7 +88,7 @@ async def serving(
     Also what the test suite runs inside its own process, so that the server it talks
     to there is this one, not a copy.
     """
-    services = build_services(settings, file_path)
+    services = build_services(settings, file_path, Metrics())
     # Logins are built now, not in the first request that asks for them: their decoy
     # hash would hold up the event loop there.
     _ = services.auth

@@ -10,11 +10,12 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
-
-from prometheus_client import Histogram
+from typing import TYPE_CHECKING, Any, cast
 
 from ministry.storage.protocols import MetadataStore
+
+if TYPE_CHECKING:
+    from prometheus_client import Histogram
 
 __all__ = ["timed_store"]
 
