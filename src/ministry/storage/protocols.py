@@ -7,7 +7,8 @@ temporary files), so SQLite and a local directory can be swapped for Redis and S
 without touching them; only the wiring names a backend.
 
 ``MetadataStore`` is the union of role protocols (packages, indexes, accounts, the
-proxy cache, mirror runs, the change log, transfer, the store's lifecycle). The
+proxy cache, mirror runs, trusted publishers, the change log, transfer, the store's
+lifecycle). The
 backends implement the whole of it; each service takes only the roles it uses, so
 a new query touches its role, the two backends and the services that ask for it.
 """
@@ -39,6 +40,7 @@ from ministry.core.models import (
     Token,
     User,
 )
+from ministry.core.trusted_publishing import PublishToken, TrustedPublisher
 
 __all__ = [
     "AccountStore",
@@ -50,6 +52,7 @@ __all__ = [
     "MirrorRunStore",
     "PackageStore",
     "ProxyCacheStore",
+    "PublisherStore",
     "Scratch",
     "Snapshots",
     "StoreLifecycle",
@@ -296,6 +299,43 @@ class MirrorRunStore(Protocol):
         by a lease sized for the longest run."""
 
 
+class PublisherStore(Protocol):
+    """Trusted publishers, the upload tokens minted for their runs, and the identity
+    tokens already exchanged."""
+
+    async def add_publisher(self, publisher: TrustedPublisher, actor: Actor) -> None:
+        """Store a publisher; ``Conflict`` if the project has one for the same workflow
+        (same provider, issuer, repository, workflow and environment)."""
+
+    async def list_publishers(
+        self, index: str | None = None, project: NormalizedName | None = None
+    ) -> list[TrustedPublisher]:
+        """Publishers, of one index and one project when given, oldest first."""
+
+    async def get_publisher(self, publisher_id: str) -> TrustedPublisher | None:
+        """One publisher by id."""
+
+    async def remove_publisher(self, publisher_id: str, actor: Actor) -> None:
+        """Remove a publisher; ``NotFound`` if there is none with that id."""
+
+    async def pin_publisher(self, publisher_id: str, pinned: tuple[tuple[str, str], ...]) -> None:
+        """Record the repository ids a publisher's first exchange saw, unless some are
+        recorded already (bookkeeping of the exchange, which the audit log shows)."""
+
+    async def use_jti(self, issuer: str, jti: str, expires: datetime) -> bool:
+        """Record an identity token's id; False if it was recorded before (a replay).
+        Ids may be forgotten once ``expires`` has passed."""
+
+    async def add_publish_token(self, token: PublishToken, actor: Actor) -> None:
+        """Store a minted upload token (its secret already hashed) and audit the exchange."""
+
+    async def get_publish_token(self, token_id: str) -> PublishToken | None:
+        """One minted token by its public id."""
+
+    async def revoke_publish_token(self, token_id: str, actor: Actor) -> None:
+        """End a minted token before it expires; ``NotFound`` if there is none."""
+
+
 class TransferStore(Protocol):
     """Every record in and out, for ``ministry migrate``, backups and restores."""
 
@@ -314,6 +354,7 @@ class MetadataStore(
     AccountStore,
     ProxyCacheStore,
     MirrorRunStore,
+    PublisherStore,
     TransferStore,
     Protocol,
 ):
