@@ -105,11 +105,29 @@ class Settings:
     #: must keep sending; a request's head (and the next one on an idle connection)
     #: gets 15 s more (web.server).
     client_timeout: int = 60
+    #: The audience identity tokens must name to be exchanged here (trusted publishing);
+    #: None: the public URL's host, else "ministry".
+    oidc_audience: str | None = None
+    #: Issuers whose signing keys are read from a file instead of fetched (``ISSUER`` to
+    #: a JWKS file): for sites without a way out, and for tests.
+    oidc_jwks: tuple[tuple[str, Path], ...] = ()
+    #: Seconds an upload token minted for a trusted publisher lasts.
+    publish_token_lifetime: int = 15 * 60
     #: The config file as read, for its ``[[index]]`` and ``[[mirror]]`` entries.
     file: ConfigFile | None = field(default=None, compare=False, repr=False)
     #: Where each setting not left at its default came from: its flag, its variable, or
     #: the file and line (``ministry config show`` prints them).
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def audience(self) -> str:
+        """What identity tokens must be addressed to: distinct per server, so that a
+        token one index was given cannot be exchanged at another."""
+        if self.oidc_audience:
+            return self.oidc_audience
+        if self.public_url:
+            return urlsplit(self.public_url).netloc
+        return "ministry"
 
     @property
     def db_url(self) -> str:
@@ -243,6 +261,42 @@ def _public_url(value: Any) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def _publish_token_lifetime(value: Any) -> int:
+    seconds = _seconds(value)
+    # What the trusted-publishing standard (PEP 807) allows an index to issue.
+    if not 15 * 60 <= seconds <= 6 * 3600:
+        raise ValueError(f"{value!r} is not between 15 minutes and 6 hours")
+    return seconds
+
+
+def _audience(value: Any) -> str:
+    text = _text(value)
+    if not text or len(text) > 200 or not text.isprintable():
+        raise ValueError(f"{value!r} is not an audience (a short name, such as this host's)")
+    return text
+
+
+def _jwks(value: Any) -> tuple[tuple[str, Path], ...]:
+    """``ISSUER=FILE`` pairs: a table in the file, a list of flags, or commas in a variable."""
+    if isinstance(value, dict):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        items = value if isinstance(value, list | tuple) else _text(value).split(",")
+        pairs = []
+        for item in items:
+            issuer, equals, file = str(item).strip().rpartition("=")
+            if not equals or not issuer or not file:
+                raise ValueError(f"{item!r} is not ISSUER=FILE")
+            pairs.append((issuer, file))
+    checked: list[tuple[str, Path]] = []
+    for issuer, file in pairs:
+        parts = urlsplit(issuer)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ValueError(f"{issuer!r} is not an issuer URL")
+        checked.append((issuer.rstrip("/"), Path(file).expanduser()))
+    return tuple(checked)
+
+
 def _internal(value: Any) -> tuple[str, ...]:
     """Networks as CIDR and host names in lower case: the two ways an operator names a place."""
     items = value if isinstance(value, list | tuple) else _text(value).split(",")
@@ -300,6 +354,8 @@ class Option:
     secret: bool = False
     #: Taken by every command, not only by ``serve``: it says where the stores are.
     every_command: bool = False
+    #: The flag may be given more than once (each adds a value).
+    repeatable: bool = False
 
     @property
     def flag(self) -> str:
@@ -381,6 +437,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("password_hash_cost", "auth", "password_hash_cost", "standard", "The Argon2id cost "
            "of new password hashes: standard, or minimal for test suites only (a stolen "
            "database then gives up weak passwords quickly).", _password_hash_cost, "COST"),
+    Option("oidc_audience", "auth", "oidc_audience", "the public URL's host, else ministry",
+           "The audience CI identity tokens must name to be exchanged for upload tokens "
+           "(trusted publishing).", _audience, "NAME"),
+    Option("oidc_jwks", "auth", "oidc_jwks", "none (fetched from each issuer)", "An "
+           "issuer's signing keys from a JWKS file instead of its website, as ISSUER=FILE "
+           "(repeatable; a table in the file).", _jwks, "ISSUER=FILE", repeatable=True),
+    Option("publish_token_lifetime", "auth", "publish_token_lifetime", "15m", "How long an "
+           "upload token minted for a trusted publisher lasts (15m to 6h).",
+           _publish_token_lifetime, "TIME"),
 )  # fmt: skip
 
 #: The config file's tables of settings, in the order the docs show them.
@@ -395,8 +460,10 @@ assert set(OPTION) == {f.name for f in fields(Settings)} - {"file", "sources"}, 
 
 def _convert(option: Option, raw: Any, source: str) -> Any:
     # A file may hold lists, tables and booleans; only some settings take them.
-    listed = option.name in ("trusted_proxies", "upstream_allow_internal")
-    if isinstance(raw, dict) or (isinstance(raw, list) and not listed):
+    listed = option.repeatable or option.name in ("trusted_proxies", "upstream_allow_internal")
+    if (isinstance(raw, dict) and option.name != "oidc_jwks") or (
+        isinstance(raw, list) and not listed
+    ):
         raise SettingsError(f"{source}: must be a single value, not {type(raw).__name__}")
     if isinstance(raw, bool) and option.metavar is not None:
         raise SettingsError(f"{source}: {raw!r} is not a value this setting takes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +43,9 @@ if TYPE_CHECKING:
     from ministry.services.ownership import OwnershipService
     from ministry.services.proxy_files import ProxyFiles
     from ministry.services.proxy_pages import ProxyPages
+    from ministry.services.publishers import PublisherService
     from ministry.services.search import SearchService
+    from ministry.services.trusted_publishing import TrustedPublishing
     from ministry.services.uploads import UploadService
     from ministry.services.upstream import UpstreamClient
     from ministry.services.verify import Verifier
@@ -95,7 +98,35 @@ class Services:
 
         settings = self.settings
         hasher = password_hasher(settings.password_hash_cost)
-        return AuthService(self.metadata, hasher, login_limits(settings.login_failures))
+        return AuthService(
+            self.metadata,
+            hasher,
+            login_limits(settings.login_failures),
+            publishers=self.metadata,
+        )
+
+    @cached_property
+    def trusted_publishing(self) -> TrustedPublishing:
+        """CI identity tokens exchanged for upload tokens. The server builds it at start
+        when keys are pinned, so that a bad key file stops the start."""
+        from ministry.services.issuer_keys import IssuerKeys
+        from ministry.services.trusted_publishing import TrustedPublishing
+
+        settings = self.settings
+        keys = IssuerKeys(
+            settings.oidc_jwks,
+            allow_internal=settings.upstream_allow_internal,
+            timeout=settings.upstream_timeout,
+        )
+        lifetime = timedelta(seconds=settings.publish_token_lifetime)
+        return TrustedPublishing(self.metadata, keys, settings.audience, lifetime)
+
+    @cached_property
+    def publishers(self) -> PublisherService:
+        """Which workflows may publish which projects."""
+        from ministry.services.publishers import PublisherService
+
+        return PublisherService(self.metadata, self.indexes)
 
     @cached_property
     def accounts(self) -> AccountService:
@@ -248,6 +279,8 @@ class Services:
         """Close the stores and the upstream connections (if any were made)."""
         if "upstream" in self.__dict__:
             await self.upstream.close()
+        if "trusted_publishing" in self.__dict__:
+            await self.trusted_publishing.close()
         await self.blobs.close()
         await self.metadata.close()
 

@@ -31,7 +31,10 @@ def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> N
                 help=text,
             )
         else:
-            parser.add_argument(option.flag, dest=dest, metavar=option.metavar, help=text)
+            action = "append" if option.repeatable else "store"
+            parser.add_argument(
+                option.flag, dest=dest, metavar=option.metavar, action=action, help=text
+            )
 
 
 def given_settings(arguments: argparse.Namespace) -> dict[str, Any]:

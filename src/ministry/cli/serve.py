@@ -92,6 +92,8 @@ async def serving(
     # Logins are built now, not in the first request that asks for them: their decoy
     # hash would hold up the event loop there.
     _ = services.auth
+    if settings.oidc_jwks:
+        _ = services.trusted_publishing  # reads the pinned key files: a bad one stops the start
     await services.start()
     for job in jobs:
         config = await services.indexes.get(job.index)

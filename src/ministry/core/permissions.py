@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from packaging.utils import canonicalize_name
 
 from ministry.core.models import Actor, IndexConfig, ProjectRole, Publisher
+from ministry.core.trusted_publishing import TrustedPublisher
 from ministry.errors import AuthenticationRequired, MinistryError, NotFound, PermissionDenied
 
 __all__ = [
@@ -62,6 +63,17 @@ class Identity:
     token_index: str | None = None
     token_projects: tuple[str, ...] = ()
     session_id: str | None = None
+    #: Set for an upload token minted for a CI run (``user`` then names its repository,
+    #: such as ``github:OWNER/REPO``): it uploads to these publishers' projects only.
+    publishers: tuple[TrustedPublisher, ...] = ()
+
+    def trusted_for(self, index: str, project: str | None = None) -> TrustedPublisher | None:
+        """The publisher that lets this identity upload here, if it is a minted token."""
+        wanted = canonicalize_name(project) if project is not None else None
+        for found in self.publishers:
+            if found.index == index and wanted in (None, found.project):
+                return found
+        return None
 
     @property
     def actor(self) -> Actor:
@@ -105,6 +117,9 @@ def may_read(identity: Identity | None, index: IndexConfig) -> bool:
         return False
     if identity.token_index is not None and identity.token_index != index.name:
         return False
+    if identity.publishers:
+        # A minted token sees the private index it publishes to, and no other.
+        return identity.trusted_for(index.name) is not None
     return may_see(identity, index)
 
 
@@ -159,6 +174,13 @@ def _check_token_index(identity: Identity, index: IndexConfig) -> None:
 def check_upload_index(identity: Identity, index: IndexConfig) -> None:
     """May this identity upload to the index at all? Checked before the body is read."""
     _check_token_index(identity, index)
+    if identity.publishers:
+        if identity.trusted_for(index.name) is None:
+            raise PermissionDenied(
+                f"This token was minted for a trusted publisher of another index, "
+                f"not {index.name!r}."
+            )
+        return
     if not _granted(identity, index.uploaders, index.admins):
         raise PermissionDenied(f"User {identity.user!r} may not upload to index {index.name!r}.")
 
@@ -166,6 +188,10 @@ def check_upload_index(identity: Identity, index: IndexConfig) -> None:
 def check_upload_project(identity: Identity, index: IndexConfig, project: str) -> None:
     """May this identity upload this project? A token may be limited to some projects."""
     check_upload_index(identity, index)
+    if identity.publishers and identity.trusted_for(index.name, project) is None:
+        raise PermissionDenied(
+            f"This token was minted for a trusted publisher of another project, not {project!r}."
+        )
     allowed = {canonicalize_name(name) for name in identity.token_projects}
     if allowed and canonicalize_name(project) not in allowed:
         raise PermissionDenied(f"This token is not allowed to upload project {project!r}.")
@@ -176,12 +202,17 @@ def manages_index(identity: Identity, index: IndexConfig) -> bool:
     return _granted(identity, index.admins)
 
 
-def publisher(identity: Identity, index: IndexConfig) -> Publisher:
+def publisher(identity: Identity, index: IndexConfig, project: str | None = None) -> Publisher:
     """What the store checks when this identity's upload commits.
 
     The command line's own identity (``cli:<login>``, a name no account can have)
-    owns nothing: what it imports belongs to the index's admins.
+    owns nothing: what it imports belongs to the index's admins. A trusted publisher
+    was set up by the project's owners (or, for a project yet to exist, names who
+    will own it), so its uploads pass the roles check.
     """
+    trusted = identity.trusted_for(index.name, project) if project is not None else None
+    if trusted is not None:
+        return Publisher(trusted.owner, None)
     owner = None if ":" in identity.user else identity.user
     principals = None if manages_index(identity, index) else identity.principals
     return Publisher(owner, principals)

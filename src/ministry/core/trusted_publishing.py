@@ -11,12 +11,16 @@ service that verifies the token, before.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from packaging.utils import NormalizedName
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
+
+from ministry.errors import InvalidRequest
 
 __all__ = [
     "DEFAULT_ISSUERS",
@@ -24,8 +28,10 @@ __all__ = [
     "Provider",
     "PublishToken",
     "TrustedPublisher",
+    "checked_workflow",
     "claims_match",
     "pinned_ids",
+    "project_named",
     "run_details",
 ]
 
@@ -168,3 +174,49 @@ def run_details(claims: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(
         (name, str(claims[name])) for name in _RUN_CLAIMS if isinstance(claims.get(name), str)
     )
+
+
+_GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}\Z")
+_GITLAB_PROJECT = re.compile(r"[A-Za-z0-9_.-]{1,255}(?:/[A-Za-z0-9_.-]{1,255}){1,20}\Z")
+_GITHUB_WORKFLOW = re.compile(r"[A-Za-z0-9._-]{1,200}\.ya?ml\Z")
+_GITLAB_WORKFLOW = re.compile(r"[A-Za-z0-9._/-]{1,500}\.ya?ml\Z")
+_ENVIRONMENT = re.compile(r"[^\x00-\x1f\x7f]{1,255}\Z")
+
+
+def checked_workflow(
+    provider: Provider, repository: str, workflow: str, environment: str | None, issuer: str
+) -> tuple[str, str, str | None, str]:
+    """The publisher's repository, workflow, environment and issuer, as stored; raises
+    ``InvalidRequest`` saying what to write instead."""
+    if provider == "github":
+        if not _GITHUB_REPOSITORY.match(repository):
+            raise InvalidRequest(f"{repository!r} is not a GitHub repository: write OWNER/REPO.")
+        if not _GITHUB_WORKFLOW.match(workflow):
+            raise InvalidRequest(
+                f"{workflow!r} is not a workflow: write the file name in .github/workflows, "
+                "such as release.yml."
+            )
+    else:
+        if not _GITLAB_PROJECT.match(repository) or ".." in repository:
+            raise InvalidRequest(
+                f"{repository!r} is not a GitLab project: write NAMESPACE/PROJECT."
+            )
+        if not _GITLAB_WORKFLOW.match(workflow) or ".." in workflow:
+            raise InvalidRequest(
+                f"{workflow!r} is not a CI file: write its path in the repository, such as "
+                ".gitlab-ci.yml."
+            )
+    if environment is not None and not _ENVIRONMENT.match(environment):
+        raise InvalidRequest(f"{environment!r} is not an environment name.")
+    parts = urlsplit(issuer)
+    if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+        raise InvalidRequest(f"{issuer!r} is not an issuer: write its https:// URL.")
+    return repository, workflow.lstrip("/"), environment or None, issuer.rstrip("/")
+
+
+def project_named(text: str) -> NormalizedName:
+    """A publisher's project name, normalized; ``InvalidRequest`` if it is none."""
+    try:
+        return canonicalize_name(text, validate=True)
+    except InvalidName:
+        raise InvalidRequest(f"{text[:100]!r} is not a valid project name.") from None

@@ -32,17 +32,27 @@ from ministry.core.login_limits import Lockout, LoginLimits
 from ministry.core.models import User
 from ministry.core.permissions import Identity
 from ministry.errors import AuthenticationFailed, StorageError, TooManyAttempts
-from ministry.storage.protocols import AccountStore
+from ministry.storage.protocols import AccountStore, PublisherStore
 
-__all__ = ["SESSION_PREFIX", "TOKEN_USERNAME", "AuthService", "format_token", "hash_token"]
+__all__ = [
+    "PUBLISH_PREFIX",
+    "SESSION_PREFIX",
+    "TOKEN_USERNAME",
+    "AuthService",
+    "format_token",
+    "hash_token",
+    "parse_token",
+]
 
 log = logging.getLogger(__name__)
 
 #: The username upload clients send with an API token (twine, uv, flit: ``__token__``).
 TOKEN_USERNAME = "__token__"  # noqa: S105 (a user name, not a secret)
-_TOKEN = re.compile(r"mop_(s?[0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
+_TOKEN = re.compile(r"mop_([sp]?[0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
 #: Session ids start so; API token ids are hexadecimal, so no API token passes for a session.
 SESSION_PREFIX = "s"
+#: The ids of upload tokens minted for trusted publishers start so (kept apart from users').
+PUBLISH_PREFIX = "p"
 # A bulk upload authenticates once per file; re-running Argon2 each time would cost
 # tens of milliseconds per file. A verified password is remembered briefly.
 _VERIFIED_TTL = 300.0
@@ -50,6 +60,7 @@ _VERIFIED_MAX = 1024
 # Argon2 runs this many at a time (it takes a core each for tens of milliseconds).
 _VERIFICATIONS_AT_ONCE = 4
 _TOUCH_INTERVAL = timedelta(minutes=1)
+_AUDITED = ("ref", "run_id", "pipeline_id")
 
 
 def hash_token(secret: str) -> str:
@@ -62,6 +73,12 @@ def format_token(token_id: str, secret: str) -> str:
     return f"mop_{token_id}_{secret}"
 
 
+def parse_token(text: str) -> tuple[str, str] | None:
+    """A token's id and secret, or None if the text is not shaped like a token."""
+    match = _TOKEN.match(text)
+    return (match[1], match[2]) if match else None
+
+
 class AuthService:
     """Turns Basic credentials into an identity."""
 
@@ -71,8 +88,10 @@ class AuthService:
         hasher: PasswordHasher,
         limits: LoginLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        publishers: PublisherStore | None = None,
     ) -> None:
         self._metadata = metadata
+        self._publishers = publishers
         self._hasher = hasher
         self._limits = limits
         self._clock = clock
@@ -133,6 +152,8 @@ class AuthService:
         return token.user if token else None
 
     async def _authenticate_token(self, token_id: str, secret: str, address: str) -> Identity:
+        if token_id.startswith(PUBLISH_PREFIX):
+            return await self._authenticate_minted(token_id, secret, address)
         token = await self._metadata.get_token(token_id)
         expected = token.secret_hash if token else hash_token("")
         valid = hmac.compare_digest(expected, hash_token(secret))
@@ -154,6 +175,26 @@ class AuthService:
             token_index=token.index,
             token_projects=token.projects,
         )
+
+    async def _authenticate_minted(self, token_id: str, secret: str, address: str) -> Identity:
+        """A token minted for a trusted publisher's run: it uploads for the publishers that
+        still exist (removing one ends its tokens at once)."""
+        token = (
+            None if self._publishers is None else await self._publishers.get_publish_token(token_id)
+        )
+        expected = token.secret_hash if token else hash_token("")
+        valid = hmac.compare_digest(expected, hash_token(secret))
+        if token is None or not valid or token.revoked or token.expires < datetime.now(UTC):
+            raise _failed()
+        assert self._publishers is not None
+        found = [await self._publishers.get_publisher(p) for p in token.publishers]
+        publishers = tuple(p for p in found if p is not None)
+        if not publishers:
+            raise _failed()
+        # The audit log names the run each upload came from.
+        run = " ".join(f"{name}={value}" for name, value in token.claims if name in _AUDITED)
+        user = f"{token.name} {publishers[0].workflow}" + (f" {run}" if run else "")
+        return Identity(user=user, address=address, token_id=token_id, publishers=publishers)
 
     async def _authenticate_password(self, username: str, password: str, address: str) -> Identity:
         user = await self._metadata.get_user(username)

@@ -123,7 +123,7 @@ class UploadService:
                 inspected.metadata.fields,
                 identity.actor,
                 replace_existing=config.allow_overwrite,
-                publisher=publisher(identity, config),
+                publisher=publisher(identity, config, file.project),
             )
             if result.outcome is AddFileOutcome.NOT_PERMITTED:
                 roles = await self._metadata.list_roles(index, file.project)
@@ -140,7 +140,7 @@ class UploadService:
         Only a hint: the store judges again when the file commits, which decides
         races (docs/security.md, "Project ownership").
         """
-        allowed = publisher(identity, config).principals
+        allowed = publisher(identity, config, project).principals
         if allowed is None:
             return
         # The project before its roles: a project read as existing has its first owner

@@ -29,6 +29,7 @@ from ministry.web.home import (
 )
 from ministry.web.json_api import ProjectJsonHandler
 from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
+from ministry.web.oidc import AudienceHandler, BurnTokenHandler, DiscoveryHandler, MintTokenHandler
 from ministry.web.pages import AuditHandler, HelpHandler, IndexesHandler, IndexHandler
 from ministry.web.sessions import LoginHandler, LogoutHandler, TokensHandler
 from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
@@ -113,6 +114,10 @@ def routes() -> list[Any]:
         tornado.routing.Rule(_NulInQuery(), NulQueryHandler),
         (r"/", RootHandler),
         (r"/(?:dist|legacy)/?", UploadHandler),
+        (r"/_/oidc/audience", AudienceHandler),
+        (r"/_/oidc/mint-token", MintTokenHandler),
+        (r"/_/oidc/burn-token", BurnTokenHandler),
+        (r"/\.well-known/pytp/(?P<key>[0-9a-f]{64})", DiscoveryHandler),
         (r"/-/health", HealthHandler),
         (r"/-/ready", ReadyHandler),
         (r"/-/metrics", MetricsHandler),

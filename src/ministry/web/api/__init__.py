@@ -15,7 +15,12 @@ from ministry.web.api.accounts import (
     WhoamiHandler,
 )
 from ministry.web.api.indexes import DeleteHandler, IndexesHandler, IndexHandler, YankHandler
-from ministry.web.api.projects import RoleHandler, RolesHandler
+from ministry.web.api.projects import (
+    PublisherHandler,
+    PublishersHandler,
+    RoleHandler,
+    RolesHandler,
+)
 
 __all__ = ["routes"]
 
@@ -36,6 +41,8 @@ def routes(index: str, project: str) -> list[Any]:
         (rf"{target}/files/(?P<filename>{_NAME})", DeleteHandler),
         (rf"{target}/files/(?P<filename>{_NAME})/yank", YankHandler),
         (rf"{target}/roles", RolesHandler),
+        (rf"{target}/publishers", PublishersHandler),
+        (rf"{target}/publishers/(?P<publisher_id>[0-9a-f]{{12}})", PublisherHandler),
         (rf"{target}/(?P<kind>owners|maintainers)/(?P<principal>{_NAME})", RoleHandler),
         (r"/-/api/users", UsersHandler),
         (rf"/-/api/users/(?P<user>{_NAME})", UserHandler),

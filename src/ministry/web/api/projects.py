@@ -1,13 +1,16 @@
-"""``/-/api/indexes/<index>/projects/<project>/roles``: a project's owners and maintainers."""
+"""``/-/api/indexes/<index>/projects/<project>/roles`` and ``…/publishers``: who maintains a
+project, and which CI workflows publish it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ministry.core.models import ProjectRole, RoleName
+from ministry.core.trusted_publishing import PROVIDERS, Provider, TrustedPublisher
+from ministry.errors import InvalidRequest, NotFound
 from ministry.web.api.indexes import TargetHandler
 
-__all__ = ["RoleHandler", "RolesHandler"]
+__all__ = ["PublisherHandler", "PublishersHandler", "RoleHandler", "RolesHandler"]
 
 
 def roles_document(index: str, project: str, roles: list[ProjectRole]) -> dict[str, Any]:
@@ -49,3 +52,69 @@ class RoleHandler(TargetHandler):
         role: RoleName = "owner" if kind == "owners" else "maintainer"
         roles = await self.services.ownership.remove(identity, index, name, principal, role)
         self.send(roles_document(index, name, roles))
+
+
+def publisher_document(publisher: TrustedPublisher) -> dict[str, Any]:
+    """A trusted publisher as the API shows it."""
+    return {
+        "id": publisher.publisher_id,
+        "index": publisher.index,
+        "project": publisher.project,
+        "provider": publisher.provider,
+        "repository": publisher.repository,
+        "workflow": publisher.workflow,
+        "environment": publisher.environment,
+        "issuer": publisher.issuer,
+        "owner": publisher.owner,
+        "added_by": publisher.added_by,
+        "created": publisher.created.isoformat(),
+    }
+
+
+class PublishersHandler(TargetHandler):
+    """``GET`` a project's trusted publishers, ``POST`` one more (owners and index admins)."""
+
+    async def get(self, index: str, project: str) -> None:
+        """The publishers."""
+        identity = await self.require_identity()
+        found = await self.services.publishers.list(identity, index, self.project_name(project))
+        self.send([publisher_document(p) for p in found])
+
+    async def post(self, index: str, project: str) -> None:
+        """Add a publisher: ``{"github": "OWNER/REPO"}`` or ``{"gitlab": "NAMESPACE/PROJECT"}``
+        with ``workflow`` and, optionally, ``environment`` and ``issuer``."""
+        identity = await self.require_identity()
+        body = self.body()
+        providers: list[Provider] = [p for p in PROVIDERS if p in body]
+        if len(providers) != 1:
+            raise InvalidRequest('Name one repository: "github": "OWNER/REPO" or "gitlab": ….')
+        provider = providers[0]
+        values = {key: body.get(key) for key in (provider, "workflow", "environment", "issuer")}
+        if not all(isinstance(v, str) or v is None for v in values.values()):
+            raise InvalidRequest("Every field of a publisher is text.")
+        if not values[provider] or not values["workflow"]:
+            raise InvalidRequest('A publisher needs its repository and its "workflow".')
+        publisher = await self.services.publishers.add(
+            identity,
+            index,
+            self.project_name(project),
+            provider,
+            str(values[provider]),
+            str(values["workflow"]),
+            environment=values["environment"],
+            issuer=values["issuer"],
+        )
+        self.send(publisher_document(publisher), 201)
+
+
+class PublisherHandler(TargetHandler):
+    """``DELETE`` stops one publisher of the project."""
+
+    async def delete(self, index: str, project: str, publisher_id: str) -> None:
+        """Remove it; its minted tokens stop uploading at once."""
+        identity = await self.require_identity()
+        found = await self.services.publishers.list(identity, index, self.project_name(project))
+        if publisher_id not in {p.publisher_id for p in found}:
+            raise NotFound(f"No trusted publisher {publisher_id!r} of this project.")
+        await self.services.publishers.remove(identity, publisher_id)
+        self.done()
