@@ -220,8 +220,8 @@ def test_a_burnt_token_or_a_removed_publisher_uploads_no_more(
 ) -> None:
     publisher = add_publisher(server, unique)
     burnt = minted(client, issuer)
-    response = client.post("/_/oidc/burn-token", content=json.dumps({"token": burnt}))
-    assert response.status_code == 200, response.text
+    response = client.post("/_/oidc/burn-token", json={"token": burnt})
+    assert response.status_code == 202, response.text
     response = post_upload(client, make_wheel(tmp_path, unique, "1.0"), auth=("__token__", burnt))
     assert response.status_code == 401
     live = minted(client, issuer)

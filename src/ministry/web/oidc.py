@@ -111,10 +111,10 @@ class BurnTokenHandler(_OidcHandler):
             self.refuse(400, "invalid-payload", exc.message)
             return
         address = self.request.remote_ip or "unknown"
-        if not await self.services.trusted_publishing.burn(token, address):
-            self.refuse(422, "invalid-token", "Not a live token minted here.")
-            return
-        self.send({"success": True})
+        await self.services.trusted_publishing.burn(token, address)
+        # 202 whether or not it was a live token, as the public index answers: the
+        # answer tells a caller nothing about tokens it does not hold.
+        self.send({"success": True}, 202)
 
 
 class DiscoveryHandler(_OidcHandler):
