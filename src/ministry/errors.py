@@ -7,6 +7,7 @@ knows about HTTP: ``web/base.py`` maps each class to a status code in one table.
 from __future__ import annotations
 
 __all__ = [
+    "AttestationRejected",
     "AuthenticationFailed",
     "AuthenticationRequired",
     "Conflict",
@@ -51,6 +52,21 @@ class InvalidUpload(InvalidRequest):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AttestationRejected(InvalidUpload):
+    """PEP 740 attestations that are malformed or do not prove what they must.
+
+    ``reason`` names the check that failed, for logs and metrics: ``"shape"`` (not the
+    JSON the protocol defines, or over a cap), ``"subject"`` (a statement about another
+    file or other bytes), ``"publisher"`` (signed by another workflow than the trusted
+    publisher) or ``"signature"`` (a signature, certificate or log entry that does not
+    verify). The message names the file and what did not match.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message, field="attestations")
+        self.reason = reason
 
 
 class Conflict(MinistryError):
