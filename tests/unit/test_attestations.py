@@ -26,7 +26,7 @@ import pytest
 
 from ministry.core.attestations import (
     MAX_ATTESTATIONS_BYTES,
-    TrustedPublisher,
+    ProvenancePublisher,
     check_statement,
 )
 from ministry.errors import AttestationRejected, InvalidRequest
@@ -42,12 +42,12 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "attestations"
 SDIST = "pypi_attestations-0.0.19.tar.gz"
 SDIST_SHA256 = hashlib.sha256((FIXTURES / SDIST).read_bytes()).hexdigest()
 PROVENANCE = (FIXTURES / f"{SDIST}.provenance.json").read_text()
-PUBLISHER = TrustedPublisher("GitHub", "trailofbits/pypi-attestations", "release.yml")
+PUBLISHER = ProvenancePublisher("GitHub", "trailofbits/pypi-attestations", "release.yml")
 SIGNER = "https://github.com/trailofbits/pypi-attestations/.github/workflows/release.yml@refs/tags/v0.0.19"
 GITLAB_SDIST = "gitlab_oidc_project-0.0.3.tar.gz"
 GITLAB_SHA256 = hashlib.sha256((FIXTURES / GITLAB_SDIST).read_bytes()).hexdigest()
 GITLAB_ATTESTATION = (FIXTURES / f"{GITLAB_SDIST}.publish.attestation").read_text()
-GITLAB_PUBLISHER = TrustedPublisher("GitLab", "facutuesca/gitlab-oidc-project", ".gitlab-ci.yml")
+GITLAB_PUBLISHER = ProvenancePublisher("GitLab", "facutuesca/gitlab-oidc-project", ".gitlab-ci.yml")
 
 # Connections and name lookups seen while a test runs (the audit hook below records them).
 _network: list[str] | None = None
@@ -155,14 +155,16 @@ def test_a_gitlab_attestation_verifies_against_its_gitlab_publisher() -> None:
 @pytest.mark.parametrize(
     "publisher",
     [
-        TrustedPublisher("GitHub", "trailofbits/other-project", "release.yml"),
-        TrustedPublisher("GitHub", "someone/pypi-attestations", "release.yml"),
-        TrustedPublisher("GitHub", "trailofbits/pypi-attestations", "publish.yml"),
-        TrustedPublisher("GitLab", "trailofbits/pypi-attestations", "release.yml"),
+        ProvenancePublisher("GitHub", "trailofbits/other-project", "release.yml"),
+        ProvenancePublisher("GitHub", "someone/pypi-attestations", "release.yml"),
+        ProvenancePublisher("GitHub", "trailofbits/pypi-attestations", "publish.yml"),
+        ProvenancePublisher("GitLab", "trailofbits/pypi-attestations", "release.yml"),
     ],
     ids=["repository", "owner", "workflow", "forge"],
 )
-def test_attestations_signed_by_another_workflow_are_refused(publisher: TrustedPublisher) -> None:
+def test_attestations_signed_by_another_workflow_are_refused(
+    publisher: ProvenancePublisher,
+) -> None:
     attestations = parse_attestations(json.dumps(_recorded_attestations()))
     with pytest.raises(AttestationRejected) as refused:
         verify(attestations, SDIST, SDIST_SHA256, publisher)
@@ -174,7 +176,7 @@ def test_attestations_signed_by_another_workflow_are_refused(publisher: TrustedP
 
 
 def test_a_gitlab_attestation_from_another_ci_file_is_refused() -> None:
-    other = TrustedPublisher("GitLab", "facutuesca/gitlab-oidc-project", "ci/release.yml")
+    other = ProvenancePublisher("GitLab", "facutuesca/gitlab-oidc-project", "ci/release.yml")
     with pytest.raises(AttestationRejected) as refused:
         verify(parse_attestations(f"[{GITLAB_ATTESTATION}]"), GITLAB_SDIST, GITLAB_SHA256, other)
     assert refused.value.reason == "publisher"
@@ -184,7 +186,7 @@ def test_a_gitlab_attestation_from_another_ci_file_is_refused() -> None:
 
 
 def test_a_provenance_naming_another_publisher_is_refused() -> None:
-    other = TrustedPublisher("GitHub", "trailofbits/pypi-attestations", "publish.yml")
+    other = ProvenancePublisher("GitHub", "trailofbits/pypi-attestations", "publish.yml")
     with pytest.raises(AttestationRejected) as refused:
         verify_provenance(PROVENANCE, SDIST, SDIST_SHA256, other)
     assert refused.value.reason == "publisher"
@@ -213,11 +215,11 @@ def test_the_environment_is_checked_against_the_provenance() -> None:
     document = json.loads(PROVENANCE)
     document["attestation_bundles"][0]["publisher"]["environment"] = "pypi"
     named = json.dumps(document)
-    in_pypi = TrustedPublisher(PUBLISHER.kind, PUBLISHER.repository, PUBLISHER.workflow, "PyPI")
+    in_pypi = ProvenancePublisher(PUBLISHER.kind, PUBLISHER.repository, PUBLISHER.workflow, "PyPI")
     assert verify_provenance(named, SDIST, SDIST_SHA256, in_pypi)[0].environment == "pypi"
     assert verify_provenance(named, SDIST, SDIST_SHA256, PUBLISHER)[0].environment == "pypi"
     for provenance_document, environment in ((named, "release"), (PROVENANCE, "pypi")):
-        required = TrustedPublisher(
+        required = ProvenancePublisher(
             PUBLISHER.kind, PUBLISHER.repository, PUBLISHER.workflow, environment
         )
         with pytest.raises(AttestationRejected) as refused:
@@ -534,11 +536,11 @@ def test_a_provenance_of_an_unsupported_publisher_is_refused() -> None:
 )
 def test_a_malformed_trusted_publisher_is_refused(arguments: tuple[Any, ...], message: str) -> None:
     with pytest.raises(InvalidRequest, match=message.replace(".", r"\.").replace("(", r"\(")):
-        TrustedPublisher(*arguments)
+        ProvenancePublisher(*arguments)
 
 
 def test_publishers_are_described_and_shaped_as_the_public_index_does() -> None:
-    publisher = TrustedPublisher("GitLab", "group/sub/project", "ci/release.yml", "production")
+    publisher = ProvenancePublisher("GitLab", "group/sub/project", "ci/release.yml", "production")
     assert publisher.describe() == (
         "gitlab.com/group/sub/project, workflow ci/release.yml, environment production"
     )

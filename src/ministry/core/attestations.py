@@ -25,7 +25,7 @@ __all__ = [
     "MAX_ATTESTATIONS_BYTES",
     "MAX_PROVENANCE_BYTES",
     "PREDICATE_TYPES",
-    "TrustedPublisher",
+    "ProvenancePublisher",
     "check_statement",
     "publisher_from_provenance",
 ]
@@ -61,7 +61,7 @@ Kind = Literal["GitHub", "GitLab"]
 
 
 @dataclass(frozen=True, slots=True)
-class TrustedPublisher:
+class ProvenancePublisher:
     """A CI workflow allowed to publish: on GitHub, ``repository`` is ``OWNER/REPO`` and
     ``workflow`` the file name under ``.github/workflows/``; on GitLab, ``repository`` is
     ``NAMESPACE/PROJECT`` (with subgroups) and ``workflow`` the CI file's path in it.
@@ -142,7 +142,7 @@ class TrustedPublisher:
             "environment": self.environment,
         }
 
-    def admits(self, claimed: TrustedPublisher) -> bool:
+    def admits(self, claimed: ProvenancePublisher) -> bool:
         """Whether a publisher that a provenance document names is this one: the same
         forge, repository and workflow, and this environment if one is set (GitHub
         environment names do not depend on case)."""
@@ -157,7 +157,7 @@ class TrustedPublisher:
         return (claimed.environment or "").casefold() == self.environment.casefold()
 
 
-def publisher_from_provenance(value: object) -> TrustedPublisher:
+def publisher_from_provenance(value: object) -> ProvenancePublisher:
     """The publisher a provenance document's bundle names, as the public index spells it.
 
     Raises ``AttestationRejected`` for another kind of publisher (Google, CircleCI: not
@@ -182,7 +182,7 @@ def publisher_from_provenance(value: object) -> TrustedPublisher:
     if environment is not None and not isinstance(environment, str):
         raise AttestationRejected("The provenance's publisher environment is not text.", "shape")
     try:
-        return TrustedPublisher(
+        return ProvenancePublisher(
             "GitHub" if kind == "GitHub" else "GitLab",
             repository,
             workflow,

@@ -30,7 +30,7 @@ from ministry.core.attestations import (
     MAX_ATTESTATIONS,
     MAX_ATTESTATIONS_BYTES,
     MAX_PROVENANCE_BYTES,
-    TrustedPublisher,
+    ProvenancePublisher,
     check_statement,
     publisher_from_provenance,
 )
@@ -100,14 +100,14 @@ def verify(
     attestations: Sequence[Attestation],
     filename: str,
     sha256: str,
-    publisher: TrustedPublisher,
+    publisher: ProvenancePublisher,
 ) -> None:
     """Refuse unless every attestation is a valid Sigstore signature, by ``publisher``'s
     repository and workflow, over a statement about ``filename`` with this sha256.
 
     ``sha256`` is the hex digest of the file's bytes (an upload's spool computes it).
     The repository and workflow are checked in the signing certificate; the environment
-    is not in it (``TrustedPublisher``), so a caller that requires one checks it where it
+    is not in it (``ProvenancePublisher``), so a caller that requires one checks it where it
     is stated. Raises ``AttestationRejected`` whose ``reason`` is ``"subject"``,
     ``"publisher"`` or ``"signature"``, naming the file and what did not match.
     """
@@ -131,7 +131,9 @@ def verify(
             raise _refusal(attestation, distribution, where, publisher, failed.cause) from None
 
 
-def provenance(attestations: Sequence[Attestation], publisher: TrustedPublisher) -> dict[str, Any]:
+def provenance(
+    attestations: Sequence[Attestation], publisher: ProvenancePublisher
+) -> dict[str, Any]:
     """The PEP 740 provenance object of a file whose ``attestations`` were verified
     against ``publisher``: what the Integrity API serves, shaped as the public index
     serves it."""
@@ -150,8 +152,8 @@ def verify_provenance(
     document: str | bytes,
     filename: str,
     sha256: str,
-    publisher: TrustedPublisher | None = None,
-) -> list[TrustedPublisher]:
+    publisher: ProvenancePublisher | None = None,
+) -> list[ProvenancePublisher]:
     """Check a provenance document fetched from an upstream against the file it is for,
     and return the publishers it proves (for the UI: ``describe()`` of each).
 
@@ -261,7 +263,7 @@ def _first_error(error: Any) -> str:
     return f"{where}: {first['msg']}"
 
 
-def _library_publisher(publisher: TrustedPublisher) -> GitHubPublisher | GitLabPublisher:
+def _library_publisher(publisher: ProvenancePublisher) -> GitHubPublisher | GitLabPublisher:
     """pypi-attestations' form of the publisher: it turns it into a Sigstore policy."""
     from pypi_attestations import GitHubPublisher, GitLabPublisher
 
@@ -310,7 +312,7 @@ def _refusal(
     attestation: Attestation,
     distribution: Distribution,
     where: str,
-    publisher: TrustedPublisher,
+    publisher: ProvenancePublisher,
     error: Exception,
 ) -> AttestationRejected:
     """The refusal for a failed verification: ``"publisher"`` when the signature holds but
@@ -345,7 +347,7 @@ def _claims(attestation: Attestation) -> dict[str, str]:
         return {}
 
 
-def _build_config_prefix(publisher: TrustedPublisher) -> str:
+def _build_config_prefix(publisher: ProvenancePublisher) -> str:
     """How a certificate's build config URI begins for this publisher's workflow."""
     if publisher.kind == "GitHub":
         return f"https://github.com/{publisher.repository}/.github/workflows/{publisher.workflow}@"
