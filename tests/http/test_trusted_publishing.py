@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from conftest import ALICE, BOB, add_user
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
+from support.logins import form_login
 from support.oidc import Issuer
 from support.uploads import post_upload
 
@@ -286,3 +288,45 @@ def test_the_cli_refuses_bad_publishers_in_one_line(server: InProcessServer, uni
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.stderr
     assert server.cli("publisher", "list").stdout == ""
+
+
+def _xsrf(page: str) -> str:
+    match = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    assert match is not None, "the page has no form"
+    return match[1]
+
+
+def test_owners_add_and_remove_publishers_on_the_project_page(
+    server: InProcessServer, client: httpx.Client, tmp_path: Path, unique: str
+) -> None:
+    response = post_upload(client, make_wheel(tmp_path, unique, "1.0"), auth=ALICE)
+    assert response.status_code == 200, response.text
+    page_url = f"/project/{unique}/"
+    with server.client() as bob:
+        assert form_login(bob, *BOB).status_code in (200, 302, 303)
+        assert 'action="/-/publishers"' not in bob.get(page_url).text
+    with server.client() as alice:
+        assert form_login(alice, *ALICE).status_code in (200, 302, 303)
+        page = alice.get(page_url)
+        assert 'action="/-/publishers"' in page.text
+        fields = {"index": "main", "project": unique, "provider": "github",
+                  "repository": REPOSITORY, "workflow": WORKFLOW, "environment": "",
+                  "action": "add", "_xsrf": _xsrf(page.text)}  # fmt: skip
+        added = alice.post("/-/publishers", data=fields)
+        assert added.status_code == 303, added.text
+        page = alice.get(page_url)
+        assert f"github:{REPOSITORY} {WORKFLOW}" in page.text
+        (publisher,) = client.get(
+            f"/-/api/indexes/main/projects/{unique}/publishers", auth=ALICE
+        ).json()
+        bad = alice.post(
+            "/-/publishers", data={**fields, "repository": "nope", "_xsrf": _xsrf(page.text)}
+        )
+        assert bad.status_code == 400
+        removed = alice.post(
+            "/-/publishers",
+            data={"index": "main", "project": unique, "publisher": publisher["id"],
+                  "action": "remove", "_xsrf": _xsrf(page.text)},
+        )  # fmt: skip
+        assert removed.status_code == 303, removed.text
+    assert client.get(f"/-/api/indexes/main/projects/{unique}/publishers", auth=ALICE).json() == []

@@ -36,6 +36,7 @@ from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
 from ministry.web.ui import (
     DeleteHandler,
     ProjectHandler,
+    PublishersHandler,
     RolesHandler,
     SearchHandler,
     UserHandler,
@@ -128,6 +129,7 @@ def routes() -> list[Any]:
         (r"/-/yank", YankHandler),
         (r"/-/delete", DeleteHandler),
         (r"/-/roles", RolesHandler),
+        (r"/-/publishers", PublishersHandler),
         (r"/-/user", UserHandler),
         (r"/-/help", HelpHandler),
         (r"/-/audit", AuditHandler),

@@ -22,6 +22,7 @@ from ministry.core.permissions import (
     rights,
 )
 from ministry.core.readme import render_description
+from ministry.core.trusted_publishing import PROVIDERS, project_named
 from ministry.errors import InvalidRequest, NotFound, PermissionDenied
 from ministry.services.indexes import ReadAccess
 from ministry.web.base import BaseHandler, error_of, title_of
@@ -137,12 +138,20 @@ class ProjectHandler(PageHandler):
         simple_url = f"{base_url}{prefix}/simple/"
         pin = f"=={info['version']}" if version is not None else ""
         roles = await self._roles(access, normalized)
+        may_manage = await self._may(access, normalized, roles, "manage")
+        publishers = []
+        identity = await self.identity()
+        if may_manage and identity is not None:
+            publishers = await self.services.publishers.list(
+                identity, access.index.name, canonicalize_name(normalized)
+            )
         self.cache_for(access, "max-age=0, must-revalidate")
         self.render(
             "project.html",
             may_yank=await self._may(access, normalized, roles, "yank"),
             may_delete=await self._may(access, normalized, roles, "delete"),
-            may_manage=await self._may(access, normalized, roles, "manage"),
+            may_manage=may_manage,
+            publishers=publishers,
             roles=roles,
             info=info,
             files=shown["urls"],
@@ -206,6 +215,39 @@ class RolesHandler(PageHandler):
             await ownership.remove(identity, index, project, principal, role)
         else:
             await ownership.add(identity, index, project, principal, role)
+        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
+        self.redirect(f"{prefix}/project/{project}/", status=303)
+
+
+class PublishersHandler(PageHandler):
+    """``POST /-/publishers``: the project page's forms that add and remove trusted publishers."""
+
+    async def post(self) -> None:
+        """Add or remove one publisher, then show the project again."""
+        identity = await self.require_identity()
+        index = self.get_argument("index", DEFAULT_INDEX)
+        project = project_named(self.get_argument("project"))
+        publishers = self.services.publishers
+        if self.get_argument("action") == "remove":
+            chosen = self.get_argument("publisher")
+            if chosen not in {
+                p.publisher_id for p in await publishers.list(identity, index, project)
+            }:
+                raise NotFound("No such trusted publisher of this project.")
+            await publishers.remove(identity, chosen)
+        else:
+            provider = self.get_argument("provider")
+            if provider not in PROVIDERS:
+                raise InvalidRequest("Choose GitHub or GitLab.")
+            await publishers.add(
+                identity,
+                index,
+                project,
+                "github" if provider == "github" else "gitlab",
+                self.get_argument("repository").strip(),
+                self.get_argument("workflow").strip(),
+                environment=self.get_argument("environment", "").strip() or None,
+            )
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
         self.redirect(f"{prefix}/project/{project}/", status=303)
 
