@@ -39,9 +39,11 @@ from ministry.core.models import (
     Token,
     User,
 )
+from ministry.core.trusted_publishing import PublishToken, TrustedPublisher
 from ministry.errors import Conflict, NotFound, StorageError, StorageUnavailable
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
+from ministry.storage.publishers import KEPT_AFTER_EXPIRY
 from ministry.storage.records import to_record
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.redis.base import LAYOUT
@@ -846,6 +848,13 @@ async def _populate(store: MetadataStore) -> None:
         MirrorRun("nightly", "upstream", when, when + timedelta(seconds=5), True, 1, 9, 0, "ok")
     )
     await store.claim_mirror_job("nightly", when, when + timedelta(hours=1))
+    await store.add_publisher(_trusted("p-main", environment="pypi"), Actor("alice"))
+    await store.add_publisher(_trusted("p-dev", "tool", "team/dev", provider="gitlab",
+                                       issuer="https://gitlab.example", owner=None),
+                              Actor("alice"))  # fmt: skip
+    await store.pin_publisher("p-main", (("repository_id", "7"), ("repository_owner_id", "8")))
+    await store.add_publish_token(_minted("00000000000000dd", "p-main"), Actor("github:x"))
+    await store.use_jti(_ISSUER, "jti-populated", datetime.now(UTC) + timedelta(minutes=5))
 
 
 async def _exported(store: MetadataStore) -> list[str]:
@@ -874,6 +883,7 @@ def test_export_and_import_move_everything(
         records = run(_exported(source))
         assert len(records) > 20
         assert sum(r.startswith('["role"') for r in records) == 2
+        assert sum(r.startswith('["publisher"') for r in records) == 2
         assert not run(source.claim_mirror_job("nightly", _POPULATED, _POPULATED))
         run(target.import_records(source.export_records()))
         run(back.import_records(target.export_records()))
@@ -886,6 +896,12 @@ def test_export_and_import_move_everything(
             # The last run travels; the claim, a running process's lease, does not.
             assert [r.job for r in run(store.list_mirror_runs())] == ["nightly"]
             assert run(store.claim_mirror_job("nightly", _POPULATED, _POPULATED))
+            pinned = run(store.get_publisher("p-main"))
+            assert pinned is not None and dict(pinned.pinned)["repository_id"] == "7"
+            # Minted tokens and the ids of exchanged identity tokens live minutes: they stay.
+            assert run(store.get_publish_token("00000000000000dd")) is None
+            expires = datetime.now(UTC) + timedelta(minutes=5)
+            assert run(store.use_jti(_ISSUER, "jti-populated", expires))
             file = run(
                 store.add_file(dist_file("demo-1.0.tar.gz", sha="other"), "demo", {}, Actor("x"))
             )
@@ -1218,3 +1234,223 @@ def test_redis_layout_1_gives_projects_their_first_uploader(redis_url: str) -> N
     finally:
         for store in stores:
             run(store.close())
+
+
+# -- trusted publishers ---------------------------------------------------------------------
+
+_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def _trusted(
+    publisher_id: str, project: str = "demo", index: str = "main", **changes: Any
+) -> TrustedPublisher:
+    publisher = TrustedPublisher(
+        publisher_id, index, NormalizedName(project), "github", "Octo/Demo", "release.yml",
+        None, _ISSUER, "alice", "alice", _POPULATED,
+    )  # fmt: skip
+    return replace(publisher, **changes)
+
+
+def _minted(
+    token_id: str, *publishers: str, expires: timedelta = timedelta(minutes=15)
+) -> PublishToken:
+    return PublishToken(
+        token_id, "hash-" + token_id, publishers, "github:Octo/Demo", datetime.now(UTC),
+        datetime.now(UTC) + expires, claims=(("ref", "refs/tags/v1"), ("run_id", "42")),
+    )  # fmt: skip
+
+
+def _last_change(store: MetadataStore) -> tuple[int, str, str, str | None, str | None]:
+    change = run(store.changes_since(run(store.last_serial()) - 1))[-1]
+    return change.serial, change.action, change.index, change.project, change.detail
+
+
+def test_trusted_publishers_are_added_listed_and_removed(metadata: MetadataStore) -> None:
+    """Each addition and removal is a change with its id and workflow in the audit log."""
+    # Oldest first, which is not the order of their ids.
+    first = _trusted("p-first", environment="pypi")
+    others = [
+        _trusted("p-second-of-demo", workflow="other.yml", created=_POPULATED + timedelta(1)),
+        _trusted("p-tool", "tool", created=_POPULATED + timedelta(2)),
+        _trusted("p-elsewhere-x", index="team/dev", created=_POPULATED + timedelta(3)),
+    ]
+    for publisher in [first, *others]:
+        run(metadata.add_publisher(publisher, Actor("alice", "10.0.0.1")))
+    serial, action, index, project, detail = _last_change(metadata)
+    assert (serial, action, index, project) == (4, "add-publisher", "team/dev", "demo")
+    assert detail == "p-elsewhere-x github:Octo/Demo release.yml"
+    changes = run(metadata.changes_since(0))
+    assert changes[0].detail == "p-first github:Octo/Demo release.yml environment pypi"
+    assert (changes[0].actor, changes[0].address) == ("alice", "10.0.0.1")
+
+    assert run(metadata.list_publishers()) == [first, *others]
+    assert run(metadata.list_publishers("main")) == [first, *others[:2]]
+    assert run(metadata.list_publishers("main", _DEMO)) == [first, others[0]]
+    assert run(metadata.list_publishers("main", NormalizedName("none"))) == []
+    assert run(metadata.get_publisher("p-tool")) == others[1]
+    assert run(metadata.get_publisher("p-none")) is None
+
+    run(metadata.remove_publisher("p-first", Actor("bob")))
+    assert _last_change(metadata) == (
+        5, "remove-publisher", "main", "demo",
+        "p-first github:Octo/Demo release.yml environment pypi",
+    )  # fmt: skip
+    assert run(metadata.get_publisher("p-first")) is None
+    assert run(metadata.list_publishers("main", _DEMO)) == [others[0]]
+    with pytest.raises(NotFound):
+        run(metadata.remove_publisher("p-first", Actor("bob")))
+    assert run(metadata.last_serial()) == 5
+
+
+def test_a_second_publisher_for_the_same_workflow_is_refused(metadata: MetadataStore) -> None:
+    """Repository, workflow and environment are compared as the claims are, regardless of case."""
+    run(metadata.add_publisher(_trusted("p-one", environment="pypi"), Actor("alice")))
+    serial = run(metadata.last_serial())
+    for same in (
+        _trusted("p-two", environment="pypi"),
+        _trusted("p-two", repository="octo/DEMO", workflow="Release.yml", environment="PyPI"),
+    ):
+        with pytest.raises(Conflict, match="p-one"):
+            run(metadata.add_publisher(same, Actor("alice")))
+    assert run(metadata.last_serial()) == serial
+    assert run(metadata.get_publisher("p-two")) is None
+    for publisher_id, other in (
+        ("p-no-environment", {}),
+        ("p-test-environment", {"environment": "test"}),
+        ("p-other-workflow", {"workflow": "other.yml", "environment": "pypi"}),
+        ("p-other-repository", {"repository": "octo/fork", "environment": "pypi"}),
+        ("p-other-issuer", {"issuer": "https://ghe.example", "environment": "pypi"}),
+        ("p-other-provider", {"provider": "gitlab", "environment": "pypi"}),
+        ("p-other-project", {"project": NormalizedName("tool"), "environment": "pypi"}),
+        ("p-other-index", {"index": "team/dev", "environment": "pypi"}),
+    ):
+        run(metadata.add_publisher(_trusted(publisher_id, **other), Actor("alice")))
+    assert len(run(metadata.list_publishers())) == 9
+
+
+def test_a_publisher_is_pinned_once(metadata: MetadataStore) -> None:
+    """The ids its first exchange saw stay; pinning is bookkeeping, not a change."""
+    run(metadata.add_publisher(_trusted("p-pin"), Actor("alice")))
+    serial = run(metadata.last_serial())
+    ids = (("repository_id", "1296269"), ("repository_owner_id", "583231"))
+    run(metadata.pin_publisher("p-pin", ids))
+    run(metadata.pin_publisher("p-pin", (("repository_id", "666"),)))
+    run(metadata.pin_publisher("p-none", ids))
+    assert run(metadata.get_publisher("p-pin")) == _trusted("p-pin", pinned=ids)
+    assert run(metadata.list_publishers()) == [_trusted("p-pin", pinned=ids)]
+    assert run(metadata.get_publisher("p-none")) is None
+    assert run(metadata.last_serial()) == serial
+
+
+def test_an_identity_token_is_exchanged_once(metadata: MetadataStore) -> None:
+    """An id is recorded once per issuer; recording it is not a change."""
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    assert run(metadata.use_jti(_ISSUER, "jti-1", expires)) is True
+    assert run(metadata.use_jti(_ISSUER, "jti-1", expires)) is False
+    assert run(metadata.use_jti(_ISSUER, "jti-1", expires + timedelta(hours=1))) is False
+    assert run(metadata.use_jti("https://gitlab.com", "jti-1", expires)) is True
+    assert run(metadata.use_jti(_ISSUER, "jti-2", expires)) is True
+    # Issuers and ids with colons cannot be taken for one another.
+    assert run(metadata.use_jti("https://a:1", "b", expires)) is True
+    assert run(metadata.use_jti("https://a", "1:b", expires)) is True
+    assert run(metadata.last_serial()) == 0
+
+
+def test_racing_exchanges_of_one_identity_token_have_one_winner(metadata: MetadataStore) -> None:
+    """A replay sent at the same moment as the original gets False."""
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+
+    async def race() -> list[bool]:
+        return list(await asyncio.gather(
+            *(metadata.use_jti(_ISSUER, "jti-race", expires) for _ in range(8))
+        ))  # fmt: skip
+
+    assert sorted(run(race())) == [False] * 7 + [True]
+
+
+def test_expired_identity_token_ids_are_forgotten_in_sqlite(tmp_path: Path) -> None:
+    """The table of used ids does not grow with every exchange ever made."""
+    database = tmp_path / "ministry.sqlite3"
+    store = SqliteMetadataStore(database)
+    run(store.open())
+
+    def used() -> list[str]:
+        with sqlite3.connect(database) as connection:
+            return [jti for (jti,) in connection.execute("SELECT jti FROM used_jtis")]
+
+    try:
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        assert run(store.use_jti(_ISSUER, "old", past))
+        assert run(store.use_jti(_ISSUER, "new", past + timedelta(minutes=10)))
+        assert used() == ["new"]
+        assert run(store.use_jti(_ISSUER, "old", past))  # the verifier refuses it anyway
+    finally:
+        run(store.close())
+
+
+def test_redis_forgets_an_identity_token_id_when_the_token_expires(redis_url: str) -> None:
+    """Each id is a key that expires with its token, a second at least."""
+    store = RedisMetadataStore(f"{redis_url}?prefix=jti{secrets.token_hex(6)}")
+    run(store.open())
+    try:
+        now = datetime.now(UTC)
+        assert run(store.use_jti(_ISSUER, "soon", now + timedelta(minutes=10)))
+        assert run(store.use_jti(_ISSUER, "past", now - timedelta(minutes=10)))
+        ttls = {}
+        for jti in ("soon", "past"):
+            (key,) = run(store.redis.keys(store.key("jti", "*" + jti + "*")))
+            ttls[jti] = run(store.redis.ttl(key))
+        assert 590 <= ttls["soon"] <= 600
+        assert ttls["past"] == 1
+    finally:
+        run(store.close())
+
+
+def test_publish_tokens_are_minted_and_burnt(metadata: MetadataStore) -> None:
+    """Minting and revoking are changes audited under the first publisher's index."""
+    run(metadata.add_publisher(_trusted("p-dev", index="team/dev"), Actor("alice")))
+    token = _minted("0123456789abcdef", "p-dev", "p-gone")
+    run(metadata.add_publish_token(token, Actor("github:Octo/Demo", "10.0.0.9")))
+    assert _last_change(metadata) == (
+        2, "mint-token", "team/dev", None,
+        "github:Octo/Demo 0123456789abcdef ref=refs/tags/v1 run_id=42",
+    )  # fmt: skip
+    assert run(metadata.get_publish_token(token.token_id)) == token
+    assert run(metadata.get_publish_token("fedcba9876543210")) is None
+
+    run(metadata.revoke_publish_token(token.token_id, Actor("alice")))
+    assert _last_change(metadata) == (
+        3,
+        "burn-token",
+        "team/dev",
+        None,
+        "github:Octo/Demo 0123456789abcdef",
+    )
+    assert run(metadata.get_publish_token(token.token_id)) == replace(token, revoked=True)
+    with pytest.raises(NotFound):
+        run(metadata.revoke_publish_token("fedcba9876543210", Actor("alice")))
+
+    orphan = replace(_minted("00000000000000ff", "p-gone"), claims=())
+    run(metadata.add_publish_token(orphan, Actor("github:Octo/Demo")))
+    minted = (4, "mint-token", "", None, "github:Octo/Demo 00000000000000ff")
+    assert _last_change(metadata) == minted
+    assert run(metadata.get_publish_token(orphan.token_id)) == orphan
+
+
+def test_a_publish_token_is_forgotten_a_day_after_it_expired(metadata: MetadataStore) -> None:
+    """Every run mints a token; the store does not keep them all."""
+    old = _minted("00000000000000aa", expires=-KEPT_AFTER_EXPIRY - timedelta(seconds=5))
+    recent = _minted("00000000000000bb", expires=-KEPT_AFTER_EXPIRY + timedelta(minutes=5))
+    for token in (old, recent, _minted("00000000000000cc")):
+        run(metadata.add_publish_token(token, Actor("github:Octo/Demo")))
+    assert run(metadata.get_publish_token(old.token_id)) is None
+    assert run(metadata.get_publish_token(recent.token_id)) == recent
+
+
+def test_deleting_an_index_removes_its_publishers(metadata: MetadataStore) -> None:
+    """A publisher left pending would create its project in an index made again by that name."""
+    for index in ("main", "team/dev"):
+        run(metadata.create_index(IndexConfig(index), Actor("cli")))
+        run(metadata.add_publisher(_trusted(f"p-{index}", index=index), Actor("alice")))
+    run(metadata.delete_index("main", Actor("cli")))
+    assert [p.publisher_id for p in run(metadata.list_publishers())] == ["p-team/dev"]

@@ -180,7 +180,7 @@ class IndexStore(Protocol):
         """Replace an index's settings; ``NotFound`` if it does not exist."""
 
     async def delete_index(self, name: str, actor: Actor) -> None:
-        """Delete an index with all its projects, releases and files.
+        """Delete an index with all its projects, releases, files and trusted publishers.
 
         Its filenames stay retired under its name and tokens limited to it are revoked,
         so an index created again under the same name starts with neither.

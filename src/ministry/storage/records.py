@@ -1,7 +1,7 @@
 """Values as JSON records: how key-value backends keep them and how ``ministry migrate`` moves them.
 
 One codec for every model, driven by the dataclass fields: times travel as ISO 8601
-text, tuples as lists, routing rules as ``[pattern, base]`` pairs.
+text, tuples (pairs in a tuple too) as lists, routing rules as ``[pattern, base]`` pairs.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _tuples(value: list[Any]) -> tuple[Any, ...]:
+    return tuple(_tuples(item) if isinstance(item, list) else item for item in value)
+
+
 def to_record(value: Any) -> dict[str, Any]:
     """A dataclass value as a JSON-ready dict."""
     assert is_dataclass(value) and not isinstance(value, type)
@@ -50,7 +54,7 @@ def from_record(cls: type[T], record: dict[str, Any]) -> T:
         elif field.name == "routes":
             value = tuple(Route(pattern, base) for pattern, base in value)
         elif isinstance(value, list):
-            value = tuple(value)
+            value = _tuples(value)
         values[field.name] = value
     return cls(**values)
 

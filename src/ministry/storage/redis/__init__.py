@@ -11,12 +11,19 @@ from ministry.storage.redis.caches import CachesMixin
 from ministry.storage.redis.indexes import IndexesMixin
 from ministry.storage.redis.mirrors import MirrorsMixin
 from ministry.storage.redis.packages import PackagesMixin
+from ministry.storage.redis.publishers import PublishersMixin
 from ministry.storage.redis.transfer import TransferMixin
 
 __all__ = ["RedisMetadataStore"]
 
 
 class RedisMetadataStore(
-    PackagesMixin, AccountsMixin, IndexesMixin, CachesMixin, MirrorsMixin, TransferMixin
+    PackagesMixin,
+    AccountsMixin,
+    IndexesMixin,
+    CachesMixin,
+    MirrorsMixin,
+    PublishersMixin,
+    TransferMixin,
 ):
     """``MetadataStore`` on a Redis database."""

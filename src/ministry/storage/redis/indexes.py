@@ -56,7 +56,8 @@ class IndexesMixin(RedisDatabase):
         await self.change(work)
 
     async def delete_index(self, name: str, actor: Actor) -> None:
-        """Delete an index with everything in it; its filenames stay retired, its tokens die."""
+        """Delete an index with everything in it (its publishers too); its filenames stay retired,
+        its tokens die."""
 
         async def work(tx: Transaction) -> None:
             if not await tx.pipe.hexists(self.key("indexes"), name):
@@ -75,6 +76,12 @@ class IndexesMixin(RedisDatabase):
             tx.write(lambda p: p.delete(*doomed))
             if retired:
                 tx.write(lambda p: p.hset(self.key("retired", name), mapping=retired))
+            # Its trusted publishers go too: one left pending would create its project in
+            # an index made again under this name.
+            publishers = await tx.pipe.hgetall(self.key("publishers"))
+            gone = [text(i) for i, v in publishers.items() if json.loads(v)["index"] == name]
+            if gone:
+                tx.write(lambda p: p.hdel(self.key("publishers"), *gone))
             for value in await tx.pipe.hvals(self.key("tokens")):
                 token = loads(Token, value)
                 if token.index == name and not token.revoked:

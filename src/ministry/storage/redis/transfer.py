@@ -1,4 +1,9 @@
-"""Everything in the Redis store as records, and records back into an empty store."""
+"""Everything in the Redis store as records, and records back into an empty store.
+
+Trusted publishers travel; the upload tokens minted for their runs and the ids of
+the identity tokens exchanged do not: they live minutes, and a migration or a
+restore (done with the server stopped) outlasts them.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from ministry.core.models import (
     Release,
     Token,
 )
+from ministry.core.trusted_publishing import TrustedPublisher
 from ministry.storage.records import dumps, from_record, to_record
 from ministry.storage.redis.base import RedisDatabase, text
 from ministry.storage.redis.mirrors import mirror_run_from_record
@@ -49,6 +55,8 @@ class TransferMixin(RedisDatabase):
         for index in sorted(e["config"]["name"] for e in indexes):
             async for record in self._export_index(index):
                 yield record
+        for publisher in await self._hash_values(self.key("publishers")):
+            yield "publisher", publisher
         for change in await self.changes_since(0, limit=2**62):
             yield "change", to_record(change)
         async for record in self._export_caches():
@@ -142,6 +150,9 @@ class TransferMixin(RedisDatabase):
             pipe.hset(key("files", file.index), file.filename, dumps(file))
             pipe.sadd(key("project-files", file.index, file.project), file.filename)
             pipe.hset(key("sha256", file.index), file.sha256, file.filename)
+        elif kind == "publisher":
+            publisher = from_record(TrustedPublisher, r)
+            pipe.hset(key("publishers"), publisher.publisher_id, dumps(publisher))
         elif kind == "retired":
             pipe.hset(key("retired", r["index"]), r["filename"], r["sha256"])
         elif kind == "change":

@@ -7,6 +7,7 @@ from ministry.storage.sqlite.caches import CachesMixin
 from ministry.storage.sqlite.indexes import IndexesMixin
 from ministry.storage.sqlite.mirrors import MirrorsMixin
 from ministry.storage.sqlite.packages import PackagesMixin
+from ministry.storage.sqlite.publishers import PublishersMixin
 from ministry.storage.sqlite.roles import RolesMixin
 from ministry.storage.sqlite.transfer import TransferMixin
 
@@ -20,6 +21,7 @@ class SqliteMetadataStore(
     IndexesMixin,
     CachesMixin,
     MirrorsMixin,
+    PublishersMixin,
     TransferMixin,
 ):
     """``MetadataStore`` on one SQLite file."""

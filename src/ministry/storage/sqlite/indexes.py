@@ -53,7 +53,8 @@ class IndexesMixin(Database):
         await self._run(update)
 
     async def delete_index(self, name: str, actor: Actor) -> None:
-        """Delete an index with everything in it; its filenames stay retired, its tokens die."""
+        """Delete an index with everything in it (its publishers too); its filenames stay retired,
+        its tokens die."""
 
         def delete(connection: sqlite3.Connection) -> None:
             with self._write(connection) as c:
@@ -67,7 +68,9 @@ class IndexesMixin(Database):
                     " SELECT index_name, filename, sha256, ? FROM files WHERE index_name = ?",
                     (serial, name),
                 )
-                for table in ("files", "releases", "projects", "project_roles"):
+                # Its trusted publishers go too: one left pending would create its
+                # project in an index made again under this name.
+                for table in ("files", "releases", "projects", "project_roles", "publishers"):
                     c.execute(f"DELETE FROM {table} WHERE index_name = ?", (name,))  # noqa: S608
                 c.execute("UPDATE tokens SET revoked = 1 WHERE index_name = ?", (name,))
 

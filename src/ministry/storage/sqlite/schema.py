@@ -198,6 +198,46 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         SELECT index_name, name, uploader, 'owner' FROM firsts
         WHERE uploader IN (SELECT name FROM users)""",
     ),
+    (
+        # Trusted publishers: the CI workflows that may publish a project without a
+        # secret (``core.trusted_publishing``). ``pinned`` is JSON: [[name, id], ...].
+        """CREATE TABLE publishers (
+            publisher_id TEXT PRIMARY KEY,
+            index_name TEXT NOT NULL,
+            project TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            repository TEXT NOT NULL,
+            workflow TEXT NOT NULL,
+            environment TEXT,
+            issuer TEXT NOT NULL,
+            owner TEXT,
+            added_by TEXT NOT NULL,
+            created TEXT NOT NULL,
+            pinned TEXT NOT NULL DEFAULT '[]'
+        )""",
+        "CREATE INDEX publishers_by_project ON publishers (index_name, project)",
+        # The ids of identity tokens already exchanged, until they expire (UTC ISO text
+        # of fixed width, so that text order is time order; see ``sqlite.publishers``).
+        """CREATE TABLE used_jtis (
+            issuer TEXT NOT NULL,
+            jti TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            PRIMARY KEY (issuer, jti)
+        )""",
+        "CREATE INDEX used_jtis_by_expiry ON used_jtis (expires)",
+        # Upload tokens minted for a run: ``publishers`` and ``claims`` are JSON.
+        """CREATE TABLE publish_tokens (
+            token_id TEXT PRIMARY KEY,
+            secret_hash TEXT NOT NULL,
+            publishers TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            claims TEXT NOT NULL DEFAULT '[]'
+        )""",
+        "CREATE INDEX publish_tokens_by_expiry ON publish_tokens (expires)",
+    ),
 )
 
 

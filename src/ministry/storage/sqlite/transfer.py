@@ -1,7 +1,10 @@
 """Everything in the SQLite store as records, and records back into an empty store.
 
 ``ministry migrate`` moves a store to another backend with these: every value,
-with its serial, in a form both backends read (``storage.records``).
+with its serial, in a form both backends read (``storage.records``). Trusted
+publishers travel; the upload tokens minted for their runs and the ids of the
+identity tokens exchanged do not: they live minutes, and a migration or a restore
+(done with the server stopped) outlasts them.
 """
 
 from __future__ import annotations
@@ -16,10 +19,17 @@ from typing import Any
 from packaging.utils import canonicalize_version
 
 from ministry.core.models import DistFile, IndexConfig, ProjectRole
+from ministry.core.trusted_publishing import TrustedPublisher
 from ministry.storage.records import from_record, to_record
 from ministry.storage.sqlite.caches import cached_file_of, page_of, pinned_file_of
 from ministry.storage.sqlite.database import Database
 from ministry.storage.sqlite.mirrors import mirror_run_of
+from ministry.storage.sqlite.publishers import (
+    INSERT_PUBLISHER,
+    PUBLISHER_COLUMNS,
+    publisher_of,
+    publisher_values,
+)
 from ministry.storage.sqlite.rows import (
     FILE_COLUMNS,
     change_of,
@@ -74,6 +84,11 @@ _EXPORTS: tuple[tuple[str, str, Callable[[Row], dict[str, Any]]], ...] = (
         "role",
         "SELECT index_name, project, principal, role FROM project_roles",
         lambda r: to_record(ProjectRole(*r)),
+    ),
+    (
+        "publisher",
+        f"SELECT {PUBLISHER_COLUMNS} FROM publishers",  # noqa: S608
+        lambda r: to_record(publisher_of(r)),
     ),
     ("change", "SELECT * FROM changelog ORDER BY serial", lambda r: to_record(change_of(r))),
     ("page", "SELECT * FROM upstream_pages", lambda r: to_record(page_of(r))),
@@ -136,6 +151,8 @@ def _insert_package_record(c: sqlite3.Connection, kind: str, r: dict[str, Any]) 
     elif kind == "role":
         row = _values(r, "index", "project", "principal", "role")
         c.execute("INSERT INTO project_roles VALUES (?, ?, ?, ?)", row)
+    elif kind == "publisher":
+        c.execute(INSERT_PUBLISHER, publisher_values(from_record(TrustedPublisher, r)))
     elif kind == "retired":
         row = _values(r, "index", "filename", "sha256")
         c.execute("INSERT INTO retired_files VALUES (?, ?, ?, 0)", row)
