@@ -59,6 +59,13 @@ _SAMPLES: dict[str, tuple[tuple[str, str, Any], ...]] = {
     "session_lifetime": (("1h", '"1h"', 3600), ("120", "120", 120), ("2d", '"2d"', 172800)),
     "password_hash_cost": (("minimal", '"minimal"', "minimal"), ("Standard", '"standard"',
                            "standard"), ("MINIMAL", '"Minimal"', "minimal")),
+    "oidc_audience": (("a.example", '"a.example"', "a.example"), ("b", '"b"', "b"),
+                      ("c.example", '"c.example"', "c.example")),
+    "oidc_jwks": (("https://i.example=/k1.json", '"x"', (("https://i.example", Path("/k1.json")),)),
+                  ("https://j.example/=/k2.json,https://k.example=/k3.json", '"x"',
+                   (("https://j.example", Path("/k2.json")), ("https://k.example", Path("/k3.json")))),
+                  ("", '{ "https://l.example" = "/k4.json" }', (("https://l.example", Path("/k4.json")),))),
+    "publish_token_lifetime": (("30m", '"30m"', 1800), ("3600", "3600", 3600), ("6h", '"6h"', 21600)),
 }  # fmt: skip
 
 
