@@ -1,4 +1,5 @@
-"""The server's TLS context: what it refuses to load, and a reload that keeps what works.
+"""The server's TLS context: what it refuses to load, and reloads that change the certificate
+new handshakes get, or keep it when the new files are bad.
 
 docs/security.md, "TLS". Handshakes here run in memory (two ``ssl.MemoryBIO`` pairs),
 so what a client would be shown is checked without a socket or a server.
@@ -48,6 +49,12 @@ def presented(server: ssl.SSLContext, authority: Path) -> x509.Certificate:
     raise AssertionError("the handshake did not finish")
 
 
+def renew(served: Certificates, new: Certificates) -> None:
+    """Put ``new``'s certificate and key in the files ``served`` names."""
+    served.certificate.write_bytes(new.certificate.read_bytes())
+    served.key.write_bytes(new.key.read_bytes())
+
+
 def certificate_of(certificates: Certificates) -> x509.Certificate:
     return x509.load_pem_x509_certificate(certificates.certificate.read_bytes())
 
@@ -81,8 +88,7 @@ def test_a_reload_loads_the_new_files_into_the_same_context(
     first, second = pair
     tls = ServerTLS(first.certificate, first.key)
     context = tls.context
-    first.certificate.write_bytes(second.certificate.read_bytes())
-    first.key.write_bytes(second.key.read_bytes())
+    renew(first, second)
     with caplog.at_level(logging.INFO, logger="ministry"):
         assert tls.reload()
     assert tls.context is context
@@ -92,11 +98,24 @@ def test_a_reload_loads_the_new_files_into_the_same_context(
     assert f"TLS certificate reloaded from {first.certificate}" in caplog.text
 
 
+def test_a_reload_may_change_the_type_of_key(tmp_path: Path) -> None:
+    """An RSA certificate after an EC one: clients that prefer EC are shown the RSA one
+    too (loaded beside the old pair in the same context, the EC one would still win)."""
+    served = make_certificates(tmp_path / "ec")
+    renewed = make_certificates(tmp_path / "rsa", rsa_key=True)
+    tls = ServerTLS(served.certificate, served.key)
+    renew(served, renewed)
+    assert tls.reload()
+    assert presented(tls.context, renewed.authority) == certificate_of(renewed)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        presented(tls.context, served.authority)
+
+
 @pytest.mark.parametrize("broken", ["key of another certificate", "not PEM", "missing key"])
 def test_a_reload_that_fails_keeps_the_certificate_served(
     pair: tuple[Certificates, Certificates], broken: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A new certificate with the old key loaded straight into the live context would
+    """A new certificate with the old key loaded straight into the context in use would
     leave it with a certificate and no key: no handshake at all."""
     first, second = pair
     tls = ServerTLS(first.certificate, first.key)

@@ -1,15 +1,21 @@
-"""HTTPS without a proxy in front: the server's SSL context, and its certificate reloaded in place.
+"""HTTPS without a proxy in front: the server's SSL context, and its certificate renewed
+without a restart.
 
-One ``ssl.SSLContext`` serves every connection of a process. Tornado makes each
-connection's TLS session from it at accept time, and a session keeps the certificate
-it started with, so loading a new chain into the same context changes what new
-handshakes present and leaves open connections alone: a certificate renewal is a
-SIGHUP, not a restart (docs/deploy.md, "HTTPS").
+Tornado makes each connection's TLS session from one ``ssl.SSLContext`` at accept time,
+and a session keeps the certificate it started with. A reload (SIGHUP) loads the files
+into a new context, and each handshake from then on is handed that one (the context's
+server-name callback, which OpenSSL calls for every ClientHello, with or without SNI):
+new connections get the new certificate, open ones go on with theirs, and a renewal
+is a SIGHUP, not a restart (docs/deploy.md, "HTTPS").
+
+Loading into the context in use instead would go wrong twice over: a chain loaded
+before a key that does not match leaves it with a certificate and no key (no handshake
+at all), and a certificate with another type of key (RSA after EC) is added beside the
+old one, which clients that prefer the old type are still shown.
 
 A file is checked before anything is loaded from it, so that a mistake names the
 file and what is wrong with it (OpenSSL's own errors say "PEM lib"), and a reload
-that fails leaves the context serving the certificate it had (docs/security.md,
-"TLS").
+that fails leaves the certificate served as it was (docs/security.md, "TLS").
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ def server_tls(certificate: Path | None, key: Path | None) -> ServerTLS | None:
 
 
 class ServerTLS:
-    """A certificate and key file, and the server context they are loaded into.
+    """A certificate and key file, and the server context that serves them.
 
     Raises ``SettingsError`` naming the file when they cannot be served.
     """
@@ -53,24 +59,32 @@ class ServerTLS:
     def __init__(self, certificate: Path, key: Path) -> None:
         self.certificate = certificate
         self.key = key
+        #: What the server wraps every connection with; it stays the same object.
         self.context = _new_context()
         self._load(self.context)
+        self._current = self.context
+        self.context.sni_callback = self._hand_over
 
     def reload(self) -> bool:
-        """Load the files again into the same context; on failure log why and keep the old.
-
-        The new files are first loaded into a scratch context: loading into the live
-        one can fail half-way (a new certificate with a key that does not match) and
-        leave it with neither pair whole.
-        """
+        """Load the files again for the handshakes to come; on failure log why and keep
+        serving what was loaded before."""
+        renewed = _new_context()
         try:
-            self._load(_new_context())
-            self._load(self.context)
+            self._load(renewed)
         except SettingsError as exc:
             log.error("TLS reload failed; still serving the previous certificate: %s", exc)
             return False
+        self._current = renewed
         log.info("TLS certificate reloaded from %s (key %s)", self.certificate, self.key)
         return True
+
+    def _hand_over(
+        self, connection: ssl.SSLObject | ssl.SSLSocket, _name: str | None, _: ssl.SSLContext
+    ) -> None:
+        # Called in the handshake, before a certificate is chosen: the session takes the
+        # certificate and key of the context it holds when this returns.
+        if self._current is not self.context:
+            connection.context = self._current
 
     def _load(self, context: ssl.SSLContext) -> None:
         _check_certificate(self.certificate)
@@ -145,8 +159,8 @@ def _warn_if_readable(path: Path) -> None:
         return  # gone since it was loaded: the next reload says so
     if mode & (stat.S_IRGRP | stat.S_IROTH):
         log.warning(
-            "TLS key %s can be read by other users (mode %04o): chmod 600 it (or 640 for a "
-            "group that must read it)",
+            "TLS key %s can be read by other users (mode %04o): make it readable by the "
+            "server's user alone (chmod 600)",
             path,
             mode,
         )
