@@ -10,9 +10,11 @@ the server refuses at start are tested in the test process: http/test_https.py.
 from __future__ import annotations
 
 import http.client
+import re
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ from support.server import MinistryServer, wait_for
 from support.tls import Certificates, make_certificates
 from support.uploads import post_upload
 
+DEPLOY = Path(__file__).parents[2] / "docs" / "deploy.md"
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 # requests (under pip and twine) prefers these variables to --cert: the machine's must
 # not decide which authority the clients trust.
@@ -259,5 +262,39 @@ def test_processes_serve_https_and_each_reloads_on_sighup(tmp_path: Path) -> Non
             with server.client(verify=trusting(renewed)) as client:
                 assert client.get("/simple/").status_code == 200
         assert "died" not in log_text(server)
+    finally:
+        assert server.stop() == 0
+
+
+def test_the_documented_private_authority_signs_a_certificate_clients_accept(
+    tmp_path: Path,
+) -> None:
+    """The openssl commands of docs/deploy.md, "A private certificate authority", run as
+    written: the server starts with what they make, and a strict client trusting their
+    authority is served on the certificate's name."""
+    blocks = re.findall(r"```sh\n(.*?)```", DEPLOY.read_text(), re.DOTALL)
+    (commands,) = (block for block in blocks if "openssl req -x509" in block)
+    made = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    arguments = [
+        "--tls-cert",
+        str(tmp_path / "server.pem"),
+        "--tls-key",
+        str(tmp_path / "server.key"),
+    ]
+    server = MinistryServer(tmp_path / "data", arguments=arguments).start()
+    try:
+        assert "can be read by other users" not in log_text(server)  # openssl writes keys 0600
+        context = ssl.create_default_context(cafile=tmp_path / "ca.pem")
+        context.verify_flags |= ssl.VERIFY_X509_STRICT
+        with (
+            socket.create_connection((LOOPBACK, server.port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="pypi.example.test") as wrapped,
+        ):
+            wrapped.sendall(b"GET /simple/ HTTP/1.1\r\nHost: pypi.example.test\r\n\r\n")
+            assert wrapped.recv(65536).startswith(b"HTTP/1.1 200 ")
     finally:
         assert server.stop() == 0
