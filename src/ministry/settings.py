@@ -113,6 +113,10 @@ class Settings:
     oidc_jwks: tuple[tuple[str, Path], ...] = ()
     #: Seconds an upload token minted for a trusted publisher lasts.
     publish_token_lifetime: int = 15 * 60
+    #: PEM file of the server's certificate (and its chain) for HTTPS; None: plain HTTP.
+    tls_cert: Path | None = None
+    #: PEM file of the certificate's private key, unencrypted.
+    tls_key: Path | None = None
     #: The config file as read, for its ``[[index]]`` and ``[[mirror]]`` entries.
     file: ConfigFile | None = field(default=None, compare=False, repr=False)
     #: Where each setting not left at its default came from: its flag, its variable, or
@@ -208,6 +212,13 @@ def _timeout(value: Any) -> float:
     if not 0 < seconds <= 3600:
         raise ValueError(f"{value!r} is not a number of seconds between 0 and 3600")
     return seconds
+
+
+def _file(value: Any) -> Path:
+    text = _text(value)
+    if not text or isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a file name")
+    return Path(text)
 
 
 def _processes(value: Any) -> str:
@@ -388,6 +399,11 @@ OPTIONS: tuple[Option, ...] = (
            "reverse proxies whose X-Forwarded-For, -Proto and -Host headers are believed "
            "(comma-separated in a flag or variable, a list in the file).", _networks,
            "ADDRESSES"),
+    Option("tls_cert", "server", "tls_cert", "none (plain HTTP)", "Serve HTTPS only, with "
+           "the certificate (and its chain) in this PEM file; needs tls_key; SIGHUP reloads "
+           "both.", _file, "FILE"),
+    Option("tls_key", "server", "tls_key", "none", "The PEM file of the TLS certificate's "
+           "private key, unencrypted and readable by the server's user only.", _file, "FILE"),
     Option("log_format", "server", "log_format", "text", "Log lines as text, or json for one "
            "JSON object per line.", _log_format, "FORMAT"),
     Option("data", "storage", "data", "./ministry-data", "The data directory: the SQLite "

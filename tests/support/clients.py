@@ -98,15 +98,23 @@ def pip_install(python: Path, home: Path, *arguments: str) -> subprocess.Complet
     )
 
 
-def uv(home: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run uv, isolated."""
-    return run([tool("uv"), *arguments], home)
+def uv(
+    home: Path, *arguments: str, environment: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run uv, isolated (``environment``: variables to set, like ``SSL_CERT_FILE``)."""
+    return run([tool("uv"), *arguments], home, extra_environment=environment)
 
 
 def twine_upload(
-    home: Path, repository_url: str, username: str, password: str, *files: Path
+    home: Path,
+    repository_url: str,
+    username: str,
+    password: str,
+    *files: Path,
+    options: Sequence[str] = (),
+    environment: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``twine upload`` to a repository URL, non-interactive."""
+    """``twine upload`` to a repository URL, non-interactive, with more ``options``."""
     return run(
         [
             tool("twine"),
@@ -119,7 +127,9 @@ def twine_upload(
             username,
             "-p",
             password,
+            *options,
             *map(str, files),
         ],
         home,
+        extra_environment=environment,
     )

@@ -40,6 +40,7 @@ from ministry.cli.main import main, parse
 from ministry.cli.serve import serving
 from ministry.services.mirror_jobs import mirror_jobs
 from ministry.storage.private_files import PRIVATE_UMASK
+from ministry.web.tls import server_tls
 from support.server import http_client, log_barrier, times_served
 
 __all__ = ["InProcessServer", "call_cli"]
@@ -106,6 +107,7 @@ class InProcessServer:
         self._stopping: asyncio.Event | None = None
         self._failure: BaseException | None = None
         self.port = 0
+        self.scheme = "http"
 
     @property
     def environment(self) -> dict[str, str]:
@@ -115,7 +117,7 @@ class InProcessServer:
     @property
     def url(self) -> str:
         """Base URL without a trailing slash."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> InProcessServer:
         """Start serving; returns once the socket listens (or raises what stopped it)."""
@@ -131,6 +133,8 @@ class InProcessServer:
         if settings.log_format == "json":
             self._formatter = JsonFormatter()
         jobs = mirror_jobs(settings.file)
+        tls = server_tls(settings.tls_cert, settings.tls_key)
+        self.scheme = "http" if tls is None else "https"
         sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
         self.port = int(sockets[0].getsockname()[1])
         _route_logs()
@@ -141,9 +145,10 @@ class InProcessServer:
             self._loop = asyncio.get_running_loop()
             self._stopping = asyncio.Event()
             try:
-                async with serving(settings, jobs, sockets):
+                async with serving(settings, jobs, sockets, tls):
                     logging.getLogger("ministry").info(
-                        "serving http://%s:%d/ (data: %s)",
+                        "serving %s://%s:%d/ (data: %s)",
+                        self.scheme,
                         settings.host,
                         self.port,
                         settings.data.resolve(),

@@ -16,7 +16,7 @@ from typing import Any, Protocol, Self
 
 import httpx
 
-_READY = re.compile(r"serving http://127\.0\.0\.1:(\d+)/")
+_READY = re.compile(r"serving (https?)://127\.0\.0\.1:(\d+)/")
 _START_TIMEOUT = 30.0
 
 
@@ -75,6 +75,8 @@ class MinistryServer:
         self._environment = {**os.environ, **(environment or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        #: https when started with a TLS certificate (the "serving" line says which).
+        self.scheme = "http"
 
     @property
     def environment(self) -> dict[str, str]:
@@ -84,7 +86,7 @@ class MinistryServer:
     @property
     def url(self) -> str:
         """Base URL without a trailing slash."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> MinistryServer:
         """Start the process and wait until it says it is serving."""
@@ -108,7 +110,7 @@ class MinistryServer:
                 raise RuntimeError(f"ministry serve exited early:\n{self.log()}")
             match = _READY.search(self.log_path.read_bytes()[offset:].decode(errors="replace"))
             if match:
-                self.port = int(match[1])
+                self.scheme, self.port = match[1], int(match[2])
             return match is not None
 
         wait_for(ready, _START_TIMEOUT, "ministry serve to start")
@@ -163,7 +165,14 @@ class MinistryServer:
 
 # One TLS context for every client the tests make: building one reads the whole CA
 # bundle, which took a sixth of the fast tier's time when each client built its own.
+# A server of the tests serving HTTPS has a certificate no bundle trusts: a test's
+# client of it passes ``verify`` with the test's own authority.
 _TLS = ssl.create_default_context()
+# The log barrier asks a server of the tests on loopback only when its log is complete,
+# whatever certificate it has at the moment (a test may have just replaced it).
+_UNCHECKED = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+_UNCHECKED.check_hostname = False
+_UNCHECKED.verify_mode = ssl.CERT_NONE
 
 
 def http_client(base_url: str, **options: Any) -> httpx.Client:
@@ -197,7 +206,7 @@ def log_barrier(url: str, log: Callable[[], str]) -> None:
     """
     token = secrets.token_hex(8)
     try:
-        with http_client(url, timeout=10) as client:
+        with http_client(url, timeout=10, verify=_UNCHECKED) as client:
             client.get(f"/-/health?log-barrier={token}")
     except httpx.HTTPError:
         return  # stopping or stopped: nothing more will be logged for requests

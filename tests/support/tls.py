@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from support.backends import LOOPBACK
@@ -45,8 +45,9 @@ class Certificates:
     key: Path
 
 
-def make_certificates(directory: Path) -> Certificates:
-    """A new authority, and a certificate it signed for ``127.0.0.1`` and ``localhost``."""
+def make_certificates(directory: Path, *, rsa_key: bool = False) -> Certificates:
+    """A new authority, and a certificate it signed for ``127.0.0.1`` and ``localhost``
+    (with an EC key, or an RSA one)."""
     now = datetime.datetime.now(datetime.UTC)
     authority_key = ec.generate_private_key(ec.SECP256R1())
     authority_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Ministry test CA")])
@@ -65,7 +66,11 @@ def make_certificates(directory: Path) -> Certificates:
         )
         .sign(authority_key, hashes.SHA256())
     )
-    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if rsa_key
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     certificate = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))

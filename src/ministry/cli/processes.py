@@ -3,7 +3,8 @@
 The parent binds the socket once and forks N workers that all accept on it (the
 kernel spreads the connections). The parent forwards SIGINT and SIGTERM to the
 workers, waits for them to finish what they are doing, and starts a new worker
-when one dies unexpectedly.
+when one dies unexpectedly. Given something to do on SIGHUP (reload the TLS
+certificate), it does it and forwards SIGHUP to the workers, which do it too.
 """
 
 from __future__ import annotations
@@ -37,20 +38,31 @@ def _start(work: Callable[[], None]) -> int:
     return pid
 
 
-def supervise(count: int, work: Callable[[], None]) -> int:
-    """Run ``work`` in ``count`` forked workers until told to stop; returns the exit status."""
+def supervise(
+    count: int, work: Callable[[], None], on_hangup: Callable[[], object] | None = None
+) -> int:
+    """Run ``work`` in ``count`` forked workers until told to stop; returns the exit status.
+
+    With ``on_hangup``, SIGHUP runs it here and is passed on to every worker; without,
+    SIGHUP keeps its default action.
+    """
     workers = {_start(work) for _ in range(count)}
     stopping = False
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
-        stopping = True
+        if signum == signal.SIGHUP and on_hangup is not None:
+            on_hangup()
+        else:
+            stopping = True
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, forward)
+    if on_hangup is not None:
+        signal.signal(signal.SIGHUP, forward)
     failed = False
     while workers:
         try:

@@ -1,4 +1,7 @@
-"""``ministry serve``: run the server until SIGINT or SIGTERM, then stop cleanly."""
+"""``ministry serve``: run the server until SIGINT or SIGTERM, then stop cleanly.
+
+With ``--tls-cert`` and ``--tls-key`` it serves HTTPS, and SIGHUP reloads them.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from ministry.services.metrics import Metrics
 from ministry.services.mirror_jobs import MirrorJob, MirrorScheduler, mirror_jobs
 from ministry.settings import Settings
 from ministry.web.server import make_server
+from ministry.web.tls import ServerTLS, server_tls
 from ministry.web.urls import file_path
 from ministry.wiring import Services, build_services
 
@@ -35,18 +39,26 @@ _GRACE_SECONDS = 10.0
 def run(settings: Settings, _arguments: argparse.Namespace) -> int:
     """Serve until told to stop, in one process or several sharing the listening socket."""
     count = (os.cpu_count() or 1) if settings.processes == "auto" else int(settings.processes)
-    # A mistake in the config file stops the start, before the port is taken.
+    # A mistake in the config file or the TLS files stops the start, before the port is taken.
     jobs = mirror_jobs(settings.file)
+    tls = server_tls(settings.tls_cert, settings.tls_key)
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     port = sockets[0].getsockname()[1]
+    scheme = "http" if tls is None else "https"
     try:
         if count == 1:
-            asyncio.run(_serve(settings, jobs, sockets, port))
+            asyncio.run(_serve(settings, jobs, sockets, tls, port))
             return 0
         # Schema upgrades and the default indexes are settled once, before the workers start.
         with_services(settings, _nothing)
-        log.info("serving http://%s:%d/ with %d processes", settings.host, port, count)
-        return supervise(count, lambda: asyncio.run(_serve(settings, jobs, sockets, None)))
+        log.info("serving %s://%s:%d/ with %d processes", scheme, settings.host, port, count)
+        # Each worker inherits the context; the supervisor reloads its own copy too, so
+        # that a worker started after a reload begins with the new certificate.
+        return supervise(
+            count,
+            lambda: asyncio.run(_serve(settings, jobs, sockets, tls, None)),
+            on_hangup=None if tls is None else tls.reload,
+        )
     finally:
         # The port is free again as soon as serving ends, or fails to begin.
         for listening in sockets:
@@ -61,6 +73,7 @@ async def _serve(
     settings: Settings,
     jobs: Sequence[MirrorJob],
     sockets: list[socket.socket],
+    tls: ServerTLS | None,
     port: int | None,
 ) -> None:
     stopping = asyncio.Event()
@@ -68,10 +81,16 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    async with serving(settings, jobs, sockets):
+    if tls is not None:
+        loop.add_signal_handler(signal.SIGHUP, tls.reload)
+    async with serving(settings, jobs, sockets, tls):
         if port is not None:
             log.info(
-                "serving http://%s:%d/ (data: %s)", settings.host, port, settings.data.resolve()
+                "serving %s://%s:%d/ (data: %s)",
+                "http" if tls is None else "https",
+                settings.host,
+                port,
+                settings.data.resolve(),
             )
         await stopping.wait()
     if port is not None:
@@ -80,10 +99,14 @@ async def _serve(
 
 @contextlib.asynccontextmanager
 async def serving(
-    settings: Settings, jobs: Sequence[MirrorJob], sockets: list[socket.socket]
+    settings: Settings,
+    jobs: Sequence[MirrorJob],
+    sockets: list[socket.socket],
+    tls: ServerTLS | None = None,
 ) -> AsyncIterator[Services]:
     """The server answering on ``sockets`` for as long as the block runs, then stopped
     the way SIGTERM stops it: no new connections, requests in flight finished first.
+    With ``tls``, it speaks HTTPS only, with that context.
 
     Also what the test suite runs inside its own process, so that the server it talks
     to there is this one, not a copy.
@@ -104,7 +127,9 @@ async def serving(
     scheduler = MirrorScheduler(jobs, services.mirror, services.metadata)
     scheduler.start()
     app = make_app(services)
-    server = make_server(app, settings.max_connections, settings.client_timeout)
+    server = make_server(
+        app, settings.max_connections, settings.client_timeout, None if tls is None else tls.context
+    )
     services.metrics.watch_connections(lambda: server.open_connections)
     server.add_sockets(sockets)
     try:

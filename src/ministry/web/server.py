@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import ssl
 from datetime import timedelta
 from typing import Any
 
@@ -142,16 +143,21 @@ def connection_cap(wanted_connections: int = MAX_CONNECTIONS) -> int:
 
 
 def make_server(
-    app: tornado.web.Application, max_connections: int, client_timeout: float
+    app: tornado.web.Application,
+    max_connections: int,
+    client_timeout: float,
+    tls: ssl.SSLContext | None = None,
 ) -> CappedHTTPServer:
     """The server for ``app``, with every limit above and at most ``max_connections``.
 
     Any body but an upload's (which streams, and which web.stalls watches instead) is
     at most ``BODY_LIMIT`` bytes and must arrive whole within ``client_timeout``
-    seconds; a request's head gets ``IDLE_MARGIN`` more.
+    seconds; a request's head gets ``IDLE_MARGIN`` more. With ``tls`` (web.tls) every
+    connection is HTTPS, and requests know it (``request.protocol``).
     """
     server = CappedHTTPServer(
         app,
+        ssl_options=tls,
         max_header_size=MAX_HEADER_SIZE,
         max_body_size=BODY_LIMIT,
         max_buffer_size=BODY_LIMIT,
