@@ -80,7 +80,7 @@ def test_uv_publishes_with_a_github_actions_identity(
             home,
             "publish", "--trusted-publishing", "always",
             "--publish-url", f"{https(server)}/legacy/", str(wheel),
-            extra_environment=environment,
+            environment=environment,
         )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert actions.audiences == [AUDIENCE]
@@ -113,7 +113,7 @@ def test_uv_with_a_workflow_nobody_trusts_publishes_nothing(
             home,
             "publish", "--trusted-publishing", "always",
             "--publish-url", f"{https(server)}/legacy/", str(make_wheel(tmp_path, unique, "1.0")),
-            extra_environment={
+            environment={
                 "GITHUB_ACTIONS": "true",
                 "ACTIONS_ID_TOKEN_REQUEST_URL": actions.url,
                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN": actions.request_token,
@@ -156,7 +156,7 @@ def test_uv_publishes_with_a_gitlab_identity(
             "publish", "--trusted-publishing", "always",
             "--publish-url", f"https://127.0.0.1:{restarted.port}/legacy/",
             str(make_wheel(tmp_path, unique, "1.0")),
-            extra_environment={
+            environment={
                 "GITLAB_CI": "true", variable: token, "SSL_CERT_FILE": str(certificates.authority),
             },
         )  # fmt: skip
