@@ -21,7 +21,7 @@ import pytest
 
 from conftest import ALICE, BOB, add_user
 from support.distributions import make_wheel
-from support.inprocess import InProcessServer
+from support.inprocess import InProcessServer, call_cli
 from support.logins import form_login
 from support.oidc import Issuer
 from support.uploads import post_upload
@@ -330,3 +330,24 @@ def test_owners_add_and_remove_publishers_on_the_project_page(
         )  # fmt: skip
         assert removed.status_code == 303, removed.text
     assert client.get(f"/-/api/indexes/main/projects/{unique}/publishers", auth=ALICE).json() == []
+
+
+def test_config_show_writes_the_pinned_keys_as_a_table_the_file_takes_back(
+    tmp_path: Path,
+) -> None:
+    pins = ["https://a.example=/keys/a.json", "https://b.example=/keys/b.json"]
+    flags = [f"--oidc-jwks={pin}" for pin in pins]
+    shown = call_cli("config", "show", "--data", str(tmp_path / "d"), *flags)
+    assert shown.returncode == 0, shown.stderr
+    written = tmp_path / "ministry.toml"
+    written.write_text(shown.stdout)
+    again = call_cli("config", "show", "--config", str(written))
+    assert again.returncode == 0, again.stderr
+    line = (
+        'oidc_jwks = { "https://a.example" = "/keys/a.json", "https://b.example" = "/keys/b.json" }'
+    )
+    assert f"{line}  # --oidc-jwks" in shown.stdout.splitlines()
+    assert line in again.stdout
+    bad = call_cli("config", "show", "--data", str(tmp_path / "d"), "--oidc-jwks", "no-file")
+    assert bad.returncode == 2
+    assert "ISSUER=FILE" in bad.stderr and "Traceback" not in bad.stderr

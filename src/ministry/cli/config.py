@@ -55,6 +55,10 @@ def _line(option: Option, value: Any, settings: Settings, source: str) -> str:
         return f"# {option.key}: not set; {option.default}{shown}"
     if isinstance(value, Path):
         value = str(value)
+    elif option.name == "oidc_jwks":
+        # A table in the file, issuer to key file.
+        pairs = ", ".join(f"{_toml(issuer)} = {_toml(str(path))}" for issuer, path in value)
+        return f"{option.key} = {{ {pairs} }}  # {source}"
     elif isinstance(value, tuple):
         value = list(value)
     if option.secret and isinstance(value, str):
