@@ -16,6 +16,7 @@ from support.backends import RedisServer, SeaweedS3
 from support.hypothesis_profiles import load_profile
 from support.inprocess import InProcessServer
 from support.server import MinistryServer, Server
+from support.tls import Certificates, make_certificates
 
 # One conftest module only: a second one elsewhere would shadow this one's names
 # (ALICE, add_user) for the modules that import them.
@@ -167,6 +168,15 @@ def fresh_process(tmp_path: Path) -> Iterator[Server]:
     add_user(instance, *ALICE)
     yield instance
     instance.stop()
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A throw-away certificate authority and a certificate for 127.0.0.1 signed by it;
+    the key readable by its owner only, as a server's must be."""
+    made = make_certificates(tmp_path_factory.mktemp("tls"))
+    made.key.chmod(0o600)
+    return made
 
 
 @pytest.fixture

@@ -67,13 +67,6 @@ def log_text(server: MinistryServer) -> str:
 
 
 @pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    made = make_certificates(tmp_path_factory.mktemp("tls"))
-    made.key.chmod(0o600)
-    return made
-
-
-@pytest.fixture(scope="module")
 def https(
     tmp_path_factory: pytest.TempPathFactory, certificates: Certificates
 ) -> Iterator[MinistryServer]:

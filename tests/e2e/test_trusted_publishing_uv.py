@@ -10,8 +10,10 @@ audience, exchanges the token, uploads, and burns the upload token.
 from __future__ import annotations
 
 import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,16 +23,11 @@ from support.clients import uv
 from support.distributions import make_wheel
 from support.oidc import Issuer, actions_token_service
 from support.server import MinistryServer
-from support.tls import Certificates, make_certificates
+from support.tls import Certificates
 
 AUDIENCE = "ministry-e2e"
 REPOSITORY = "acme/widgets"
 WORKFLOW = "release.yml"
-
-
-@pytest.fixture
-def certificates(tmp_path: Path) -> Certificates:
-    return make_certificates(tmp_path / "tls")
 
 
 @pytest.fixture
@@ -57,6 +54,31 @@ def https(server: MinistryServer) -> str:
     return f"https://127.0.0.1:{server.port}"
 
 
+def publish_from_actions(
+    server: MinistryServer,
+    certificates: Certificates,
+    issuer: Issuer,
+    claims: dict[str, Any],
+    home: Path,
+    wheel: Path,
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``uv publish --trusted-publishing always`` as a GitHub Actions step runs it; uv's
+    result and the audiences it asked the token service for."""
+    with actions_token_service(issuer, claims) as actions:
+        result = uv(
+            home,
+            "publish", "--trusted-publishing", "always",
+            "--publish-url", f"{https(server)}/legacy/", str(wheel),
+            environment={
+                "GITHUB_ACTIONS": "true",
+                "ACTIONS_ID_TOKEN_REQUEST_URL": actions.url,
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": actions.request_token,
+                "SSL_CERT_FILE": str(certificates.authority),
+            },
+        )  # fmt: skip
+    return result, actions.audiences
+
+
 def test_uv_publishes_with_a_github_actions_identity(
     server: MinistryServer,
     certificates: Certificates,
@@ -69,21 +91,9 @@ def test_uv_publishes_with_a_github_actions_identity(
     assert added.returncode == 0, added.stderr
     wheel = make_wheel(tmp_path, unique, "1.0")
     claims = issuer.github_claims(REPOSITORY, WORKFLOW, AUDIENCE)
-    with actions_token_service(issuer, claims) as actions:
-        environment = {
-            "GITHUB_ACTIONS": "true",
-            "ACTIONS_ID_TOKEN_REQUEST_URL": actions.url,
-            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": actions.request_token,
-            "SSL_CERT_FILE": str(certificates.authority),
-        }
-        result = uv(
-            home,
-            "publish", "--trusted-publishing", "always",
-            "--publish-url", f"{https(server)}/legacy/", str(wheel),
-            environment=environment,
-        )  # fmt: skip
+    result, audiences = publish_from_actions(server, certificates, issuer, claims, home, wheel)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert actions.audiences == [AUDIENCE]
+    assert audiences == [AUDIENCE]
     log = server.log()
     assert '"POST /_/oidc/mint-token HTTP/1.1" 200' in log
     assert '"POST /legacy/ HTTP/1.1" 200' in log
@@ -108,18 +118,8 @@ def test_uv_with_a_workflow_nobody_trusts_publishes_nothing(
     added = server.cli("publisher", "add", unique, "--github", REPOSITORY, "--workflow", WORKFLOW)
     assert added.returncode == 0, added.stderr
     claims = issuer.github_claims(REPOSITORY, "nightly.yml", AUDIENCE)
-    with actions_token_service(issuer, claims) as actions:
-        result = uv(
-            home,
-            "publish", "--trusted-publishing", "always",
-            "--publish-url", f"{https(server)}/legacy/", str(make_wheel(tmp_path, unique, "1.0")),
-            environment={
-                "GITHUB_ACTIONS": "true",
-                "ACTIONS_ID_TOKEN_REQUEST_URL": actions.url,
-                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": actions.request_token,
-                "SSL_CERT_FILE": str(certificates.authority),
-            },
-        )  # fmt: skip
+    wheel = make_wheel(tmp_path, unique, "1.0")
+    result, _ = publish_from_actions(server, certificates, issuer, claims, home, wheel)
     assert result.returncode != 0
     assert "workflow" in result.stderr  # uv prints the server's reason
     assert '"POST /legacy/ HTTP/1.1" 200' not in server.log()

@@ -24,13 +24,6 @@ from support.uploads import post_upload
 
 
 @pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    made = make_certificates(tmp_path_factory.mktemp("tls"))
-    made.key.chmod(0o600)
-    return made
-
-
-@pytest.fixture(scope="module")
 def https(
     tmp_path_factory: pytest.TempPathFactory, certificates: Certificates
 ) -> Iterator[InProcessServer]:
