@@ -118,6 +118,19 @@ def test_a_pending_publisher_makes_its_owner_the_projects(
     assert roles["owners"] == ["bob"]
 
 
+def test_a_pending_publisher_does_not_publish_in_a_project_someone_else_created(
+    server: InProcessServer, client: httpx.Client, issuer: Issuer, tmp_path: Path, unique: str
+) -> None:
+    add_publisher(server, unique, "--owner", "bob")
+    response = post_upload(client, make_wheel(tmp_path, unique, "1.0"), auth=ALICE)
+    assert response.status_code == 200, response.text  # alice was first: she owns it
+    token = minted(client, issuer)
+    response = post_upload(client, make_wheel(tmp_path, unique, "2.0"), auth=("__token__", token))
+    assert response.status_code == 403, response.text
+    assert "alice" in response.text
+    assert len(files_of(client, unique)) == 1
+
+
 def _refused(client: httpx.Client, token: str, code: str, words: str) -> None:
     response = mint(client, token)
     assert response.status_code in (400, 422), response.text

@@ -212,7 +212,12 @@ def publisher(identity: Identity, index: IndexConfig, project: str | None = None
     """
     trusted = identity.trusted_for(index.name, project) if project is not None else None
     if trusted is not None:
-        return Publisher(trusted.owner, None)
+        if trusted.owner is None:
+            return Publisher(None, None)
+        # Added for a project yet to exist: it publishes there only while the user who
+        # added it holds a role, so that a project someone else created first is not
+        # theirs to publish in.
+        return Publisher(trusted.owner, frozenset({trusted.owner}))
     owner = None if ":" in identity.user else identity.user
     principals = None if manages_index(identity, index) else identity.principals
     return Publisher(owner, principals)
