@@ -175,7 +175,10 @@ class RedisDatabase:
             async with asyncio.timeout(self._change_seconds):
                 return await self._change(work)
         except TimeoutError:
-            raise _no_answer(self._change_seconds) from None
+            raise _no_answer(
+                self._change_seconds,
+                "the change may or may not have been made: check before repeating it",
+            ) from None
         except RedisError as exc:
             raise _storage_error(exc) from exc
 
@@ -239,7 +242,7 @@ class RedisDatabase:
         try:
             return await asyncio.wait_for(operation, self._options.timeout)
         except TimeoutError:
-            raise _no_answer(self._options.timeout) from None
+            raise _no_answer(self._options.timeout, "try again shortly") from None
         except RedisError as exc:
             raise _storage_error(exc) from exc
 
@@ -268,10 +271,10 @@ def _client_defaults(seconds: float) -> dict[str, Any]:
     }
 
 
-def _no_answer(seconds: float) -> StorageUnavailable:
+def _no_answer(seconds: float, advice: str) -> StorageUnavailable:
     log.warning("Redis did not answer within %g s (redis_timeout)", seconds)
     return StorageUnavailable(
-        f"The metadata store (Redis) did not answer within {seconds:g} s; try again shortly."
+        f"The metadata store (Redis) did not answer within {seconds:g} s; {advice}."
     )
 
 
