@@ -699,8 +699,11 @@ class MinistryCluster(Ministry):
             str(directory),
             "--save",
             "",
+            # As docs/deploy.md recommends, and as Ministry requires to start (redis_durability).
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "always",
             "--daemonize",
             "no",
         ]

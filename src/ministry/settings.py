@@ -70,6 +70,15 @@ class Settings:
     offline: bool = False
     #: Metadata store: ``sqlite:///path`` (default: in the data directory) or ``redis://host:port/N``.
     db: str | None = None
+    #: A Redis metadata store that may lose acknowledged uploads: "strict" refuses to
+    #: start on it, "warn" starts and reports the risk (storage/redis/durability.py).
+    redis_durability: str = "strict"
+    #: Replicas each change must reach (Redis WAIT) before it is acknowledged; 0: none.
+    redis_wait_replicas: int = 0
+    #: Milliseconds WAIT gives the replicas before the request fails with 503.
+    redis_wait_timeout: int = 1000
+    #: Seconds a request waits for Redis before it fails with 503.
+    redis_timeout: float = 2.0
     #: Blob store: ``file:///path`` (default: in the data directory) or ``s3://bucket/prefix``.
     storage: str | None = None
     #: Answer downloads from an S3 store with a redirect to a pre-signed URL.
@@ -242,6 +251,13 @@ def _log_format(value: Any) -> str:
     return text
 
 
+def _redis_durability(value: Any) -> str:
+    text = _text(value).lower()
+    if text not in ("strict", "warn"):
+        raise ValueError(f"{value!r} is not a Redis durability mode: use strict or warn")
+    return text
+
+
 def _password_hash_cost(value: Any) -> str:
     text = _text(value).lower()
     if text not in ("standard", "minimal"):
@@ -411,6 +427,23 @@ OPTIONS: tuple[Option, ...] = (
            every_command=True),
     Option("db", "storage", "db", "SQLite in the data directory", "The metadata store: "
            "sqlite:///PATH or redis://HOST:PORT/N.", _text, "URL", secret=True,
+           every_command=True),
+    Option("redis_durability", "storage", "redis_durability", "strict", "Redis only: strict "
+           "refuses to start unless Redis runs with appendonly yes and appendfsync always "
+           "(else a crash of Redis loses acknowledged uploads); warn starts anyway and "
+           "reports the risk in the log, /-/ready and the metrics.", _redis_durability,
+           "MODE", every_command=True),
+    Option("redis_wait_replicas", "storage", "redis_wait_replicas", "0", "Redis only: "
+           "replicas each change must reach (WAIT) before it is acknowledged; fewer in time "
+           "answer 503. 0 waits for none.",
+           lambda v: _whole(v, "a number of replicas (0 to 100)", 0, 100), "N",
+           every_command=True),
+    Option("redis_wait_timeout", "storage", "redis_wait_timeout", "1000", "Redis only: "
+           "milliseconds the replicas have to acknowledge a change.",
+           lambda v: _whole(v, "a number of milliseconds from 1 to 60000", 1, 60000), "MS",
+           every_command=True),
+    Option("redis_timeout", "storage", "redis_timeout", "2", "Redis only: seconds a request "
+           "waits for Redis before it fails with 503.", _timeout, "SECONDS",
            every_command=True),
     Option("storage", "storage", "blobs", "a directory in the data directory", "The blob "
            "store: file:///PATH or s3://BUCKET/PREFIX.", _text, "URL", secret=True,

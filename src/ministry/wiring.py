@@ -310,8 +310,9 @@ def _missing_extra(extra: str, url: str) -> InvalidRequest:
     )
 
 
-def metadata_store(url: str) -> MetadataStore:
-    """The metadata store a URL names: ``sqlite:///path`` or ``redis://host:port/N``."""
+def metadata_store(url: str, settings: Settings) -> MetadataStore:
+    """The metadata store a URL names: ``sqlite:///path`` or ``redis://host:port/N``
+    (with the ``redis_*`` settings)."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from ministry.storage.sqlite import SqliteMetadataStore
@@ -320,9 +321,16 @@ def metadata_store(url: str) -> MetadataStore:
     if scheme in ("redis", "rediss", "unix"):
         try:
             from ministry.storage.redis import RedisMetadataStore
+            from ministry.storage.redis.durability import RedisOptions
         except ImportError as exc:
             raise _missing_extra("redis", url) from exc
-        return RedisMetadataStore(url)
+        options = RedisOptions(
+            durability="warn" if settings.redis_durability == "warn" else "strict",
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout_ms=settings.redis_wait_timeout,
+            timeout=settings.redis_timeout,
+        )
+        return RedisMetadataStore(url, options)
     raise InvalidRequest(
         f"Unknown metadata store {mask_url(url)!r}: use sqlite:///PATH or redis://HOST:PORT/N."
     )
@@ -378,7 +386,7 @@ def build_services(
     A server passes its ``metrics``, into which every store call is then timed; a
     command has no use for those timings.
     """
-    metadata = metadata_store(settings.db_url)
+    metadata = metadata_store(settings.db_url, settings)
     if metrics is not None:
         metadata = timed_store(metadata, metrics.store_seconds)
     blobs = blob_store(settings.storage_url, redirect=settings.storage_redirect)

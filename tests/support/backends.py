@@ -274,20 +274,33 @@ class _Launcher:
 
 
 class RedisServer(_Launcher):
-    """``redis-server`` on a free loopback port, without persistence outside its directory.
+    """``redis-server`` on a free loopback port, persisting only inside its directory.
 
     ``RedisServer().start()`` (or ``with RedisServer() as redis:``) waits until PING
     answers; ``url`` is what ``--db`` takes. The Debian service the package may have
     started on port 6379 is never used.
+
+    It runs as a server must for Ministry to start on it: every write in the
+    append-only file, fsynced before the answer (``DURABLE``). ``options`` replace
+    those (``NOT_DURABLE``, ``("--rename-command", "CONFIG", "")``, ``--replicaof``…).
     """
 
     name = "redis"
+    DURABLE: tuple[str, ...] = ("--appendonly", "yes", "--appendfsync", "always")
+    NOT_DURABLE: tuple[str, ...] = ("--appendonly", "no")
 
-    def __init__(self, directory: Path | None = None, *, executable: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        executable: str | None = None,
+        options: Sequence[str] = DURABLE,
+    ) -> None:
         found = executable or shutil.which("redis-server")
         if found is None:
             missing_tool("redis-server not found on PATH (Debian: apt-get install redis-server)")
         self.executable = found
+        self.options = tuple(options)
         super().__init__(directory)
         self.port = 0
 
@@ -308,8 +321,8 @@ class RedisServer(_Launcher):
                 "--bind", LOOPBACK,
                 "--dir", str(self.directory),
                 "--save", "",
-                "--appendonly", "no",
                 "--daemonize", "no",
+                *self.options,
             ]
         )  # fmt: skip
         self._process.wait_until(self.ping, _REDIS_START_TIMEOUT)

@@ -99,7 +99,7 @@ def test_a_missing_tool_skips_or_fails(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 @pytest.mark.slow
 def test_redis_server_serves_on_loopback_and_stops(tmp_path: Path) -> None:
-    """A private redis-server without persistence; stop is quick and frees the port."""
+    """A private redis-server, durable inside its directory; stop is quick and frees the port."""
     directory = tmp_path / "redis"
     server = RedisServer(directory).start()
     try:
@@ -113,7 +113,8 @@ def test_redis_server_serves_on_loopback_and_stops(tmp_path: Path) -> None:
             client.set("key", b"value")
             assert client.get("key") == b"value"
             assert client.config_get("save") == {"save": ""}
-            assert client.config_get("appendonly") == {"appendonly": "no"}
+            assert client.config_get("appendonly") == {"appendonly": "yes"}
+            assert client.config_get("appendfsync") == {"appendfsync": "always"}
             assert client.config_get("dir") == {"dir": str(directory.resolve())}
         finally:
             client.close()
@@ -123,8 +124,9 @@ def test_redis_server_serves_on_loopback_and_stops(tmp_path: Path) -> None:
     assert not server.running
     assert port_is_free(server.port)
     assert not group_alive(server.pid)
-    # Nothing persisted, even on shutdown; a directory it was given is left in place.
-    assert sorted(p.name for p in directory.iterdir()) == ["redis.log"]
+    # No snapshot, even on shutdown, only the append-only file; a directory it was
+    # given is left in place.
+    assert sorted(p.name for p in directory.iterdir()) == ["appendonlydir", "redis.log"]
 
 
 @pytest.mark.slow

@@ -29,7 +29,8 @@ def _with_stores(settings: Settings, work: Callable[[Stores], Awaitable[T]]) -> 
     """Open only the stores: no default index is created, so an empty target stays empty."""
 
     async def run() -> T:
-        metadata, blobs = metadata_store(settings.db_url), blob_store(settings.storage_url)
+        metadata = metadata_store(settings.db_url, settings)
+        blobs = blob_store(settings.storage_url)
         await metadata.open()
         try:
             await blobs.open()

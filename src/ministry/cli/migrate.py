@@ -20,7 +20,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
     console = Console(stderr=True)
 
     async def work(services: Services) -> MigrationReport:
-        target_metadata = metadata_store(arguments.to_db)
+        target_metadata = metadata_store(arguments.to_db, settings)
         target_blobs = blob_store(arguments.to_storage)
         await target_metadata.open()
         await target_blobs.open()

@@ -118,6 +118,7 @@ async def serving(
     if settings.oidc_jwks:
         _ = services.trusted_publishing  # reads the pinned key files: a bad one stops the start
     await services.start()
+    services.metrics.store_risks.labels("metadata").set(len(services.metadata.risks()))
     for job in jobs:
         config = await services.indexes.get(job.index)
         if config.kind != "proxy":

@@ -35,6 +35,13 @@ class Metrics:
         Info("ministry_build", "The release of Ministry serving.", registry=self.registry).info(
             {"version": version()}
         )
+        self.store_risks = Gauge(
+            "ministry_store_risks",
+            "Risks a store was started despite, by store: 1 when the operator overrode a "
+            "check (redis_durability warn on a Redis that may lose acknowledged uploads).",
+            ["store"],
+            registry=self.registry,
+        )
         self.proxy_pages = Counter(
             "ministry_proxy_pages",
             "Upstream project page lookups by result: hit (fresh cache), revalidated (304), "

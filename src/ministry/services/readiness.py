@@ -6,7 +6,8 @@ docs/security.md, "Stores that fail".
 both stores answer, and both take writes, so that a load balancer or an
 orchestrator can tell a node whose storage failed from one that is merely busy.
 A full disk is not seen here (nothing is full until a write needs the space):
-uploads report it with 507.
+uploads report it with 507. A store started despite a risk (``redis_durability
+warn``) stays ready, and the risk is reported beside its state.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ministry.errors import StorageError
 from ministry.storage.protocols import BlobStore, StoreLifecycle
@@ -33,6 +34,8 @@ class Readiness:
     """Each store's state: ``"ok"``, or a message that says what fails."""
 
     stores: dict[str, str]
+    #: What a store was started despite, by store (only those with a risk).
+    risks: dict[str, str] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -45,7 +48,8 @@ async def check_stores(metadata: StoreLifecycle, blobs: BlobStore) -> Readiness:
     results = await asyncio.gather(
         _probe("metadata", metadata.check()), _probe("blobs", blobs.check())
     )
-    return Readiness(dict(results))
+    risks = {"metadata": " ".join(metadata.risks())} if metadata.risks() else {}
+    return Readiness(dict(results), risks)
 
 
 async def _probe(name: str, check: Awaitable[None]) -> tuple[str, str]:

@@ -73,6 +73,11 @@ class StoreLifecycle(Protocol):
     async def check(self) -> None:
         """Raise ``StorageError`` unless the store answers and takes writes (for ``/-/ready``)."""
 
+    def risks(self) -> tuple[str, ...]:
+        """Risks the operator chose to start despite (an override of a check at ``open``),
+        reported by ``/-/ready`` and the metrics; empty for a store that keeps what it
+        acknowledged."""
+
 
 class ChangeLog(Protocol):
     """The serial and the change log that every change appends to."""

@@ -71,13 +71,17 @@ class ReadyHandler(BaseHandler):
     """``/-/ready``: 200 while both stores answer and take writes; 503 says which fails."""
 
     async def get(self) -> None:
-        """``{"status": "ready"|"unavailable", "stores": {"metadata": …, "blobs": …}}``."""
+        """``{"status": "ready"|"unavailable", "stores": {"metadata": …, "blobs": …}}``,
+        and ``"risks": {"metadata": …}`` for a store started despite a risk."""
         readiness = await check_stores(self.services.metadata, self.services.blobs)
         self.set_status(200 if readiness.ready else 503)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         status = "ready" if readiness.ready else "unavailable"
-        self.finish(json.dumps({"status": status, "stores": readiness.stores}))
+        answer: dict[str, object] = {"status": status, "stores": readiness.stores}
+        if readiness.risks:
+            answer["risks"] = readiness.risks
+        self.finish(json.dumps(answer))
 
     head = get
 

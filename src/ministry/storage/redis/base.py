@@ -6,10 +6,17 @@ Any other change commits a new serial first, so a transaction that raced another
 is retried from its reads: two nodes uploading different files of one project
 both land, and of two uploading one filename exactly one wins. The serial thus
 counts strictly upwards across every node.
+
+Every call has a deadline (``redis_timeout``): a Redis that hangs fails the request
+with 503 within it rather than holding it for the sockets' timeouts and retries. With
+``redis_wait_replicas``, a change is acknowledged only once that many replicas have
+it (``WAIT``); durability.py says why, and what is checked at start.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,10 +35,12 @@ from ministry.core.masking import mask_url
 from ministry.core.models import Actor, Change
 from ministry.errors import StorageError, StorageFull, StorageUnavailable
 from ministry.storage.records import dumps, loads
+from ministry.storage.redis.durability import RedisOptions, read_persistence
 
 __all__ = ["LAYOUT", "RedisDatabase", "Transaction", "now", "text"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _DEFAULT_PREFIX = "ministry"
 #: The key layout this release reads and writes; raise it with a change of layout, and
 #: convert older layouts in ``convert_layout``. 2: projects have owners (``roles``).
@@ -86,14 +95,16 @@ class RedisDatabase:
     """The connection and the transaction discipline of one Redis database (the
     ``StoreLifecycle`` and ``ChangeLog`` roles of ``MetadataStore``)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, options: RedisOptions | None = None) -> None:
+        self._options = options or RedisOptions()
+        self._risks: tuple[str, ...] = ()
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self._prefix = query.pop("prefix", [_DEFAULT_PREFIX])[0]
         # Other parameters (``ssl_cert_reqs``, ``socket_timeout``…) are redis-py's.
         self._url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            self._url, decode_responses=True, **_client_defaults()
+            self._url, decode_responses=True, **_client_defaults(self._change_seconds)
         )
 
     def key(self, *parts: str) -> str:
@@ -105,8 +116,19 @@ class RedisDatabase:
         """The client, for plain reads."""
         return self._redis
 
+    @property
+    def _change_seconds(self) -> float:
+        """The deadline of a change: ``redis_timeout``, and the time WAIT may take."""
+        waits = self._options.wait_timeout_ms / 1000 if self._options.wait_replicas else 0.0
+        return self._options.timeout + waits
+
+    def risks(self) -> tuple[str, ...]:
+        """What this store was started despite (``redis_durability warn``)."""
+        return self._risks
+
     async def open(self) -> None:
-        """Check that Redis answers and holds no keys of a newer layout than this release's.
+        """Check that Redis answers, keeps what it acknowledges (unless the operator said
+        otherwise) and holds no keys of a newer layout than this release's.
 
         The layout is recorded on first open, so that a release that changes the keys
         can tell an older store (to convert) from a newer one (to refuse, since writing
@@ -116,8 +138,14 @@ class RedisDatabase:
         try:
             await self._redis.set(layout_key, LAYOUT, nx=True)
             stored = int(await self._redis.get(layout_key) or LAYOUT)
+            persistence = await read_persistence(self._redis)
         except RedisError as exc:
             raise StorageError(f"Redis at {mask_url(self._url)} does not answer: {exc}") from exc
+        if persistence.risk is not None:
+            if self._options.durability == "strict":
+                raise StorageError(persistence.refusal(mask_url(self._url)))
+            self._risks = (persistence.warning(mask_url(self._url)),)
+            log.warning("%s", self._risks[0])
         if stored > LAYOUT:
             raise StorageError(
                 f"The metadata in Redis was written by a newer release of Ministry (layout "
@@ -143,6 +171,18 @@ class RedisDatabase:
 
     async def change(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         """Run ``work`` as one atomic change, retrying it if another change came first."""
+        try:
+            async with asyncio.timeout(self._change_seconds):
+                return await self._change(work)
+        except TimeoutError:
+            raise _no_answer(
+                self._change_seconds,
+                "the change may or may not have been made: check before repeating it",
+            ) from None
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+
+    async def _change(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         serial_key = self.key("serial")
         while True:
             try:
@@ -153,11 +193,39 @@ class RedisDatabase:
                     if transaction.writes or transaction.changes:
                         self._commit(pipe, transaction, serial_key)
                         await pipe.execute()
-                    return result
+                # Also when nothing was written: a repeated upload finds its file and is
+                # answered as published only once the replicas have it too.
+                await self.replicated()
+                return result
             except WatchError:
                 continue
-            except RedisError as exc:
-                raise _storage_error(exc) from exc
+
+    async def replicated(self) -> None:
+        """Wait until ``redis_wait_replicas`` replicas have every write made so far.
+
+        WAIT counts the writes of its own connection, and a transaction's connection
+        goes back to the pool at EXEC; so a small write is made and waited for on one
+        connection: a replica that has it has all written before it (replication keeps
+        the primary's order). Raises ``StorageUnavailable`` when too few answer in time.
+        """
+        wanted = self._options.wait_replicas
+        if not wanted:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incr(self.key("replicated"))
+            pipe.wait(wanted, self._options.wait_timeout_ms)
+            _, acknowledged = await pipe.execute()
+        if int(acknowledged) < wanted:
+            log.warning(
+                "%d of %d Redis replicas acknowledged a change within %d ms",
+                acknowledged, wanted, self._options.wait_timeout_ms,
+            )  # fmt: skip
+            raise StorageUnavailable(
+                f"The change was written to the metadata store (Redis) but only {acknowledged} "
+                f"of the {wanted} replica(s) it must reach acknowledged it within "
+                f"{self._options.wait_timeout_ms} ms, so it is not known to be safe: a failover "
+                "now could lose it. Check that it is there before repeating it."
+            )
 
     def _commit(self, pipe: Pipeline, transaction: Transaction, serial_key: str) -> None:
         pipe.multi()  # type: ignore[no-untyped-call]
@@ -169,9 +237,12 @@ class RedisDatabase:
             pipe.set(serial_key, transaction.serial)
 
     async def read(self, operation: Awaitable[T]) -> T:
-        """Await a plain read, turning Redis failures into a storage error."""
+        """Await a plain read within ``redis_timeout``, turning Redis failures into a
+        storage error."""
         try:
-            return await operation
+            return await asyncio.wait_for(operation, self._options.timeout)
+        except TimeoutError:
+            raise _no_answer(self._options.timeout, "try again shortly") from None
         except RedisError as exc:
             raise _storage_error(exc) from exc
 
@@ -187,17 +258,24 @@ class RedisDatabase:
         return [loads(Change, text(member)) for member in members]  # type: ignore[arg-type]
 
 
-def _client_defaults() -> dict[str, Any]:
+def _client_defaults(seconds: float) -> dict[str, Any]:
     """Timeouts and retries, unless the URL sets them (its ``socket_timeout`` and the like win).
 
-    Without timeouts a Redis that hangs would hang every request; with redis-py's own
-    retry budget a Redis that is down would hold each request for seconds before its 503.
+    The deadline of each call (``read``, ``change``) is what bounds a request; these
+    only keep a connection from waiting on a hung Redis longer than that deadline.
     """
     return {
-        "socket_connect_timeout": 5.0,
-        "socket_timeout": 10.0,
+        "socket_connect_timeout": seconds,
+        "socket_timeout": seconds,
         "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
     }
+
+
+def _no_answer(seconds: float, advice: str) -> StorageUnavailable:
+    log.warning("Redis did not answer within %g s (redis_timeout)", seconds)
+    return StorageUnavailable(
+        f"The metadata store (Redis) did not answer within {seconds:g} s; {advice}."
+    )
 
 
 def _storage_error(exc: RedisError) -> StorageError:

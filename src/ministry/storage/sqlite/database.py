@@ -132,6 +132,10 @@ class Database:
             self._connections.clear()
             self._reader = None
 
+    def risks(self) -> tuple[str, ...]:
+        """None: a commit is on disk (WAL, fsynced) before it is acknowledged."""
+        return ()
+
     async def check(self) -> None:
         """Read the serial, and make sure the file and its directory (the WAL's) take writes."""
 
