@@ -134,6 +134,23 @@ def test_add_file_publishes_with_a_new_serial(metadata: MetadataStore) -> None:
     assert run(metadata.list_projects("other-index")) == []
 
 
+def test_a_file_keeps_its_provenance(metadata: MetadataStore) -> None:
+    """The sha256 of a file's provenance document is stored and read back with the file;
+    a file without one reads back as None."""
+    proven = replace(dist_file("demo-1.0.tar.gz"), provenance_sha256="c" * 64)
+    run(metadata.add_file(proven, "demo", {}, Actor("alice")))
+    run(metadata.add_file(dist_file("demo-1.0-py3-none-any.whl"), "demo", {}, Actor("alice")))
+    stored = run(metadata.get_file("main", "demo-1.0.tar.gz"))
+    assert stored is not None and stored.provenance_sha256 == "c" * 64
+    plain = run(metadata.get_file("main", "demo-1.0-py3-none-any.whl"))
+    assert plain is not None and plain.provenance_sha256 is None
+    listed = {
+        f.filename: f.provenance_sha256
+        for f in run(metadata.list_files("main", NormalizedName("demo")))
+    }
+    assert listed == {"demo-1.0.tar.gz": "c" * 64, "demo-1.0-py3-none-any.whl": None}
+
+
 def test_serial_is_strictly_increasing_and_logged(metadata: MetadataStore) -> None:
     """Every change bumps the serial; the change log lists them in order."""
     serials = []
@@ -828,7 +845,9 @@ async def _populate(store: MetadataStore) -> None:
     await store.add_token(token, Actor("alice", "10.1.2.3"))
     await store.touch_token(token.token_id, when + timedelta(hours=1))
     for name, version in (("demo-1.0.tar.gz", "1.0"), ("demo-1.1.tar.gz", "1.1")):
-        file = replace(dist_file(name, version=version), metadata_sha256="d" * 64)
+        file = replace(
+            dist_file(name, version=version), metadata_sha256="d" * 64, provenance_sha256="c" * 64
+        )
         await store.add_file(file, "Demo", {"summary": version}, Actor("alice"))
     await store.add_file(replace(dist_file("demo-2.0.tar.gz", version="2.0"), index="team/dev"),
                          "Demo", {}, Actor("bob"))  # fmt: skip

@@ -188,6 +188,9 @@ class DistFile:
     #: None: not yanked; a string (possibly empty): yanked, with that reason.
     yanked: str | None = None
     serial: int = 0
+    #: sha256 of the file's PEP 740 provenance document in the blob store (the Integrity
+    #: API serves it), or None when it was uploaded without attestations.
+    provenance_sha256: str | None = None
 
     @property
     def is_yanked(self) -> bool:

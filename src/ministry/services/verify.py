@@ -1,7 +1,7 @@
 """Checking the blob store against the records that name its blobs (``ministry verify``).
 
-Every blob a record names (a hosted file, its PEP 658 metadata file, a file in a
-proxy index's cache) is read back and hashed. A blob whose bytes do not hash to
+Every blob a record names (a hosted file, its PEP 658 metadata file, its PEP 740
+provenance document, a file in a proxy index's cache) is read back and hashed. A blob whose bytes do not hash to
 its name is moved to quarantine, so that a flipped bit is reported and never
 served again (docs/security.md, "Stores that fail"); a record whose blob is missing is reported.
 Blobs that no record names (orphans: the bytes of a refused or deleted upload,
@@ -112,7 +112,7 @@ class VerifyListener(Protocol):
 class _Reference:
     """A record naming a blob."""
 
-    kind: Literal["hosted", "metadata", "cached"]
+    kind: Literal["hosted", "metadata", "provenance", "cached"]
     index: str
     filename: str
 
@@ -121,6 +121,7 @@ class _Reference:
         return {
             "hosted": f"hosted file {where}",
             "metadata": f"metadata file {where}",
+            "provenance": f"provenance of {where}",
             "cached": f"proxy cache {where}",
         }[self.kind]
 
@@ -191,6 +192,9 @@ class Verifier:
                     if file.metadata_sha256 is not None:
                         metadata = _Reference("metadata", name, file.filename + ".metadata")
                         plan.add(file.metadata_sha256, metadata, None)
+                    if file.provenance_sha256 is not None:
+                        proven = _Reference("provenance", name, file.filename)
+                        plan.add(file.provenance_sha256, proven, None)
         for cached in await self._metadata.list_cached_files():
             if index is None or cached.index == index:
                 reference = _Reference("cached", cached.index, cached.filename)
