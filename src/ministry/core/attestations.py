@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from ministry.core.trusted_publishing import DEFAULT_ISSUERS, TrustedPublisher
 from ministry.errors import AttestationRejected, InvalidRequest
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "PREDICATE_TYPES",
     "ProvenancePublisher",
     "check_statement",
+    "provenance_publisher",
     "publisher_from_provenance",
 ]
 
@@ -155,6 +157,40 @@ class ProvenancePublisher:
         if self.environment is None:
             return True
         return (claimed.environment or "").casefold() == self.environment.casefold()
+
+
+def provenance_publisher(
+    trusted: TrustedPublisher, *, environment_checked: bool
+) -> ProvenancePublisher:
+    """The signer that attestations must come from for a trusted publisher of a project.
+
+    ``environment_checked``: the upload's minted token came from this publisher, whose
+    environment (if it names one) the token's claims proved. Otherwise (an upload with
+    an API token, checked against a publisher the project has configured) the environment
+    is left out: the signing certificate does not carry it, so nothing proved it.
+    Raises ``AttestationRejected`` for a publisher on another issuer than github.com's or
+    gitlab.com's (GitHub Enterprise Server, a self-hosted GitLab): pypi-attestations
+    verifies those two only.
+    """
+    if trusted.issuer != DEFAULT_ISSUERS[trusted.provider]:
+        raise AttestationRejected(
+            f"Attestations are verified for publishers on github.com and gitlab.com only; "
+            f"the trusted publisher {trusted.description} is on {trusted.issuer}.",
+            "publisher",
+        )
+    try:
+        return ProvenancePublisher(
+            "GitHub" if trusted.provider == "github" else "GitLab",
+            trusted.repository,
+            trusted.workflow,
+            trusted.environment if environment_checked else None,
+        )
+    except InvalidRequest as error:
+        raise AttestationRejected(
+            f"The trusted publisher {trusted.description} cannot sign attestations: "
+            f"{error.message}",
+            "publisher",
+        ) from None
 
 
 def publisher_from_provenance(value: object) -> ProvenancePublisher:

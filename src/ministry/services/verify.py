@@ -1,9 +1,10 @@
 """Checking the blob store against the records that name its blobs (``ministry verify``).
 
 Every blob a record names (a hosted file, its PEP 658 metadata file, its PEP 740
-provenance document, a file in a proxy index's cache) is read back and hashed. A blob whose bytes do not hash to
-its name is moved to quarantine, so that a flipped bit is reported and never
-served again (docs/security.md, "Stores that fail"); a record whose blob is missing is reported.
+provenance document, a file in a proxy index's cache) is read back and hashed. A blob
+whose bytes do not hash to its name is moved to quarantine, so that a flipped bit is
+reported and never served again (docs/security.md, "Stores that fail"); a record whose
+blob is missing is reported.
 Blobs that no record names (orphans: the bytes of a refused or deleted upload,
 or of a crash between a blob and its record) are moved to quarantine too.
 Quarantine deletes nothing: ``BlobStore.quarantine`` moves the bytes aside.
