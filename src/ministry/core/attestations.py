@@ -11,6 +11,7 @@ imports the Sigstore libraries (docs/security.md, "Attestations").
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = [
     "PREDICATE_TYPES",
     "ProvenancePublisher",
     "check_statement",
+    "describe_provenance",
     "provenance_publisher",
     "publisher_from_provenance",
 ]
@@ -265,3 +267,19 @@ def check_statement(statement: object, filename: str, sha256: str, position: int
             f"{', '.join(sorted(PREDICATE_TYPES))}.",
             "subject",
         )
+
+
+def describe_provenance(document: bytes) -> str | None:
+    """Who a stored provenance document says published the file, for people
+    (``github.com/OWNER/REPO, workflow release.yml``); None if it names nobody readable.
+
+    Only documents verified before they were stored are read here, so the publisher
+    objects are not checked again.
+    """
+    try:
+        value = json.loads(document)
+        bundles = value["attestation_bundles"]
+        described = [publisher_from_provenance(b["publisher"]).describe() for b in bundles]
+    except (ValueError, TypeError, KeyError, AttestationRejected):
+        return None
+    return "; ".join(dict.fromkeys(described)) or None

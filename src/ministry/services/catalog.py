@@ -30,6 +30,7 @@ from cachetools import LRUCache
 from packaging.utils import NormalizedName
 
 from ministry.core import json_api
+from ministry.core.attestations import describe_provenance
 from ministry.core.models import FileEntry, Project
 from ministry.core.negotiation import SIMPLE_JSON
 from ministry.core.proxied_files import HeldBack
@@ -202,6 +203,8 @@ class Catalog:
         self._documents: LRUCache[Hashable, _DocumentEntry] = LRUCache(cache_size)
         self._lists: LRUCache[Hashable, _ListEntry] = LRUCache(_LISTS_KEPT)
         self._indexes: LRUCache[Hashable, _IndexEntry] = LRUCache(_LISTS_KEPT)
+        # Who published a provenance document, by its sha256: it never changes.
+        self._publishers: LRUCache[str, str | None] = LRUCache(cache_size)
 
     # -- simple pages -------------------------------------------------------------------
 
@@ -358,8 +361,30 @@ class Catalog:
             raise NotFound(f"No file {filename!r} of {project} {version} in this index.")
         if file.provenance_sha256 is None:
             raise NotFound(f"{filename!r} was published without attestations: no provenance.")
-        download = Download(file, file.provenance_sha256, is_metadata=False)
-        blob = await self._recorded_blob(download, file.provenance_sha256)
+        return await self._provenance_bytes(file, file.provenance_sha256)
+
+    async def publishers_of(
+        self, access: ReadAccess, project: NormalizedName, filenames: list[str]
+    ) -> dict[str, str]:
+        """Who published each of these files that has a provenance, for the project page."""
+        view = await self.project_view(access, project)
+        found: dict[str, str] = {}
+        for filename in filenames:
+            file = view.by_filename.get(filename)
+            sha256 = file.provenance_sha256 if file is not None else None
+            if file is None or sha256 is None:
+                continue
+            if sha256 not in self._publishers:
+                document = await self._provenance_bytes(file, sha256)
+                self._publishers[sha256] = describe_provenance(document)
+            described = self._publishers[sha256]
+            if described is not None:
+                found[filename] = described
+        return found
+
+    async def _provenance_bytes(self, file: FileEntry, sha256: str) -> bytes:
+        """A provenance document from the blob store (small: at most a few hundred KiB)."""
+        blob = await self._recorded_blob(Download(file, sha256, is_metadata=False), sha256)
         try:
             return b"".join([chunk async for chunk in blob.chunks(0, blob.size - 1)])
         finally:

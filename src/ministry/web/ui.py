@@ -155,6 +155,9 @@ class ProjectHandler(PageHandler):
             roles=roles,
             info=info,
             files=shown["urls"],
+            published=await catalog.publishers_of(
+                access, normalized, [f["filename"] for f in shown["urls"]]
+            ),
             versions=_history(latest["releases"]),
             description=description,
             install=f"pip install --index-url {simple_url} {normalized}{pin}",
