@@ -21,7 +21,9 @@ import pytest
 from conftest import ALICE, add_user
 from support.inprocess import InProcessServer
 from support.oidc import Issuer
+from support.server import wait_for
 from support.uploads import form_fields, post_upload
+from support.upstreams import StaticUpstream
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "attestations"
 SDIST = FIXTURES / "pypi_attestations-0.0.19.tar.gz"
@@ -212,3 +214,72 @@ def test_a_private_index_keeps_its_provenance_private(
     assert result.returncode == 0, result.stderr
     assert client.get(INTEGRITY).status_code == 401
     assert client.get(INTEGRITY, auth=ALICE).status_code == 200
+
+
+# -- a proxy of an index that serves provenance -------------------------------------------
+
+
+@pytest.fixture
+def static() -> Iterator[StaticUpstream]:
+    with StaticUpstream() as upstream:
+        yield upstream
+
+
+def proxy_entry(client: httpx.Client) -> dict[str, Any]:
+    response = client.get(f"/simple/{PROJECT}/", headers=SIMPLE_JSON)
+    assert response.status_code == 200, response.text
+    (entry,) = response.json()["files"]
+    return dict(entry)
+
+
+def test_a_proxy_keeps_the_upstreams_provenance_for_offline_use(
+    static: StaticUpstream, tmp_path: Path
+) -> None:
+    static.add(SDIST, provenance=PROVENANCE.read_bytes())
+    proxy = InProcessServer(tmp_path / "proxy", arguments=["--upstream", static.url]).start()
+    try:
+        with proxy.client() as client:
+            entry = proxy_entry(client)
+            assert entry["provenance"] == proxy.url.rstrip("/") + INTEGRITY
+            assert client.get(entry["url"]).status_code == 200
+            # Fetching the file fetches its provenance too, once.
+            wait_for(lambda: static.count("/integrity/") == 1, what="the provenance fetch")
+            served = client.get(INTEGRITY)
+            assert served.status_code == 200, served.text
+            assert served.headers["Content-Type"] == "application/vnd.pypi.integrity.v1+json"
+            assert served.content == PROVENANCE.read_bytes()
+            assert static.count("/integrity/") == 1
+            assert "github.com/trailofbits/pypi-attestations, workflow release.yml" in (
+                client.get(f"/project/{PROJECT}/").text
+            )
+    finally:
+        proxy.stop()
+    static.offline()
+    offline = InProcessServer(tmp_path / "proxy", arguments=["--offline"]).start()
+    try:
+        with offline.client() as client:
+            assert client.get(INTEGRITY).content == PROVENANCE.read_bytes()
+    finally:
+        offline.stop()
+
+
+def test_a_proxy_drops_a_provenance_that_does_not_verify(
+    static: StaticUpstream, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tampered = recorded()
+    bundle = tampered["attestation_bundles"][0]
+    bundle["publisher"]["repository"] = "mallory/pypi-attestations"
+    static.add(SDIST, provenance=json.dumps(tampered).encode())
+    proxy = InProcessServer(tmp_path / "proxy", arguments=["--upstream", static.url]).start()
+    try:
+        with proxy.client() as client:
+            proxy_entry(client)
+            missing = client.get(INTEGRITY)
+            assert missing.status_code == 404, missing.text
+            assert client.get(INTEGRITY).status_code == 404
+            # Checked once: the refusal is remembered.
+            assert static.count("/integrity/") == 1
+            assert client.get(f"/packages/{PROJECT}/{SDIST.name}").status_code == 200
+    finally:
+        proxy.stop()
+    assert "provenance of pypi_attestations-0.0.19.tar.gz was dropped" in caplog.text

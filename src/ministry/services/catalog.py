@@ -65,6 +65,7 @@ FilePath = Callable[[str, str, str], str]
 #: Builds the Integrity API path of a file's provenance: (index, project, version, filename).
 ProvenancePath = Callable[[str, str, str, str], str]
 _METADATA_SUFFIX = ".metadata"
+_PROVENANCE_SUFFIX = ".provenance"
 _PROXIED_LIST_TTL = 60.0
 #: Projects whose views, pages and JSON documents are kept, the least recently used
 #: forgotten first (each kind apart).
@@ -343,12 +344,14 @@ class Catalog:
         return self._file_path(access.index.name, f.project, f.filename)
 
     def provenance_url(self, access: ReadAccess, f: FileEntry, base_url: str) -> str | None:
-        """The PEP 740 provenance URL of a file, if it has one: this server's Integrity API
-        for a file published with attestations, else the upstream's URL for a proxied one."""
-        if f.provenance_sha256 is not None and self._provenance_path is not None:
-            path = self._provenance_path(access.index.name, f.project, f.version, f.filename)
-            return base_url + path
-        return f.provenance
+        """The PEP 740 provenance URL of a file, if it has one: this server's Integrity API,
+        for a file published with attestations and for a proxied file whose upstream names
+        a provenance (fetched, checked and kept by ``ProxyFiles.provenance``)."""
+        if f.provenance_sha256 is None and f.provenance is None:
+            return None
+        if self._provenance_path is None:
+            return f.provenance
+        return base_url + self._provenance_path(access.index.name, f.project, f.version, f.filename)
 
     async def provenance(
         self, access: ReadAccess, project: NormalizedName, version: str, filename: str
@@ -359,9 +362,21 @@ class Catalog:
         file = view.by_filename.get(filename)
         if file is None or release_key(file.version) != release_key(version):
             raise NotFound(f"No file {filename!r} of {project} {version} in this index.")
-        if file.provenance_sha256 is None:
+        sha256 = await self._provenance_sha256(access, file)
+        if sha256 is None:
             raise NotFound(f"{filename!r} was published without attestations: no provenance.")
-        return await self._provenance_bytes(file, file.provenance_sha256)
+        return await self._provenance_bytes(file, sha256)
+
+    async def _provenance_sha256(
+        self, access: ReadAccess, file: FileEntry, *, fetch: bool = True
+    ) -> str | None:
+        """Where a file's provenance is kept; a proxied file's is fetched if ``fetch``."""
+        if file.upstream_url is None or file.provenance is None:
+            return file.provenance_sha256
+        if fetch:
+            return await self._proxy_files.provenance(access.configs[file.index], file)
+        kept = await self._proxy_files.cached(file.index, file.filename + _PROVENANCE_SUFFIX)
+        return kept.sha256 if kept is not None else None
 
     async def publishers_of(
         self, access: ReadAccess, project: NormalizedName, filenames: list[str]
@@ -371,8 +386,10 @@ class Catalog:
         found: dict[str, str] = {}
         for filename in filenames:
             file = view.by_filename.get(filename)
-            sha256 = file.provenance_sha256 if file is not None else None
-            if file is None or sha256 is None:
+            if file is None:
+                continue
+            sha256 = await self._provenance_sha256(access, file, fetch=False)
+            if sha256 is None:
                 continue
             if sha256 not in self._publishers:
                 document = await self._provenance_bytes(file, sha256)

@@ -92,8 +92,11 @@ class PageHandler(BaseHandler):
         )
 
 
-def size(count: int) -> str:
-    """A size as people read it: 1.2 MB."""
+def size(count: int | None) -> str:
+    """A size as people read it: 1.2 MB; nothing when unknown (a proxied file that an
+    upstream's HTML page listed without its size)."""
+    if count is None:
+        return ""
     value = float(count)
     for unit in _UNITS:
         if value < 1000 or unit == _UNITS[-1]:
