@@ -283,3 +283,14 @@ def test_a_proxy_drops_a_provenance_that_does_not_verify(
     finally:
         proxy.stop()
     assert "provenance of pypi_attestations-0.0.19.tar.gz was dropped" in caplog.text
+
+
+def test_verify_knows_a_provenance_is_no_orphan(
+    server: InProcessServer, client: httpx.Client, issuer: Issuer
+) -> None:
+    add_publisher(server)
+    assert upload(client, ("__token__", minted(client, issuer)), attestations()).status_code == 200
+    result = server.cli("verify", "--grace", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "orphan" not in result.stdout
+    assert client.get(INTEGRITY).json() == recorded()
