@@ -48,7 +48,6 @@ from ministry.storage.records import to_record
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.redis.base import LAYOUT
 from ministry.storage.sqlite import SqliteMetadataStore
-from ministry.storage.sqlite.rows import FILE_COLUMNS
 from ministry.storage.sqlite.schema import _MIGRATIONS
 from ministry.storage.temporary import create_temporary, create_temporary_directory, sweep_orphans
 from support.backends import free_ports
@@ -1180,6 +1179,13 @@ def test_racing_redis_clients_make_one_owner(redis_url: str) -> None:
     assert [f.filename for f in files] == [f"race-1.0-n{roles[0].principal[1:]}-py3-none-any.whl"]
 
 
+# The ``files`` columns of schema 5 (schema 7 added ``provenance_sha256``).
+_SCHEMA_5_FILE_COLUMNS = (
+    "index_name, filename, project, version, packagetype, python_version, requires_python, "
+    "size, sha256, md5, blake2b_256, upload_time, uploader, metadata_sha256, yanked, serial"
+)
+
+
 def test_sqlite_upgrade_gives_projects_their_first_uploader(tmp_path: Path) -> None:
     """Schema 6: the first add-file's user owns a project, else its oldest file's uploader;
     imports (cli:…) and names with no account leave it to the index's admins."""
@@ -1204,8 +1210,8 @@ def test_sqlite_upgrade_gives_projects_their_first_uploader(tmp_path: Path) -> N
             connection.execute("INSERT OR IGNORE INTO projects VALUES ('main', ?, ?, ?, 1)",
                                (project, project, when))  # fmt: skip
             connection.execute(
-                f"INSERT INTO files ({FILE_COLUMNS}) VALUES (?, ?, ?, '1', 'sdist', 'source',"  # noqa: S608
-                " NULL, 1, ?, 'm', 'b', ?, ?, NULL, NULL, 1)",
+                f"INSERT INTO files ({_SCHEMA_5_FILE_COLUMNS}) VALUES (?, ?, ?, '1', 'sdist',"  # noqa: S608
+                " 'source', NULL, 1, ?, 'm', 'b', ?, ?, NULL, NULL, 1)",
                 ("main", filename, project, filename, when, uploader),
             )
             if actor is not None:
