@@ -53,6 +53,7 @@ __all__ = [
 
 #: How old a blob no record names must be before it counts as an orphan.
 DEFAULT_GRACE = timedelta(hours=1)
+_PROVENANCE_SUFFIX = ".provenance"
 #: Blobs hashed at once: enough to keep an S3 connection pool busy, few enough for a disk.
 _AT_ONCE = 4
 
@@ -277,7 +278,8 @@ class Verifier:
         if reference.kind != "cached":
             return moved + "restore it from a backup (its downloads fail until then)"
         await self._metadata.forget_cached_file(reference.index, reference.filename)
-        if not repair:
+        # A proxied file's provenance is fetched again with the file, or when asked for.
+        if not repair or reference.filename.endswith(_PROVENANCE_SUFFIX):
             return moved + (
                 "its cache record is dropped, so the server fetches it again from upstream "
                 "when asked (--repair fetches it now)"
