@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ministry.services.audit import AuditService
     from ministry.services.auth import AuthService
     from ministry.services.bundle import Bundles
-    from ministry.services.catalog import Catalog, FilePath
+    from ministry.services.catalog import Catalog, FilePath, ProvenancePath
     from ministry.services.export import StaticExport
     from ministry.services.maintenance import MaintenanceService
     from ministry.services.metrics import Metrics
@@ -78,6 +78,8 @@ class Services:
     #: A server's metrics, made before its stores so that every store call is timed into
     #: them; None for a command (see ``metrics``).
     server_metrics: Metrics | None = None
+    #: The Integrity API's URL paths (from the URL table); None: no provenance URLs.
+    provenance_path: ProvenancePath | None = None
 
     @cached_property
     def metrics(self) -> Metrics:
@@ -172,7 +174,14 @@ class Services:
         from ministry.services.projects import ProjectResolver
 
         resolver = ProjectResolver(self.metadata, self.proxy_pages)
-        return Catalog(self.metadata, self.blobs, resolver, self.proxy_files, self.file_path)
+        return Catalog(
+            self.metadata,
+            self.blobs,
+            resolver,
+            self.proxy_files,
+            self.file_path,
+            provenance_path=self.provenance_path,
+        )
 
     @cached_property
     def uploads(self) -> UploadService:
@@ -379,7 +388,10 @@ def password_hasher(cost: str) -> PasswordHasher:
 
 
 def build_services(
-    settings: Settings, file_path: FilePath, metrics: Metrics | None = None
+    settings: Settings,
+    file_path: FilePath,
+    metrics: Metrics | None = None,
+    provenance_path: ProvenancePath | None = None,
 ) -> Services:
     """The stores and services for these settings; ``file_path`` comes from the URL table.
 
@@ -402,4 +414,5 @@ def build_services(
         server_metrics=metrics,
         indexes=IndexService(metadata),
         file_path=file_path,
+        provenance_path=provenance_path,
     )

@@ -48,7 +48,6 @@ from ministry.storage.records import to_record
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.redis.base import LAYOUT
 from ministry.storage.sqlite import SqliteMetadataStore
-from ministry.storage.sqlite.rows import FILE_COLUMNS
 from ministry.storage.sqlite.schema import _MIGRATIONS
 from ministry.storage.temporary import create_temporary, create_temporary_directory, sweep_orphans
 from support.backends import free_ports
@@ -132,6 +131,23 @@ def test_add_file_publishes_with_a_new_serial(metadata: MetadataStore) -> None:
     (release,) = run(metadata.list_releases("main", NormalizedName("demo")))
     assert (release.version, release.metadata) == ("1.0", {"summary": "x"})
     assert run(metadata.list_projects("other-index")) == []
+
+
+def test_a_file_keeps_its_provenance(metadata: MetadataStore) -> None:
+    """The sha256 of a file's provenance document is stored and read back with the file;
+    a file without one reads back as None."""
+    proven = replace(dist_file("demo-1.0.tar.gz"), provenance_sha256="c" * 64)
+    run(metadata.add_file(proven, "demo", {}, Actor("alice")))
+    run(metadata.add_file(dist_file("demo-1.0-py3-none-any.whl"), "demo", {}, Actor("alice")))
+    stored = run(metadata.get_file("main", "demo-1.0.tar.gz"))
+    assert stored is not None and stored.provenance_sha256 == "c" * 64
+    plain = run(metadata.get_file("main", "demo-1.0-py3-none-any.whl"))
+    assert plain is not None and plain.provenance_sha256 is None
+    listed = {
+        f.filename: f.provenance_sha256
+        for f in run(metadata.list_files("main", NormalizedName("demo")))
+    }
+    assert listed == {"demo-1.0.tar.gz": "c" * 64, "demo-1.0-py3-none-any.whl": None}
 
 
 def test_serial_is_strictly_increasing_and_logged(metadata: MetadataStore) -> None:
@@ -828,7 +844,9 @@ async def _populate(store: MetadataStore) -> None:
     await store.add_token(token, Actor("alice", "10.1.2.3"))
     await store.touch_token(token.token_id, when + timedelta(hours=1))
     for name, version in (("demo-1.0.tar.gz", "1.0"), ("demo-1.1.tar.gz", "1.1")):
-        file = replace(dist_file(name, version=version), metadata_sha256="d" * 64)
+        file = replace(
+            dist_file(name, version=version), metadata_sha256="d" * 64, provenance_sha256="c" * 64
+        )
         await store.add_file(file, "Demo", {"summary": version}, Actor("alice"))
     await store.add_file(replace(dist_file("demo-2.0.tar.gz", version="2.0"), index="team/dev"),
                          "Demo", {}, Actor("bob"))  # fmt: skip
@@ -1161,6 +1179,13 @@ def test_racing_redis_clients_make_one_owner(redis_url: str) -> None:
     assert [f.filename for f in files] == [f"race-1.0-n{roles[0].principal[1:]}-py3-none-any.whl"]
 
 
+# The ``files`` columns of schema 5 (schema 7 added ``provenance_sha256``).
+_SCHEMA_5_FILE_COLUMNS = (
+    "index_name, filename, project, version, packagetype, python_version, requires_python, "
+    "size, sha256, md5, blake2b_256, upload_time, uploader, metadata_sha256, yanked, serial"
+)
+
+
 def test_sqlite_upgrade_gives_projects_their_first_uploader(tmp_path: Path) -> None:
     """Schema 6: the first add-file's user owns a project, else its oldest file's uploader;
     imports (cli:…) and names with no account leave it to the index's admins."""
@@ -1185,8 +1210,8 @@ def test_sqlite_upgrade_gives_projects_their_first_uploader(tmp_path: Path) -> N
             connection.execute("INSERT OR IGNORE INTO projects VALUES ('main', ?, ?, ?, 1)",
                                (project, project, when))  # fmt: skip
             connection.execute(
-                f"INSERT INTO files ({FILE_COLUMNS}) VALUES (?, ?, ?, '1', 'sdist', 'source',"  # noqa: S608
-                " NULL, 1, ?, 'm', 'b', ?, ?, NULL, NULL, 1)",
+                f"INSERT INTO files ({_SCHEMA_5_FILE_COLUMNS}) VALUES (?, ?, ?, '1', 'sdist',"  # noqa: S608
+                " 'source', NULL, 1, ?, 'm', 'b', ?, ?, NULL, NULL, 1)",
                 ("main", filename, project, filename, when, uploader),
             )
             if actor is not None:

@@ -87,6 +87,8 @@ class HostedFile:
     sha256: str
     size: int
     requires_python: str | None = None
+    #: A PEP 740 provenance document, served at ``/integrity/<filename>/provenance``.
+    provenance: bytes | None = None
 
 
 @dataclasses.dataclass
@@ -231,6 +233,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._send(404, b"Not Found\n", send_body)
             else:
                 self._file(hosted, faults, send_body)
+        elif path.startswith("/integrity/") and path.endswith("/provenance"):
+            hosted = upstream._file(path.removeprefix("/integrity/").removesuffix("/provenance"))
+            if hosted is None or hosted.provenance is None:
+                self._send(404, b"Not Found\n", send_body)
+            else:
+                kind = "application/vnd.pypi.integrity.v1+json"
+                self._send(200, hosted.provenance, send_body, content_type=kind)
         else:
             self._send(404, b"Not Found\n", send_body)
 
@@ -440,8 +449,11 @@ class StaticUpstream(_LoopbackIndex):
 
     # Content ---------------------------------------------------------------------------
 
-    def add(self, path: Path, requires_python: str | None = None) -> HostedFile:
-        """Serve the distribution at ``path`` (a file of the same name is replaced)."""
+    def add(
+        self, path: Path, requires_python: str | None = None, provenance: bytes | None = None
+    ) -> HostedFile:
+        """Serve the distribution at ``path`` (a file of the same name is replaced), with
+        its PEP 740 ``provenance`` document if given (its page then links it)."""
         data = path.read_bytes()
         hosted = HostedFile(
             filename=path.name,
@@ -450,6 +462,7 @@ class StaticUpstream(_LoopbackIndex):
             sha256=hashlib.sha256(data).hexdigest(),
             size=len(data),
             requires_python=requires_python,
+            provenance=provenance,
         )
         with self._lock:
             self._files[path.name] = hosted
@@ -486,6 +499,9 @@ class StaticUpstream(_LoopbackIndex):
             attributes = f'href="../../files/{quote(item.filename)}#sha256={item.sha256}"'
             if item.requires_python is not None:
                 attributes += f' data-requires-python="{html.escape(item.requires_python)}"'
+            if item.provenance is not None:
+                where = f"{self.base}/integrity/{quote(item.filename)}/provenance"
+                attributes += f' data-provenance="{html.escape(where)}"'
             anchors += f"    <a {attributes}>{html.escape(item.filename)}</a><br>\n"
         return _html_document(f"Links for {html.escape(name)}", anchors)
 

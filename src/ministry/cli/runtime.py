@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from ministry.core.permissions import Identity
 from ministry.settings import Settings
-from ministry.web.urls import file_path
+from ministry.web.urls import file_path, provenance_path
 from ministry.wiring import Services, build_services
 
 __all__ = ["local_admin", "with_services"]
@@ -30,7 +30,7 @@ def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) 
     """Run ``work`` with open services and close them afterwards, whatever happens."""
 
     async def run() -> T:
-        services = build_services(settings, file_path)
+        services = build_services(settings, file_path, provenance_path=provenance_path)
         await services.start()
         try:
             return await work(services)

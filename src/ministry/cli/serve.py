@@ -26,7 +26,7 @@ from ministry.services.mirror_jobs import MirrorJob, MirrorScheduler, mirror_job
 from ministry.settings import Settings
 from ministry.web.server import make_server
 from ministry.web.tls import ServerTLS, server_tls
-from ministry.web.urls import file_path
+from ministry.web.urls import file_path, provenance_path
 from ministry.wiring import Services, build_services
 
 __all__ = ["run", "serving"]
@@ -111,7 +111,7 @@ async def serving(
     Also what the test suite runs inside its own process, so that the server it talks
     to there is this one, not a copy.
     """
-    services = build_services(settings, file_path, Metrics())
+    services = build_services(settings, file_path, Metrics(), provenance_path)
     # Logins are built now, not in the first request that asks for them: their decoy
     # hash would hold up the event loop there.
     _ = services.auth

@@ -11,11 +11,13 @@ imports the Sigstore libraries (docs/security.md, "Attestations").
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from ministry.core.trusted_publishing import DEFAULT_ISSUERS, TrustedPublisher
 from ministry.errors import AttestationRejected, InvalidRequest
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "PREDICATE_TYPES",
     "ProvenancePublisher",
     "check_statement",
+    "describe_provenance",
+    "provenance_publisher",
     "publisher_from_provenance",
 ]
 
@@ -157,6 +161,40 @@ class ProvenancePublisher:
         return (claimed.environment or "").casefold() == self.environment.casefold()
 
 
+def provenance_publisher(
+    trusted: TrustedPublisher, *, environment_checked: bool
+) -> ProvenancePublisher:
+    """The signer that attestations must come from for a trusted publisher of a project.
+
+    ``environment_checked``: the upload's minted token came from this publisher, whose
+    environment (if it names one) the token's claims proved. Otherwise (an upload with
+    an API token, checked against a publisher the project has configured) the environment
+    is left out: the signing certificate does not carry it, so nothing proved it.
+    Raises ``AttestationRejected`` for a publisher on another issuer than github.com's or
+    gitlab.com's (GitHub Enterprise Server, a self-hosted GitLab): pypi-attestations
+    verifies those two only.
+    """
+    if trusted.issuer != DEFAULT_ISSUERS[trusted.provider]:
+        raise AttestationRejected(
+            f"Attestations are verified for publishers on github.com and gitlab.com only; "
+            f"the trusted publisher {trusted.description} is on {trusted.issuer}.",
+            "publisher",
+        )
+    try:
+        return ProvenancePublisher(
+            "GitHub" if trusted.provider == "github" else "GitLab",
+            trusted.repository,
+            trusted.workflow,
+            trusted.environment if environment_checked else None,
+        )
+    except InvalidRequest as error:
+        raise AttestationRejected(
+            f"The trusted publisher {trusted.description} cannot sign attestations: "
+            f"{error.message}",
+            "publisher",
+        ) from None
+
+
 def publisher_from_provenance(value: object) -> ProvenancePublisher:
     """The publisher a provenance document's bundle names, as the public index spells it.
 
@@ -229,3 +267,19 @@ def check_statement(statement: object, filename: str, sha256: str, position: int
             f"{', '.join(sorted(PREDICATE_TYPES))}.",
             "subject",
         )
+
+
+def describe_provenance(document: bytes) -> str | None:
+    """Who a stored provenance document says published the file, for people
+    (``github.com/OWNER/REPO, workflow release.yml``); None if it names nobody readable.
+
+    Only documents verified before they were stored are read here, so the publisher
+    objects are not checked again.
+    """
+    try:
+        value = json.loads(document)
+        bundles = value["attestation_bundles"]
+        described = [publisher_from_provenance(b["publisher"]).describe() for b in bundles]
+    except (ValueError, TypeError, KeyError, AttestationRejected):
+        return None
+    return "; ".join(dict.fromkeys(described)) or None

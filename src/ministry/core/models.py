@@ -188,6 +188,9 @@ class DistFile:
     #: None: not yanked; a string (possibly empty): yanked, with that reason.
     yanked: str | None = None
     serial: int = 0
+    #: sha256 of the file's PEP 740 provenance document in the blob store (the Integrity
+    #: API serves it), or None when it was uploaded without attestations.
+    provenance_sha256: str | None = None
 
     @property
     def is_yanked(self) -> bool:
@@ -216,9 +219,12 @@ class FileEntry:
     upload_time: datetime | None = None
     metadata_sha256: str | None = None
     yanked: str | None = None
+    #: PEP 740 provenance URL an upstream page gave for a proxied file.
     provenance: str | None = None
     #: Where a proxied file comes from; None for files published here.
     upstream_url: str | None = None
+    #: sha256 of a hosted file's provenance document in the blob store.
+    provenance_sha256: str | None = None
 
     @property
     def is_yanked(self) -> bool:
@@ -243,6 +249,7 @@ class FileEntry:
             upload_time=file.upload_time,
             metadata_sha256=file.metadata_sha256,
             yanked=file.yanked,
+            provenance_sha256=file.provenance_sha256,
         )
 
 

@@ -49,6 +49,7 @@ _SINGLE_FIELDS = (
     "md5_digest",
     "sha256_digest",
     "blake2_256_digest",
+    "attestations",
 )
 # Parts that clients send as files; anything else sent as a file is refused.
 _FILE_FIELDS = {"content", "gpg_signature"}
@@ -81,6 +82,9 @@ class UploadForm:
     pyversion: str
     distribution: DistributionName
     digests: Mapping[str, str]
+    #: The ``attestations`` field as sent (a JSON array of PEP 740 attestation objects;
+    #: ``twine upload --attestations``), or None without one. Checked by the upload service.
+    attestations: str | None = None
 
 
 def _single(fields: Mapping[str, Sequence[str]], key: str, *, strip: bool = True) -> str | None:
@@ -200,7 +204,8 @@ def read_upload_form(
     distribution = parse_distribution_filename(part.filename)
     filetype, pyversion = _check_filetype(fields, distribution)
     _check_filename_matches(name, version, distribution)
-    return UploadForm(name, version, filetype, pyversion, distribution, digests)
+    attestations = _single(fields, "attestations", strip=False)
+    return UploadForm(name, version, filetype, pyversion, distribution, digests, attestations)
 
 
 def form_for_file(filename: str) -> UploadForm:

@@ -30,6 +30,7 @@ from cachetools import LRUCache
 from packaging.utils import NormalizedName
 
 from ministry.core import json_api
+from ministry.core.attestations import describe_provenance
 from ministry.core.models import FileEntry, Project
 from ministry.core.negotiation import SIMPLE_JSON
 from ministry.core.proxied_files import HeldBack
@@ -49,11 +50,22 @@ from ministry.services.projects import Contribution, ProjectResolver, ProjectVie
 from ministry.services.proxy_files import ProxyFiles, ProxyStream, missing_bytes
 from ministry.storage.protocols import BlobReader, BlobStore, PackageStore, ProxyCacheStore
 
-__all__ = ["Catalog", "CatalogStore", "Download", "FilePath", "JsonDocument", "RenderedPage"]
+__all__ = [
+    "Catalog",
+    "CatalogStore",
+    "Download",
+    "FilePath",
+    "JsonDocument",
+    "ProvenancePath",
+    "RenderedPage",
+]
 
 #: Builds the URL path of a file: (index, project, filename) -> "/…/filename".
 FilePath = Callable[[str, str, str], str]
+#: Builds the Integrity API path of a file's provenance: (index, project, version, filename).
+ProvenancePath = Callable[[str, str, str, str], str]
 _METADATA_SUFFIX = ".metadata"
+_PROVENANCE_SUFFIX = ".provenance"
 _PROXIED_LIST_TTL = 60.0
 #: Projects whose views, pages and JSON documents are kept, the least recently used
 #: forgotten first (each kind apart).
@@ -179,17 +191,21 @@ class Catalog:
         proxy_files: ProxyFiles,
         file_path: FilePath,
         cache_size: int = _PROJECTS_KEPT,
+        provenance_path: ProvenancePath | None = None,
     ) -> None:
         self._metadata = metadata
         self._blobs = blobs
         self._resolver = resolver
         self._proxy_files = proxy_files
         self._file_path = file_path
+        self._provenance_path = provenance_path
         self._views: LRUCache[Hashable, _ViewEntry] = LRUCache(cache_size)
         self._pages: LRUCache[Hashable, _PageEntry] = LRUCache(cache_size)
         self._documents: LRUCache[Hashable, _DocumentEntry] = LRUCache(cache_size)
         self._lists: LRUCache[Hashable, _ListEntry] = LRUCache(_LISTS_KEPT)
         self._indexes: LRUCache[Hashable, _IndexEntry] = LRUCache(_LISTS_KEPT)
+        # Who published a provenance document, by its sha256: it never changes.
+        self._publishers: LRUCache[str, str | None] = LRUCache(cache_size)
 
     # -- simple pages -------------------------------------------------------------------
 
@@ -223,18 +239,22 @@ class Catalog:
         return view
 
     async def project_page(
-        self, access: ReadAccess, name: NormalizedName, content_type: str
+        self, access: ReadAccess, name: NormalizedName, content_type: str, base_url: str = ""
     ) -> RenderedPage:
-        """A project's detail page; ``NotFound`` for a project this index does not show."""
+        """A project's detail page; ``NotFound`` for a project this index does not show.
+
+        ``base_url`` (scheme, host, port) makes the provenance URLs absolute, as PEP 740
+        asks; the page is kept per base URL.
+        """
         view = await self.project_view(access, name)
-        key = (access.index.name, name, content_type, access.visible)
+        key = (access.index.name, name, content_type, access.visible, base_url)
         entry = self._pages.get(key)
         if entry is not None and entry.view is view:
             return entry.page
         model = ProjectPage(
             name=view.name,
             display_name=view.display_name,
-            files=tuple(self.simple_file(access, f) for f in view.files),
+            files=tuple(self.simple_file(access, f, base_url) for f in view.files),
             last_serial=view.last_serial,
         )
         render = render_project_json if content_type == SIMPLE_JSON else render_project_html
@@ -304,7 +324,7 @@ class Catalog:
         names = await self._metadata.list_cached_projects(index)
         return [Project.proxied(index, NormalizedName(name)) for name in sorted(names)]
 
-    def simple_file(self, access: ReadAccess, f: FileEntry) -> SimpleFile:
+    def simple_file(self, access: ReadAccess, f: FileEntry, base_url: str = "") -> SimpleFile:
         """A file as the simple pages list it, under the index it is read through."""
         return SimpleFile(
             filename=f.filename,
@@ -316,12 +336,76 @@ class Catalog:
             requires_python=f.requires_python,
             yanked=f.yanked,
             metadata_sha256=f.metadata_sha256,
-            provenance=f.provenance,
+            provenance=self.provenance_url(access, f, base_url),
         )
 
     def file_url(self, access: ReadAccess, f: FileEntry) -> str:
         """The URL path a file is downloaded from, under the index it is read through."""
         return self._file_path(access.index.name, f.project, f.filename)
+
+    def provenance_url(self, access: ReadAccess, f: FileEntry, base_url: str) -> str | None:
+        """The PEP 740 provenance URL of a file, if it has one: this server's Integrity API,
+        for a file published with attestations and for a proxied file whose upstream names
+        a provenance (fetched, checked and kept by ``ProxyFiles.provenance``)."""
+        if f.provenance_sha256 is None and f.provenance is None:
+            return None
+        if self._provenance_path is None:
+            return f.provenance
+        return base_url + self._provenance_path(access.index.name, f.project, f.version, f.filename)
+
+    async def provenance(
+        self, access: ReadAccess, project: NormalizedName, version: str, filename: str
+    ) -> bytes:
+        """The provenance document of a file published here (the Integrity API);
+        ``NotFound`` when the index shows no such file or the file has none."""
+        view = await self.project_view(access, project)
+        file = view.by_filename.get(filename)
+        if file is None or release_key(file.version) != release_key(version):
+            raise NotFound(f"No file {filename!r} of {project} {version} in this index.")
+        sha256 = await self._provenance_sha256(access, file)
+        if sha256 is None:
+            raise NotFound(f"{filename!r} was published without attestations: no provenance.")
+        return await self._provenance_bytes(file, sha256)
+
+    async def _provenance_sha256(
+        self, access: ReadAccess, file: FileEntry, *, fetch: bool = True
+    ) -> str | None:
+        """Where a file's provenance is kept; a proxied file's is fetched if ``fetch``."""
+        if file.upstream_url is None or file.provenance is None:
+            return file.provenance_sha256
+        if fetch:
+            return await self._proxy_files.provenance(access.configs[file.index], file)
+        kept = await self._proxy_files.cached(file.index, file.filename + _PROVENANCE_SUFFIX)
+        return kept.sha256 if kept is not None else None
+
+    async def publishers_of(
+        self, access: ReadAccess, project: NormalizedName, filenames: list[str]
+    ) -> dict[str, str]:
+        """Who published each of these files that has a provenance, for the project page."""
+        view = await self.project_view(access, project)
+        found: dict[str, str] = {}
+        for filename in filenames:
+            file = view.by_filename.get(filename)
+            if file is None:
+                continue
+            sha256 = await self._provenance_sha256(access, file, fetch=False)
+            if sha256 is None:
+                continue
+            if sha256 not in self._publishers:
+                document = await self._provenance_bytes(file, sha256)
+                self._publishers[sha256] = describe_provenance(document)
+            described = self._publishers[sha256]
+            if described is not None:
+                found[filename] = described
+        return found
+
+    async def _provenance_bytes(self, file: FileEntry, sha256: str) -> bytes:
+        """A provenance document from the blob store (small: at most a few hundred KiB)."""
+        blob = await self._recorded_blob(Download(file, sha256, is_metadata=False), sha256)
+        try:
+            return b"".join([chunk async for chunk in blob.chunks(0, blob.size - 1)])
+        finally:
+            await blob.close()
 
     # -- files ------------------------------------------------------------------------
 

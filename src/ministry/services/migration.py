@@ -32,13 +32,16 @@ class MigrationReport:
 
 
 def blobs_named(records: list[Record]) -> set[str]:
-    """Every blob the records name: files, their metadata files and cached upstream files."""
+    """Every blob the records name: files, their metadata files and provenance documents,
+    and cached upstream files."""
     named: set[str] = set()
     for kind, record in records:
         if kind in ("file", "cached"):
             named.add(record["sha256"])
-        if kind == "file" and record.get("metadata_sha256"):
-            named.add(record["metadata_sha256"])
+        if kind == "file":
+            for key in ("metadata_sha256", "provenance_sha256"):
+                if record.get(key):
+                    named.add(record[key])
     return named
 
 

@@ -6,6 +6,12 @@ last byte is held back until the whole file has arrived and its sha256 matches
 the upstream page: a truncated or altered download is never kept, never
 completed to a client (its connection is cut instead, so the client sees an
 error), and never served to anyone later (docs/security.md, "Upstreams that fail").
+
+A file's PEP 740 provenance document, when its upstream page names one, is fetched
+once its file has been kept (and on demand by the Integrity API), checked against the
+file's sha256 with ``services.attestations.verify_provenance``, and kept beside it as
+``<filename>.provenance``: a proxy that goes offline or restarts still serves it. One
+that does not verify is dropped with a log line (docs/security.md, "Attestations").
 """
 
 from __future__ import annotations
@@ -18,11 +24,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cachetools import LRUCache
+
 from ministry.core.hashing import Digests, StreamingHasher, sha256_hex
 from ministry.core.masking import mask_url
 from ministry.core.models import CachedFile, FileEntry, IndexConfig
-from ministry.errors import NotFound, StorageError, UpstreamUnavailable
+from ministry.errors import (
+    AttestationRejected,
+    MinistryError,
+    NotFound,
+    StorageError,
+    UpstreamUnavailable,
+)
 from ministry.services import scratch_kinds
+from ministry.services.attestations import verify_provenance
 from ministry.services.metrics import Metrics
 from ministry.services.upstream import UpstreamClient
 from ministry.storage.protocols import BlobReader, BlobStore, ProxyCacheStore, Scratch
@@ -34,6 +49,10 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 256 * 1024
 _METADATA_SUFFIX = ".metadata"
+_PROVENANCE_SUFFIX = ".provenance"
+#: Provenance checks remembered: (document sha256, filename, file sha256) that verified,
+#: and (index, filename, file sha256) whose upstream document did not.
+_CHECKS_KEPT = 4096
 _KIND = scratch_kinds.PROXY
 _TOUCH_INTERVAL = timedelta(hours=1)
 
@@ -130,6 +149,10 @@ class ProxyFiles:
         self.offline = offline
         self._fetches: dict[tuple[str, str], _Fetch] = {}
         self._small: dict[tuple[str, str], asyncio.Future[str]] = {}
+        self._provenances: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+        self._proven: LRUCache[tuple[str, str, str], bool] = LRUCache(_CHECKS_KEPT)
+        self._refused: LRUCache[tuple[str, str, str], bool] = LRUCache(_CHECKS_KEPT)
+        self._prefetches: set[asyncio.Task[None]] = set()
 
     async def cached(self, index: str, filename: str) -> CachedFile | None:
         """The cache record of a file, if its bytes are kept."""
@@ -183,6 +206,10 @@ class ProxyFiles:
             await self.keep(config, entry.filename, fetch.path, digests.sha256, digests.size)
             fetch.verified = True
             self._metrics.proxy_files.labels(config.name, "miss").inc()
+            if entry.provenance is not None:
+                task = asyncio.ensure_future(self._prefetch_provenance(config, entry))
+                self._prefetches.add(task)
+                task.add_done_callback(self._prefetches.discard)
         except UpstreamUnavailable as exc:
             self._fail(config, entry, fetch, exc)
         except Exception as exc:  # a failure must reach the readers, whatever it is
@@ -276,6 +303,92 @@ class ProxyFiles:
         )
         self._metrics.proxy_files.labels(config.name, "miss").inc()
         return sha256
+
+    async def provenance(self, config: IndexConfig, entry: FileEntry) -> str | None:
+        """The sha256 of a proxied file's verified provenance document in the blob store,
+        fetched from upstream the first time; None when the upstream names none, the
+        server is offline and has none, or the upstream's did not verify."""
+        name = entry.filename + _PROVENANCE_SUFFIX
+        kept = await self._metadata.get_cached_file(config.name, name)
+        if kept is not None:
+            if await self._still_proves(config, entry, kept.sha256):
+                return kept.sha256
+            await self._metadata.forget_cached_file(config.name, name)
+        if self.offline or entry.provenance is None or config.upstream is None:
+            return None
+        if (config.name, entry.filename, entry.sha256) in self._refused:
+            return None
+        key = (config.name, name)
+        flight = self._provenances.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._fetch_provenance(config, entry, name))
+            self._provenances[key] = flight
+            flight.add_done_callback(lambda _: self._provenances.pop(key, None))
+        return await asyncio.shield(flight)
+
+    async def _still_proves(self, config: IndexConfig, entry: FileEntry, sha256: str) -> bool:
+        """Whether a kept provenance is about the file the page lists now (checked once per
+        process: the page's sha256 of a filename could change, the kept document not)."""
+        key = (sha256, entry.filename, entry.sha256)
+        if key in self._proven:
+            return True
+        try:
+            blob = await self._blobs.open_blob(sha256)
+        except NotFound:
+            return False
+        try:
+            data = b"".join([chunk async for chunk in blob.chunks(0, blob.size - 1)])
+        finally:
+            await blob.close()
+        try:
+            await asyncio.to_thread(verify_provenance, data, entry.filename, entry.sha256)
+        except AttestationRejected as exc:
+            log.warning(
+                "proxy %s: kept provenance of %s dropped: %s", config.name, entry.filename, exc
+            )
+            return False
+        self._proven[key] = True
+        return True
+
+    async def _fetch_provenance(
+        self, config: IndexConfig, entry: FileEntry, name: str
+    ) -> str | None:
+        assert config.upstream is not None and entry.provenance is not None
+        try:
+            with self._metrics.upstream_seconds.labels("provenance").time():
+                data = await self._client.fetch_small(config.upstream, entry.provenance)
+        except UpstreamUnavailable as exc:
+            self._metrics.proxy_files.labels(config.name, "error").inc()
+            log.warning("proxy %s: %s: %s", config.name, name, exc)
+            raise upstream_failed() from exc
+        try:
+            await asyncio.to_thread(verify_provenance, data, entry.filename, entry.sha256)
+        except AttestationRejected as exc:
+            # Remembered, so that every request does not fetch and check it again.
+            self._refused[(config.name, entry.filename, entry.sha256)] = True
+            log.warning(
+                "proxy %s: the upstream's provenance of %s was dropped: %s [%s]",
+                config.name,
+                entry.filename,
+                exc.message,
+                exc.reason,
+            )
+            return None
+        sha256 = await self._blobs.put_bytes(data)
+        now = _now()
+        await self._metadata.put_cached_file(
+            CachedFile(config.name, name, sha256, len(data), cached=now, last_access=now)
+        )
+        self._proven[(sha256, entry.filename, entry.sha256)] = True
+        self._metrics.proxy_files.labels(config.name, "miss").inc()
+        return sha256
+
+    async def _prefetch_provenance(self, config: IndexConfig, entry: FileEntry) -> None:
+        """Keep a fetched file's provenance as well, while the upstream is reachable."""
+        try:
+            await self.provenance(config, entry)
+        except MinistryError as exc:
+            log.info("proxy %s: provenance of %s not kept: %s", config.name, entry.filename, exc)
 
 
 def upstream_failed() -> UpstreamUnavailable:

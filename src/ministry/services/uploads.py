@@ -10,14 +10,17 @@ different ones under one filename have exactly one winner.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from packaging.utils import NormalizedName
 
 from ministry.core.archives import ArchiveInfo, ArchiveLimits, inspect_sdist, inspect_wheel
+from ministry.core.attestations import ProvenancePublisher, provenance_publisher
 from ministry.core.hashing import Digests
 from ministry.core.metadata import CoreMetadata, parse_core_metadata
 from ministry.core.models import AddFileOutcome, AddFileResult, DistFile, IndexConfig
@@ -35,12 +38,16 @@ from ministry.core.upload_form import (
     check_metadata_matches,
     form_for_file,
 )
-from ministry.errors import FileExists, InvalidUpload, PermissionDenied
+from ministry.errors import AttestationRejected, FileExists, InvalidUpload, PermissionDenied
+from ministry.services import attestations as pep740
 from ministry.services.indexes import IndexService
 from ministry.services.spool import Spool
-from ministry.storage.protocols import BlobStore, PackageStore, Scratch
+from ministry.storage.protocols import BlobStore, PackageStore, PublisherStore, Scratch
 
-__all__ = ["PublishResult", "UploadService"]
+if TYPE_CHECKING:
+    from pypi_attestations import Attestation
+
+__all__ = ["PublishResult", "UploadService", "UploadStore"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +60,16 @@ class PublishResult:
     created: bool
 
 
+class UploadStore(PackageStore, PublisherStore, Protocol):
+    """Files and projects, and the trusted publishers that attestations are checked against."""
+
+
 @dataclass(frozen=True)
 class _Inspected:
     archive: ArchiveInfo
     metadata: CoreMetadata
+    #: The PEP 740 provenance document (JSON) of verified attestations, or None.
+    provenance: bytes | None = None
 
 
 class UploadService:
@@ -64,7 +77,7 @@ class UploadService:
 
     def __init__(
         self,
-        metadata: PackageStore,
+        metadata: UploadStore,
         blobs: BlobStore,
         indexes: IndexService,
         scratch: Scratch,
@@ -112,10 +125,14 @@ class UploadService:
             await self._check_project_role(identity, config, form.distribution.project)
             digests = spool.finish()
             check_digests(form, digests)
+            attestations = await self._read_attestations(form, digests.sha256)
             existing = await self._metadata.get_file(index, form.distribution.filename)
             if existing is not None and not config.allow_overwrite:
                 return self._same_or_refuse(existing, digests)
             inspected = await asyncio.to_thread(self._inspect, form, spool.path)
+            if attestations is not None:
+                document = await self._prove(identity, config, form, digests, attestations)
+                inspected = _Inspected(inspected.archive, inspected.metadata, document)
             file = await self._store(index, identity.user, form, digests, inspected, spool.path)
             result = await self._metadata.add_file(
                 file,
@@ -153,6 +170,69 @@ class UploadService:
             raise project_refusal(identity, config, project, roles)
 
     @staticmethod
+    async def _read_attestations(form: UploadForm, sha256: str) -> list[Attestation] | None:
+        """The upload's attestations, each checked to be about this file; None without any.
+
+        Cheap checks first, before the file is inspected; the signatures come later
+        (``_prove``). In a worker thread: the Sigstore libraries load on first use.
+        """
+        if form.attestations is None:
+            return None
+        filename = form.distribution.filename
+
+        def read(raw: str) -> list[Attestation]:
+            parsed = pep740.parse_attestations(raw)
+            pep740.check_subjects(parsed, filename, sha256)
+            return parsed
+
+        return await asyncio.to_thread(read, form.attestations)
+
+    async def _prove(
+        self,
+        identity: Identity,
+        config: IndexConfig,
+        form: UploadForm,
+        digests: Digests,
+        attestations: list[Attestation],
+    ) -> bytes:
+        """The provenance document of attestations signed by the project's trusted publisher.
+
+        The publisher is the one the upload's minted token came from; for an upload with
+        another token, any publisher the project has configured whose workflow signed them.
+        A project without a trusted publisher has no signer to check them against: they are
+        refused, as the public index does (docs/security.md, "Attestations").
+        """
+        project = form.distribution.project
+        trusted = identity.trusted_for(config.name, project)
+        if trusted is not None:
+            candidates = [provenance_publisher(trusted, environment_checked=True)]
+        else:
+            configured = await self._metadata.list_publishers(config.name, project)
+            if not configured:
+                raise AttestationRejected(
+                    f"Attestations are accepted only for projects with a trusted publisher, "
+                    f"and {project!r} has none in index {config.name!r}: upload without them, "
+                    "or add the workflow that signs them as a trusted publisher.",
+                    "publisher",
+                )
+            candidates = [provenance_publisher(p, environment_checked=False) for p in configured]
+        filename, sha256 = form.distribution.filename, digests.sha256
+
+        def prove() -> bytes:
+            first: AttestationRejected | None = None
+            for candidate in candidates:
+                try:
+                    pep740.verify(attestations, filename, sha256, candidate)
+                except AttestationRejected as refusal:
+                    first = first or refusal
+                    continue
+                return _document(attestations, candidate)
+            assert first is not None
+            raise first
+
+        return await asyncio.to_thread(prove)
+
+    @staticmethod
     def _same_or_refuse(existing: DistFile, digests: Digests) -> PublishResult:
         # The public index answers an identical re-upload with 200, so retries are safe.
         if existing.sha256 == digests.sha256:
@@ -175,15 +255,17 @@ class UploadService:
         inspected: _Inspected,
         path: Path,
     ) -> DistFile:
-        # Both blobs are made durable at once: an upload waits for one round of disk
-        # flushes, not two. PEP 658 metadata files are served for wheels only: an
+        # The blobs are made durable at once: an upload waits for one round of disk
+        # flushes, not several. PEP 658 metadata files are served for wheels only: an
         # sdist's PKG-INFO may have dynamic fields that differ in the wheels built from it.
         wheel = form.filetype == "bdist_wheel"
+        document = inspected.provenance
         stored = await asyncio.gather(
             self._blobs.put_file(path, digests.sha256),
-            *([self._blobs.put_bytes(inspected.archive.metadata)] if wheel else []),
+            self._blobs.put_bytes(inspected.archive.metadata) if wheel else _none(),
+            self._blobs.put_bytes(document) if document is not None else _none(),
         )
-        metadata_sha256 = stored[1] if wheel else None
+        metadata_sha256, provenance_sha256 = stored[1], stored[2]
         return DistFile(
             index=index,
             project=form.distribution.project,
@@ -199,6 +281,7 @@ class UploadService:
             upload_time=datetime.now(UTC),
             uploader=uploader,
             metadata_sha256=metadata_sha256,
+            provenance_sha256=provenance_sha256,
         )
 
     @staticmethod
@@ -233,6 +316,16 @@ class UploadService:
             f"already published for version {stored.version}.",
             field="content",
         )
+
+
+async def _none() -> None:
+    """No blob to store (``asyncio.gather`` keeps the positions of the others)."""
+
+
+def _document(attestations: list[Attestation], publisher: ProvenancePublisher) -> bytes:
+    """The provenance document as the Integrity API serves it: compact JSON, one newline."""
+    value = pep740.provenance(attestations, publisher)
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
 def _copy_into(path: Path, spool: Spool) -> None:

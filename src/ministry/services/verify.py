@@ -1,9 +1,10 @@
 """Checking the blob store against the records that name its blobs (``ministry verify``).
 
-Every blob a record names (a hosted file, its PEP 658 metadata file, a file in a
-proxy index's cache) is read back and hashed. A blob whose bytes do not hash to
-its name is moved to quarantine, so that a flipped bit is reported and never
-served again (docs/security.md, "Stores that fail"); a record whose blob is missing is reported.
+Every blob a record names (a hosted file, its PEP 658 metadata file, its PEP 740
+provenance document, a file in a proxy index's cache) is read back and hashed. A blob
+whose bytes do not hash to its name is moved to quarantine, so that a flipped bit is
+reported and never served again (docs/security.md, "Stores that fail"); a record whose
+blob is missing is reported.
 Blobs that no record names (orphans: the bytes of a refused or deleted upload,
 or of a crash between a blob and its record) are moved to quarantine too.
 Quarantine deletes nothing: ``BlobStore.quarantine`` moves the bytes aside.
@@ -52,6 +53,7 @@ __all__ = [
 
 #: How old a blob no record names must be before it counts as an orphan.
 DEFAULT_GRACE = timedelta(hours=1)
+_PROVENANCE_SUFFIX = ".provenance"
 #: Blobs hashed at once: enough to keep an S3 connection pool busy, few enough for a disk.
 _AT_ONCE = 4
 
@@ -112,7 +114,7 @@ class VerifyListener(Protocol):
 class _Reference:
     """A record naming a blob."""
 
-    kind: Literal["hosted", "metadata", "cached"]
+    kind: Literal["hosted", "metadata", "provenance", "cached"]
     index: str
     filename: str
 
@@ -121,6 +123,7 @@ class _Reference:
         return {
             "hosted": f"hosted file {where}",
             "metadata": f"metadata file {where}",
+            "provenance": f"provenance of {where}",
             "cached": f"proxy cache {where}",
         }[self.kind]
 
@@ -191,6 +194,9 @@ class Verifier:
                     if file.metadata_sha256 is not None:
                         metadata = _Reference("metadata", name, file.filename + ".metadata")
                         plan.add(file.metadata_sha256, metadata, None)
+                    if file.provenance_sha256 is not None:
+                        proven = _Reference("provenance", name, file.filename)
+                        plan.add(file.provenance_sha256, proven, None)
         for cached in await self._metadata.list_cached_files():
             if index is None or cached.index == index:
                 reference = _Reference("cached", cached.index, cached.filename)
@@ -272,7 +278,8 @@ class Verifier:
         if reference.kind != "cached":
             return moved + "restore it from a backup (its downloads fail until then)"
         await self._metadata.forget_cached_file(reference.index, reference.filename)
-        if not repair:
+        # A proxied file's provenance is fetched again with the file, or when asked for.
+        if not repair or reference.filename.endswith(_PROVENANCE_SUFFIX):
             return moved + (
                 "its cache record is dropped, so the server fetches it again from upstream "
                 "when asked (--repair fetches it now)"

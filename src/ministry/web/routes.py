@@ -27,6 +27,7 @@ from ministry.web.home import (
     ReadyHandler,
     RootHandler,
 )
+from ministry.web.integrity import ProvenanceHandler
 from ministry.web.json_api import ProjectJsonHandler
 from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
 from ministry.web.oidc import AudienceHandler, BurnTokenHandler, DiscoveryHandler, MintTokenHandler
@@ -106,6 +107,8 @@ def _index_routes(prefix: str) -> list[Any]:
         (rf"{prefix}/project/{_PROJECT}/(?P<version>[^/]+)/", ProjectHandler),
         (rf"{prefix}/pypi/{_PROJECT}/json/?", ProjectJsonHandler),
         (rf"{prefix}/pypi/{_PROJECT}/(?P<version>[^/]+)/json/?", ProjectJsonHandler),
+        (rf"{prefix}/integrity/{_PROJECT}/(?P<version>[^/]+)/(?P<filename>[^/]+)/provenance",
+         ProvenanceHandler),
     ]  # fmt: skip
 
 

@@ -124,7 +124,8 @@ class ProjectPageHandler(SimplePageHandler):
         normalized = normalized_or_redirect(self, project, self.template)
         if normalized is None:
             return
-        page = await self.services.catalog.project_page(access, normalized, content_type)
+        catalog = self.services.catalog
+        page = await catalog.project_page(access, normalized, content_type, self.base_url)
         self.send_page(page, access)
 
     head = get

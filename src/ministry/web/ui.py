@@ -92,8 +92,11 @@ class PageHandler(BaseHandler):
         )
 
 
-def size(count: int) -> str:
-    """A size as people read it: 1.2 MB."""
+def size(count: int | None) -> str:
+    """A size as people read it: 1.2 MB; nothing when unknown (a proxied file that an
+    upstream's HTML page listed without its size)."""
+    if count is None:
+        return ""
     value = float(count)
     for unit in _UNITS:
         if value < 1000 or unit == _UNITS[-1]:
@@ -155,6 +158,9 @@ class ProjectHandler(PageHandler):
             roles=roles,
             info=info,
             files=shown["urls"],
+            published=await catalog.publishers_of(
+                access, normalized, [f["filename"] for f in shown["urls"]]
+            ),
             versions=_history(latest["releases"]),
             description=description,
             install=f"pip install --index-url {simple_url} {normalized}{pin}",

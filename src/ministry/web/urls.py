@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from ministry.core.models import DEFAULT_INDEX
 
-__all__ = ["INDEX_PATTERN", "file_path", "index_prefix"]
+__all__ = ["INDEX_PATTERN", "file_path", "index_prefix", "provenance_path"]
 
 #: An index name in a URL: one lower-case part, or two joined by "/" (core.index_rules).
 INDEX_PATTERN = r"[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)?"
@@ -24,3 +24,9 @@ def file_path(index: str, project: str, filename: str) -> str:
     (docs/protocol.md, "Metadata files").
     """
     return f"{index_prefix(index)}/packages/{quote(project)}/{quote(filename, safe='+!')}"
+
+
+def provenance_path(index: str, project: str, version: str, filename: str) -> str:
+    """The URL path of a file's PEP 740 provenance in the Integrity API."""
+    where = "/".join(quote(part, safe="+!") for part in (project, version, filename))
+    return f"{index_prefix(index)}/integrity/{where}/provenance"

@@ -28,7 +28,7 @@ from ministry.storage.sqlite.rows import FILE_COLUMNS, file_of, file_values, pro
 __all__ = ["PackagesMixin"]
 
 _SELECT_FILE = f"SELECT {FILE_COLUMNS} FROM files WHERE index_name = ?"  # noqa: S608
-_INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * 16)})"  # noqa: S608
+_INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * 17)})"  # noqa: S608
 
 
 class PackagesMixin(Database):

@@ -35,7 +35,8 @@ __all__ = [
 
 FILE_COLUMNS = (
     "index_name, filename, project, version, packagetype, python_version, requires_python, "
-    "size, sha256, md5, blake2b_256, upload_time, uploader, metadata_sha256, yanked, serial"
+    "size, sha256, md5, blake2b_256, upload_time, uploader, metadata_sha256, yanked, serial, "
+    "provenance_sha256"
 )
 
 
@@ -62,6 +63,7 @@ def file_of(row: sqlite3.Row) -> DistFile:
         metadata_sha256=row["metadata_sha256"],
         yanked=row["yanked"],
         serial=row["serial"],
+        provenance_sha256=row["provenance_sha256"],
     )
 
 
@@ -84,6 +86,7 @@ def file_values(f: DistFile) -> tuple[Any, ...]:
         f.metadata_sha256,
         f.yanked,
         f.serial,
+        f.provenance_sha256,
     )
 
 

@@ -237,6 +237,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             claims TEXT NOT NULL DEFAULT '[]'
         )""",
         "CREATE INDEX publish_tokens_by_expiry ON publish_tokens (expires)",
+        # sha256 of the file's PEP 740 provenance document in the blob store (None: none).
+        "ALTER TABLE files ADD COLUMN provenance_sha256 TEXT",
     ),
 )
 

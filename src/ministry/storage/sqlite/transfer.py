@@ -49,7 +49,7 @@ __all__ = ["Record", "TransferMixin"]
 Record = tuple[str, dict[str, Any]]
 Row = sqlite3.Row
 _BATCH = 1000
-_INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * 16)})"  # noqa: S608
+_INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * 17)})"  # noqa: S608
 
 
 def _index(row: Row) -> dict[str, Any]:
