@@ -112,6 +112,12 @@ def test_empty_store(metadata: MetadataStore) -> None:
     assert run(metadata.get_file("main", "demo-1.0.tar.gz")) is None
 
 
+def test_a_durable_store_reports_no_risk(metadata: MetadataStore) -> None:
+    """SQLite commits to disk; the test Redis appends every write with fsync: neither was
+    started despite a risk, so ``/-/ready`` has none to report."""
+    assert metadata.risks() == ()
+
+
 def test_add_file_publishes_with_a_new_serial(metadata: MetadataStore) -> None:
     """A published file is found by name and project, with its change's serial."""
     result = run(

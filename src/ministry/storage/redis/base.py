@@ -170,10 +170,14 @@ class RedisDatabase:
         await self._redis.aclose()
 
     async def change(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
-        """Run ``work`` as one atomic change, retrying it if another change came first."""
+        """Run ``work`` as one atomic change, retrying it if another change came first.
+
+        The deadline is per attempt: a Redis that hangs fails the first one, while
+        changes that only keep overtaking each other (many uploads at once, each
+        watching the serial) go on retrying, each attempt being answered in time.
+        """
         try:
-            async with asyncio.timeout(self._change_seconds):
-                return await self._change(work)
+            return await self._change(work)
         except TimeoutError:
             raise _no_answer(
                 self._change_seconds,
@@ -186,19 +190,23 @@ class RedisDatabase:
         serial_key = self.key("serial")
         while True:
             try:
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    await pipe.watch(serial_key)
-                    transaction = Transaction(pipe, int(await pipe.get(serial_key) or 0))
-                    result = await work(transaction)
-                    if transaction.writes or transaction.changes:
-                        self._commit(pipe, transaction, serial_key)
-                        await pipe.execute()
-                # Also when nothing was written: a repeated upload finds its file and is
-                # answered as published only once the replicas have it too.
-                await self.replicated()
-                return result
+                async with asyncio.timeout(self._change_seconds):
+                    return await self._attempt(work, serial_key)
             except WatchError:
                 continue
+
+    async def _attempt(self, work: Callable[[Transaction], Awaitable[T]], serial_key: str) -> T:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(serial_key)
+            transaction = Transaction(pipe, int(await pipe.get(serial_key) or 0))
+            result = await work(transaction)
+            if transaction.writes or transaction.changes:
+                self._commit(pipe, transaction, serial_key)
+                await pipe.execute()
+        # Also when nothing was written: a repeated upload finds its file and is answered
+        # as published only once the replicas have it too.
+        await self.replicated()
+        return result
 
     async def replicated(self) -> None:
         """Wait until ``redis_wait_replicas`` replicas have every write made so far.
