@@ -230,6 +230,22 @@ def test_a_minted_token_uploads_to_its_project_only_and_manages_nothing(
     assert response.status_code == 403, response.text
 
 
+def test_a_minted_token_publishes_to_a_private_index_without_reading_it(
+    server: InProcessServer, client: httpx.Client, issuer: Issuer, tmp_path: Path, unique: str
+) -> None:
+    index = f"team/{unique}"
+    created = server.cli("index", "create", index, "--private", "--uploaders", "alice")
+    assert created.returncode == 0, created.stderr
+    add_publisher(server, unique, "--index", index)
+    token = ("__token__", minted(client, issuer))
+    response = post_upload(
+        client, make_wheel(tmp_path, unique, "1.0"), auth=token, url=f"/{index}/legacy/"
+    )
+    assert response.status_code == 200, response.text
+    assert client.get(f"/{index}/simple/{unique}/", auth=token).status_code in (401, 403, 404)
+    assert client.get(f"/{index}/simple/{unique}/", auth=ALICE).status_code == 200
+
+
 def test_a_burnt_token_or_a_removed_publisher_uploads_no_more(
     server: InProcessServer, client: httpx.Client, issuer: Issuer, tmp_path: Path, unique: str
 ) -> None:

@@ -118,8 +118,7 @@ def may_read(identity: Identity | None, index: IndexConfig) -> bool:
     if identity.token_index is not None and identity.token_index != index.name:
         return False
     if identity.publishers:
-        # A minted token sees the private index it publishes to, and no other.
-        return identity.trusted_for(index.name) is not None
+        return False  # a minted token uploads and does nothing else
     return may_see(identity, index)
 
 

@@ -97,12 +97,19 @@ class UploadService:
 
     async def authorize(self, index: str, identity: Identity) -> None:
         """Refuse an upload before its body is read when the index is closed to this identity."""
-        config = await self._indexes.readable(index, identity)
+        config = await self._target(index, identity)
         if config.kind != "hosted":
             raise PermissionDenied(
                 f"Index {index!r} is a proxy of an upstream index; upload to a hosted index."
             )
         check_upload_index(identity, config)
+
+    async def _target(self, index: str, identity: Identity) -> IndexConfig:
+        """The index uploaded to: one the identity may read, or the one a minted token's
+        publisher names (such a token reads nothing, not even that index)."""
+        if identity.trusted_for(index) is not None:
+            return await self._indexes.get(index)
+        return await self._indexes.readable(index, identity)
 
     async def import_file(self, index: str, identity: Identity, path: Path) -> PublishResult:
         """Publish a file from the local disk, with the same checks as an upload."""
@@ -120,7 +127,7 @@ class UploadService:
     ) -> PublishResult:
         """Check everything, then store the file; the spool is consumed either way."""
         try:
-            config = await self._indexes.readable(index, identity)
+            config = await self._target(index, identity)
             check_upload_project(identity, config, form.name)
             await self._check_project_role(identity, config, form.distribution.project)
             digests = spool.finish()
