@@ -181,6 +181,56 @@ def test_serial_is_strictly_increasing_and_logged(metadata: MetadataStore) -> No
     assert len(run(metadata.changes_since(0, limit=2))) == 2
 
 
+def test_raise_serial_skips_serials_and_starts_a_new_generation(metadata: MetadataStore) -> None:
+    """The generation stays put while the store lives; raising the serial above the newest
+    makes the next change's serial greater than the floor and renews the generation, and
+    raising it to where it is or lower changes nothing."""
+    generation = run(metadata.generation())
+    assert len(generation) >= 16 and run(metadata.generation()) == generation
+    run(metadata.raise_serial(0))
+    assert (run(metadata.last_serial()), run(metadata.generation())) == (0, generation)
+    added = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("alice")))
+    serial = added.file.serial
+    run(metadata.raise_serial(serial))
+    assert (run(metadata.last_serial()), run(metadata.generation())) == (serial, generation)
+    run(metadata.raise_serial(serial + 10))
+    assert run(metadata.last_serial()) == serial + 10
+    renewed = run(metadata.generation())
+    assert renewed != generation
+    again = run(metadata.add_file(dist_file("demo-1.1.tar.gz", version="1.1"), "demo", {},
+                                  Actor("alice")))  # fmt: skip
+    assert again.file.serial == serial + 11 == run(metadata.last_serial())
+    assert [c.serial for c in run(metadata.changes_since(0))] == [serial, serial + 11]
+    assert run(metadata.generation()) == renewed
+
+
+def test_the_generation_differs_between_stores(tmp_path: Path) -> None:
+    """Two stores, each freshly initialised, have generations of their own."""
+    stores = [SqliteMetadataStore(tmp_path / f"{n}.sqlite3") for n in (1, 2)]
+    for store in stores:
+        run(store.open())
+    try:
+        assert run(stores[0].generation()) != run(stores[1].generation())
+    finally:
+        for store in stores:
+            run(store.close())
+
+
+@pytest.mark.slow
+def test_a_redis_that_came_back_empty_has_a_new_generation(request: pytest.FixtureRequest) -> None:
+    """A Redis that lost its keys (restarted empty) gets a new generation when it is next
+    asked, and keeps that one."""
+    store = _redis(request)
+    run(store.open())
+    try:
+        generation = run(store.generation())
+        run(store.redis.delete(store.key("generation"), store.key("serial")))
+        renewed = run(store.generation())
+        assert renewed != generation and run(store.generation()) == renewed
+    finally:
+        run(store.close())
+
+
 def test_obstacles_are_reported_not_stored(metadata: MetadataStore) -> None:
     """A taken filename, the same bytes renamed and a second sdist leave the store unchanged."""
     first = run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a"))).file

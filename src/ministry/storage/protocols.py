@@ -88,6 +88,18 @@ class ChangeLog(Protocol):
     async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
         """Change-log entries with a serial above ``serial``, oldest first."""
 
+    async def generation(self) -> str:
+        """A random id of this store's life: set when the store is first initialised (or
+        found empty), and renewed by ``raise_serial``. A store restored from an older
+        snapshot, or one that came back empty, shows its serials again; a node that
+        remembers the generation and the highest serial it saw can tell
+        (``services.rollback``)."""
+
+    async def raise_serial(self, floor: int) -> None:
+        """Make the next serial greater than ``floor``, so that after a rollback no serial is
+        handed out twice; a no-op if it already is. When it raises the serial it also starts
+        a new generation, so that every other node notices the rollback too."""
+
 
 class PackageStore(Protocol):
     """Projects, their releases and files, and who owns and maintains them."""

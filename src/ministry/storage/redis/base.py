@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -137,6 +138,7 @@ class RedisDatabase:
         layout_key = self.key("layout")
         try:
             await self._redis.set(layout_key, LAYOUT, nx=True)
+            await self._redis.set(self.key("generation"), _new_generation(), nx=True)
             stored = int(await self._redis.get(layout_key) or LAYOUT)
             persistence = await read_persistence(self._redis)
         except RedisError as exc:
@@ -264,6 +266,49 @@ class RedisDatabase:
             self._redis.zrangebyscore(self.key("changes"), f"({serial}", "+inf", start=0, num=limit)
         )
         return [loads(Change, text(member)) for member in members]  # type: ignore[arg-type]
+
+    async def generation(self) -> str:
+        """The id set (SET NX) when the store was first opened; a Redis that came back empty
+        has none, and gets a new one here (or at the next open)."""
+        key = self.key("generation")
+        value = await self.read(self._redis.get(key))
+        if value is None:
+            await self.read(self._redis.set(key, _new_generation(), nx=True))
+            value = await self.read(self._redis.get(key))
+        return text(value)
+
+    async def raise_serial(self, floor: int) -> None:
+        """Make the next serial greater than ``floor`` and start a new generation, in one
+        transaction watching the serial as every change does; a no-op if it already is."""
+        serial_key = self.key("serial")
+
+        async def attempt() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(serial_key)
+                if int(await pipe.get(serial_key) or 0) >= floor:
+                    return
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set(serial_key, floor)
+                pipe.set(self.key("generation"), _new_generation())
+                await pipe.execute()
+
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self._change_seconds):
+                        await attempt()
+                    break
+                except WatchError:
+                    continue
+        except TimeoutError:
+            raise _no_answer(self._change_seconds, "check the serial before repeating") from None
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        await self.replicated()
+
+
+def _new_generation() -> str:
+    return secrets.token_hex(16)
 
 
 def _client_defaults(seconds: float) -> dict[str, Any]:

@@ -32,6 +32,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _LAST_SERIAL = "SELECT seq FROM sqlite_sequence WHERE name = 'changelog'"
+_GENERATION = "SELECT id FROM generation"
 
 
 def now() -> datetime:
@@ -165,6 +166,44 @@ class Database:
         except sqlite3.Error as exc:
             raise _storage_error(exc) from exc
         return int(row[0]) if row else 0
+
+    async def generation(self) -> str:
+        """The id made when the database was created (or upgraded to schema 7).
+
+        Read on the event loop's thread like ``last_serial``, since every request asks. A
+        file restored from a copy keeps the copy's generation: that rollback shows in the
+        serial going back instead.
+        """
+        try:
+            row = self._serial_reader().execute(_GENERATION).fetchone()
+        except sqlite3.OperationalError:
+            row = await self._run(lambda c: c.execute(_GENERATION).fetchone())
+        except sqlite3.Error as exc:
+            raise _storage_error(exc) from exc
+        if row is None:
+            raise StorageError("The metadata database has no generation; it is damaged.")
+        return str(row[0])
+
+    async def raise_serial(self, floor: int) -> None:
+        """Make the next serial greater than ``floor``, and start a new generation if that
+        changed anything (AUTOINCREMENT takes the next id above ``sqlite_sequence``)."""
+
+        def work(connection: sqlite3.Connection) -> None:
+            with self._write(connection):
+                row = connection.execute(_LAST_SERIAL).fetchone()
+                if (int(row[0]) if row else 0) >= floor:
+                    return
+                if row is None:
+                    connection.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('changelog', ?)", (floor,)
+                    )
+                else:
+                    connection.execute(
+                        "UPDATE sqlite_sequence SET seq = ? WHERE name = 'changelog'", (floor,)
+                    )
+                connection.execute("UPDATE generation SET id = lower(hex(randomblob(16)))")
+
+        await self._run(work)
 
     def _serial_reader(self) -> sqlite3.Connection:
         if self._reader is None:

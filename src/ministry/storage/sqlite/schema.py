@@ -239,6 +239,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX publish_tokens_by_expiry ON publish_tokens (expires)",
         # sha256 of the file's PEP 740 provenance document in the blob store (None: none).
         "ALTER TABLE files ADD COLUMN provenance_sha256 TEXT",
+        # The store's generation (``ChangeLog.generation``): one random id, made once here.
+        "CREATE TABLE generation (id TEXT NOT NULL)",
+        "INSERT INTO generation (id) VALUES (lower(hex(randomblob(16))))",
     ),
 )
 
