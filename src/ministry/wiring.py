@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ministry.services.proxy_files import ProxyFiles
     from ministry.services.proxy_pages import ProxyPages
     from ministry.services.publishers import PublisherService
+    from ministry.services.rollback import Clearable, RollbackWatch
     from ministry.services.search import SearchService
     from ministry.services.trusted_publishing import TrustedPublishing
     from ministry.services.uploads import UploadService
@@ -255,6 +256,21 @@ class Services:
         )
 
     @cached_property
+    def rollback(self) -> RollbackWatch:
+        """A server's watch on its metadata store going back (``services.rollback``): fed
+        each serial a request reads, it drops the caches kept by serial when it must."""
+        from ministry.services.rollback import RollbackWatch
+
+        return RollbackWatch(
+            self.metadata, self.metrics.metadata_rollbacks.inc, self._serial_caches
+        )
+
+    def _serial_caches(self) -> list[Clearable]:
+        """The caches kept by serial that this process has built so far."""
+        built = [self.__dict__.get(name) for name in ("catalog", "search", "proxy_pages")]
+        return [self.indexes, *(cache for cache in built if cache is not None)]
+
+    @cached_property
     def verifier(self) -> Verifier:
         """The consistency check of metadata and blobs."""
         from ministry.services.verify import Verifier
@@ -269,6 +285,8 @@ class Services:
         await asyncio.to_thread(close_to_others, private_paths(settings))
         await self.metadata.open()
         await self.blobs.open()
+        if self.server_metrics is not None:  # a server, which lives on across rollbacks
+            self.indexes.watch(self.rollback.observe)
         for kind in scratch_kinds.LEFT_BY_CRASHES:
             self.scratch.sweep(kind)
         await self.indexes.ensure_default()

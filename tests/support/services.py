@@ -74,10 +74,13 @@ def in_event_loop(test: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, N
 
 
 @asynccontextmanager
-async def started_services(data: Path, **options: Any) -> AsyncIterator[Services]:
-    """A server's services on a data directory, started and stopped as ``serve`` does."""
+async def started_services(
+    data: Path, metrics: Metrics | None = None, **options: Any
+) -> AsyncIterator[Services]:
+    """A server's services on a data directory, started and stopped as ``serve`` does
+    (with ``metrics``, as a server's: its store calls timed, its rollback watch on)."""
     settings = Settings(data=data, password_hash_cost="minimal", **options)
-    services = build_services(settings, file_path)
+    services = build_services(settings, file_path, metrics)
     await services.start()
     try:
         yield services

@@ -207,6 +207,12 @@ class Catalog:
         # Who published a provenance document, by its sha256: it never changes.
         self._publishers: LRUCache[str, str | None] = LRUCache(cache_size)
 
+    def clear(self) -> None:
+        """Forget every view, page, document and list kept by serial (after the store went
+        back, when a serial no longer names one state). Publishers by sha256 stay true."""
+        for cache in (self._views, self._pages, self._documents, self._lists, self._indexes):
+            cache.clear()
+
     # -- simple pages -------------------------------------------------------------------
 
     async def project_view(self, access: ReadAccess, name: NormalizedName) -> ProjectView:

@@ -9,7 +9,7 @@ rendered are still served; every write fails on its own.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -82,6 +82,16 @@ class IndexService:
         self._cache: tuple[int, dict[str, IndexConfig]] = (-1, {})
         # Read access decided for (index, reader) as of the cached serial.
         self._access: dict[tuple[str, Identity | None], ReadAccess] = {}
+        self._watch: Callable[[int], Awaitable[int]] | None = None
+
+    def watch(self, observe: Callable[[int], Awaitable[int]]) -> None:
+        """Hand every serial read to ``observe`` (``RollbackWatch.observe``), which returns
+        the serial to go on with: the one place each request reads it."""
+        self._watch = observe
+
+    def clear(self) -> None:
+        """Forget the settings and read access kept (after the store went back)."""
+        self._cache, self._access = (-1, {}), {}
 
     async def configs(self) -> dict[str, IndexConfig]:
         """Every index's settings, current as of the newest serial."""
@@ -90,6 +100,8 @@ class IndexService:
     async def _current(self) -> tuple[int, dict[str, IndexConfig]]:
         try:
             serial = await self._metadata.last_serial()
+            if self._watch is not None:
+                serial = await self._watch(serial)
         except StorageUnavailable:
             if self._cache[0] < 0:
                 raise

@@ -42,6 +42,13 @@ class Metrics:
             ["store"],
             registry=self.registry,
         )
+        self.metadata_rollbacks = Counter(
+            "ministry_metadata_rollbacks",
+            "Times this process found the metadata store gone back: a serial below the "
+            "highest seen, or another generation (a restore from an older snapshot, a Redis "
+            "restarted empty). See docs/operations.md.",
+            registry=self.registry,
+        )
         self.proxy_pages = Counter(
             "ministry_proxy_pages",
             "Upstream project page lookups by result: hit (fresh cache), revalidated (304), "

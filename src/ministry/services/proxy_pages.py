@@ -82,6 +82,10 @@ class ProxyPages:
         # Parsed documents by token: a download must not re-read a page of 2,000 files.
         self._parsed: LRUCache[str, KeptPage] = LRUCache(_PARSED_PAGES)
 
+    def clear(self) -> None:
+        """Forget the parsed pages (after the store went back: its kept pages may be older)."""
+        self._parsed.clear()
+
     async def get(
         self, config: IndexConfig, project: NormalizedName, *, revalidate: bool = False
     ) -> ProxyPage | None:

@@ -126,6 +126,10 @@ class SearchService:
         self._serial = -1
         self._lock = asyncio.Lock()
 
+    def clear(self) -> None:
+        """Forget the words read (after the store went back): the next search rebuilds them."""
+        self._words, self._shown, self._serial = {}, {}, -1
+
     async def search(self, access: ReadAccess, query: str, limit: int = 100) -> list[SearchHit]:
         """The best ``limit`` matches among the projects ``access`` shows."""
         words = query_words(query)

@@ -81,6 +81,12 @@ class ReadyHandler(BaseHandler):
         answer: dict[str, object] = {"status": status, "stores": readiness.stores}
         if readiness.risks:
             answer["risks"] = readiness.risks
+        # Still 200: the node dropped its caches and serves the store as it is now, and
+        # every node notices at once, so 503 would take them all out of the balancer
+        # (docs/operations.md, "When the metadata store goes back").
+        rollbacks = self.services.rollback.rollbacks if self.services.server_metrics else []
+        if rollbacks:
+            answer["rollback"] = [rollback.report() for rollback in rollbacks]
         self.finish(json.dumps(answer))
 
     head = get

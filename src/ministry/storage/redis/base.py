@@ -273,8 +273,10 @@ class RedisDatabase:
         key = self.key("generation")
         value = await self.read(self._redis.get(key))
         if value is None:
-            await self.read(self._redis.set(key, _new_generation(), nx=True))
-            value = await self.read(self._redis.get(key))
+            made = _new_generation()
+            # Another node may set it first: whichever was set is the generation.
+            await self.read(self._redis.set(key, made, nx=True))
+            value = await self.read(self._redis.get(key)) or made
         return text(value)
 
     async def raise_serial(self, floor: int) -> None:
