@@ -14,6 +14,13 @@ Scenarios: ``node-kill`` (kill -9 of one node, then restarted), ``redis-kill``
 Redis for 5 s, then SIGCONT: requests must fail fast), ``s3-down`` (SeaweedFS
 stopped for a few seconds, then restarted on its data).
 
+Per scenario: uploads acknowledged, acknowledged uploads lost (this scenario's,
+and earlier ones checked again), failed requests by status (or the client's
+exception when there was no answer), the longest request and the longest failed
+one, ``restart`` (from the fault's end, when the restart began or SIGCONT was
+sent, until the part answered again) and ``recovery`` (from the fault's end until
+each node had acknowledged an upload begun after it).
+
 Not covered: Redis restarted empty and rebuilt, failover to a lagging replica.
 
     python bench/chaos.py [--seconds 10] [--uploaders 4] [--out chaos.json]
@@ -109,8 +116,11 @@ class Load:
     stopping: threading.Event = field(default_factory=threading.Event)
     counter: int = 0
 
-    def run(self, seconds_before: float, fault: Callable[[], float], seconds_after: float) -> float:
-        """Load, ``fault()`` (returns when the fault ends: the time), more load; the end time."""
+    def run(
+        self, seconds_before: float, fault: Callable[[], tuple[float, float]], seconds_after: float
+    ) -> tuple[float, float]:
+        """Load, ``fault()``, more load; what ``fault()`` returned (when the fault ended, and
+        when the faulty part answered again)."""
         self.stopping.clear()
         threads = [
             threading.Thread(target=self.upload_loop, args=(i,), daemon=True)
@@ -122,12 +132,12 @@ class Load:
         for thread in threads:
             thread.start()
         time.sleep(seconds_before)
-        fault_end = fault()
+        times = fault()
         time.sleep(seconds_after)
         self.stopping.set()
         for thread in threads:
             thread.join(timeout=REQUEST_TIMEOUT + 5)
-        return fault_end
+        return times
 
     def record(self, outcome: Outcome, acked: Acknowledged | None = None) -> None:
         with self.lock:
@@ -270,27 +280,30 @@ def cluster_up(work: Path, redis_timeout: float) -> Iterator[Cluster]:
         redis.stop()
 
 
-def kill_node(cluster: Cluster) -> float:
+# Each fault returns when it ended (the restart began) and when the part answered again.
+
+
+def kill_node(cluster: Cluster) -> tuple[float, float]:
     node = cluster.nodes[1]
     node.stop(signal.SIGKILL)
     time.sleep(1.0)
     ended = time.monotonic()
-    node.start()
-    return ended
+    node.start()  # returns once it says it is serving
+    return ended, time.monotonic()
 
 
-def kill_redis(cluster: Cluster) -> float:
+def kill_redis(cluster: Cluster) -> tuple[float, float]:
     process = cluster.redis._process.process  # the launcher's own handle of redis-server
     assert process is not None
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     time.sleep(1.0)
     ended = time.monotonic()
-    cluster.redis.resume()  # same port, same directory: it loads the AOF
-    return ended
+    cluster.redis.resume()  # same port, same directory: it loads the AOF, then answers PING
+    return ended, time.monotonic()
 
 
-def stop_redis(cluster: Cluster) -> float:
+def stop_redis(cluster: Cluster) -> tuple[float, float]:
     pid = cluster.redis.pid
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
@@ -298,18 +311,19 @@ def stop_redis(cluster: Cluster) -> float:
         time.sleep(REDIS_STOP_SECONDS)
     finally:
         os.kill(pid, signal.SIGCONT)
-    return time.monotonic()
+    ended = time.monotonic()
+    return ended, ended
 
 
-def stop_s3(cluster: Cluster) -> float:
+def stop_s3(cluster: Cluster) -> tuple[float, float]:
     cluster.s3.halt()
     time.sleep(S3_DOWN_SECONDS)
     ended = time.monotonic()
     cluster.s3.resume()  # same ports and data; returns once a write succeeds
-    return ended
+    return ended, time.monotonic()
 
 
-FAULTS: dict[str, Callable[[Cluster], float]] = {
+FAULTS: dict[str, Callable[[Cluster], tuple[float, float]]] = {
     "node-kill": kill_node,
     "redis-kill": kill_redis,
     "redis-stop": stop_redis,
@@ -342,7 +356,7 @@ def run_scenario(
     name: str, cluster: Cluster, load: Load, seconds: float, earlier: list[Acknowledged]
 ) -> dict[str, Any]:
     load.outcomes, load.acknowledged = [], []
-    fault_end = load.run(seconds / 2, lambda: FAULTS[name](cluster), seconds / 2)
+    fault_end, back = load.run(seconds / 2, lambda: FAULTS[name](cluster), seconds / 2)
     outcomes, acked = list(load.outcomes), list(load.acknowledged)
     missing = check(cluster, earlier + acked)
     errors = Counter(o.status for o in outcomes if o.status not in ("200", "404"))
@@ -359,6 +373,11 @@ def run_scenario(
         "errors": dict(sorted(errors.items())),
         "max_latency_s": round(latency, 3),
         "max_error_latency_s": round(max(fault_errors, default=0.0), 3),
+        "max_latency_by_kind_s": {
+            kind: round(max((o.ended - o.began for o in outcomes if o.kind == kind), default=0), 3)
+            for kind in ("upload", "read")
+        },
+        "restart_s": round(back - fault_end, 3),
         "recovery_s": recovery(outcomes, fault_end, len(cluster.nodes)),
     }
 
@@ -366,8 +385,8 @@ def run_scenario(
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | fault | acknowledged | lost | errors (by status) | max latency | "
-        "max error latency | recovery |",
-        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
+        "max error latency | restart | recovery |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "none"
@@ -375,7 +394,8 @@ def table(results: list[dict[str, Any]]) -> str:
         recovered = "—" if r["recovery_s"] is None else f"{r['recovery_s']:.2f} s"
         lines.append(
             f"| {r['scenario']} | {r['fault']} | {r['acknowledged']} | {lost} | {errors} | "
-            f"{r['max_latency_s']:.2f} s | {r['max_error_latency_s']:.2f} s | {recovered} |"
+            f"{r['max_latency_s']:.2f} s | {r['max_error_latency_s']:.2f} s | "
+            f"{r['restart_s']:.2f} s | {recovered} |"
         )
     return "\n".join(lines)
 
