@@ -28,6 +28,9 @@ SOAK = REPO / "bench" / "soak.md"
 #: The last command-line start-up timing (bench/cli_startup.py), before and after a change,
 #: written by hand from its output and kept here for the same reason.
 CLI_STARTUP = REPO / "bench" / "cli_startup.md"
+#: The last fault run's table (bench/chaos.py), written by hand from its output and kept
+#: here for the same reason.
+FAULTS = REPO / "bench" / "faults.md"
 ORDER = (
     "nginx",
     "pypiserver",
@@ -742,6 +745,7 @@ def render(run: Run) -> str:
         missed_section(found, explanations(MISSED)),
         SOAK.read_text().strip(),
         CLI_STARTUP.read_text().strip(),
+        FAULTS.read_text().strip(),
     ]
     return "\n\n".join(sections) + "\n"
 
