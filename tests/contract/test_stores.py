@@ -1429,11 +1429,11 @@ def test_an_identity_token_is_exchanged_once(metadata: MetadataStore) -> None:
     assert run(metadata.use_jti(_ISSUER, "jti-1", expires)) is True
     assert run(metadata.use_jti(_ISSUER, "jti-1", expires)) is False
     assert run(metadata.use_jti(_ISSUER, "jti-1", expires + timedelta(hours=1))) is False
-    assert run(metadata.use_jti("https://gitlab.com", "jti-1", expires)) is True
+    assert run(metadata.use_jti("https://gitlab.example", "jti-1", expires)) is True
     assert run(metadata.use_jti(_ISSUER, "jti-2", expires)) is True
     # Issuers and ids with colons cannot be taken for one another.
-    assert run(metadata.use_jti("https://a:1", "b", expires)) is True
-    assert run(metadata.use_jti("https://a", "1:b", expires)) is True
+    assert run(metadata.use_jti("https://issuer.example:1", "b", expires)) is True
+    assert run(metadata.use_jti("https://issuer.example", "1:b", expires)) is True
     assert run(metadata.last_serial()) == 0
 
 

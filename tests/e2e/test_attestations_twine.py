@@ -38,10 +38,8 @@ def issuer() -> Issuer:
 
 @pytest.fixture
 def server(tmp_path: Path, issuer: Issuer) -> Iterator[MinistryServer]:
-    pinned = issuer.write_jwks(tmp_path / "jwks.json")
-    instance = MinistryServer(
-        tmp_path / "data", arguments=["--oidc-jwks", pinned, "--oidc-audience", AUDIENCE]
-    ).start()
+    arguments = issuer.server_arguments(tmp_path, AUDIENCE)
+    instance = MinistryServer(tmp_path / "data", arguments=arguments).start()
     result = instance.cli(
         "publisher", "add", PROJECT, "--github", REPOSITORY, "--workflow", WORKFLOW
     )

@@ -36,15 +36,19 @@ def issuer() -> Issuer:
 
 
 @pytest.fixture
-def server(tmp_path: Path, certificates: Certificates, issuer: Issuer) -> Iterator[MinistryServer]:
-    pinned = issuer.write_jwks(tmp_path / "jwks.json")
-    instance = MinistryServer(
-        tmp_path / "data",
-        arguments=[
-            "--tls-cert", str(certificates.certificate), "--tls-key", str(certificates.key),
-            "--oidc-jwks", pinned, "--oidc-audience", AUDIENCE,
-        ],
-    ).start()  # fmt: skip
+def gitlab() -> Issuer:
+    """A self-hosted GitLab's token issuer."""
+    return Issuer(url="https://gitlab.example")
+
+
+@pytest.fixture
+def server(
+    tmp_path: Path, certificates: Certificates, issuer: Issuer, gitlab: Issuer
+) -> Iterator[MinistryServer]:
+    tls = ["--tls-cert", str(certificates.certificate), "--tls-key", str(certificates.key)]
+    trusted = issuer.server_arguments(tmp_path, AUDIENCE)
+    trusted += ["--oidc-jwks", gitlab.write_jwks(tmp_path / "gitlab-jwks.json")]
+    instance = MinistryServer(tmp_path / "data", arguments=tls + trusted).start()
     add_user(instance, *ALICE)
     yield instance
     instance.stop()
@@ -128,41 +132,29 @@ def test_uv_with_a_workflow_nobody_trusts_publishes_nothing(
 def test_uv_publishes_with_a_gitlab_identity(
     server: MinistryServer,
     certificates: Certificates,
+    gitlab: Issuer,
     tmp_path: Path,
     home: Path,
     unique: str,
 ) -> None:
-    """uv reads a GitLab job's token from ``<AUDIENCE>_ID_TOKEN``."""
-    gitlab = Issuer(url="https://gitlab.com")
-    # The server above pinned only the GitHub stand-in's keys; this one needs its own.
-    server.stop()
-    pinned = gitlab.write_jwks(tmp_path / "gitlab-jwks.json")
-    restarted = MinistryServer(
-        server.data,
-        arguments=[
-            "--tls-cert", str(certificates.certificate), "--tls-key", str(certificates.key),
-            "--oidc-jwks", pinned, "--oidc-audience", AUDIENCE,
-        ],
-    ).start()  # fmt: skip
-    try:
-        added = restarted.cli(
-            "publisher", "add", unique, "--gitlab", "acme/widgets", "--workflow", ".gitlab-ci.yml"
-        )
-        assert added.returncode == 0, added.stderr
-        token = gitlab.sign(gitlab.gitlab_claims("acme/widgets", ".gitlab-ci.yml", AUDIENCE))
-        variable = AUDIENCE.upper().replace("-", "_") + "_ID_TOKEN"
-        result = uv(
-            home,
-            "publish", "--trusted-publishing", "always",
-            "--publish-url", f"https://127.0.0.1:{restarted.port}/legacy/",
-            str(make_wheel(tmp_path, unique, "1.0")),
-            environment={
-                "GITLAB_CI": "true", variable: token, "SSL_CERT_FILE": str(certificates.authority),
-            },
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-        log = restarted.log()
-        assert '"POST /_/oidc/mint-token HTTP/1.1" 200' in log
-        assert '"POST /legacy/ HTTP/1.1" 200' in log
-    finally:
-        restarted.stop()
+    """uv reads a GitLab job's token from ``<AUDIENCE>_ID_TOKEN``; the publisher names
+    its self-hosted GitLab's issuer."""
+    added = server.cli(
+        "publisher", "add", unique, "--gitlab", "acme/widgets", "--workflow", ".gitlab-ci.yml",
+        "--issuer", gitlab.url,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    token = gitlab.sign(gitlab.gitlab_claims("acme/widgets", ".gitlab-ci.yml", AUDIENCE))
+    variable = AUDIENCE.upper().replace("-", "_") + "_ID_TOKEN"
+    result = uv(
+        home,
+        "publish", "--trusted-publishing", "always",
+        "--publish-url", f"{https(server)}/legacy/", str(make_wheel(tmp_path, unique, "1.0")),
+        environment={
+            "GITLAB_CI": "true", variable: token, "SSL_CERT_FILE": str(certificates.authority),
+        },
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = server.log()
+    assert '"POST /_/oidc/mint-token HTTP/1.1" 200' in log
+    assert '"POST /legacy/ HTTP/1.1" 200' in log

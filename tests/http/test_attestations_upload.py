@@ -44,10 +44,8 @@ def issuer() -> Issuer:
 
 @pytest.fixture
 def server(tmp_path: Path, issuer: Issuer) -> Iterator[InProcessServer]:
-    pinned = issuer.write_jwks(tmp_path / "jwks.json")
-    instance = InProcessServer(
-        tmp_path / "data", arguments=["--oidc-jwks", pinned, "--oidc-audience", AUDIENCE]
-    ).start()
+    arguments = issuer.server_arguments(tmp_path, AUDIENCE)
+    instance = InProcessServer(tmp_path / "data", arguments=arguments).start()
     add_user(instance, *ALICE)
     yield instance
     instance.stop()

@@ -38,10 +38,8 @@ def issuer() -> Issuer:
 
 @pytest.fixture
 def server(tmp_path: Path, issuer: Issuer) -> Iterator[InProcessServer]:
-    pinned = issuer.write_jwks(tmp_path / "jwks.json")
-    instance = InProcessServer(
-        tmp_path / "data", arguments=["--oidc-jwks", pinned, "--oidc-audience", AUDIENCE]
-    ).start()
+    arguments = issuer.server_arguments(tmp_path, AUDIENCE)
+    instance = InProcessServer(tmp_path / "data", arguments=arguments).start()
     add_user(instance, *ALICE)
     add_user(instance, *BOB)
     yield instance
@@ -282,7 +280,7 @@ def test_owners_manage_publishers_through_the_api(
         {"github": "not a repo", "workflow": WORKFLOW},
         {"github": REPOSITORY, "workflow": "../../x.yml"},
         {"github": REPOSITORY, "gitlab": "a/b", "workflow": WORKFLOW},
-        {"github": REPOSITORY, "workflow": WORKFLOW, "issuer": "http://169.254.169.254"},
+        {"github": REPOSITORY, "workflow": WORKFLOW, "issuer": "http://issuer.example"},
     ):
         response = client.post(url, json=body | bad if "gitlab" not in bad else bad, auth=ALICE)
         assert response.status_code == 400, (bad, response.text)

@@ -51,6 +51,12 @@ class Issuer:
         path.write_text(json.dumps(self.jwks()))
         return f"{self.url}={path}"
 
+    def server_arguments(self, directory: Path, audience: str) -> list[str]:
+        """The ``ministry serve`` flags that make a server trust this issuer: its keys
+        from a file written in ``directory``, and the audience its tokens name."""
+        pinned = self.write_jwks(directory / f"jwks-{self.key_id}.json")
+        return ["--oidc-jwks", pinned, "--oidc-audience", audience]
+
     def github_claims(
         self,
         repository: str,
