@@ -57,8 +57,8 @@ from ministry.core.models import (
     Release,
 )
 from ministry.core.permissions import EVERYONE
+from ministry.core.records import to_record
 from ministry.storage.filesystem import FileBlobStore
-from ministry.storage.records import to_record
 from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.sqlite.rows import index_json
 

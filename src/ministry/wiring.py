@@ -24,6 +24,7 @@ from ministry.services import scratch_kinds
 from ministry.services.backup import LocalStores
 from ministry.services.declared_indexes import declare_indexes
 from ministry.services.indexes import IndexService
+from ministry.services.manifests import journalled_store
 from ministry.services.timed_store import timed_store
 from ministry.settings import Settings
 from ministry.storage.private_files import close_to_others
@@ -71,7 +72,12 @@ class Services:
     """
 
     settings: Settings
+    #: The metadata store; every lasting change through it also writes its manifest
+    #: into ``blobs`` (``services.manifests``).
     metadata: MetadataStore
+    #: The same store without manifests: what a rebuild writes into, since everything
+    #: it puts back came from the manifests.
+    bare_metadata: MetadataStore
     blobs: BlobStore
     scratch: Scratch
     indexes: IndexService
@@ -416,10 +422,11 @@ def build_services(
     A server passes its ``metrics``, into which every store call is then timed; a
     command has no use for those timings.
     """
-    metadata = metadata_store(settings.db_url, settings)
+    bare = metadata_store(settings.db_url, settings)
     if metrics is not None:
-        metadata = timed_store(metadata, metrics.store_seconds)
+        bare = timed_store(bare, metrics.store_seconds)
     blobs = blob_store(settings.storage_url, redirect=settings.storage_redirect)
+    metadata = journalled_store(bare, blobs)
     if settings.accel_redirect is not None and urlsplit(settings.storage_url).scheme != "file":
         raise InvalidRequest(
             "--accel-redirect needs a file store: nginx reads the blob directory itself."
@@ -427,6 +434,7 @@ def build_services(
     return Services(
         settings=settings,
         metadata=metadata,
+        bare_metadata=bare,
         blobs=blobs,
         scratch=OwnedScratch(settings.spool_directory),
         server_metrics=metrics,

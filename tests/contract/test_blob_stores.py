@@ -426,6 +426,63 @@ def test_list_blobs_pages_through_a_large_store(blobs: BlobStore) -> None:
     assert set(found) == keys
 
 
+def test_manifests_are_replaced_listed_and_kept_apart_from_blobs(blobs: BlobStore) -> None:
+    """A manifest replaces the one under its key, lists by kind, and is never a blob."""
+    first, second = sha256(b"first"), sha256(b"second")
+
+    async def exercise() -> tuple[list[bytes], list[bytes], bytes | None, bytes | None]:
+        await blobs.put_manifest("file", first, b'{"n": 1}')
+        await blobs.put_manifest("file", first, b'{"n": 2}')
+        await blobs.put_manifest("file", second, b'{"n": 3}')
+        await blobs.put_manifest("user", first, b'{"user": true}')
+        files = [document async for key, document in blobs.list_manifests("file")]
+        users = [(key, document) async for key, document in blobs.list_manifests("user")]
+        return (
+            files,
+            users,
+            await blobs.get_manifest("file", first),
+            (await blobs.get_manifest("group", first)),
+        )
+
+    files, users, got, missing = run(exercise())
+    assert sorted(files) == [b'{"n": 2}', b'{"n": 3}']
+    assert users == [(first, b'{"user": true}')]
+    assert got == b'{"n": 2}'
+    assert missing is None
+    assert run(listing(blobs)) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [("file", "../" + "0" * 61), ("../file", "0" * 64), ("File", "0" * 64), ("", "0" * 64),
+     ("file", "0" * 64 + "/x"), ("file/../../x", "0" * 64)],
+)  # fmt: skip
+def test_a_manifest_key_names_nothing_else(blobs: BlobStore, kind: str, key: str) -> None:
+    """Kinds and keys are checked: nothing outside the manifests can be named."""
+    with pytest.raises(StorageError):
+        run(blobs.put_manifest(kind, key, b"{}"))
+    with pytest.raises(StorageError):
+        run(blobs.get_manifest(kind, key))
+
+
+def test_manifests_pages_through_many(blobs: BlobStore) -> None:
+    """More manifests than one S3 listing page are all read, each once."""
+
+    async def fill_and_list() -> list[bytes]:
+        limit = asyncio.Semaphore(16)
+
+        async def put(n: int) -> None:
+            async with limit:
+                await blobs.put_manifest("file", sha256(str(n).encode()), str(n).encode())
+
+        await asyncio.gather(*(put(n) for n in range(1050)))
+        return [(key, document) async for key, document in blobs.list_manifests("file")]
+
+    found = run(fill_and_list())
+    assert sorted(int(document) for _, document in found) == list(range(1050))
+    assert all(key == sha256(document) for key, document in found)
+
+
 def test_a_put_of_a_stored_blob_makes_it_young_again(backend: Backend, blobs: BlobStore) -> None:
     """Putting bytes the store holds refreshes ``modified``: the upload about to commit a
     record naming them must not lose them to ``ministry verify`` as an old orphan."""

@@ -39,12 +39,12 @@ from ministry.core.models import (
     Token,
     User,
 )
+from ministry.core.records import to_record
 from ministry.core.trusted_publishing import PublishToken, TrustedPublisher
 from ministry.errors import Conflict, NotFound, StorageError, StorageUnavailable
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.publishers import KEPT_AFTER_EXPIRY
-from ministry.storage.records import to_record
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.redis.base import LAYOUT
 from ministry.storage.sqlite import SqliteMetadataStore
@@ -414,6 +414,19 @@ def test_delete_retires_the_filename(metadata: MetadataStore) -> None:
     run(metadata.delete_files("main", ["demo-1.0.tar.gz", "demo-2.0.tar.gz"], Actor("d")))
     assert run(metadata.get_project("main", NormalizedName("demo"))) is None
     assert run(metadata.list_projects("main")) == []
+
+
+def test_a_filename_retired_without_its_file(metadata: MetadataStore) -> None:
+    """A rebuild puts back a deletion the store never saw: the name is retired for other
+    bytes at once, once only, and no serial is used."""
+    before = run(metadata.last_serial())
+    sha = dist_file("demo-1.0.tar.gz").sha256
+    assert run(metadata.retire_filename("main", "demo-1.0.tar.gz", sha)) is True
+    assert run(metadata.retire_filename("main", "demo-1.0.tar.gz", sha)) is False
+    assert run(metadata.last_serial()) == before
+    other = run(metadata.add_file(dist_file("demo-1.0.tar.gz", sha="x"), "demo", {}, Actor("a")))
+    assert other.outcome is AddFileOutcome.FILENAME_RETIRED
+    assert run(metadata.get_file("main", "demo-1.0.tar.gz")) is None
 
 
 def test_replace_existing(metadata: MetadataStore) -> None:

@@ -194,11 +194,20 @@ def test_what_only_the_new_schema_has_works(upgraded: Upgraded) -> None:
 
 
 def test_verify_finds_every_old_blob_in_place(upgraded: Upgraded) -> None:
-    """``ministry verify`` (newer than the data) takes every older blob as named and sound.
+    """``ministry verify`` (newer than the data) takes every older blob as named and sound,
+    and finds that the older data has no manifests; ``--repair`` writes them (the step
+    docs/operations.md asks for after an upgrade), and then all is consistent.
 
     Nothing uploads meanwhile, so no grace is needed: a blob it did not recognise,
     such as a metadata file stored the older way, would be quarantined at once.
     """
+    result = upgraded.server.cli("verify", "--grace", "0")
+    assert result.returncode == 1, result.stdout + result.stderr
+    *findings, summary = result.stdout.splitlines()
+    assert {line.partition(":")[0] for line in findings} == {"unjournalled"}, result.stdout
+    assert summary.endswith(f"{len(findings)} problems ({len(findings)} unjournalled)")
+    assert f"{upgraded.facts['wheel']['filename']} has no manifest" in result.stdout
+    assert upgraded.server.cli("verify", "--grace", "0", "--repair").returncode == 1
     result = upgraded.server.cli("verify", "--grace", "0")
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (upgraded.server.data / "blobs" / "quarantine").exists()

@@ -85,7 +85,8 @@ class _Bars:
 
 def _report(outcome: VerifyOutcome, grace: str) -> None:
     for finding in outcome.findings:
-        print(f"{finding.problem}: {finding.subject} (sha256 {finding.sha256}): {finding.action}")
+        blob = f" (sha256 {finding.sha256})" if finding.sha256 else ""
+        print(f"{finding.problem}: {finding.subject}{blob}: {finding.action}")
     checked = f"checked {outcome.blobs} blobs ({decimal(outcome.bytes)})"
     if outcome.ok:
         print(f"{checked}: all consistent")

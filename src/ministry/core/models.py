@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # in annotations only: the parser of every command imports th
 
 __all__ = [
     "DEFAULT_INDEX",
+    "SERVER",
     "Actor",
     "AddFileOutcome",
     "AddFileResult",
@@ -54,6 +55,11 @@ class Actor:
 
     name: str
     address: str = "local"
+
+
+#: The server itself, making at start what its settings ask for (the default index,
+#: the upstream of ``--upstream``): changes it makes again at every start.
+SERVER = Actor("ministry", "local")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from ministry.core.index_rules import check_index_config
 from ministry.core.inheritance import resolution_order
-from ministry.core.models import DEFAULT_INDEX, Actor, IndexConfig
+from ministry.core.models import DEFAULT_INDEX, SERVER, IndexConfig
 from ministry.core.permissions import (
     EVERYONE,
     Identity,
@@ -123,11 +123,11 @@ class IndexService:
         if DEFAULT_INDEX not in await self.configs():
             config = IndexConfig(DEFAULT_INDEX, uploaders=(EVERYONE,))
             with contextlib.suppress(Conflict):  # another process created it first
-                await self._metadata.create_index(config, Actor("ministry", "local"))
+                await self._metadata.create_index(config, SERVER)
 
     async def ensure_upstream(self, url: str, *, page_ttl: int, min_age: int) -> None:
         """Make ``upstream``, a proxy of ``url``, exist and be a base of the default index."""
-        actor = Actor("ministry", "local")
+        actor = SERVER
         configs = await self.configs()
         current = configs.get(UPSTREAM_INDEX)
         wanted = IndexConfig(

@@ -2,7 +2,8 @@
 
 Blobs go first, each read back through a hash check, so that the metadata,
 imported last, never names a blob the target lacks; the target must be empty,
-and every serial is kept, so change logs and ETags carry over unchanged.
+and every serial is kept, so change logs and ETags carry over unchanged. The
+manifests come last, made from the records (``services.manifests``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ministry.core.hashing import StreamingHasher
+from ministry.core.manifests import manifests_of_records
 from ministry.errors import Conflict, StorageError
+from ministry.services.manifests import write_manifests
 from ministry.storage.protocols import BlobStore, MetadataStore, Scratch
 
 __all__ = ["MigrationReport", "blobs_named", "migrate"]
@@ -88,6 +91,8 @@ async def migrate(
         moved += size
         on_blob(size)
     await target_metadata.import_records(_replay(records))
+    # The target's blob store must be able to rebuild its metadata like the source's.
+    await write_manifests(target_blobs, manifests_of_records(records))
     copied: Counter[str] = Counter()
     async for kind, _ in target_metadata.export_records():
         copied[kind] += 1

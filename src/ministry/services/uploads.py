@@ -31,6 +31,7 @@ from ministry.core.permissions import (
     project_refusal,
     publisher,
 )
+from ministry.core.releases import release_key
 from ministry.core.upload_form import (
     UploadForm,
     already_exists,
@@ -135,7 +136,9 @@ class UploadService:
             attestations = await self._read_attestations(form, digests.sha256)
             existing = await self._metadata.get_file(index, form.distribution.filename)
             if existing is not None and not config.allow_overwrite:
-                return self._same_or_refuse(existing, digests)
+                again = self._same_or_refuse(existing, digests)
+                await self._confirm(existing, identity)
+                return again
             inspected = await asyncio.to_thread(self._inspect, form, spool.path)
             if attestations is not None:
                 document = await self._prove(identity, config, form, digests, attestations)
@@ -245,6 +248,19 @@ class UploadService:
         if existing.sha256 == digests.sha256:
             return PublishResult(existing, created=False)
         raise already_exists(existing.filename, existing.blake2b_256)
+
+    async def _confirm(self, existing: DistFile, identity: Identity) -> None:
+        """Pass a file sent again with the same bytes to the store once more, as the
+        first upload did, before answering it as published: the store finds the file
+        taken by these bytes (no change), waits for the replicas where it must, and the
+        file's manifest is written (``services.manifests``) in case the first answer
+        failed before it was. The release's metadata is what the store already holds."""
+        releases = await self._metadata.list_releases(existing.index, existing.project)
+        wanted = release_key(existing.version)
+        metadata = next((r.metadata for r in releases if release_key(r.version) == wanted), {})
+        project = await self._metadata.get_project(existing.index, existing.project)
+        display_name = project.display_name if project is not None else existing.project
+        await self._metadata.add_file(existing, display_name, metadata, identity.actor)
 
     def _inspect(self, form: UploadForm, path: Path) -> _Inspected:
         inspect = inspect_wheel if form.filetype == "bdist_wheel" else inspect_sdist

@@ -6,8 +6,14 @@ whose bytes do not hash to its name is moved to quarantine, so that a flipped bi
 reported and never served again (docs/security.md, "Stores that fail"); a record whose
 blob is missing is reported.
 Blobs that no record names (orphans: the bytes of a refused or deleted upload,
-or of a crash between a blob and its record) are moved to quarantine too.
-Quarantine deletes nothing: ``BlobStore.quarantine`` moves the bytes aside.
+or of a crash between a blob and its record) are moved to quarantine too, unless a
+file's manifest (``services.manifests``) names them: those are files the metadata
+store lost, which ``ministry rebuild --from-storage`` registers again, so they are
+kept and reported. Quarantine deletes nothing: ``BlobStore.quarantine`` moves the
+bytes aside.
+
+A record without its manifest (a change whose manifest could not be written, or
+data from before manifests existed) is reported too; ``repair`` writes the manifest.
 
 A hosted file with bad bytes stays recorded, so its filename stays taken; its
 downloads fail with a 500 until it is restored from a backup, which only an
@@ -34,13 +40,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
+from ministry.core.manifests import Recovered, manifests_of_records
 from ministry.core.permissions import Identity, check_admin
 from ministry.core.proxied_files import project_of
 from ministry.errors import MinistryError, NotFound
 from ministry.services.catalog import Catalog
 from ministry.services.indexes import IndexService
+from ministry.services.manifests import read_manifests, write_manifests
 from ministry.services.proxy_files import ProxyStream
-from ministry.storage.protocols import BlobReader, BlobStore, PackageStore, ProxyCacheStore
+from ministry.storage.protocols import (
+    BlobReader,
+    BlobStore,
+    PackageStore,
+    ProxyCacheStore,
+    TransferStore,
+)
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -57,11 +71,12 @@ _PROVENANCE_SUFFIX = ".provenance"
 #: Blobs hashed at once: enough to keep an S3 connection pool busy, few enough for a disk.
 _AT_ONCE = 4
 
-Problem = Literal["missing", "mismatched", "orphan"]
+Problem = Literal["missing", "mismatched", "orphan", "unregistered", "unjournalled"]
 
 
-class VerifierStore(PackageStore, ProxyCacheStore, Protocol):
-    """The roles the verifier uses: every stored file, and every cached upstream file."""
+class VerifierStore(PackageStore, ProxyCacheStore, TransferStore, Protocol):
+    """The roles the verifier uses: every stored file, every cached upstream file, and
+    every record (to find those without a manifest)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,7 @@ class Finding:
     problem: Problem
     #: What the blob is to the index: "hosted file main/demo-1.0.tar.gz" and the like.
     subject: str
+    #: The blob concerned; empty where the finding is about a record alone.
     sha256: str
     action: str
 
@@ -178,8 +194,28 @@ class Verifier:
                 action = await self._settle(reference, location, repair, identity, plan)
                 outcome.findings.append(Finding(problem, reference.describe(), sha256, action))
         if index is None:
-            outcome.findings.extend(await self._orphans(plan, started - grace, listener, outcome))
+            recovered = await read_manifests(self._blobs, lambda _kind: None)
+            named = recovered.blobs_named()
+            orphans = await self._orphans(plan, named, started - grace, listener, outcome)
+            outcome.findings.extend(orphans)
+            outcome.findings.extend(await self._unjournalled(recovered, repair))
         return outcome
+
+    async def _unjournalled(self, recovered: Recovered, repair: bool) -> list[Finding]:
+        """Records whose manifest is missing; with ``repair``, their manifests written."""
+        records = [record async for record in self._metadata.export_records()]
+        found = []
+        for manifest in manifests_of_records(records):
+            if manifest.key in recovered.keys.get(manifest.kind, set()):
+                continue
+            if repair:
+                await write_manifests(self._blobs, [manifest])
+                action = "manifest written"
+            else:
+                action = "`ministry verify --repair` writes its manifest"
+            subject = f"{manifest.kind} {manifest.subject} has no manifest"
+            found.append(Finding("unjournalled", subject, "", action))
+        return found
 
     async def _plan(self, index: str | None) -> _Plan:
         """Read every record that names a blob (one project's files at a time)."""
@@ -246,9 +282,15 @@ class Verifier:
         return digest.hexdigest() == sha256
 
     async def _orphans(
-        self, plan: _Plan, cutoff: datetime, listener: VerifyListener, outcome: VerifyOutcome
+        self,
+        plan: _Plan,
+        named: dict[str, str],
+        cutoff: datetime,
+        listener: VerifyListener,
+        outcome: VerifyOutcome,
     ) -> list[Finding]:
-        """Quarantine the blobs no record names that were stored before ``cutoff``."""
+        """Quarantine the blobs no record names that were stored before ``cutoff``;
+        report (and keep) those a file's manifest names."""
         found: list[Finding] = []
         seen = 0
         async for blob in self._blobs.list_blobs():
@@ -258,6 +300,11 @@ class Verifier:
                 continue
             if blob.modified > cutoff:
                 outcome.young += 1  # maybe an upload about to commit its record
+                continue
+            if blob.sha256 in named:
+                subject = f"hosted file {named[blob.sha256]}, named by its manifest only"
+                action = "kept: `ministry rebuild --from-storage` registers it again"
+                found.append(Finding("unregistered", subject, blob.sha256, action))
                 continue
             location = await self._blobs.quarantine(blob.sha256)
             if location is not None:

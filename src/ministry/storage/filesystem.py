@@ -23,6 +23,7 @@ from typing import TypeVar
 from ministry.core.disk_errors import disk_error
 from ministry.core.hashing import sha256_hex
 from ministry.errors import NotFound, StorageError, StorageUnavailable
+from ministry.storage.manifest_keys import NAME, manifest_directory, manifest_path
 from ministry.storage.protocols import StoredBlob
 from ministry.storage.temporary import create_temporary, sweep_orphans
 
@@ -71,6 +72,25 @@ def _blobs_in(directory: Path) -> list[StoredBlob]:
         modified = datetime.fromtimestamp(status.st_mtime, UTC)
         found.append(StoredBlob(entry.name, status.st_size, modified))
     return found
+
+
+def _documents_in(directory: Path) -> list[tuple[str, bytes]]:
+    """The manifests of one fan-out directory; anything not named like one is skipped."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    documents = []
+    for entry in entries:
+        if not (NAME.match(entry.name) and entry.name.startswith(directory.name)):
+            continue
+        try:
+            descriptor = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except (FileNotFoundError, OSError):
+            continue  # replaced while listed, or not a plain file
+        with os.fdopen(descriptor, "rb") as handle:
+            documents.append((entry.name.removesuffix(".json"), handle.read()))
+    return documents
 
 
 def _fsync_directory(path: Path) -> None:
@@ -222,6 +242,46 @@ class FileBlobStore:
 
         await self._run(write)
         return sha256
+
+    async def put_manifest(self, kind: str, key: str, document: bytes) -> None:
+        """Write the document under a temporary name, fsync it, rename it over the old one."""
+        target = self._root / manifest_path(kind, key)
+
+        def write() -> None:
+            descriptor, name = create_temporary(self._temporary, _KIND)
+            try:
+                with os.fdopen(descriptor, "wb") as out:
+                    out.write(document)
+                    out.flush()
+                    os.fsync(out.fileno())
+                self._make_directories(target.parent)
+                name.replace(target)
+                _fsync_directory(target.parent)
+            finally:
+                name.unlink(missing_ok=True)  # gone already unless the write failed
+
+        await self._run(write)
+
+    async def get_manifest(self, kind: str, key: str) -> bytes | None:
+        """The document, or None."""
+        path = self._root / manifest_path(kind, key)
+
+        def read() -> bytes | None:
+            try:
+                descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                return None
+            with os.fdopen(descriptor, "rb") as handle:
+                return handle.read()
+
+        return await self._run(read)
+
+    async def list_manifests(self, kind: str) -> AsyncIterator[tuple[str, bytes]]:
+        """Every manifest of a kind, one fan-out directory at a time."""
+        directory = self._root / manifest_directory(kind)
+        for fan_out in await self._run(partial(_fan_out_directories, directory)):
+            for listed in await self._run(partial(_documents_in, fan_out)):
+                yield listed
 
     async def list_blobs(self) -> AsyncIterator[StoredBlob]:
         """Every blob, one fan-out directory at a time (each read in the thread pool)."""

@@ -166,6 +166,11 @@ class PackageStore(Protocol):
     ) -> list[DistFile]:
         """Delete files; their names stay retired for other bytes. Returns the files deleted."""
 
+    async def retire_filename(self, index: str, filename: str, sha256: str) -> bool:
+        """Keep a filename retired for other bytes, as a deletion does, where the store
+        never had the file (a rebuild putting back a deletion); False if it was retired
+        already. Bookkeeping of a deletion the change log lost: no serial."""
+
     async def list_roles(self, index: str, project: NormalizedName) -> list[ProjectRole]:
         """The owners and maintainers of a project, by role then principal.
 
@@ -463,6 +468,24 @@ class BlobStore(Protocol):
         record naming them is committed, so a blob nothing names may be an upload a
         moment from its commit: its ``modified`` time is what tells the two apart.
         """
+
+    async def put_manifest(self, kind: str, key: str, document: bytes) -> None:
+        """Store a small JSON document about the index (``services.manifests``), durably,
+        replacing the one under the same ``kind`` and ``key``.
+
+        Manifests let ``ministry rebuild --from-storage`` recreate the metadata from the
+        blob store alone. They live beside the blobs but outside their namespace:
+        ``list_blobs`` never shows them and ``verify`` never quarantines them. ``kind``
+        is a short lowercase word and ``key`` a sha256 in hex (``StorageError``
+        otherwise), so no input can name another object.
+        """
+
+    async def get_manifest(self, kind: str, key: str) -> bytes | None:
+        """One manifest, or None if there is none."""
+
+    def list_manifests(self, kind: str) -> AsyncIterator[tuple[str, bytes]]:
+        """Every manifest of a kind as (key, document), in no particular order, read a
+        page at a time."""
 
     async def quarantine(self, sha256: str) -> str | None:
         """Move a blob out of the served namespace (``open_blob`` then finds it missing).

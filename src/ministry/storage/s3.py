@@ -64,6 +64,7 @@ import botocore.exceptions
 
 from ministry.core.hashing import sha256_hex
 from ministry.errors import NotFound, StorageError, StorageUnavailable
+from ministry.storage.manifest_keys import NAME, manifest_directory, manifest_path
 from ministry.storage.protocols import StoredBlob
 
 __all__ = ["S3Blob", "S3BlobStore"]
@@ -71,6 +72,8 @@ __all__ = ["S3Blob", "S3BlobStore"]
 T = TypeVar("T")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _CHUNK = 256 * 1024
+#: Manifests read at once while listing: a page of 1,000 keys is 1,000 GETs.
+_READS_AT_ONCE = 16
 _URL_EXPIRY = 3600  # seconds a pre-signed download URL stays valid
 _MiB = 1024 * 1024
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -366,6 +369,62 @@ class S3BlobStore:
             lambda client: client.head_object(Bucket=self.bucket, Key=key), missing=key
         )
         return S3Blob(self, key, int(head["ContentLength"]))
+
+    async def put_manifest(self, kind: str, key: str, document: bytes) -> None:
+        """One PUT: S3 shows the new document whole or not at all."""
+        object_key = self._under_prefix(manifest_path(kind, key))
+        await self._call(
+            lambda client: client.put_object(
+                Bucket=self.bucket, Key=object_key, Body=document, ContentType="application/json"
+            )
+        )
+
+    async def get_manifest(self, kind: str, key: str) -> bytes | None:
+        """The document, or None."""
+        object_key = self._under_prefix(manifest_path(kind, key))
+        try:
+            return await self._call(
+                functools.partial(self._get_whole, key=object_key), missing=object_key
+            )
+        except NotFound:
+            return None
+
+    def _get_whole(self, client: Any, *, key: str) -> bytes:
+        body = client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
+
+    async def list_manifests(self, kind: str) -> AsyncIterator[tuple[str, bytes]]:
+        """Every manifest of a kind: one listing request per 1,000 keys, their GETs in
+        parallel (a few at a time)."""
+        prefix = self._under_prefix(manifest_directory(kind))
+        token: dict[str, str] = {}
+        while True:
+            page = await self._call(
+                functools.partial(self._list_page, prefix=prefix, continuation=dict(token))
+            )
+            keys = [
+                str(item["Key"])
+                for item in page.get("Contents", [])
+                if NAME.match(str(item["Key"]).rpartition("/")[2])
+            ]
+            for start in range(0, len(keys), _READS_AT_ONCE):
+                batch = keys[start : start + _READS_AT_ONCE]
+                documents = await asyncio.gather(*map(self._read_listed, batch))
+                for key, document in zip(batch, documents, strict=True):
+                    if document is not None:
+                        yield key.rpartition("/")[2].removesuffix(".json"), document
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    async def _read_listed(self, key: str) -> bytes | None:
+        try:
+            return await self._call(functools.partial(self._get_whole, key=key), missing=key)
+        except NotFound:
+            return None  # replaced or removed since the listing
 
     async def list_blobs(self) -> AsyncIterator[StoredBlob]:
         """Every blob, one page of up to 1,000 keys (one request) at a time."""

@@ -11,8 +11,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from ministry.core.models import Actor, Group, Token, User
+from ministry.core.records import dumps, loads
 from ministry.errors import Conflict, NotFound
-from ministry.storage.records import dumps, loads
 from ministry.storage.redis.base import RedisDatabase, Transaction, text
 
 __all__ = ["AccountsMixin"]

@@ -34,8 +34,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ministry.core.masking import mask_url
 from ministry.core.models import Actor, Change
+from ministry.core.records import dumps, loads
 from ministry.errors import StorageError, StorageFull, StorageUnavailable
-from ministry.storage.records import dumps, loads
 from ministry.storage.redis.durability import RedisOptions, read_persistence
 
 __all__ = ["LAYOUT", "RedisDatabase", "Transaction", "now", "text"]

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from ministry.core.models import CachedFile, CachedPage
-from ministry.storage.records import dumps, loads
+from ministry.core.records import dumps, loads
 from ministry.storage.redis.base import RedisDatabase, text
 
 __all__ = ["CachesMixin"]

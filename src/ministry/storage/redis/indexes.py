@@ -10,8 +10,8 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 
 from ministry.core.models import Actor, IndexConfig, Token
+from ministry.core.records import dumps, from_record, loads, to_record
 from ministry.errors import Conflict, NotFound
-from ministry.storage.records import dumps, from_record, loads, to_record
 from ministry.storage.redis.base import RedisDatabase, Transaction, now, text
 
 __all__ = ["IndexesMixin"]

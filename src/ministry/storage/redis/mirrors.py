@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ministry.core.models import MirrorRun
-from ministry.storage.records import dumps, from_record
+from ministry.core.records import dumps, from_record
 from ministry.storage.redis.base import RedisDatabase
 
 __all__ = ["MirrorsMixin", "mirror_run_from_record"]

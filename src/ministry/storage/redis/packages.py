@@ -25,6 +25,7 @@ from ministry.core.models import (
     Publisher,
     Release,
 )
+from ministry.core.records import dumps, loads
 from ministry.core.releases import (
     clash_outcome,
     clashing_file,
@@ -32,7 +33,6 @@ from ministry.core.releases import (
     release_key,
     release_yank,
 )
-from ministry.storage.records import dumps, loads
 from ministry.storage.redis.base import Transaction, text
 from ministry.storage.redis.roles import RolesMixin
 
@@ -275,6 +275,10 @@ class PackagesMixin(RolesMixin):
             return files
 
         return await self.change(work)
+
+    async def retire_filename(self, index: str, filename: str, sha256: str) -> bool:
+        """Set the retired name unless it is set (one HSETNX)."""
+        return bool(await self.read(self.redis.hsetnx(self._retired(index), filename, sha256)))
 
     def _unpublish(self, tx: Transaction, file: DistFile) -> None:
         index = file.index

@@ -21,6 +21,7 @@ from datetime import datetime
 from packaging.utils import NormalizedName
 
 from ministry.core.models import Actor
+from ministry.core.records import dumps, loads
 from ministry.core.trusted_publishing import PublishToken, TrustedPublisher
 from ministry.errors import NotFound
 from ministry.storage.publishers import (
@@ -30,7 +31,6 @@ from ministry.storage.publishers import (
     mint_detail,
     publisher_detail,
 )
-from ministry.storage.records import dumps, loads
 from ministry.storage.redis.base import RedisDatabase, Transaction, now
 
 __all__ = ["PublishersMixin"]

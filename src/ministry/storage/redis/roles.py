@@ -23,8 +23,8 @@ from ministry.core.models import (
     ProjectRole,
     Publisher,
 )
+from ministry.core.records import loads
 from ministry.errors import Conflict, NotFound
-from ministry.storage.records import loads
 from ministry.storage.redis.base import LAYOUT, RedisDatabase, Transaction, text
 
 __all__ = ["RolesMixin"]

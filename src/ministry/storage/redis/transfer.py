@@ -23,8 +23,8 @@ from ministry.core.models import (
     Release,
     Token,
 )
+from ministry.core.records import dumps, from_record, to_record
 from ministry.core.trusted_publishing import TrustedPublisher
-from ministry.storage.records import dumps, from_record, to_record
 from ministry.storage.redis.base import RedisDatabase, text
 from ministry.storage.redis.mirrors import mirror_run_from_record
 

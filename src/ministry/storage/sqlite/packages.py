@@ -285,6 +285,20 @@ class PackagesMixin(Database):
 
         return await self._run(delete)
 
+    async def retire_filename(self, index: str, filename: str, sha256: str) -> bool:
+        """Insert the retired name unless it is there; its serial is the current one."""
+
+        def retire(connection: sqlite3.Connection) -> bool:
+            with self._write(connection) as c:
+                inserted = c.execute(
+                    "INSERT OR IGNORE INTO retired_files SELECT ?, ?, ?, "
+                    "coalesce(max(serial), 0) FROM changelog",
+                    (index, filename, sha256),
+                )
+                return inserted.rowcount > 0
+
+        return await self._run(retire)
+
     @staticmethod
     def _files(c: sqlite3.Connection, index: str, filenames: Sequence[str]) -> list[DistFile]:
         found = []

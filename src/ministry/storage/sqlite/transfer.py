@@ -1,7 +1,7 @@
 """Everything in the SQLite store as records, and records back into an empty store.
 
 ``ministry migrate`` moves a store to another backend with these: every value,
-with its serial, in a form both backends read (``storage.records``). Trusted
+with its serial, in a form both backends read (``core.records``). Trusted
 publishers travel; the upload tokens minted for their runs and the ids of the
 identity tokens exchanged do not: they live minutes, and a migration or a restore
 (done with the server stopped) outlasts them.
@@ -19,8 +19,8 @@ from typing import Any
 from packaging.utils import canonicalize_version
 
 from ministry.core.models import DistFile, IndexConfig, ProjectRole
+from ministry.core.records import from_record, to_record
 from ministry.core.trusted_publishing import TrustedPublisher
-from ministry.storage.records import from_record, to_record
 from ministry.storage.sqlite.caches import cached_file_of, page_of, pinned_file_of
 from ministry.storage.sqlite.database import Database
 from ministry.storage.sqlite.mirrors import mirror_run_of

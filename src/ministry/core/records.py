@@ -1,4 +1,5 @@
-"""Values as JSON records: how key-value backends keep them and how ``ministry migrate`` moves them.
+"""Values as JSON records: how the Redis store and the manifests keep them, and how
+``ministry migrate`` moves them.
 
 One codec for every model, driven by the dataclass fields: times travel as ISO 8601
 text, tuples (pairs in a tuple too) as lists, routing rules as ``[pattern, base]`` pairs.
