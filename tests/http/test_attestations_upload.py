@@ -90,7 +90,7 @@ def upload(client: httpx.Client, auth: tuple[str, str], attested: object | None)
 def nothing_stored(client: httpx.Client, server: InProcessServer) -> None:
     assert client.get(f"/simple/{PROJECT}/", headers=SIMPLE_JSON).status_code == 404
     assert client.get(INTEGRITY).status_code == 404
-    blobs = [p for p in (server.data / "blobs").rglob("*") if p.is_file()]
+    blobs = [p for p in (server.data / "blobs" / "sha256").rglob("*") if p.is_file()]
     assert blobs == []
 
 

@@ -93,7 +93,7 @@ def blob_path(server: Server, digest: str) -> Path:
 
 def assert_blobs_sound(server: Server) -> None:
     """Every blob in the store holds exactly the bytes its name promises."""
-    for path in (server.data / "blobs").rglob("*"):
+    for path in (server.data / "blobs" / "sha256").rglob("*"):
         if path.is_file():
             assert sha256(path.read_bytes()) == path.name, f"{path} holds other bytes"
 

@@ -14,9 +14,10 @@ the thing (index and filename, user name…), so a later change replaces it and 
 rebuild needs no ordering of events. Removals leave a tombstone (``"deleted"``),
 because a rebuild into a stale store must remove what the store still has.
 
-What the manifests do not hold (docs/operations.md, "What a rebuild restores"): the
-change log, proxy caches and pins, mirror runs, upload tokens minted for CI runs,
-the identity tokens already exchanged, and when a token was last used.
+What the manifests do not hold (docs/operations.md, "What a rebuild restores, and
+what it cannot"): the change log, proxy caches and pins, mirror runs, upload tokens
+minted for CI runs, the identity tokens already exchanged, and when a token was
+last used.
 """
 
 from __future__ import annotations
