@@ -22,6 +22,7 @@ from ministry.core.permissions import (
     check_admin,
     check_manage_index,
     check_read,
+    may_read,
     may_see,
     seen_by,
 )
@@ -177,6 +178,20 @@ class IndexService:
     async def readable(self, name: str, identity: Identity | None) -> IndexConfig:
         """An index this identity may read; else what a missing index answers (401 or 404)."""
         return check_read(identity, name, (await self.configs()).get(name))
+
+    async def shows(self, name: str, identity: Identity | None) -> bool:
+        """Whether index ``name`` exists for this reader: a private index they may not read
+        does not (docs/indexes.md, "URLs of an index")."""
+        config = (await self.configs()).get(name)
+        return config is not None and may_read(identity, config)
+
+    async def hosting(self, identity: Identity | None) -> list[str]:
+        """The hosted indexes this reader may read, the default index first, then by name."""
+        configs = await self.configs()
+        return sorted(
+            (n for n, c in configs.items() if c.kind == "hosted" and may_read(identity, c)),
+            key=lambda n: (n != DEFAULT_INDEX, n),
+        )
 
     async def create(self, identity: Identity, config: IndexConfig) -> IndexConfig:
         """Create an index (server administrators)."""

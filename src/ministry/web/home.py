@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 from ministry.core.models import DEFAULT_INDEX
-from ministry.errors import NotFound
 from ministry.services.readiness import check_stores
 from ministry.web.base import BaseHandler
-from ministry.web.simple import ProjectPageHandler
+from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
 from ministry.web.upload import UploadHandler
+from ministry.web.urls import index_prefix
 
 __all__ = ["HealthHandler", "IndexRootHandler", "MetricsHandler", "ReadyHandler", "RootHandler"]
 
@@ -38,17 +38,27 @@ class RootHandler(UploadHandler):
     head = get
 
 
-class IndexRootHandler(UploadHandler, ProjectPageHandler):
-    """``/<name>/``: POST uploads to index ``name``; GET is the default index's project ``name``.
+class IndexRootHandler(UploadHandler, SimpleIndexHandler, ProjectPageHandler):
+    """``/<name>/``: POST uploads to index ``name``; GET is index ``name``'s project list
+    when the reader may read such an index, else a project page: ``/<project>/`` of the
+    default index, or ``/<index>/<project>/`` when ``name`` is ``index/project``.
 
-    The GET side is what makes ``pip install -i http://host:8080 pkg`` work.
+    The index list is asked on every request, and an index the reader may read wins
+    over a project of the same address, so no uploader can put a project in front of
+    an index; a private index the reader may not read does not exist for them, as on
+    every other URL (docs/security.md, "URLs of an index"). The project side is what
+    makes ``pip install -i http://host:8080[/<index>] pkg`` work.
     """
 
     async def get(self, index: str, **_: str) -> None:  # type: ignore[override]
-        """The default index's page for project ``index`` (one path segment only)."""
-        if "/" in index:
-            raise NotFound("Not found: no page at this address.")
-        await ProjectPageHandler.get(self, project=index)
+        """The index's project list, or the project page the address means."""
+        if await self.services.indexes.shows(index, await self.identity()):
+            await SimpleIndexHandler.get(self, index)
+            return
+        parent, _slash, project = index.rpartition("/")
+        parent = parent or DEFAULT_INDEX
+        self.template = index_prefix(parent) + "/{project}/"
+        await ProjectPageHandler.get(self, project=project, index=parent)
 
     async def head(self, index: str, **_: str) -> None:  # type: ignore[override]
         """As GET, without the body."""

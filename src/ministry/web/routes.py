@@ -2,11 +2,16 @@
 
 The default index answers at the root, as the original plan promised: ``/simple/``,
 the root project form ``/<project>/`` (so ``pip install -i http://host:8080 pkg``
-works), uploads at ``/``, ``/dist`` and ``/legacy/``, ``/packages/`` and the JSON
-API. Every index, the default one included, also answers under its own name:
-``/<index>/simple/``, uploads at ``/<index>/`` and ``/<index>/legacy/``, files under
-``/<index>/packages/`` and ``/<index>/pypi/``. Management lives under ``/-/``, a
-prefix no index can take.
+works), uploads at ``/``, ``/dist`` and ``/legacy/``, ``/packages/``, ``/search`` and
+the JSON API. Every index, the default one included, also answers under its own
+name with the same URLs: ``/<index>/`` (its project list, and uploads),
+``/<index>/<project>/``, ``/<index>/simple/``, ``/<index>/legacy/``,
+``/<index>/packages/``, ``/<index>/search``, ``/<index>/project/`` and
+``/<index>/pypi/``. ``/packages/<filename>`` (pypiserver's file links) redirects to
+the one file of that name. Management lives under ``/-/``, a prefix no index can take.
+
+An address of one or two parts (``/a/`` or ``/a/b/``) may name an index or a
+project; ``IndexRootHandler`` decides on each request, and an index wins.
 """
 
 from __future__ import annotations
@@ -29,7 +34,11 @@ from ministry.web.home import (
 )
 from ministry.web.integrity import ProvenanceHandler
 from ministry.web.json_api import ProjectJsonHandler
-from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
+from ministry.web.listing import (
+    PackagesFileHandler,
+    PackagesIndexHandler,
+    PackagesProjectHandler,
+)
 from ministry.web.oidc import AudienceHandler, BurnTokenHandler, DiscoveryHandler, MintTokenHandler
 from ministry.web.pages import AuditHandler, HelpHandler, IndexesHandler, IndexHandler
 from ministry.web.sessions import LoginHandler, LogoutHandler, TokensHandler
@@ -142,7 +151,11 @@ def routes() -> list[Any]:
         *_index_routes(""),
         *_index_routes(f"/{_INDEX}"),
         (rf"/{_INDEX}/legacy/?", UploadHandler),
+        (rf"/{_INDEX}/search", SearchHandler),
+        (r"/packages/(?P<filename>[^/]+)", PackagesFileHandler),
+        # One or two parts: an index's project list or a project page, decided per request.
         (rf"/{_INDEX}/", IndexRootHandler, {"template": "/{project}/"}),
         # Names no index could have (upper case, say) still redirect to the normalized page.
+        (rf"/{_INDEX}/{_PROJECT}/", ProjectPageHandler, {"template": "{prefix}/{project}/"}),
         (rf"/{_PROJECT}/", ProjectPageHandler, {"template": "/{project}/"}),
     ]

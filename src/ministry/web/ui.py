@@ -318,14 +318,22 @@ def _history(releases: dict[str, list[dict[str, Any]]]) -> list[tuple[str, bool,
 
 
 class SearchHandler(PageHandler):
-    """``/search?q=…``: projects of the default index by name and summary."""
+    """``[/<index>]/search?q=…``: an index's projects (its own and those it inherits) by
+    name and summary."""
 
-    async def get(self) -> None:
+    async def get(self, index: str = DEFAULT_INDEX) -> None:
         """The search form, and the matches when there is a query."""
         query = self.get_argument("q", "").strip()[:_QUERY_CHARACTERS]
-        access = await self.read_access(DEFAULT_INDEX)
+        access = await self.read_access(index)
         hits = await self.services.search.search(access, query, _RESULTS) if query else []
         self.cache_for(access, "max-age=0, must-revalidate")
-        self.render("search.html", query=query, hits=hits, limit=_RESULTS)
+        self.render(
+            "search.html",
+            query=query,
+            hits=hits,
+            limit=_RESULTS,
+            index=index,
+            prefix=f"/{index}" if "index" in self.path_kwargs else "",
+        )
 
     head = get
