@@ -13,6 +13,7 @@ from conftest import ALICE, BOB
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
 from support.server import Server
+from support.upstreams import StaticUpstream
 from support.uploads import post_upload
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -364,3 +365,19 @@ def test_old_flat_file_links_redirect(indexed: Server, tmp_path: Path) -> None:
         assert client.get(f"/packages/{twice.name}").status_code == 404
         assert client.get("/packages/nothing-1.0.tar.gz").status_code == 404
         assert client.get("/packages/..%2Fetc").status_code == 404
+
+
+def test_flat_file_links_never_ask_an_upstream(indexed: Server, tmp_path: Path) -> None:
+    """A file only a proxy index could fetch is not found, and its upstream hears nothing
+    (docs/security.md, "URLs of an index")."""
+    far = make_wheel(tmp_path, "flat-far", "1.0")
+    with StaticUpstream() as upstream:
+        upstream.add(far)
+        result = indexed.cli("index", "create", "far", "--upstream", upstream.url)
+        assert result.returncode == 0, result.stderr
+        with indexed.client() as client:
+            assert client.get(f"/packages/{far.name}").status_code == 404
+            assert upstream.requests == []
+            # The proxy does reach it: through the root form, say.
+            assert client.get("/far/flat-far/").status_code == 200
+            assert upstream.requests == [("GET", "/simple/flat-far/")]

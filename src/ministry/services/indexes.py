@@ -181,7 +181,7 @@ class IndexService:
 
     async def shows(self, name: str, identity: Identity | None) -> bool:
         """Whether index ``name`` exists for this reader: a private index they may not read
-        does not (docs/indexes.md, "URLs of an index")."""
+        does not (docs/indexes.md, "An address that could name an index or a project")."""
         config = (await self.configs()).get(name)
         return config is not None and may_read(identity, config)
 
