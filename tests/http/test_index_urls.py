@@ -13,8 +13,8 @@ from conftest import ALICE, BOB
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
 from support.server import Server
-from support.upstreams import StaticUpstream
 from support.uploads import post_upload
+from support.upstreams import StaticUpstream
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -253,9 +253,10 @@ def test_every_index_has_the_root_form(
             again = {**headers, "If-None-Match": root.headers["ETag"]}
             assert client.get(f"/{index}/{name}/", headers=again, auth=auth).status_code == 304
             listed = client.get(f"/{index}/", headers=headers, auth=auth)
-            assert listed.content == client.get(
-                f"/{index}/simple/", headers=headers, auth=auth
-            ).content
+            assert (
+                listed.content
+                == client.get(f"/{index}/simple/", headers=headers, auth=auth).content
+            )
         projects = client.get(f"/{index}/", headers={"Accept": JSON}, auth=auth).json()
         assert name in {p["name"] for p in projects["projects"]}
         assert f'href="{name}/"' in client.get(f"/{index}/", auth=auth).text
@@ -269,6 +270,11 @@ def test_every_index_has_the_root_form(
         assert f'action="/{index}/search"' in found.text
         assert client.get(f"/{index}/project/{name}/", auth=auth).status_code == 200
         assert f'href="{name}/"' in client.get(f"/{index}/packages/", auth=auth).text
+        short = indexed.url + ("" if index == "main" else f"/{index}")
+        assert (
+            f"pip install -i {short} PROJECT"
+            in client.get("/-/help", params={"index": index}, auth=auth).text
+        )
 
 
 @pytest.mark.parametrize(

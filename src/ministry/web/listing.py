@@ -8,8 +8,8 @@ from collections.abc import Hashable
 from cachetools import FIFOCache
 
 from ministry.core.models import DEFAULT_INDEX, Project
-from ministry.errors import NotFound
 from ministry.core.simple_pages import format_upload_time
+from ministry.errors import NotFound
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
 from ministry.web.urls import file_path
