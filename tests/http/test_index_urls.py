@@ -297,13 +297,14 @@ def test_private_root_forms_refuse_strangers(indexed: Server, path: str) -> None
 @pytest.fixture(scope="module")
 def crew(indexed: Server, tmp_path_factory: pytest.TempPathFactory) -> Server:
     """Index ``crew``, where bob uploads, and below it public ``crew/pub`` and private
-    ``crew/ops`` and ``crew/hush`` that only alice reads; bob has made projects ``pub``
-    and ``ops`` in ``crew``, and ``solo`` in ``main``."""
+    ``crew/ops`` and ``crew/hush`` that only alice reads (and private ``lonely``); bob has
+    made projects ``pub`` and ``ops`` in ``crew``, and ``solo`` in ``main``."""
     for arguments in (
         ("crew", "--uploaders", "bob"),
         ("crew/pub", "--uploaders", "alice"),
         ("crew/ops", "--uploaders", "alice", "--private"),
         ("crew/hush", "--uploaders", "alice", "--private"),
+        ("lonely", "--uploaders", "alice", "--private"),
     ):
         result = indexed.cli("index", "create", *arguments)
         assert result.returncode == 0, result.stderr
@@ -333,11 +334,14 @@ def test_an_uploader_cannot_put_a_project_in_front_of_an_index(crew: Server) -> 
         for auth in (None, BOB):
             shown = client.get("/crew/ops/", headers={"Accept": JSON}, auth=auth)
             assert shown.json()["name"] == "ops"
-        hidden = client.get("/crew/hush/")
-        missing = client.get("/crew/gone/")
-        assert hidden.status_code == missing.status_code == 404
-        assert hidden.text.replace("hush", "gone") == missing.text
-        assert "WWW-Authenticate" not in hidden.headers
+        for hidden_path, missing_path in (("/crew/hush/", "/crew/gone/"), ("/lonely/", "/gone/")):
+            hidden = client.get(hidden_path)
+            missing = client.get(missing_path)
+            assert hidden.status_code == missing.status_code == 404
+            spelt = hidden.text.replace("hush", "gone").replace("lonely", "gone")
+            assert spelt == missing.text
+            assert "WWW-Authenticate" not in hidden.headers
+        assert "projects" in client.get("/lonely/", headers={"Accept": JSON}, auth=ALICE).json()
 
 
 def test_old_flat_file_links_redirect(indexed: Server, tmp_path: Path) -> None:
