@@ -268,6 +268,15 @@ def test_every_index_has_the_root_form(
         found = client.get(f"/{index}/search", params={"q": name}, auth=auth)
         assert f'href="/{index}/project/{name}/"' in found.text
         assert f'action="/{index}/search"' in found.text
+        everywhere = client.get("/search", params={"q": name}, auth=auth)
+        prefix = "" if index == "main" else f"/{index}"
+        assert f'href="{prefix}/project/{name}/"' in everywhere.text
+        assert ("private" in everywhere.headers["Cache-Control"]) == (auth is not None)
+        if auth is not None:
+            for stranger in (None, BOB):
+                shown = client.get("/search", params={"q": name}, auth=stranger).text
+                assert f"/project/{name}/" not in shown
+                assert ">0 projects for" in shown
         assert client.get(f"/{index}/project/{name}/", auth=auth).status_code == 200
         assert f'href="{name}/"' in client.get(f"/{index}/packages/", auth=auth).text
         short = indexed.url + ("" if index == "main" else f"/{index}")

@@ -185,12 +185,17 @@ class IndexService:
         config = (await self.configs()).get(name)
         return config is not None and may_read(identity, config)
 
-    async def hosting(self, identity: Identity | None) -> list[str]:
-        """The hosted indexes this reader may read, the default index first, then by name."""
+    async def readable_names(self, identity: Identity | None, *, hosted: bool = False) -> list[str]:
+        """The indexes this reader may read (only hosted ones with ``hosted``), the default
+        index first, then by name."""
         configs = await self.configs()
         return sorted(
-            (n for n, c in configs.items() if c.kind == "hosted" and may_read(identity, c)),
-            key=lambda n: (n != DEFAULT_INDEX, n),
+            (
+                name
+                for name, config in configs.items()
+                if may_read(identity, config) and (config.kind == "hosted" or not hosted)
+            ),
+            key=lambda name: (name != DEFAULT_INDEX, name),
         )
 
     async def create(self, identity: Identity, config: IndexConfig) -> IndexConfig:

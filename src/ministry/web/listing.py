@@ -90,7 +90,8 @@ class PackagesFileHandler(BaseHandler):
 
     async def get(self, filename: str) -> None:
         """302 to the file's own URL, or 404."""
-        readable = await self.services.indexes.hosting(await self.identity())
+        identity = await self.identity()
+        readable = await self.services.indexes.readable_names(identity, hosted=True)
         found = await self.services.catalog.hosted_files(readable, filename)
         if not found or len({file.sha256 for file in found}) > 1:
             raise NotFound(
