@@ -286,21 +286,33 @@ def test_every_index_has_the_root_form(
         )
 
 
+@pytest.fixture(scope="module")
+def kept_private(indexed: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A project of private team/dev: ``kept-private``."""
+    wheel = make_wheel(tmp_path_factory.mktemp("kept"), "kept-private", "1.0")
+    with indexed.client() as client:
+        assert post_upload(client, wheel, auth=ALICE, url="/team/dev/").status_code == 200
+    return "kept-private"
+
+
 @pytest.mark.parametrize(
-    "path", ["/team/dev/", "/team/dev/rooted-team-dev/", "/team/dev/nothing-here/",
-             "/team/dev/search", "/team/dev/search?q=rooted"],
+    "path", ["/team/dev/", "/team/dev/kept-private/", "/team/dev/nothing-here/",
+             "/team/dev/search", "/team/dev/search?q=kept"],
 )  # fmt: skip
-def test_private_root_forms_refuse_strangers(indexed: Server, path: str) -> None:
+def test_private_root_forms_refuse_strangers(indexed: Server, kept_private: str, path: str) -> None:
     """The root forms and search of a private index answer as its other URLs do."""
     with indexed.client() as client:
         anonymous = client.get(path)
         assert anonymous.status_code == 401
         assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
         assert client.get(path, auth=BOB).status_code == 404
-        assert "rooted" not in anonymous.text
-        if "rooted" in path or path == "/team/dev/":
-            scope = client.get(path, auth=ALICE).headers.get("Cache-Control", "")
-            assert scope.startswith("private"), scope
+        assert kept_private not in anonymous.text
+        mine = client.get(path, auth=ALICE)
+        assert mine.status_code == (404 if "nothing" in path else 200)
+        if mine.status_code == 200:
+            assert mine.headers["Cache-Control"].startswith("private"), path
+        if path != "/team/dev/search":
+            assert (kept_private in mine.text) == ("nothing" not in path)
 
 
 @pytest.fixture(scope="module")

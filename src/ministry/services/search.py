@@ -130,11 +130,7 @@ class SearchService:
         """Forget the words read (after the store went back): the next search rebuilds them."""
         self._words, self._shown, self._serial = {}, {}, -1
 
-    async def search(self, access: ReadAccess, query: str, limit: int = 100) -> list[SearchHit]:
-        """The best ``limit`` matches among the projects ``access`` shows."""
-        return await self.search_indexes([access], query, limit)
-
-    async def search_indexes(
+    async def search(
         self, accesses: Sequence[ReadAccess], query: str, limit: int = 100
     ) -> list[SearchHit]:
         """The best ``limit`` matches among the projects any of ``accesses`` shows, each

@@ -333,7 +333,7 @@ class SearchHandler(PageHandler):
         else:
             accesses = [await self.read_access(index)]
         search = self.services.search
-        hits = await search.search_indexes(accesses, query, _RESULTS) if query else []
+        hits = await search.search(accesses, query, _RESULTS) if query else []
         private = self.current_user or any(access.private for access in accesses)
         self.set_header(
             "Cache-Control", f"{'private' if private else 'public'}, max-age=0, must-revalidate"
