@@ -347,9 +347,17 @@ def test_an_uploader_cannot_put_a_project_in_front_of_an_index(crew: Server) -> 
             page = client.get(path, headers={"Accept": JSON}, auth=auth).json()
             assert "projects" in page, (path, auth)
             assert "6.6.6" not in json.dumps(page)
-        # Where the index exists for the reader, bob's projects are under /simple/.
+        # Where the index exists for the reader, bob's projects are under /simple/, and
+        # a name spelt otherwise is sent there rather than to the index.
         assert client.get("/crew/simple/pub/").status_code == 200
         assert client.get("/simple/solo/").status_code == 200
+        for path, auth, target in (
+            ("/crew/Pub/", None, "/crew/simple/pub/"),
+            ("/SOLO/", None, "/simple/solo/"),
+            ("/crew/OPS/", ALICE, "/crew/simple/ops/"),
+            ("/crew/OPS/", None, "/crew/ops/"),
+        ):
+            assert client.get(path, auth=auth).headers["Location"] == target, (path, auth)
         # To those who may not read crew/ops it does not exist: the address is bob's
         # project, exactly as if there were no such index.
         for auth in (None, BOB):

@@ -31,6 +31,7 @@ from ministry.web.home import (
     MetricsHandler,
     ReadyHandler,
     RootHandler,
+    RootProjectHandler,
 )
 from ministry.web.integrity import ProvenanceHandler
 from ministry.web.json_api import ProjectJsonHandler
@@ -154,8 +155,8 @@ def routes() -> list[Any]:
         (rf"/{_INDEX}/search", SearchHandler),
         (r"/packages/(?P<filename>[^/]+)", PackagesFileHandler),
         # One or two parts: an index's project list or a project page, decided per request.
-        (rf"/{_INDEX}/", IndexRootHandler, {"template": "/{project}/"}),
+        (rf"/{_INDEX}/", IndexRootHandler),
         # Names no index could have (upper case, say) still redirect to the normalized page.
-        (rf"/{_INDEX}/{_PROJECT}/", ProjectPageHandler, {"template": "{prefix}/{project}/"}),
-        (rf"/{_PROJECT}/", ProjectPageHandler, {"template": "/{project}/"}),
+        (rf"/{_INDEX}/{_PROJECT}/", RootProjectHandler),
+        (rf"/{_PROJECT}/", RootProjectHandler),
     ]
