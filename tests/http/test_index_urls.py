@@ -42,14 +42,16 @@ def digest(path: Path) -> str:
 
 @pytest.mark.parametrize(
     ("index", "url"),
-    [("solo", "/solo/"), ("solo", "/solo/legacy/"), ("team/prod", "/team/prod/"),
-     ("team/prod", "/team/prod/legacy"), ("main", "/main/"), ("main", "/main/legacy/")],
+    [("solo", "/solo/"), ("solo", "/solo/legacy/"), ("solo", "/solo"),
+     ("team/prod", "/team/prod/"), ("team/prod", "/team/prod/legacy"), ("team/prod", "/team/prod"),
+     ("main", "/main/"), ("main", "/main/legacy/")],
 )  # fmt: skip
 def test_uploads_under_the_index_name(
     indexed: Server, tmp_path: Path, index: str, url: str
 ) -> None:
-    """``POST /<index>/`` and ``/<index>/legacy/`` publish into that index and no other."""
-    name = "up-" + url.strip("/").replace("/", "-")
+    """``POST /<index>/``, ``/<index>`` and ``/<index>/legacy/`` publish into that index and
+    no other, answered in place (docs/protocol.md, "Upload URLs")."""
+    name = "up-" + url.strip("/").replace("/", "-") + ("-bare" if url[-1] != "/" else "")
     wheel = make_wheel(tmp_path, name, "1.0")
     prefix = "" if index == "main" else f"/{index}"
     with indexed.client() as client:
@@ -135,6 +137,11 @@ def test_unknown_indexes_and_odd_paths(indexed: Server) -> None:
         assert client.get("/nowhere/simple/", auth=BOB).status_code == 404
         assert client.get("/team/nowhere/simple/x/", auth=BOB).status_code == 404
         assert client.get("/team/nowhere/", auth=BOB).status_code == 404
+        assert client.get("/team/prod?x=1").headers["Location"] == "/team/prod/?x=1"
+        assert client.get("/team/dev", auth=ALICE).headers["Location"] == "/team/dev/"
+        for path in ("/team/dev", "/team/nowhere", "/favicon.ico"):
+            for auth in (None, BOB):
+                assert client.get(path, auth=auth).status_code == 404, path
         assert client.get("/team/prod/simple").headers["Location"] == "/team/prod/simple/"
         upload = client.post("/nowhere/legacy/", content=b"", auth=ALICE)
         assert upload.status_code == 404

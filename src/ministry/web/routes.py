@@ -62,15 +62,34 @@ _PROJECT = r"(?P<project>[^/]+)"
 _INDEX = rf"(?P<index>{INDEX_PATTERN})"
 
 
+def _add_slash(handler: BaseHandler) -> None:
+    """301 to the same path with a slash, keeping the query string."""
+    target = handler.request.path + "/"
+    if handler.request.query:
+        target += "?" + handler.request.query
+    handler.redirect(target, permanent=True)
+
+
 class AddSlashHandler(BaseHandler):
     """Redirects ``/simple/foo`` to ``/simple/foo/``: every page URL ends in a slash."""
 
     def get(self, **_: str) -> None:
-        """301 to the same path with a slash, keeping the query string."""
-        target = self.request.path + "/"
-        if self.request.query:
-            target += "?" + self.request.query
-        self.redirect(target, permanent=True)
+        """301 to the slash form."""
+        _add_slash(self)
+
+    head = get
+
+
+class IndexNoSlashHandler(UploadHandler):
+    """``/<index>`` without the slash: a POST uploads to the index where it is (twine and
+    poetry give up on a redirect); a GET goes to ``/<index>/`` when the reader may read
+    such an index, and is 404 otherwise (``/favicon.ico`` need not bounce twice)."""
+
+    async def get(self, index: str) -> None:  # type: ignore[override]
+        """301 to the slash form, or 404."""
+        if not await self.services.indexes.shows(index, await self.identity()):
+            raise NotFound("Not found: no page at this address.")
+        _add_slash(self)
 
     head = get
 
@@ -156,6 +175,7 @@ def routes() -> list[Any]:
         (r"/packages/(?P<filename>[^/]+)", PackagesFileHandler),
         # One or two parts: an index's project list or a project page, decided per request.
         (rf"/{_INDEX}/", IndexRootHandler),
+        (rf"/{_INDEX}", IndexNoSlashHandler),
         # Names no index could have (upper case, say) still redirect to the normalized page.
         (rf"/{_INDEX}/{_PROJECT}/", RootProjectHandler),
         (rf"/{_PROJECT}/", RootProjectHandler),
