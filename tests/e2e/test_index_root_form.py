@@ -1,5 +1,6 @@
 """``pip install -i http://host:port/<index> pkg`` and uv's ``--index-url`` with the same
-root form, for an index with a one-part name and a private one with a slash.
+root form, for an index with a one-part name and a private one with a slash; and twine
+uploading to ``http://host:port/<index>``, without the slash.
 
 pip and uv append ``/<project>/`` to the index URL, so they read ``/<index>/<project>/``
 rather than ``/<index>/simple/<project>/``. The server's access log shows that the
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ALICE
-from support.clients import new_venv, pip_install, uv
+from support.clients import new_venv, pip_install, twine_upload, uv
 from support.distributions import make_wheel
 from support.inprocess import InProcessServer
 from support.server import Server
@@ -114,3 +115,17 @@ def test_uv_installs_from_the_root_form(
     assert versions(home, python) == [f"{n}=={v}" for n, v in expected(index).items()]
     after = served(server, index)
     assert all(after[path] > before[path] for path in after), (before, after)
+
+
+@pytest.mark.parametrize("index", ["solo", "team/dev"])
+def test_twine_uploads_to_the_index_url_without_a_slash(
+    server: Server, tmp_path: Path, home: Path, index: str
+) -> None:
+    """``twine upload --repository-url http://host:port/<index>`` publishes there."""
+    name = "bare-" + index.replace("/", "-")
+    made = make_wheel(tmp_path, name, "1.0")
+    result = twine_upload(home, f"{server.url}/{index}", *ALICE, made)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with server.client() as client:
+        page = client.get(f"/{index}/{name}/", auth=ALICE)
+    assert made.name in page.text
