@@ -95,7 +95,7 @@ class PackagesFileHandler(BaseHandler):
         found = await self.services.catalog.hosted_files(readable, filename)
         if not found or len({file.sha256 for file in found}) > 1:
             raise NotFound(
-                f"No single file named {filename[:200]!r}: find it under "
+                "No single file of that name in the indexes you may read: find it under "
                 "/packages/<project>/ or /<index>/packages/<project>/."
             )
         file = found[0]
