@@ -1,5 +1,6 @@
-"""``/``: what this server is and how to use it (uploads are POSTed here too); ``/-/health``
-and ``/-/ready``."""
+"""``/``: what this server is and how to use it (uploads are POSTed here too); the root
+forms ``/<index>/`` and ``[/<index>]/<project>/`` that pip and uv read when given
+``-i http://host:8080[/<index>]``; ``/-/health`` and ``/-/ready``."""
 
 from __future__ import annotations
 
