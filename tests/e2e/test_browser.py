@@ -340,6 +340,12 @@ def test_indexes_list_their_projects(
     page.get_by_role("link", name=unique).click()
     page.wait_for_url(f"{server.url}/project/{unique}/")
     screenshot(page, "index")
+    # The index page searches that index (docs/indexes.md, "URLs").
+    page.go_back()
+    page.get_by_role("searchbox", name="Search the projects of main").fill(unique)
+    page.get_by_role("searchbox", name="Search the projects of main").press("Enter")
+    page.wait_for_url(f"{server.url}/main/search?q={unique}")
+    assert page.locator("ul.results li a").all_inner_texts() == [unique]
 
 
 def test_audit_log_is_for_administrators(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from support.distributions import make_wheel
 from support.inprocess import InProcessServer
 from support.server import Server
 from support.uploads import post_upload
+from support.upstreams import StaticUpstream
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -40,14 +42,16 @@ def digest(path: Path) -> str:
 
 @pytest.mark.parametrize(
     ("index", "url"),
-    [("solo", "/solo/"), ("solo", "/solo/legacy/"), ("team/prod", "/team/prod/"),
-     ("team/prod", "/team/prod/legacy"), ("main", "/main/"), ("main", "/main/legacy/")],
+    [("solo", "/solo/"), ("solo", "/solo/legacy/"), ("solo", "/solo"),
+     ("team/prod", "/team/prod/"), ("team/prod", "/team/prod/legacy"), ("team/prod", "/team/prod"),
+     ("main", "/main/"), ("main", "/main/legacy/")],
 )  # fmt: skip
 def test_uploads_under_the_index_name(
     indexed: Server, tmp_path: Path, index: str, url: str
 ) -> None:
-    """``POST /<index>/`` and ``/<index>/legacy/`` publish into that index and no other."""
-    name = "up-" + url.strip("/").replace("/", "-")
+    """``POST /<index>/``, ``/<index>`` and ``/<index>/legacy/`` publish into that index and
+    no other, answered in place (docs/protocol.md, "Upload URLs")."""
+    name = "up-" + url.strip("/").replace("/", "-") + ("-bare" if url[-1] != "/" else "")
     wheel = make_wheel(tmp_path, name, "1.0")
     prefix = "" if index == "main" else f"/{index}"
     with indexed.client() as client:
@@ -126,12 +130,18 @@ def test_private_index_refuses_strangers_everywhere(indexed: Server, path: str) 
 
 def test_unknown_indexes_and_odd_paths(indexed: Server) -> None:
     """Unknown indexes are 401 to strangers (as private ones are), 404 to users;
-    ``/<two>/<parts>/`` is no page; uploads there need an index."""
+    ``/<two>/<parts>/`` naming no index nor an index's project is no page; uploads there
+    need an index."""
     with indexed.client() as client:
         assert client.get("/nowhere/simple/").status_code == 401
         assert client.get("/nowhere/simple/", auth=BOB).status_code == 404
         assert client.get("/team/nowhere/simple/x/", auth=BOB).status_code == 404
-        assert client.get("/team/prod/").status_code == 404
+        assert client.get("/team/nowhere/", auth=BOB).status_code == 404
+        assert client.get("/team/prod?x=1").headers["Location"] == "/team/prod/?x=1"
+        assert client.get("/team/dev", auth=ALICE).headers["Location"] == "/team/dev/"
+        for path in ("/team/dev", "/team/nowhere", "/favicon.ico"):
+            for auth in (None, BOB):
+                assert client.get(path, auth=auth).status_code == 404, path
         assert client.get("/team/prod/simple").headers["Location"] == "/team/prod/simple/"
         upload = client.post("/nowhere/legacy/", content=b"", auth=ALICE)
         assert upload.status_code == 404
@@ -224,3 +234,196 @@ def test_private_answers_never_go_to_shared_caches(indexed: Server, tmp_path: Pa
                 response = client.get(path, auth=auth)
                 assert response.status_code == 200, path
                 assert response.headers["Cache-Control"].startswith(scope + ","), path
+
+
+ROOT_FORMS = [("solo", None), ("team/prod", None), ("team/dev", ALICE), ("main", None)]
+
+
+@pytest.mark.parametrize(("index", "auth"), ROOT_FORMS)
+def test_every_index_has_the_root_form(
+    indexed: Server, tmp_path: Path, index: str, auth: tuple[str, str] | None
+) -> None:
+    """``/<index>/`` is the index's project list and ``/<index>/<project>/`` the project's
+    simple page, the same bytes, negotiation and ETags as under ``/<index>/simple/``."""
+    name = "rooted-" + index.replace("/", "-")
+    wheel = make_wheel(tmp_path, name, "1.0")
+    with indexed.client() as client:
+        assert post_upload(client, wheel, auth=ALICE, url=f"/{index}/").status_code == 200
+        for accept in (JSON, "text/html"):
+            headers = {"Accept": accept}
+            simple = client.get(f"/{index}/simple/{name}/", headers=headers, auth=auth)
+            root = client.get(f"/{index}/{name}/", headers=headers, auth=auth)
+            assert root.status_code == 200
+            assert root.content == simple.content
+            assert root.headers["Content-Type"] == simple.headers["Content-Type"]
+            assert root.headers["ETag"] == simple.headers["ETag"]
+            again = {**headers, "If-None-Match": root.headers["ETag"]}
+            assert client.get(f"/{index}/{name}/", headers=again, auth=auth).status_code == 304
+            listed = client.get(f"/{index}/", headers=headers, auth=auth)
+            assert (
+                listed.content
+                == client.get(f"/{index}/simple/", headers=headers, auth=auth).content
+            )
+        projects = client.get(f"/{index}/", headers={"Accept": JSON}, auth=auth).json()
+        assert name in {p["name"] for p in projects["projects"]}
+        assert f'href="{name}/"' in client.get(f"/{index}/", auth=auth).text
+        assert client.head(f"/{index}/{name}/", auth=auth).status_code == 200
+        odd = client.get(f"/{index}/{name.upper().replace('-', '_')}/?x=1", auth=auth)
+        assert odd.status_code == 301
+        assert odd.headers["Location"] == f"/{index}/{name}/?x=1"
+        assert client.get(f"/{index}/no-such-project/", auth=auth).status_code == 404
+        found = client.get(f"/{index}/search", params={"q": name}, auth=auth)
+        assert f'href="/{index}/project/{name}/"' in found.text
+        assert f'action="/{index}/search"' in found.text
+        everywhere = client.get("/search", params={"q": name}, auth=auth)
+        prefix = "" if index == "main" else f"/{index}"
+        assert f'href="{prefix}/project/{name}/"' in everywhere.text
+        assert ("private" in everywhere.headers["Cache-Control"]) == (auth is not None)
+        if auth is not None:
+            for stranger in (None, BOB):
+                shown = client.get("/search", params={"q": name}, auth=stranger).text
+                assert f"/project/{name}/" not in shown
+                assert ">0 projects for" in shown
+        assert client.get(f"/{index}/project/{name}/", auth=auth).status_code == 200
+        assert f'href="{name}/"' in client.get(f"/{index}/packages/", auth=auth).text
+        short = indexed.url + ("" if index == "main" else f"/{index}")
+        assert (
+            f"pip install -i {short} PROJECT"
+            in client.get("/-/help", params={"index": index}, auth=auth).text
+        )
+
+
+@pytest.fixture(scope="module")
+def kept_private(indexed: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A project of private team/dev: ``kept-private``."""
+    wheel = make_wheel(tmp_path_factory.mktemp("kept"), "kept-private", "1.0")
+    with indexed.client() as client:
+        assert post_upload(client, wheel, auth=ALICE, url="/team/dev/").status_code == 200
+    return "kept-private"
+
+
+@pytest.mark.parametrize(
+    "path", ["/team/dev/", "/team/dev/kept-private/", "/team/dev/nothing-here/",
+             "/team/dev/search", "/team/dev/search?q=kept"],
+)  # fmt: skip
+def test_private_root_forms_refuse_strangers(indexed: Server, kept_private: str, path: str) -> None:
+    """The root forms and search of a private index answer as its other URLs do."""
+    with indexed.client() as client:
+        anonymous = client.get(path)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+        assert client.get(path, auth=BOB).status_code == 404
+        assert kept_private not in anonymous.text
+        mine = client.get(path, auth=ALICE)
+        assert mine.status_code == (404 if "nothing" in path else 200)
+        if mine.status_code == 200:
+            assert mine.headers["Cache-Control"].startswith("private"), path
+        if path != "/team/dev/search":
+            assert (kept_private in mine.text) == ("nothing" not in path)
+
+
+@pytest.fixture(scope="module")
+def crew(indexed: Server, tmp_path_factory: pytest.TempPathFactory) -> Server:
+    """Index ``crew``, where bob uploads, and below it public ``crew/pub`` and private
+    ``crew/ops`` and ``crew/hush`` that only alice reads (and private ``lonely``); bob has
+    made projects ``pub`` and ``ops`` in ``crew``, and ``solo`` in ``main``."""
+    for arguments in (
+        ("crew", "--uploaders", "bob"),
+        ("crew/pub", "--uploaders", "alice"),
+        ("crew/ops", "--uploaders", "alice", "--private"),
+        ("crew/hush", "--uploaders", "alice", "--private"),
+        ("lonely", "--uploaders", "alice", "--private"),
+    ):
+        result = indexed.cli("index", "create", *arguments)
+        assert result.returncode == 0, result.stderr
+    where = tmp_path_factory.mktemp("crew")
+    with indexed.client() as client:
+        for index, project in (("crew", "pub"), ("crew", "ops"), ("main", "solo")):
+            wheel = make_wheel(where, project, "6.6.6")
+            assert post_upload(client, wheel, auth=BOB, url=f"/{index}/").status_code == 200
+    return indexed
+
+
+def test_an_uploader_cannot_put_a_project_in_front_of_an_index(crew: Server) -> None:
+    """docs/security.md, "URLs of an index": ``/crew/pub/`` stays index crew/pub's, and
+    ``/solo/`` index solo's, whatever projects bob names ``pub`` and ``solo``; a private
+    index wins for its readers, and its name shows to no one else."""
+    with crew.client() as client:
+        for path, auth in (("/crew/pub/", None), ("/crew/pub/", BOB), ("/solo/", None),
+                           ("/crew/ops/", ALICE)):  # fmt: skip
+            page = client.get(path, headers={"Accept": JSON}, auth=auth).json()
+            assert "projects" in page, (path, auth)
+            assert "6.6.6" not in json.dumps(page)
+        # Where the index exists for the reader, bob's projects are under /simple/, and
+        # a name spelt otherwise is sent there rather than to the index.
+        assert client.get("/crew/simple/pub/").status_code == 200
+        assert client.get("/simple/solo/").status_code == 200
+        for path, auth, target in (
+            ("/crew/Pub/", None, "/crew/simple/pub/"),
+            ("/SOLO/", None, "/simple/solo/"),
+            ("/crew/OPS/", ALICE, "/crew/simple/ops/"),
+            ("/crew/OPS/", None, "/crew/ops/"),
+        ):
+            assert client.get(path, auth=auth).headers["Location"] == target, (path, auth)
+        # To those who may not read crew/ops it does not exist: the address is bob's
+        # project, exactly as if there were no such index.
+        for auth in (None, BOB):
+            shown = client.get("/crew/ops/", headers={"Accept": JSON}, auth=auth)
+            assert shown.json()["name"] == "ops"
+        for hidden_path, missing_path in (("/crew/hush/", "/crew/gone/"), ("/lonely/", "/gone/")):
+            hidden = client.get(hidden_path)
+            missing = client.get(missing_path)
+            assert hidden.status_code == missing.status_code == 404
+            spelt = hidden.text.replace("hush", "gone").replace("lonely", "gone")
+            assert spelt == missing.text
+            assert "WWW-Authenticate" not in hidden.headers
+        assert "projects" in client.get("/lonely/", headers={"Accept": JSON}, auth=ALICE).json()
+
+
+def test_old_flat_file_links_redirect(indexed: Server, tmp_path: Path) -> None:
+    """``/packages/<filename>`` (pypiserver) redirects to the one file of that name among
+    the indexes the caller may read; 404 when there is none or several differ."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    only = make_wheel(tmp_path, "flat-only", "1.0")
+    hidden = make_wheel(tmp_path, "flat-hidden", "1.0")
+    twice = make_wheel(tmp_path / "a", "flat-twice", "1.0")
+    same = make_wheel(tmp_path / "c", "flat-twice", "1.0")
+    clash = make_wheel(tmp_path / "b", "flat-twice", "1.0", summary="other bytes")
+    assert digest(twice) == digest(same) != digest(clash)
+    with indexed.client() as client:
+        for path, url in ((only, "/solo/"), (hidden, "/team/dev/"), (twice, "/team/prod/"),
+                          (same, "/"), (clash, "/solo/")):  # fmt: skip
+            assert post_upload(client, path, auth=ALICE, url=url).status_code == 200
+        moved = client.get(f"/packages/{only.name}")
+        assert moved.status_code == 302
+        assert moved.headers["Location"] == f"/solo/packages/flat-only/{only.name}"
+        assert client.get(moved.headers["Location"]).content == only.read_bytes()
+        assert client.head(f"/packages/{only.name}").status_code == 302
+        for auth in (None, BOB):
+            refused = client.get(f"/packages/{hidden.name}", auth=auth)
+            assert refused.status_code == 404
+            assert "team/dev" not in refused.text
+        mine = client.get(f"/packages/{hidden.name}", auth=ALICE)
+        assert mine.headers["Location"] == f"/team/dev/packages/flat-hidden/{hidden.name}"
+        # main and team/prod hold the same bytes, solo others: no single file.
+        assert client.get(f"/packages/{twice.name}").status_code == 404
+        assert client.get("/packages/nothing-1.0.tar.gz").status_code == 404
+        assert client.get("/packages/..%2Fetc").status_code == 404
+
+
+def test_flat_file_links_never_ask_an_upstream(indexed: Server, tmp_path: Path) -> None:
+    """A file only a proxy index could fetch is not found, and its upstream hears nothing
+    (docs/security.md, "URLs of an index")."""
+    far = make_wheel(tmp_path, "flat-far", "1.0")
+    with StaticUpstream() as upstream:
+        upstream.add(far)
+        result = indexed.cli("index", "create", "far", "--upstream", upstream.url)
+        assert result.returncode == 0, result.stderr
+        with indexed.client() as client:
+            assert client.get(f"/packages/{far.name}").status_code == 404
+            assert upstream.requests == []
+            # The proxy does reach it: through the root form, say.
+            assert client.get("/far/flat-far/").status_code == 200
+            assert upstream.requests == [("GET", "/simple/flat-far/")]

@@ -42,6 +42,12 @@ READ_PATHS = [
     "/{}/pypi/hidden-lib/1.0/json",
     "/{}/project/hidden-lib/",
     "/{}/project/hidden-lib/1.0/",
+    "/{}/",
+    "/{}/hidden-lib/",
+    "/{}/nothing-here/",
+    "/{}/Hidden_Lib/",
+    "/{}/search",
+    "/{}/search?q=hidden",
     "/-/indexes/{}/",
     "/-/help?index={}",
     "/-/api/indexes/{}",
@@ -151,6 +157,7 @@ def test_writes_to_a_private_index_answer_as_to_a_missing_one(site: Server, tmp_
     target = "/-/api/indexes/{}/projects/hidden-lib/releases/1.0"
     requests = [
         ("POST", "/{}/", {"content": body, "headers": {"Content-Type": content_type}}),
+        ("POST", "/{}", {"content": body, "headers": {"Content-Type": content_type}}),
         ("POST", "/{}/legacy/", {"content": body, "headers": {"Content-Type": content_type}}),
         ("PATCH", "/-/api/indexes/{}", {"json": {"description": "mine now"}}),
         ("POST", f"{target}/yank", {"json": {"reason": "x"}}),

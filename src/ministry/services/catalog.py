@@ -21,7 +21,7 @@ import gzip
 import hashlib
 import json
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -31,7 +31,7 @@ from packaging.utils import NormalizedName
 
 from ministry.core import json_api
 from ministry.core.attestations import describe_provenance
-from ministry.core.models import FileEntry, Project
+from ministry.core.models import DistFile, FileEntry, Project
 from ministry.core.negotiation import SIMPLE_JSON
 from ministry.core.proxied_files import HeldBack
 from ministry.core.releases import release_key
@@ -437,6 +437,19 @@ class Catalog:
         if file.metadata_sha256 is None:
             raise NotFound(f"{file.filename!r} has no metadata file.")
         return Download(file, file.metadata_sha256, is_metadata=True)
+
+    async def hosted_files(self, indexes: Iterable[str], filename: str) -> list[DistFile]:
+        """The files named ``filename`` that ``indexes`` hold themselves, in that order.
+
+        Only the store is read: no upstream is asked, so a guessed name costs one
+        lookup per index and makes no request elsewhere.
+        """
+        found = []
+        for index in indexes:
+            file = await self._metadata.get_file(index, filename)
+            if file is not None:
+                found.append(file)
+        return found
 
     async def cached_size(self, download: Download) -> int | None:
         """The size of a proxied file or metadata file if it is cached, else None."""

@@ -22,6 +22,7 @@ from ministry.core.permissions import (
     check_admin,
     check_manage_index,
     check_read,
+    may_read,
     may_see,
     seen_by,
 )
@@ -177,6 +178,25 @@ class IndexService:
     async def readable(self, name: str, identity: Identity | None) -> IndexConfig:
         """An index this identity may read; else what a missing index answers (401 or 404)."""
         return check_read(identity, name, (await self.configs()).get(name))
+
+    async def shows(self, name: str, identity: Identity | None) -> bool:
+        """Whether index ``name`` exists for this reader: a private index they may not read
+        does not (docs/indexes.md, "An address that could name an index or a project")."""
+        config = (await self.configs()).get(name)
+        return config is not None and may_read(identity, config)
+
+    async def readable_names(self, identity: Identity | None, *, hosted: bool = False) -> list[str]:
+        """The indexes this reader may read (only hosted ones with ``hosted``), the default
+        index first, then by name."""
+        configs = await self.configs()
+        return sorted(
+            (
+                name
+                for name, config in configs.items()
+                if may_read(identity, config) and (config.kind == "hosted" or not hosted)
+            ),
+            key=lambda name: (name != DEFAULT_INDEX, name),
+        )
 
     async def create(self, identity: Identity, config: IndexConfig) -> IndexConfig:
         """Create an index (server administrators)."""

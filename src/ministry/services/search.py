@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -130,21 +130,27 @@ class SearchService:
         """Forget the words read (after the store went back): the next search rebuilds them."""
         self._words, self._shown, self._serial = {}, {}, -1
 
-    async def search(self, access: ReadAccess, query: str, limit: int = 100) -> list[SearchHit]:
-        """The best ``limit`` matches among the projects ``access`` shows."""
+    async def search(
+        self, accesses: Sequence[ReadAccess], query: str, limit: int = 100
+    ) -> list[SearchHit]:
+        """The best ``limit`` matches among the projects any of ``accesses`` shows, each
+        project once (an index and those inheriting it show the same one)."""
         words = query_words(query)
-        if not words:
+        if not words or not accesses:
             return []
-        await self._catch_up(access)
-        visible = self._visible(access, await self._catalog.projects(access))
-        found = []
-        for key in self._matches(words):
-            project = visible.get(key)
-            if project is not None:
-                summary = self._words[key[0]].summaries.get(project.name, "")
-                found.append((rank(project.name, words, query), project.name, project, summary))
-        found.sort(key=lambda hit: hit[:2])
-        return [SearchHit(project, summary) for _, _, project, summary in found[:limit]]
+        await self._catch_up(accesses[0])
+        matches = self._matches(words)
+        found: dict[tuple[str, str], tuple[int, str, str, Project, str]] = {}
+        for access in accesses:
+            visible = self._visible(access, await self._catalog.projects(access))
+            for key in matches:
+                project = visible.get(key)
+                if project is not None and key not in found:
+                    summary = self._words[key[0]].summaries.get(project.name, "")
+                    score = rank(project.name, words, query)
+                    found[key] = (score, project.name, project.index, project, summary)
+        ranked = sorted(found.values(), key=lambda hit: hit[:3])
+        return [SearchHit(project, summary) for *_, project, summary in ranked[:limit]]
 
     async def recent(self, access: ReadAccess, count: int = 10) -> list[RecentRelease]:
         """The releases most lately uploaded to, among the projects ``access`` shows."""

@@ -1,18 +1,27 @@
-"""``/``: what this server is and how to use it (uploads are POSTed here too); ``/-/health``
-and ``/-/ready``."""
+"""``/``: what this server is and how to use it (uploads are POSTed here too); the root
+forms ``/<index>/`` and ``[/<index>]/<project>/`` that pip and uv read when given
+``-i http://host:8080[/<index>]``; ``/-/health`` and ``/-/ready``."""
 
 from __future__ import annotations
 
 import json
 
+from packaging.utils import canonicalize_name
+
 from ministry.core.models import DEFAULT_INDEX
-from ministry.errors import NotFound
 from ministry.services.readiness import check_stores
 from ministry.web.base import BaseHandler
-from ministry.web.simple import ProjectPageHandler
+from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
 from ministry.web.upload import UploadHandler
 
-__all__ = ["HealthHandler", "IndexRootHandler", "MetricsHandler", "ReadyHandler", "RootHandler"]
+__all__ = [
+    "HealthHandler",
+    "IndexRootHandler",
+    "MetricsHandler",
+    "ReadyHandler",
+    "RootHandler",
+    "RootProjectHandler",
+]
 
 
 class RootHandler(UploadHandler):
@@ -38,17 +47,52 @@ class RootHandler(UploadHandler):
     head = get
 
 
-class IndexRootHandler(UploadHandler, ProjectPageHandler):
-    """``/<name>/``: POST uploads to index ``name``; GET is the default index's project ``name``.
+class RootProjectHandler(ProjectPageHandler):
+    """``/<project>/`` and ``/<index>/<project>/``: a project's simple page at the address
+    pip and uv ask for when given ``-i http://host:8080[/<index>]``."""
 
-    The GET side is what makes ``pip install -i http://host:8080 pkg`` work.
+    def initialize(self) -> None:  # type: ignore[override]
+        """The redirect's template is chosen per request (``project_page``)."""
+        self.template = "/{project}/"
+
+    async def get(self, project: str, index: str | None = None) -> None:
+        """The page of ``project`` in ``index`` (the default index at the root)."""
+        await self.project_page(project, index)
+
+    head = get
+
+    async def project_page(self, project: str, index: str | None) -> None:
+        """The page; a name that is not normalized is redirected to the same form, or to
+        ``/simple/`` when an index the reader may read holds the normalized address, so that
+        a redirect never leads to something else."""
+        prefix = "" if index is None else f"/{index}"
+        self.template = prefix + "/{project}/"
+        normalized = canonicalize_name(project)
+        if normalized != project:
+            address = f"{prefix}/{normalized}".lstrip("/")
+            if await self.services.indexes.shows(address, await self.identity()):
+                self.template = prefix + "/simple/{project}/"
+        await ProjectPageHandler.get(self, project=project, index=index or DEFAULT_INDEX)
+
+
+class IndexRootHandler(UploadHandler, SimpleIndexHandler, RootProjectHandler):
+    """``/<name>/``: POST uploads to index ``name``; GET is index ``name``'s project list
+    when the reader may read such an index, else a project page: ``/<project>/`` of the
+    default index, or ``/<index>/<project>/`` when ``name`` is ``index/project``.
+
+    The index list is asked on every request, and an index the reader may read wins
+    over a project of the same address, so no uploader can put a project in front of
+    an index; a private index the reader may not read does not exist for them, as on
+    every other URL (docs/security.md, "URLs of an index").
     """
 
     async def get(self, index: str, **_: str) -> None:  # type: ignore[override]
-        """The default index's page for project ``index`` (one path segment only)."""
-        if "/" in index:
-            raise NotFound("Not found: no page at this address.")
-        await ProjectPageHandler.get(self, project=index)
+        """The index's project list, or the project page the address means."""
+        if await self.services.indexes.shows(index, await self.identity()):
+            await SimpleIndexHandler.get(self, index)
+            return
+        parent, _slash, project = index.rpartition("/")
+        await self.project_page(project, parent or None)
 
     async def head(self, index: str, **_: str) -> None:  # type: ignore[override]
         """As GET, without the body."""

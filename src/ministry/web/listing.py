@@ -1,4 +1,5 @@
-"""``[/<index>]/packages/``: a plain listing of the files, for people and scripts."""
+"""``[/<index>]/packages/``: a plain listing of the files, for people and scripts; and
+``/packages/<filename>``, the flat file links of pypiserver."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from cachetools import FIFOCache
 
 from ministry.core.models import DEFAULT_INDEX, Project
 from ministry.core.simple_pages import format_upload_time
+from ministry.errors import NotFound
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
+from ministry.web.urls import file_path
 
-__all__ = ["PackagesIndexHandler", "PackagesProjectHandler", "rendered_listings"]
+__all__ = [
+    "PackagesFileHandler",
+    "PackagesIndexHandler",
+    "PackagesProjectHandler",
+    "rendered_listings",
+]
 
 #: Rendered lists kept per application (one per index and visibility), first in first out.
 _LISTINGS_KEPT = 16
@@ -66,5 +74,32 @@ class PackagesProjectHandler(BaseHandler):
             files=sorted(view.files, key=lambda f: f.filename),
             upload_time=lambda f: format_upload_time(f.upload_time),
         )
+
+    head = get
+
+
+class PackagesFileHandler(BaseHandler):
+    """``/packages/<filename>``: pypiserver served every file at such a flat URL, and old
+    requirements files and links still name them.
+
+    Redirects to the file when the indexes this caller may read host one file of that
+    name, or several with the same bytes (the default index's copy first); otherwise
+    404, the same whether the name is unknown, ambiguous or only in an index the caller
+    may not read (docs/security.md, "URLs of an index").
+    """
+
+    async def get(self, filename: str) -> None:
+        """302 to the file's own URL, or 404."""
+        identity = await self.identity()
+        readable = await self.services.indexes.readable_names(identity, hosted=True)
+        found = await self.services.catalog.hosted_files(readable, filename)
+        if not found or len({file.sha256 for file in found}) > 1:
+            raise NotFound(
+                "No single file of that name in the indexes you may read: find it under "
+                "/packages/<project>/ or /<index>/packages/<project>/."
+            )
+        file = found[0]
+        self.set_header("Cache-Control", "private, no-cache")
+        self.redirect(file_path(file.index, file.project, file.filename))
 
     head = get

@@ -26,6 +26,7 @@ class HelpHandler(PageHandler):
             index=index,
             name="ministry" if index == DEFAULT_INDEX else index.replace("/", "-"),
             simple=f"{base}{prefix}/simple/",
+            root=f"{base}{prefix}",
             upload=f"{base}{prefix}/legacy/",
         )
 

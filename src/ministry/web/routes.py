@@ -2,11 +2,16 @@
 
 The default index answers at the root, as the original plan promised: ``/simple/``,
 the root project form ``/<project>/`` (so ``pip install -i http://host:8080 pkg``
-works), uploads at ``/``, ``/dist`` and ``/legacy/``, ``/packages/`` and the JSON
-API. Every index, the default one included, also answers under its own name:
-``/<index>/simple/``, uploads at ``/<index>/`` and ``/<index>/legacy/``, files under
-``/<index>/packages/`` and ``/<index>/pypi/``. Management lives under ``/-/``, a
-prefix no index can take.
+works), uploads at ``/``, ``/dist`` and ``/legacy/``, ``/packages/``, ``/search`` and
+the JSON API. Every index, the default one included, also answers under its own
+name with the same URLs: ``/<index>/`` (its project list, and uploads),
+``/<index>/<project>/``, ``/<index>/simple/``, ``/<index>/legacy/``,
+``/<index>/packages/``, ``/<index>/search``, ``/<index>/project/`` and
+``/<index>/pypi/``. ``/packages/<filename>`` (pypiserver's file links) redirects to
+the one file of that name. Management lives under ``/-/``, a prefix no index can take.
+
+An address of one or two parts (``/a/`` or ``/a/b/``) may name an index or a
+project; ``IndexRootHandler`` decides on each request, and an index wins.
 """
 
 from __future__ import annotations
@@ -26,10 +31,15 @@ from ministry.web.home import (
     MetricsHandler,
     ReadyHandler,
     RootHandler,
+    RootProjectHandler,
 )
 from ministry.web.integrity import ProvenanceHandler
 from ministry.web.json_api import ProjectJsonHandler
-from ministry.web.listing import PackagesIndexHandler, PackagesProjectHandler
+from ministry.web.listing import (
+    PackagesFileHandler,
+    PackagesIndexHandler,
+    PackagesProjectHandler,
+)
 from ministry.web.oidc import AudienceHandler, BurnTokenHandler, DiscoveryHandler, MintTokenHandler
 from ministry.web.pages import AuditHandler, HelpHandler, IndexesHandler, IndexHandler
 from ministry.web.sessions import LoginHandler, LogoutHandler, TokensHandler
@@ -52,15 +62,34 @@ _PROJECT = r"(?P<project>[^/]+)"
 _INDEX = rf"(?P<index>{INDEX_PATTERN})"
 
 
+def _add_slash(handler: BaseHandler) -> None:
+    """301 to the same path with a slash, keeping the query string."""
+    target = handler.request.path + "/"
+    if handler.request.query:
+        target += "?" + handler.request.query
+    handler.redirect(target, permanent=True)
+
+
 class AddSlashHandler(BaseHandler):
     """Redirects ``/simple/foo`` to ``/simple/foo/``: every page URL ends in a slash."""
 
     def get(self, **_: str) -> None:
-        """301 to the same path with a slash, keeping the query string."""
-        target = self.request.path + "/"
-        if self.request.query:
-            target += "?" + self.request.query
-        self.redirect(target, permanent=True)
+        """301 to the slash form."""
+        _add_slash(self)
+
+    head = get
+
+
+class IndexNoSlashHandler(UploadHandler):
+    """``/<index>`` without the slash: a POST uploads to the index where it is (twine and
+    poetry give up on a redirect); a GET goes to ``/<index>/`` when the reader may read
+    such an index, and is 404 otherwise (``/favicon.ico`` need not bounce twice)."""
+
+    async def get(self, index: str) -> None:  # type: ignore[override]
+        """301 to the slash form, or 404."""
+        if not await self.services.indexes.shows(index, await self.identity()):
+            raise NotFound("Not found: no page at this address.")
+        _add_slash(self)
 
     head = get
 
@@ -142,7 +171,12 @@ def routes() -> list[Any]:
         *_index_routes(""),
         *_index_routes(f"/{_INDEX}"),
         (rf"/{_INDEX}/legacy/?", UploadHandler),
-        (rf"/{_INDEX}/", IndexRootHandler, {"template": "/{project}/"}),
+        (rf"/{_INDEX}/search", SearchHandler),
+        (r"/packages/(?P<filename>[^/]+)", PackagesFileHandler),
+        # One or two parts: an index's project list or a project page, decided per request.
+        (rf"/{_INDEX}/", IndexRootHandler),
+        (rf"/{_INDEX}", IndexNoSlashHandler),
         # Names no index could have (upper case, say) still redirect to the normalized page.
-        (rf"/{_PROJECT}/", ProjectPageHandler, {"template": "/{project}/"}),
+        (rf"/{_INDEX}/{_PROJECT}/", RootProjectHandler),
+        (rf"/{_PROJECT}/", RootProjectHandler),
     ]

@@ -28,6 +28,7 @@ from ministry.services.indexes import ReadAccess
 from ministry.web.base import BaseHandler, error_of, title_of
 from ministry.web.simple import normalized_or_redirect
 from ministry.web.tornado_internals import reason_phrase
+from ministry.web.urls import index_prefix
 
 __all__ = [
     "DeleteHandler",
@@ -318,14 +319,34 @@ def _history(releases: dict[str, list[dict[str, Any]]]) -> list[tuple[str, bool,
 
 
 class SearchHandler(PageHandler):
-    """``/search?q=…``: projects of the default index by name and summary."""
+    """``/search?q=…``: projects by name and summary in every index the reader may read;
+    ``/<index>/search?q=…`` in that index (its own projects and those it inherits)."""
 
-    async def get(self) -> None:
+    async def get(self, index: str | None = None) -> None:
         """The search form, and the matches when there is a query."""
         query = self.get_argument("q", "").strip()[:_QUERY_CHARACTERS]
-        access = await self.read_access(DEFAULT_INDEX)
-        hits = await self.services.search.search(access, query, _RESULTS) if query else []
-        self.cache_for(access, "max-age=0, must-revalidate")
-        self.render("search.html", query=query, hits=hits, limit=_RESULTS)
+        if index is None:
+            identity = await self.identity()
+            indexes = self.services.indexes
+            names = await indexes.readable_names(identity)
+            accesses = [await indexes.read_access(name, identity) for name in names]
+        else:
+            accesses = [await self.read_access(index)]
+        search = self.services.search
+        hits = await search.search(accesses, query, _RESULTS) if query else []
+        private = self.current_user or any(access.private for access in accesses)
+        self.set_header(
+            "Cache-Control", f"{'private' if private else 'public'}, max-age=0, must-revalidate"
+        )
+        # Across indexes a project links to its own index; in one index, to its page there.
+        prefix = "" if index is None else f"/{index}"
+        self.render(
+            "search.html",
+            query=query,
+            hits=[(hit, prefix or index_prefix(hit.project.index)) for hit in hits],
+            limit=_RESULTS,
+            index=index,
+            prefix=prefix,
+        )
 
     head = get
