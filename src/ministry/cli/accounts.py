@@ -29,6 +29,11 @@ __all__ = [
 ]
 
 
+_NO_TERMINAL = (
+    "No terminal to ask for the password on: give it on standard input with --password-stdin."
+)
+
+
 def _when(moment: Any) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment else ""
 
@@ -36,8 +41,16 @@ def _when(moment: Any) -> str:
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat the password: ") != first:
+    # getpass falls back to reading standard input, and a script that forgot the flag
+    # would then fail on an empty line or a warning; say what to do instead.
+    if not sys.stdin.isatty():
+        raise InvalidRequest(_NO_TERMINAL)
+    try:
+        first = getpass.getpass("Password: ")
+        again = getpass.getpass("Repeat the password: ")
+    except EOFError as exc:
+        raise InvalidRequest(_NO_TERMINAL) from exc
+    if again != first:
         raise InvalidRequest("The passwords differ; nothing was changed.")
     return first
 
@@ -51,7 +64,7 @@ def add_user(settings: Settings, arguments: argparse.Namespace) -> int:
             local_admin(), arguments.name, password, admin=arguments.admin
         )
 
-    with_services(settings, work)
+    with_services(settings, work, create=True)  # the first admin may come before serving
     print(f"User {arguments.name!r} created.")
     return 0
 

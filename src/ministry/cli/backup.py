@@ -12,6 +12,7 @@ from rich.filesize import decimal
 from rich.progress import Progress
 
 from ministry.cli.progress import detailed_progress
+from ministry.cli.runtime import prepare_store
 from ministry.services.backup import BackupReport, back_up
 from ministry.services.migration import MigrationReport
 from ministry.services.restore import restore
@@ -72,8 +73,12 @@ def run_backup(settings: Settings, arguments: argparse.Namespace) -> int:
             bars = _Bars(progress, "backup")
             urls = (settings.db_url, settings.storage_url)
             directory = arguments.directory
-            return await back_up(stores, urls, directory, local_stores(), bars.start, bars.advance)
+            return await back_up(
+                stores, urls, directory, local_stores(), bars.start, bars.advance,
+                force=arguments.force,
+            )  # fmt: skip
 
+    prepare_store(settings, create=False)  # a mistyped --data is not an empty store to back up
     report = _with_stores(settings, work)
     console.print(
         f"backed up serial {report.serial}: {report.blobs} files ({decimal(report.bytes)}), "

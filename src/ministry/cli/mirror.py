@@ -66,7 +66,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
         with _Bars(console) as bars:
             return await services.mirror.run(request, bars, dry_run=arguments.dry_run)
 
-    outcome = with_services(settings, work)
+    outcome = with_services(settings, work, create=not arguments.dry_run)
     _report(outcome, arguments.dry_run, arguments.index)
     return 0 if outcome.ok else 1
 

@@ -1,20 +1,40 @@
-"""Running a command against the stores: open them, do the work as the local administrator."""
+"""Running a command against the stores: open them, do the work as the local administrator.
+
+A mistyped ``--data`` must not leave a new, empty store behind that a command then
+reports on as if it were the real one (an empty user list, "all consistent"). So a
+command opens only a store that is there, unless its job is to fill a new one
+(``serve``, ``init``, ``user add``, ``import``, ``mirror``): those create it, and say so.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import getpass
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from ministry.core.permissions import Identity
+from ministry.errors import InvalidRequest
 from ministry.settings import Settings
 from ministry.web.urls import file_path, provenance_path
-from ministry.wiring import Services, build_services
+from ministry.wiring import Services, build_services, metadata_file
 
-__all__ = ["local_admin", "with_services"]
+__all__ = ["local_admin", "prepare_store", "with_services"]
 
 T = TypeVar("T")
+
+# Why a directory could not be made, in words that point at the fix.
+_CANNOT_CREATE = {
+    errno.EEXIST: "a file of that name is in the way",
+    errno.ENOTDIR: "a file is in the way on its path",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "the disk is full",
+}
 
 
 def local_admin() -> Identity:
@@ -26,12 +46,62 @@ def local_admin() -> Identity:
     return Identity(user=f"cli:{login}", address="local", is_admin=True)
 
 
-def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Run ``work`` with open services and close them afterwards, whatever happens."""
+def prepare_store(settings: Settings, *, create: bool) -> bool:
+    """Check that the metadata store is there (or, with ``create``, make room for a new
+    one); True when a new one is about to be created.
+
+    Raises InvalidRequest naming the path when there is no store and ``create`` is
+    false, or when the data directory cannot be made. A store that is not a file here
+    (Redis) is taken as it is: the data directory then holds only temporary files.
+    """
+    database = metadata_file(settings)
+    missing = database is not None and not database.is_file()
+    if database is not None and missing and not create:
+        raise InvalidRequest(_no_store(settings, database))
+    _make_directory(settings.data)
+    return missing
+
+
+def _no_store(settings: Settings, database: Path) -> str:
+    if settings.db is None:  # the default: SQLite in the data directory
+        data = settings.data
+        where = "does not exist" if not data.exists() else f"holds no {database.name}"
+        return (
+            f"No Ministry store in {data.resolve()}: the directory {where}. Check --data (or "
+            f"MINISTRY_DATA, or the config file); `ministry init --data {data}` makes a new one."
+        )
+    return (
+        f"No Ministry store at {database}: the file does not exist. Check --db (or MINISTRY_DB, "
+        "or the config file); `ministry init` with the same settings makes a new one."
+    )
+
+
+def _make_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = _CANNOT_CREATE.get(exc.errno or 0, exc.strerror or str(exc))
+        raise InvalidRequest(
+            f"Cannot create the data directory {directory}: {reason}. "
+            "Choose another with --data, or fix its parent directory."
+        ) from exc
+
+
+def with_services(
+    settings: Settings, work: Callable[[Services], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Run ``work`` with open services and close them afterwards, whatever happens.
+
+    Without ``create`` the store must be there already (``prepare_store``); with it, a
+    new store is made when there is none, and a line on stderr says where.
+    """
+    new = prepare_store(settings, create=create)
 
     async def run() -> T:
         services = build_services(settings, file_path, provenance_path=provenance_path)
         await services.start()
+        if new:
+            print(f"ministry: created a new store in {settings.data.resolve()}", file=sys.stderr)
         try:
             return await work(services)
         finally:
