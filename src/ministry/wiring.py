@@ -317,7 +317,9 @@ def metadata_file(settings: Settings) -> Path | None:
     """The SQLite file of the metadata store; None when the store is elsewhere (Redis)."""
     if urlsplit(settings.db_url).scheme != "sqlite":
         return None
-    return _path_of(settings.db_url)
+    path = _path_of(settings.db_url)
+    # ``sqlite:////srv/m.sqlite3`` reads as //srv/m.sqlite3, the same file: named as /srv/…
+    return Path("/", *path.parts[1:]) if path.is_absolute() else path
 
 
 def private_paths(settings: Settings) -> list[Path]:

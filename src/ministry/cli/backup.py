@@ -69,14 +69,18 @@ def run_backup(settings: Settings, arguments: argparse.Namespace) -> int:
     console = Console(stderr=True)
 
     async def work(stores: Stores) -> BackupReport:
-        with detailed_progress(console) as progress:
-            bars = _Bars(progress, "backup")
-            urls = (settings.db_url, settings.storage_url)
-            directory = arguments.directory
+        progress = detailed_progress(console)
+        bars = _Bars(progress, "backup")
+        urls = (settings.db_url, settings.storage_url)
+        try:
+            # The bar appears once the directory is found fit: a refusal is one line alone.
             return await back_up(
-                stores, urls, directory, local_stores(), bars.start, bars.advance,
-                force=arguments.force,
+                stores, urls, arguments.directory, local_stores(), bars.start, bars.advance,
+                force=arguments.force, on_begin=progress.start,
             )  # fmt: skip
+        finally:
+            if progress.live.is_started:
+                progress.stop()
 
     prepare_store(settings, create=False)  # a mistyped --data is not an empty store to back up
     report = _with_stores(settings, work)

@@ -240,15 +240,18 @@ async def back_up(
     on_blob: Callable[[int], None] = lambda _: None,
     *,
     force: bool = False,
+    on_begin: Callable[[], None] = lambda: None,
 ) -> BackupReport:
     """Back up ``source`` (whose URLs are ``urls``) into ``directory``, adding to what is there.
 
     ``directory`` must be empty, or a backup of this store (``check_target``); with
-    ``force``, a backup of another store is replaced too.
+    ``force``, a backup of another store is replaced too. ``on_begin`` is called once
+    that is checked, before anything is written.
     """
     metadata, blobs = source
     generation = await metadata.generation()
     await asyncio.to_thread(check_target, directory, generation, force)
+    on_begin()
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     partial = directory / f"{METADATA}.partial"
     await _snapshot(metadata, partial, local)
