@@ -135,6 +135,7 @@ _READERS = [
     ("publisher", "list"),
     ("export", "--static", "OUT"),
     ("backup", "OUT"),
+    ("migrate", "--to-db", "sqlite:///OUT/m.sqlite3", "--to-storage", "file:///OUT/blobs"),
 ]
 
 
@@ -144,7 +145,7 @@ def test_commands_refuse_a_data_directory_without_a_store(
 ) -> None:
     """``--data typo``: one line naming the path and ``ministry init``; nothing created."""
     typo = tmp_path / "typo"
-    words = [str(tmp_path / "out") if word == "OUT" else word for word in command]
+    words = [word.replace("OUT", str(tmp_path / "out")) for word in command]
     line = one_line(call_cli(*words, "--data", str(typo)))
     assert f"No Ministry store in {typo}: the directory does not exist" in line
     assert f"ministry init --data {typo}" in line
