@@ -57,22 +57,26 @@ def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_serve_on_an_address_of_another_machine(tmp_path: Path) -> None:
-    """An address no interface has cannot be bound: the line says to choose one with --host."""
-    result = run_cli("serve", "--host", _NOT_HERE, "--port", "0", "--data", str(tmp_path / "d"))
-    line = one_line(result)
-    assert f"Cannot listen on {_NOT_HERE}:0: no network interface" in line
-    assert "--host" in line
-
-
-@pytest.mark.slow
-def test_serve_with_a_data_path_under_a_file(tmp_path: Path) -> None:
-    """A data directory that cannot be made is named, with why, before anything starts."""
-    (tmp_path / "file").write_text("not a directory")
-    result = run_cli("serve", "--port", "0", "--data", str(tmp_path / "file" / "data"))
-    line = one_line(result)
-    assert f"Cannot create the data directory {tmp_path / 'file' / 'data'}" in line
-    assert "a file is in the way" in line
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        # An address no interface has cannot be bound: choose one with --host.
+        (["--host", _NOT_HERE],
+         [f"Cannot listen on {_NOT_HERE}:0: no network interface", "--host"]),
+        # A data directory that cannot be made is named, with why.
+        (["--data", "FILE/data"],
+         ["Cannot create the data directory FILE/data", "a file is in the way"]),
+    ],
+    ids=["address", "data"],
+)  # fmt: skip
+def test_serve_cannot_start(tmp_path: Path, options: list[str], words: list[str]) -> None:
+    """What stops the start is one line that says what to change."""
+    file = tmp_path / "file"
+    file.write_text("not a directory")
+    options = [option.replace("FILE", str(file)) for option in options]
+    line = one_line(run_cli("serve", "--port", "0", "--data", str(tmp_path / "data"), *options))
+    for word in words:
+        assert word.replace("FILE", str(file)) in line
 
 
 @pytest.mark.slow
