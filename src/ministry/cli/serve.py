@@ -57,14 +57,17 @@ def run(settings: Settings, _arguments: argparse.Namespace) -> int:
     try:
         # After the port: a server that cannot start leaves no empty data directory.
         new = prepare_store(settings, create=True)
+        # The first log line says which store is served, and whether it was just made.
+        store = f"data: {settings.data.resolve()}" + (", a new store" if new else "")
         if count == 1:
-            store = f"data: {settings.data.resolve()}" + (", a new store" if new else "")
             started = f"serving {scheme}://{settings.host}:{port}/ ({store})"
             asyncio.run(_serve(settings, jobs, sockets, tls, started))
             return 0
         # Schema upgrades and the default indexes are settled once, before the workers start.
         with_services(settings, _nothing, create=True)
-        log.info("serving %s://%s:%d/ with %d processes", scheme, settings.host, port, count)
+        log.info(
+            "serving %s://%s:%d/ with %d processes (%s)", scheme, settings.host, port, count, store
+        )
         # Each worker inherits the context; the supervisor reloads its own copy too, so
         # that a worker started after a reload begins with the new certificate.
         return supervise(
