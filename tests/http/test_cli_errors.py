@@ -28,7 +28,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("ministry: ")
+    assert lines[0].startswith("ministry")
     return lines[0]
 
 
@@ -89,6 +89,16 @@ def test_debug_adds_the_traceback(tmp_path: Path) -> None:
         assert result.stderr.startswith("Traceback (most recent call last):")
         last = result.stderr.splitlines()[-1]
         assert last.startswith("ministry: Cannot create the data directory")
+
+
+def test_a_usage_mistake_is_one_line() -> None:
+    """argparse's mistakes read like the others: what is wrong, and where the usage is."""
+    line = one_line(call_cli("user", "add"))
+    assert line == (
+        "ministry user add: the following arguments are required: name "
+        "(see ministry user add --help)"
+    )
+    assert "(see ministry --help)" in one_line(call_cli("frobnicate"))
 
 
 def test_an_unexpected_failure_is_one_line_too(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,13 +9,15 @@ command that ran and found problems (``verify``, ``import``).
 
 from __future__ import annotations
 
+import argparse
 import sys
 import traceback
+from typing import NoReturn
 
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError
 
-__all__ = ["DEBUG_FLAG", "EXPECTED", "UNEXPECTED", "report"]
+__all__ = ["DEBUG_FLAG", "EXPECTED", "UNEXPECTED", "OneLineParser", "report"]
 
 #: The flag that adds the traceback to the line.
 DEBUG_FLAG = "--debug"
@@ -51,3 +53,12 @@ def _describe(exc: Exception) -> tuple[str, int]:
         "for the traceback, and report it.",
         UNEXPECTED,
     )
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported like every other failure: one line, and
+    where to read the usage (the sub-commands' parsers are made of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the mistake and the command to read the usage with; exit with status 2."""
+        self.exit(EXPECTED, f"{self.prog}: {message} (see {self.prog} --help)\n")

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ministry.cli.failures import DEBUG_FLAG, report
+from ministry.cli.failures import DEBUG_FLAG, OneLineParser, report
 from ministry.cli.logs import configure_logging
 from ministry.cli.options import add_common_options, add_debug_option, given_settings
 from ministry.cli.parsers import (
@@ -71,7 +71,7 @@ class _VersionAction(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every sub-command with its flags and help, nothing run."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ministry", description="Ministry of Packages: a self-hosted Python package index."
     )
     parser.add_argument("--version", action=_VersionAction)
