@@ -7,6 +7,7 @@ may make one).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -181,6 +182,19 @@ def test_a_missing_sqlite_file_named_by_db(tmp_path: Path) -> None:
     database = tmp_path / "meta" / "m.sqlite3"
     result = call_cli("user", "list", "--db", f"sqlite:///{database}", "--data", str(tmp_path))
     assert f"No Ministry store at {database}" in one_line(result)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root opens every directory")
+def test_a_store_closed_to_this_user_is_not_called_missing(tmp_path: Path) -> None:
+    """Another user's store (the server's, mode 0700) is "permission denied", not "no
+    store", so that nobody runs ``init`` over it."""
+    data = init(tmp_path / "data")
+    data.chmod(0o000)
+    try:
+        line = one_line(call_cli("user", "list", "--data", str(data)))
+    finally:
+        data.chmod(0o700)
+    assert f"Cannot open {data / 'ministry.sqlite3'}: permission denied" in line
 
 
 def test_init_makes_a_store_once(tmp_path: Path) -> None:

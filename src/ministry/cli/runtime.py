@@ -55,11 +55,25 @@ def prepare_store(settings: Settings, *, create: bool) -> bool:
     (Redis) is taken as it is: the data directory then holds only temporary files.
     """
     database = metadata_file(settings)
-    missing = database is not None and not database.is_file()
+    missing = database is not None and not _exists(database)
     if database is not None and missing and not create:
         raise InvalidRequest(_no_store(settings, database))
     _make_directory(settings.data)
     return missing
+
+
+def _exists(database: Path) -> bool:
+    try:
+        database.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError as exc:
+        # Not "no store": a store closed to this user, such as the server's.
+        raise InvalidRequest(
+            f"Cannot open {database}: permission denied. Run the command as the user the "
+            "server runs as (sudo -u …), or check --data."
+        ) from exc
+    return True
 
 
 def _no_store(settings: Settings, database: Path) -> str:
