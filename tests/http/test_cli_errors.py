@@ -197,6 +197,21 @@ def test_a_store_closed_to_this_user_is_not_called_missing(tmp_path: Path) -> No
     assert f"Cannot open {data / 'ministry.sqlite3'}: permission denied" in line
 
 
+@pytest.mark.slow  # a Redis server of its own
+def test_a_redis_prefix_that_holds_no_store(tmp_path: Path, redis_url: str) -> None:
+    """A mistyped --db is refused as a mistyped --data is; ``init`` makes the store."""
+    environment = {"MINISTRY_DB": f"{redis_url}?prefix=t{os.urandom(6).hex()}"}
+    data = ["--data", str(tmp_path / "scratch")]
+    line = one_line(call_cli("user", "list", *data, environment=environment))
+    assert f"No Ministry store at {redis_url}" in line
+    assert "nothing was ever stored there" in line
+    created = call_cli("init", *data, environment=environment)
+    assert created.returncode == 0, created.stderr
+    assert created.stderr.startswith(f"ministry: created a new store in {redis_url}")
+    listed = call_cli("user", "list", *data, environment=environment)
+    assert listed.returncode == 0, listed.stderr
+
+
 def test_init_makes_a_store_once(tmp_path: Path) -> None:
     """``init`` makes the store with its default index; again, it leaves it as it is."""
     data = tmp_path / "data"

@@ -12,7 +12,7 @@ from rich.filesize import decimal
 from rich.progress import Progress
 
 from ministry.cli.progress import detailed_progress
-from ministry.cli.runtime import prepare_store
+from ministry.cli.runtime import require_store
 from ministry.services.backup import BackupReport, back_up
 from ministry.services.migration import MigrationReport
 from ministry.services.restore import restore
@@ -82,7 +82,7 @@ def run_backup(settings: Settings, arguments: argparse.Namespace) -> int:
             if progress.live.is_started:
                 progress.stop()
 
-    prepare_store(settings, create=False)  # a mistyped --data is not an empty store to back up
+    require_store(settings)  # a mistyped --data is not an empty store to back up
     report = _with_stores(settings, work)
     console.print(
         f"backed up serial {report.serial}: {report.blobs} files ({decimal(report.bytes)}), "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ministry.cli.runtime import prepare_store, with_services
+from ministry.cli.runtime import prepare_store, store_exists, store_name, with_services
 from ministry.settings import Settings
 from ministry.wiring import Services
 
@@ -23,8 +23,9 @@ async def _nothing(_: Services) -> None:
 
 def run(settings: Settings, _arguments: argparse.Namespace) -> int:
     """Create the store, with its default index; a store already there is left as it is."""
-    if not prepare_store(settings, create=True):
-        print(f"ministry: {settings.data.resolve()} already holds a store", file=sys.stderr)
+    prepare_store(settings, create=True)
+    if store_exists(settings):
+        print(f"ministry: {store_name(settings)} already holds a store", file=sys.stderr)
         return 0
     with_services(settings, _nothing, create=True)
     return 0

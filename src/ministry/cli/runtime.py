@@ -16,13 +16,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from ministry.core.masking import mask_url
 from ministry.core.permissions import Identity
 from ministry.errors import InvalidRequest
 from ministry.settings import Settings
 from ministry.web.urls import file_path, provenance_path
-from ministry.wiring import Services, build_services, metadata_file
+from ministry.wiring import Services, build_services, metadata_file, metadata_store
 
-__all__ = ["local_admin", "prepare_store", "with_services"]
+__all__ = [
+    "local_admin",
+    "prepare_store",
+    "require_store",
+    "store_exists",
+    "store_name",
+    "with_services",
+]
 
 T = TypeVar("T")
 
@@ -47,19 +55,41 @@ def local_admin() -> Identity:
 
 
 def prepare_store(settings: Settings, *, create: bool) -> bool:
-    """Check that the metadata store is there (or, with ``create``, make room for a new
-    one); True when a new one is about to be created.
+    """Check that a SQLite store's file is there (or, with ``create``, make room for a
+    new one); True when a new one is about to be created.
 
     Raises InvalidRequest naming the path when there is no store and ``create`` is
-    false, or when the data directory cannot be made. A store that is not a file here
-    (Redis) is taken as it is: the data directory then holds only temporary files.
+    false, or when the data directory cannot be made. A store that is not a file
+    (Redis) is checked when it is opened (``with_services``); the data directory then
+    holds only temporary files.
     """
     database = metadata_file(settings)
     missing = database is not None and not _exists(database)
-    if database is not None and missing and not create:
-        raise InvalidRequest(_no_store(settings, database))
+    if missing and not create:
+        raise InvalidRequest(_no_store(settings))
     _make_directory(settings.data)
     return missing
+
+
+def require_store(settings: Settings) -> None:
+    """Refuse, with a line naming it, a metadata store that was never made (for commands
+    that open the stores without ``with_services``)."""
+    prepare_store(settings, create=False)
+    if not store_exists(settings):
+        raise InvalidRequest(_no_store(settings))
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether the metadata store the settings name was ever made (nothing is created)."""
+
+    async def check() -> bool:
+        metadata = metadata_store(settings.db_url, settings)
+        try:
+            return await metadata.exists()
+        finally:
+            await metadata.close()
+
+    return asyncio.run(check())
 
 
 def _exists(database: Path) -> bool:
@@ -76,17 +106,26 @@ def _exists(database: Path) -> bool:
     return True
 
 
-def _no_store(settings: Settings, database: Path) -> str:
+def store_name(settings: Settings) -> str:
+    """The store, as a person would name it: the data directory, the file, or the URL."""
+    database = metadata_file(settings)
+    if database is None:
+        return mask_url(settings.db_url)
+    return str(settings.data.resolve() if settings.db is None else database)
+
+
+def _no_store(settings: Settings) -> str:
     if settings.db is None:  # the default: SQLite in the data directory
         data = settings.data
-        where = "does not exist" if not data.exists() else f"holds no {database.name}"
+        where = "does not exist" if not data.exists() else "holds no ministry.sqlite3"
         return (
             f"No Ministry store in {data.resolve()}: the directory {where}. Check --data (or "
             f"MINISTRY_DATA, or the config file); `ministry init --data {data}` makes a new one."
         )
+    what = "the file does not exist" if metadata_file(settings) else "nothing was ever stored there"
     return (
-        f"No Ministry store at {database}: the file does not exist. Check --db (or MINISTRY_DB, "
-        "or the config file); `ministry init` with the same settings makes a new one."
+        f"No Ministry store at {store_name(settings)}: {what}. Check --db (or MINISTRY_DB, or "
+        "the config file); `ministry init` with the same settings makes a new one."
     )
 
 
@@ -106,16 +145,20 @@ def with_services(
 ) -> T:
     """Run ``work`` with open services and close them afterwards, whatever happens.
 
-    Without ``create`` the store must be there already (``prepare_store``); with it, a
-    new store is made when there is none, and a line on stderr says where.
+    Without ``create`` the store must be there already; with it, a new store is made
+    when there is none, and a line on stderr says where.
     """
-    new = prepare_store(settings, create=create)
+    prepare_store(settings, create=create)
 
     async def run() -> T:
         services = build_services(settings, file_path, provenance_path=provenance_path)
+        new = not await services.metadata.exists()
+        if new and not create:
+            await services.metadata.close()
+            raise InvalidRequest(_no_store(settings))
         await services.start()
         if new:
-            print(f"ministry: created a new store in {settings.data.resolve()}", file=sys.stderr)
+            print(f"ministry: created a new store in {store_name(settings)}", file=sys.stderr)
         try:
             return await work(services)
         finally:
