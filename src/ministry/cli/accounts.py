@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -34,6 +35,17 @@ _NO_TERMINAL = (
 )
 
 
+def _has_terminal() -> bool:
+    """Whether getpass can ask on a terminal: standard input, or the process's own."""
+    if sys.stdin.isatty():
+        return True
+    try:
+        with Path("/dev/tty").open("rb"):
+            return True
+    except OSError:
+        return False
+
+
 def _when(moment: Any) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment else ""
 
@@ -41,9 +53,9 @@ def _when(moment: Any) -> str:
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    # getpass falls back to reading standard input, and a script that forgot the flag
-    # would then fail on an empty line or a warning; say what to do instead.
-    if not sys.stdin.isatty():
+    # Without a terminal getpass falls back to reading standard input, with a warning
+    # that it may echo, and a script that forgot the flag fails on an empty line.
+    if not _has_terminal():
         raise InvalidRequest(_NO_TERMINAL)
     try:
         first = getpass.getpass("Password: ")
