@@ -203,7 +203,7 @@ def test_a_redis_prefix_that_holds_no_store(tmp_path: Path, redis_url: str) -> N
     data = ["--data", str(tmp_path / "scratch")]
     line = one_line(call_cli("user", "list", *data, environment=environment))
     assert f"No Ministry store at {redis_url}" in line
-    assert "nothing was ever stored there" in line
+    assert "nothing is stored under that URL and prefix" in line
     created = call_cli("init", *data, environment=environment)
     assert created.returncode == 0, created.stderr
     assert created.stderr.startswith(f"ministry: created a new store in {redis_url}")

@@ -122,7 +122,11 @@ def _no_store(settings: Settings) -> str:
             f"No Ministry store in {data.resolve()}: the directory {where}. Check --data (or "
             f"MINISTRY_DATA, or the config file); `ministry init --data {data}` makes a new one."
         )
-    what = "the file does not exist" if metadata_file(settings) else "nothing was ever stored there"
+    what = (
+        "the file does not exist"
+        if metadata_file(settings)
+        else "nothing is stored under that URL and prefix (or the server lost it)"
+    )
     return (
         f"No Ministry store at {store_name(settings)}: {what}. Check --db (or MINISTRY_DB, or "
         "the config file); `ministry init` with the same settings makes a new one."
