@@ -57,6 +57,7 @@ __all__ = [
     "blob_store",
     "build_services",
     "local_stores",
+    "metadata_file",
     "metadata_store",
     "password_hasher",
 ]
@@ -318,11 +319,20 @@ class Services:
         await self.metadata.close()
 
 
+def metadata_file(settings: Settings) -> Path | None:
+    """The SQLite file of the metadata store; None when the store is elsewhere (Redis)."""
+    if urlsplit(settings.db_url).scheme != "sqlite":
+        return None
+    path = _path_of(settings.db_url)
+    # ``sqlite:////srv/m.sqlite3`` reads as //srv/m.sqlite3, the same file: named as /srv/…
+    return Path("/", *path.parts[1:]) if path.is_absolute() else path
+
+
 def private_paths(settings: Settings) -> list[Path]:
     """What must be closed to other users: the data directory, the SQLite files, the blob tree."""
     paths = [settings.data, settings.spool_directory]
-    if urlsplit(settings.db_url).scheme == "sqlite":
-        database = _path_of(settings.db_url)
+    database = metadata_file(settings)
+    if database is not None:
         paths += [database.parent, database]
         paths += [database.with_name(database.name + suffix) for suffix in ("-wal", "-shm")]
     if urlsplit(settings.storage_url).scheme == "file":

@@ -112,6 +112,22 @@ def test_empty_store(metadata: MetadataStore) -> None:
     assert run(metadata.get_file("main", "demo-1.0.tar.gz")) is None
 
 
+@pytest.mark.parametrize("backend", [_slow_if_served(name) for name in sorted(METADATA_STORES)])
+def test_a_store_exists_once_opened(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Commands refuse a store that was never made (a mistyped --data or --db): ``exists``
+    tells them, and asking makes nothing."""
+    store = METADATA_STORES[backend](tmp_path, request)
+    assert run(store.exists()) is False
+    assert run(store.exists()) is False
+    run(store.open())
+    try:
+        assert run(store.exists()) is True
+    finally:
+        run(store.close())
+
+
 def test_a_durable_store_reports_no_risk(metadata: MetadataStore) -> None:
     """SQLite commits to disk; the test Redis appends every write with fsync: neither was
     started despite a risk, so ``/-/ready`` has none to report."""

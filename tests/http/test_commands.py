@@ -64,7 +64,7 @@ def test_serve_from_environment_creates_the_data_directory(tmp_path: Path) -> No
     try:
         wait_for(lambda: "serving http://127.0.0.1:" in server.log(), what="the server to start")
         assert (data / "ministry.sqlite3").is_file()
-        assert str(data.resolve()) in server.log()
+        assert f"(data: {data.resolve()}, a new store)" in server.log()
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0

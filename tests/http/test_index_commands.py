@@ -369,7 +369,7 @@ def test_yank_refusals(server: Server, released: dict[str, Path]) -> None:
     for action in ("yank", "unyank"):
         result = server.cli(action, "rel-pkg", "--index", "y/idx")
         assert result.returncode == 2, result.stdout + result.stderr
-        assert f"ministry {action}: name a version or a --file" in result.stderr
+        assert f"ministry: {action} needs a version or a --file" in result.stderr
     assert "has no version 3.0" in refused(server, "yank", "rel-pkg", "3.0", "--index", "y/idx")
     assert "has no nope.whl" in refused(
         server, "yank", "rel-pkg", "--file", "nope.whl", "--index", "y/idx"
@@ -417,7 +417,8 @@ def test_delete_needs_allow_delete(
 
 
 def test_log_shows_changes(server: Server, tmp_path: Path) -> None:
-    """``ministry log`` lists changes with who, where from, what; --index, --since, --limit."""
+    """``ministry log`` lists changes, newest first, with who, where from, what; --index,
+    --since, and --limit the newest N."""
     ok(server, "index", "create", "log/idx", "--uploaders", "alice")
     wheel = make_wheel(tmp_path, "log-pkg", "1.0")
     assert upload(server, "log/idx", wheel, ALICE) == 200
@@ -426,22 +427,27 @@ def test_log_shows_changes(server: Server, tmp_path: Path) -> None:
     shown = rows(ok(server, "log", "--index", "log/idx").stdout)
     body = [re.sub(r"^\d+ \S+ \S+ ", "", row) for row in shown]  # without serial and time
     assert [row.split()[:4] for row in body] == [
-        [me, "local", "add-index", "log/idx"],
-        ["alice", "127.0.0.1", "add-owner", "log/idx"],  # the first upload makes her owner
-        ["alice", "127.0.0.1", "add-file", "log/idx"],
         [me, "local", "yank", "log/idx"],
+        ["alice", "127.0.0.1", "add-file", "log/idx"],
+        ["alice", "127.0.0.1", "add-owner", "log/idx"],  # the first upload makes her owner
+        [me, "local", "add-index", "log/idx"],
     ]
-    assert body[1].endswith("log-pkg: alice")
-    assert body[2].endswith(wheel.name)
+    assert body[2].endswith("log-pkg: alice")
+    assert body[1].endswith(wheel.name)
     with server.client() as client:
         changes = client.get("/-/api/log", params={"index": "log/idx"}, auth=ROOT).json()
-    serials = [c["serial"] for c in changes["changes"]]
-    assert [int(row.split()[0]) for row in shown] == serials
+    serials = [c["serial"] for c in changes["changes"]]  # the API's are oldest first
+    assert [int(row.split()[0]) for row in shown] == serials[::-1]
     since = rows(ok(server, "log", "--index", "log/idx", "--since", str(serials[0])).stdout)
-    assert [int(row.split()[0]) for row in since] == serials[1:]
+    assert [int(row.split()[0]) for row in since] == serials[:0:-1]
     limited = rows(ok(server, "log", "--limit", "1").stdout)
-    assert len(limited) == 1
-    assert limited[0].split()[:1] == ["1"]
+    assert [row.split()[0] for row in limited] == [str(serials[-1])]  # the newest, the yank
+    two = rows(ok(server, "log", "--index", "log/idx", "--limit", "2").stdout)
+    assert [int(row.split()[0]) for row in two] == serials[:-3:-1]
+    unknown = server.cli("log", "--index", "log/nosuch")
+    assert unknown.returncode == 2
+    assert unknown.stderr == "ministry: No index 'log/nosuch'.\n"
+    assert unknown.stdout == ""
 
 
 # -- import ---------------------------------------------------------------------------------
@@ -478,6 +484,7 @@ def test_index_create_upstream_makes_only_that_proxy_index(tmp_path: Path) -> No
     """``index create NAME --upstream URL`` is the index's setting, not the server's
     ``--upstream``: no 'upstream' index appears and main does not start proxying."""
     data = tmp_path / "data"
+    assert call_cli("init", "--data", str(data)).returncode == 0
     created = call_cli(
         "index", "create", "mirror/public", "--upstream", "https://mirror.example.test/simple/",
         "--data", str(data),

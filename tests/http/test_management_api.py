@@ -169,12 +169,13 @@ def test_index_list_shows_only_what_the_caller_may_read(client: httpx.Client, un
 def test_create_index_echoes_its_settings(client: httpx.Client, unique: str) -> None:
     """201 with every setting; text lists and routes are read like the CLI's flags."""
     base = create_index(client, f"{unique}/prod")["name"]
+    ok(client.post("/-/api/groups", json={"name": unique}, auth=ALICE), 201)
     document = create_index(
         client,
         f"{unique}/dev",
         bases=f"{base},main",
         private=True,
-        readers=["bob", "@team"],
+        readers=["bob", f"@{unique}"],
         uploaders="alice",
         admins=["bob"],
         allow_inherit="Acme-*",
@@ -186,7 +187,7 @@ def test_create_index_echoes_its_settings(client: httpx.Client, unique: str) -> 
         "name": f"{unique}/dev",
         "kind": "hosted",
         "bases": [base, "main"],
-        "readers": ["bob", "@team"],
+        "readers": ["bob", f"@{unique}"],
         "uploaders": ["alice"],
         "admins": ["bob"],
         "allow_inherit": ["acme-*"],
@@ -201,6 +202,18 @@ def test_create_index_echoes_its_settings(client: httpx.Client, unique: str) -> 
         "min_age_exempt": [],
     }
     assert ok(client.get(f"/-/api/indexes/{unique}/dev", auth=BOB)) == document
+
+
+def test_index_permissions_name_groups_that_exist(client: httpx.Client, unique: str) -> None:
+    """A misspelt group would grant nothing now and, created later, what no one decided."""
+    body = {"name": unique, "uploaders": f"alice,@{unique}-nope"}
+    refused(client.post("/-/api/indexes", json=body, auth=ALICE), 400, f"No group '{unique}-nope'")
+    create_index(client, unique)
+    refused(
+        client.patch(f"/-/api/indexes/{unique}", json={"admins": "@nope"}, auth=ALICE),
+        400,
+        "No group 'nope'",
+    )
 
 
 def test_new_index_defaults(client: httpx.Client, unique: str) -> None:

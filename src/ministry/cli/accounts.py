@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -29,6 +30,22 @@ __all__ = [
 ]
 
 
+_NO_TERMINAL = (
+    "No terminal to ask for the password on: give it on standard input with --password-stdin."
+)
+
+
+def _has_terminal() -> bool:
+    """Whether getpass can ask on a terminal: standard input, or the process's own."""
+    if sys.stdin.isatty():
+        return True
+    try:
+        with Path("/dev/tty").open("rb"):
+            return True
+    except OSError:
+        return False
+
+
 def _when(moment: Any) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment else ""
 
@@ -36,8 +53,16 @@ def _when(moment: Any) -> str:
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat the password: ") != first:
+    # Without a terminal getpass falls back to reading standard input, with a warning
+    # that it may echo, and a script that forgot the flag fails on an empty line.
+    if not _has_terminal():
+        raise InvalidRequest(_NO_TERMINAL)
+    try:
+        first = getpass.getpass("Password: ")
+        again = getpass.getpass("Repeat the password: ")
+    except EOFError as exc:
+        raise InvalidRequest(_NO_TERMINAL) from exc
+    if again != first:
         raise InvalidRequest("The passwords differ; nothing was changed.")
     return first
 
@@ -51,7 +76,7 @@ def add_user(settings: Settings, arguments: argparse.Namespace) -> int:
             local_admin(), arguments.name, password, admin=arguments.admin
         )
 
-    with_services(settings, work)
+    with_services(settings, work, create=True)  # the first admin may come before serving
     print(f"User {arguments.name!r} created.")
     return 0
 

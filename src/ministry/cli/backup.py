@@ -12,6 +12,7 @@ from rich.filesize import decimal
 from rich.progress import Progress
 
 from ministry.cli.progress import detailed_progress
+from ministry.cli.runtime import require_store
 from ministry.services.backup import BackupReport, back_up
 from ministry.services.migration import MigrationReport
 from ministry.services.restore import restore
@@ -68,12 +69,20 @@ def run_backup(settings: Settings, arguments: argparse.Namespace) -> int:
     console = Console(stderr=True)
 
     async def work(stores: Stores) -> BackupReport:
-        with detailed_progress(console) as progress:
-            bars = _Bars(progress, "backup")
-            urls = (settings.db_url, settings.storage_url)
-            directory = arguments.directory
-            return await back_up(stores, urls, directory, local_stores(), bars.start, bars.advance)
+        progress = detailed_progress(console)
+        bars = _Bars(progress, "backup")
+        urls = (settings.db_url, settings.storage_url)
+        try:
+            # The bar appears once the directory is found fit: a refusal is one line alone.
+            return await back_up(
+                stores, urls, arguments.directory, local_stores(), bars.start, bars.advance,
+                force=arguments.force, on_begin=progress.start,
+            )  # fmt: skip
+        finally:
+            if progress.live.is_started:
+                progress.stop()
 
+    require_store(settings)  # a mistyped --data is not an empty store to back up
     report = _with_stores(settings, work)
     console.print(
         f"backed up serial {report.serial}: {report.blobs} files ({decimal(report.bytes)}), "

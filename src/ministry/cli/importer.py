@@ -73,7 +73,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
 
             await asyncio.gather(*(one(p) for p in candidates))
 
-    with_services(settings, work)
+    with_services(settings, work, create=True)
     _report(console, outcomes, refused)
     return 1 if refused else 0
 
@@ -95,7 +95,7 @@ def _bundle(settings: Settings, arguments: argparse.Namespace) -> int:
                 arguments.bundle, arguments.index, local_admin(), step_progress(progress)
             )
 
-    result = with_services(settings, work)
+    result = with_services(settings, work, create=True)
 
     def say(text: str) -> None:
         console.print(text, soft_wrap=True, markup=False, highlight=False)

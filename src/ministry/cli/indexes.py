@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,13 +20,23 @@ from ministry.wiring import Services
 __all__ = ["create_index", "delete_index", "list_indexes", "show_index", "update_index"]
 
 
+def _given(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The settings given, with ``--upstream pip`` read as ``serve --upstream pip`` reads
+    it: the index pip on this machine uses."""
+    given = given_settings(arguments)
+    if given.get("upstream") == "pip":
+        from ministry.services.upstream import pip_index_url
+
+        given["upstream"] = pip_index_url()
+    return given
+
+
 def create_index(settings: Settings, arguments: argparse.Namespace) -> int:
     """Create an index."""
+    given = _given(arguments)
 
     async def work(services: Services) -> IndexConfig:
-        return await services.indexes.create(
-            local_admin(), new_index(arguments.name, given_settings(arguments))
-        )
+        return await services.indexes.create(local_admin(), new_index(arguments.name, given))
 
     print(json.dumps(settings_document(with_services(settings, work)), indent=2))
     return 0
@@ -33,9 +44,9 @@ def create_index(settings: Settings, arguments: argparse.Namespace) -> int:
 
 def update_index(settings: Settings, arguments: argparse.Namespace) -> int:
     """Change the settings given on the command line."""
+    changes = index_settings(_given(arguments))
 
     async def work(services: Services) -> IndexConfig:
-        changes = index_settings(given_settings(arguments))
         return await services.indexes.update(local_admin(), arguments.name, changes)
 
     print(json.dumps(settings_document(with_services(settings, work)), indent=2))

@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ministry.cli.failures import DEBUG_FLAG, OneLineParser, report
 from ministry.cli.logs import configure_logging
-from ministry.cli.options import add_common_options, given_settings
+from ministry.cli.options import add_common_options, add_debug_option, given_settings
 from ministry.cli.parsers import (
     accounts,
     backup,
@@ -37,8 +38,7 @@ from ministry.cli.parsers import (
     verify,
 )
 from ministry.config_file import read_config
-from ministry.errors import MinistryError
-from ministry.settings import Settings, SettingsError, settings_from
+from ministry.settings import Settings, settings_from
 from ministry.storage.private_files import PRIVATE_UMASK
 
 __all__ = ["build_parser", "main", "parse"]
@@ -72,10 +72,11 @@ class _VersionAction(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every sub-command with its flags and help, nothing run."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ministry", description="Ministry of Packages: a self-hosted Python package index."
     )
     parser.add_argument("--version", action=_VersionAction)
+    add_debug_option(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups = (serve, accounts, indexes, maintenance, projects, publishers, importer, export,
               mirror, migrate, backup, verify, rebuild, config)  # fmt: skip
@@ -99,15 +100,19 @@ def parse(
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the command line with ``environ`` (the process's by default); the exit status."""
+    """Run the command line with ``environ`` (the process's by default); the exit status.
+
+    A failure is one line on stderr (``ministry.cli.failures``), with the traceback
+    before it only when ``--debug`` is among the arguments.
+    """
     os.umask(PRIVATE_UMASK)  # nothing a command creates is open to other users
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         arguments, settings = parse(argv, os.environ if environ is None else environ)
         configure_logging(settings.log_format)
         result: int = arguments.run(settings, arguments)
-    except (SettingsError, MinistryError) as exc:
-        print(f"ministry: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # every failure, expected or not, is reported the same way
+        return report(exc, debug=DEBUG_FLAG in argv)
     return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from packaging.utils import canonicalize_name
 from rich.console import Console
@@ -11,6 +10,7 @@ from rich.table import Table
 
 from ministry.cli.runtime import local_admin, with_services
 from ministry.core.models import Change, DistFile
+from ministry.errors import InvalidRequest
 from ministry.settings import Settings
 from ministry.wiring import Services
 
@@ -20,8 +20,10 @@ __all__ = ["change_files", "show_log"]
 def change_files(settings: Settings, arguments: argparse.Namespace) -> int:
     """Yank, unyank or delete."""
     if arguments.action != "delete" and not (arguments.version or arguments.filename):
-        print(f"ministry {arguments.action}: name a version or a --file", file=sys.stderr)
-        return 2
+        raise InvalidRequest(
+            f"{arguments.action} needs a version or a --file: "
+            f"ministry {arguments.action} PROJECT VERSION, or --file FILENAME."
+        )
 
     async def work(services: Services) -> list[DistFile]:
         maintenance, project = services.maintenance, canonicalize_name(arguments.project)
@@ -40,12 +42,16 @@ def change_files(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 def show_log(settings: Settings, arguments: argparse.Namespace) -> int:
-    """Print the audit log."""
+    """Print the audit log, newest first."""
 
     async def work(services: Services) -> list[Change]:
-        return await services.audit.changes(
+        changes = await services.audit.latest(
             local_admin(), since=arguments.since, limit=arguments.limit, index=arguments.index
         )
+        if not changes and arguments.index is not None:
+            # A deleted index keeps its changes; a name that never was one is a mistake.
+            await services.indexes.get(arguments.index)
+        return changes
 
     table = Table("serial", "time (UTC)", "who", "from", "what", "index", "subject")
     for change in with_services(settings, work):

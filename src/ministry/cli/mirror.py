@@ -66,7 +66,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
         with _Bars(console) as bars:
             return await services.mirror.run(request, bars, dry_run=arguments.dry_run)
 
-    outcome = with_services(settings, work)
+    outcome = with_services(settings, work, create=True)
     _report(outcome, arguments.dry_run, arguments.index)
     return 0 if outcome.ok else 1
 
@@ -87,7 +87,7 @@ def _run_job(settings: Settings, arguments: argparse.Namespace) -> int:
         with _Bars(console) as bars:
             return await MirrorScheduler((job,), services.mirror, services.metadata).run(job, bars)
 
-    result = with_services(settings, work)
+    result = with_services(settings, work, create=True)
     print(f"job {job.name!r}: {'ok' if result.ok else 'failed'}: {result.message}")
     return 0 if result.ok else 1
 

@@ -8,7 +8,13 @@ from typing import Any
 
 from ministry.settings import OPTIONS, Option
 
-__all__ = ["add_common_options", "add_options", "add_server_options", "given_settings"]
+__all__ = [
+    "add_common_options",
+    "add_debug_option",
+    "add_options",
+    "add_server_options",
+    "given_settings",
+]
 
 # Flags made here keep their values apart from a command's own arguments, so that a
 # command's flag that happens to share a setting's name (``index create --upstream``)
@@ -43,8 +49,21 @@ def given_settings(arguments: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """The flags every command takes: where the config file and the stores are."""
+    """The flags every command takes: where the config file and the stores are, and
+    ``--debug``."""
     add_options(parser, (o for o in OPTIONS if o.every_command))
+    add_debug_option(parser)
+
+
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    """``--debug``, before or after the sub-command; ``ministry.cli.main`` looks for it
+    in the arguments themselves, so that it works even when they do not parse."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="on failure, print the traceback before the one-line message",
+    )
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:

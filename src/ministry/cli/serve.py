@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ import tornado.netutil
 
 from ministry.app import make_app
 from ministry.cli.processes import supervise
-from ministry.cli.runtime import with_services
+from ministry.cli.runtime import prepare_store, with_services
 from ministry.errors import InvalidRequest
 from ministry.services.metrics import Metrics
 from ministry.services.mirror_jobs import MirrorJob, MirrorScheduler, mirror_jobs
@@ -35,6 +36,14 @@ log = logging.getLogger("ministry")
 
 _GRACE_SECONDS = 10.0
 
+# Why the port could not be taken, in words that point at the fix.
+_CANNOT_LISTEN = {
+    errno.EADDRINUSE: "the port is in use (another server?); stop it, or choose another --port",
+    errno.EADDRNOTAVAIL: "no network interface of this machine has that address; "
+    "choose one of its addresses with --host (0.0.0.0: all of them)",
+    errno.EACCES: "not allowed to use that port as this user; choose --port 1024 or above",
+}
+
 
 def run(settings: Settings, _arguments: argparse.Namespace) -> int:
     """Serve until told to stop, in one process or several sharing the listening socket."""
@@ -42,16 +51,23 @@ def run(settings: Settings, _arguments: argparse.Namespace) -> int:
     # A mistake in the config file or the TLS files stops the start, before the port is taken.
     jobs = mirror_jobs(settings.file)
     tls = server_tls(settings.tls_cert, settings.tls_key)
-    sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    sockets = _listen(settings.host, settings.port)
     port = sockets[0].getsockname()[1]
     scheme = "http" if tls is None else "https"
     try:
+        # After the port: a server that cannot start leaves no empty data directory.
+        new = prepare_store(settings, create=True)
+        # The first log line says which store is served, and whether it was just made.
+        store = f"data: {settings.data.resolve()}" + (", a new store" if new else "")
         if count == 1:
-            asyncio.run(_serve(settings, jobs, sockets, tls, port))
+            started = f"serving {scheme}://{settings.host}:{port}/ ({store})"
+            asyncio.run(_serve(settings, jobs, sockets, tls, started))
             return 0
         # Schema upgrades and the default indexes are settled once, before the workers start.
-        with_services(settings, _nothing)
-        log.info("serving %s://%s:%d/ with %d processes", scheme, settings.host, port, count)
+        with_services(settings, _nothing, create=True)
+        log.info(
+            "serving %s://%s:%d/ with %d processes (%s)", scheme, settings.host, port, count, store
+        )
         # Each worker inherits the context; the supervisor reloads its own copy too, so
         # that a worker started after a reload begins with the new certificate.
         return supervise(
@@ -74,8 +90,9 @@ async def _serve(
     jobs: Sequence[MirrorJob],
     sockets: list[socket.socket],
     tls: ServerTLS | None,
-    port: int | None,
+    started: str | None,
 ) -> None:
+    """Serve until SIGINT or SIGTERM; ``started`` is logged once serving (not by workers)."""
     stopping = asyncio.Event()
     # Before anything is said to be served: a signal from then on stops cleanly.
     loop = asyncio.get_running_loop()
@@ -84,17 +101,22 @@ async def _serve(
     if tls is not None:
         loop.add_signal_handler(signal.SIGHUP, tls.reload)
     async with serving(settings, jobs, sockets, tls):
-        if port is not None:
-            log.info(
-                "serving %s://%s:%d/ (data: %s)",
-                "http" if tls is None else "https",
-                settings.host,
-                port,
-                settings.data.resolve(),
-            )
+        if started is not None:
+            log.info("%s", started)
         await stopping.wait()
-    if port is not None:
+    if started is not None:
         log.info("stopped")
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """The listening sockets, or an error that says what to change."""
+    try:
+        return tornado.netutil.bind_sockets(port, host)
+    except OSError as exc:
+        reason = _CANNOT_LISTEN.get(exc.errno or 0, exc.strerror or str(exc))
+        if isinstance(exc, socket.gaierror):
+            reason = "the host name does not resolve; check --host"
+        raise InvalidRequest(f"Cannot listen on {host}:{port}: {reason}.") from exc
 
 
 @contextlib.asynccontextmanager

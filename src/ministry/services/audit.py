@@ -9,6 +9,8 @@ from ministry.storage.protocols import ChangeLog
 __all__ = ["AuditService"]
 
 _MAX_LIMIT = 10_000
+# Serials read at a time when reading the log back from its end.
+_WINDOW = 1000
 
 
 class AuditService:
@@ -30,6 +32,26 @@ class AuditService:
                 break
             found += [c for c in batch if index is None or c.index == index]
             since = batch[-1].serial
+        return found[:limit]
+
+    async def latest(
+        self, identity: Identity, *, since: int = 0, limit: int = 100, index: str | None = None
+    ) -> list[Change]:
+        """The newest ``limit`` changes after serial ``since``, newest first, optionally of
+        one index only.
+
+        Read back from the end a window of serials at a time, so that the newest few of
+        a long log are found without reading it whole.
+        """
+        check_admin(identity, "read the audit log")
+        limit = max(1, min(limit, _MAX_LIMIT))
+        end = await self._metadata.last_serial()
+        found: list[Change] = []
+        while len(found) < limit and end > since:
+            start = max(since, end - _WINDOW)
+            batch = await self._metadata.changes_since(start, end - start)
+            found += [c for c in reversed(batch) if c.serial <= end and index in (None, c.index)]
+            end = start
         return found[:limit]
 
     async def newest(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ministry.core.hashing import StreamingHasher
-from ministry.errors import NotFound, StorageError
+from ministry.errors import InvalidRequest, NotFound, StorageError
 from ministry.services.migration import Record, blobs_named
 from ministry.storage.protocols import BlobStore, MetadataStore, Scratch, Snapshots, TransferStore
 
@@ -35,6 +36,7 @@ __all__ = [
     "LocalStores",
     "back_up",
     "blob_path",
+    "check_target",
     "file_sha256",
     "snapshot_records",
 ]
@@ -44,6 +46,10 @@ METADATA = "metadata.sqlite3"
 BLOBS = "blobs"
 FORMAT = 1
 _CHUNK = 1 << 20
+# What a backup directory holds, finished or interrupted (``_commit`` says how).
+_BACKUP_NAME = re.compile(
+    rf"({re.escape(MANIFEST)}|{re.escape(METADATA)}|{BLOBS})(\.partial)?(-wal|-shm|-journal)?\Z"
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,43 @@ async def snapshot_records(local: LocalStores, path: Path) -> tuple[list[Record]
         return records, await store.last_serial()
     finally:
         await store.close()
+
+
+def check_target(directory: Path, generation: str, force: bool) -> None:
+    """Refuse to write into a directory that holds anything but a backup of this store.
+
+    A backup replaces the snapshot it finds, so writing into the wrong directory (a
+    typo, another server's backups, a home directory) would lose what is there or mix
+    unrelated files into the backup. An interrupted backup (no manifest yet) is taken
+    up again; a backup of another store (another generation: another server, or this
+    one rolled back since) is replaced only with ``force``.
+    """
+    try:
+        names = {entry.name for entry in directory.iterdir()}
+    except FileNotFoundError:
+        return
+    except NotADirectoryError as exc:
+        raise InvalidRequest(f"{directory} is a file, not a directory to back up into.") from exc
+    strangers = sorted(name for name in names if not _BACKUP_NAME.match(name))
+    if strangers:
+        raise InvalidRequest(
+            f"{directory} holds files that are not part of a backup ({', '.join(strangers[:3])}"
+            f"{', …' if len(strangers) > 3 else ''}): back up into an empty directory, or into "
+            "an earlier backup of this store."
+        )
+    if MANIFEST not in names or force:
+        return
+    try:
+        earlier = json.loads((directory / MANIFEST).read_text()).get("generation")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InvalidRequest(
+            f"{directory / MANIFEST} cannot be read; back up into an empty directory."
+        ) from exc
+    if earlier is not None and earlier != generation:
+        raise InvalidRequest(
+            f"{directory} holds a backup of another store (or of this one before a restore "
+            "rolled it back); back up into an empty directory, or add --force to replace it."
+        )
 
 
 async def _snapshot(source: TransferStore, target: Path, local: LocalStores) -> None:
@@ -157,12 +200,14 @@ async def _copy_blob(
 
 
 def _manifest(
-    report: BackupReport, stores: tuple[str, str], metadata_sha256: str
+    report: BackupReport, stores: tuple[str, str], metadata_sha256: str, generation: str
 ) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "time": datetime.now(UTC).isoformat(),
         "serial": report.serial,
+        # Which store this is a backup of: the next backup into here must be of the same.
+        "generation": generation,
         # Only the kinds: a store URL may hold a password.
         "stores": {"metadata": urlsplit(stores[0]).scheme, "blobs": urlsplit(stores[1]).scheme},
         "records": dict(sorted(report.records.items())),
@@ -193,9 +238,20 @@ async def back_up(
     local: LocalStores,
     on_start: Callable[[int], None] = lambda _: None,
     on_blob: Callable[[int], None] = lambda _: None,
+    *,
+    force: bool = False,
+    on_begin: Callable[[], None] = lambda: None,
 ) -> BackupReport:
-    """Back up ``source`` (whose URLs are ``urls``) into ``directory``, adding to what is there."""
+    """Back up ``source`` (whose URLs are ``urls``) into ``directory``, adding to what is there.
+
+    ``directory`` must be empty, or a backup of this store (``check_target``); with
+    ``force``, a backup of another store is replaced too. ``on_begin`` is called once
+    that is checked, before anything is written.
+    """
     metadata, blobs = source
+    generation = await metadata.generation()
+    await asyncio.to_thread(check_target, directory, generation, force)
+    on_begin()
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     partial = directory / f"{METADATA}.partial"
     await _snapshot(metadata, partial, local)
@@ -215,6 +271,6 @@ async def back_up(
     counts = Counter(kind for kind, _ in records)
     report = BackupReport(serial, counts, len(named), total, copied, copied_bytes)
     metadata_sha256 = await asyncio.to_thread(file_sha256, partial)
-    manifest = _manifest(report, urls, metadata_sha256)
+    manifest = _manifest(report, urls, metadata_sha256, generation)
     await asyncio.to_thread(_commit, directory, partial, manifest)
     return report

@@ -27,7 +27,7 @@ from ministry.core.permissions import (
     seen_by,
 )
 from ministry.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
-from ministry.storage.protocols import ChangeLog, IndexStore, PackageStore
+from ministry.storage.protocols import AccountStore, ChangeLog, IndexStore, PackageStore
 
 __all__ = ["UPSTREAM_INDEX", "IndexService", "IndexServiceStore", "ReadAccess"]
 
@@ -48,8 +48,9 @@ _MUTABLE = frozenset(
 _ACCESS_CACHE_SIZE = 4096
 
 
-class IndexServiceStore(ChangeLog, IndexStore, PackageStore, Protocol):
-    """The roles the index service uses: indexes, the serial its cache follows, their projects."""
+class IndexServiceStore(ChangeLog, IndexStore, PackageStore, AccountStore, Protocol):
+    """The roles the index service uses: indexes, the serial its cache follows, their
+    projects, and the groups their permissions name."""
 
 
 @dataclass(frozen=True)
@@ -205,8 +206,22 @@ class IndexService:
         if config.name in configs:
             raise Conflict(f"Index {config.name!r} exists already.")
         check_index_config(config, configs)
+        await self._check_groups(_principals(config))
         await self._metadata.create_index(config, identity.actor)
         return config
+
+    async def _check_groups(self, principals: set[str]) -> None:
+        """Permissions go to groups that exist: a misspelt group would grant nothing, and
+        a group of that name created later would be granted what no one decided."""
+        named = {p[1:] for p in principals if p.startswith("@") and p != EVERYONE}
+        if not named:
+            return
+        missing = sorted(named - {g.name for g in await self._metadata.list_groups()})
+        if missing:
+            raise InvalidRequest(
+                f"No group {missing[0][:70]!r}: create it first (ministry group create "
+                f"{missing[0][:70]}), or name users instead."
+            )
 
     async def update(
         self, identity: Identity, name: str, changes: Mapping[str, Any]
@@ -227,6 +242,8 @@ class IndexService:
         config = replace(current, **_keeping_hidden(current, seen, changes))
         check_index_config(config, _readable_bases(identity, config, configs, _targets(current)))
         check_index_config(config, configs)
+        # Only groups given now: a group deleted since does not block other changes.
+        await self._check_groups(_principals(config) - _principals(current))
         await self._metadata.update_index(config, identity.actor)
         return config
 
@@ -288,3 +305,8 @@ def _readable_bases(
     return {
         n: c for n, c in configs.items() if n in kept or n == config.name or may_see(identity, c)
     }
+
+
+def _principals(config: IndexConfig) -> set[str]:
+    """The users and groups an index's permissions name."""
+    return {*config.readers, *config.uploaders, *config.admins}

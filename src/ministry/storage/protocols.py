@@ -67,6 +67,10 @@ class StoreLifecycle(Protocol):
     async def open(self) -> None:
         """Connect and create or upgrade the schema."""
 
+    async def exists(self) -> bool:
+        """Whether the store was ever opened (its schema or layout is there), before
+        ``open``, which would create it: a command refuses a store that is not there."""
+
     async def close(self) -> None:
         """Release connections and threads."""
 

@@ -44,7 +44,9 @@ def _settings_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--description", help="what the index is for")
     parser.add_argument(
-        "--upstream", metavar="URL", help="make a proxy index of this upstream simple index"
+        "--upstream",
+        metavar="URL",
+        help="make a proxy index of this upstream simple index ('pip': the one pip uses here)",
     )
     parser.add_argument(
         "--page-ttl", dest="page_ttl", metavar="TIME", help="proxy: page freshness (300s, 5m)"

@@ -160,6 +160,13 @@ class RedisDatabase:
             except RedisError as exc:
                 raise _storage_error(exc) from exc
 
+    async def exists(self) -> bool:
+        """The layout key, which the first ``open`` writes, is there under the prefix."""
+        try:
+            return bool(await self._redis.exists(self.key("layout")))
+        except RedisError as exc:
+            raise StorageError(f"Redis at {mask_url(self._url)} does not answer: {exc}") from exc
+
     async def convert_layout(self) -> None:
         """Bring the keys of an older layout up to ``LAYOUT`` (the store's mixins know how)."""
 

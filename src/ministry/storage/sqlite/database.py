@@ -124,6 +124,10 @@ class Database:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         await self._run(migrate)
 
+    async def exists(self) -> bool:
+        """The database file is there."""
+        return await asyncio.to_thread(self._path.is_file)
+
     async def close(self) -> None:
         """Close every connection and stop the threads."""
         self._executor.shutdown(wait=True)
