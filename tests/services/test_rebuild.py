@@ -9,6 +9,7 @@ made, and hand out no serial twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import timedelta
@@ -22,6 +23,7 @@ from ministry.errors import InvalidUpload, StorageError
 from ministry.services.rebuild import RebuildReport, rebuild
 from ministry.wiring import Services
 from support.distributions import make_sdist, make_wheel
+from support.inprocess import call_cli
 from support.services import ADMIN, in_event_loop, project, started_services
 
 ALICE = Identity("alice")
@@ -293,3 +295,31 @@ async def test_verify_keeps_the_blobs_of_lost_files_and_writes_missing_manifests
         assert [f.action for f in repaired.findings] == ["manifest written"]
         assert user.exists()
         assert (await services.verifier.run(ADMIN, Unheard(), grace=timedelta(0))).ok
+
+
+def test_the_command_puts_a_lost_store_back(tmp_path: Path) -> None:
+    """``ministry rebuild --from-storage``: a dry run first, then the rebuild, then a
+    run that finds nothing to do; the store it writes into may be gone entirely."""
+
+    async def fill(data: Path) -> None:
+        async with started_services(data) as services:
+            await services.indexes.create(ADMIN, TEAM)
+            await services.uploads.import_file("team", ALICE, dist(tmp_path, "1.0"))
+
+    data = tmp_path / "data"
+    asyncio.run(fill(data))
+    lose_everything(data)
+
+    dry = call_cli("rebuild", "--from-storage", "--dry-run", "--data", str(data))
+    assert dry.returncode == 0, dry.stderr
+    assert "would put back: 1 file, 1 index" in dry.stdout
+    done = call_cli("rebuild", "--from-storage", "--data", str(data))
+    assert done.returncode == 0, done.stderr
+    assert "put back: 1 file, 1 index" in done.stdout
+    assert "new serials start above" in done.stdout
+    again = call_cli("rebuild", "--from-storage", "--data", str(data))
+    assert "the store already holds everything the manifests name" in again.stdout
+    listed = call_cli("log", "--data", str(data), "--limit", "1")
+    assert "rebuild" in listed.stdout
+    missing = call_cli("rebuild", "--data", str(data))
+    assert missing.returncode == 2 and "--from-storage" in missing.stderr

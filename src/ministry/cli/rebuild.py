@@ -25,7 +25,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
                 services.bare_metadata, services.blobs, bars, dry_run=arguments.dry_run
             )
 
-    report = with_services(settings, work)
+    report = with_services(settings, work, create=True)  # its store may have come back empty
     _print(report)
     return 0 if report.ok else 1
 
