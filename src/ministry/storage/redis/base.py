@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +44,8 @@ __all__ = ["LAYOUT", "RedisDatabase", "Transaction", "now", "text"]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 _DEFAULT_PREFIX = "ministry"
+#: Seconds a call may take, right after another ran out of time (``_deadline``).
+_AFTER_A_HANG = 0.25
 #: The key layout this release reads and writes; raise it with a change of layout, and
 #: convert older layouts in ``convert_layout``. 2: projects have owners (``roles``).
 LAYOUT = 2
@@ -99,6 +102,8 @@ class RedisDatabase:
     def __init__(self, url: str, options: RedisOptions | None = None) -> None:
         self._options = options or RedisOptions()
         self._risks: tuple[str, ...] = ()
+        #: Until when calls have the short deadline (``_deadline``).
+        self._hung_until = 0.0
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self._prefix = query.pop("prefix", [_DEFAULT_PREFIX])[0]
@@ -185,21 +190,35 @@ class RedisDatabase:
         changes that only keep overtaking each other (many uploads at once, each
         watching the serial) go on retrying, each attempt being answered in time.
         """
+        seconds = self._deadline(self._change_seconds)
         try:
-            return await self._change(work)
+            result = await self._change(work, seconds)
         except TimeoutError:
+            self._hung_until = time.monotonic() + self._options.timeout
             raise _no_answer(
+                seconds,
                 self._change_seconds,
                 "the change may or may not have been made: check before repeating it",
             ) from None
         except RedisError as exc:
             raise _storage_error(exc) from exc
+        self._hung_until = 0.0
+        return result
 
-    async def _change(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+    def _deadline(self, full: float) -> float:
+        """``full``, or a short one while a call ran out of time less than
+        ``redis_timeout`` ago: a request that makes several calls to a Redis that hangs
+        then fails after about one deadline, not one per call, while a Redis that came
+        back answers well within the short one (and ends the short deadlines)."""
+        if time.monotonic() < self._hung_until:
+            return min(full, _AFTER_A_HANG + full - self._options.timeout)
+        return full
+
+    async def _change(self, work: Callable[[Transaction], Awaitable[T]], seconds: float) -> T:
         serial_key = self.key("serial")
         while True:
             try:
-                async with asyncio.timeout(self._change_seconds):
+                async with asyncio.timeout(seconds):
                     return await self._attempt(work, serial_key)
             except WatchError:
                 continue
@@ -256,12 +275,16 @@ class RedisDatabase:
     async def read(self, operation: Awaitable[T]) -> T:
         """Await a plain read within ``redis_timeout``, turning Redis failures into a
         storage error."""
+        seconds = self._deadline(self._options.timeout)
         try:
-            return await asyncio.wait_for(operation, self._options.timeout)
+            result = await asyncio.wait_for(operation, seconds)
         except TimeoutError:
-            raise _no_answer(self._options.timeout, "try again shortly") from None
+            self._hung_until = time.monotonic() + self._options.timeout
+            raise _no_answer(seconds, self._options.timeout, "try again shortly") from None
         except RedisError as exc:
             raise _storage_error(exc) from exc
+        self._hung_until = 0.0
+        return result
 
     async def last_serial(self) -> int:
         """The newest serial."""
@@ -310,7 +333,9 @@ class RedisDatabase:
                 except WatchError:
                     continue
         except TimeoutError:
-            raise _no_answer(self._change_seconds, "check the serial before repeating") from None
+            raise _no_answer(
+                self._change_seconds, self._change_seconds, "check the serial before repeating"
+            ) from None
         except RedisError as exc:
             raise _storage_error(exc) from exc
         await self.replicated()
@@ -333,11 +358,11 @@ def _client_defaults(seconds: float) -> dict[str, Any]:
     }
 
 
-def _no_answer(seconds: float, advice: str) -> StorageUnavailable:
+def _no_answer(seconds: float, full: float, advice: str) -> StorageUnavailable:
+    """The error of a call that ran out of ``seconds`` (``full``: its usual deadline)."""
     log.warning("Redis did not answer within %g s (redis_timeout)", seconds)
-    return StorageUnavailable(
-        f"The metadata store (Redis) did not answer within {seconds:g} s; {advice}."
-    )
+    when = f"within {full:g} s" + ("" if seconds >= full else " a moment ago, nor now")
+    return StorageUnavailable(f"The metadata store (Redis) did not answer {when}; {advice}.")
 
 
 def _storage_error(exc: RedisError) -> StorageError:
