@@ -31,6 +31,7 @@ from ministry.cli.parsers import (
     migrate,
     mirror,
     projects,
+    promote,
     publishers,
     rebuild,
     serve,
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups = (serve, accounts, indexes, maintenance, projects, publishers, importer, export,
-              mirror, migrate, backup, verify, rebuild, config)  # fmt: skip
+              mirror, migrate, backup, verify, rebuild, config, promote)  # fmt: skip
     for group in groups:
         group.register(commands, add_common_options)
     return parser
