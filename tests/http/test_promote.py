@@ -166,8 +166,8 @@ def _xsrf(page: str) -> str:
 def test_the_release_page_offers_promotion_to_its_owner(
     client: httpx.Client, tmp_path: Path, promote_server: Server, unique: str
 ) -> None:
-    """alice sees the form and promotes with it (the XSRF token required); bob, who cannot
-    read staging, is refused by the same post."""
+    """alice sees the form and promotes with it (the XSRF token and her own site's page
+    required); bob, who cannot read staging, is refused by the same post."""
     _stage(client, tmp_path, unique)
     page_url = f"/staging/project/{unique}/1.0/"
     with promote_server.client() as alice:
@@ -177,6 +177,12 @@ def test_the_release_page_offers_promotion_to_its_owner(
         assert 'action="/-/promote"' in page.text and '<option value="main">' in page.text
         fields = {"index": "staging", "project": unique, "version": "1.0", "to": "main"}
         assert alice.post("/-/promote", data=fields).status_code == 403  # no XSRF token
+        foreign = alice.post(
+            "/-/promote",
+            data={**fields, "_xsrf": _xsrf(page.text)},
+            headers={"Origin": "http://attacker.example"},
+        )
+        assert foreign.status_code == 403 and "another site" in foreign.text
         assert _hashes(client, "main", unique) == {}
         with promote_server.client() as bob:
             assert form_login(bob, *BOB).status_code in (200, 302, 303)

@@ -14,7 +14,7 @@ import pytest
 
 from ministry.core.models import Actor, DistFile, IndexConfig
 from ministry.core.permissions import Identity
-from ministry.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from ministry.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, StorageError
 from ministry.wiring import Services
 from support.distributions import make_sdist, make_wheel
 from support.services import ADMIN, in_event_loop, project, started_services
@@ -171,4 +171,16 @@ async def test_what_cannot_be_promoted_is_named(tmp_path: Path) -> None:
             await services.promote.promote(ADMIN, "proxy", NAME, "1.0", "main")
         with pytest.raises(PermissionDenied, match="promote to a hosted index"):
             await services.promote.promote(ADMIN, "staging", NAME, "1.0", "proxy")
+        assert await held(services) == {}
+
+
+@in_event_loop
+async def test_a_file_whose_bytes_are_missing_is_not_promoted(tmp_path: Path) -> None:
+    """A record naming a missing blob would be a broken file in the target too."""
+    async with started_services(tmp_path / "data") as services:
+        source = await staged(services, tmp_path)
+        sdist = next(f for f in source if f.filename == SDIST)
+        assert await services.blobs.quarantine(sdist.sha256) is not None
+        with pytest.raises(StorageError, match="missing from the blob store"):
+            await services.promote.promote(ALICE, "staging", NAME, "1.0", "main")
         assert await held(services) == {}
