@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ministry.services.metrics import Metrics
     from ministry.services.mirror import Mirror
     from ministry.services.ownership import OwnershipService
+    from ministry.services.promote import PromoteService
     from ministry.services.proxy_files import ProxyFiles
     from ministry.services.proxy_pages import ProxyPages
     from ministry.services.publishers import PublisherService
@@ -205,6 +206,13 @@ class Services:
         from ministry.services.maintenance import MaintenanceService
 
         return MaintenanceService(self.metadata, self.indexes)
+
+    @cached_property
+    def promote(self) -> PromoteService:
+        """Releases of one hosted index published in another, bytes untouched."""
+        from ministry.services.promote import PromoteService
+
+        return PromoteService(self.metadata, self.blobs, self.indexes)
 
     @cached_property
     def search(self) -> SearchService:

@@ -32,6 +32,7 @@ from ministry.cli.parsers import (
     migrate,
     mirror,
     projects,
+    promote,
     publishers,
     rebuild,
     serve,
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_debug_option(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups = (serve, accounts, indexes, maintenance, projects, publishers, importer, export,
-              mirror, migrate, backup, verify, rebuild, config)  # fmt: skip
+              mirror, migrate, backup, verify, rebuild, config, promote)  # fmt: skip
     for group in groups:
         group.register(commands, add_common_options)
     return parser

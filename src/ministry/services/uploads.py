@@ -48,7 +48,7 @@ from ministry.storage.protocols import BlobStore, PackageStore, PublisherStore, 
 if TYPE_CHECKING:
     from pypi_attestations import Attestation
 
-__all__ = ["PublishResult", "UploadService", "UploadStore"]
+__all__ = ["PublishResult", "UploadService", "UploadStore", "refuse_others_project"]
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class UploadService:
         try:
             config = await self._target(index, identity)
             check_upload_project(identity, config, form.name)
-            await self._check_project_role(identity, config, form.distribution.project)
+            await refuse_others_project(self._metadata, identity, config, form.distribution.project)
             digests = spool.finish()
             check_digests(form, digests)
             attestations = await self._read_attestations(form, digests.sha256)
@@ -158,26 +158,6 @@ class UploadService:
             return self._outcome(result, digests)
         finally:
             spool.discard()
-
-    async def _check_project_role(
-        self, identity: Identity, config: IndexConfig, project: NormalizedName
-    ) -> None:
-        """Refuse someone else's project before the file is inspected and stored.
-
-        Only a hint: the store judges again when the file commits, which decides
-        races (docs/security.md, "Project ownership").
-        """
-        allowed = publisher(identity, config, project).principals
-        if allowed is None:
-            return
-        # The project before its roles: a project read as existing has its first owner
-        # already (both commit together), whoever is creating it at this moment.
-        existing = await self._metadata.get_project(config.name, project)
-        roles = await self._metadata.list_roles(config.name, project)
-        if allowed & {r.principal for r in roles}:
-            return
-        if roles or existing is not None:
-            raise project_refusal(identity, config, project, roles)
 
     @staticmethod
     async def _read_attestations(form: UploadForm, sha256: str) -> list[Attestation] | None:
@@ -339,6 +319,27 @@ class UploadService:
             f"already published for version {stored.version}.",
             field="content",
         )
+
+
+async def refuse_others_project(
+    metadata: PackageStore, identity: Identity, config: IndexConfig, project: NormalizedName
+) -> None:
+    """Refuse someone else's project before a file is inspected and stored.
+
+    Only a hint: the store judges again when the file commits, which decides
+    races (docs/security.md, "Project ownership").
+    """
+    allowed = publisher(identity, config, project).principals
+    if allowed is None:
+        return
+    # The project before its roles: a project read as existing has its first owner
+    # already (both commit together), whoever is creating it at this moment.
+    existing = await metadata.get_project(config.name, project)
+    roles = await metadata.list_roles(config.name, project)
+    if allowed & {r.principal for r in roles}:
+        return
+    if roles or existing is not None:
+        raise project_refusal(identity, config, project, roles)
 
 
 async def _none() -> None:

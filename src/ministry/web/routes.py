@@ -47,6 +47,7 @@ from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
 from ministry.web.ui import (
     DeleteHandler,
     ProjectHandler,
+    PromoteHandler,
     PublishersHandler,
     RolesHandler,
     SearchHandler,
@@ -160,6 +161,7 @@ def routes() -> list[Any]:
         (r"/-/tokens", TokensHandler),
         (r"/-/yank", YankHandler),
         (r"/-/delete", DeleteHandler),
+        (r"/-/promote", PromoteHandler),
         (r"/-/roles", RolesHandler),
         (r"/-/publishers", PublishersHandler),
         (r"/-/user", UserHandler),

@@ -19,6 +19,8 @@ from ministry.core.permissions import (
     Identity,
     check_manage_roles,
     check_project_action,
+    check_upload_project,
+    may_read,
     rights,
 )
 from ministry.core.readme import render_description
@@ -34,6 +36,7 @@ __all__ = [
     "DeleteHandler",
     "PageHandler",
     "ProjectHandler",
+    "PromoteHandler",
     "RolesHandler",
     "SearchHandler",
     "UserHandler",
@@ -149,10 +152,12 @@ class ProjectHandler(PageHandler):
             publishers = await self.services.publishers.list(
                 identity, access.index.name, canonicalize_name(normalized)
             )
+        may_yank = await self._may(access, normalized, roles, "yank")
         self.cache_for(access, "max-age=0, must-revalidate")
         self.render(
             "project.html",
-            may_yank=await self._may(access, normalized, roles, "yank"),
+            may_yank=may_yank,
+            promote_to=await self._promote_targets(access, normalized) if may_yank else [],
             may_delete=await self._may(access, normalized, roles, "delete"),
             may_manage=may_manage,
             publishers=publishers,
@@ -173,6 +178,25 @@ class ProjectHandler(PageHandler):
         )
 
     head = get
+
+    async def _promote_targets(self, access: ReadAccess, project: str) -> list[str]:
+        """The other hosted indexes this user may publish the project in (the promotion
+        checks again, the project's roles in the target too)."""
+        identity = await self.identity()
+        if identity is None or access.index.kind != "hosted":
+            return []
+        targets = []
+        for name, config in sorted((await self.services.indexes.configs()).items()):
+            if name == access.index.name or config.kind != "hosted":
+                continue
+            if not may_read(identity, config):
+                continue
+            try:
+                check_upload_project(identity, config, project)
+            except PermissionDenied:
+                continue
+            targets.append(name)
+        return targets
 
     async def _roles(self, access: ReadAccess, project: str) -> list[ProjectRole] | None:
         """The project's owners and maintainers in this index; None where it has none here."""
@@ -275,6 +299,21 @@ class YankHandler(PageHandler):
             reason = self.get_argument("reason", "").strip()[:_REASON_CHARACTERS]
             await maintenance.yank(identity, index, project, version=version, reason=reason)
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
+        self.redirect(f"{prefix}/project/{project}/{quote(version, safe='')}/", status=303)
+
+
+class PromoteHandler(PageHandler):
+    """``POST /-/promote``: a release page's promote form (``services.promote``)."""
+
+    async def post(self) -> None:
+        """Publish one release in another index, then show it there."""
+        identity = await self.require_identity()
+        index = self.get_argument("index", DEFAULT_INDEX)
+        project = canonicalize_name(self.get_argument("project"))
+        version = self.get_argument("version")
+        target = self.get_argument("to")
+        await self.services.promote.promote(identity, index, project, version, target)
+        prefix = "" if target == DEFAULT_INDEX else f"/{target}"
         self.redirect(f"{prefix}/project/{project}/{quote(version, safe='')}/", status=303)
 
 

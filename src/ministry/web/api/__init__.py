@@ -21,6 +21,7 @@ from ministry.web.api.projects import (
     RoleHandler,
     RolesHandler,
 )
+from ministry.web.api.promote import PromoteHandler
 
 __all__ = ["routes"]
 
@@ -38,6 +39,7 @@ def routes(index: str, project: str) -> list[Any]:
         (target, DeleteHandler),
         (rf"{target}/releases/(?P<version>{_NAME})", DeleteHandler),
         (rf"{target}/releases/(?P<version>{_NAME})/yank", YankHandler),
+        (rf"{target}/releases/(?P<version>{_NAME})/promote", PromoteHandler),
         (rf"{target}/files/(?P<filename>{_NAME})", DeleteHandler),
         (rf"{target}/files/(?P<filename>{_NAME})/yank", YankHandler),
         (rf"{target}/roles", RolesHandler),
