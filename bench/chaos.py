@@ -255,7 +255,7 @@ class StoreProbe:
         except redis.RedisError:
             self.unchecked += 1
             return []
-        return [name for name, value in zip(filenames, found, strict=True) if value is None]  # type: ignore[arg-type]
+        return [name for name, value in zip(filenames, found, strict=True) if value is None]
 
 
 class Forwarder:
@@ -483,6 +483,7 @@ def empty_redis(cluster: Cluster) -> tuple[float, float]:
     """Redis killed and started again with nothing: a Redis that lost everything. The
     nodes go on; after a moment ``ministry rebuild --from-storage`` runs beside them."""
     kill9(cluster.redis)
+    cluster.extras["killed"] = time.monotonic()
     for name in ("appendonlydir", "dump.rdb"):
         path = cluster.redis.directory / name
         if path.is_dir():
@@ -514,16 +515,17 @@ def empty_redis(cluster: Cluster) -> tuple[float, float]:
     return ended, back
 
 
-def redis_command(port: int, *command: str) -> Any:
+def promote(port: int) -> None:
+    """``REPLICAOF NO ONE``: the replica on ``port`` becomes a primary."""
     with redis.Redis(host=LOOPBACK, port=port, socket_timeout=10.0) as client:
-        return client.execute_command(*command)
+        client.execute_command("REPLICAOF", "NO", "ONE")
 
 
 def replicating(port: int) -> bool:
     """Whether the replica on ``port`` is connected to its primary and in sync."""
     with redis.Redis(host=LOOPBACK, port=port, socket_timeout=10.0) as client:
         try:
-            return client.info("replication").get("master_link_status") == "up"
+            return bool(client.info("replication").get("master_link_status") == "up")
         except redis.RedisError:
             return False  # still loading its files
 
@@ -565,7 +567,7 @@ def fail_over(cluster: Cluster) -> tuple[float, float]:
     kill9(primary)
     killed = time.monotonic()
     link.close()  # what it held never reaches the replica
-    redis_command(replica.port, "REPLICAOF", "NO", "ONE")
+    promote(replica.port)
     forwarder.switch(replica.port)
     ended = time.monotonic()
     cluster.probe = StoreProbe(forwarder.port)
@@ -661,7 +663,7 @@ def rollbacks_noticed(cluster: Cluster, since: float) -> list[list[float]]:
 
 
 def specifics(
-    name: str, cluster: Cluster, outcomes: list[Outcome], fault_end: float
+    name: str, cluster: Cluster, outcomes: list[Outcome], fault_end: float, earlier: int
 ) -> dict[str, Any]:
     """What only the scenarios with a store that went back measure."""
     extras, probe = cluster.extras, cluster.probe
@@ -672,7 +674,16 @@ def specifics(
         "probe_unanswered": 0 if probe is None else probe.unchecked,
     }
     if name == "redis-empty":
-        result.update({k: v for k, v in extras.items() if not k.endswith(("began", "ended"))})
+        result.update(
+            {k: v for k, v in extras.items() if not k.endswith(("began", "ended", "killed"))}
+        )
+        uploads = [o for o in outcomes if o.kind == "upload"]
+        result["acknowledged_before_loss"] = earlier + sum(
+            o.status == "200" and o.ended < extras["killed"] for o in uploads
+        )
+        result["uploads_after_rebuild"] = dict(
+            Counter(o.status for o in uploads if o.began >= extras["rebuild_ended"])
+        )
         result["pages_404_before_rebuild_ended"] = sum(
             o.kind == "read"
             and o.status == "404"
@@ -734,7 +745,7 @@ def run_scenario(
         ),
     }
     if name in STORE_GOES_BACK:
-        result.update(specifics(name, cluster, outcomes, fault_end))
+        result.update(specifics(name, cluster, outcomes, fault_end, len(earlier)))
     cluster.probe, cluster.watching = None, False
     return result
 
@@ -765,10 +776,12 @@ def table(results: list[dict[str, Any]]) -> str:
         ]
     for r in gone_back:
         if r["scenario"] == "redis-empty":
+            after = ", ".join(f"{k}: {v}" for k, v in sorted(r["uploads_after_rebuild"].items()))
             specific = (
                 f"rebuild exit status {r['rebuild_status']}, {r['rebuild_s']:.1f} s, "
-                f"{r['rebuild_files']} files put back; "
-                f"{r['pages_404_before_rebuild_ended']} pages 404 until it ended"
+                f"{r['rebuild_files']} files put back of {r['acknowledged_before_loss']} "
+                f"acknowledged before the loss; {r['pages_404_before_rebuild_ended']} pages "
+                f"404 until it ended; uploads sent after it: {after or 'none'}"
             )
         else:
             lagged = r["uploads_while_replica_lagged"]
