@@ -12,19 +12,42 @@ downloads from both with its sha256.
 Scenarios: ``node-kill`` (kill -9 of one node, then restarted), ``redis-kill``
 (kill -9 of redis-server, restarted on the same AOF), ``redis-stop`` (SIGSTOP of
 Redis for 5 s, then SIGCONT: requests must fail fast), ``s3-down`` (SeaweedFS
-stopped for a few seconds, then restarted on its data).
+stopped for a few seconds, then restarted on its data), ``redis-empty`` (kill -9 of
+redis-server, restarted with its files removed: a Redis that lost everything; the
+nodes run on, and ``ministry rebuild --from-storage`` runs beside them a second
+later, with the nodes' settings) and ``replica-failover`` (a replica with the same
+durable options, behind a loopback forwarder that stands for the replication link;
+both nodes restarted with ``redis_wait_replicas 1`` on a second forwarder in front of
+the primary; the link is stalled for 2 s so that the replica lags, the primary is
+killed, the replica promoted with ``REPLICAOF NO ONE`` and the nodes' forwarder
+pointed at it; the old primary then rejoins as its replica). The failover runs last,
+whatever the order asked, since the nodes keep its settings.
 
 Per scenario: uploads acknowledged, acknowledged uploads lost (this scenario's,
 and earlier ones checked again), failed requests by status (or the client's
 exception when there was no answer), the longest request and the longest failed
 one, ``restart`` (from the fault's end, when the restart began or SIGCONT was
 sent, until the part answered again) and ``recovery`` (from the fault's end until
-each node had acknowledged an upload begun after it).
+each node had acknowledged an upload begun after it), and whether a page's
+``X-PyPI-Last-Serial`` went back: lower than on a read of the same page from the
+same node answered before it was sent (counted at all, and among the reads a node
+answered after it reported the rollback in ``/-/ready``; a node that reported none
+is held to every read).
 
-Not covered: Redis restarted empty and rebuilt, failover to a lagging replica.
+The two scenarios in which the store goes back also count stale pages: from the
+fault on, each reader asks Redis itself (not a node), right after each page, which
+of the files the page listed the store does not have. The store only grows from
+then on (the rebuild and new uploads add, nothing removes), so such a file was
+missing when the page was made: the page was stale. ``redis-empty`` also reports the
+rebuild's exit status, its time and the files it put back (against the uploads
+acknowledged before the loss, in every scenario so far), and what uploads got after
+it; ``replica-failover``, what uploads sent and answered while the replica lagged got,
+how many of those refused the promoted replica lacks, and how many pages had listed
+them before the failover. The exit status is 1 when anything acknowledged was lost,
+a page was stale, a serial went back after a node's report, or the rebuild failed.
 
     python bench/chaos.py [--seconds 10] [--uploaders 4] [--out chaos.json]
-        [--scenarios node-kill,redis-kill,redis-stop,s3-down]
+        [--scenarios node-kill,redis-kill,redis-stop,s3-down,redis-empty,replica-failover]
 
 The servers are started with the test suite's launchers (tests/support), so the
 script needs the repository's tests directory and the ``test`` extra installed.
