@@ -20,8 +20,10 @@ durable options, behind a loopback forwarder that stands for the replication lin
 both nodes restarted with ``redis_wait_replicas 1`` on a second forwarder in front of
 the primary; the link is stalled for 2 s so that the replica lags, the primary is
 killed, the replica promoted with ``REPLICAOF NO ONE`` and the nodes' forwarder
-pointed at it; the old primary then rejoins as its replica). The failover runs last,
-whatever the order asked, since the nodes keep its settings.
+pointed at it; the old primary then rejoins as its replica). These two run after the
+others, whatever the order asked, the failover last: after ``redis-empty`` the nodes
+refuse the uploaders' token for 10 minutes (the failed logins they counted while it
+was missing), and the nodes keep the failover's settings.
 
 Per scenario: uploads acknowledged, acknowledged uploads lost (this scenario's,
 and earlier ones checked again), failed requests by status (or the client's
@@ -506,7 +508,6 @@ def empty_redis(cluster: Cluster) -> tuple[float, float]:
     """Redis killed and started again with nothing: a Redis that lost everything. The
     nodes go on; after a moment ``ministry rebuild --from-storage`` runs beside them."""
     kill9(cluster.redis)
-    cluster.extras["killed"] = time.monotonic()
     for name in ("appendonlydir", "dump.rdb"):
         path = cluster.redis.directory / name
         if path.is_dir():
@@ -697,12 +698,11 @@ def specifics(
         "probe_unanswered": 0 if probe is None else probe.unchecked,
     }
     if name == "redis-empty":
-        result.update(
-            {k: v for k, v in extras.items() if not k.endswith(("began", "ended", "killed"))}
-        )
+        result.update({k: v for k, v in extras.items() if not k.endswith(("began", "ended"))})
         uploads = [o for o in outcomes if o.kind == "upload"]
+        # Begun before Redis came back: answered 200, it was committed before the kill.
         result["acknowledged_before_loss"] = earlier + sum(
-            o.status == "200" and o.ended < extras["killed"] for o in uploads
+            o.status == "200" and o.began < fault_end for o in uploads
         )
         result["uploads_after_rebuild"] = dict(
             Counter(o.status for o in uploads if o.began >= extras["rebuild_ended"])
@@ -832,8 +832,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     arguments = parser.parse_args(argv)
     chosen = [s.strip() for s in arguments.scenarios.split(",") if s.strip()]
-    # The replica and the nodes' new settings stay: the failover runs last.
-    chosen.sort(key=lambda name: name == "replica-failover")
+    # After redis-empty the nodes refuse the uploaders' token for 10 minutes (failed
+    # logins counted while it was missing), and the failover's replica and settings stay:
+    # these two run last, the failover after the other.
+    chosen.sort(key=lambda name: STORE_GOES_BACK.index(name) + 1 if name in STORE_GOES_BACK else 0)
     unknown = sorted(set(chosen) - set(SCENARIOS))
     if unknown or arguments.seconds <= 0 or arguments.uploaders < 1:
         parser.error(f"scenarios are {', '.join(SCENARIOS)}; --seconds, --uploaders positive")
