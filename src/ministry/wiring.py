@@ -281,8 +281,10 @@ class Services:
         )
 
     def _serial_caches(self) -> list[Clearable]:
-        """The caches kept by serial that this process has built so far."""
-        built = [self.__dict__.get(name) for name in ("catalog", "search", "proxy_pages")]
+        """The caches kept by serial that this process has built so far, and what the
+        logins remember (judged against the store as it was)."""
+        names = ("catalog", "search", "proxy_pages", "auth")
+        built = [self.__dict__.get(name) for name in names]
         return [self.indexes, *(cache for cache in built if cache is not None)]
 
     @cached_property

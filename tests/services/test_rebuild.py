@@ -108,7 +108,13 @@ async def test_an_empty_store_gets_everything_back(tmp_path: Path) -> None:
 
     async with started_services(data) as services:
         assert await services.metadata.list_users() == []
+        # A node had noticed the loss and raised the serial above every manifest's.
+        await services.metadata.raise_serial(highest + 100)
+        generation = await services.metadata.generation()
         report = await rebuilt(services)
+        # The rebuild starts a new generation all the same: nodes notice it, and drop what
+        # they judged against the store while users and tokens were missing.
+        assert await services.metadata.generation() != generation
         assert report.ok, report.problems
         assert report.changed["file"] == 3 and report.changed["file deleted"] == 1
         assert report.changed["yank"] == 1 and report.changed["user"] == 2

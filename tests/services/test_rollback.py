@@ -18,10 +18,11 @@ import pytest
 
 from ministry.core.negotiation import SIMPLE_JSON
 from ministry.core.permissions import Identity
+from ministry.errors import AuthenticationFailed, TooManyAttempts
 from ministry.services.metrics import Metrics
 from ministry.wiring import Services
 from support.distributions import make_wheel
-from support.services import in_event_loop, project, started_services
+from support.services import ADMIN, in_event_loop, project, started_services
 
 ALICE = Identity("alice")
 DEMO = project("rollback-demo")
@@ -92,3 +93,27 @@ async def test_a_restored_older_copy_is_noticed_and_serials_go_on_above_the_high
         assert added.file.serial > highest
         assert await versions(first) == await versions(second) == ["1.0", "1.2"]
         assert rollbacks(first_metrics) == rollbacks(second_metrics) == 1
+
+
+@in_event_loop
+async def test_a_rollback_forgets_the_logins_judged_against_the_old_store(tmp_path: Path) -> None:
+    """While the store had lost a user, their logins failed and counted against them;
+    once a rollback is noticed (as after a rebuild puts the user back), those failures
+    no longer lock them out."""
+    data = tmp_path / "data"
+    snapshot = tmp_path / "snapshot.sqlite3"
+    async with started_services(data, Metrics(), login_failures=3) as services:
+        await services.uploads.import_file("main", ALICE, wheel(tmp_path, "1.0"))
+        copy_database(data / "ministry.sqlite3", snapshot)
+        await services.accounts.create_user(ADMIN, "carol", "a long enough password")
+        await services.uploads.import_file("main", ALICE, wheel(tmp_path, "1.1"))
+        copy_database(snapshot, data / "ministry.sqlite3")  # carol is lost with 1.1
+        for _ in range(3):
+            with pytest.raises(AuthenticationFailed):
+                await services.auth.authenticate("carol", "a long enough password", "192.0.2.7")
+        with pytest.raises(TooManyAttempts):
+            await services.auth.authenticate("carol", "a long enough password", "192.0.2.7")
+        assert await versions(services) == ["1.0"]  # the rollback is noticed
+        await services.accounts.create_user(ADMIN, "carol", "a long enough password")
+        carol = await services.auth.authenticate("carol", "a long enough password", "192.0.2.7")
+        assert carol.user == "carol"

@@ -91,6 +91,10 @@ class FailureWindow:
         """Forget every failure of ``key``."""
         self._failures.pop(key, None)
 
+    def clear_all(self) -> None:
+        """Forget every failure of every key."""
+        self._failures.clear()
+
     def _recent(self, key: Hashable, now: float) -> tuple[float, ...]:
         times = self._failures.get(key, ())
         recent = tuple(t for t in times if t > now - self._budget.seconds)
@@ -139,6 +143,12 @@ class LoginLimits:
         user_key, address_key = _keys(user, address)
         self._per_user.add(user_key, now)
         self._per_address.add(address_key, now)
+
+    def clear(self) -> None:
+        """Forget every failure: after the metadata store went back, failures counted
+        against credentials it had lost for a while say nothing about guessing."""
+        self._per_user.clear_all()
+        self._per_address.clear_all()
 
     def succeeded(self, user: str, address: str) -> None:
         """Credentials were proved: forget that user's failures from that address."""

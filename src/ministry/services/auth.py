@@ -103,6 +103,14 @@ class AuthService:
         self._verifying: dict[bytes, asyncio.Future[bool]] = {}
         self._verifications = asyncio.Semaphore(_VERIFICATIONS_AT_ONCE)
 
+    def clear(self) -> None:
+        """Forget the credentials verified lately and the failed logins counted: called
+        when the metadata store went back (``services.rollback``), since both were judged
+        against what the store held before."""
+        self._verified.clear()
+        if self._limits is not None:
+            self._limits.clear()
+
     async def authenticate(self, username: str, password: str, address: str) -> Identity:
         """The identity these credentials prove (Basic or the login form).
 

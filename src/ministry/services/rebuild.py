@@ -303,4 +303,8 @@ async def rebuild(
     await run.files(recovered, live)
     await run.roles(recovered, live)
     await run.publishers(recovered, live)
+    if run.write and report.changed:
+        # A new generation now that users and tokens are back: every node notices, drops
+        # its caches and the failed logins it counted while they were missing.
+        await store.raise_serial(await store.last_serial() + 1)
     return report

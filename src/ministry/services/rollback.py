@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 class Clearable(Protocol):
-    """A cache whose entries are kept by serial, and can be dropped all at once."""
+    """What a process keeps that a rollback makes wrong (caches kept by serial, the
+    logins verified and refused), dropped all at once."""
 
     def clear(self) -> None:
         """Forget every entry."""
