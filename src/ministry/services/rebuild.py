@@ -20,6 +20,7 @@ can download): it is reported, as are manifests that could not be read.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -38,6 +39,8 @@ from ministry.storage.protocols import BlobStore, MetadataStore
 
 __all__ = ["REBUILD", "RebuildListener", "RebuildReport", "rebuild"]
 
+#: Projects whose files are put back at once.
+_PROJECTS_AT_ONCE = 8
 #: Who the change log says made the rebuild's changes.
 REBUILD = Actor("rebuild", "local")
 
@@ -154,12 +157,26 @@ class _Rebuild:
                 self.changed("token revoked")
 
     async def files(self, recovered: Recovered, live: set[str]) -> None:
-        """Publish what is missing, then yank, unyank and delete as the manifests say."""
+        """Publish what is missing, then yank, unyank and delete as the manifests say.
+
+        Projects go a few at a time (on Redis and S3 each file is several round trips);
+        the files of one project go in the order they were published, since that order
+        decides which sdist or wheel a release already has.
+        """
         self.listener.planned(len(recovered.files))
+        projects: dict[tuple[str, str], list[RecoveredFile]] = {}
         for entry in recovered.files:
-            if entry.file.index in live:
-                await self.file(entry)
-            self.listener.file_done()
+            projects.setdefault((entry.file.index, entry.file.project), []).append(entry)
+        pending = iter(projects.values())
+
+        async def work() -> None:
+            for entries in pending:  # the workers share one iterator: each project once
+                for entry in entries:
+                    if entry.file.index in live:
+                        await self.file(entry)
+                    self.listener.file_done()
+
+        await asyncio.gather(*(work() for _ in range(_PROJECTS_AT_ONCE)))
 
     async def file(self, entry: RecoveredFile) -> None:
         file = entry.file
@@ -300,11 +317,15 @@ async def rebuild(
     run = _Rebuild(store, blobs, report, listener)
     live = await run.indexes(recovered)
     await run.accounts(recovered)
+    if run.write and report.changed:
+        # A new generation once users and tokens are back: every node notices it and
+        # forgets the failed logins it counted while they were missing, so clients get
+        # in again while the files are still being put back.
+        await store.raise_serial(await store.last_serial() + 1)
     await run.files(recovered, live)
     await run.roles(recovered, live)
     await run.publishers(recovered, live)
     if run.write and report.changed:
-        # A new generation now that users and tokens are back: every node notices, drops
-        # its caches and the failed logins it counted while they were missing.
+        # And once everything is back: every node drops what it cached meanwhile.
         await store.raise_serial(await store.last_serial() + 1)
     return report
