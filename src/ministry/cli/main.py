@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,15 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, as Ctrl-C's KeyboardInterrupt is: the same
+    clean-up runs (an export's temporary tree is removed), not an abrupt end."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every sub-command with its flags and help, nothing run."""
     parser = OneLineParser(
@@ -103,16 +114,21 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """Run the command line with ``environ`` (the process's by default); the exit status.
 
     A failure is one line on stderr (``ministry.cli.failures``), with the traceback
-    before it only when ``--debug`` is among the arguments.
+    before it only when ``--debug`` is among the arguments. Ctrl-C and SIGTERM unwind
+    the command (its ``finally`` clean-ups run) and exit with 130 and 143.
     """
     os.umask(PRIVATE_UMASK)  # nothing a command creates is open to other users
     argv = sys.argv[1:] if argv is None else list(argv)
+    if threading.current_thread() is threading.main_thread():  # (serve sets its own)
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         arguments, settings = parse(argv, os.environ if environ is None else environ)
         configure_logging(settings.log_format)
         result: int = arguments.run(settings, arguments)
+    except Terminated:
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        return 130
+        return 128 + signal.SIGINT
     except Exception as exc:  # every failure, expected or not, is reported the same way
         return report(exc, debug=DEBUG_FLAG in argv)
     return result
