@@ -217,4 +217,24 @@ def test_sigterm_during_an_export_leaves_the_previous_one_whole(
             process.wait()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".tree")]
     assert sorted(str(p.relative_to(tree)) for p in tree.rglob("*")) == before
+    # Nor is the download in progress left in the data directory's temporary files.
+    assert not [p for p in (data / "tmp").rglob("*") if p.is_file()]
     assert "Traceback" not in log.read_text()
+
+
+def test_a_bundle_fetches_the_missing_files_only_when_asked(
+    mirror: tuple[StaticUpstream, Path], tmp_path: Path
+) -> None:
+    static, data = mirror
+    bundle = tmp_path / "mirror.bundle"
+    exported = export(data, "--bundle", str(bundle), "--index", "upstream")
+    assert exported.returncode == 0, exported.stderr
+    assert "1 files" in exported.stdout and "2 proxied files left out" in exported.stdout
+    assert static.count("/files/") == 0
+
+    fetched = export(data, "--bundle", str(bundle), "--index", "upstream", "--fetch-missing")
+    assert fetched.returncode == 0, fetched.stderr
+    assert "fetching from the upstream: 2 files not cached" in fetched.stderr
+    assert "3 files" in fetched.stdout and "left out" not in fetched.stdout
+    assert static.count("/files/") == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mirror.bundle")]

@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from ministry.cli.failures import DEBUG_FLAG, OneLineParser, report
@@ -72,13 +73,20 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the command is, as Ctrl-C's KeyboardInterrupt is: the same
-    clean-up runs (an export's temporary tree is removed), not an abrupt end."""
+#: The signals that interrupted the command (SIGTERM), for its exit status.
+_signalled: list[int] = []
 
 
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM takes Ctrl-C's path: whatever handles SIGINT now (asyncio's, which
+    cancels the running command so that its clean-ups run, or Python's, which raises
+    KeyboardInterrupt) handles it too."""
+    _signalled.append(signum)
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job of a shell script)
+        raise KeyboardInterrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,10 +133,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         arguments, settings = parse(argv, os.environ if environ is None else environ)
         configure_logging(settings.log_format)
         result: int = arguments.run(settings, arguments)
-    except Terminated:
-        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        return 128 + signal.SIGINT
+        return 128 + (_signalled[-1] if _signalled else signal.SIGINT)
     except Exception as exc:  # every failure, expected or not, is reported the same way
         return report(exc, debug=DEBUG_FLAG in argv)
     return result
