@@ -15,7 +15,7 @@ from ministry.cli.progress import progress_bars
 from ministry.cli.runtime import local_admin, with_services
 from ministry.services.bundle import ExportedBundle
 from ministry.services.export import ExportResult
-from ministry.services.stored_files import Estimate, Step
+from ministry.services.stored_files import Announce, Estimate, Step
 from ministry.settings import Settings
 from ministry.storage.private_files import PUBLISHED_UMASK
 from ministry.wiring import Services
@@ -47,7 +47,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _announce(console: Console) -> Callable[[Estimate], None]:
+def _announce(console: Console) -> Announce:
     """What ``--fetch-missing`` says before it starts fetching."""
 
     def say(estimate: Estimate) -> None:

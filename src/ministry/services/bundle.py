@@ -22,7 +22,6 @@ import asyncio
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +53,7 @@ from ministry.services.indexes import IndexService, ReadAccess
 from ministry.services.maintenance import MaintenanceService
 from ministry.services.proxy_files import ProxyStream
 from ministry.services.stored_files import (
-    Estimate,
+    Announce,
     Holdings,
     Progress,
     Step,
@@ -65,7 +64,7 @@ from ministry.services.stored_files import (
 from ministry.services.uploads import PublishResult, UploadService
 from ministry.storage.protocols import Scratch
 
-__all__ = ["Bundles", "ExportedBundle", "ImportedBundle", "Step"]
+__all__ = ["Bundles", "ExportedBundle", "ImportedBundle"]
 
 _KIND = scratch_kinds.BUNDLE
 
@@ -128,7 +127,7 @@ class Bundles:
         target: Path,
         progress: Progress,
         *,
-        fetch_missing: Callable[[Estimate], None] | None = None,
+        fetch_missing: Announce | None = None,
     ) -> ExportedBundle:
         """Write ``index`` as a bundle at ``target`` (replacing a file there).
 
@@ -140,10 +139,7 @@ class Bundles:
         if not target.parent.is_dir():
             raise InvalidRequest(f"There is no directory {target.parent} to write the bundle in.")
         access = await self._indexes.read_access(index, identity)
-        holdings = await self._stored.holdings(access)
-        if fetch_missing is not None and holdings.missing:
-            fetch_missing(holdings.estimate())
-            holdings = await self._stored.fetch_missing(access, holdings, progress)
+        holdings = await self._stored.for_export(access, progress, fetch_missing)
         planned = _plan(holdings)
         manifest = manifest_bytes(access.index, [p.record for p in planned])
         total = sum(p.record.size for p in planned)

@@ -6,11 +6,11 @@ PEP 658 metadata files beside the wheels; file links are relative, so the tree
 works under any address. Only the files stored here go in: those published
 here and the proxied ones already cached (``services.stored_files``; the
 others are fetched first only when asked). Every file is checked against its
-sha256 on the way out. The tree is built under a temporary name beside the target and renamed
-into place at the end: a reader sees the old tree or the new one (for an
-instant between two renames, none), never half of one. An interrupted export
-(Ctrl-C, SIGTERM) removes its temporary tree and leaves the old one; the next
-run starts over.
+sha256 on the way out. The tree is built under a temporary name beside the
+target and renamed into place at the end: a reader sees the old tree or the
+new one (for an instant between two renames, none), never half of one. An
+interrupted export (Ctrl-C, SIGTERM) removes its temporary tree and leaves the
+old one; the next run starts over.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
@@ -38,7 +37,7 @@ from ministry.services.catalog import Catalog, Download
 from ministry.services.indexes import IndexService, ReadAccess
 from ministry.services.proxy_files import ProxyStream
 from ministry.services.stored_files import (
-    Estimate,
+    Announce,
     Progress,
     Step,
     StoredFile,
@@ -75,7 +74,7 @@ class StaticExport:
         target: Path,
         progress: Progress,
         *,
-        fetch_missing: Callable[[Estimate], None] | None = None,
+        fetch_missing: Announce | None = None,
     ) -> ExportResult:
         """Build the tree of ``index`` at ``target`` (replacing what was there).
 
@@ -93,10 +92,7 @@ class StaticExport:
         files = size = 0
         listed: list[IndexEntry] = []
         try:
-            holdings = await self._stored.holdings(access)
-            if fetch_missing is not None and holdings.missing:
-                fetch_missing(holdings.estimate())
-                holdings = await self._stored.fetch_missing(access, holdings, progress)
+            holdings = await self._stored.for_export(access, progress, fetch_missing)
             everything = [f for p in holdings.projects for f in p.files]
             total = sum(f.size or 0 for f in everything)
             for project in holdings.projects:

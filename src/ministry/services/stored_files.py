@@ -15,11 +15,12 @@ does not answer.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from ministry.core.models import FileEntry
-from ministry.errors import NotFound
+from ministry.errors import MinistryError, NotFound
 from ministry.services.catalog import Catalog, Download
 from ministry.services.indexes import ReadAccess
 from ministry.services.projects import ProjectView
@@ -27,9 +28,11 @@ from ministry.services.proxy_files import ProxyFiles, ProxyStream
 from ministry.storage.protocols import BlobReader
 
 __all__ = [
-    "Estimate", "Holdings", "Step", "StoredFile", "StoredFiles", "StoredProject",
-    "chunks_of", "close_reader",
+    "Announce", "Estimate", "Holdings", "Progress", "Step", "StoredFile", "StoredFiles",
+    "StoredProject", "chunks_of", "close_reader",
 ]  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 _METADATA_SUFFIX = ".metadata"
 
@@ -87,8 +90,12 @@ class Estimate:
         if self.unknown == self.files:
             return f"{self.files} files not cached, of unknown size (the upstream does not say)"
         if self.unknown:
-            what += f" and {self.unknown} files of unknown size (the upstream does not say)"
+            what += f" (and {self.unknown} of unknown size: the upstream does not say)"
         return what
+
+
+#: Told what ``--fetch-missing`` is about to fetch, before it starts.
+Announce = Callable[[Estimate], None]
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,17 @@ class StoredFiles:
                 metadata = None
         return StoredFile(entry, kept.size, metadata)
 
+    async def for_export(
+        self, access: ReadAccess, progress: Progress, fetch_missing: Announce | None
+    ) -> Holdings:
+        """What an export writes: the stored files; with ``fetch_missing``, the missing ones
+        too, fetched after ``fetch_missing`` is told their size."""
+        holdings = await self.holdings(access)
+        if fetch_missing is None or not holdings.missing:
+            return holdings
+        fetch_missing(holdings.estimate())
+        return await self.fetch_missing(access, holdings, progress)
+
     async def fetch_missing(
         self, access: ReadAccess, holdings: Holdings, progress: Progress
     ) -> Holdings:
@@ -180,8 +198,9 @@ class StoredFiles:
             metadata = Download(entry, entry.metadata_sha256 or "", is_metadata=True)
             try:
                 await close_reader(await self._catalog.open_download(access, metadata))
-            except NotFound:
-                continue  # the page then says nothing of a metadata file
+            except MinistryError as exc:
+                # The page then names no metadata file, and installers read the wheel.
+                log.warning("%s: its metadata file was not fetched: %s", entry.filename, exc)
         return await self.holdings(access)
 
 
