@@ -238,3 +238,42 @@ def test_a_bundle_fetches_the_missing_files_only_when_asked(
     assert "3 files" in fetched.stdout and "left out" not in fetched.stdout
     assert static.count("/files/") == 2
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mirror.bundle")]
+
+
+def test_metadata_files_and_sizes_of_a_ministry_upstream(
+    fresh_server: MinistryServer, tmp_path: Path, unique: str
+) -> None:
+    """Of an upstream that gives sizes and PEP 658 files: the estimate is in bytes, and a
+    page names a metadata file only when the export wrote it."""
+    wheels = [make_wheel(tmp_path, unique, v) for v in ("1.0", "2.0")]
+    for wheel in wheels:
+        publish(fresh_server, wheel)
+    data = tmp_path / "proxy"
+    proxy = MinistryServer(
+        data, arguments=("--upstream", f"{fresh_server.url}/simple/"), environment=DIRECT
+    ).start()
+    try:
+        with proxy.client() as client:
+            assert client.get(f"/simple/{unique}/").status_code == 200
+            assert client.get(f"/packages/{unique}/{wheels[0].name}").status_code == 200
+    finally:
+        proxy.stop()
+
+    tree = tmp_path / "tree"
+    exported = export(data, "--static", str(tree))
+    assert exported.returncode == 0, exported.stderr
+    (entry,) = json.loads((tree / "simple" / unique / "index.json").read_text())["files"]
+    assert entry["filename"] == wheels[0].name
+    assert entry.get("core-metadata", False) is False  # its metadata file was never fetched
+    assert not (tree / "packages" / unique / f"{wheels[0].name}.metadata").exists()
+
+    fetched = export(data, "--static", str(tree), "--fetch-missing")
+    assert fetched.returncode == 0, fetched.stderr
+    size = wheels[1].stat().st_size
+    assert f"fetching from the upstream: 1 files not cached, {size:,} bytes\n" in fetched.stderr
+    files = json.loads((tree / "simple" / unique / "index.json").read_text())["files"]
+    assert [f["filename"] for f in files] == [w.name for w in wheels]
+    assert all(f["core-metadata"] for f in files)
+    for wheel in wheels:
+        metadata = tree / "packages" / unique / f"{wheel.name}.metadata"
+        assert metadata.read_text().startswith("Metadata-Version:")
