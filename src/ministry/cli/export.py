@@ -74,7 +74,7 @@ def step_progress(progress: Progress) -> Callable[[Step], None]:
     def advance(step: Step) -> None:
         task = tasks.get(step.phase)
         if task is None:
-            task = tasks[step.phase] = progress.add_task(step.phase, files="")
+            task = tasks[step.phase] = progress.add_task(step.phase, total=None, files="")
         progress.update(
             task,
             completed=step.bytes,
