@@ -22,22 +22,29 @@ def test_without_a_terminal_each_bar_is_logged_while_it_moves_and_where_it_stopp
 ) -> None:
     caplog.set_level(logging.INFO, logger="ministry.progress")
     console = Console(file=io.StringIO())  # not a terminal
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+    )  # fmt: skip
     logged = threading.Event()
     handler = logging.Handler()
     handler.emit = lambda record: logged.set()  # type: ignore[method-assign]
     logging.getLogger("ministry.progress").addHandler(handler)
     try:
         with progress_bars(console, *columns, interval=0.01) as progress:
-            task = progress.add_task("copying", total=10, completed=3)
+            task = progress.add_task("copying", total=10, completed=3, detail="")
             assert logged.wait(30), "no line while the bar moved"
-            progress.advance(task, 7)
+            logged.clear()
+            progress.update(task, detail="3 MB")  # words that change count as moving
+            assert logged.wait(30), "no line after the words changed"
+            progress.update(task, completed=10, detail="10 MB")
     finally:
         logging.getLogger("ministry.progress").removeHandler(handler)
-    said = lines(caplog)
-    assert said[0] == "copying 3/10"
-    assert said[-1] == "copying 10/10"
-    assert said.count("copying 3/10") == 1  # a bar that did not move is not logged again
+    assert lines(caplog) == [
+        "copying 30% 3/10",
+        "copying 30% 3/10 3 MB",
+        "copying 100% 10/10 10 MB",
+    ]
     assert console.file.getvalue() == ""  # type: ignore[attr-defined]  # no bar drawn
 
 

@@ -3,8 +3,8 @@
 A command run by cron, systemd or a CI job has no terminal: rich then draws nothing
 until the end, and a run of an hour looks hung. So when stderr is not a terminal the
 bars are not drawn; every few seconds a log line says, for each bar that moved, what
-its columns would show ("exporting 120/4000 35.2/377.0 MB"), and a last line says
-where each bar stopped. Every long command makes its bars here.
+its columns would show ("exporting 9% 35.2/377.0 MB 120/4000 files"), and a last
+line says where each bar stopped. Every long command makes its bars here.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class _LoggedProgress(Progress):
         # Drawn, if ever, into a buffer nobody reads: the log lines say it all.
         super().__init__(*columns, console=Console(file=io.StringIO()))
         self._interval = interval
-        self._said: dict[TaskID, tuple[float, float | None, str]] = {}
+        self._said: dict[TaskID, str] = {}
         self._stopping = threading.Event()
         self._reporter: threading.Thread | None = None
 
@@ -92,17 +92,19 @@ class _LoggedProgress(Progress):
     def _report(self) -> None:
         with self._lock:
             for task in self.tasks:
-                line = self._line(task)
-                state = (task.completed, task.total, line)
-                if self._said.get(task.id, (0.0, None, ""))[:2] == state[:2]:
-                    continue  # nothing moved since the last line
+                state = self._line(task, timing=False)
+                if not task.visible or not task.started or self._said.get(task.id) == state:
+                    continue  # not shown, or nothing moved since the last line
                 self._said[task.id] = state
-                log.info("%s", line)
+                log.info("%s", self._line(task, timing=True))
 
-    def _line(self, task: Task) -> str:
-        """What the bar's columns show, as text; the bar itself left out."""
+    def _line(self, task: Task, *, timing: bool) -> str:
+        """What the bar's columns show, as text: the bar as a percentage, the time left
+        only with ``timing``."""
         parts = []
         for column in self.columns:
+            if isinstance(column, TimeRemainingColumn) and not timing:
+                continue
             text = _text(column, task)
             if text:
                 parts.append(text)
@@ -112,9 +114,10 @@ class _LoggedProgress(Progress):
 def _text(column: Any, task: Task) -> str:
     if isinstance(column, str):
         return Text.from_markup(column.format(task=task)).plain.strip()
+    if isinstance(column, BarColumn):
+        return f"{task.percentage:.0f}%" if task.total else ""
     if isinstance(column, TimeRemainingColumn):
-        remaining = task.time_remaining
-        if task.finished or remaining is None:
+        if task.finished or task.time_remaining is None:
             return ""
         return f"(about {column.render(task).plain} left)"
     rendered = column(task)
