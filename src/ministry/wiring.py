@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ministry.services.publishers import PublisherService
     from ministry.services.rollback import Clearable, RollbackWatch
     from ministry.services.search import SearchService
+    from ministry.services.stored_files import StoredFiles
     from ministry.services.trusted_publishing import TrustedPublishing
     from ministry.services.uploads import UploadService
     from ministry.services.upstream import UpstreamClient
@@ -226,7 +227,14 @@ class Services:
         """Static copies of an index."""
         from ministry.services.export import StaticExport
 
-        return StaticExport(self.indexes, self.catalog)
+        return StaticExport(self.indexes, self.catalog, self.stored_files)
+
+    @cached_property
+    def stored_files(self) -> StoredFiles:
+        """What an export can write without an upstream, and fetching the rest when asked."""
+        from ministry.services.stored_files import StoredFiles
+
+        return StoredFiles(self.catalog, self.proxy_files)
 
     @cached_property
     def bundles(self) -> Bundles:
@@ -236,7 +244,7 @@ class Services:
         return Bundles(
             self.indexes,
             self.catalog,
-            self.proxy_files,
+            self.stored_files,
             self.uploads,
             self.maintenance,
             self.scratch,

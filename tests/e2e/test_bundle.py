@@ -150,7 +150,7 @@ def test_a_bundle_of_a_mirror_serves_the_cached_files_without_the_upstream(
         exported = ministry(mirror.data, "export", "--bundle", str(bundle), "--index", "upstream")
         assert exported.returncode == 0, exported.stderr
         assert "2 files" in exported.stdout
-        assert "1 not cached, left out" in exported.stdout
+        assert "1 proxied files left out as not cached" in exported.stdout
         assert static.requests == []  # nothing was fetched for the bundle
 
     target = tmp_path / "air-gapped"

@@ -46,21 +46,24 @@ def _with_stores(settings: Settings, work: Callable[[Stores], Awaitable[T]]) -> 
 
 
 class _Bars:
-    """A bar of blobs and a count of bytes for one phase."""
+    """A bar of blobs, with the files and bytes done in words, for one phase."""
 
     def __init__(self, progress: Progress, description: str) -> None:
         self._progress = progress
         self._task = progress.add_task(description, total=None, detail="")
-        self._bytes = 0
+        self._bytes = self._done = 0
+        self._total: int | None = None
 
     def start(self, blobs: int) -> None:
         """The number of blobs is known."""
+        self._total = blobs
         self._progress.update(self._task, total=blobs)
 
     def advance(self, size: int) -> None:
         """One more blob of ``size`` bytes."""
         self._bytes += size
-        detail = f"{decimal(self._bytes)}"
+        self._done += 1
+        detail = f"{self._done}/{self._total} files, {decimal(self._bytes)}"
         self._progress.update(self._task, advance=1, detail=detail)
 
 

@@ -9,18 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ministry.cli.progress import progress_bars
 from ministry.cli.runtime import local_admin, with_services
-from ministry.services.bundle import ExportedBundle, Step
+from ministry.services.bundle import ExportedBundle
 from ministry.services.export import ExportResult
+from ministry.services.stored_files import Announce, Estimate, Step
 from ministry.settings import Settings
 from ministry.storage.private_files import PUBLISHED_UMASK
 from ministry.wiring import Services
@@ -36,42 +31,54 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
     target: Path = arguments.static.resolve()
 
     async def work(services: Services) -> ExportResult:
-        with Progress(
-            TextColumn("exporting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("export", total=None)
-
-            def advance(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
+        with progress_bars(console, *bundle_columns()) as progress:
             # The stores are open: what is written now is a tree for a web server to publish.
             os.umask(PUBLISHED_UMASK)
-            return await services.export.export(arguments.index, local_admin(), target, advance)
+            return await services.export.export(
+                arguments.index, local_admin(), target, step_progress(progress),
+                fetch_missing=_announce(console) if arguments.fetch_missing else None,
+            )  # fmt: skip
 
     result = with_services(settings, work)
     print(
         f"{result.projects} projects, {result.files} files ({result.bytes:,} bytes) "
-        f"written to {target}"
+        f"written to {target}{_left_out(result.not_cached)}"
     )
     return 0
 
 
+def _announce(console: Console) -> Announce:
+    """What ``--fetch-missing`` says before it starts fetching."""
+
+    def say(estimate: Estimate) -> None:
+        console.print(f"fetching from the upstream: {estimate.describe()}", highlight=False)
+
+    return say
+
+
+def _left_out(not_cached: int) -> str:
+    if not not_cached:
+        return ""
+    return (
+        f"; {not_cached} proxied files left out as not cached "
+        "(--fetch-missing fetches them from the upstream first)"
+    )
+
+
 def step_progress(progress: Progress) -> Callable[[Step], None]:
-    """A callback that shows each phase of a bundle's work as a bar of bytes and files."""
+    """A callback that shows each phase of an export's or a bundle's work as a bar of bytes
+    and files (of bytes not known beforehand, such as an upstream's that gave no sizes,
+    a bar without an end)."""
     tasks: dict[str, Any] = {}
 
     def advance(step: Step) -> None:
         task = tasks.get(step.phase)
         if task is None:
-            task = tasks[step.phase] = progress.add_task(step.phase, files="")
+            task = tasks[step.phase] = progress.add_task(step.phase, total=None, files="")
         progress.update(
             task,
             completed=step.bytes,
-            total=step.total_bytes,
+            total=step.total_bytes or None,
             files=f"{step.files}/{step.total_files} files",
         )
 
@@ -79,7 +86,7 @@ def step_progress(progress: Progress) -> Callable[[Step], None]:
 
 
 def bundle_columns() -> tuple[Any, ...]:
-    """The columns of a bundle's progress bars."""
+    """The columns of an export's or a bundle's progress bars."""
     return (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -94,12 +101,15 @@ def _bundle(settings: Settings, arguments: argparse.Namespace) -> int:
     target: Path = arguments.bundle.resolve()
 
     async def work(services: Services) -> ExportedBundle:
-        with Progress(*bundle_columns(), console=console) as progress:
+        with progress_bars(console, *bundle_columns()) as progress:
             return await services.bundles.export(
-                arguments.index, local_admin(), target, step_progress(progress)
-            )
+                arguments.index, local_admin(), target, step_progress(progress),
+                fetch_missing=_announce(console) if arguments.fetch_missing else None,
+            )  # fmt: skip
 
     result = with_services(settings, work)
-    left_out = f"; {result.not_cached} not cached, left out" if result.not_cached else ""
-    print(f"{result.files} files ({result.bytes:,} bytes) written to {target}{left_out}")
+    print(
+        f"{result.files} files ({result.bytes:,} bytes) written to {target}"
+        f"{_left_out(result.not_cached)}"
+    )
     return 0

@@ -15,9 +15,10 @@ from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from ministry.cli.export import bundle_columns, step_progress
+from ministry.cli.progress import progress_bars
 from ministry.cli.runtime import local_admin, with_services
 from ministry.core.models import DEFAULT_INDEX
 from ministry.errors import MinistryError
@@ -53,13 +54,10 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
     async def work(services: Services) -> None:
         await services.indexes.get(index)  # an unknown index stops before any file
         limit = asyncio.Semaphore(_CONCURRENCY)
-        with Progress(
-            TextColumn("importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
+        with progress_bars(
+            console, TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
             TimeRemainingColumn(),
-            console=console,
-        ) as progress:
+        ) as progress:  # fmt: skip
             task = progress.add_task("import", total=len(candidates))
 
             async def one(path: Path) -> None:
@@ -90,7 +88,7 @@ def _bundle(settings: Settings, arguments: argparse.Namespace) -> int:
     console = Console(stderr=True)
 
     async def work(services: Services) -> ImportedBundle:
-        with Progress(*bundle_columns(), console=console) as progress:
+        with progress_bars(console, *bundle_columns()) as progress:
             return await services.bundles.import_bundle(
                 arguments.bundle, arguments.index, local_admin(), step_progress(progress)
             )

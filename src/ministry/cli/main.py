@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from ministry.cli.failures import DEBUG_FLAG, OneLineParser, report
@@ -71,6 +74,22 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+#: The signals that interrupted the command (SIGTERM), for its exit status.
+_signalled: list[int] = []
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM takes Ctrl-C's path: whatever handles SIGINT now (asyncio's, which
+    cancels the running command so that its clean-ups run, or Python's, which raises
+    KeyboardInterrupt) handles it too."""
+    _signalled.append(signum)
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job of a shell script)
+        raise KeyboardInterrupt
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every sub-command with its flags and help, nothing run."""
     parser = OneLineParser(
@@ -104,16 +123,19 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """Run the command line with ``environ`` (the process's by default); the exit status.
 
     A failure is one line on stderr (``ministry.cli.failures``), with the traceback
-    before it only when ``--debug`` is among the arguments.
+    before it only when ``--debug`` is among the arguments. Ctrl-C and SIGTERM unwind
+    the command (its ``finally`` clean-ups run) and exit with 130 and 143.
     """
     os.umask(PRIVATE_UMASK)  # nothing a command creates is open to other users
     argv = sys.argv[1:] if argv is None else list(argv)
+    if threading.current_thread() is threading.main_thread():  # (serve sets its own)
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         arguments, settings = parse(argv, os.environ if environ is None else environ)
         configure_logging(settings.log_format)
         result: int = arguments.run(settings, arguments)
     except KeyboardInterrupt:
-        return 130
+        return 128 + (_signalled[-1] if _signalled else signal.SIGINT)
     except Exception as exc:  # every failure, expected or not, is reported the same way
         return report(exc, debug=DEBUG_FLAG in argv)
     return result

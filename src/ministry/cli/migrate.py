@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, TextColumn
 
+from ministry.cli.progress import progress_bars
 from ministry.cli.runtime import with_services
 from ministry.services.migration import MigrationReport, migrate
 from ministry.settings import Settings
@@ -25,9 +26,9 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
         await target_metadata.open()
         await target_blobs.open()
         try:
-            with Progress(
-                TextColumn("copying blobs"), BarColumn(), TextColumn("{task.completed} copied"),
-                console=console,
+            with progress_bars(
+                console, TextColumn("copying blobs"), BarColumn(),
+                TextColumn("{task.completed} copied"),
             ) as progress:  # fmt: skip
                 task = progress.add_task("blobs", total=None)
 

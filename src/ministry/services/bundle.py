@@ -3,10 +3,12 @@
 The file's layout is ``core.bundle_format``'s business; this module decides
 what goes in and what an import does with it.
 
-The export reads what the index shows, as the static export does; of proxied
-files only those whose bytes are cached go in (no file is fetched for it), and
-every file is checked against its sha256 on the way out. It is written under a
-temporary name beside the target and renamed into place at the end.
+The export reads what the index shows, as the static export does: only the
+files stored here go in (``services.stored_files``: proxied files not cached
+are left out, or fetched first when asked), and every file is checked against
+its sha256 on the way out. It is written under a temporary name beside the
+target and renamed into place at the end; an interrupted export (Ctrl-C,
+SIGTERM) removes that file, and the next run starts over.
 
 The import verifies the whole bundle before it imports anything: every member
 is a plain file named ``files/<safe name>`` that the manifest lists, with the
@@ -20,7 +22,6 @@ import asyncio
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,36 +44,29 @@ from ministry.core.bundle_format import (
     read_manifest,
 )
 from ministry.core.index_settings import new_index
-from ministry.core.models import DEFAULT_INDEX, FileEntry
+from ministry.core.models import DEFAULT_INDEX
 from ministry.core.permissions import Identity
-from ministry.errors import InvalidRequest, MinistryError, NotFound, StorageError
+from ministry.errors import InvalidRequest, MinistryError, StorageError
 from ministry.services import scratch_kinds
 from ministry.services.catalog import Catalog, Download
-from ministry.services.export import chunks_of, close_reader
 from ministry.services.indexes import IndexService, ReadAccess
 from ministry.services.maintenance import MaintenanceService
-from ministry.services.proxy_files import ProxyFiles, ProxyStream
+from ministry.services.proxy_files import ProxyStream
+from ministry.services.stored_files import (
+    Announce,
+    Holdings,
+    Progress,
+    Step,
+    StoredFiles,
+    chunks_of,
+    close_reader,
+)
 from ministry.services.uploads import PublishResult, UploadService
 from ministry.storage.protocols import Scratch
 
-__all__ = ["Bundles", "ExportedBundle", "ImportedBundle", "Step"]
+__all__ = ["Bundles", "ExportedBundle", "ImportedBundle"]
 
 _KIND = scratch_kinds.BUNDLE
-
-
-@dataclass(frozen=True)
-class Step:
-    """How far a long run has come, for a progress bar."""
-
-    phase: str
-    files: int
-    total_files: int
-    bytes: int
-    total_bytes: int
-
-
-#: Called as the work advances.
-Progress = Callable[[Step], None]
 
 
 @dataclass(frozen=True)
@@ -112,14 +106,14 @@ class Bundles:
         self,
         indexes: IndexService,
         catalog: Catalog,
-        proxy_files: ProxyFiles,
+        stored: StoredFiles,
         uploads: UploadService,
         maintenance: MaintenanceService,
         scratch: Scratch,
     ) -> None:
         self._indexes = indexes
         self._catalog = catalog
-        self._proxy_files = proxy_files
+        self._stored = stored
         self._uploads = uploads
         self._maintenance = maintenance
         self._scratch = scratch
@@ -127,15 +121,26 @@ class Bundles:
     # -- export -------------------------------------------------------------------------
 
     async def export(
-        self, index: str, identity: Identity, target: Path, progress: Progress
+        self,
+        index: str,
+        identity: Identity,
+        target: Path,
+        progress: Progress,
+        *,
+        fetch_missing: Announce | None = None,
     ) -> ExportedBundle:
-        """Write ``index`` as a bundle at ``target`` (replacing a file there)."""
+        """Write ``index`` as a bundle at ``target`` (replacing a file there).
+
+        Only stored files go in (``services.stored_files``); with ``fetch_missing``, the
+        proxied files not cached are fetched first, after it is called with their size.
+        """
         if target.is_dir():
             raise InvalidRequest(f"{target} is a directory; name the bundle file to write.")
         if not target.parent.is_dir():
             raise InvalidRequest(f"There is no directory {target.parent} to write the bundle in.")
         access = await self._indexes.read_access(index, identity)
-        planned, not_cached = await self._plan(access)
+        holdings = await self._stored.for_export(access, progress, fetch_missing)
+        planned = _plan(holdings)
         manifest = manifest_bytes(access.index, [p.record for p in planned])
         total = sum(p.record.size for p in planned)
         partial = target.parent / f".{target.name}.partial-{os.getpid()}"
@@ -158,57 +163,7 @@ class Bundles:
             raise StorageError(f"Writing {target} failed: {exc.strerror or exc}.") from exc
         finally:
             partial.unlink(missing_ok=True)
-        return ExportedBundle(len(planned), written, not_cached)
-
-    async def _plan(self, access: ReadAccess) -> tuple[list[_Planned], int]:
-        """Every file the index shows that can go in; and how many proxied ones cannot."""
-        planned: list[_Planned] = []
-        seen: set[str] = set()
-        not_cached = 0
-        for project in await self._catalog.projects(access):
-            try:
-                view = await self._catalog.project_view(access, project.name)
-            except NotFound:
-                continue  # a proxied name whose kept page says the upstream has no such project
-            for entry in view.files:
-                if entry.filename in seen:
-                    continue
-                seen.add(entry.filename)
-                item = await self._planned(entry)
-                if item is None:
-                    not_cached += 1
-                else:
-                    planned.append(item)
-        return planned, not_cached
-
-    async def _planned(self, entry: FileEntry) -> _Planned | None:
-        size = entry.size
-        metadata = None
-        if entry.metadata_sha256 is not None:
-            metadata = Download(entry, entry.metadata_sha256, is_metadata=True)
-        if entry.upstream_url is not None:
-            kept = await self._proxy_files.cached(entry.index, entry.filename)
-            if kept is None or kept.sha256 != entry.sha256:
-                return None
-            size = kept.size
-            if metadata is not None:
-                kept = await self._proxy_files.cached(entry.index, entry.filename + METADATA_SUFFIX)
-                if kept is None or kept.sha256 != metadata.sha256:
-                    metadata = None
-        if size is None:
-            raise StorageError(f"{entry.filename}: its size is not recorded.")
-        record = BundleFile(
-            project=entry.project,
-            filename=entry.filename,
-            version=entry.version,
-            sha256=entry.sha256,
-            size=size,
-            yanked=entry.yanked,
-            upload_time=entry.upload_time.isoformat() if entry.upload_time else None,
-            requires_python=entry.requires_python,
-            metadata_sha256=entry.metadata_sha256,
-        )
-        return _Planned(record, Download(entry, entry.sha256, is_metadata=False), metadata)
+        return ExportedBundle(len(planned), written, len(holdings.missing))
 
     async def _copy(
         self, access: ReadAccess, download: Download, writer: TarWriter, name: str
@@ -350,3 +305,30 @@ class Bundles:
             more = f" and {len(missing) - 1} more files are" if len(missing) > 1 else " is"
             raise damaged(f"{missing[0]}{more} in the manifest but not in the bundle")
         return manifest
+
+
+def _plan(holdings: Holdings) -> list[_Planned]:
+    """Every stored file the index shows, each filename once, as the manifest lists it."""
+    planned: list[_Planned] = []
+    seen: set[str] = set()
+    for project in holdings.projects:
+        for file in project.files:
+            entry = file.entry
+            if entry.filename in seen:
+                continue
+            seen.add(entry.filename)
+            if file.size is None:
+                raise StorageError(f"{entry.filename}: its size is not recorded.")
+            record = BundleFile(
+                project=entry.project,
+                filename=entry.filename,
+                version=entry.version,
+                sha256=entry.sha256,
+                size=file.size,
+                yanked=entry.yanked,
+                upload_time=entry.upload_time.isoformat() if entry.upload_time else None,
+                requires_python=entry.requires_python,
+                metadata_sha256=entry.metadata_sha256,
+            )
+            planned.append(_Planned(record, file.download, file.metadata))
+    return planned

@@ -3,10 +3,14 @@
 The tree holds ``simple/`` (PEP 503 HTML and PEP 691 JSON pages, ``index.html``
 and ``index.json`` in each directory) and ``packages/<project>/<file>`` with the
 PEP 658 metadata files beside the wheels; file links are relative, so the tree
-works under any address. Every file is checked against its sha256 on the way
-out. The tree is built under a temporary name beside the target and renamed
-into place at the end: a reader sees the old tree or the new one (for an
-instant between two renames, none), never half of one.
+works under any address. Only the files stored here go in: those published
+here and the proxied ones already cached (``services.stored_files``; the
+others are fetched first only when asked). Every file is checked against its
+sha256 on the way out. The tree is built under a temporary name beside the
+target and renamed into place at the end: a reader sees the old tree or the
+new one (for an instant between two renames, none), never half of one. An
+interrupted export (Ctrl-C, SIGTERM) removes its temporary tree and leaves the
+old one; the next run starts over.
 """
 
 from __future__ import annotations
@@ -14,81 +18,95 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
-from ministry.core.models import FileEntry
 from ministry.core.permissions import Identity
 from ministry.core.simple_pages import (
     IndexEntry,
     ProjectPage,
+    SimpleFile,
     render_index_html,
     render_index_json,
     render_project_html,
     render_project_json,
 )
-from ministry.errors import InvalidRequest, NotFound, StorageError
+from ministry.errors import InvalidRequest, StorageError
 from ministry.services.catalog import Catalog, Download
 from ministry.services.indexes import IndexService, ReadAccess
 from ministry.services.proxy_files import ProxyStream
-from ministry.storage.protocols import BlobReader
+from ministry.services.stored_files import (
+    Announce,
+    Progress,
+    Step,
+    StoredFile,
+    StoredFiles,
+    chunks_of,
+    close_reader,
+)
 
-__all__ = ["ExportResult", "StaticExport", "chunks_of", "close_reader"]
-
-#: Called after each project with (projects done, projects in all).
-Progress = Callable[[int, int], None]
+__all__ = ["ExportResult", "StaticExport"]
 
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What went into the tree."""
+    """What went into the tree, and how many proxied files were left out as not cached."""
 
     projects: int
     files: int
     bytes: int
+    not_cached: int
 
 
 class StaticExport:
     """Writes an index's projects and files as a static simple repository."""
 
-    def __init__(self, indexes: IndexService, catalog: Catalog) -> None:
+    def __init__(self, indexes: IndexService, catalog: Catalog, stored: StoredFiles) -> None:
         self._indexes = indexes
         self._catalog = catalog
+        self._stored = stored
 
     async def export(
-        self, index: str, identity: Identity, target: Path, progress: Progress
+        self,
+        index: str,
+        identity: Identity,
+        target: Path,
+        progress: Progress,
+        *,
+        fetch_missing: Announce | None = None,
     ) -> ExportResult:
-        """Build the tree of ``index`` at ``target`` (replacing what was there)."""
+        """Build the tree of ``index`` at ``target`` (replacing what was there).
+
+        Only stored files go in (``services.stored_files``); with ``fetch_missing``, the
+        proxied files not cached are fetched first, after it is called with their size.
+        """
         if target.exists() and not (target / "simple").is_dir() and any(target.iterdir()):
             raise InvalidRequest(
                 f"{target} is not empty and holds no earlier export: choose another directory."
             )
         access = await self._indexes.read_access(index, identity)
-        projects = await self._catalog.projects(access)
         building = target.parent / f".{target.name}.partial-{os.getpid()}"
         shutil.rmtree(building, ignore_errors=True)
         (building / "simple").mkdir(parents=True)
         files = size = 0
         listed: list[IndexEntry] = []
         try:
-            for done, project in enumerate(projects, start=1):
-                try:
-                    view = await self._catalog.project_view(access, project.name)
-                except NotFound:
-                    continue  # a proxied name the upstream no longer has
-                written = await self._project(access, view.files, building, project.name)
+            holdings = await self._stored.for_export(access, progress, fetch_missing)
+            everything = [f for p in holdings.projects for f in p.files]
+            total = sum(f.size or 0 for f in everything)
+            for project in holdings.projects:
+                view = project.view
+                if view.files and not project.files:
+                    continue  # a proxied project none of whose files is cached
+                for file in project.files:
+                    size += await self._write(access, file, building)
+                    files += 1
+                    progress(Step("exporting", files, len(everything), size, total))
                 page = ProjectPage(
                     name=view.name,
                     display_name=view.display_name,
-                    files=tuple(
-                        replace(
-                            self._catalog.simple_file(access, f),
-                            url=f"../../packages/{quote(f.project)}/{quote(f.filename)}",
-                        )
-                        for f in view.files
-                    ),
+                    files=tuple(self._listed(access, f) for f in project.files),
                     last_serial=view.last_serial,
                 )
                 pages = building / "simple" / view.name
@@ -96,9 +114,6 @@ class StaticExport:
                 (pages / "index.html").write_bytes(render_project_html(page))
                 (pages / "index.json").write_bytes(render_project_json(page))
                 listed.append(IndexEntry(view.name, view.display_name, view.last_serial))
-                files += len(view.files)
-                size += written
-                progress(done, len(projects))
             (building / "simple" / "index.html").write_bytes(render_index_html(listed))
             (building / "simple" / "index.json").write_bytes(
                 render_index_json(listed, access.serial)
@@ -106,21 +121,26 @@ class StaticExport:
             _replace(building, target)
         finally:
             shutil.rmtree(building, ignore_errors=True)
-        return ExportResult(len(listed), files, size)
+        return ExportResult(len(listed), files, size, len(holdings.missing))
 
-    async def _project(
-        self, access: ReadAccess, entries: tuple[FileEntry, ...], building: Path, name: str
-    ) -> int:
-        directory = building / "packages" / name
-        directory.mkdir(parents=True)
-        written = 0
-        for entry in entries:
-            wanted = [(Download(entry, entry.sha256, is_metadata=False), entry.filename)]
-            if entry.metadata_sha256 is not None:
-                metadata = Download(entry, entry.metadata_sha256, is_metadata=True)
-                wanted.append((metadata, entry.filename + ".metadata"))
-            for download, filename in wanted:
-                written += await self._copy(access, download, directory / filename)
+    def _listed(self, access: ReadAccess, file: StoredFile) -> SimpleFile:
+        """The file as its page lists it: a link into the tree, its metadata if written."""
+        f = file.entry
+        listed = replace(
+            self._catalog.simple_file(access, f),
+            url=f"../../packages/{quote(f.project)}/{quote(f.filename)}",
+        )
+        if file.metadata is None:
+            listed = replace(listed, metadata_sha256=None)
+        return listed
+
+    async def _write(self, access: ReadAccess, file: StoredFile, building: Path) -> int:
+        """Copy a file (and its metadata file) into ``packages/<project>/``; its size."""
+        directory = building / "packages" / file.entry.project
+        directory.mkdir(parents=True, exist_ok=True)
+        written = await self._copy(access, file.download, directory / file.entry.filename)
+        if file.metadata is not None:
+            await self._copy(access, file.metadata, directory / (file.entry.filename + ".metadata"))
         return written
 
     async def _copy(self, access: ReadAccess, download: Download, path: Path) -> int:
@@ -128,6 +148,8 @@ class StaticExport:
         digest = hashlib.sha256()
         length = 0
         try:
+            if isinstance(reader, ProxyStream):  # evicted since it was found cached: no fetch
+                raise StorageError(f"{path.name} is no longer cached; export again.")
             with path.open("wb") as out:
                 async for chunk in chunks_of(reader):
                     digest.update(chunk)
@@ -141,24 +163,6 @@ class StaticExport:
                 "run 'ministry verify' before exporting."
             )
         return length
-
-
-async def chunks_of(reader: BlobReader | ProxyStream) -> AsyncIterator[bytes]:
-    """Every byte of an opened download, stored or on its way from an upstream."""
-    if isinstance(reader, ProxyStream):
-        async for chunk in reader.chunks():
-            yield chunk
-    elif reader.size:
-        async for chunk in reader.chunks(0, reader.size - 1):
-            yield chunk
-
-
-async def close_reader(reader: BlobReader | ProxyStream) -> None:
-    """Release an opened download, whichever kind it is."""
-    if isinstance(reader, ProxyStream):
-        reader.close()
-    else:
-        await reader.close()
 
 
 def _replace(building: Path, target: Path) -> None:

@@ -82,7 +82,10 @@ async def migrate(
     """Copy every record and every blob they name from ``source`` to an empty ``target``."""
     (source_metadata, source_blobs), (target_metadata, target_blobs) = source, target
     if await target_metadata.last_serial() or await target_metadata.list_indexes():
-        raise Conflict("The target store is not empty; migrate only into new, empty stores.")
+        raise Conflict(
+            "The target store is not empty; migrate only into new, empty stores (a migration "
+            "that was interrupted starts over: empty the target first)."
+        )
     records = [record async for record in source_metadata.export_records()]
     blobs = sorted(blobs_named(records))
     moved = 0

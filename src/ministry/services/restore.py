@@ -48,16 +48,20 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+# A restore cut short has copied blobs (and perhaps records) and is not resumed.
+_AFTER_INTERRUPTION = "A restore that was interrupted starts over: empty the target first."
+
+
 async def _refuse_non_empty(metadata: MetadataStore, blobs: BlobStore) -> None:
     if await metadata.last_serial() or await metadata.list_indexes():
         raise Conflict(
             "The target metadata store is not empty; restore only into new, empty stores "
-            "(e.g. a new --data directory)."
+            f"(e.g. a new --data directory). {_AFTER_INTERRUPTION}"
         )
     async for _ in blobs.list_blobs():
         raise Conflict(
             "The target blob store already holds files; restore only into new, empty stores "
-            "(e.g. a new --data directory)."
+            f"(e.g. a new --data directory). {_AFTER_INTERRUPTION}"
         )
 
 

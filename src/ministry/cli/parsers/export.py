@@ -28,4 +28,9 @@ def register(commands: Any, common: Common) -> None:
         help="one tar file of the files, their metadata and yanks, for 'ministry import --bundle'",
     )  # fmt: skip
     parser.add_argument("--index", default=DEFAULT_INDEX, help="the index to export")
+    parser.add_argument(
+        "--fetch-missing", action="store_true",
+        help="also fetch from the upstream the proxied files not cached here (their size is "
+        "printed first); without it only stored files are exported, and the rest counted",
+    )  # fmt: skip
     parser.set_defaults(run=Run("ministry.cli.export", "run"))
