@@ -322,8 +322,10 @@ async def rebuild(
         # forgets the failed logins it counted while they were missing, so clients get
         # in again while the files are still being put back.
         await store.raise_serial(await store.last_serial() + 1)
-    await run.files(recovered, live)
+    # Roles before files: a project the files create again then has its owners from the
+    # start, and its uploaders are not refused meanwhile.
     await run.roles(recovered, live)
+    await run.files(recovered, live)
     await run.publishers(recovered, live)
     if run.write and report.changed:
         # And once everything is back: every node drops what it cached meanwhile.
