@@ -1,6 +1,6 @@
 """``--json`` on the commands that list things: one JSON document on stdout, the keys of
-the management API (docs/operations.md, "The command line"), times in ISO 8601, never a
-secret or a password hash."""
+the management API, times in ISO 8601, never a secret or a password hash
+(docs/operations.md, "The command line: which store, failures, exit statuses")."""
 
 from __future__ import annotations
 
