@@ -4,7 +4,6 @@ the management API, times in ISO 8601, never a secret or a password hash
 
 from __future__ import annotations
 
-import argparse
 import json
 import sqlite3
 import subprocess
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from ministry.cli.main import build_parser
+from support.commands import commands
 from support.distributions import make_wheel
 from support.inprocess import call_cli
 
@@ -141,26 +141,16 @@ def test_log_newest_first(store: dict[str, Any]) -> None:
     assert [c["action"] for c in only] == ["add-index"]
 
 
-def _commands(
-    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
-) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
-    found = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                found += [((*path, name), child), *_commands(child, (*path, name))]
-    return found
-
-
 def test_every_listing_takes_json() -> None:
     """Each ``… list`` command, ``log`` and ``project owners`` has ``--json``; so does no
     command that changes things (its output is a report for people)."""
+    found = list(commands(build_parser()))
     listings = {
-        path for path, _parser in _commands(build_parser())
+        path for path, _parser, _line in found
         if path[-1] == "list" or path in {("log",), ("project", "owners")}
     }  # fmt: skip
     with_json = {
-        path for path, parser in _commands(build_parser())
+        path for path, parser, _line in found
         if any("--json" in action.option_strings for action in parser._actions)
     }  # fmt: skip
     assert len(listings) >= 6

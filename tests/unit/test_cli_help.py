@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from ministry.cli.main import build_parser
+from support.commands import commands
 
 _FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 _COMMAND = re.compile(r"\bministry ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?")
@@ -26,21 +26,8 @@ _OPTIONAL = re.compile(r"\b(optional|without it|unless|if given|left out|leave i
 _STATED_DEFAULT = re.compile(r"\bdefault:? '?([^';),]+)'?")
 
 
-def _commands(
-    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
-) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser, str]]:
-    """Every parser below ``parser``: its command path, itself, and the help line its
-    parent lists it with."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            listed = {choice.dest: choice.help or "" for choice in action._choices_actions}
-            for name, child in action.choices.items():
-                yield (*path, name), child, listed.get(name, "")
-                yield from _commands(child, (*path, name))
-
-
 _PARSER = build_parser()
-_ALL = list(_commands(_PARSER))
+_ALL = list(commands(_PARSER))
 _BY_PATH = {path: parser for path, parser, _line in _ALL}
 _IDS = [" ".join(path) for path, _parser, _line in _ALL]
 
