@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from support import children
 from support.backends import RedisServer, SeaweedS3
 from support.hypothesis_profiles import load_profile
 from support.inprocess import InProcessServer
@@ -64,6 +65,16 @@ def _refuse_unmarked_spawn(event: str, arguments: tuple[object, ...]) -> None:
 
 
 sys.addaudithook(_refuse_unmarked_spawn)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every server the suite starts stops with it, also when it is interrupted, timed
+    out or killed (support/children.py); the pytest-xdist controller passes SIGTERM on
+    to its workers."""
+    controller = not hasattr(config, "workerinput") and bool(
+        getattr(config.option, "numprocesses", None)
+    )
+    children.install(forward=controller)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

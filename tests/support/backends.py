@@ -39,6 +39,8 @@ from typing import Any, NoReturn, Self
 
 import pytest
 
+from support import children
+
 __all__ = [
     "LOOPBACK",
     "Nginx",
@@ -131,7 +133,10 @@ class _Process:
                 env=environment,
                 # Its own process group: stop() signals every process the server forked.
                 start_new_session=True,
+                # And it stops when the test process ends, whichever way (support/children.py).
+                preexec_fn=children.die_with_parent(),
             )
+        children.started(self.process, group=True)
 
     @property
     def running(self) -> bool:
@@ -176,6 +181,7 @@ class _Process:
         # Children the server forked may outlive it; the group goes in any case.
         self._signal_group(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+        children.stopped(process)
         return time.monotonic() - began
 
     @staticmethod
@@ -195,6 +201,8 @@ class _Launcher:
             tempfile.mkdtemp(prefix=f"ministry-{self.name}-") if directory is None else directory
         )
         self.directory.mkdir(parents=True, exist_ok=True)
+        if self._owns_directory:
+            children.temporary(self.directory)
         self._process = _Process(self.name, self.directory / f"{self.name}.log")
         self.startup_seconds = 0.0
 
@@ -260,6 +268,7 @@ class _Launcher:
     def _cleanup(self) -> None:
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
+            children.removed(self.directory)
 
     def __enter__(self) -> Self:
         return self.start()

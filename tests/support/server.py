@@ -16,6 +16,8 @@ from typing import Any, Protocol, Self
 
 import httpx
 
+from support import children
+
 _READY = re.compile(r"serving (https?)://127\.0\.0\.1:(\d+)/")
 _START_TIMEOUT = 30.0
 
@@ -102,7 +104,9 @@ class MinistryServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self._environment,
+                preexec_fn=children.die_with_parent(),  # support/children.py says why
             )
+        children.started(self.process)
 
         def ready() -> bool:
             assert self.process is not None
@@ -126,7 +130,9 @@ class MinistryServer:
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signum)
-        return self.process.wait(timeout=timeout)
+        status = self.process.wait(timeout=timeout)
+        children.stopped(self.process)
+        return status
 
     def log(self) -> str:
         """Everything the server has logged, including every request answered so far."""

@@ -43,6 +43,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
+from support import children
 from support.server import Server, wait_for
 from support.uploads import post_upload
 
@@ -676,7 +677,9 @@ class PypiServerUpstream(_LoopbackIndex):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=children.die_with_parent(),  # support/children.py says why
             )
+        children.started(self.process)
         self.port = port
         deadline = time.monotonic() + _START_TIMEOUT
         with httpx.Client(trust_env=False, timeout=2.0) as client:
@@ -703,10 +706,12 @@ class PypiServerUpstream(_LoopbackIndex):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                return self.process.wait(timeout=grace)
+                self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        return self.process.wait(timeout=grace)
+        status = self.process.wait(timeout=grace)
+        children.stopped(self.process)
+        return status
 
     def __enter__(self) -> Self:
         return self.start()

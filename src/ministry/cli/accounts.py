@@ -11,7 +11,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ministry.cli.output import print_json
 from ministry.cli.runtime import local_admin, with_services
+from ministry.core.documents import group_document, token_document, user_document
 from ministry.core.durations import parse_expiry
 from ministry.core.models import Group, Token, User
 from ministry.errors import InvalidRequest
@@ -101,14 +103,18 @@ def update_user(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
-def list_users(settings: Settings, _arguments: argparse.Namespace) -> int:
+def list_users(settings: Settings, arguments: argparse.Namespace) -> int:
     """Print every user."""
 
     async def work(services: Services) -> list[User]:
         return await services.accounts.list_users(local_admin())
 
+    users = with_services(settings, work)
+    if arguments.json:
+        print_json([user_document(user) for user in users])
+        return 0
     table = Table("user", "admin", "disabled", "created (UTC)")
-    for user in with_services(settings, work):
+    for user in users:
         table.add_row(
             user.name,
             "yes" if user.is_admin else "",
@@ -149,8 +155,12 @@ def list_tokens(settings: Settings, arguments: argparse.Namespace) -> int:
     async def work(services: Services) -> list[Token]:
         return await services.accounts.list_tokens(local_admin(), arguments.name)
 
+    tokens = with_services(settings, work)
+    if arguments.json:
+        print_json([token_document(token) for token in tokens])
+        return 0
     table = Table("id", "description", "scope", "created", "last used", "expires", "state")
-    for token in with_services(settings, work):
+    for token in tokens:
         scope = token.index or "all indexes"
         if token.projects:
             scope += ": " + ", ".join(token.projects)
@@ -197,14 +207,18 @@ def change_group(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
-def list_groups(settings: Settings, _arguments: argparse.Namespace) -> int:
+def list_groups(settings: Settings, arguments: argparse.Namespace) -> int:
     """Print every group and its members."""
 
     async def work(services: Services) -> list[Group]:
         return await services.accounts.list_groups(local_admin())
 
+    groups = with_services(settings, work)
+    if arguments.json:
+        print_json([group_document(group) for group in groups])
+        return 0
     table = Table("group", "members")
-    for group in with_services(settings, work):
+    for group in groups:
         table.add_row(f"@{group.name}", ", ".join(group.members))
     Console().print(table)
     return 0

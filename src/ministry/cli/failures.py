@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ministry.errors import MinistryError
 from ministry.settings import SettingsError
@@ -55,9 +55,27 @@ def _describe(exc: Exception) -> tuple[str, int]:
     )
 
 
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Sub-commands whose own ``--help`` begins with the line their parent lists them
+    with, unless they are given a longer description: argparse shows that line only in
+    the parent's list, so ``ministry user list --help`` said nothing of what it does."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        line = kwargs.get("help")
+        if line and not kwargs.get("description"):
+            kwargs["description"] = line[0].upper() + line[1:] + "."
+        parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        return parser
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, with a usage mistake reported like every other failure: one line, and
-    where to read the usage (the sub-commands' parsers are made of this class too)."""
+    where to read the usage (the sub-commands' parsers are made of this class too), and
+    sub-commands described in their own ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
 
     def error(self, message: str) -> NoReturn:
         """Print the mistake and the command to read the usage with; exit with status 2."""

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ministry.cli.output import print_json
 from ministry.cli.parsers.indexes import given_settings
 from ministry.cli.runtime import local_admin, with_services
 from ministry.core.index_settings import index_settings, new_index, settings_document
@@ -63,14 +64,18 @@ def show_index(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
-def list_indexes(settings: Settings, _arguments: argparse.Namespace) -> int:
+def list_indexes(settings: Settings, arguments: argparse.Namespace) -> int:
     """Print every index with its bases and access."""
 
     async def work(services: Services) -> list[IndexConfig]:
         return list((await services.indexes.configs()).values())
 
+    configs = sorted(with_services(settings, work), key=lambda c: c.name)
+    if arguments.json:
+        print_json([settings_document(config) for config in configs])
+        return 0
     table = Table("index", "bases or upstream", "read", "upload", "delete")
-    for config in sorted(with_services(settings, work), key=lambda c: c.name):
+    for config in configs:
         table.add_row(
             config.name,
             mask_url(config.upstream) if config.upstream else ", ".join(config.bases),

@@ -8,7 +8,9 @@ from packaging.utils import canonicalize_name
 from rich.console import Console
 from rich.table import Table
 
+from ministry.cli.output import print_json
 from ministry.cli.runtime import local_admin, with_services
+from ministry.core.documents import change_document
 from ministry.core.models import Change, DistFile
 from ministry.errors import InvalidRequest
 from ministry.settings import Settings
@@ -53,8 +55,12 @@ def show_log(settings: Settings, arguments: argparse.Namespace) -> int:
             await services.indexes.get(arguments.index)
         return changes
 
+    changes = with_services(settings, work)
+    if arguments.json:
+        print_json([change_document(change) for change in changes])
+        return 0
     table = Table("serial", "time (UTC)", "who", "from", "what", "index", "subject")
-    for change in with_services(settings, work):
+    for change in changes:
         subject = change.filename or change.project or change.detail or ""
         if change.project and not change.filename and change.detail:
             subject = f"{change.project}: {change.detail}"  # a role given or taken

@@ -6,7 +6,9 @@ import argparse
 
 from packaging.utils import canonicalize_name
 
+from ministry.cli.output import print_json
 from ministry.cli.runtime import local_admin, with_services
+from ministry.core.documents import roles_document
 from ministry.core.models import ProjectRole
 from ministry.settings import Settings
 from ministry.wiring import Services
@@ -24,11 +26,16 @@ def _print(roles: list[ProjectRole]) -> None:
 def show_roles(settings: Settings, arguments: argparse.Namespace) -> int:
     """Print who owns and who maintains a project."""
 
+    project = canonicalize_name(arguments.project)
+
     async def work(services: Services) -> list[ProjectRole]:
-        project = canonicalize_name(arguments.project)
         return await services.ownership.roles(arguments.index, project)
 
-    _print(with_services(settings, work))
+    roles = with_services(settings, work)
+    if arguments.json:
+        print_json(roles_document(arguments.index, project, roles))
+    else:
+        _print(roles)
     return 0
 
 

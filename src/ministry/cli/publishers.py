@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ministry.cli.output import print_json
 from ministry.cli.runtime import local_admin, with_services
+from ministry.core.documents import publisher_document
 from ministry.core.trusted_publishing import Provider, TrustedPublisher, project_named
 from ministry.settings import Settings
 from ministry.wiring import Services
@@ -48,7 +50,11 @@ def show(settings: Settings, arguments: argparse.Namespace) -> int:
         project = project_named(arguments.project) if arguments.project else None
         return await services.publishers.list(local_admin(), arguments.index, project)
 
-    for publisher in with_services(settings, work):
+    publishers = with_services(settings, work)
+    if arguments.json:
+        print_json([publisher_document(publisher) for publisher in publishers])
+        return 0
+    for publisher in publishers:
         print(_line(publisher))
     return 0
 

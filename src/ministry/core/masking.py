@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-__all__ = ["mask_url"]
+__all__ = ["mask_text", "mask_url"]
 
 #: Query parameters that carry a secret: ``?password=`` of a Redis URL, tokens,
 #: access and secret keys, signatures of pre-signed URLs. Matched anywhere in the
@@ -14,6 +14,8 @@ _SECRET_PARAMETER = re.compile(r"pass|pwd|token|secret|key|sig|credential|auth",
 #: Schemes whose user name is itself a key (an S3 access key id).
 _KEY_AS_USER = frozenset({"s3"})
 _MASK = "***"
+#: A URL inside free text: up to the first space, quote or bracket that ends it.
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 
 
 def mask_url(url: str) -> str:
@@ -35,6 +37,12 @@ def mask_url(url: str) -> str:
     if query != parts.query:
         url = url.replace(f"?{parts.query}", f"?{query}", 1)
     return url
+
+
+def mask_text(text: str) -> str:
+    """Free text (an audit-log entry's detail) with every URL in it masked as ``mask_url``
+    masks one: an index's settings name its upstream, with a password when it needs one."""
+    return _URL_IN_TEXT.sub(lambda match: mask_url(match[0]), text)
 
 
 def _masked_netloc(scheme: str, netloc: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from ministry.core.masking import mask_text
 from ministry.core.models import Change
 from ministry.core.permissions import Identity, check_admin
 from ministry.storage.protocols import ChangeLog
@@ -32,7 +35,7 @@ class AuditService:
                 break
             found += [c for c in batch if index is None or c.index == index]
             since = batch[-1].serial
-        return found[:limit]
+        return [_shown(c) for c in found[:limit]]
 
     async def latest(
         self, identity: Identity, *, since: int = 0, limit: int = 100, index: str | None = None
@@ -52,7 +55,7 @@ class AuditService:
             batch = await self._metadata.changes_since(start, end - start)
             found += [c for c in reversed(batch) if c.serial <= end and index in (None, c.index)]
             end = start
-        return found[:limit]
+        return [_shown(c) for c in found[:limit]]
 
     async def newest(
         self, identity: Identity, *, before: int | None = None, limit: int = 200
@@ -66,3 +69,9 @@ class AuditService:
         since = max(0, end - 1 - limit)
         changes = await self.changes(identity, since=since, limit=limit)
         return [c for c in changes if c.serial < end][::-1], (since + 1 if since > 0 else None)
+
+
+def _shown(change: Change) -> Change:
+    """The change as administrators see it: the log keeps an index's settings as they
+    were, its upstream's password too, which no page, answer or command shows."""
+    return replace(change, detail=mask_text(change.detail)) if change.detail else change

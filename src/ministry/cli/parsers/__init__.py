@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ministry.settings import Settings
 
-__all__ = ["Common", "Run"]
+__all__ = ["Common", "Run", "add_json_flag"]
 
 #: Adds the flags every command takes (``ministry.cli.options.add_common_options``).
 Common = Callable[[argparse.ArgumentParser], None]
@@ -31,3 +31,12 @@ class Run:
         implementation = getattr(importlib.import_module(self.module), self.function)
         status: int = implementation(settings, arguments)
         return status
+
+
+def add_json_flag(
+    parser: argparse.ArgumentParser, shape: str = "one JSON array of objects"
+) -> None:
+    """``--json`` for a command that lists things: scripts get stable keys instead of a
+    table whose columns and widths may change (docs/operations.md names the keys)."""
+    text = f"print {shape}, for scripts, instead of text for people"
+    parser.add_argument("--json", action="store_true", help=text)

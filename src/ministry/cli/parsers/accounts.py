@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ministry.cli.parsers import Common, Run
+from ministry.cli.parsers import Common, Run, add_json_flag
 
 __all__ = ["register"]
 
@@ -25,13 +25,13 @@ def _register_users(commands: Any, common: Common) -> None:
     )
     add = users.add_parser("add", help="create a user (asks for the password)")
     common(add)
-    add.add_argument("name")
+    add.add_argument("name", help="the new user's name")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--admin", action="store_true", help="make the user a server administrator")
     add.set_defaults(run=Run(_IMPLEMENTATION, "add_user"))
     update = users.add_parser("update", help="change a user's password, role or state")
     common(update)
-    update.add_argument("name")
+    update.add_argument("name", help="the user to change")
     update.add_argument("--password", action="store_true", help="ask for a new password")
     update.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     update.add_argument("--admin", action=argparse.BooleanOptionalAction, help="server admin role")
@@ -41,6 +41,7 @@ def _register_users(commands: Any, common: Common) -> None:
     update.set_defaults(run=Run(_IMPLEMENTATION, "update_user"))
     listing = users.add_parser("list", help="list users")
     common(listing)
+    add_json_flag(listing)
     listing.set_defaults(run=Run(_IMPLEMENTATION, "list_users"))
 
 
@@ -61,6 +62,7 @@ def _register_tokens(commands: Any, common: Common) -> None:
     listing = tokens.add_parser("list", help="list a user's tokens (never their secrets)")
     common(listing)
     listing.add_argument("name", help="the user whose tokens to list")
+    add_json_flag(listing)
     listing.set_defaults(run=Run(_IMPLEMENTATION, "list_tokens"))
     revoke = tokens.add_parser("revoke", help="revoke a token for good")
     common(revoke)
@@ -76,14 +78,15 @@ def _register_groups(commands: Any, common: Common) -> None:
     for action, text in (("create", "create a group"), ("delete", "delete a group")):
         parser = groups.add_parser(action, help=text)
         common(parser)
-        parser.add_argument("group")
+        parser.add_argument("group", help="the group's name, without the @")
         parser.set_defaults(run=Run(_IMPLEMENTATION, "change_group"))
     for action, text in (("add", "add users to a group"), ("remove", "remove users from it")):
         parser = groups.add_parser(action, help=text)
         common(parser)
-        parser.add_argument("group")
-        parser.add_argument("users", nargs="+")
+        parser.add_argument("group", help="the group's name, without the @")
+        parser.add_argument("users", nargs="+", metavar="USER", help="one or more user names")
         parser.set_defaults(run=Run(_IMPLEMENTATION, "change_group"))
     listing = groups.add_parser("list", help="list groups and their members")
     common(listing)
+    add_json_flag(listing)
     listing.set_defaults(run=Run(_IMPLEMENTATION, "list_groups"))

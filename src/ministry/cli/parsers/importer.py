@@ -18,7 +18,10 @@ def register(commands: Any, common: Common) -> None:
     )
     common(parser)
     parser.add_argument(
-        "directory", type=Path, nargs="?", help="searched recursively for .whl and .tar.gz"
+        "directory",
+        type=Path,
+        nargs="?",
+        help="a directory searched recursively for .whl and .tar.gz files (left out with --bundle)",
     )
     parser.add_argument(
         "--bundle", type=Path, metavar="FILE", help="a file written by 'ministry export --bundle'"

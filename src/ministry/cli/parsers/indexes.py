@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ministry.cli.parsers import Common, Run
+from ministry.cli.parsers import Common, Run, add_json_flag
 
 __all__ = ["given_settings", "register"]
 
@@ -76,18 +76,19 @@ def register(commands: Any, common: Common) -> None:
     create.set_defaults(run=Run(_IMPLEMENTATION, "create_index"))
     update = indexes.add_parser("update", help="change settings of an index")
     common(update)
-    update.add_argument("name")
+    update.add_argument("name", help="the index to change")
     _settings_arguments(update)
     update.set_defaults(run=Run(_IMPLEMENTATION, "update_index"))
     show = indexes.add_parser("show", help="print an index's settings as JSON")
     common(show)
-    show.add_argument("name")
+    show.add_argument("name", help="the index to show")
     show.set_defaults(run=Run(_IMPLEMENTATION, "show_index"))
     listing = indexes.add_parser("list", help="list indexes")
     common(listing)
+    add_json_flag(listing)
     listing.set_defaults(run=Run(_IMPLEMENTATION, "list_indexes"))
     delete = indexes.add_parser("delete", help="delete an index")
     common(delete)
-    delete.add_argument("name")
+    delete.add_argument("name", help="the index to delete")
     delete.add_argument("--force", action="store_true", help="even if it holds projects")
     delete.set_defaults(run=Run(_IMPLEMENTATION, "delete_index"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.cli.parsers import Common, Run
+from ministry.cli.parsers import Common, Run, add_json_flag
 from ministry.core.models import DEFAULT_INDEX
 
 __all__ = ["register"]
@@ -31,7 +31,7 @@ def register(commands: Any, common: Common) -> None:
     for action, text in _ACTIONS.items():
         parser = commands.add_parser(action, help=text)
         common(parser)
-        parser.add_argument("project")
+        parser.add_argument("project", help="the project's name")
         parser.add_argument("version", nargs="?", help=_VERSION[action])
         parser.add_argument("--index", default=DEFAULT_INDEX, help="default: main")
         parser.add_argument("--file", dest="filename", help="one file instead of a release")
@@ -46,4 +46,5 @@ def register(commands: Any, common: Common) -> None:
         metavar="N",
     )  # fmt: skip
     log.add_argument("--index", help="only changes of this index (an error if there is none)")
+    add_json_flag(log)
     log.set_defaults(run=Run(_IMPLEMENTATION, "show_log"))

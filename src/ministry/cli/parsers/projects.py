@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.cli.parsers import Common, Run
+from ministry.cli.parsers import Common, Run, add_json_flag
 from ministry.core.models import DEFAULT_INDEX, RoleName
 
 __all__ = ["register"]
@@ -25,13 +25,14 @@ def register(commands: Any, common: Common) -> None:
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
     owners = projects.add_parser("owners", help="list a project's owners and maintainers")
     common(owners)
-    owners.add_argument("project")
+    owners.add_argument("project", help="the project's name")
     owners.add_argument("--index", default=DEFAULT_INDEX, help="default: main")
+    add_json_flag(owners, "one JSON object with the lists 'owners' and 'maintainers'")
     owners.set_defaults(run=Run(_IMPLEMENTATION, "show_roles"))
     for action, (change, role, text) in _CHANGES.items():
         parser = projects.add_parser(action, help=text)
         common(parser)
-        parser.add_argument("project")
+        parser.add_argument("project", help="the project's name")
         parser.add_argument("principal", metavar="PRINCIPAL", help="a user name or @group")
         parser.add_argument("--index", default=DEFAULT_INDEX, help="default: main")
         parser.set_defaults(run=Run(_IMPLEMENTATION, "change_role"), change=change, role=role)

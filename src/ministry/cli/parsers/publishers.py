@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.cli.parsers import Common, Run
+from ministry.cli.parsers import Common, Run, add_json_flag
 from ministry.core.models import DEFAULT_INDEX
 
 __all__ = ["register"]
@@ -38,6 +38,7 @@ def register(commands: Any, common: Common) -> None:
     common(listed)
     listed.add_argument("project", nargs="?", help="only this project's")
     listed.add_argument("--index", default=DEFAULT_INDEX, help="default: main")
+    add_json_flag(listed)
     listed.set_defaults(run=Run(_IMPLEMENTATION, "show"))
     remove = publishers.add_parser("remove", help="stop a trusted publisher (by its id)")
     common(remove)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.core.durations import parse_expiry
-from ministry.errors import InvalidRequest
-from ministry.web.api.base import (
-    ApiHandler,
+from ministry.core.documents import (
     change_document,
+    group_document,
     token_document,
     user_document,
 )
+from ministry.core.durations import parse_expiry
+from ministry.errors import InvalidRequest
+from ministry.web.api.base import ApiHandler
 
 __all__ = [
     "GroupHandler",
@@ -149,7 +150,7 @@ class GroupsHandler(ApiHandler):
     async def get(self) -> None:
         """Every group with its members."""
         groups = await self.services.accounts.list_groups(await self.require_identity())
-        self.send({"groups": [{"name": g.name, "members": list(g.members)} for g in groups]})
+        self.send({"groups": [group_document(g) for g in groups]})
 
     async def post(self) -> None:
         """Create a group from ``{"name"}``."""

@@ -3,60 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
-from ministry.core.models import Change, Token, User
 from ministry.errors import InvalidRequest
 from ministry.web.base import BaseHandler
 from ministry.web.crosssite import require_json
 
-__all__ = ["ApiHandler", "change_document", "token_document", "user_document"]
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def user_document(user: User) -> dict[str, Any]:
-    """A user as the API shows it (never the password hash)."""
-    return {
-        "name": user.name,
-        "admin": user.is_admin,
-        "disabled": user.disabled,
-        "created": _time(user.created),
-    }
-
-
-def token_document(token: Token) -> dict[str, Any]:
-    """A token as the API shows it (never its secret or hash)."""
-    return {
-        "id": token.token_id,
-        "user": token.user,
-        "description": token.description,
-        "index": token.index,
-        "projects": list(token.projects),
-        "created": _time(token.created),
-        "expires": _time(token.expires),
-        "last_used": _time(token.last_used),
-        "revoked": token.revoked,
-    }
-
-
-def change_document(change: Change) -> dict[str, Any]:
-    """An audit-log entry."""
-    return {
-        "serial": change.serial,
-        "time": _time(change.time),
-        "actor": change.actor,
-        "address": change.address,
-        "action": change.action,
-        "index": change.index or None,
-        "project": change.project,
-        "version": change.version,
-        "filename": change.filename,
-        "detail": change.detail,
-    }
+__all__ = ["ApiHandler"]
 
 
 class ApiHandler(BaseHandler):

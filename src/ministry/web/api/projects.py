@@ -3,24 +3,13 @@ project, and which CI workflows publish it."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from ministry.core.models import ProjectRole, RoleName
-from ministry.core.trusted_publishing import PROVIDERS, Provider, TrustedPublisher
+from ministry.core.documents import publisher_document, roles_document
+from ministry.core.models import RoleName
+from ministry.core.trusted_publishing import PROVIDERS, Provider
 from ministry.errors import InvalidRequest, NotFound
 from ministry.web.api.indexes import TargetHandler
 
 __all__ = ["PublisherHandler", "PublishersHandler", "RoleHandler", "RolesHandler"]
-
-
-def roles_document(index: str, project: str, roles: list[ProjectRole]) -> dict[str, Any]:
-    """Who owns and who maintains a project (no owners: the index's admins decide)."""
-    return {
-        "index": index,
-        "project": project,
-        "owners": [r.principal for r in roles if r.role == "owner"],
-        "maintainers": [r.principal for r in roles if r.role == "maintainer"],
-    }
 
 
 class RolesHandler(TargetHandler):
@@ -52,23 +41,6 @@ class RoleHandler(TargetHandler):
         role: RoleName = "owner" if kind == "owners" else "maintainer"
         roles = await self.services.ownership.remove(identity, index, name, principal, role)
         self.send(roles_document(index, name, roles))
-
-
-def publisher_document(publisher: TrustedPublisher) -> dict[str, Any]:
-    """A trusted publisher as the API shows it."""
-    return {
-        "id": publisher.publisher_id,
-        "index": publisher.index,
-        "project": publisher.project,
-        "provider": publisher.provider,
-        "repository": publisher.repository,
-        "workflow": publisher.workflow,
-        "environment": publisher.environment,
-        "issuer": publisher.issuer,
-        "owner": publisher.owner,
-        "added_by": publisher.added_by,
-        "created": publisher.created.isoformat(),
-    }
 
 
 class PublishersHandler(TargetHandler):
