@@ -23,7 +23,7 @@ def register(commands: Any, common: Common) -> None:
         ),
     )
     common(parser)
-    parser.add_argument("project")
+    parser.add_argument("project", help="the project's name")
     parser.add_argument("version", help="the release to promote (any spelling of it)")
     parser.add_argument("--from", dest="source", required=True, metavar="INDEX",
                         help="the hosted index that has the release")  # fmt: skip
