@@ -179,17 +179,24 @@ class GroupHandler(ApiHandler):
 
 
 class LogHandler(ApiHandler):
-    """The audit log (``?since=SERIAL&limit=N&index=NAME``), for administrators."""
+    """The audit log (``?since=SERIAL&limit=N&index=NAME&order=newest``), for administrators."""
 
     async def get(self) -> None:
-        """Changes after ``since``, oldest first."""
+        """Changes after ``since``, oldest first; with ``order=newest`` the newest
+        ``limit`` of them, newest first (what ``ministry log`` shows)."""
         identity = await self.require_identity()
         try:
             since = int(self.get_query_argument("since", "0"))
             limit = int(self.get_query_argument("limit", "100"))
         except ValueError as exc:
             raise InvalidRequest("'since' and 'limit' must be whole numbers.") from exc
-        changes = await self.services.audit.changes(
-            identity, since=since, limit=limit, index=self.get_query_argument("index", None)
-        )
+        order = self.get_query_argument("order", "oldest")
+        if order not in ("oldest", "newest"):
+            raise InvalidRequest("'order' is 'oldest' or 'newest'.")
+        index = self.get_query_argument("index", None)
+        read = self.services.audit.latest if order == "newest" else self.services.audit.changes
+        changes = await read(identity, since=since, limit=limit, index=index)
+        if not changes and index is not None:
+            # A deleted index keeps its changes; a name that never was one is a mistake.
+            await self.services.indexes.get(index)
         self.send({"changes": [change_document(c) for c in changes]})
