@@ -107,7 +107,6 @@ class RemoteAdmin:
             base_url=base + "/-/api/",
             auth=credentials(base, environ),
             timeout=_TIMEOUT,
-            trust_env=False,  # a proxy variable must not reroute the password
             headers={"Accept": "application/json"},
         )
         return cls(client, base)
