@@ -207,3 +207,30 @@ def test_no_credentials(rig: dict[str, Any], tmp_path: Path) -> None:
 def test_disable_locally(rig: dict[str, Any]) -> None:
     assert local(rig, "user", "disable", "bob").stdout == "User 'bob' updated (disabled).\n"
     assert local(rig, "user", "enable", "bob").stdout == "User 'bob' updated (user).\n"
+
+
+def test_removing_users(rig: dict[str, Any]) -> None:
+    for name in ("dave", "erin"):
+        added = remote(rig, "user", "add", name, "--password-stdin", stdin=f"{name}-password-4\n")
+        assert added.returncode == 0, added.stderr
+    made = remote(rig, "token", "create", "erin")
+    assert made.returncode == 0, made.stderr
+    assert remote(rig, "index", "create", "grants", "--readers", "dave").returncode == 0
+    url = rig["server"].url
+    line = failed(remote(rig, "user", "remove", "dave"))
+    assert line == (
+        f"ministry: The server at {url} answered 409: User 'dave' is still named in the "
+        "readers of index grants: take those rights away first, or disable the user instead."
+    )
+    line = failed(remote(rig, "user", "remove", "alice"))
+    assert line.endswith("answered 400: You cannot remove yourself; another administrator can.")
+    line = failed(remote(rig, "user", "remove", "erin", MINISTRY_USER="bob", MINISTRY_PASSWORD=BOB))
+    assert line.endswith("answered 403: Only server administrators may remove users.")
+    removed = remote(rig, "user", "remove", "erin")
+    assert removed.stdout == "User 'erin' removed, with their tokens and group memberships.\n"
+    assert '"name": "erin"' not in local(rig, "user", "list", "--json").stdout
+    line = failed(local(rig, "token", "list", "erin"))
+    assert line == "ministry: No user 'erin'."
+    assert remote(rig, "index", "update", "grants", "--readers", "").returncode == 0
+    here = local(rig, "user", "remove", "dave")
+    assert here.stdout == "User 'dave' removed, with their tokens and group memberships.\n"

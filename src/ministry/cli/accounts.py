@@ -23,6 +23,7 @@ __all__ = [
     "list_groups",
     "list_tokens",
     "list_users",
+    "remove_user",
     "revoke_token",
     "switch_user",
     "update_user",
@@ -101,6 +102,13 @@ def switch_user(settings: Settings, arguments: argparse.Namespace) -> int:
         arguments.name, password=None, admin=None, disabled=disabled
     )
     _print_updated(user)
+    return 0
+
+
+def remove_user(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Delete a user with their tokens and group memberships."""
+    admin_for(settings, arguments).remove_user(arguments.name)
+    print(f"User {arguments.name!r} removed, with their tokens and group memberships.")
     return 0
 
 

@@ -44,6 +44,10 @@ class Admin(Protocol):
         """Change what is not None."""
         ...
 
+    def remove_user(self, name: str) -> None:
+        """Delete a user with their tokens and group memberships."""
+        ...
+
     def list_tokens(self, user: str) -> list[Document]:
         """A user's tokens, without secrets."""
         ...
@@ -156,6 +160,14 @@ class LocalAdmin:
             return user_document(user)
 
         return self._run(work)
+
+    def remove_user(self, name: str) -> None:
+        """Delete a user with their tokens and group memberships."""
+
+        async def work(services: Services) -> None:
+            await services.accounts.remove_user(local_admin(), name)
+
+        self._run(work)
 
     def list_tokens(self, user: str) -> list[Document]:
         """A user's tokens, without secrets."""

@@ -143,6 +143,10 @@ class RemoteAdmin:
         body = {key: value for key, value in given.items() if value is not None}
         return dict(self._call("PATCH", _path("users", name), json=body))
 
+    def remove_user(self, name: str) -> None:
+        """Delete a user with their tokens and group memberships."""
+        self._call("DELETE", _path("users", name))
+
     def list_tokens(self, user: str) -> list[Document]:
         """A user's tokens, without secrets."""
         return list(self._call("GET", _path("users", user, "tokens"))["tokens"])

@@ -46,6 +46,17 @@ def _register_users(commands: Any, common: Common) -> None:
         common(switch)
         switch.add_argument("name", help="the user")
         switch.set_defaults(run=Run(_IMPLEMENTATION, "switch_user"), switch=action)
+    remove = users.add_parser(
+        "remove",
+        help="delete a user with their tokens and group memberships",
+        description="Delete a user with their tokens, sessions and group memberships. "
+        "Refused while an index's permissions, a project's roles or a trusted publisher "
+        "still name them (a new user of the same name would get those rights): take "
+        "those away first, or use 'user disable'.",
+    )
+    common(remove)
+    remove.add_argument("name", help="the user to remove")
+    remove.set_defaults(run=Run(_IMPLEMENTATION, "remove_user"))
     listing = users.add_parser("list", help="list users")
     common(listing)
     add_json_flag(listing)

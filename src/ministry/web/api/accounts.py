@@ -87,7 +87,7 @@ class UsersHandler(ApiHandler):
 
 
 class UserHandler(ApiHandler):
-    """One user: see them, change their password, role or disabled flag."""
+    """One user: see them, change their password, role or disabled flag, remove them."""
 
     async def get(self, user: str) -> None:
         """The user (themselves or an administrator)."""
@@ -106,6 +106,12 @@ class UserHandler(ApiHandler):
             disabled=_flag(body, "disabled"),
         )
         self.send(user_document(changed))
+
+    async def delete(self, user: str) -> None:
+        """Remove the user with their tokens and group memberships (server administrators;
+        409 while a right still names them)."""
+        await self.services.accounts.remove_user(await self.require_identity(), user)
+        self.done()
 
 
 class TokensHandler(ApiHandler):
