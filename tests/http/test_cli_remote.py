@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +236,41 @@ def test_removing_users(rig: dict[str, Any]) -> None:
     assert remote(rig, "index", "update", "grants", "--readers", "").returncode == 0
     here = local(rig, "user", "remove", "dave")
     assert here.stdout == "User 'dave' removed, with their tokens and group memberships.\n"
+
+
+class _NotMinistry(BaseHTTPRequestHandler):
+    """A web server that is not Ministry: a redirect under /moved, a page elsewhere."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/moved"):
+            self.send_response(301)
+            self.send_header("Location", "https://pypi.example/")
+            self.end_headers()
+            return
+        body = b"<html>a wiki</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args
+
+
+def test_a_server_that_is_not_ministry(rig: dict[str, Any]) -> None:
+    """A wrong address is one line; a redirect is not followed with the password."""
+    other = ThreadingHTTPServer(("127.0.0.1", 0), _NotMinistry)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{other.server_address[1]}"
+        line = failed(remote(rig, "user", "list", MINISTRY_URL=base))
+        assert line.endswith("did not answer as Ministry's API does: is it the address of a "
+                             "Ministry server?")  # fmt: skip
+        line = failed(remote(rig, "user", "list", MINISTRY_URL=base + "/moved"))
+        assert line.endswith("answered 301, a redirect to https://pypi.example/: give that "
+                             "address as --url.")  # fmt: skip
+    finally:
+        other.shutdown()
+        other.server_close()

@@ -120,11 +120,26 @@ class RemoteAdmin:
                 f"Cannot reach the server at {self._url}: {type(exc).__name__}"
                 f"{': ' + str(exc) if str(exc) else ''}."
             ) from exc
-        if response.status_code >= 400:
+        status = response.status_code
+        if response.is_redirect:
+            # Not followed: the password would go wherever the redirect points.
             raise MinistryError(
-                f"The server at {self._url} answered {response.status_code}: {_message(response)}"
+                f"The server at {self._url} answered {status}, a redirect to "
+                f"{response.headers.get('Location', '?')[:200]}: give that address as --url."
             )
-        return response.json() if response.content else None
+        if status >= 400:
+            raise MinistryError(
+                f"The server at {self._url} answered {status}: {_message(response)}"
+            )
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise MinistryError(
+                f"The server at {self._url} did not answer as Ministry's API does: is it the "
+                "address of a Ministry server?"
+            ) from exc
 
     def list_users(self) -> list[Document]:
         """Every user."""
