@@ -274,3 +274,41 @@ def test_a_server_that_is_not_ministry(rig: dict[str, Any]) -> None:
     finally:
         other.shutdown()
         other.server_close()
+
+
+def test_publishers(rig: dict[str, Any]) -> None:
+    added = remote(
+        rig, "publisher", "add", PROJECT, "--github", "acme/remote", "--workflow", "release.yml"
+    )
+    assert added.returncode == 0, added.stderr
+    publisher_id = added.stdout.split()[0]
+    assert added.stdout.startswith(f"{publisher_id}  main/{PROJECT}  github:acme/remote ")
+    for listing in (["publisher", "list"], ["publisher", "list", PROJECT, "--json"]):
+        here, there = local(rig, *listing), remote(rig, *listing)
+        assert there.returncode == 0, there.stderr
+        assert publisher_id in there.stdout
+        assert there.stdout == here.stdout
+    line = failed(
+        remote(rig, "publisher", "add", "acme-new", "--github", "acme/new", "--workflow",
+               "release.yml", "--owner", "bob")
+    )  # fmt: skip
+    assert line.startswith("ministry: --owner works only on the server's machine")
+    removed = remote(rig, "publisher", "remove", publisher_id)
+    assert removed.stdout == "removed " + added.stdout
+    assert publisher_id not in local(rig, "publisher", "list").stdout
+    line = failed(remote(rig, "publisher", "remove", publisher_id))
+    assert line.endswith(f"answered 404: No trusted publisher {publisher_id!r}.")
+
+
+def test_removal_from_another_site_is_refused(rig: dict[str, Any]) -> None:
+    """A page of another site cannot make an administrator's browser remove a user."""
+    added = remote(rig, "user", "add", "frank", "--password-stdin", stdin="frank-password-5\n")
+    assert added.returncode == 0, added.stderr
+    with rig["server"].client() as client:
+        for where in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            answer = client.delete("/-/api/users/frank", headers=where, auth=("alice", ALICE))
+            assert answer.status_code == 403
+            answer = client.delete("/-/api/publishers/0123456789ab", headers=where,
+                                   auth=("alice", ALICE))  # fmt: skip
+            assert answer.status_code == 403
+    assert '"name": "frank"' in local(rig, "user", "list", "--json").stdout

@@ -14,9 +14,16 @@ from typing import Any, Protocol, TypeVar
 from packaging.utils import canonicalize_name
 
 from ministry.cli.runtime import local_admin, with_services
-from ministry.core.documents import change_document, group_document, token_document, user_document
+from ministry.core.documents import (
+    change_document,
+    group_document,
+    publisher_document,
+    token_document,
+    user_document,
+)
 from ministry.core.durations import parse_expiry
 from ministry.core.index_settings import index_settings, new_index, settings_document
+from ministry.core.trusted_publishing import project_named
 from ministry.settings import Settings
 from ministry.wiring import Services
 
@@ -104,6 +111,19 @@ class Admin(Protocol):
 
     def promote(self, source: str, project: str, version: str, target: str) -> list[Document]:
         """Promote a release: each file's ``filename``, ``sha256`` and ``created``."""
+        ...
+
+    def add_publisher(self, index: str, project: str, given: Mapping[str, Any]) -> Document:
+        """Add a trusted publisher: ``provider``, ``repository``, ``workflow``,
+        ``environment``, ``issuer`` and (locally only) ``owner``."""
+        ...
+
+    def list_publishers(self, index: str, project: str | None) -> list[Document]:
+        """The publishers of an index, or of one project."""
+        ...
+
+    def remove_publisher(self, publisher_id: str) -> Document:
+        """Stop a publisher; it as it was."""
         ...
 
 
@@ -318,5 +338,42 @@ class LocalAdmin:
                 {"filename": r.file.filename, "sha256": r.file.sha256, "created": r.created}
                 for r in results
             ]
+
+        return self._run(work)
+
+    def add_publisher(self, index: str, project: str, given: Mapping[str, Any]) -> Document:
+        """Add a trusted publisher, as the local administrator."""
+
+        async def work(services: Services) -> Document:
+            publisher = await services.publishers.add(
+                local_admin(),
+                index,
+                project_named(project),
+                given["provider"],
+                given["repository"],
+                given["workflow"],
+                environment=given["environment"],
+                issuer=given["issuer"],
+                owner=given["owner"],
+            )
+            return publisher_document(publisher)
+
+        return self._run(work)
+
+    def list_publishers(self, index: str, project: str | None) -> list[Document]:
+        """The publishers of an index, or of one project."""
+
+        async def work(services: Services) -> list[Document]:
+            name = project_named(project) if project else None
+            found = await services.publishers.list(local_admin(), index, name)
+            return [publisher_document(p) for p in found]
+
+        return self._run(work)
+
+    def remove_publisher(self, publisher_id: str) -> Document:
+        """Stop a publisher; it as it was."""
+
+        async def work(services: Services) -> Document:
+            return publisher_document(await services.publishers.remove(local_admin(), publisher_id))
 
         return self._run(work)

@@ -247,3 +247,31 @@ class RemoteAdmin:
             f"/releases/{_path(version)}/promote"
         )
         return list(self._call("POST", path, json={"to": target})["files"])
+
+    def add_publisher(self, index: str, project: str, given: Mapping[str, Any]) -> Document:
+        """Add a trusted publisher; the first publish of a new project makes the caller
+        its owner (``--owner`` is for the server's machine)."""
+        if given["owner"] is not None:
+            raise InvalidRequest(
+                "--owner works only on the server's machine; through --url the first "
+                "publish of a new project makes you its owner."
+            )
+        body = {
+            given["provider"]: given["repository"],
+            "workflow": given["workflow"],
+            "environment": given["environment"],
+            "issuer": given["issuer"],
+        }
+        path = f"indexes/{_path(*index.split('/'))}/projects/{_path(project)}/publishers"
+        return dict(self._call("POST", path, json=body))
+
+    def list_publishers(self, index: str, project: str | None) -> list[Document]:
+        """The publishers of an index, or of one project."""
+        if project:
+            path = f"indexes/{_path(*index.split('/'))}/projects/{_path(project)}/publishers"
+            return list(self._call("GET", path))
+        return list(self._call("GET", "publishers", params={"index": index}))
+
+    def remove_publisher(self, publisher_id: str) -> Document:
+        """Stop a publisher; it as it was."""
+        return dict(self._call("DELETE", _path("publishers", publisher_id)))
