@@ -312,3 +312,18 @@ def test_removal_from_another_site_is_refused(rig: dict[str, Any]) -> None:
                                    auth=("alice", ALICE))  # fmt: skip
             assert answer.status_code == 403
     assert '"name": "frank"' in local(rig, "user", "list", "--json").stdout
+
+
+def test_project_roles(rig: dict[str, Any]) -> None:
+    added = remote(rig, "project", "add-maintainer", PROJECT, "@team")
+    assert added.returncode == 0, added.stderr
+    assert "maintainers: @team" in added.stdout
+    for listing in (["project", "owners", PROJECT], ["project", "owners", PROJECT, "--json"]):
+        here, there = local(rig, *listing), remote(rig, *listing)
+        assert there.returncode == 0, there.stderr
+        assert there.stdout == here.stdout
+    removed = remote(rig, "project", "remove-maintainer", PROJECT, "@team")
+    assert removed.stdout.endswith("maintainers: none\n")
+    line = failed(remote(rig, "project", "add-owner", PROJECT, "bob", MINISTRY_USER="bob",
+                         MINISTRY_PASSWORD=BOB))  # fmt: skip
+    assert line.startswith(f"ministry: The server at {rig['server'].url} answered 403: ")

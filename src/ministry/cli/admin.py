@@ -18,11 +18,13 @@ from ministry.core.documents import (
     change_document,
     group_document,
     publisher_document,
+    roles_document,
     token_document,
     user_document,
 )
 from ministry.core.durations import parse_expiry
 from ministry.core.index_settings import index_settings, new_index, settings_document
+from ministry.core.models import RoleName
 from ministry.core.trusted_publishing import project_named
 from ministry.settings import Settings
 from ministry.wiring import Services
@@ -111,6 +113,16 @@ class Admin(Protocol):
 
     def promote(self, source: str, project: str, version: str, target: str) -> list[Document]:
         """Promote a release: each file's ``filename``, ``sha256`` and ``created``."""
+        ...
+
+    def roles(self, index: str, project: str) -> Document:
+        """A project's ``owners`` and ``maintainers``."""
+        ...
+
+    def change_role(
+        self, change: str, index: str, project: str, principal: str, role: RoleName
+    ) -> Document:
+        """``add`` or ``remove`` a role; the roles after the change."""
         ...
 
     def add_publisher(self, index: str, project: str, given: Mapping[str, Any]) -> Document:
@@ -375,5 +387,29 @@ class LocalAdmin:
 
         async def work(services: Services) -> Document:
             return publisher_document(await services.publishers.remove(local_admin(), publisher_id))
+
+        return self._run(work)
+
+    def roles(self, index: str, project: str) -> Document:
+        """A project's ``owners`` and ``maintainers``."""
+        name = canonicalize_name(project)
+
+        async def work(services: Services) -> Document:
+            return roles_document(index, name, await services.ownership.roles(index, name))
+
+        return self._run(work)
+
+    def change_role(
+        self, change: str, index: str, project: str, principal: str, role: RoleName
+    ) -> Document:
+        """``add`` or ``remove`` a role, as the local administrator; the roles after."""
+        name = canonicalize_name(project)
+
+        async def work(services: Services) -> Document:
+            ownership = services.ownership
+            act = ownership.add if change == "add" else ownership.remove
+            return roles_document(
+                index, name, await act(local_admin(), index, name, principal, role)
+            )
 
         return self._run(work)

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from ministry.cli.admin import Document
+from ministry.core.models import RoleName
 from ministry.errors import InvalidRequest, MinistryError
 
 __all__ = ["RemoteAdmin", "check_url", "credentials"]
@@ -275,3 +276,18 @@ class RemoteAdmin:
     def remove_publisher(self, publisher_id: str) -> Document:
         """Stop a publisher; it as it was."""
         return dict(self._call("DELETE", _path("publishers", publisher_id)))
+
+    def roles(self, index: str, project: str) -> Document:
+        """A project's ``owners`` and ``maintainers``."""
+        path = f"indexes/{_path(*index.split('/'))}/projects/{_path(project)}/roles"
+        return dict(self._call("GET", path))
+
+    def change_role(
+        self, change: str, index: str, project: str, principal: str, role: RoleName
+    ) -> Document:
+        """``add`` (PUT) or ``remove`` (DELETE) a role; the roles after the change."""
+        path = (
+            f"indexes/{_path(*index.split('/'))}/projects/{_path(project)}/{role}s/"
+            f"{_path(principal)}"
+        )
+        return dict(self._call("PUT" if change == "add" else "DELETE", path))
