@@ -394,6 +394,31 @@ def test_users_and_tokens(metadata: MetadataStore) -> None:
     assert [u.name for u in run(metadata.list_users())] == ["alice"]
 
 
+def test_removing_a_user_takes_their_tokens_and_memberships(metadata: MetadataStore) -> None:
+    """A removed user leaves no token to log in with and no group membership behind; the
+    name is free again, and the removal is a change."""
+    when = datetime(2026, 5, 6, tzinfo=UTC)
+    for name in ("alice", "bob"):
+        run(metadata.add_user(User(name, "$argon2id$x", when), Actor("cli")))
+    token = Token("0123456789abcdef", "bob", "hash", when, "ci")
+    run(metadata.add_token(token, Actor("cli")))
+    run(metadata.touch_token(token.token_id, when))
+    run(metadata.create_group("devs", Actor("cli")))
+    run(metadata.set_group_members("devs", ["alice", "bob"], [], Actor("cli")))
+    before = run(metadata.last_serial())
+    run(metadata.remove_user("bob", Actor("cli")))
+    assert run(metadata.last_serial()) == before + 1
+    assert run(metadata.changes_since(before))[0].action == "remove-user"
+    assert run(metadata.get_user("bob")) is None
+    assert run(metadata.get_token(token.token_id)) is None
+    assert run(metadata.list_tokens("bob")) == []
+    assert [g.members for g in run(metadata.list_groups())] == [("alice",)]
+    with pytest.raises(NotFound):
+        run(metadata.remove_user("bob", Actor("cli")))
+    run(metadata.add_user(User("bob", "$argon2id$y", when), Actor("cli")))
+    assert run(metadata.list_tokens("bob")) == []
+
+
 def test_yank_and_unyank(metadata: MetadataStore) -> None:
     """Yanking sets a reason (possibly empty), unyanking clears it; each is a change."""
     run(metadata.add_file(dist_file("demo-1.0.tar.gz"), "demo", {}, Actor("a")))

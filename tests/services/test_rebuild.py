@@ -178,6 +178,38 @@ async def test_an_older_store_gets_what_came_after_and_keeps_what_it_has(tmp_pat
 
 
 @in_event_loop
+async def test_a_removed_user_stays_removed(tmp_path: Path) -> None:
+    """A store that came back older than a removal loses the user again, tokens and
+    memberships too; one that came back empty does not get them back."""
+    data = tmp_path / "data"
+    snapshot = tmp_path / "snapshot.sqlite3"
+    async with started_services(data) as services:
+        await services.accounts.create_user(ADMIN, "alice", "a long enough password")
+        await services.accounts.create_user(ADMIN, "bob", "another long password")
+        await services.accounts.create_group(ADMIN, "devs")
+        await services.accounts.change_members(ADMIN, "devs", add=["alice", "bob"], remove=[])
+        await services.accounts.create_token(BOB, "bob", description="ci")
+        copy_database(data / "ministry.sqlite3", snapshot)
+        await services.accounts.remove_user(ADMIN, "bob")
+    copy_database(snapshot, data / "ministry.sqlite3")
+    async with started_services(data) as services:
+        assert await services.metadata.get_user("bob") is not None
+        report = await rebuilt(services)
+        assert report.ok, report.problems
+        assert report.changed["user removed"] == 1
+        assert await services.metadata.get_user("bob") is None
+        assert await services.metadata.list_tokens("bob") == []
+        groups = await services.metadata.list_groups()
+        assert [g.members for g in groups] == [("alice",)]
+    lose_everything(data)
+    async with started_services(data) as services:
+        report = await rebuilt(services)
+        assert report.ok, report.problems
+        assert [u.name for u in await services.metadata.list_users()] == ["alice"]
+        assert await services.metadata.list_tokens("bob") == []
+
+
+@in_event_loop
 async def test_a_file_whose_blob_is_gone_is_reported_not_registered(tmp_path: Path) -> None:
     data = tmp_path / "data"
     async with started_services(data) as services:

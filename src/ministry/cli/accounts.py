@@ -5,20 +5,16 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from ministry.cli.admin import Document, admin_for
 from ministry.cli.output import print_json
-from ministry.cli.runtime import local_admin, with_services
-from ministry.core.documents import group_document, token_document, user_document
-from ministry.core.durations import parse_expiry
-from ministry.core.models import Group, Token, User
 from ministry.errors import InvalidRequest
 from ministry.settings import Settings
-from ministry.wiring import Services
 
 __all__ = [
     "add_user",
@@ -27,7 +23,9 @@ __all__ = [
     "list_groups",
     "list_tokens",
     "list_users",
+    "remove_user",
     "revoke_token",
+    "switch_user",
     "update_user",
 ]
 
@@ -48,8 +46,9 @@ def _has_terminal() -> bool:
         return False
 
 
-def _when(moment: Any) -> str:
-    return f"{moment:%Y-%m-%d %H:%M}" if moment else ""
+def _when(moment: str | None) -> str:
+    """An ISO 8601 time of a document as the tables show it, in UTC to the minute."""
+    return f"{datetime.fromisoformat(moment).astimezone(UTC):%Y-%m-%d %H:%M}" if moment else ""
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -72,54 +71,60 @@ def _read_password(from_stdin: bool) -> str:
 def add_user(settings: Settings, arguments: argparse.Namespace) -> int:
     """Create a user."""
     password = _read_password(arguments.password_stdin)
-
-    async def work(services: Services) -> User:
-        return await services.accounts.create_user(
-            local_admin(), arguments.name, password, admin=arguments.admin
-        )
-
-    with_services(settings, work, create=True)  # the first admin may come before serving
+    # The first admin may come before serving: a local store is made when there is none.
+    admin_for(settings, arguments, create=True).add_user(
+        arguments.name, password, admin=arguments.admin
+    )
     print(f"User {arguments.name!r} created.")
     return 0
+
+
+def _print_updated(user: Document) -> None:
+    state = ", ".join(["admin"] * user["admin"] + ["disabled"] * user["disabled"]) or "user"
+    print(f"User {user['name']!r} updated ({state}).")
 
 
 def update_user(settings: Settings, arguments: argparse.Namespace) -> int:
     """Change a user's password, admin role or disabled flag."""
     wants_password = arguments.password or arguments.password_stdin
     password = _read_password(arguments.password_stdin) if wants_password else None
+    user = admin_for(settings, arguments).update_user(
+        arguments.name, password=password, admin=arguments.admin, disabled=arguments.disabled
+    )
+    _print_updated(user)
+    return 0
 
-    async def work(services: Services) -> User:
-        return await services.accounts.update_user(
-            local_admin(),
-            arguments.name,
-            password=password,
-            admin=arguments.admin,
-            disabled=arguments.disabled,
-        )
 
-    user = with_services(settings, work)
-    state = ", ".join(["admin"] * user.is_admin + ["disabled"] * user.disabled) or "user"
-    print(f"User {user.name!r} updated ({state}).")
+def switch_user(settings: Settings, arguments: argparse.Namespace) -> int:
+    """``user disable`` and ``user enable``: the disabled flag alone."""
+    disabled = arguments.switch == "disable"
+    user = admin_for(settings, arguments).update_user(
+        arguments.name, password=None, admin=None, disabled=disabled
+    )
+    _print_updated(user)
+    return 0
+
+
+def remove_user(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Delete a user with their tokens and group memberships."""
+    admin_for(settings, arguments).remove_user(arguments.name)
+    print(f"User {arguments.name!r} removed, with their tokens and group memberships.")
     return 0
 
 
 def list_users(settings: Settings, arguments: argparse.Namespace) -> int:
     """Print every user."""
-
-    async def work(services: Services) -> list[User]:
-        return await services.accounts.list_users(local_admin())
-
-    users = with_services(settings, work)
+    users = admin_for(settings, arguments).list_users()
     if arguments.json:
-        print_json([user_document(user) for user in users])
+        print_json(users)
         return 0
     table = Table("user", "admin", "disabled", "created (UTC)")
     for user in users:
         table.add_row(
-            user.name,
-            "yes" if user.is_admin else "",
-            "yes" if user.disabled else "",
-            _when(user.created),
+            user["name"],
+            "yes" if user["admin"] else "",
+            "yes" if user["disabled"] else "",
+            _when(user["created"]),
         )
     Console().print(table)
     return 0
@@ -128,18 +133,13 @@ def list_users(settings: Settings, arguments: argparse.Namespace) -> int:
 def create_token(settings: Settings, arguments: argparse.Namespace) -> int:
     """Create a token and print its secret, once."""
     projects = [p.strip() for value in arguments.project for p in value.split(",") if p.strip()]
-
-    async def work(services: Services) -> tuple[Token, str]:
-        return await services.accounts.create_token(
-            local_admin(),
-            arguments.name,
-            description=arguments.description,
-            expires=parse_expiry(arguments.expires) if arguments.expires else None,
-            index=arguments.index,
-            projects=projects,
-        )
-
-    _token, secret = with_services(settings, work)
+    secret = admin_for(settings, arguments).create_token(
+        arguments.name,
+        description=arguments.description,
+        expires=arguments.expires,
+        index=arguments.index,
+        projects=projects,
+    )
     print(secret)
     print(
         "This token is shown only once. Upload with user name __token__ and this token "
@@ -151,27 +151,23 @@ def create_token(settings: Settings, arguments: argparse.Namespace) -> int:
 
 def list_tokens(settings: Settings, arguments: argparse.Namespace) -> int:
     """Print a user's tokens: what each may do, and when it was created, used, expires."""
-
-    async def work(services: Services) -> list[Token]:
-        return await services.accounts.list_tokens(local_admin(), arguments.name)
-
-    tokens = with_services(settings, work)
+    tokens = admin_for(settings, arguments).list_tokens(arguments.name)
     if arguments.json:
-        print_json([token_document(token) for token in tokens])
+        print_json(tokens)
         return 0
     table = Table("id", "description", "scope", "created", "last used", "expires", "state")
     for token in tokens:
-        scope = token.index or "all indexes"
-        if token.projects:
-            scope += ": " + ", ".join(token.projects)
+        scope = token["index"] or "all indexes"
+        if token["projects"]:
+            scope += ": " + ", ".join(token["projects"])
         table.add_row(
-            token.token_id,
-            token.description,
+            token["id"],
+            token["description"],
             scope,
-            _when(token.created),
-            _when(token.last_used) or "never",
-            _when(token.expires) or "never",
-            "revoked" if token.revoked else "live",
+            _when(token["created"]),
+            _when(token["last_used"]) or "never",
+            _when(token["expires"]) or "never",
+            "revoked" if token["revoked"] else "live",
         )
     Console(width=160).print(table)
     return 0
@@ -179,46 +175,27 @@ def list_tokens(settings: Settings, arguments: argparse.Namespace) -> int:
 
 def revoke_token(settings: Settings, arguments: argparse.Namespace) -> int:
     """Revoke a token."""
-
-    async def work(services: Services) -> None:
-        await services.accounts.revoke_token(local_admin(), arguments.name, arguments.token_id)
-
-    with_services(settings, work)
+    admin_for(settings, arguments).revoke_token(arguments.name, arguments.token_id)
     print(f"Token {arguments.token_id} of {arguments.name!r} revoked.")
     return 0
 
 
 def change_group(settings: Settings, arguments: argparse.Namespace) -> int:
     """Create, delete, add to or remove from a group."""
-
-    async def work(services: Services) -> None:
-        accounts, admin, group = services.accounts, local_admin(), arguments.group
-        if arguments.action == "create":
-            await accounts.create_group(admin, group)
-        elif arguments.action == "delete":
-            await accounts.delete_group(admin, group)
-        elif arguments.action == "add":
-            await accounts.change_members(admin, group, add=arguments.users)
-        else:
-            await accounts.change_members(admin, group, remove=arguments.users)
-
-    with_services(settings, work)
+    users = getattr(arguments, "users", [])
+    admin_for(settings, arguments).change_group(arguments.action, arguments.group, users)
     print(f"Group {arguments.group!r}: {arguments.action} done.")
     return 0
 
 
 def list_groups(settings: Settings, arguments: argparse.Namespace) -> int:
     """Print every group and its members."""
-
-    async def work(services: Services) -> list[Group]:
-        return await services.accounts.list_groups(local_admin())
-
-    groups = with_services(settings, work)
+    groups = admin_for(settings, arguments).list_groups()
     if arguments.json:
-        print_json([group_document(group) for group in groups])
+        print_json(groups)
         return 0
     table = Table("group", "members")
     for group in groups:
-        table.add_row(f"@{group.name}", ", ".join(group.members))
+        table.add_row(f"@{group['name']}", ", ".join(group["members"]))
     Console().print(table)
     return 0

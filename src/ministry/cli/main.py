@@ -113,6 +113,8 @@ def parse(
     Raises SettingsError for a bad setting or config file; argparse exits on bad usage.
     """
     arguments = build_parser().parse_args(argv)
+    # For the commands that read variables of their own (MINISTRY_URL, MINISTRY_TOKEN).
+    arguments.environ = environ
     flags = given_settings(arguments)
     path = flags["config"] or environ.get("MINISTRY_CONFIG")
     file = read_config(Path(path)) if path else None

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 
+from ministry.cli.admin import Document, admin_for
 from ministry.cli.output import print_json
-from ministry.cli.runtime import local_admin, with_services
-from ministry.core.documents import publisher_document
-from ministry.core.trusted_publishing import Provider, TrustedPublisher, project_named
+from ministry.core.trusted_publishing import TrustedPublisher
 from ministry.settings import Settings
-from ministry.wiring import Services
 
 __all__ = ["add", "remove", "show"]
 
 
-def _line(publisher: TrustedPublisher) -> str:
+def _line(document: Document) -> str:
+    publisher = TrustedPublisher(
+        publisher_id=document["id"],
+        **{key: document[key] for key in ("index", "project", "provider", "repository",
+                                          "workflow", "environment", "issuer", "owner",
+                                          "added_by")},
+        created=datetime.fromisoformat(document["created"]),
+    )  # fmt: skip
     owner = f" (its first publish makes {publisher.owner} the owner)" if publisher.owner else ""
     return (
         f"{publisher.publisher_id}  {publisher.index}/{publisher.project}  "
@@ -24,35 +30,24 @@ def _line(publisher: TrustedPublisher) -> str:
 
 def add(settings: Settings, arguments: argparse.Namespace) -> int:
     """Let a workflow publish a project."""
-
-    async def work(services: Services) -> TrustedPublisher:
-        provider: Provider = "github" if arguments.github else "gitlab"
-        return await services.publishers.add(
-            local_admin(),
-            arguments.index,
-            project_named(arguments.project),
-            provider,
-            arguments.github or arguments.gitlab,
-            arguments.workflow,
-            environment=arguments.environment,
-            issuer=arguments.issuer,
-            owner=arguments.owner,
-        )
-
-    print(_line(with_services(settings, work)))
+    given = {
+        "provider": "github" if arguments.github else "gitlab",
+        "repository": arguments.github or arguments.gitlab,
+        "workflow": arguments.workflow,
+        "environment": arguments.environment,
+        "issuer": arguments.issuer,
+        "owner": arguments.owner,
+    }
+    added = admin_for(settings, arguments).add_publisher(arguments.index, arguments.project, given)
+    print(_line(added))
     return 0
 
 
 def show(settings: Settings, arguments: argparse.Namespace) -> int:
     """Print the publishers of an index, or of one project."""
-
-    async def work(services: Services) -> list[TrustedPublisher]:
-        project = project_named(arguments.project) if arguments.project else None
-        return await services.publishers.list(local_admin(), arguments.index, project)
-
-    publishers = with_services(settings, work)
+    publishers = admin_for(settings, arguments).list_publishers(arguments.index, arguments.project)
     if arguments.json:
-        print_json([publisher_document(publisher) for publisher in publishers])
+        print_json(publishers)
         return 0
     for publisher in publishers:
         print(_line(publisher))
@@ -61,9 +56,5 @@ def show(settings: Settings, arguments: argparse.Namespace) -> int:
 
 def remove(settings: Settings, arguments: argparse.Namespace) -> int:
     """Stop a publisher."""
-
-    async def work(services: Services) -> TrustedPublisher:
-        return await services.publishers.remove(local_admin(), arguments.publisher_id)
-
-    print("removed", _line(with_services(settings, work)))
+    print("removed", _line(admin_for(settings, arguments).remove_publisher(arguments.publisher_id)))
     return 0

@@ -48,6 +48,7 @@ __all__ = [
     "manifests_of_records",
     "publisher_manifest",
     "recover",
+    "removed_user_manifest",
     "roles_manifest",
     "state_manifest",
     "token_manifest",
@@ -119,6 +120,11 @@ def roles_manifest(index: str, project: str, roles: Iterable[ProjectRole]) -> Ma
 def user_manifest(user: User) -> Manifest:
     """A user, with its password hash (a bucket's readers see what Redis's readers see)."""
     return _manifest("user", (user.name,), {"user": to_record(user)})
+
+
+def removed_user_manifest(name: str) -> Manifest:
+    """A user's removal: a rebuild removes them from a store that still has them."""
+    return _manifest("user", (name,), {"name": name, "deleted": True})
 
 
 def group_manifest(name: str, group: Group | None) -> Manifest:
@@ -197,6 +203,7 @@ class Recovered:
     indexes: dict[str, tuple[IndexConfig, datetime]] = field(default_factory=dict)
     deleted_indexes: set[str] = field(default_factory=set)
     users: dict[str, User] = field(default_factory=dict)
+    removed_users: set[str] = field(default_factory=set)
     groups: dict[str, Group] = field(default_factory=dict)
     deleted_groups: set[str] = field(default_factory=set)
     tokens: dict[str, Token] = field(default_factory=dict)
@@ -243,8 +250,11 @@ class _Folding:
                 config = from_record(IndexConfig, document["config"])
                 r.indexes[config.name] = (config, datetime.fromisoformat(document["created"]))
         elif kind == "user":
-            user = from_record(User, document["user"])
-            r.users[user.name] = user
+            if document.get("deleted"):
+                r.removed_users.add(document["name"])
+            else:
+                user = from_record(User, document["user"])
+                r.users[user.name] = user
         elif kind == "group":
             if document.get("deleted"):
                 r.deleted_groups.add(document["name"])

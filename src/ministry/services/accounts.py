@@ -19,9 +19,9 @@ from argon2 import PasswordHasher
 
 from ministry.core.models import Group, Token, User
 from ministry.core.permissions import Identity, check_admin, may_see
-from ministry.errors import InvalidRequest, NotFound, PermissionDenied
+from ministry.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from ministry.services.auth import SESSION_PREFIX, TOKEN_USERNAME, format_token, hash_token
-from ministry.storage.protocols import AccountStore, IndexStore
+from ministry.storage.protocols import AccountStore, IndexStore, PackageStore, PublisherStore
 
 __all__ = ["AccountService", "AccountServiceStore", "check_username"]
 
@@ -51,8 +51,9 @@ def _check_self_or_admin(identity: Identity, user: str, what: str) -> None:
         raise PermissionDenied(f"Only {user!r} or a server administrator may {what}.")
 
 
-class AccountServiceStore(AccountStore, IndexStore, Protocol):
-    """The roles the account service uses: accounts, and the indexes a token may be limited to."""
+class AccountServiceStore(AccountStore, IndexStore, PackageStore, PublisherStore, Protocol):
+    """The roles the account service uses: accounts, the indexes a token may be limited
+    to, and the rights that name a user (which a removal must not leave behind)."""
 
 
 class AccountService:
@@ -106,6 +107,50 @@ class AccountService:
             user = replace(user, disabled=disabled)
         await self._metadata.update_user(user, identity.actor)
         return user
+
+    async def remove_user(self, identity: Identity, name: str) -> None:
+        """Delete a user with their tokens, sessions and group memberships (server
+        administrators; not themselves).
+
+        Refused while an index's permissions, a project's roles or a trusted publisher
+        still name the user: whoever later got the same name would get those rights
+        (docs/security.md, "Credentials").
+        """
+        check_admin(identity, "remove users")
+        if identity.user == name:
+            raise InvalidRequest("You cannot remove yourself; another administrator can.")
+        await self._user(name)
+        grants = await self._grants(name)
+        if grants:
+            more = f" and {len(grants) - 3} more" if len(grants) > 3 else ""
+            raise Conflict(
+                f"User {name!r} is still named in {'; '.join(grants[:3])}{more}: take those "
+                "rights away first, or disable the user instead."
+            )
+        await self._metadata.remove_user(name, identity.actor)
+
+    async def _grants(self, name: str) -> list[str]:
+        """Where a right names the user: index permissions, project roles, publishers."""
+        found: list[str] = []
+        for config in await self._metadata.list_indexes():
+            found += [
+                f"the {setting} of index {config.name}"
+                for setting in ("readers", "uploaders", "admins")
+                if name in getattr(config, setting)
+            ]
+            for project in await self._metadata.list_projects(config.name):
+                roles = await self._metadata.list_roles(config.name, project.name)
+                found += [
+                    f"the {role.role}s of {config.name}/{project.name}"
+                    for role in roles
+                    if role.principal == name
+                ]
+        found += [
+            f"trusted publisher {publisher.publisher_id} (its future owner)"
+            for publisher in await self._metadata.list_publishers()
+            if publisher.owner == name
+        ]
+        return found
 
     async def get_user(self, identity: Identity, name: str) -> User:
         """One user (themselves or a server administrator)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -30,6 +31,7 @@ from ministry.core.manifests import (
     key_of,
     publisher_manifest,
     recover,
+    removed_user_manifest,
     roles_manifest,
     state_manifest,
     token_manifest,
@@ -214,6 +216,17 @@ class JournalledStore:
         """Update the user, then write it."""
         await self._store.update_user(user, actor)
         await self._write(user_manifest(user))
+
+    async def remove_user(self, name: str, actor: Actor) -> None:
+        """Remove the user, then write their tombstone, their tokens as revoked and the
+        groups they left."""
+        tokens = await self._store.list_tokens(name)
+        groups = [group.name for group in await self._store.list_groups() if name in group.members]
+        await self._store.remove_user(name, actor)
+        await self._write(removed_user_manifest(name))
+        await self._write(*(token_manifest(replace(t, revoked=True)) for t in tokens))
+        for group in groups:
+            await self._write_group(group)
 
     async def _write_group(self, name: str) -> None:
         groups = {group.name: group for group in await self._store.list_groups()}

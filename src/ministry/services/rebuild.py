@@ -129,6 +129,10 @@ class _Rebuild:
                 else:
                     await self.store.add_user(user, REBUILD)
             self.changed("user")
+        for name in sorted(recovered.removed_users & users.keys()):
+            if self.write:
+                await self.store.remove_user(name, REBUILD)
+            self.changed("user removed")
         groups = {group.name: set(group.members) for group in await self.store.list_groups()}
         for name, group in sorted(recovered.groups.items()):
             members = groups.get(name)
@@ -146,6 +150,8 @@ class _Rebuild:
                 await self.store.delete_group(name, REBUILD)
             self.changed("group deleted")
         for token_id, token in sorted(recovered.tokens.items()):
+            if token.user in recovered.removed_users:
+                continue  # removed with their user
             stored = await self.store.get_token(token_id)
             if stored is None:
                 if self.write:

@@ -222,6 +222,10 @@ class AccountStore(Protocol):
     async def update_user(self, user: User, actor: Actor) -> None:
         """Store a user's password hash, admin role and disabled flag."""
 
+    async def remove_user(self, name: str, actor: Actor) -> None:
+        """Delete a user with their tokens (sessions too) and group memberships;
+        ``NotFound`` if there is none."""
+
     async def get_user(self, name: str) -> User | None:
         """One user by name."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ministry.settings import Settings
 
-__all__ = ["Common", "Run", "add_json_flag"]
+__all__ = ["Common", "Run", "add_json_flag", "add_remote_options", "with_remote"]
 
 #: Adds the flags every command takes (``ministry.cli.options.add_common_options``).
 Common = Callable[[argparse.ArgumentParser], None]
@@ -40,3 +40,30 @@ def add_json_flag(
     table whose columns and widths may change (docs/operations.md names the keys)."""
     text = f"print {shape}, for scripts, instead of text for people"
     parser.add_argument("--json", action="store_true", help=text)
+
+
+def add_remote_options(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--insecure`` for a command that can also run against a server
+    through its API (``ministry.cli.remote``)."""
+    parser.add_argument(
+        "--url",
+        help="do it on the server at this URL, through its API, instead of on the local "
+        "stores (env MINISTRY_URL; credentials from MINISTRY_USER and MINISTRY_PASSWORD, "
+        "MINISTRY_TOKEN or ~/.netrc)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow --url with plain http:// to another machine (the password crosses the "
+        "network unencrypted)",
+    )
+
+
+def with_remote(common: Common) -> Common:
+    """``common`` and ``--url``/``--insecure``: for the admin commands' parsers."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        common(parser)
+        add_remote_options(parser)
+
+    return add

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ministry.cli.parsers import Common, Run, add_json_flag
+from ministry.cli.parsers import Common, Run, add_json_flag, with_remote
 
 __all__ = ["register"]
 
@@ -14,6 +14,7 @@ _IMPLEMENTATION = "ministry.cli.accounts"
 
 def register(commands: Any, common: Common) -> None:
     """Add the ``user``, ``token`` and ``group`` sub-commands."""
+    common = with_remote(common)
     _register_users(commands, common)
     _register_tokens(commands, common)
     _register_groups(commands, common)
@@ -39,6 +40,23 @@ def _register_users(commands: Any, common: Common) -> None:
         "--disabled", action=argparse.BooleanOptionalAction, help="refuse all their logins"
     )
     update.set_defaults(run=Run(_IMPLEMENTATION, "update_user"))
+    for action, text in (("disable", "refuse all logins of a user"),
+                         ("enable", "let a disabled user log in again")):  # fmt: skip
+        switch = users.add_parser(action, help=text)
+        common(switch)
+        switch.add_argument("name", help="the user")
+        switch.set_defaults(run=Run(_IMPLEMENTATION, "switch_user"), switch=action)
+    remove = users.add_parser(
+        "remove",
+        help="delete a user with their tokens and group memberships",
+        description="Delete a user with their tokens, sessions and group memberships. "
+        "Refused while an index's permissions, a project's roles or a trusted publisher "
+        "still name them (a new user of the same name would get those rights): take "
+        "those away first, or use 'user disable'.",
+    )
+    common(remove)
+    remove.add_argument("name", help="the user to remove")
+    remove.set_defaults(run=Run(_IMPLEMENTATION, "remove_user"))
     listing = users.add_parser("list", help="list users")
     common(listing)
     add_json_flag(listing)

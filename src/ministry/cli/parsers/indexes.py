@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ministry.cli.parsers import Common, Run, add_json_flag
+from ministry.cli.parsers import Common, Run, add_json_flag, with_remote
 
 __all__ = ["given_settings", "register"]
 
@@ -66,6 +66,7 @@ def given_settings(arguments: argparse.Namespace) -> dict[str, Any]:
 
 def register(commands: Any, common: Common) -> None:
     """Add the ``index`` sub-commands."""
+    common = with_remote(common)
     indexes = commands.add_parser("index", help="manage indexes").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )

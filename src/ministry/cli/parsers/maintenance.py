@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.cli.parsers import Common, Run, add_json_flag
+from ministry.cli.parsers import Common, Run, add_json_flag, with_remote
 from ministry.core.models import DEFAULT_INDEX
 
 __all__ = ["register"]
@@ -28,6 +28,7 @@ _VERSION = {
 
 def register(commands: Any, common: Common) -> None:
     """Add ``yank``, ``unyank``, ``delete`` and ``log``."""
+    common = with_remote(common)
     for action, text in _ACTIONS.items():
         parser = commands.add_parser(action, help=text)
         common(parser)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.cli.parsers import Common, Run, add_json_flag
+from ministry.cli.parsers import Common, Run, add_json_flag, with_remote
 from ministry.core.models import DEFAULT_INDEX, RoleName
 
 __all__ = ["register"]
@@ -20,6 +20,7 @@ _CHANGES: dict[str, tuple[str, RoleName, str]] = {
 
 def register(commands: Any, common: Common) -> None:
     """Add the ``project`` sub-commands."""
+    common = with_remote(common)
     projects = commands.add_parser(
         "project", help="a project's owners and maintainers"
     ).add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.cli.parsers import Common, Run
+from ministry.cli.parsers import Common, Run, with_remote
 
 __all__ = ["register"]
 
 
 def register(commands: Any, common: Common) -> None:
     """Add ``promote``."""
+    common = with_remote(common)
     parser = commands.add_parser(
         "promote",
         help="publish a release of one hosted index in another (same files, no upload)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ministry.cli.parsers import Common, Run, add_json_flag
+from ministry.cli.parsers import Common, Run, add_json_flag, with_remote
 from ministry.core.models import DEFAULT_INDEX
 
 __all__ = ["register"]
@@ -14,6 +14,7 @@ _IMPLEMENTATION = "ministry.cli.publishers"
 
 def register(commands: Any, common: Common) -> None:
     """Add the ``publisher`` sub-commands."""
+    common = with_remote(common)
     publishers = commands.add_parser(
         "publisher", help="CI workflows that publish without a secret (trusted publishing)"
     ).add_subparsers(dest="action", required=True, metavar="ACTION")

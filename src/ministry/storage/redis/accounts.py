@@ -6,9 +6,12 @@ must never write back a stale copy of the token over a revocation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
+
+from redis.asyncio.client import Pipeline
 
 from ministry.core.models import Actor, Group, Token, User
 from ministry.core.records import dumps, loads
@@ -41,6 +44,30 @@ class AccountsMixin(RedisDatabase):
             flags = [user.name] + ["admin"] * user.is_admin + ["disabled"] * user.disabled
             tx.log(actor, "update-user", "", detail=" ".join(flags))
             tx.write(lambda p: p.hset(self.key("users"), user.name, dumps(user)))
+
+        await self.change(work)
+
+    async def remove_user(self, name: str, actor: Actor) -> None:
+        """Delete a user with their tokens and group memberships."""
+
+        async def work(tx: Transaction) -> None:
+            if not await tx.pipe.hexists(self.key("users"), name):
+                raise NotFound(f"No user {name!r}.")
+            token_ids = list(await tx.pipe.smembers(self.key("user-tokens", name)))
+            groups = [loads(Group, v) for v in await tx.pipe.hvals(self.key("groups"))]
+            tx.log(actor, "remove-user", "", detail=name)
+            left = [
+                replace(group, members=tuple(m for m in group.members if m != name))
+                for group in groups
+                if name in group.members
+            ]
+            for group in left:
+                tx.write(_set_field(self.key("groups"), group.name, dumps(group)))
+            if token_ids:
+                tx.write(lambda p: p.hdel(self.key("tokens"), *token_ids))
+                tx.write(lambda p: p.hdel(self.key("token-used"), *token_ids))
+            tx.write(lambda p: p.delete(self.key("user-tokens", name)))
+            tx.write(lambda p: p.hdel(self.key("users"), name))
 
         await self.change(work)
 
@@ -157,3 +184,8 @@ class AccountsMixin(RedisDatabase):
             tx.write(lambda p: p.hset(self.key("tokens"), token_id, dumps(token)))
 
         await self.change(work)
+
+
+def _set_field(key: str, name: str, value: str) -> Callable[[Pipeline], Any]:
+    """A write of one hash field, its arguments bound now (not when the loop has ended)."""
+    return lambda p: p.hset(key, name, value)

@@ -50,6 +50,20 @@ class AccountsMixin(Database):
 
         await self._run(update)
 
+    async def remove_user(self, name: str, actor: Actor) -> None:
+        """Delete a user with their tokens and group memberships."""
+
+        def remove(connection: sqlite3.Connection) -> None:
+            with self._write(connection) as c:
+                if not c.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                    raise NotFound(f"No user {name!r}.")
+                self._log(c, actor, "remove-user", "", detail=name)
+                c.execute("DELETE FROM group_members WHERE user = ?", (name,))
+                c.execute("DELETE FROM tokens WHERE user = ?", (name,))
+                c.execute("DELETE FROM users WHERE name = ?", (name,))
+
+        await self._run(remove)
+
     async def get_user(self, name: str) -> User | None:
         """One user."""
         row = await self._run(

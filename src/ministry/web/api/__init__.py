@@ -16,6 +16,8 @@ from ministry.web.api.accounts import (
 )
 from ministry.web.api.indexes import DeleteHandler, IndexesHandler, IndexHandler, YankHandler
 from ministry.web.api.projects import (
+    IndexPublishersHandler,
+    PublisherByIdHandler,
     PublisherHandler,
     PublishersHandler,
     RoleHandler,
@@ -50,6 +52,8 @@ def routes(index: str, project: str) -> list[Any]:
         (rf"/-/api/users/(?P<user>{_NAME})", UserHandler),
         (rf"/-/api/users/(?P<user>{_NAME})/tokens", TokensHandler),
         (rf"/-/api/users/(?P<user>{_NAME})/tokens/(?P<token_id>{_NAME})", TokenHandler),
+        (r"/-/api/publishers", IndexPublishersHandler),
+        (r"/-/api/publishers/(?P<publisher_id>[0-9a-f]{12})", PublisherByIdHandler),
         (r"/-/api/groups", GroupsHandler),
         (rf"/-/api/groups/(?P<group>{_NAME})", GroupHandler),
     ]

@@ -87,7 +87,7 @@ class UsersHandler(ApiHandler):
 
 
 class UserHandler(ApiHandler):
-    """One user: see them, change their password, role or disabled flag."""
+    """One user: see them, change their password, role or disabled flag, remove them."""
 
     async def get(self, user: str) -> None:
         """The user (themselves or an administrator)."""
@@ -106,6 +106,12 @@ class UserHandler(ApiHandler):
             disabled=_flag(body, "disabled"),
         )
         self.send(user_document(changed))
+
+    async def delete(self, user: str) -> None:
+        """Remove the user with their tokens and group memberships (server administrators;
+        409 while a right still names them)."""
+        await self.services.accounts.remove_user(await self.require_identity(), user)
+        self.done()
 
 
 class TokensHandler(ApiHandler):
@@ -179,17 +185,24 @@ class GroupHandler(ApiHandler):
 
 
 class LogHandler(ApiHandler):
-    """The audit log (``?since=SERIAL&limit=N&index=NAME``), for administrators."""
+    """The audit log (``?since=SERIAL&limit=N&index=NAME&order=newest``), for administrators."""
 
     async def get(self) -> None:
-        """Changes after ``since``, oldest first."""
+        """Changes after ``since``, oldest first; with ``order=newest`` the newest
+        ``limit`` of them, newest first (what ``ministry log`` shows)."""
         identity = await self.require_identity()
         try:
             since = int(self.get_query_argument("since", "0"))
             limit = int(self.get_query_argument("limit", "100"))
         except ValueError as exc:
             raise InvalidRequest("'since' and 'limit' must be whole numbers.") from exc
-        changes = await self.services.audit.changes(
-            identity, since=since, limit=limit, index=self.get_query_argument("index", None)
-        )
+        order = self.get_query_argument("order", "oldest")
+        if order not in ("oldest", "newest"):
+            raise InvalidRequest("'order' is 'oldest' or 'newest'.")
+        index = self.get_query_argument("index", None)
+        read = self.services.audit.latest if order == "newest" else self.services.audit.changes
+        changes = await read(identity, since=since, limit=limit, index=index)
+        if not changes and index is not None:
+            # A deleted index keeps its changes; a name that never was one is a mistake.
+            await self.services.indexes.get(index)
         self.send({"changes": [change_document(c) for c in changes]})

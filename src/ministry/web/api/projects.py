@@ -9,7 +9,14 @@ from ministry.core.trusted_publishing import PROVIDERS, Provider
 from ministry.errors import InvalidRequest, NotFound
 from ministry.web.api.indexes import TargetHandler
 
-__all__ = ["PublisherHandler", "PublishersHandler", "RoleHandler", "RolesHandler"]
+__all__ = [
+    "IndexPublishersHandler",
+    "PublisherByIdHandler",
+    "PublisherHandler",
+    "PublishersHandler",
+    "RoleHandler",
+    "RolesHandler",
+]
 
 
 class RolesHandler(TargetHandler):
@@ -90,3 +97,27 @@ class PublisherHandler(TargetHandler):
             raise NotFound(f"No trusted publisher {publisher_id!r} of this project.")
         await self.services.publishers.remove(identity, publisher_id)
         self.done()
+
+
+class IndexPublishersHandler(TargetHandler):
+    """``GET /-/api/publishers?index=INDEX``: the publishers of every project of an index
+    that the caller manages (what ``ministry publisher list`` shows)."""
+
+    async def get(self) -> None:
+        """The publishers, oldest first."""
+        identity = await self.require_identity()
+        index = self.get_query_argument("index", None)
+        if not index:
+            raise InvalidRequest("Name the index: /-/api/publishers?index=INDEX.")
+        found = await self.services.publishers.list(identity, index)
+        self.send([publisher_document(p) for p in found])
+
+
+class PublisherByIdHandler(TargetHandler):
+    """``DELETE /-/api/publishers/ID`` stops a publisher known by its id alone."""
+
+    async def delete(self, publisher_id: str) -> None:
+        """Remove it; the publisher as it was (its tokens stop uploading at once)."""
+        identity = await self.require_identity()
+        removed = await self.services.publishers.remove(identity, publisher_id)
+        self.send(publisher_document(removed))
