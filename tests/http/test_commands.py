@@ -228,10 +228,12 @@ def test_import_a_directory(fresh_server: Server, tmp_path: Path) -> None:
         for path in (good_wheel, good_sdist):
             assert client.get(f"/packages/imported/{path.name}").content == path.read_bytes()
         assert client.get("/packages/broken/").status_code == 404
+    refused = [line for line in first.stderr.splitlines() if line.startswith("refused ")]
+    assert len(refused) == 1 and "README" not in refused[0], first.stderr
     corrupt.unlink()
-    (source / "README.txt").unlink()
     again = fresh_server.cli("import", str(source))
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 0, again.stderr  # a README is skipped, not refused
     assert "2 already present" in again.stderr
+    assert "1 other files skipped (not a wheel or .tar.gz sdist: README.txt)" in again.stderr
     missing = fresh_server.cli("import", str(tmp_path / "nowhere"))
     assert missing.returncode == 2

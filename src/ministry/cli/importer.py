@@ -2,7 +2,8 @@
 
 Every file goes through the same checks as an upload; files that are already
 published are skipped, and refused files are listed with the reason, so the
-command can be run again safely. A bundle (``ministry export --bundle``) is
+command can be run again safely. Files that are no wheel or sdist are counted as
+skipped. A bundle (``ministry export --bundle``) is
 verified whole before anything is imported, and brings its yanks along.
 """
 
@@ -30,6 +31,8 @@ __all__ = ["run"]
 
 _SUFFIXES = (".whl", ".tar.gz")
 _CONCURRENCY = 4
+#: Skipped files named in the summary line.
+_NAMED = 5
 
 
 def run(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -49,7 +52,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
     others = [p for p in paths if not p.name.endswith(_SUFFIXES)]
     console = Console(stderr=True)
     outcomes: Counter[str] = Counter()
-    refused: list[tuple[Path, str]] = [(p, "not a wheel or .tar.gz sdist") for p in others]
+    refused: list[tuple[Path, str]] = []
 
     async def work(services: Services) -> None:
         await services.indexes.get(index)  # an unknown index stops before any file
@@ -72,15 +75,25 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
             await asyncio.gather(*(one(p) for p in candidates))
 
     with_services(settings, work, create=True)
-    _report(console, outcomes, refused)
+    _report(console, outcomes, refused, others)
     return 1 if refused else 0
 
 
-def _report(console: Console, outcomes: Counter[str], refused: list[tuple[Path, str]]) -> None:
+def _report(
+    console: Console, outcomes: Counter[str], refused: list[tuple[Path, str]], others: list[Path]
+) -> None:
+    """What was refused, then one line of counts. Files that are no distribution at all
+    (a README, an index.html a static tree has) are skipped, not refused: they say
+    nothing wrong about the store being imported, so they leave the exit status 0."""
     for path, reason in sorted(refused):
         console.print(f"refused {path}: {reason}", soft_wrap=True, markup=False, highlight=False)
     summary = ", ".join(f"{count} {what}" for what, count in sorted(outcomes.items()))
-    console.print(f"{summary or 'nothing imported'}; {len(refused)} refused", highlight=False)
+    line = f"{summary or 'nothing imported'}; {len(refused)} refused"
+    if others:
+        names = ", ".join(p.name for p in others[:_NAMED])
+        more = f" and {len(others) - _NAMED} more" if len(others) > _NAMED else ""
+        line += f"; {len(others)} other files skipped (not a wheel or .tar.gz sdist: {names}{more})"
+    console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def _bundle(settings: Settings, arguments: argparse.Namespace) -> int:
