@@ -1,8 +1,8 @@
 """The README's examples, run top to bottom on a fresh data directory, and the snippets of
 ``/-/help`` given to the clients they configure.
 
-Every ``sh`` block of README.md runs in order, in one empty working directory, as the
-README's "Examples and their test" section says: ``.venv/bin/`` is this test's
+Every ``sh`` block of README.md runs in order, in one empty working directory, as
+README.md, "Working on the code" says: ``.venv/bin/`` is this test's
 ``ministry``, ``127.0.0.1:8080`` the address of the server the examples start,
 ``PROJECT`` the project in ``dist/``, ``PASSWORD`` alice's password, and
 ``https://mirror.example.test/simple/`` a loopback upstream. A ``ministry serve`` line
@@ -19,6 +19,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import termios
@@ -88,7 +89,6 @@ class Examples:
         self.state = root / "state.sh"
         self.server: subprocess.Popen[bytes] | None = None
         self.server_log = root / "servers.log"
-        self.transcript: list[str] = []
         self.substitutions = {
             ".venv/bin/": f"{self._bin()}/",
             "127.0.0.1:8080": f"127.0.0.1:{self.port}",
@@ -170,7 +170,6 @@ class Examples:
             f"{code}\nexport -p > {self.state}\n"
         )
         status, output = on_terminal(["bash", "-c", script], self.cwd, self.environment)
-        self.transcript.append(f"$ {code}\n{output}")
         assert status == 0, f"README.md line {block.line}: exit {status}\n$ {code}\n{output}"
 
     def serve(self, command: str, block: Block) -> None:
@@ -196,7 +195,6 @@ class Examples:
             return serving in log
 
         wait_for(ready, 30.0, f"README.md line {block.line}: {command}")
-        self.transcript.append(f"$ {command} &")
 
     def stop(self) -> None:
         """Stop the running server, if any, as an operator does (SIGTERM)."""
@@ -214,8 +212,12 @@ def on_terminal(
     status and everything it wrote."""
     main, secondary = pty.openpty()
 
+    dies_with_parent = children.die_with_parent()  # support/children.py says why
+
     def controlling_terminal() -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if dies_with_parent is not None:
+            dies_with_parent()
 
     process = subprocess.Popen(
         command,
@@ -246,6 +248,9 @@ def on_terminal(
             if _PROMPT.search(output[unanswered:].decode(errors="replace")):
                 os.write(main, f"{answer}\n".encode())
                 unanswered = len(output)
+    except BaseException:  # given up on: nothing it started outlives the test
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
     finally:
         os.close(main)
     status = process.wait(timeout=_TIMEOUT)
@@ -280,7 +285,8 @@ def test_every_readme_block_runs_in_order_on_a_fresh_data_directory(
         examples.stop()
     assert ran == [block.line for block in blocks if block.reason is None]
     # A marker stands right before the block it leaves out, or it would leave out nothing.
-    assert README.read_text().count("<!-- not run:") == sum(1 for b in blocks if b.reason)
+    markers = re.findall(r"^<!-- not run:", README.read_text(), re.M)
+    assert len(markers) == sum(1 for block in blocks if block.reason)
     assert len(ran) >= 10, ran
     # The examples used the README's data directory, and the proxy reached the upstream.
     assert (examples.cwd / "ministry-data").is_dir()
@@ -294,7 +300,9 @@ def check_help_page(examples: Examples) -> None:
     assert page.status_code == 200
     snippets = {
         heading: [html.unescape(text) for text in re.findall(r"<pre>(.*?)</pre>", section, re.S)]
-        for heading, section in re.findall(r'<h2 id="(\w+)">.*?</h2>(.*?)(?=<h2|\Z)', page.text, re.S)
+        for heading, section in re.findall(
+            r'<h2 id="(\w+)">.*?</h2>(.*?)(?=<h2|\Z)', page.text, re.S
+        )
     }
     home = examples.root / "help-home"
     work = examples.root / "help"
@@ -318,11 +326,11 @@ def check_help_page(examples: Examples) -> None:
         f'dependencies = ["{PROJECT}"]\n\n{pyproject}\n'
     )
     # uv reads a project's [tool.uv] only when it looks for configuration at all.
-    environment = isolated_environment(home, _NO_INTERNET)
-    del environment["UV_NO_CONFIG"]
-    locked = subprocess.run(
-        [tool("uv"), "lock"], cwd=project, env=environment, capture_output=True, text=True,
-        timeout=_TIMEOUT, check=False,
+    locked = run(
+        [tool("uv"), "lock"],
+        home,
+        cwd=project,
+        extra_environment={**_NO_INTERNET, "UV_NO_CONFIG": "0"},
     )
     assert locked.returncode == 0, locked.stderr
     assert f'name = "{PROJECT}"' in (project / "uv.lock").read_text()
@@ -330,7 +338,16 @@ def check_help_page(examples: Examples) -> None:
     (work / "uv.toml").write_text(uv_toml)
     target = new_venv(work / "venv")
     installed = run(
-        [tool("uv"), "pip", "install", "--config-file", "uv.toml", "--python", str(target), PROJECT],
+        [
+            tool("uv"),
+            "pip",
+            "install",
+            "--config-file",
+            "uv.toml",
+            "--python",
+            str(target),
+            PROJECT,
+        ],
         home,
         cwd=work,
         extra_environment=_NO_INTERNET,
