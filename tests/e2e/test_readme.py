@@ -1,5 +1,5 @@
-"""The README's examples, run top to bottom on a fresh data directory, and the snippets of
-``/-/help`` given to the clients they configure.
+"""The README's examples, run top to bottom on a fresh data directory, and the pip and uv
+settings of the README and of ``/-/help`` given to pip and uv.
 
 Every ``sh`` block of README.md runs in order, in one empty working directory, as
 README.md, "Working on the code" says: ``.venv/bin/`` is this test's
@@ -281,6 +281,7 @@ def test_every_readme_block_runs_in_order_on_a_fresh_data_directory(
                 ran.append(block.line)
         assert examples.server is not None, "no block started a server"
         check_help_page(examples)
+        check_readme_settings(examples)
     finally:
         examples.stop()
     assert ran == [block.line for block in blocks if block.reason is None]
@@ -304,11 +305,27 @@ def check_help_page(examples: Examples) -> None:
             r'<h2 id="(\w+)">.*?</h2>(.*?)(?=<h2|\Z)', page.text, re.S
         )
     }
-    home = examples.root / "help-home"
-    work = examples.root / "help"
+    pyproject, uv_toml = snippets["uv"][:2]  # the page's order: pyproject.toml, uv.toml
+    check_settings(examples, examples.root / "help", snippets["pip"][0], pyproject, uv_toml)
+
+
+def check_readme_settings(examples: Examples) -> None:
+    """The README's pip.conf and uv.toml, and its uv.toml table in a pyproject.toml."""
+    text = examples.substitute(README.read_text())
+    (pip_conf,) = re.findall(r"```ini\n(\[global\]\n.*?)```", text, re.S)
+    (uv_toml,) = re.findall(r"```toml\n(\[\[index\]\]\n.*?)```", text, re.S)
+    pyproject = uv_toml.replace("[[index]]", "[[tool.uv.index]]", 1)
+    check_settings(examples, examples.root / "readme-settings", pip_conf, pyproject, uv_toml)
+
+
+def check_settings(
+    examples: Examples, work: Path, pip_conf: str, pyproject: str, uv_toml: str
+) -> None:
+    """pip installs with the pip.conf alone; uv locks a project with the pyproject.toml
+    table and installs with the uv.toml alone."""
+    home = work / "home"
     work.mkdir()
-    # pip, configured by the page's pip.conf only.
-    (work / "pip.conf").write_text(snippets["pip"][0])
+    (work / "pip.conf").write_text(pip_conf)
     pip = run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "-d", "got", PROJECT],
         home,
@@ -317,8 +334,6 @@ def check_help_page(examples: Examples) -> None:
     )
     assert pip.returncode == 0, pip.stdout + pip.stderr
     assert any((work / "got").glob("acme_lib-1.0*"))
-    # uv: a pyproject.toml with the page's [[tool.uv.index]], and a uv.toml with its [[index]].
-    pyproject, uv_toml = snippets["uv"][:2]  # the page's order: pyproject.toml, uv.toml
     project = work / "project"
     project.mkdir()
     (project / "pyproject.toml").write_text(
