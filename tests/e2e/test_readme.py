@@ -282,6 +282,7 @@ def test_every_readme_block_runs_in_order_on_a_fresh_data_directory(
         assert examples.server is not None, "no block started a server"
         check_help_page(examples)
         check_readme_settings(examples)
+        check_readme_config_file(examples)
     finally:
         examples.stop()
     assert ran == [block.line for block in blocks if block.reason is None]
@@ -316,6 +317,23 @@ def check_readme_settings(examples: Examples) -> None:
     (uv_toml,) = re.findall(r"```toml\n(\[\[index\]\]\n.*?)```", text, re.S)
     pyproject = uv_toml.replace("[[index]]", "[[tool.uv.index]]", 1)
     check_settings(examples, examples.root / "readme-settings", pip_conf, pyproject, uv_toml)
+
+
+def check_readme_config_file(examples: Examples) -> None:
+    """The README's example config file is one that ``ministry config show`` accepts."""
+    (config,) = re.findall(r"```toml\n(\[server\]\n.*?)```", README.read_text(), re.S)
+    path = examples.root / "ministry.toml"
+    path.write_text(config)
+    shown = subprocess.run(
+        [str(examples.root / "bin" / "ministry"), "config", "show", "--config", str(path)],
+        env=examples.environment,
+        capture_output=True,
+        text=True,
+        timeout=_TIMEOUT,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert f'public_url = "https://pypi.example.test"  # {path}, line 3' in shown.stdout
 
 
 def check_settings(
