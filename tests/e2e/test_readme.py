@@ -1,5 +1,5 @@
-"""The README's examples, run top to bottom on a fresh data directory, and the pip and uv
-settings of the README and of ``/-/help`` given to pip and uv.
+"""The README's examples, run top to bottom on a fresh data directory; the pip, uv and
+twine settings of the README and of ``/-/help`` given to those clients.
 
 Every ``sh`` block of README.md runs in order, in one empty working directory, as
 README.md, "Working on the code" says: ``.venv/bin/`` is this test's
@@ -283,6 +283,7 @@ def test_every_readme_block_runs_in_order_on_a_fresh_data_directory(
         check_help_page(examples)
         check_readme_settings(examples)
         check_readme_config_file(examples)
+        check_readme_pypirc(examples)
     finally:
         examples.stop()
     assert ran == [block.line for block in blocks if block.reason is None]
@@ -334,6 +335,21 @@ def check_readme_config_file(examples: Examples) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert f'public_url = "https://pypi.example.test"  # {path}, line 3' in shown.stdout
+
+
+def check_readme_pypirc(examples: Examples) -> None:
+    """The README's ``~/.pypirc``, with the token the examples made, lets ``twine upload -r
+    ministry`` upload (the files of ``dist/`` again, which changes nothing)."""
+    text = examples.substitute(README.read_text())
+    (pypirc,) = re.findall(r"```ini\n(\[distutils\]\n.*?)```", text, re.S)
+    token = re.search(r'^declare -x TOKEN="(mop_[^"]+)"$', examples.state.read_text(), re.M)
+    assert token is not None, "no block set TOKEN"
+    home = Path(examples.environment["HOME"])
+    (home / ".pypirc").write_text(pypirc.replace("mop_…", token[1]))
+    command = "twine upload -r ministry dist/*"
+    status, output = on_terminal(["bash", "-c", command], examples.cwd, examples.environment)
+    assert status == 0, output
+    assert f"127.0.0.1:{examples.port}/legacy/" in output
 
 
 def check_settings(
