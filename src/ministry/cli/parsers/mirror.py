@@ -58,7 +58,8 @@ def register(commands: Any, common: Common) -> None:
     parser.add_argument("--pre", action="store_true", help="take pre-releases too")
     parser.add_argument(
         "--newest", type=int, metavar="N",
-        help="take at most the N newest matching versions of each project",
+        help="take at most the N newest matching versions of each project (default: "
+        "every matching version)",
     )  # fmt: skip
     parser.add_argument(
         "--all", dest="everything", action="store_true",
@@ -66,7 +67,8 @@ def register(commands: Any, common: Common) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--dry-run", action="store_true",
-        help="print what would be fetched and its size; fetch only pages and metadata",
+        help="print what would be fetched and its size; fetch only pages and metadata "
+        "files (so --with-deps follows only the dependencies those files name)",
     )  # fmt: skip
     parser.add_argument(
         "--connections", type=int, default=4, metavar="N",
