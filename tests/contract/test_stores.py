@@ -1373,7 +1373,7 @@ def test_redis_layout_1_gives_projects_their_first_uploader(redis_url: str) -> N
 
 # -- trusted publishers ---------------------------------------------------------------------
 
-_ISSUER = "https://token.actions.githubusercontent.com"
+_ISSUER = "https://issuer.example"
 
 
 def _trusted(

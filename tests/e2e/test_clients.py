@@ -165,7 +165,8 @@ def test_pip_installs_with_dependency(
 def test_pip_root_form_index_url(
     server: MinistryServer, uploaded: dict[str, list[Path]], tmp_path: Path, home: Path
 ) -> None:
-    """``pip install -i http://host:port pkg`` works: pages answer at ``/<project>/``."""
+    """``pip install -i http://ministry.example:PORT pkg`` works: pages answer at
+    ``/<project>/``."""
     python = new_venv(tmp_path / "venv")
     before = server.served("/tiny-app/")
     result = pip_install(python, home, "-i", server.url, "tiny-app")

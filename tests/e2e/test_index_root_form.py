@@ -1,6 +1,6 @@
-"""``pip install -i http://host:port/<index> pkg`` and uv's ``--index-url`` with the same
-root form, for an index with a one-part name and a private one with a slash; and twine
-uploading to ``http://host:port/<index>``, without the slash.
+"""``pip install -i http://ministry.example:PORT/<index> pkg`` and uv's ``--index-url``
+with the same root form, for an index with a one-part name and a private one with a slash; and twine
+uploading to ``http://ministry.example:PORT/<index>``, without the slash.
 
 pip and uv append ``/<project>/`` to the index URL, so they read ``/<index>/<project>/``
 rather than ``/<index>/simple/<project>/``. The server's access log shows that the
@@ -121,7 +121,7 @@ def test_uv_installs_from_the_root_form(
 def test_twine_uploads_to_the_index_url_without_a_slash(
     server: Server, tmp_path: Path, home: Path, index: str
 ) -> None:
-    """``twine upload --repository-url http://host:port/<index>`` publishes there."""
+    """``twine upload --repository-url http://ministry.example:PORT/<index>`` publishes there."""
     name = "bare-" + index.replace("/", "-")
     made = make_wheel(tmp_path, name, "1.0")
     result = twine_upload(home, f"{server.url}/{index}", *ALICE, made)

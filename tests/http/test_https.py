@@ -157,8 +157,8 @@ def test_the_server_knows_its_urls_are_https(
 def test_the_cross_site_check_takes_the_https_origin_as_its_own(
     https: InProcessServer, trusting: ssl.SSLContext, tmp_path: Path, unique: str
 ) -> None:
-    """A browser page of this server says ``Origin: https://host:port``: a write from it is
-    accepted, one from the same host and port over http is another site's."""
+    """A browser page of this server says ``Origin: https://ministry.example:PORT``: a
+    write from it is accepted, one from the same host and port over http is another site's."""
     wheel = make_wheel(tmp_path, unique, "1.0")
     plain_origin = https.url.replace("https://", "http://")
     with https.client(verify=trusting) as client:

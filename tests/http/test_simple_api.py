@@ -218,7 +218,8 @@ def test_crlf_in_project_name_is_not_reflected(server: Server) -> None:
 
 
 def test_root_form_serves_the_project_page(server: Server, published: dict[str, Path]) -> None:
-    """``pip install -i http://host:port pkg`` asks for ``/<project>/``: the same page answers."""
+    """``pip install -i http://ministry.example:PORT pkg`` asks for ``/<project>/``: the
+    same page answers."""
     with server.client() as client:
         root = client.get("/simple-demo/", headers={"Accept": UV})
         simple = client.get("/simple/simple-demo/", headers={"Accept": UV})

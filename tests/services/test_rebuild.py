@@ -33,7 +33,7 @@ TEAM = IndexConfig("team", uploaders=("@all",), allow_delete=True, description="
 
 
 class Quiet:
-    """A listener that checks the kinds and counts the files it hears of."""
+    """A listener that checks the kinds it hears of and counts the files."""
 
     def __init__(self) -> None:
         self.planned_files = 0
@@ -93,7 +93,10 @@ async def history(services: Services, tmp_path: Path) -> None:
 
 
 async def rebuilt(services: Services, **options: bool) -> RebuildReport:
-    return await rebuild(services.bare_metadata, services.blobs, Quiet(), **options)
+    listener = Quiet()
+    report = await rebuild(services.bare_metadata, services.blobs, listener, **options)
+    assert listener.files == listener.planned_files  # the progress reached its end
+    return report
 
 
 @in_event_loop

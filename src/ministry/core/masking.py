@@ -22,7 +22,7 @@ def mask_url(url: str) -> str:
     """A URL fit for logs and answers: passwords, tokens and keys in it replaced by ``***``.
 
     A user name is kept beside a password (``redis://user:***@host``) but masked
-    when it stands alone (``https://***@host``: then it is a token), and always
+    when it stands alone (``https://***@index.example``: then it is a token), and always
     in an S3 URL.
     """
     try:

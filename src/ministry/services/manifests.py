@@ -21,6 +21,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from packaging.utils import NormalizedName
+
 from ministry.core.manifests import (
     KINDS,
     Manifest,
@@ -157,8 +159,8 @@ class JournalledStore:
         await self._write(*(state_manifest(f, deleted=True) for f in files))
         return files
 
-    async def _write_roles(self, index: str, project: str) -> None:
-        roles = await self._store.list_roles(index, cast(Any, project))
+    async def _write_roles(self, index: str, project: NormalizedName) -> None:
+        roles = await self._store.list_roles(index, project)
         await self._write(roles_manifest(index, project, roles))
 
     async def add_role(self, role: ProjectRole, actor: Actor) -> bool:

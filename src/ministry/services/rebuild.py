@@ -30,7 +30,6 @@ from ministry.core.models import (
     Actor,
     AddFileOutcome,
     DistFile,
-    IndexConfig,
     ProjectRole,
 )
 from ministry.errors import NotFound
@@ -100,8 +99,7 @@ class _Rebuild:
     async def indexes(self, recovered: Recovered) -> set[str]:
         """Create, update and delete indexes; returns the names of the live ones."""
         existing = {config.name: config for config in await self.store.list_indexes()}
-        # Bases before the indexes that inherit from them, whatever the store checks.
-        for config in sorted((c for c, _ in recovered.indexes.values()), key=_depth):
+        for config in sorted((c for c, _ in recovered.indexes.values()), key=lambda c: c.name):
             before = existing.get(config.name)
             if before == config:
                 continue
@@ -287,11 +285,6 @@ class _Rebuild:
             if self.write:
                 await self.store.remove_publisher(publisher_id, REBUILD)
             self.changed("publisher removed")
-
-
-def _depth(config: IndexConfig) -> int:
-    """Indexes without bases first (a rough order; the store does not require it)."""
-    return len(config.bases)
 
 
 def _role_order(role: ProjectRole) -> tuple[bool, str]:

@@ -1,6 +1,6 @@
 """``/``: what this server is and how to use it (uploads are POSTed here too); the root
 forms ``/<index>/`` and ``[/<index>]/<project>/`` that pip and uv read when given
-``-i http://host:8080[/<index>]``; ``/-/health`` and ``/-/ready``."""
+``-i http://ministry.example:8080[/<index>]``; ``/-/health`` and ``/-/ready``."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class RootHandler(UploadHandler):
 
 class RootProjectHandler(ProjectPageHandler):
     """``/<project>/`` and ``/<index>/<project>/``: a project's simple page at the address
-    pip and uv ask for when given ``-i http://host:8080[/<index>]``."""
+    pip and uv ask for when given ``-i http://ministry.example:8080[/<index>]``."""
 
     def initialize(self) -> None:  # type: ignore[override]
         """The redirect's template is chosen per request (``project_page``)."""

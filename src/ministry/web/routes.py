@@ -1,7 +1,7 @@
 """The single URL table of the server.
 
 The default index answers at the root, as the original plan promised: ``/simple/``,
-the root project form ``/<project>/`` (so ``pip install -i http://host:8080 pkg``
+the root project form ``/<project>/`` (so ``pip install -i http://ministry.example:8080 pkg``
 works), uploads at ``/``, ``/dist`` and ``/legacy/``, ``/packages/``, ``/search`` and
 the JSON API. Every index, the default one included, also answers under its own
 name with the same URLs: ``/<index>/`` (its project list, and uploads),
