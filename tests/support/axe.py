@@ -1,0 +1,37 @@
+"""axe-core, the accessibility checker, run on a page the browser tests have open.
+
+The pages must have no violation of their own. What a package author wrote (the
+README inside ``.readme``) is theirs and left out, but what the renderer adds to it
+is checked by the tests of the renderer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page
+
+__all__ = ["violations"]
+
+_AXE = Axe()
+#: The WCAG 2.x A and AA rules and axe's best practices.
+_OPTIONS: dict[str, Any] = {
+    "resultTypes": ["violations"],
+    "runOnly": {
+        "type": "tag",
+        "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"],
+    },
+}
+
+
+def violations(page: Page, *, authored: bool = False) -> list[str]:
+    """Each violation on the open page as one line (rule, impact, where, what to do);
+    the README is left out unless ``authored``."""
+    context = None if authored else {"exclude": [[".readme"]]}
+    results = _AXE.run(page, context=context, options=_OPTIONS)
+    return [
+        f"{rule['id']} ({rule['impact']}) at "
+        f"{', '.join(str(node['target']) for node in rule['nodes'])}: {rule['help']}"
+        for rule in results.response["violations"]
+    ]
