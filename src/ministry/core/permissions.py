@@ -27,6 +27,7 @@ from ministry.errors import AuthenticationRequired, MinistryError, NotFound, Per
 __all__ = [
     "EVERYONE",
     "Identity",
+    "administers",
     "check_admin",
     "check_manage_index",
     "check_manage_roles",
@@ -199,6 +200,14 @@ def check_upload_project(identity: Identity, index: IndexConfig, project: str) -
 def manages_index(identity: Identity, index: IndexConfig) -> bool:
     """Index admins and server admins manage every project of the index."""
     return _granted(identity, index.admins)
+
+
+def administers(identity: Identity, configs: Mapping[str, IndexConfig]) -> bool:
+    """Whether there is anything this identity may administer (some index, or the server):
+    what decides showing the administration pages' link, which check again on every action."""
+    if identity.token_id is not None:
+        return False
+    return identity.is_admin or any(manages_index(identity, c) for c in configs.values())
 
 
 def publisher(identity: Identity, index: IndexConfig, project: str | None = None) -> Publisher:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from ministry.core.models import DEFAULT_INDEX
-from ministry.core.permissions import may_see, seen_by
-from ministry.errors import InvalidRequest
+from ministry.core.permissions import Identity, check_admin, check_manage_index, may_see, seen_by
+from ministry.errors import InvalidRequest, PermissionDenied
 from ministry.web.ui import PageHandler, size
 
 __all__ = ["AuditHandler", "HelpHandler", "IndexHandler", "IndexesHandler"]
 
 _AUDIT_PAGE = 200
+T = TypeVar("T")
 
 
 class HelpHandler(PageHandler):
@@ -43,7 +47,8 @@ class IndexesHandler(PageHandler):
             for c in sorted(configs.values(), key=lambda c: c.name)
             if may_see(identity, c)
         ]
-        self.render("indexes.html", indexes=shown)
+        may_create = identity is not None and _allowed(check_admin, identity, "create indexes")
+        self.render("indexes.html", indexes=shown, may_create=may_create)
 
 
 class IndexHandler(PageHandler):
@@ -56,9 +61,26 @@ class IndexHandler(PageHandler):
         runs = [r for r in await self.services.metadata.list_mirror_runs() if r.index == index]
         self.cache_for(access, "max-age=0, must-revalidate")
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
+        identity = await self.identity()
+        may_edit = identity is not None and _allowed(check_manage_index, identity, access.index)
         self.render(
-            "index.html", access=access, projects=projects, prefix=prefix, runs=runs, size=size
+            "index.html",
+            access=access,
+            projects=projects,
+            prefix=prefix,
+            runs=runs,
+            size=size,
+            may_edit=may_edit,
         )
+
+
+def _allowed(check: Callable[[Identity, T], None], identity: Identity, subject: T) -> bool:
+    """Whether a permission check passes: which links to offer (the action checks again)."""
+    try:
+        check(identity, subject)
+    except PermissionDenied:
+        return False
+    return True
 
 
 class AuditHandler(PageHandler):

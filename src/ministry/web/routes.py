@@ -8,7 +8,8 @@ name with the same URLs: ``/<index>/`` (its project list, and uploads),
 ``/<index>/<project>/``, ``/<index>/simple/``, ``/<index>/legacy/``,
 ``/<index>/packages/``, ``/<index>/search``, ``/<index>/project/`` and
 ``/<index>/pypi/``. ``/packages/<filename>`` (pypiserver's file links) redirects to
-the one file of that name. Management lives under ``/-/``, a prefix no index can take.
+the one file of that name. Management lives under ``/-/``, a prefix no index can take;
+administration in the browser under ``/-/admin/`` (docs/web.md).
 
 An address of one or two parts (``/a/`` or ``/a/b/``) may name an index or a
 project; ``IndexRootHandler`` decides on each request, and an index wins.
@@ -23,6 +24,9 @@ import tornado.routing
 
 from ministry.errors import InvalidRequest, NotFound
 from ministry.web import api
+from ministry.web.admin import AdminHandler
+from ministry.web.admin_accounts import GroupsHandler, UsersHandler
+from ministry.web.admin_indexes import EditIndexHandler, NewIndexHandler
 from ministry.web.base import BaseHandler
 from ministry.web.files import FileHandler
 from ministry.web.home import (
@@ -169,6 +173,11 @@ def routes() -> list[Any]:
         (r"/-/audit", AuditHandler),
         (r"/-/indexes", IndexesHandler),
         (rf"/-/indexes/{_INDEX}/", IndexHandler),
+        (r"/-/admin/?", AdminHandler),
+        (r"/-/admin/indexes/new", NewIndexHandler),
+        (rf"/-/admin/indexes/{_INDEX}/", EditIndexHandler),
+        (r"/-/admin/groups", GroupsHandler),
+        (r"/-/admin/users", UsersHandler),
         *api.routes(_INDEX, _PROJECT),
         *_index_routes(""),
         *_index_routes(f"/{_INDEX}"),

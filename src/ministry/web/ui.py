@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 from ministry.core.models import DEFAULT_INDEX, ProjectRole, RoleName
 from ministry.core.permissions import (
     Identity,
+    administers,
     check_manage_roles,
     check_project_action,
     check_upload_project,
@@ -54,6 +55,10 @@ _ROLES: dict[str, RoleName] = {"owner": "owner", "maintainer": "maintainer"}
 class PageHandler(BaseHandler):
     """A page: the session cookie signs in, forms carry an XSRF token, errors are pages too."""
 
+    #: Whether the signed-in user may administer something: the header links the
+    #: administration pages then (which check every action again).
+    administers = False
+
     def session_allowed(self) -> bool:
         """Pages accept the session cookie: their forms are checked against XSRF."""
         return True
@@ -66,6 +71,14 @@ class PageHandler(BaseHandler):
         """Learn who is signed in, for the page header."""
         identity = await self.identity()
         self.current_user = identity.user if identity else None
+        if identity is not None:
+            self.administers = administers(identity, await self.services.indexes.configs())
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        """What every page's template may use: the header's administration link too."""
+        namespace = super().get_template_namespace()
+        namespace["administers"] = self.administers
+        return namespace
 
     async def identity_or_login(self) -> Identity | None:
         """Who is signed in; None after sending a stranger to the login form and back."""
