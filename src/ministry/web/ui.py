@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import tornado.web
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from ministry.core.models import DEFAULT_INDEX, ProjectRole, RoleName
 from ministry.core.permissions import (
@@ -26,9 +27,9 @@ from ministry.core.permissions import (
 )
 from ministry.core.readme import render_description
 from ministry.core.trusted_publishing import PROVIDERS, project_named
-from ministry.errors import InvalidRequest, NotFound, PermissionDenied
+from ministry.errors import Conflict, InvalidRequest, MinistryError, NotFound, PermissionDenied
 from ministry.services.indexes import ReadAccess
-from ministry.web.base import BaseHandler, error_of, title_of
+from ministry.web.base import BaseHandler, error_of, status_of, title_of
 from ministry.web.simple import normalized_or_redirect
 from ministry.web.tornado_internals import reason_phrase
 from ministry.web.urls import index_prefix
@@ -50,6 +51,18 @@ _REASON_CHARACTERS = 500
 #: Longer queries are cut: no project name or summary word is this long.
 _QUERY_CHARACTERS = 200
 _ROLES: dict[str, RoleName] = {"owner": "owner", "maintainer": "maintainer"}
+#: Refusals a project page's forms show in place; a 403 stays an error page (the
+#: forms are offered only to those who may use them).
+_SHOWN_IN_FORM = (InvalidRequest, NotFound, Conflict)
+
+
+@dataclass(frozen=True)
+class FormProblem:
+    """A project page form's refusal: which form, its message, and what was typed."""
+
+    form: str
+    message: str
+    kept: dict[str, str]
 
 
 class PageHandler(BaseHandler):
@@ -132,18 +145,20 @@ def safe_links(info: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield str(label), url.strip()
 
 
-class ProjectHandler(PageHandler):
-    """A project's page (its newest release) or one release's page."""
+class ProjectPage(PageHandler):
+    """What renders a project page: its own handler, and the forms posted from it when
+    they show it again with a refusal."""
 
-    async def get(
-        self, project: str, version: str | None = None, index: str = DEFAULT_INDEX
+    async def show(
+        self,
+        access: ReadAccess,
+        normalized: NormalizedName,
+        version: str | None,
+        prefix: str,
+        problem: FormProblem | None = None,
     ) -> None:
-        """The page; 301 to the normalized name, 404 for unknown projects and versions."""
-        access = await self.read_access(index)
-        template = "{prefix}/project/{project}/" + (f"{version}/" if version else "")
-        normalized = normalized_or_redirect(self, project, template)
-        if normalized is None:
-            return
+        """Render the page; with ``problem``, the form it names shows its message and
+        keeps what was typed."""
         base_url = self.base_url
         catalog = self.services.catalog
         latest = await catalog.project_document(access, normalized, None, base_url)
@@ -154,7 +169,6 @@ class ProjectHandler(PageHandler):
         description = await asyncio.to_thread(
             render_description, info["description"] or "", info["description_content_type"]
         )
-        prefix = f"/{index}" if "index" in self.path_kwargs else ""
         simple_url = f"{base_url}{prefix}/simple/"
         pin = f"=={info['version']}" if version is not None else ""
         roles = await self._roles(access, normalized)
@@ -188,9 +202,16 @@ class ProjectHandler(PageHandler):
             simple_url=f"{prefix}/simple/{normalized}/",
             index=access.index.name,
             size=size,
+            problem=problem,
         )
 
-    head = get
+    async def show_again(
+        self, index: str, project: NormalizedName, problem: FormProblem, error: MinistryError
+    ) -> None:
+        """The project page with the refused form's message, and the error's status."""
+        access = await self.read_access(index)
+        self.set_status(status_of(error))
+        await self.show(access, project, None, _prefix(index), problem)
 
     async def _promote_targets(self, access: ReadAccess, project: str) -> list[str]:
         """The other hosted indexes this user may publish the project in (the promotion
@@ -242,32 +263,56 @@ class ProjectHandler(PageHandler):
         return True
 
 
-class RolesHandler(PageHandler):
+class ProjectHandler(ProjectPage):
+    """A project's page (its newest release) or one release's page."""
+
+    async def get(
+        self, project: str, version: str | None = None, index: str = DEFAULT_INDEX
+    ) -> None:
+        """The page; 301 to the normalized name, 404 for unknown projects and versions."""
+        access = await self.read_access(index)
+        template = "{prefix}/project/{project}/" + (f"{version}/" if version else "")
+        normalized = normalized_or_redirect(self, project, template)
+        if normalized is None:
+            return
+        prefix = f"/{index}" if "index" in self.path_kwargs else ""
+        await self.show(access, normalized, version, prefix)
+
+    head = get
+
+
+class RolesHandler(ProjectPage):
     """``POST /-/roles``: the forms of a project page that add and remove owners and maintainers."""
 
     async def post(self) -> None:
-        """Add or remove one owner or maintainer, then show the project again."""
+        """Add or remove one owner or maintainer, then show the project again; a refusal
+        (an unknown user, the last owner) is shown in the page's form."""
         identity = await self.require_identity()
         index = self.get_argument("index", DEFAULT_INDEX)
         project = canonicalize_name(self.get_argument("project"))
         principal = self.get_argument("principal").strip()
-        role = _ROLES.get(self.get_argument("role"))
-        if role is None:
-            raise InvalidRequest("Choose the role: owner or maintainer.")
         ownership = self.services.ownership
-        if self.get_argument("action") == "remove":
-            await ownership.remove(identity, index, project, principal, role)
-        else:
-            await ownership.add(identity, index, project, principal, role)
-        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
-        self.redirect(f"{prefix}/project/{project}/", status=303)
+        try:
+            role = _ROLES.get(self.get_argument("role"))
+            if role is None:
+                raise InvalidRequest("Choose the role: owner or maintainer.")
+            if self.get_argument("action") == "remove":
+                await ownership.remove(identity, index, project, principal, role)
+            else:
+                await ownership.add(identity, index, project, principal, role)
+        except _SHOWN_IN_FORM as exc:
+            kept = {"principal": principal, "role": self.get_argument("role")}
+            await self.show_again(index, project, FormProblem("roles", exc.message, kept), exc)
+            return
+        self.redirect(f"{_prefix(index)}/project/{project}/", status=303)
 
 
-class PublishersHandler(PageHandler):
+class PublishersHandler(ProjectPage):
     """``POST /-/publishers``: the project page's forms that add and remove trusted publishers."""
 
     async def post(self) -> None:
-        """Add or remove one publisher, then show the project again."""
+        """Add or remove one publisher, then show the project again; a refusal (a bad
+        repository or workflow) is shown in the page's form."""
         identity = await self.require_identity()
         index = self.get_argument("index", DEFAULT_INDEX)
         project = project_named(self.get_argument("project"))
@@ -279,21 +324,34 @@ class PublishersHandler(PageHandler):
             }:
                 raise NotFound("No such trusted publisher of this project.")
             await publishers.remove(identity, chosen)
-        else:
-            provider = self.get_argument("provider")
-            if provider not in PROVIDERS:
+            self.redirect(f"{_prefix(index)}/project/{project}/", status=303)
+            return
+        kept = {
+            name: self.get_argument(name, "").strip()
+            for name in ("provider", "repository", "workflow", "environment")
+        }
+        try:
+            if kept["provider"] not in PROVIDERS:
                 raise InvalidRequest("Choose GitHub or GitLab.")
             await publishers.add(
                 identity,
                 index,
                 project,
-                "github" if provider == "github" else "gitlab",
-                self.get_argument("repository").strip(),
-                self.get_argument("workflow").strip(),
-                environment=self.get_argument("environment", "").strip() or None,
+                "github" if kept["provider"] == "github" else "gitlab",
+                kept["repository"],
+                kept["workflow"],
+                environment=kept["environment"] or None,
             )
-        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
-        self.redirect(f"{prefix}/project/{project}/", status=303)
+        except _SHOWN_IN_FORM as exc:
+            problem = FormProblem("publishers", exc.message, kept)
+            await self.show_again(index, project, problem, exc)
+            return
+        self.redirect(f"{_prefix(index)}/project/{project}/", status=303)
+
+
+def _prefix(index: str) -> str:
+    """The path prefix of an index's pages: none for the default index."""
+    return "" if index == DEFAULT_INDEX else f"/{index}"
 
 
 class YankHandler(PageHandler):
