@@ -9,6 +9,7 @@ import json
 from packaging.utils import canonicalize_name
 
 from ministry.core.models import DEFAULT_INDEX
+from ministry.core.permissions import administers
 from ministry.services.readiness import check_stores
 from ministry.web.base import BaseHandler
 from ministry.web.simple import ProjectPageHandler, SimpleIndexHandler
@@ -27,6 +28,8 @@ __all__ = [
 class RootHandler(UploadHandler):
     """GET shows the home page; POST is the upload API (twine's default URL form)."""
 
+    administers = False
+
     def session_allowed(self) -> bool:
         """The home page shows the signed-in user; uploads here never act on a cookie."""
         return self.request.method in ("GET", "HEAD")
@@ -35,6 +38,8 @@ class RootHandler(UploadHandler):
         """The home page."""
         identity = await self.identity()
         self.current_user = identity.user if identity else None
+        if identity is not None:  # the header links the administration pages (web.ui)
+            self.administers = administers(identity, await self.services.indexes.configs())
         access = await self.read_access(DEFAULT_INDEX)
         projects = await self.services.catalog.projects(access)
         self.render(

@@ -87,12 +87,6 @@ class PageHandler(BaseHandler):
         if identity is not None:
             self.administers = administers(identity, await self.services.indexes.configs())
 
-    def get_template_namespace(self) -> dict[str, Any]:
-        """What every page's template may use: the header's administration link too."""
-        namespace = super().get_template_namespace()
-        namespace["administers"] = self.administers
-        return namespace
-
     async def identity_or_login(self) -> Identity | None:
         """Who is signed in; None after sending a stranger to the login form and back."""
         identity = await self.identity()
