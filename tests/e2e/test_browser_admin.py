@@ -386,7 +386,7 @@ def test_owners_and_publishers_on_the_project_page(
 
 
 def test_strangers_and_forged_posts_are_turned_away(
-    server: MinistryServer, session: Session
+    server: MinistryServer, browser: Browser, session: Session
 ) -> None:
     page = session.page
     session.goto("/-/admin/users")
@@ -405,6 +405,16 @@ def test_strangers_and_forged_posts_are_turned_away(
     with httpx.Client(base_url=server.url, trust_env=False, cookies=cookies) as forger:
         user = {"action": "create", "name": "forged", "password": "forged-pw-1", "_xsrf": ""}
         assert forger.post("/-/admin/users", data=user).status_code == 403
+    # A signed-in user who is no server administrator, with a valid token, is refused.
+    alice = Session(browser, server)
+    alice.log_in(ALICE)
+    theirs = {c["name"]: c["value"] for c in alice.page.context.cookies()}
+    alice.close()
+    with httpx.Client(base_url=server.url, trust_env=False, cookies=theirs) as client:
+        user = {"action": "create", "name": "forged", "password": "forged-pw-1"}
+        answer = client.post("/-/admin/users", data={**user, "_xsrf": theirs["_xsrf"]})
+        assert answer.status_code == 403
+        assert "Only server administrators may create users" in answer.text
     with server.client() as client:
         names = [u["name"] for u in client.get("/-/api/users", auth=ROOT).json()["users"]]
         assert "forged" not in names

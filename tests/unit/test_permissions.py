@@ -13,6 +13,7 @@ from ministry.core.models import IndexConfig, ProjectRole, Publisher
 from ministry.core.permissions import (
     EVERYONE,
     Identity,
+    administers,
     check_admin,
     check_manage_index,
     check_manage_roles,
@@ -352,3 +353,17 @@ def test_rights_as_the_user_page_lists_them(
 ) -> None:
     """The same grants the checks use: an admin of an index may also upload to it."""
     assert rights(identity, index) == expected
+
+
+# -- The administration pages' link -----------------------------------------------------------
+
+
+def test_index_admins_and_server_admins_administer_something_and_tokens_nothing() -> None:
+    configs = {c.name: c for c in (PUBLIC, PRIVATE, OPEN_TO_ALL)}
+    assert administers(DANA, configs)  # an admin of team/dev
+    assert administers(Identity("erin", groups=frozenset({"owners"})), configs)
+    assert administers(ROOT, {})
+    assert not administers(ALICE, configs)  # an uploader only
+    assert not administers(BOB, configs)
+    assert not administers(token("dana"), configs)
+    assert not administers(token("root", is_admin=True), configs)
