@@ -3,7 +3,9 @@ project's owners, driven in Debian's Chromium against one ``ministry serve`` pro
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,6 +173,21 @@ def test_an_administrator_creates_edits_and_deletes_an_index(
     )
     with server.client() as client:
         assert client.get("/-/api/indexes/mirror", auth=ROOT).status_code == 404
+    # The upstream's password is never shown again, and saving what is shown keeps it.
+    upstream = page.get_by_label("Upstream URL", exact=True)
+    upstream.fill("https://mirror-user:s3cret-word@files.example/simple/")
+    page.get_by_label("Page freshness", exact=True).fill("10m")
+    page.get_by_role("button", name="Create index").click()
+    page.wait_for_url("**/-/admin/indexes/mirror/?done=index-created")
+    assert "s3cret-word" not in page.content()
+    expect(page.get_by_label("Page freshness", exact=True)).to_have_value("600")
+    page.get_by_label("Minimum age of files", exact=True).fill("3d")
+    page.get_by_role("button", name="Save settings").click()
+    page.wait_for_url("**/-/admin/indexes/mirror/?done=index-saved")
+    stored = sqlite3.connect(f"file:{server.data / 'ministry.sqlite3'}?mode=ro", uri=True)
+    with contextlib.closing(stored):
+        (config,) = stored.execute("SELECT config FROM indexes WHERE name = 'mirror'").fetchone()
+    assert "mirror-user:s3cret-word@files.example" in config and "259200" in config
 
     # Deleting asks for confirmation, and says so when the index still holds projects.
     session.goto("/-/indexes/team/dev/")
@@ -392,6 +409,9 @@ def test_strangers_and_forged_posts_are_turned_away(
     session.goto("/-/admin/users")
     page.wait_for_url("**/-/login?next=/-/admin/users")
     session.log_in(ROOT, "/-/admin/users")
+    # The confirmation is a fixed text chosen by a code: nothing of the URL is shown.
+    session.goto("/-/admin/users?done=%3Cb%3Eowned%3C/b%3E")
+    assert page.get_by_role("status").count() == 0 and "owned" not in page.content()
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     session_only = {"ministry_session": cookies["ministry_session"]}
     with httpx.Client(base_url=server.url, trust_env=False, cookies=session_only) as forger:
