@@ -14,7 +14,7 @@ from typing import Any
 from ministry.core.permissions import Identity, check_admin, manages_index
 from ministry.errors import MinistryError, PermissionDenied
 from ministry.web.base import status_of
-from ministry.web.ui import PageHandler
+from ministry.web.ui import PageHandler, allowed
 
 __all__ = ["AdminHandler", "AdminPage", "server_admin"]
 
@@ -84,8 +84,4 @@ class AdminHandler(AdminPage):
 
 def server_admin(identity: Identity) -> bool:
     """Whether to offer what only server administrators may do (the services check again)."""
-    try:
-        check_admin(identity, "manage the server")
-    except PermissionDenied:
-        return False
-    return True
+    return allowed(check_admin, identity, "manage the server")

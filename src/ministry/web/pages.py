@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from ministry.core.models import DEFAULT_INDEX
-from ministry.core.permissions import Identity, check_admin, check_manage_index, may_see, seen_by
-from ministry.errors import InvalidRequest, PermissionDenied
-from ministry.web.ui import PageHandler, size
+from ministry.core.permissions import check_admin, check_manage_index, may_see, seen_by
+from ministry.errors import InvalidRequest
+from ministry.web.ui import PageHandler, allowed, size
 
 __all__ = ["AuditHandler", "HelpHandler", "IndexHandler", "IndexesHandler"]
 
 _AUDIT_PAGE = 200
-T = TypeVar("T")
 
 
 class HelpHandler(PageHandler):
@@ -47,7 +43,7 @@ class IndexesHandler(PageHandler):
             for c in sorted(configs.values(), key=lambda c: c.name)
             if may_see(identity, c)
         ]
-        may_create = identity is not None and _allowed(check_admin, identity, "create indexes")
+        may_create = identity is not None and allowed(check_admin, identity, "create indexes")
         self.render("indexes.html", indexes=shown, may_create=may_create)
 
 
@@ -62,7 +58,7 @@ class IndexHandler(PageHandler):
         self.cache_for(access, "max-age=0, must-revalidate")
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
         identity = await self.identity()
-        may_edit = identity is not None and _allowed(check_manage_index, identity, access.index)
+        may_edit = identity is not None and allowed(check_manage_index, identity, access.index)
         self.render(
             "index.html",
             access=access,
@@ -72,15 +68,6 @@ class IndexHandler(PageHandler):
             size=size,
             may_edit=may_edit,
         )
-
-
-def _allowed(check: Callable[[Identity, T], None], identity: Identity, subject: T) -> bool:
-    """Whether a permission check passes: which links to offer (the action checks again)."""
-    try:
-        check(identity, subject)
-    except PermissionDenied:
-        return False
-    return True
 
 
 class AuditHandler(PageHandler):

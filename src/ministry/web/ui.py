@@ -7,9 +7,9 @@ view), with the description rendered and sanitized; errors are pages too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import tornado.web
@@ -36,6 +36,7 @@ from ministry.web.urls import index_prefix
 
 __all__ = [
     "DeleteHandler",
+    "FormProblem",
     "PageHandler",
     "ProjectHandler",
     "PromoteHandler",
@@ -43,6 +44,7 @@ __all__ = [
     "SearchHandler",
     "UserHandler",
     "YankHandler",
+    "allowed",
 ]
 
 _UNITS = ("bytes", "kB", "MB", "GB", "TB")
@@ -54,6 +56,19 @@ _ROLES: dict[str, RoleName] = {"owner": "owner", "maintainer": "maintainer"}
 #: Refusals a project page's forms show in place; a 403 stays an error page (the
 #: forms are offered only to those who may use them).
 _SHOWN_IN_FORM = (InvalidRequest, NotFound, Conflict)
+_Subject = TypeVar("_Subject")
+
+
+def allowed(
+    check: Callable[[Identity, _Subject], None], identity: Identity, subject: _Subject
+) -> bool:
+    """Whether a permission check passes: which links and forms to offer (the action
+    checks again)."""
+    try:
+        check(identity, subject)
+    except PermissionDenied:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
