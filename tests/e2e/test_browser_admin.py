@@ -307,6 +307,7 @@ def test_groups_and_users(
     assert answer.value.status == 404
     assert alert(page) == "No user 'nobody'."
     expect(page.get_by_label("New member of @release")).to_have_value("nobody")
+    accessible(page)  # with the message shown
     page.get_by_label("New member of @release").fill(CAROL[0])
     page.get_by_role("button", name="Add member to @release").click()
     page.wait_for_url("**/-/admin/groups?done=member-added")
