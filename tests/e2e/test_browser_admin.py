@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from test_browser import chromium, watch_policy
+from test_browser import chromium, screenshot, watch_policy
 
 from conftest import ALICE, BOB, add_user
 from support.axe import violations
@@ -81,10 +81,14 @@ def session(browser: Browser, server: MinistryServer) -> Iterator[Session]:
 
 
 def accessible(page: Page) -> None:
-    """axe finds nothing on the open page at desktop and phone sizes, light and dark."""
+    """axe finds nothing on the open page at desktop and phone sizes, light and dark, and
+    nothing is wider than the screen."""
     found = []
     for size, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
+        wide = page.evaluate("() => document.documentElement.scrollWidth")
+        if wide > width:
+            found.append(f"{size}: the page is {wide} pixels wide")
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
             found += [f"{size} {scheme}: {v}" for v in violations(page)]
@@ -144,6 +148,7 @@ def test_an_administrator_creates_edits_and_deletes_an_index(
     page.wait_for_url("**/-/admin/indexes/team/dev/?done=index-created")
     assert status(page) == "Index created."
     accessible(page)
+    screenshot(page, "admin-index")
 
     # The new index takes uploads and hides itself from others, as it says.
     assert upload(server, tmp_path, ALICE, "team/dev", "devtool") == 200
@@ -355,6 +360,7 @@ def test_groups_and_users(
     page.get_by_role("button", name="Set the password of carol").click()
     page.wait_for_url("**/-/admin/users?done=password-set")
     accessible(page)
+    screenshot(page, "admin-users")
     again = Session(browser, server)
     again.log_in((CAROL[0], "carol-new-password"))
     again.close()
