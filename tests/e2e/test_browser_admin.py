@@ -219,6 +219,7 @@ def test_an_index_admin_edits_their_index_with_the_keyboard_alone(
         assert made.returncode == 0, made.stderr
     page = session.page
     session.log_in(ALICE, "/-/indexes/kb/")
+    assert page.get_by_role("link", name="edit its settings").count() == 1
     # Not a server administrator: no "New index", no users, groups or new indexes.
     for path in ("/-/admin/users", "/-/admin/groups", "/-/admin/indexes/new"):
         assert session.goto(path) == 403
@@ -331,6 +332,8 @@ def test_groups_and_users(
     carol.log_in(CAROL)
     assert carol.page.get_by_role("link", name="Administration").count() == 0
     assert carol.goto("/-/admin/") == 403
+    assert carol.goto("/-/indexes/crew/") == 200  # an uploader, not one of its admins
+    assert carol.page.get_by_role("link", name="edit its settings").count() == 0
     carol.close()
 
     # Removing her is refused while a right names her (she owns what she uploaded).
