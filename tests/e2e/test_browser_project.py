@@ -216,9 +216,9 @@ def test_release_page_readme_files_badges_and_snippets(
     ]
     copies = page.locator(".snippet button")
     assert [copies.nth(i).get_attribute("data-copy") for i in range(6)] == snippets
+    assert page.get_by_role("button", name="Copy the uv pip command").count() == 1
     copies.nth(1).click()
     assert page.evaluate("() => navigator.clipboard.readText()") == snippets[1]
-    assert page.get_by_role("button", name="Copy the uv pip command").count() == 1
 
     # The index's description, where the page names the index.
     assert INDEX_DESCRIPTION in page.locator("aside").inner_text()
@@ -276,7 +276,7 @@ def test_yank_with_a_reason_then_delete_a_file_and_a_release(
     for button in page.locator("section.manage button").all():
         assert "danger" in (button.get_attribute("class") or "").split()
     delete_text = page.locator("section.manage").inner_text()
-    assert "filenames can never be uploaded to this index again" in delete_text
+    assert "no file with other contents can ever be uploaded under them" in delete_text
     accessible_everywhere(page)
 
     # Yank: the box must be ticked; the reason reaches installers.
@@ -307,7 +307,9 @@ def test_yank_with_a_reason_then_delete_a_file_and_a_release(
         listed = client.get(f"{prefix}/simple/{name}/", headers={"Accept": SIMPLE_JSON}).json()
         assert published.windows.name not in {f["filename"] for f in listed["files"]}
         assert published.linux.name in {f["filename"] for f in listed["files"]}
-        again = post_upload(client, published.windows, auth=ALICE, url=f"{prefix}/legacy/")
+        other = make_wheel(tmp_path, name, "1.0", tag="cp312-cp312-win_amd64", summary="Other")
+        assert other.name == published.windows.name
+        again = post_upload(client, other, auth=ALICE, url=f"{prefix}/legacy/")
         assert again.status_code == 400, again.text
         assert "since been deleted" in again.text
 
@@ -316,7 +318,7 @@ def test_yank_with_a_reason_then_delete_a_file_and_a_release(
     page.get_by_role("checkbox", name="Yes, delete release 2.0rc1 for good").check()
     page.get_by_role("button", name="Delete release 2.0rc1").click()
     page.wait_for_url(f"{server.url}{prefix}/project/{name}/?done=deleted&what=2.0rc1")
-    assert "Deleted release 2.0rc1 for good" in page.get_by_role("status").inner_text()
+    assert "Deleted release 2.0rc1: its files are gone" in page.get_by_role("status").inner_text()
     assert page.get_by_role("link", name="2.0rc1", exact=True).count() == 0
 
     # The message names only a version or a filename, never other words.

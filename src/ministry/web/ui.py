@@ -435,11 +435,11 @@ def _done(done: str, what: str) -> str | None:
         pass
     else:
         return (
-            f"Deleted release {what} for good: its files are gone and their filenames "
-            "can never be uploaded to this index again."
+            f"Deleted release {what}: its files are gone, and their filenames never take "
+            "other contents in this index."
         )
     if _is_filename(what):
-        return f"Deleted {what} for good: that filename can never be uploaded to this index again."
+        return f"Deleted {what}: the filename never takes other contents in this index."
     return None
 
 
