@@ -21,12 +21,12 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from conftest import ALICE
 from support.axe import violations
+from support.browser import chromium, log_in, screenshot, watch_policy
 from support.clients import uv
 from support.distributions import make_sdist, make_wheel
 from support.server import MinistryServer
 from support.uploads import post_upload
 from support.upstreams import StaticUpstream
-from test_browser import chromium, log_in, screenshot, watch_policy
 
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
