@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from conftest import ALICE
+from conftest import ALICE, BOB
 from support.axe import violations
 from support.browser import chromium, log_in, screenshot, watch_policy
 from support.clients import uv
 from support.distributions import make_sdist, make_wheel
+from support.logins import form_login
 from support.server import MinistryServer
 from support.uploads import post_upload
 from support.upstreams import StaticUpstream
@@ -365,3 +366,25 @@ def test_proxied_project_page(browser: Browser, tmp_path: Path) -> None:
         finally:
             context.close()
             proxy.stop()
+
+
+def test_crafted_delete_forms_are_refused(server: MinistryServer, published: Published) -> None:
+    """The file form, posted by hand: only the project's owners delete, only a file of
+    the release named, only with the box ticked; nothing changes otherwise."""
+    name = published.name
+    other_release = f"{name.replace('-', '_')}-1.1-py3-none-any.whl"
+    form = {"index": published.index, "project": name, "version": "1.0", "confirm": "yes"}
+    for user, fields, status in (
+        (BOB, {"filename": published.linux.name}, 403),  # not an owner
+        (ALICE, {"filename": other_release}, 404),  # a file of another release
+        (ALICE, {"filename": published.linux.name, "confirm": ""}, 400),  # not ticked
+    ):
+        with server.client() as client:
+            assert form_login(client, *user).status_code in (200, 302, 303)
+            data = {**form, **fields, "_xsrf": client.cookies["_xsrf"]}
+            assert client.post("/-/delete", data=data).status_code == status, (user, fields)
+    with server.client() as client:
+        listed = client.get(
+            f"{published.prefix}/simple/{name}/", headers={"Accept": SIMPLE_JSON}
+        ).json()
+    assert {published.linux.name, other_release} <= {f["filename"] for f in listed["files"]}
