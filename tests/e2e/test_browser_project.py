@@ -291,6 +291,10 @@ def test_yank_with_a_reason_then_delete_a_file_and_a_release(
     assert "This release is yanked" in page.get_by_role("status").inner_text()
     assert page.locator("h1 .badge.yanked").inner_text() == "yanked"
     assert reason in page.locator("p.yanked").inner_text()
+    line = page.locator("ul.plain li", has=page.get_by_role("link", name="1.0", exact=True))
+    assert line.locator(".badge.yanked").inner_text() == "yanked"
+    assert reason in line.inner_text()
+    accessible_everywhere(page)  # the yanked release, with its message
     with server.client() as client:
         listed = client.get(f"{prefix}/simple/{name}/", headers={"Accept": SIMPLE_JSON}).json()
     yanked = {f["filename"]: f.get("yanked") for f in listed["files"]}

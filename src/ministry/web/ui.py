@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -391,14 +392,34 @@ class UserHandler(PageHandler):
         self.render("user.html", identity=identity, rights=[(n, r) for n, r in held if r])
 
 
-def _history(releases: dict[str, list[dict[str, Any]]]) -> list[tuple[str, bool, bool, str]]:
-    """Every version, newest first: whether it is yanked, whether a pre-release, and
-    when it was first uploaded."""
+@dataclass(frozen=True)
+class _Version:
+    """A line of the release history."""
+
+    version: str
+    yanked: bool
+    yanked_reason: str
+    prerelease: bool
+    uploaded: str
+
+
+def _history(releases: dict[str, list[dict[str, Any]]]) -> list[_Version]:
+    """Every version, newest first: whether it is yanked (and why), whether a
+    pre-release, and the day it was first uploaded."""
     history = []
     for version, files in releases.items():
         yanked = bool(files) and all(f["yanked"] for f in files)
+        reasons = sorted({f["yanked_reason"] for f in files if f["yanked_reason"]})
         times = sorted(f["upload_time"] for f in files if f["upload_time"])
-        history.append((version, yanked, is_prerelease(version), times[0][:10] if times else ""))
+        history.append(
+            _Version(
+                version,
+                yanked,
+                "; ".join(reasons) if yanked else "",
+                is_prerelease(version),
+                times[0][:10] if times else "",
+            )
+        )
     return history[::-1]
 
 
