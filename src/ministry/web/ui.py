@@ -17,6 +17,7 @@ import tornado.web
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
+    NormalizedName,
     canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
@@ -363,19 +364,26 @@ class DeleteHandler(PageHandler):
         await self.services.maintenance.delete(
             identity, index, project, version=version, filename=filename
         )
-        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
-        if filename is None:
-            what = quote(version, safe="")
-            self.redirect(f"{prefix}/project/{project}/?done=deleted&what={what}", status=303)
-            return
-        page = f"{prefix}/project/{project}/{quote(version, safe='')}/"
-        try:
-            await self.services.catalog.project_document(
-                await self.read_access(index), project, version, self.base_url
-            )
-        except NotFound:  # the release's last file: the release is gone too
-            page = f"{prefix}/project/{project}/"
-        self.redirect(f"{page}?done=deleted&what={quote(filename, safe='')}", status=303)
+        access = await self.read_access(index)
+        page = await self._landing(access, project, None if filename is None else version)
+        what = quote(version if filename is None else filename, safe="")
+        self.redirect(f"{page}?done=deleted&what={what}", status=303)
+
+    async def _landing(
+        self, access: ReadAccess, project: NormalizedName, version: str | None
+    ) -> str:
+        """The page to show next: the release after one of its files, else the project;
+        the index's page when what it would be is gone (the last file, the last release)."""
+        prefix = index_prefix(access.index.name)
+        catalog = self.services.catalog
+        for wanted in ([version] if version is not None else []) + [None]:
+            try:
+                await catalog.project_document(access, project, wanted, self.base_url)
+            except NotFound:
+                continue
+            release = "" if wanted is None else f"{quote(wanted, safe='')}/"
+            return f"{prefix}/project/{project}/{release}"
+        return f"/-/indexes/{access.index.name}/"
 
 
 class UserHandler(PageHandler):
