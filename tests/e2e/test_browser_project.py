@@ -295,6 +295,7 @@ def test_yank_with_a_reason_then_delete_a_file_and_a_release(
     assert line.locator(".badge.yanked").inner_text() == "yanked"
     assert reason in line.inner_text()
     accessible_everywhere(page)  # the yanked release, with its message
+    screenshot(page, "project-release-yanked")
     with server.client() as client:
         listed = client.get(f"{prefix}/simple/{name}/", headers={"Accept": SIMPLE_JSON}).json()
     yanked = {f["filename"]: f.get("yanked") for f in listed["files"]}
