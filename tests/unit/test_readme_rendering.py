@@ -3,7 +3,9 @@
 The highlighting rules in ministry.css are Pygments' own (``HtmlFormatter.get_style_defs``)
 for two styles whose every colour reads at 4.5:1 or more on the code blocks' background:
 ``xcode`` in light mode and ``lightbulb`` in dark mode. ``highlight_css`` makes that
-part of the stylesheet; the test below says when it no longer matches.
+part of the stylesheet (``python tests/unit/test_readme_rendering.py`` prints it, to
+paste over the old one after a Pygments upgrade); the test below says when it no
+longer matches.
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ def test_the_stylesheet_has_the_highlighting_rules() -> None:
     css = STYLESHEET.read_text()
     start, end = css.find(BEGIN), css.find(END)
     assert start >= 0 and end > start, "the README highlighting section is missing"
-    assert css[start : end + len(END) + 1] == highlight_css()
+    assert css[start : end + len(END) + 1] == highlight_css(), (
+        "regenerate it: python tests/unit/test_readme_rendering.py"
+    )
 
 
 def test_code_blocks_name_their_language_in_a_class_and_take_the_focus() -> None:
@@ -90,3 +94,7 @@ def test_table_alignment_is_kept_as_an_attribute() -> None:
     html = render_description("| a | b |\n|--:|:-:|\n| 1 | 2 |\n", "text/markdown")
     assert '<td align="right">1</td>' in html
     assert '<td align="center">2</td>' in html
+
+
+if __name__ == "__main__":
+    print(highlight_css(), end="")
