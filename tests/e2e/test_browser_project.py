@@ -332,6 +332,22 @@ def test_yank_with_a_reason_then_delete_a_file_and_a_release(
     assert page.get_by_role("status").count() == 0
 
 
+def test_deleting_the_last_release_lands_on_the_index_page(
+    server: MinistryServer, page: Page, published: Published, tmp_path: Path
+) -> None:
+    name = f"{published.name}-solo"
+    with server.client() as client:
+        wheel = make_wheel(tmp_path, name, "1.0")
+        assert post_upload(client, wheel, auth=ALICE, url=f"{published.prefix}/legacy/").is_success
+    log_in(page, server, f"{published.prefix}/project/{name}/1.0/")
+    page.get_by_role("checkbox", name="Yes, delete release 1.0 for good").check()
+    page.get_by_role("button", name="Delete release 1.0").click()
+    page.wait_for_url(f"{server.url}/-/indexes/{published.index}/?done=deleted&what=1.0")
+    assert "Deleted release 1.0: its files are gone" in page.get_by_role("status").inner_text()
+    assert page.get_by_role("link", name=name, exact=True).count() == 0
+    accessible_everywhere(page)
+
+
 def test_packages_listings_fit_a_phone(
     server: MinistryServer, page: Page, published: Published
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.permissions import may_see, seen_by
 from ministry.errors import InvalidRequest
-from ministry.web.ui import PageHandler, size
+from ministry.web.ui import PageHandler, done_message, size
 
 __all__ = ["AuditHandler", "HelpHandler", "IndexHandler", "IndexesHandler"]
 
@@ -57,7 +57,14 @@ class IndexHandler(PageHandler):
         self.cache_for(access, "max-age=0, must-revalidate")
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
         self.render(
-            "index.html", access=access, projects=projects, prefix=prefix, runs=runs, size=size
+            "index.html",
+            access=access,
+            projects=projects,
+            prefix=prefix,
+            runs=runs,
+            size=size,
+            # After deleting a project's last release, the browser lands here.
+            done=done_message(self.get_argument("done", ""), self.get_argument("what", "")),
         )
 
 

@@ -194,7 +194,7 @@ class ProjectHandler(PageHandler):
             simple_url=f"{prefix}/simple/{normalized}/",
             index=access.index.name,
             index_description=access.index.description,
-            done=_done(self.get_argument("done", ""), self.get_argument("what", "")),
+            done=done_message(self.get_argument("done", ""), self.get_argument("what", "")),
             size=size,
         )
 
@@ -449,7 +449,7 @@ def newer_version(shown: str, latest: str) -> str | None:
         return None
 
 
-def _done(done: str, what: str) -> str | None:
+def done_message(done: str, what: str) -> str | None:
     """The message after a form, from the address it sent the browser to: fixed wording,
     with at most a version or a filename in it (anything else names nothing)."""
     if done == "yanked":
