@@ -2,8 +2,10 @@
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-copy]");
   if (!button || !navigator.clipboard) return;
+  // Only the visible word changes: a visually hidden rest of the name stays.
+  const label = button.firstChild;
   navigator.clipboard.writeText(button.dataset.copy).then(() => {
-    button.textContent = "Copied";
-    setTimeout(() => { button.textContent = "Copy"; }, 1500);
+    label.nodeValue = "Copied";
+    setTimeout(() => { label.nodeValue = "Copy"; }, 1500);
   });
 });
