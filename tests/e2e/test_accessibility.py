@@ -16,10 +16,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from support.axe import violations
-from support.demo import FORM_PAGES, MEMBER, PAGES, Demo, seed
+from support.demo import FORM_PAGES, MEMBER, PAGES, SIZES, Demo, seed
 from support.server import MinistryServer
 
-SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 SCHEMES = ("light", "dark")
 #: Cases whose violations belong to the project page's own template (templates/project.html,
 #: changed on another branch): name prefix to the rule, for an xfail that must fail.

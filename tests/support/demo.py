@@ -73,6 +73,9 @@ RELEASES = (
     ("2.1rc1", ("py3-none-any",), False, False),
 )
 
+#: The screens the pages are checked and shown at: a laptop and a phone.
+SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
 #: (name, path, who is signed in: None, "member" or "admin"): every page template of the
 #: site, once. Error pages are pages too.
 PAGES: list[tuple[str, str, str | None]] = [
