@@ -7,14 +7,17 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import ALICE, add_user
+from support.distributions import make_wheel
 from support.inprocess import InProcessServer
 from support.logins import form_login
 from support.server import Server
+from support.uploads import post_upload
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 PIP = (
@@ -170,3 +173,29 @@ def test_keeps_the_user_name_after_a_failed_login(site: Server) -> None:
         assert refused.status_code == 401
         assert 'value="alice"' in refused.text
         assert re.search(r'<input type="password"[^>]* autofocus', refused.text)
+
+
+def test_search_hits_show_pre_releases_and_their_index(site: Server, tmp_path: Path) -> None:
+    for version, index in (("1.0", "main"), ("2.0b1", "main"), ("0.1", "team/dev")):
+        name = "frame-stamp" if index == "main" else "frame-stamp-dev"
+        wheel = make_wheel(tmp_path, name, version, summary="Stamps frames")
+        with site.client() as client:
+            prefix = "" if index == "main" else f"/{index}"
+            answer = post_upload(client, wheel, auth=ALICE, url=f"{prefix}/legacy/")
+            assert answer.status_code == 200, answer.text
+    with site.client(headers={"Accept": BROWSER}) as client:
+        everywhere = client.get("/search?q=frame").text
+        hits = re.findall(r"<li>(.*?)</li>", everywhere, re.S)
+        assert len(hits) == 2
+        main_hit = next(h for h in hits if ">frame-stamp<" in h)
+        dev_hit = next(h for h in hits if ">frame-stamp-dev<" in h)
+        assert "2.0b1" in main_hit and '<span class="badge pre">pre-release</span>' in main_hit
+        assert "pre-release" not in dev_hit
+        assert re.search(r'class="badge index">.*main</span>', main_hit)
+        assert re.search(r'class="badge index">.*team/dev</span>', dev_hit)
+        one = client.get("/team/dev/search?q=frame")
+        assert one.status_code == 200
+        assert re.findall(r'<a href="([^"]+)">frame', one.text) == [
+            "/team/dev/project/frame-stamp-dev/"
+        ]
+        assert "badge index" not in one.text  # one index: no need to name it
