@@ -223,3 +223,30 @@ def test_log_in_and_create_a_token_with_the_keyboard(
     row = page.locator("tr", has_text="typed with the keyboard")
     assert row.count() == 1
     context.close()
+
+
+def test_copy_buttons_say_copied_then_get_their_label_back(
+    site: tuple[MinistryServer, Demo], browser: Browser
+) -> None:
+    """The accessible name holds the visible word; after "Copied" the whole label is back."""
+    server, demo = site
+    context = browser.new_context(viewport=SIZES["desktop"])  # type: ignore[arg-type]
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    cookie = {"name": "ministry_session", "value": demo.sessions["member"], "url": server.url}
+    context.add_cookies([cookie])  # type: ignore[list-item]
+    page = context.new_page()
+    page.clock.install()
+    page.goto(server.url + "/-/tokens")
+    page.get_by_label("What it is for").fill("copied")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create token").click()
+    button = page.get_by_role("button", name="Copy the token", exact=True)
+    button.click()
+    page.get_by_role("button", name="Copied").wait_for()
+    secret = page.locator("#token-secret").inner_text()
+    assert page.evaluate("() => navigator.clipboard.readText()") == secret
+    page.clock.run_for(2000)
+    assert button.text_content() == "Copy the token"  # the hidden words are back too
+    assert button.locator(".visually-hidden").count() == 1
+    assert page.get_by_role("button", name="Copied").count() == 0
+    context.close()

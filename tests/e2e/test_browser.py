@@ -418,6 +418,8 @@ def test_pages_work_on_a_phone_and_from_the_keyboard(
     assert width <= 390  # nothing wider than the screen
     screenshot(phone, "home-phone")
     phone.keyboard.press("Tab")
+    assert phone.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    phone.keyboard.press("Tab")
     phone.keyboard.press("Tab")
     focused = phone.evaluate(
         "() => document.activeElement.textContent || document.activeElement.name"
