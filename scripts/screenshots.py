@@ -15,13 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Cheap password hashing for the demo users: the server lives only for this run.
-os.environ.setdefault("MINISTRY_PASSWORD_HASH_COST", "minimal")
+from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from playwright.sync_api import BrowserContext, Page, sync_playwright  # noqa: E402
-
-from support.demo import FORM_PAGES, PAGES, SIZES, Demo, seed  # noqa: E402
-from support.server import MinistryServer  # noqa: E402
+from support.demo import FORM_PAGES, PAGES, SIZES, Demo, seed
+from support.server import MinistryServer
 
 
 def main() -> int:
@@ -38,6 +35,8 @@ def main() -> int:
         parser.error("no page of that name; the names are in tests/support/demo.py")
     schemes = ["light", "dark"] if arguments.dark else ["light"]
     arguments.out.mkdir(parents=True, exist_ok=True)
+    # Cheap password hashing for the demo users: the server lives only for this run.
+    os.environ.setdefault("MINISTRY_PASSWORD_HASH_COST", "minimal")
     with tempfile.TemporaryDirectory(prefix="ministry-screenshots-") as temporary:
         server = MinistryServer(Path(temporary) / "data").start()
         try:
