@@ -93,7 +93,7 @@ def test_a_private_index_offers_a_login_that_comes_back(site: Server) -> None:
 
 
 def test_error_pages_escape_the_address_and_keep_the_login_local(site: Server) -> None:
-    """docs/security.md, "Error pages": nothing of the URL runs, and the login link of a
+    """docs/security.md, "HTTP abuse": nothing of the URL runs, and the login link of a
     401 leads back to this server only."""
     with site.client(headers={"Accept": BROWSER}) as client:
         hostile = client.get('/project/"><script>alert(1)</script>/')
