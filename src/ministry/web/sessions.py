@@ -3,7 +3,9 @@
 A session is an API token of its own kind (``services.auth.SESSION_PREFIX``),
 made at login, kept in an HttpOnly, SameSite cookie (Secure over TLS) and
 revoked at logout, so that every node sharing the store knows it and nothing
-rests on a server-side secret.
+rests on a server-side secret. It is no token to its user, though: the tokens page
+lists sessions apart (with a way to end them all), and logging in or out is written
+to the server log, not to the audit log of changes.
 
 The server speaks plain HTTP; TLS ends at a proxy in front, which says so with
 ``X-Forwarded-Proto: https``. For the Secure flag alone that header is believed
