@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from support.axe import violations
-from support.demo import FORM_PAGES, MEMBER, PAGES, SIZES, Demo, seed
+from support.demo import ADMIN, FORM_PAGES, MEMBER, PAGES, PRIVATE, SIZES, Demo, seed
 from support.server import MinistryServer
 
 SCHEMES = ("light", "dark")
@@ -249,4 +249,24 @@ def test_copy_buttons_say_copied_then_get_their_label_back(
     assert button.text_content() == "Copy the token"  # the hidden words are back too
     assert button.locator(".visually-hidden").count() == 1
     assert page.get_by_role("button", name="Copied").count() == 0
+    context.close()
+
+
+def test_the_401_page_logs_in_and_comes_back(
+    site: tuple[MinistryServer, Demo], browser: Browser
+) -> None:
+    server, _ = site
+    context = browser.new_context(viewport=SIZES["phone"])  # type: ignore[arg-type]
+    page = context.new_page()
+    path = f"/-/help?index={PRIVATE}"
+    response = page.goto(server.url + path)
+    assert response is not None and response.status == 401
+    assert page.title() == "401 Unauthorized · Ministry of Packages"
+    page.locator("main").get_by_role("link", name="Log in").click()
+    page.get_by_label("User name").fill(ADMIN[0])
+    page.get_by_label("Password").fill(ADMIN[1])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    assert page.url == server.url + path
+    assert PRIVATE in page.locator("main").inner_text()
     context.close()
