@@ -8,6 +8,7 @@ password (a token cannot mint more tokens).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ from ministry.services.auth import SESSION_PREFIX, TOKEN_USERNAME, format_token,
 from ministry.storage.protocols import AccountStore, IndexStore, PackageStore, PublisherStore
 
 __all__ = ["AccountService", "AccountServiceStore", "check_username"]
+
+log = logging.getLogger(__name__)
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _MIN_PASSWORD = 8
@@ -237,18 +240,41 @@ class AccountService:
             expires=now + lifetime,
         )
         await self._metadata.add_token(token, identity.actor)
+        # Not in the change log: signing in changes nothing anyone else sees.
+        log.info("%s signed in from %s (session %s)", identity.user, identity.address, token_id)
         return format_token(token_id, secret)
 
     async def end_session(self, identity: Identity) -> None:
         """Log out: the session's token is revoked."""
         if identity.session_id is not None:
             await self._metadata.revoke_token(identity.session_id, identity.actor)
+            log.info("%s signed out (session %s)", identity.user, identity.session_id)
+
+    async def end_every_session(self, identity: Identity) -> int:
+        """Sign the user out everywhere (a lost laptop): every live session of theirs is
+        revoked, this one included. Returns how many were."""
+        live = await self.list_sessions(identity, identity.user)
+        for session in live:
+            await self._metadata.revoke_token(session.token_id, identity.actor)
+        log.info("%s signed out of %d session(s) everywhere", identity.user, len(live))
+        return len(live)
 
     async def list_tokens(self, identity: Identity, user: str) -> list[Token]:
-        """A user's tokens (never their secrets)."""
+        """A user's API tokens (never their secrets); their sessions are no tokens to them."""
         _check_self_or_admin(identity, user, "list this user's tokens")
         await self._user(user)
-        return await self._metadata.list_tokens(user)
+        return [t for t in await self._metadata.list_tokens(user) if not t.is_session]
+
+    async def list_sessions(self, identity: Identity, user: str) -> list[Token]:
+        """A user's browser sessions that still let them in, oldest first."""
+        _check_self_or_admin(identity, user, "list this user's sessions")
+        await self._user(user)
+        now = datetime.now(UTC)
+        return [
+            t
+            for t in await self._metadata.list_tokens(user)
+            if t.is_session and not t.revoked and (t.expires is None or t.expires > now)
+        ]
 
     async def revoke_token(self, identity: Identity, user: str, token_id: str) -> None:
         """Revoke one of a user's tokens; another user's token is not found

@@ -1,4 +1,5 @@
 // Copy buttons: the page works without this; it only saves a selection.
+// The button says "Copied" for a moment, then "Copy" again, however often it is pressed.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-copy]");
   if (!button || !navigator.clipboard) return;
@@ -6,6 +7,7 @@ document.addEventListener("click", (event) => {
   const label = button.firstChild;
   navigator.clipboard.writeText(button.dataset.copy).then(() => {
     label.nodeValue = "Copied";
-    setTimeout(() => { label.nodeValue = "Copy"; }, 1500);
+    clearTimeout(button.copiedTimer);
+    button.copiedTimer = setTimeout(() => { label.nodeValue = "Copy"; }, 1500);
   });
 });

@@ -40,9 +40,8 @@ from ministry.core.readme import render_description
 from ministry.core.trusted_publishing import PROVIDERS, project_named
 from ministry.errors import Conflict, InvalidRequest, MinistryError, NotFound, PermissionDenied
 from ministry.services.indexes import ReadAccess
-from ministry.web.base import BaseHandler, error_of, status_of, title_of
+from ministry.web.base import BaseHandler, status_of
 from ministry.web.simple import normalized_or_redirect
-from ministry.web.tornado_internals import reason_phrase
 from ministry.web.urls import index_prefix
 
 __all__ = [
@@ -100,6 +99,9 @@ class PageHandler(BaseHandler):
     #: administration pages then (which check every action again).
     administers = False
 
+    #: A stranger is sent to the login form, never asked for Basic credentials.
+    challenges_browsers = False
+
     def session_allowed(self) -> bool:
         """Pages accept the session cookie: their forms are checked against XSRF."""
         return True
@@ -128,20 +130,6 @@ class PageHandler(BaseHandler):
             self.set_header("Cache-Control", f"private, {directives}")
         else:
             super().cache_for(access, directives)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """An HTML page for browsers; what BaseHandler answers for everything else."""
-        if self.prefers_json() or "text/html" not in self.request.headers.get("Accept", ""):
-            super().write_error(status_code, **kwargs)
-            return
-        error = error_of(kwargs)
-        self.retry_after(error)
-        self.render(
-            "error.html",
-            status_code=status_code,
-            title=title_of(status_code),
-            message=error.message if error else reason_phrase(self),
-        )
 
 
 def size(count: int | None) -> str:
