@@ -40,10 +40,17 @@ __all__ = [
     "Route",
     "Token",
     "User",
+    "index_prefix",
 ]
 
 #: The index that exists from the first start and answers at the root URLs.
 DEFAULT_INDEX = "main"
+
+
+def index_prefix(index: str) -> str:
+    """The path prefix of an index: none for the default index, ``/<name>`` for the others
+    (the web pages and the JSON API's links to them both follow it)."""
+    return "" if index == DEFAULT_INDEX else f"/{index}"
 
 PackageType = Literal["sdist", "bdist_wheel"]
 IndexKind = Literal["hosted", "proxy"]
