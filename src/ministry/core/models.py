@@ -52,6 +52,7 @@ def index_prefix(index: str) -> str:
     (the web pages and the JSON API's links to them both follow it)."""
     return "" if index == DEFAULT_INDEX else f"/{index}"
 
+
 PackageType = Literal["sdist", "bdist_wheel"]
 IndexKind = Literal["hosted", "proxy"]
 RoleName = Literal["owner", "maintainer"]
