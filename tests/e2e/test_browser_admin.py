@@ -338,10 +338,12 @@ def test_groups_and_users(
 
     # Removing her is refused while a right names her (she owns what she uploaded).
     session.goto("/-/admin/users")
+    page.get_by_role("checkbox", name="Yes, remove carol").check()
     with page.expect_response("**/-/admin/users") as answer:
         page.get_by_role("button", name="Remove carol").click()
     assert answer.value.status == 409
     assert "User 'carol' is still named in the owners of crew/crewtool" in alert(page)
+    page.get_by_role("checkbox", name="Yes, remove dave").check()
     page.get_by_role("button", name="Remove dave").click()
     page.wait_for_url("**/-/admin/users?done=user-removed")
     assert page.get_by_role("heading", name="dave").count() == 0
@@ -372,6 +374,75 @@ def test_groups_and_users(
     page.get_by_role("button", name="Remove carol from @release").click()
     page.wait_for_url("**/-/admin/groups?done=member-removed")
     assert page.get_by_text("no members").count() == 1
+
+
+def test_administrators_and_confirmed_removals(server: MinistryServer, session: Session) -> None:
+    made = server.cli("user", "add", "erin", "--password-stdin", stdin="erin-password-1")
+    assert made.returncode == 0, made.stderr
+    page = session.page
+    session.log_in(ROOT, "/-/admin/users")
+
+    # root is the only administrator: the right stays, said beside the form (as the API says).
+    with page.expect_response("**/-/admin/users") as answer:
+        page.get_by_role("button", name="Take the administrator right from root").click()
+    assert answer.value.status == 409
+    assert "'root' is the last enabled server administrator" in alert(page)
+    accessible(page)  # with the message shown
+    with server.client() as client:
+        refused = client.patch("/-/api/users/root", json={"admin": False}, auth=ROOT)
+        assert refused.status_code == 409, refused.text
+        assert "last enabled server administrator" in refused.json()["message"]
+
+    # erin becomes one, and then no longer; root may not take the right from himself.
+    page.get_by_role("button", name="Make erin a server administrator").click()
+    page.wait_for_url("**/-/admin/users?done=admin-granted")
+    assert status(page) == "The user is now a server administrator."
+    assert page.locator("#user-erin .badge").inner_text() == "administrator"
+    with server.client() as client:
+        assert client.get("/-/api/users/erin", auth=ROOT).json()["admin"] is True
+    with page.expect_response("**/-/admin/users") as answer:
+        page.get_by_role("button", name="Take the administrator right from root").click()
+    assert answer.value.status == 400
+    assert "You cannot take away your own administrator right" in alert(page)
+    page.get_by_role("button", name="Take the administrator right from erin").click()
+    page.wait_for_url("**/-/admin/users?done=admin-revoked")
+    assert page.locator("#user-erin .badge").count() == 0
+    with server.client() as client:
+        assert client.get("/-/api/users/erin", auth=ROOT).json()["admin"] is False
+
+    # Removing a user needs the box ticked: the browser asks, and the server refuses a
+    # form sent without it (the attribute taken away, as a script would).
+    page.get_by_role("button", name="Remove erin").click()
+    assert page.url.endswith("/-/admin/users?done=admin-revoked")  # nothing was sent
+    box = page.get_by_role("checkbox", name="Yes, remove erin")
+    box.evaluate("element => element.removeAttribute('required')")
+    with page.expect_response("**/-/admin/users") as answer:
+        page.get_by_role("button", name="Remove erin").click()
+    assert answer.value.status == 400
+    assert alert(page) == "Tick the box to confirm: removing a user cannot be undone."
+    assert page.get_by_role("heading", name="erin").count() == 1
+    accessible(page)
+    page.get_by_role("checkbox", name="Yes, remove erin").check()
+    page.get_by_role("button", name="Remove erin").click()
+    page.wait_for_url("**/-/admin/users?done=user-removed")
+    assert page.get_by_role("heading", name="erin").count() == 0
+
+    # Deleting a group likewise.
+    made = server.cli("group", "create", "doomed")
+    assert made.returncode == 0, made.stderr
+    session.goto("/-/admin/groups")
+    box = page.get_by_role("checkbox", name="Yes, delete @doomed")
+    box.evaluate("element => element.removeAttribute('required')")
+    with page.expect_response("**/-/admin/groups") as answer:
+        page.get_by_role("button", name="Delete group @doomed").click()
+    assert answer.value.status == 400
+    assert alert(page) == "Tick the box to confirm: deleting a group cannot be undone."
+    assert page.get_by_role("heading", name="@doomed").count() == 1
+    accessible(page)
+    page.get_by_role("checkbox", name="Yes, delete @doomed").check()
+    page.get_by_role("button", name="Delete group @doomed").click()
+    page.wait_for_url("**/-/admin/groups?done=group-deleted")
+    assert page.get_by_role("heading", name="@doomed").count() == 0
 
 
 def test_owners_and_publishers_on_the_project_page(
