@@ -225,7 +225,7 @@ def test_release_page_readme_files_badges_and_snippets(
     assert [copies.nth(i).is_visible() for i in range(1, 6)] == [False] * 5
     for size in (DESKTOP, PHONE):
         page.set_viewport_size(size)
-        top = page.evaluate("() => document.getElementById('description').getBoundingClientRect().top")
+        top = page.locator("#description").evaluate("e => e.getBoundingClientRect().top")
         assert top < size["height"] * 0.75, f"the README starts at {top}px at {size['width']}px"
     page.set_viewport_size(DESKTOP)
     page.get_by_text("More installers: uv, Poetry, PDM").click()
