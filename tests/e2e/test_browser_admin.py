@@ -445,6 +445,43 @@ def test_administrators_and_confirmed_removals(server: MinistryServer, session: 
     assert page.get_by_role("heading", name="@doomed").count() == 0
 
 
+def test_error_pages_of_the_simple_pages_name_who_is_signed_in(
+    server: MinistryServer, session: Session
+) -> None:
+    """The simple pages and the API never act on the session cookie (docs/security.md,
+    "Cross-site requests"); their error pages for a browser still name who is signed in."""
+    made = server.cli("index", "create", "vault", "--private", "--readers", "alice")
+    assert made.returncode == 0, made.stderr
+    html = {"Accept": "text/html"}
+    with server.client() as client:  # what a stranger gets
+        expected = {
+            path: client.get(path, headers=html).status_code
+            for path in ("/simple/no-such-project/", "/vault/simple/", "/vault/simple/x/")
+        }
+        assert client.get("/vault/simple/", auth=ALICE).status_code == 200
+    assert expected["/simple/no-such-project/"] == 404
+    page = session.page
+    session.log_in(ALICE)
+    assert session.goto("/simple/no-such-project/") == 404
+    assert page.locator("header.site").get_by_role("link", name="alice", exact=True).count() == 1
+    assert page.get_by_role("link", name="Log in").count() == 0
+    assert page.get_by_role("button", name="Log out").count() == 1
+    accessible(page)
+
+    # The cookie opens nothing: with it, each address answers as to a stranger (a 401
+    # challenges for Basic credentials, which a headless browser cannot answer, so the
+    # browser's cookies are sent by hand), and the page says why the sign-in does not count.
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    with httpx.Client(base_url=server.url, trust_env=False, cookies=cookies) as browser_like:
+        for path, status_code in expected.items():
+            answer = browser_like.get(path, headers=html)
+            assert answer.status_code == status_code, path
+            assert ">alice</a>" in answer.text and ">Log in</a>" not in answer.text, path
+        refused = browser_like.get("/vault/simple/", headers=html)
+        assert "it does not use the browser's sign-in" in refused.text
+        assert browser_like.get("/-/api/whoami", headers=html).status_code == 401
+
+
 def test_owners_and_publishers_on_the_project_page(
     server: MinistryServer, session: Session, tmp_path: Path
 ) -> None:
