@@ -164,9 +164,10 @@ def test_documents_follow_uploads_and_yanks(server: Server, tmp_path: Path) -> N
 
 
 def test_links_lead_to_the_pages_of_the_index_read(server: Server, tmp_path: Path) -> None:
-    """docs/api.md, "JSON API": ``project_url``, ``package_url`` and ``release_url`` name the
-    pages of the index the document was read through (the default index at the root,
-    another under its name, also for a project it inherits); each of them is a page."""
+    """docs/protocol.md, "JSON API keys": ``project_url``, ``package_url`` and
+    ``release_url`` name the pages of the index the document was read through (the
+    default index at the root, another under its name, also for a project it
+    inherits); each of them is a page."""
     name = "json-linked"
     for arguments in (("json-team/apps", "--uploaders", "alice"), ("json-heir", "--bases", "main")):
         made = server.cli("index", "create", *arguments)
