@@ -422,8 +422,9 @@ class BaseHandler(tornado.web.RequestHandler):
         The simple pages, files and APIs never act on the cookie (``session_allowed``):
         any site can make a browser send it. Their error page for a browser still says
         who is signed in, so the name is kept apart from the request's identity: it goes
-        into the page's header and nowhere else, and answers nothing a stranger could not
-        read (docs/security.md, "Cross-site requests").
+        into that page's header and nowhere else, and every answer stays the one a
+        stranger gets (docs/security.md, "Cross-site requests"). A browser's GET with a
+        cookie costs one session lookup here; package tools send no cookie.
         """
         if (
             self.session_allowed()
