@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ministry.core.durations import parse_duration
+from ministry.core.sizes import parse_size
 from ministry.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ __all__ = [
     "settings_from",
 ]
 
-_SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?\Z", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _HOST_NAME = re.compile(
     r"(?=.{1,253}\.?\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?\Z"
 )
@@ -156,14 +155,6 @@ class Settings:
     def spool_directory(self) -> Path:
         """Where uploads are received before they are checked."""
         return self.data / "tmp"
-
-
-def parse_size(text: str) -> int:
-    """Parse ``100M``, ``1GiB``, ``512k`` or a number of bytes."""
-    match = _SIZE.match(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not a size; write bytes or a number with K, M or G")
-    return int(match[1]) * _UNITS[match[2].lower()]
 
 
 def _text(value: Any) -> str:

@@ -103,6 +103,9 @@ class IndexConfig:
     min_age: int = 0
     #: Proxy indexes: project patterns the minimum age does not apply to.
     min_age_exempt: tuple[str, ...] = ()
+    #: Proxy indexes: bytes of upstream files kept before the least recently used are
+    #: evicted (None: no bound of its own; the server's ``max_cache_size`` still holds).
+    max_cache_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +272,9 @@ class CachedFile:
     size: int
     cached: datetime
     last_access: datetime
+    #: Fetched or claimed by a mirror run: what a mirror holds is never evicted to
+    #: keep the cache within its bound (services.proxy_cache).
+    mirrored: bool = False
 
 
 @dataclass(frozen=True)
