@@ -55,6 +55,9 @@ class Settings:
     data: Path = Path("ministry-data")
     #: Largest accepted distribution file, in bytes (the public index's default).
     max_upload_size: int = 100 * 1024**2
+    #: Bytes of upstream files all proxy indexes together keep before the least
+    #: recently used are evicted (services.proxy_cache); None: no bound.
+    max_cache_size: int | None = None
     #: Upstream simple index that the default index proxies ("pip": the one pip uses).
     upstream: str | None = None
     #: Minimum age, in seconds, of upstream files before they are offered.
@@ -155,6 +158,12 @@ class Settings:
     def spool_directory(self) -> Path:
         """Where uploads are received before they are checked."""
         return self.data / "tmp"
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size; write bytes or a number with K, M or G")
+    return value if isinstance(value, int) and value >= 0 else parse_size(_text(value))
 
 
 def _text(value: Any) -> str:
@@ -462,6 +471,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_upload_size", "limits", "max_upload_size", "100M", "The largest file an "
            "upload may send.", lambda v: v if isinstance(v, int) else parse_size(_text(v)),
            "SIZE"),
+    Option("max_cache_size", "limits", "max_cache_size", "none (no bound)", "The most bytes "
+           "of upstream files all proxy indexes together keep, like 5G; the least recently "
+           "used are evicted beyond it (docs/proxy.md).", _size, "SIZE"),
     Option("max_connections", "limits", "max_connections", "2048", "Connections one process "
            "serves at once (fewer when the open-files limit is low); more get 503 and retry.",
            lambda v: _whole(v, "a number of connections (1 or more)", 1), "N"),

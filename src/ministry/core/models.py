@@ -20,6 +20,7 @@ __all__ = [
     "Actor",
     "AddFileOutcome",
     "AddFileResult",
+    "CacheUsage",
     "CachedFile",
     "CachedPage",
     "Change",
@@ -275,6 +276,19 @@ class CachedFile:
     #: Fetched or claimed by a mirror run: what a mirror holds is never evicted to
     #: keep the cache within its bound (services.proxy_cache).
     mirrored: bool = False
+
+
+@dataclass
+class CacheUsage:
+    """What one proxy index keeps of its upstream (``ministry cache stats``)."""
+
+    index: str
+    files: int = 0
+    bytes: int = 0
+    #: Of those, what mirror runs hold (never evicted).
+    mirrored_bytes: int = 0
+    #: The index's own bound, if it has one.
+    bound: int | None = None
 
 
 @dataclass(frozen=True)

@@ -118,8 +118,8 @@ class CachesMixin(RedisDatabase):
                 cursor, page = await self.read(
                     self.redis.hscan(self.key("files", index), cursor, count=_PAGE)
                 )
-                for value in cast("dict[bytes, bytes]", page).values():
-                    record = json.loads(value)
+                for record_text in cast("dict[bytes, bytes]", page).values():
+                    record = json.loads(record_text)
                     found.update(
                         record.get(field) for field in _SIDE_BLOBS if record.get(field) in wanted
                     )
