@@ -62,6 +62,8 @@ _SAMPLES: dict[str, tuple[tuple[str, str, Any], ...]] = {
         ("localhost", '"Localhost"', ("localhost",))),
     "offline": (("true", "true", True), ("no", "false", False), ("on", '"yes"', True)),
     "max_upload_size": (("1K", '"1K"', 1024), ("2048", "2048", 2048), ("1M", '"1MiB"', 1024**2)),
+    "max_cache_size": (("5G", '"500M"', 5 * 1024**3), ("10GiB", "4096", 10 * 1024**3),
+                       ("2048", '"1KiB"', 1024)),
     "max_connections": (("10", "10", 10), ("20", '"20"', 20), ("1", "1", 1)),
     "client_timeout": (("1", "1", 1), ("3600", '"3600"', 3600), ("5", "5", 5)),
     "login_failures": (("0", "0", 0), ("3", "3", 3), ("50", '"50"', 50)),
