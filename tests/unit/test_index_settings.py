@@ -234,15 +234,15 @@ def test_max_cache_size_refuses_what_is_no_size(value: object) -> None:
 def test_max_cache_size_round_trips_on_a_proxy_and_is_refused_on_a_hosted_index() -> None:
     """A proxy keeps its bound; a hosted index has nothing to evict, so it takes none."""
     proxy = new_index(
-        "mirror/pypi", {"upstream": "https://pypi.example/simple/", "max_cache_size": "5G"}
+        "mirror/upstream", {"upstream": "https://pypi.example/simple/", "max_cache_size": "5G"}
     )
     assert proxy.max_cache_size == 5 * 1024**3
     document = settings_document(proxy)
     assert document["max_cache_size"] == 5 * 1024**3
     document.pop("name"), document.pop("kind")
     document["upstream"] = proxy.upstream
-    assert IndexConfig(name="mirror/pypi", kind="proxy", **index_settings(document)) == proxy
+    assert IndexConfig(name="mirror/upstream", kind="proxy", **index_settings(document)) == proxy
     check_index_config(proxy, {})
     hosted = new_index("team", {"max_cache_size": "5G"})
-    with pytest.raises(InvalidRequest, match="hosted.*max_cache_size"):
+    with pytest.raises(InvalidRequest, match=r"hosted.*max_cache_size"):
         check_index_config(hosted, {})

@@ -21,7 +21,7 @@ def test_the_sizes_a_cache_bound_is_written_in(text: str, expected: int) -> None
 @pytest.mark.parametrize("text", ["5 gigs", "-5G", "5.5G", "G"])
 def test_a_bad_cache_bound_is_refused_naming_the_flag(text: str) -> None:
     """A bad value stops the command with one line that names where it came from."""
-    with pytest.raises(SettingsError, match="--max-cache-size: .* is not a size"):
+    with pytest.raises(SettingsError, match=r"--max-cache-size: .* is not a size"):
         settings_from({"max_cache_size": text}, {})
     with pytest.raises(SettingsError, match="MINISTRY_MAX_CACHE_SIZE: "):
         settings_from({}, {"MINISTRY_MAX_CACHE_SIZE": text})
