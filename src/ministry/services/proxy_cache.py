@@ -53,6 +53,8 @@ _PERIOD = 300.0
 #: The lease's name: mirror job names are lower-case words without spaces.
 _LEASE = "proxy cache eviction"
 _LEASE_TIME = timedelta(minutes=10)
+#: Seconds ``ministry cache prune`` waits by default for another process's pass to end.
+_PATIENCE = 10.0
 
 
 class CacheStore(ProxyCacheStore, IndexStore, MirrorRunStore, Protocol):
@@ -145,12 +147,16 @@ class ProxyCache:
         metrics: Metrics,
         readers: CacheReaders,
         max_size: int | None,
+        *,
+        patience: float = _PATIENCE,
     ) -> None:
         self._metadata = metadata
         self._blobs = blobs
         self._metrics = metrics
         self.readers = readers
         self.max_size = max_size
+        #: Seconds a command waits for another process's pass to end.
+        self._patience = patience
         #: Bytes kept per index as this process knows them; None until a pass counted.
         self._totals: dict[str, int] | None = None
         self._lock = asyncio.Lock()
@@ -263,17 +269,28 @@ class ProxyCache:
         dry_run: bool = False,
         low_water: bool = False,
     ) -> PruneOutcome | None:
-        """One pass; None when another process holds the lease."""
+        """One pass; None when another process holds the lease (an automatic pass gives
+        up at once, a command waits a few seconds for a pass under way to end)."""
         async with self._lock:
             if dry_run:
                 return await self._plan_and_evict(index, max_size, dry_run, low_water)
-            now = datetime.now(UTC)
-            if not await self._metadata.claim_mirror_job(_LEASE, now, now + _LEASE_TIME):
+            if not await self._claim(patience=0.0 if low_water else self._patience):
                 return None
             try:
                 return await self._plan_and_evict(index, max_size, dry_run, low_water)
             finally:
                 await self._metadata.release_mirror_job(_LEASE)
+
+    async def _claim(self, patience: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while True:
+            now = datetime.now(UTC)
+            if await self._metadata.claim_mirror_job(_LEASE, now, now + _LEASE_TIME):
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.2)
 
     async def _plan_and_evict(
         self, index: str | None, max_size: int | None, dry_run: bool, low_water: bool
