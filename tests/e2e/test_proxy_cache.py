@@ -72,6 +72,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """Six ~100 kB wheels upstream; a proxy of it bounded to 350 KiB."""
     directory = tmp_path_factory.mktemp("cache")
+    (directory / "wheels").mkdir()
     wheels = {}
     for name in PROJECTS:
         module = name.replace("-", "_")
