@@ -49,22 +49,10 @@ def prune(settings: Settings, arguments: argparse.Namespace) -> int:
         )
 
     outcome = with_services(settings, work)
-    if arguments.json:
-        document = cache_document(outcome.usage, outcome.bound)
-        evicted = {name: {"files": f, "bytes": b} for name, (f, b) in outcome.by_index.items()}
-        print_json(
-            {
-                "dry_run": outcome.dry_run,
-                "evicted_files": outcome.evicted_files,
-                "evicted_bytes": outcome.evicted_bytes,
-                "deleted_blobs": outcome.deleted_blobs,
-                "evicted": evicted,
-                **document,
-            }
-        )
-        return 0
     verb = "Would evict" if outcome.dry_run else "Evicted"
     print(f"{verb} {outcome.evicted_files} files ({format_size(outcome.evicted_bytes)}).")
+    for index, (files, size) in sorted(outcome.by_index.items()):
+        print(f"  {index}: {files} files ({format_size(size)})")
     _table(outcome)
     return 0
 

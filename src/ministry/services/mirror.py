@@ -413,7 +413,8 @@ class _Run:
         kept = await self.mirror.files.cached(self.config.name, entry.filename)
         if kept is not None and kept.sha256 == entry.sha256:
             self.outcome.present += 1
-            await self.mirror.files.hold_for_mirror(kept)
+            if not self.dry_run:
+                await self.mirror.files.hold_for_mirror(kept)
             try:
                 await self._fetch_metadata(entry)
             except MinistryError as exc:

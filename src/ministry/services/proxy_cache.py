@@ -88,7 +88,7 @@ class PruneOutcome:
     """What a pass evicted (or, dry, would evict), and what the caches hold after it."""
 
     dry_run: bool
-    #: The server-wide bound the pass held the total to (None: none).
+    #: The server-wide bound (None: none; a prune's ``max_size`` is not it).
     bound: int | None
     evicted_files: int = 0
     evicted_bytes: int = 0
@@ -302,7 +302,7 @@ class ProxyCache:
             bounds[index] = max_size
         share = _LOW_WATER if low_water else 1.0
         victims = self._choose(_entries(files), bounds, total_bound, share, index)
-        outcome = PruneOutcome(dry_run, total_bound)
+        outcome = PruneOutcome(dry_run, self.max_size)
         for entry in victims:
             files_before, bytes_before = outcome.by_index.get(entry.index, (0, 0))
             outcome.by_index[entry.index] = (

@@ -45,5 +45,4 @@ def register(commands: Any, common: Common) -> None:
     prune.add_argument(
         "--dry-run", action="store_true", help="print what would be evicted; evict nothing"
     )
-    add_json_flag(prune, "one JSON object")
     prune.set_defaults(run=Run(_IMPLEMENTATION, "prune"))
