@@ -191,10 +191,7 @@ class ProxyCache:
     async def _passes(self) -> None:
         while True:
             self._again = False
-            try:
-                await self._prune(low_water=True)
-            except MinistryError as exc:  # the store failed: the next file kept tries again
-                log.warning("proxy cache: eviction failed: %s", exc.message)
+            await self._quietly()
             if not self._again:
                 return
 
@@ -212,11 +209,18 @@ class ProxyCache:
 
     async def _every_period(self) -> None:
         while True:
-            try:
-                await self._prune(low_water=True)
-            except MinistryError as exc:
-                log.warning("proxy cache: eviction failed: %s", exc.message)
+            await self._quietly()
             await asyncio.sleep(_PERIOD)
+
+    async def _quietly(self) -> None:
+        """An automatic pass: a failure is logged, and the next file kept (or the next
+        period) tries again; nothing a client asked for waits on it."""
+        try:
+            await self._prune(low_water=True)
+        except MinistryError as exc:
+            log.warning("proxy cache: eviction failed: %s", exc.message)
+        except Exception:  # whatever it is, it must not end the periodic checks silently
+            log.exception("proxy cache: eviction failed")
 
     # -- commands ------------------------------------------------------------------------
 
