@@ -230,3 +230,18 @@ def test_config_names_the_file_only_from_a_flag_or_variable(tmp_path: Path) -> N
     with pytest.raises(SettingsError, match="unknown key 'config'"):
         read_config(path)
     assert settings_from({}, {"MINISTRY_CONFIG": str(path)}).config == path
+
+
+def test_an_index_entry_takes_a_cache_bound_and_a_bad_one_names_its_line(tmp_path: Path) -> None:
+    """``max_cache_size`` in [[index]] is parsed like the API's; a bad size stops the read
+    with the file, line and message."""
+    good = _file(
+        tmp_path, "[[index]]\nname = 'company'\nupstream = 'https://a.example/simple/'\n"
+        "max_cache_size = '5G'\n",
+    )  # fmt: skip
+    (entry,) = read_config(good).indexes
+    assert index_settings(entry.values)["max_cache_size"] == 5 * 1024**3
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[index]]\nname = 'company'\nmax_cache_size = 'huge'\n")
+    with pytest.raises(SettingsError, match=r"line 3.*'huge' is not a size"):
+        read_config(bad)
