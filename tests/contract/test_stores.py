@@ -24,6 +24,7 @@ import pytest
 from packaging.utils import NormalizedName
 
 from ministry.core.models import (
+    SESSION_PREFIX,
     Actor,
     AddFileOutcome,
     CachedFile,
@@ -392,6 +393,22 @@ def test_users_and_tokens(metadata: MetadataStore) -> None:
     assert run(metadata.list_tokens("alice")) == [stored]
     assert run(metadata.list_tokens("bob")) == []
     assert [u.name for u in run(metadata.list_users())] == ["alice"]
+
+
+def test_sessions_are_stored_but_are_no_changes(metadata: MetadataStore) -> None:
+    """A browser session is a token every node finds, but logging in and out is not logged."""
+    when = datetime(2026, 5, 6, tzinfo=UTC)
+    run(metadata.add_user(User("alice", "$argon2id$x", when), Actor("cli")))
+    serial = run(metadata.last_serial())
+    session = Token(SESSION_PREFIX + "0123456789abcdef", "alice", "hash", when, "Browser session")
+    assert session.is_session
+    run(metadata.add_token(session, Actor("alice")))
+    assert run(metadata.get_token(session.token_id)) == session
+    run(metadata.revoke_token(session.token_id, Actor("alice")))
+    stored = run(metadata.get_token(session.token_id))
+    assert stored is not None and stored.revoked
+    assert run(metadata.last_serial()) == serial
+    assert run(metadata.changes_since(serial)) == []
 
 
 def test_removing_a_user_takes_their_tokens_and_memberships(metadata: MetadataStore) -> None:

@@ -308,7 +308,9 @@ def check_help_page(examples: Examples) -> None:
         page = client.get("/-/help")
     assert page.status_code == 200
     snippets = {
-        heading: [html.unescape(text) for text in re.findall(r"<pre>(.*?)</pre>", section, re.S)]
+        heading: [
+            html.unescape(text) for text in re.findall(r"<pre[^>]*>(.*?)</pre>", section, re.S)
+        ]
         for heading, section in re.findall(
             r'<h2 id="(\w+)">.*?</h2>(.*?)(?=<h2|\Z)', page.text, re.S
         )

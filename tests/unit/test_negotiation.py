@@ -12,6 +12,7 @@ from ministry.core.negotiation import (
     accepts_encoding,
     choose_simple_format,
     negotiate,
+    prefers_html,
 )
 
 # The exact Accept strings real clients send (docs/protocol.md, "Client behaviours").
@@ -246,3 +247,24 @@ def test_accepts_encoding(header: str | None, expected: bool) -> None:
     """docs/protocol.md, "Response headers": gzip only when Accept-Encoding names it or ``*`` with
     q>0; an explicit q=0 wins."""
     assert accepts_encoding(header, "gzip") is expected
+
+
+@pytest.mark.parametrize(
+    ("accept", "page"),
+    [
+        (FIREFOX, True),
+        (CHROME, True),
+        ("text/html", True),
+        (PIP, False),
+        (UV, False),
+        (POETRY, False),
+        ("*/*", False),
+        (None, False),
+        ("", False),
+        ("application/json, text/html", True),  # equal liking: a page (JSON is asked first)
+        ("text/html;q=0", False),
+    ],
+)
+def test_error_pages_are_for_browsers(accept: str | None, page: bool) -> None:
+    """Browsers name text/html first; installers name it last, curl not at all."""
+    assert prefers_html(accept) is page

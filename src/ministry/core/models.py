@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # in annotations only: the parser of every command imports th
 __all__ = [
     "DEFAULT_INDEX",
     "SERVER",
+    "SESSION_PREFIX",
     "Actor",
     "AddFileOutcome",
     "AddFileResult",
@@ -40,10 +41,18 @@ __all__ = [
     "Route",
     "Token",
     "User",
+    "index_prefix",
 ]
 
 #: The index that exists from the first start and answers at the root URLs.
 DEFAULT_INDEX = "main"
+
+
+def index_prefix(index: str) -> str:
+    """The path prefix of an index: none for the default index, ``/<name>`` for the others
+    (the web pages and the JSON API's links to them both follow it)."""
+    return "" if index == DEFAULT_INDEX else f"/{index}"
+
 
 PackageType = Literal["sdist", "bdist_wheel"]
 IndexKind = Literal["hosted", "proxy"]
@@ -377,9 +386,18 @@ class User:
     disabled: bool = False
 
 
+#: Browser sessions are tokens whose id starts so; API token ids are hexadecimal, so no
+#: API token passes for a session.
+SESSION_PREFIX = "s"
+
+
 @dataclass(frozen=True)
 class Token:
-    """An API token. Only a hash of its secret is ever stored."""
+    """An API token, or a browser session. Only a hash of its secret is ever stored.
+
+    A session is kept with the tokens so that every node sharing the store knows it,
+    but it is no token to its user: the token lists and the change log leave it out.
+    """
 
     token_id: str
     user: str
@@ -393,6 +411,11 @@ class Token:
     index: str | None = None
     #: The projects it may upload, or empty for all.
     projects: tuple[str, ...] = ()
+
+    @property
+    def is_session(self) -> bool:
+        """Whether this is a browser session rather than an API token."""
+        return self.token_id.startswith(SESSION_PREFIX)
 
 
 @dataclass(frozen=True)

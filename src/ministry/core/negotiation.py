@@ -21,6 +21,7 @@ __all__ = [
     "accepts_encoding",
     "choose_simple_format",
     "negotiate",
+    "prefers_html",
 ]
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -110,6 +111,22 @@ def negotiate(
         if best is None or key > best:
             best, chosen = key, offer
     return chosen
+
+
+@lru_cache(maxsize=_REMEMBERED)
+def prefers_html(accept: str | None) -> bool:
+    """Whether a client wants an error as a web page: it names ``text/html`` among the
+    types it likes most, as browsers do.
+
+    pip names ``text/html`` too, at ``q=0.01`` after the simple API's types, and
+    curl or httpx send ``*/*``: they keep their plain text (or JSON) answers.
+    """
+    if accept is None:
+        return False
+    ranges = _parse(accept, {})
+    liked = [r.quality for r in ranges if r.quality > 0]
+    html = [r.quality for r in ranges if r.media_type == TEXT_HTML]
+    return bool(html) and html[0] > 0 and html[0] >= max(liked)
 
 
 @lru_cache(maxsize=_REMEMBERED)

@@ -8,6 +8,7 @@ password (a token cannot mint more tokens).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ from ministry.services.auth import SESSION_PREFIX, TOKEN_USERNAME, format_token,
 from ministry.storage.protocols import AccountStore, IndexStore, PackageStore, PublisherStore
 
 __all__ = ["AccountService", "AccountServiceStore", "check_username"]
+
+log = logging.getLogger(__name__)
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _MIN_PASSWORD = 8
@@ -42,6 +45,11 @@ def check_username(name: str) -> str:
 def _check_password(password: str) -> None:
     if len(password) < _MIN_PASSWORD:
         raise InvalidRequest(f"Passwords must have at least {_MIN_PASSWORD} characters.")
+
+
+def _administers(user: User) -> bool:
+    """Whether the user can act as a server administrator now."""
+    return user.is_admin and not user.disabled
 
 
 def _check_self_or_admin(identity: Identity, user: str, what: str) -> None:
@@ -92,12 +100,18 @@ class AccountService:
         admin: bool | None = None,
         disabled: bool | None = None,
     ) -> User:
-        """Change a user's password (self or admin), admin role or disabled flag (admin)."""
+        """Change a user's password (self or admin), admin role or disabled flag (admin).
+
+        The server keeps an enabled administrator: taking the right from the last one,
+        or disabling them, is refused, and so is an administrator doing either to
+        themselves (another administrator can), as for removing a user.
+        """
         if admin is not None or disabled is not None:
             check_admin(identity, "change roles or disable users")
         else:
             _check_self_or_admin(identity, name, "change this password")
-        user = await self._user(name)
+        before = await self._user(name)
+        user = before
         if password is not None:
             _check_password(password)
             user = replace(user, password_hash=await asyncio.to_thread(self._hasher.hash, password))
@@ -105,8 +119,24 @@ class AccountService:
             user = replace(user, is_admin=admin)
         if disabled is not None:
             user = replace(user, disabled=disabled)
+        if _administers(before) and not _administers(user):
+            await self._check_demotion(identity, user)
         await self._metadata.update_user(user, identity.actor)
         return user
+
+    async def _check_demotion(self, identity: Identity, user: User) -> None:
+        """Refuse leaving the server without an enabled administrator, or an administrator
+        locking themselves out (nobody would be left to undo a slip)."""
+        users = await self._metadata.list_users()
+        if not any(_administers(other) and other.name != user.name for other in users):
+            change = "disabled" if user.disabled else "no longer an administrator"
+            raise Conflict(
+                f"{user.name!r} is the last enabled server administrator and cannot be made "
+                f"{change}: make another user an administrator first."
+            )
+        if identity.user == user.name:
+            what = "disable yourself" if user.disabled else "take away your own administrator right"
+            raise InvalidRequest(f"You cannot {what}; another administrator can.")
 
     async def remove_user(self, identity: Identity, name: str) -> None:
         """Delete a user with their tokens, sessions and group memberships (server
@@ -237,18 +267,41 @@ class AccountService:
             expires=now + lifetime,
         )
         await self._metadata.add_token(token, identity.actor)
+        # Not in the change log: signing in changes nothing anyone else sees.
+        log.info("%s signed in from %s (session %s)", identity.user, identity.address, token_id)
         return format_token(token_id, secret)
 
     async def end_session(self, identity: Identity) -> None:
         """Log out: the session's token is revoked."""
         if identity.session_id is not None:
             await self._metadata.revoke_token(identity.session_id, identity.actor)
+            log.info("%s signed out (session %s)", identity.user, identity.session_id)
+
+    async def end_every_session(self, identity: Identity) -> int:
+        """Sign the user out everywhere (a lost laptop): every live session of theirs is
+        revoked, this one included. Returns how many were."""
+        live = await self.list_sessions(identity, identity.user)
+        for session in live:
+            await self._metadata.revoke_token(session.token_id, identity.actor)
+        log.info("%s signed out of %d session(s) everywhere", identity.user, len(live))
+        return len(live)
 
     async def list_tokens(self, identity: Identity, user: str) -> list[Token]:
-        """A user's tokens (never their secrets)."""
+        """A user's API tokens (never their secrets); their sessions are no tokens to them."""
         _check_self_or_admin(identity, user, "list this user's tokens")
         await self._user(user)
-        return await self._metadata.list_tokens(user)
+        return [t for t in await self._metadata.list_tokens(user) if not t.is_session]
+
+    async def list_sessions(self, identity: Identity, user: str) -> list[Token]:
+        """A user's browser sessions that still let them in, oldest first."""
+        _check_self_or_admin(identity, user, "list this user's sessions")
+        await self._user(user)
+        now = datetime.now(UTC)
+        return [
+            t
+            for t in await self._metadata.list_tokens(user)
+            if t.is_session and not t.revoked and (t.expires is None or t.expires > now)
+        ]
 
     async def revoke_token(self, identity: Identity, user: str, token_id: str) -> None:
         """Revoke one of a user's tokens; another user's token is not found

@@ -29,7 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cachetools import TTLCache
 
 from ministry.core.login_limits import Lockout, LoginLimits
-from ministry.core.models import User
+from ministry.core.models import SESSION_PREFIX, User
 from ministry.core.permissions import Identity
 from ministry.errors import AuthenticationFailed, StorageError, TooManyAttempts
 from ministry.storage.protocols import AccountStore, PublisherStore
@@ -49,8 +49,6 @@ log = logging.getLogger(__name__)
 #: The username upload clients send with an API token (twine, uv, flit: ``__token__``).
 TOKEN_USERNAME = "__token__"  # noqa: S105 (a user name, not a secret)
 _TOKEN = re.compile(r"mop_([sp]?[0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
-#: Session ids start so; API token ids are hexadecimal, so no API token passes for a session.
-SESSION_PREFIX = "s"
 #: The ids of upload tokens minted for trusted publishers start so (kept apart from users').
 PUBLISH_PREFIX = "p"
 # A bulk upload authenticates once per file; re-running Argon2 each time would cost

@@ -22,11 +22,18 @@ from ministry.core.permissions import (
     check_admin,
     check_manage_index,
     check_read,
+    check_upload_index,
     may_read,
     may_see,
     seen_by,
 )
-from ministry.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
+from ministry.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    StorageUnavailable,
+)
 from ministry.storage.protocols import AccountStore, ChangeLog, IndexStore, PackageStore
 
 __all__ = ["UPSTREAM_INDEX", "IndexService", "IndexServiceStore", "ReadAccess"]
@@ -198,6 +205,18 @@ class IndexService:
             ),
             key=lambda name: (name != DEFAULT_INDEX, name),
         )
+
+    async def upload_targets(self, identity: Identity) -> list[str]:
+        """The hosted indexes this identity may upload to, the default index first: what a
+        token limited to one index is best made for."""
+        targets = []
+        for name in await self.readable_names(identity, hosted=True):
+            try:
+                check_upload_index(identity, (await self.configs())[name])
+            except PermissionDenied:
+                continue
+            targets.append(name)
+        return targets
 
     async def create(self, identity: Identity, config: IndexConfig) -> IndexConfig:
         """Create an index (server administrators)."""

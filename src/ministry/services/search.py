@@ -38,10 +38,18 @@ _RECENT_WINDOW = 500
 
 @dataclass(frozen=True)
 class SearchHit:
-    """A project that matches, with the summary of its newest release."""
+    """A project that matches, with the summary and version of its newest release."""
 
     project: Project
     summary: str
+    #: The newest version ("" for a proxied project, whose releases live upstream).
+    version: str = ""
+
+    @property
+    def prerelease(self) -> bool:
+        """Whether the newest version is a pre-release (or a development release)."""
+        valid, version = _version_key(self.version)
+        return valid and version.is_prerelease
 
 
 @dataclass(frozen=True)
@@ -65,15 +73,15 @@ def _version_key(version: str) -> tuple[bool, Version]:
         return (False, _NO_VERSION)
 
 
-def _newest_summaries(releases: Iterable[tuple[str, str, str]]) -> dict[str, str]:
-    """The summary of each project's newest release."""
-    newest: dict[str, tuple[tuple[bool, Version], str]] = {}
+def _newest_summaries(releases: Iterable[tuple[str, str, str]]) -> dict[str, tuple[str, str]]:
+    """The summary and version of each project's newest release."""
+    newest: dict[str, tuple[tuple[bool, Version], str, str]] = {}
     for project, version, summary in releases:
         key = _version_key(version)
         kept = newest.get(project)
         if kept is None or key > kept[0]:
-            newest[project] = (key, summary)
-    return {project: summary for project, (_, summary) in newest.items()}
+            newest[project] = (key, summary, version)
+    return {project: (summary, version) for project, (_, summary, version) in newest.items()}
 
 
 class _Words:
@@ -81,18 +89,21 @@ class _Words:
 
     def __init__(self) -> None:
         self.summaries: dict[str, str] = {}
+        self.versions: dict[str, str] = {}
         self.projects: dict[str, set[str]] = defaultdict(set)
         self._of: dict[str, set[str]] = {}
         self._sorted: list[str] | None = None
 
-    def put(self, name: str, summary: str | None) -> None:
+    def put(self, name: str, summary: str | None, version: str = "") -> None:
         for word in self._of.pop(name, set()):
             self.projects[word].discard(name)
         if summary is None:
             self.summaries.pop(name, None)
+            self.versions.pop(name, None)
         else:
             words = name_words(name) | summary_words(summary)
             self.summaries[name] = summary
+            self.versions[name] = version
             self._of[name] = words
             for word in words:
                 self.projects[word].add(name)
@@ -140,17 +151,22 @@ class SearchService:
             return []
         await self._catch_up(accesses[0])
         matches = self._matches(words)
-        found: dict[tuple[str, str], tuple[int, str, str, Project, str]] = {}
+        found: dict[tuple[str, str], tuple[int, str, str, SearchHit]] = {}
         for access in accesses:
             visible = self._visible(access, await self._catalog.projects(access))
             for key in matches:
                 project = visible.get(key)
                 if project is not None and key not in found:
-                    summary = self._words[key[0]].summaries.get(project.name, "")
+                    words_of = self._words[key[0]]
+                    hit = SearchHit(
+                        project,
+                        words_of.summaries.get(project.name, ""),
+                        words_of.versions.get(project.name, ""),
+                    )
                     score = rank(project.name, words, query)
-                    found[key] = (score, project.name, project.index, project, summary)
+                    found[key] = (score, project.name, project.index, hit)
         ranked = sorted(found.values(), key=lambda hit: hit[:3])
-        return [SearchHit(project, summary) for *_, project, summary in ranked[:limit]]
+        return [hit for *_, hit in ranked[:limit]]
 
     async def recent(self, access: ReadAccess, count: int = 10) -> list[RecentRelease]:
         """The releases most lately uploaded to, among the projects ``access`` shows."""
@@ -247,11 +263,11 @@ class SearchService:
         summaries = _newest_summaries(
             (r.project, r.version, str(r.metadata.get("summary") or "")) for r in releases
         )
-        words_of.put(name, summaries.get(name, ""))
+        words_of.put(name, *summaries.get(name, ("", "")))
 
 
 def _words_of(releases: list[tuple[str, str, str]]) -> _Words:
     words = _Words()
-    for name, summary in _newest_summaries(releases).items():
-        words.put(name, summary)
+    for name, (summary, version) in _newest_summaries(releases).items():
+        words.put(name, summary, version)
     return words

@@ -3,7 +3,8 @@
 Domain errors are mapped to HTTP here and nowhere else. The message travels in
 the reason phrase as well as the body, because twine prints only the reason
 phrase (docs/protocol.md, "Upload answers"); clients that prefer JSON (uv) get the public index's
-``{"message", "code", "title"}`` shape.
+``{"message", "code", "title"}`` shape. Browsers get a page of the site instead, with
+the standard reason phrase.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, final
+from urllib.parse import quote
 
 import tornado.httputil
 import tornado.web
 
 from ministry.core.forwarding import trusted_proxies
-from ministry.core.negotiation import negotiate
+from ministry.core.negotiation import negotiate, prefers_html
 from ministry.core.permissions import Identity
 from ministry.errors import (
     AuthenticationFailed,
@@ -47,6 +49,7 @@ from ministry.errors import (
 from ministry.services.indexes import ReadAccess
 from ministry.web.crosssite import refuse_cross_site
 from ministry.web.tornado_internals import reason_phrase, unsent_bytes
+from ministry.web.urls import local_path
 from ministry.wiring import Services
 
 __all__ = [
@@ -83,6 +86,15 @@ _STATUS: tuple[tuple[type[MinistryError], int], ...] = (
     (StorageError, 500),
     (UpstreamUnavailable, 502),
 )
+#: What an error page says in its heading, in words for people (the title keeps the phrase).
+_HEADLINES = {
+    400: "This request cannot be answered",
+    401: "Log in to see this page",
+    403: "You may not do this",
+    404: "Page not found",
+    429: "Too many attempts",
+    503: "The server is busy or its store is down",
+}
 _REALM = 'Basic realm="Ministry of Packages", charset="UTF-8"'
 # A Basic credential longer than this is an attack, not a password.
 _MAX_AUTHORIZATION = 4096
@@ -150,6 +162,9 @@ class BaseHandler(tornado.web.RequestHandler):
 
     _request_identity: Identity | None = None
     _identity_known = False
+    #: Who a browser's session cookie names, on a handler that does not accept the
+    #: cookie: for the header of its error page only (``learn_viewer``).
+    _viewer: str | None = None
     _request_id: str | None = None
     #: Body bytes sent so far (none for HEAD), for the access log and metrics.
     bytes_sent = 0
@@ -157,6 +172,8 @@ class BaseHandler(tornado.web.RequestHandler):
     headers_sent = False
     #: The index the request reads or writes, once a handler has named it.
     access_index: str | None = None
+    #: Whether a 401 asks a browser for Basic credentials too (the pages offer a login form).
+    challenges_browsers = True
 
     def __init__(
         self,
@@ -257,14 +274,20 @@ class BaseHandler(tornado.web.RequestHandler):
         super().send_error(status_code, **kwargs)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Write the message: JSON for clients that prefer it, plain text otherwise."""
+        """Write the message: JSON for clients that prefer it, a page for browsers, plain
+        text otherwise."""
         error = error_of(kwargs)
         self.retry_after(error)
-        if isinstance(error, AuthenticationRequired):
+        if isinstance(error, AuthenticationRequired) and (
+            self.challenges_browsers or not self.wants_page()
+        ):
             self.set_header("WWW-Authenticate", _REALM)
         if isinstance(error, RangeNotSatisfiable):
             self.set_header("Content-Range", f"bytes */{error.size}")
         message = error.message if error else reason_phrase(self)
+        if self.wants_page():
+            self.write_error_page(status_code, message)
+            return
         if self.prefers_json():
             # uv reads "code" only when the type is exactly application/json.
             self.set_header("Content-Type", "application/json")
@@ -277,6 +300,26 @@ class BaseHandler(tornado.web.RequestHandler):
             return
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(f"{status_code} {message}\n")
+
+    def wants_page(self) -> bool:
+        """Whether the client is a browser, which reads an error as a page of the site."""
+        return not self.prefers_json() and prefers_html(self.request.headers.get("Accept"))
+
+    def write_error_page(self, status_code: int, message: str) -> None:
+        """The error as a page with the site's header, under the standard reason phrase
+        (the message is in the page; the status line is no place for a sentence)."""
+        self.set_status(status_code)
+        self.set_header("Cache-Control", "no-store")
+        self.render(
+            "error.html",
+            current_user=self.current_user or self._viewer,
+            cookie_ignored=self._viewer is not None and not self.current_user,
+            status_code=status_code,
+            title=title_of(status_code),
+            headline=_HEADLINES.get(status_code, title_of(status_code)),
+            message=message,
+            login=f"/-/login?next={quote(local_path(self.request.uri or '/'), safe='/')}",
+        )
 
     def retry_after(self, error: MinistryError | None) -> None:
         """``Retry-After`` on a refusal that ends by itself, whatever the body's format."""
@@ -368,6 +411,36 @@ class BaseHandler(tornado.web.RequestHandler):
                     self.clear_cookie(SESSION_COOKIE, path="/")
             self._identity_known = True
         return self._request_identity
+
+    async def prepare(self) -> None:
+        """Learn who a browser is signed in as, for an error page's header."""
+        await self.learn_viewer()
+
+    async def learn_viewer(self) -> None:
+        """The user a browser's session cookie names, where the cookie is no credential.
+
+        The simple pages, files and APIs never act on the cookie (``session_allowed``):
+        any site can make a browser send it. Their error page for a browser still says
+        who is signed in, so the name is kept apart from the request's identity: it goes
+        into that page's header and nowhere else, and every answer stays the one a
+        stranger gets (docs/security.md, "Cross-site requests"). A browser's GET with a
+        cookie costs one session lookup here; package tools send no cookie.
+        """
+        if (
+            self.session_allowed()
+            or self.request.method not in ("GET", "HEAD")
+            or not self.wants_page()
+            or self.request.headers.get("Authorization")
+        ):
+            return
+        session = self.get_cookie(SESSION_COOKIE)
+        if not session:
+            return
+        address = self.request.remote_ip or "unknown"
+        try:
+            self._viewer = (await self.services.auth.authenticate_session(session, address)).user
+        except MinistryError:
+            return  # an expired session, or a store that failed: the header says "Log in"
 
     async def require_identity(self) -> Identity:
         """Who the request acts as; 401 without valid credentials."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.permissions import check_admin, check_manage_index, may_see, seen_by
 from ministry.errors import InvalidRequest
-from ministry.web.ui import PageHandler, allowed, size
+from ministry.web.ui import PageHandler, allowed, done_message, size
 
 __all__ = ["AuditHandler", "HelpHandler", "IndexHandler", "IndexesHandler"]
 
@@ -67,6 +67,8 @@ class IndexHandler(PageHandler):
             runs=runs,
             size=size,
             may_edit=may_edit,
+            # After deleting a project's last release, the browser lands here.
+            done=done_message(self.get_argument("done", ""), self.get_argument("what", "")),
         )
 
 

@@ -102,8 +102,15 @@ class IndexNoSlashHandler(UploadHandler):
 class NotFoundHandler(BaseHandler):
     """Every URL that no route claims."""
 
-    def prepare(self) -> None:
+    def session_allowed(self) -> bool:
+        """A browser's 404 page shows who is signed in; nothing here acts on the cookie."""
+        return self.request.method in ("GET", "HEAD")
+
+    async def prepare(self) -> None:
         """404 for every method."""
+        if self.wants_page():
+            identity = await self.identity()
+            self.current_user = identity.user if identity else None
         raise NotFound("Not found: no page at this address.")
 
 
@@ -119,7 +126,7 @@ class NulQueryHandler(BaseHandler):
     """400 for a NUL in the query (docs/security.md, "HTTP abuse"), rather than a quietly
     altered argument."""
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         """400 for every method."""
         raise InvalidRequest("The query string holds a NUL character (%00); remove it.")
 

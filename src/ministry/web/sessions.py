@@ -3,7 +3,9 @@
 A session is an API token of its own kind (``services.auth.SESSION_PREFIX``),
 made at login, kept in an HttpOnly, SameSite cookie (Secure over TLS) and
 revoked at logout, so that every node sharing the store knows it and nothing
-rests on a server-side secret.
+rests on a server-side secret. It is no token to its user, though: the tokens page
+lists sessions apart (with a way to end them all), and logging in or out is written
+to the server log, not to the audit log of changes.
 
 The server speaks plain HTTP; TLS ends at a proxy in front, which says so with
 ``X-Forwarded-Proto: https``. For the Secure flag alone that header is believed
@@ -15,38 +17,26 @@ Secure cookie for its users.
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from ministry.core.forwarding import forwarded_scheme
+from ministry.core.models import DEFAULT_INDEX
+from ministry.core.permissions import Identity
 from ministry.errors import (
     AuthenticationFailed,
-    InvalidRequest,
     PermissionDenied,
     TooManyAttempts,
 )
 from ministry.web.base import SESSION_COOKIE
 from ministry.web.ui import PageHandler
+from ministry.web.urls import index_prefix, local_path
 
-__all__ = ["LoginHandler", "LogoutHandler", "TokensHandler"]
+__all__ = ["LoginHandler", "LogoutHandler", "TokenForm", "TokensHandler", "repository_name"]
 
 _DESCRIPTION_CHARACTERS = 200
 _MAX_DAYS = 3650
-# Browsers drop tabs and newlines from a URL and read a backslash as "/", so "/", tab,
-# "/evil" or "/", backslash, "evil" would lead off-site; nor has a path spaces or controls.
-_NOT_IN_LOCAL_PATH = re.compile(r"[\x00-\x20\x7f\\]")
-
-
-def local_path(target: str) -> str:
-    """Where to go after logging in: a path on this server, never another site
-    (docs/security.md, "HTTP abuse")."""
-    if (
-        target.startswith("/")
-        and not target.startswith("//")
-        and not _NOT_IN_LOCAL_PATH.search(target)
-    ):
-        return target
-    return "/"
+_DAYS_CHARACTERS = 10
 
 
 class LoginHandler(PageHandler):
@@ -54,7 +44,9 @@ class LoginHandler(PageHandler):
 
     def get(self) -> None:
         """The login form."""
-        self.render("login.html", error=None, next=local_path(self.get_argument("next", "/")))
+        self.render(
+            "login.html", error=None, username="", next=local_path(self.get_argument("next", "/"))
+        )
 
     async def post(self) -> None:
         """Check the password, start a session, go where the user was going."""
@@ -71,12 +63,12 @@ class LoginHandler(PageHandler):
             session = await self.services.accounts.start_session(identity, lifetime)
         except (AuthenticationFailed, PermissionDenied) as exc:
             self.set_status(401)
-            self.render("login.html", error=exc.message, next=target)
+            self.render("login.html", error=exc.message, username=username, next=target)
             return
         except TooManyAttempts as exc:
             self.set_status(429)
             self.retry_after(exc)
-            self.render("login.html", error=exc.message, next=target)
+            self.render("login.html", error=exc.message, username=username, next=target)
             return
         self.set_cookie(
             SESSION_COOKIE,
@@ -108,13 +100,25 @@ class LogoutHandler(PageHandler):
         self.redirect("/", status=303)
 
 
+@dataclass(frozen=True)
+class TokenForm:
+    """What the token form was sent with, kept to show it again beside its errors."""
+
+    description: str = ""
+    index: str = ""
+    days: str = ""
+    #: Field name to message, for the fields that were refused.
+    errors: dict[str, str] = field(default_factory=dict)
+
+
 class TokensHandler(PageHandler):
-    """``/-/tokens``: a user's API tokens; create one (its secret shown once) or revoke one."""
+    """``/-/tokens``: a user's API tokens; create one (its secret shown once) or revoke one;
+    their browser sessions, and signing out of all of them."""
 
     async def get(self) -> None:
         """The list and the form."""
         if await self.identity_or_login() is not None:
-            await self._show(created=None)
+            await self._show(TokenForm())
 
     async def post(self) -> None:
         """Create or revoke, by the button pressed."""
@@ -124,33 +128,73 @@ class TokensHandler(PageHandler):
             await accounts.revoke_token(identity, identity.user, self.get_argument("revoke"))
             self.redirect("/-/tokens", status=303)
             return
-        description = self.get_argument("description", "").strip()[:_DESCRIPTION_CHARACTERS]
-        index = self.get_argument("index", "").strip() or None
-        _, secret = await accounts.create_token(
+        if self.get_argument("sign_out", None) == "everywhere":
+            await accounts.end_every_session(identity)
+            self.clear_cookie(SESSION_COOKIE, path="/")
+            self.redirect("/", status=303)
+            return
+        form = TokenForm(
+            description=self.get_argument("description", "").strip()[:_DESCRIPTION_CHARACTERS],
+            index=self.get_argument("index", "").strip(),
+            days=self.get_argument("days", "").strip()[:_DAYS_CHARACTERS],
+        )
+        errors = await self._check(identity, form)
+        if errors:
+            self.set_status(400)
+            await self._show(replace(form, errors=errors))
+            return
+        token, secret = await accounts.create_token(
             identity,
             identity.user,
-            description=description,
-            expires=_expiry(self.get_argument("days", "").strip()),
-            index=index,
+            description=form.description,
+            expires=_expiry(form.days),
+            index=form.index or None,
         )
-        await self._show(created=secret)
+        await self._show(TokenForm(), created=secret, created_index=token.index)
 
-    async def _show(self, created: str | None) -> None:
+    async def _check(self, identity: Identity, form: TokenForm) -> dict[str, str]:
+        """The form's mistakes, by field; the service checks the index again."""
+        errors = {}
+        if form.index and form.index not in await self.services.indexes.upload_targets(identity):
+            errors["index"] = "Choose one of the listed indexes, or every index."
+        if form.days and (not form.days.isdigit() or not 1 <= int(form.days) <= _MAX_DAYS):
+            errors["days"] = (
+                f"Enter a whole number of days from 1 to {_MAX_DAYS}, or leave it empty "
+                "for a token that does not expire."
+            )
+        return errors
+
+    async def _show(
+        self, form: TokenForm, created: str | None = None, created_index: str | None = None
+    ) -> None:
         identity = await self.require_identity()
-        tokens = await self.services.accounts.list_tokens(identity, identity.user)
+        accounts = self.services.accounts
+        tokens = await accounts.list_tokens(identity, identity.user)
+        sessions = await accounts.list_sessions(identity, identity.user)
         self.set_header("Cache-Control", "no-store")
+        upload_index = created_index or DEFAULT_INDEX
         self.render(
             "tokens.html",
+            form=form,
+            targets=await self.services.indexes.upload_targets(identity),
             created=created,
+            created_index=created_index,
             tokens=sorted(tokens, key=lambda t: t.created, reverse=True),
+            sessions=sorted(sessions, key=lambda t: t.created, reverse=True),
+            current_session=identity.session_id,
             now=datetime.now(UTC),
-            upload_url=f"{self.base_url}/legacy/",
+            upload_url=f"{self.base_url}{index_prefix(upload_index)}/legacy/",
+            repository=repository_name(upload_index),
+            max_days=_MAX_DAYS,
         )
+
+
+def repository_name(index: str) -> str:
+    """The name of an index in a ``.pypirc`` or ``uv.toml``: one word."""
+    return "ministry" if index == DEFAULT_INDEX else index.replace("/", "-")
 
 
 def _expiry(days: str) -> datetime | None:
     if not days:
         return None
-    if not days.isdigit() or not 1 <= int(days) <= _MAX_DAYS:
-        raise InvalidRequest(f"A token lasts from 1 to {_MAX_DAYS} days, or without end.")
     return datetime.now(UTC) + timedelta(days=int(days))

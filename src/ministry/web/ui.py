@@ -7,14 +7,25 @@ view), with the description rendered and sanitized; errors are pages too.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import tornado.web
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
 
+from ministry.core.file_kinds import group_files
+from ministry.core.install_snippets import install_snippets
 from ministry.core.models import DEFAULT_INDEX, ProjectRole, RoleName
 from ministry.core.permissions import (
     Identity,
@@ -29,9 +40,8 @@ from ministry.core.readme import render_description
 from ministry.core.trusted_publishing import PROVIDERS, project_named
 from ministry.errors import Conflict, InvalidRequest, MinistryError, NotFound, PermissionDenied
 from ministry.services.indexes import ReadAccess
-from ministry.web.base import BaseHandler, error_of, status_of, title_of
+from ministry.web.base import BaseHandler, status_of
 from ministry.web.simple import normalized_or_redirect
-from ministry.web.tornado_internals import reason_phrase
 from ministry.web.urls import index_prefix
 
 __all__ = [
@@ -50,6 +60,8 @@ __all__ = [
 _UNITS = ("bytes", "kB", "MB", "GB", "TB")
 _RESULTS = 100
 _REASON_CHARACTERS = 500
+_FILENAME_CHARACTERS = 255
+_FILENAME = re.compile(r"[A-Za-z0-9._+!-]+")
 #: Longer queries are cut: no project name or summary word is this long.
 _QUERY_CHARACTERS = 200
 _ROLES: dict[str, RoleName] = {"owner": "owner", "maintainer": "maintainer"}
@@ -87,6 +99,9 @@ class PageHandler(BaseHandler):
     #: administration pages then (which check every action again).
     administers = False
 
+    #: A stranger is sent to the login form, never asked for Basic credentials.
+    challenges_browsers = False
+
     def session_allowed(self) -> bool:
         """Pages accept the session cookie: their forms are checked against XSRF."""
         return True
@@ -115,20 +130,6 @@ class PageHandler(BaseHandler):
             self.set_header("Cache-Control", f"private, {directives}")
         else:
             super().cache_for(access, directives)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """An HTML page for browsers; what BaseHandler answers for everything else."""
-        if self.prefers_json() or "text/html" not in self.request.headers.get("Accept", ""):
-            super().write_error(status_code, **kwargs)
-            return
-        error = error_of(kwargs)
-        self.retry_after(error)
-        self.render(
-            "error.html",
-            status_code=status_code,
-            title=title_of(status_code),
-            message=error.message if error else reason_phrase(self),
-        )
 
 
 def size(count: int | None) -> str:
@@ -178,6 +179,7 @@ class ProjectPage(PageHandler):
         description = await asyncio.to_thread(
             render_description, info["description"] or "", info["description_content_type"]
         )
+        view = await catalog.project_view(access, normalized)
         simple_url = f"{base_url}{prefix}/simple/"
         pin = f"=={info['version']}" if version is not None else ""
         roles = await self._roles(access, normalized)
@@ -199,17 +201,23 @@ class ProjectPage(PageHandler):
             publishers=publishers,
             roles=roles,
             info=info,
+            prerelease=is_prerelease(info["version"]),
+            newer=newer_version(info["version"], latest["info"]["version"]),
             files=shown["urls"],
+            groups=group_files(shown["urls"]),
             published=await catalog.publishers_of(
                 access, normalized, [f["filename"] for f in shown["urls"]]
             ),
             versions=_history(latest["releases"]),
             description=description,
-            install=f"pip install --index-url {simple_url} {normalized}{pin}",
+            proxied_from=[c.index for c in view.contributions if c.page is not None],
+            snippets=install_snippets(simple_url, access.index.name, f"{normalized}{pin}"),
             links=list(safe_links(info)),
             project_url=f"{prefix}/project/{normalized}/",
             simple_url=f"{prefix}/simple/{normalized}/",
             index=access.index.name,
+            index_description=access.index.description,
+            done=done_message(self.get_argument("done", ""), self.get_argument("what", "")),
             size=size,
             problem=problem,
         )
@@ -375,11 +383,20 @@ class YankHandler(PageHandler):
         maintenance = self.services.maintenance
         if self.get_argument("action") == "unyank":
             await maintenance.unyank(identity, index, project, version=version)
+            done = "unyanked"
         else:
+            if self.get_argument("confirm", "") != "yes":
+                raise InvalidRequest(
+                    "Tick the box to confirm: installers skip a yanked release unless it is "
+                    "pinned exactly."
+                )
             reason = self.get_argument("reason", "").strip()[:_REASON_CHARACTERS]
             await maintenance.yank(identity, index, project, version=version, reason=reason)
+            done = "yanked"
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
-        self.redirect(f"{prefix}/project/{project}/{quote(version, safe='')}/", status=303)
+        self.redirect(
+            f"{prefix}/project/{project}/{quote(version, safe='')}/?done={done}", status=303
+        )
 
 
 class PromoteHandler(PageHandler):
@@ -398,19 +415,42 @@ class PromoteHandler(PageHandler):
 
 
 class DeleteHandler(PageHandler):
-    """``POST /-/delete``: a release's delete button, where the index allows deleting."""
+    """``POST /-/delete``: a release's delete button, and each file's, where the index
+    allows deleting."""
 
     async def post(self) -> None:
-        """Delete one release for good (its filenames are retired), then show the project."""
+        """Delete one release, or one file of it, for good (the filenames are retired),
+        then show the project (or the release, after a file)."""
         identity = await self.require_identity()
         if self.get_argument("confirm", "") != "yes":
             raise InvalidRequest("Tick the box to confirm: deleting cannot be undone.")
         index = self.get_argument("index", DEFAULT_INDEX)
         project = canonicalize_name(self.get_argument("project"))
         version = self.get_argument("version")
-        await self.services.maintenance.delete(identity, index, project, version=version)
-        prefix = "" if index == DEFAULT_INDEX else f"/{index}"
-        self.redirect(f"{prefix}/project/{project}/", status=303)
+        filename = self.get_argument("filename", "") or None
+        await self.services.maintenance.delete(
+            identity, index, project, version=version, filename=filename
+        )
+        access = await self.read_access(index)
+        page = await self._landing(access, project, None if filename is None else version)
+        what = quote(version if filename is None else filename, safe="")
+        self.redirect(f"{page}?done=deleted&what={what}", status=303)
+
+    async def _landing(
+        self, access: ReadAccess, project: NormalizedName, version: str | None
+    ) -> str:
+        """The page to show next: the release after one of its files, else the project;
+        the index's page when what it would be is gone (the last file, the last release)."""
+        prefix = index_prefix(access.index.name)
+        catalog = self.services.catalog
+        for wanted in ([version] if version is not None else []) + [None]:
+            try:
+                await catalog.project_document(access, project, wanted, self.base_url)
+            except NotFound:
+                continue
+            release = "" if wanted is None else f"{quote(wanted, safe='')}/"
+            return f"{prefix}/project/{project}/{release}"
+        return f"/-/indexes/{access.index.name}/"
 
 
 class UserHandler(PageHandler):
@@ -427,14 +467,90 @@ class UserHandler(PageHandler):
         self.render("user.html", identity=identity, rights=[(n, r) for n, r in held if r])
 
 
-def _history(releases: dict[str, list[dict[str, Any]]]) -> list[tuple[str, bool, str]]:
-    """Every version, newest first: whether it is yanked, and when it was first uploaded."""
+@dataclass(frozen=True)
+class _Version:
+    """A line of the release history."""
+
+    version: str
+    yanked: bool
+    yanked_reason: str
+    prerelease: bool
+    uploaded: str
+
+
+def _history(releases: dict[str, list[dict[str, Any]]]) -> list[_Version]:
+    """Every version, newest first: whether it is yanked (and why), whether a
+    pre-release, and the day it was first uploaded."""
     history = []
     for version, files in releases.items():
         yanked = bool(files) and all(f["yanked"] for f in files)
+        reasons = sorted({f["yanked_reason"] for f in files if f["yanked_reason"]})
         times = sorted(f["upload_time"] for f in files if f["upload_time"])
-        history.append((version, yanked, times[0][:10] if times else ""))
+        history.append(
+            _Version(
+                version,
+                yanked,
+                "; ".join(reasons) if yanked else "",
+                is_prerelease(version),
+                times[0][:10] if times else "",
+            )
+        )
     return history[::-1]
+
+
+def is_prerelease(version: str) -> bool:
+    """Whether installers skip this version unless asked for pre-releases (a development
+    release too); a version that is not PEP 440 is not one."""
+    try:
+        return Version(version).is_prerelease
+    except InvalidVersion:
+        return False
+
+
+def newer_version(shown: str, latest: str) -> str | None:
+    """The version a release page points to as newer: the project's latest, when it is
+    newer than the one shown (a pre-release newer than the latest stable has none)."""
+    try:
+        return latest if Version(latest) > Version(shown) else None
+    except InvalidVersion:
+        return None
+
+
+def done_message(done: str, what: str) -> str | None:
+    """The message after a form, from the address it sent the browser to: fixed wording,
+    with at most a version or a filename in it (anything else names nothing)."""
+    if done == "yanked":
+        return "This release is yanked: installers skip it unless it is pinned exactly."
+    if done == "unyanked":
+        return "This release is no longer yanked."
+    if done != "deleted" or len(what) > _FILENAME_CHARACTERS:
+        return None
+    try:
+        Version(what)
+    except InvalidVersion:
+        pass
+    else:
+        return (
+            f"Deleted release {what}: its files are gone, and their filenames never take "
+            "other contents in this index."
+        )
+    if _is_filename(what):
+        return f"Deleted {what}: the filename never takes other contents in this index."
+    return None
+
+
+def _is_filename(what: str) -> bool:
+    """Whether ``what`` is a distribution's filename, and nothing else."""
+    if not _FILENAME.fullmatch(what):
+        return False
+    try:
+        if what.endswith(".whl"):
+            parse_wheel_filename(what)
+        else:
+            parse_sdist_filename(what)
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return False
+    return True
 
 
 class SearchHandler(PageHandler):

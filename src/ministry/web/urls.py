@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
-from ministry.core.models import DEFAULT_INDEX
+from ministry.core.models import index_prefix
 
-__all__ = ["INDEX_PATTERN", "file_path", "index_prefix", "provenance_path"]
+__all__ = ["INDEX_PATTERN", "file_path", "index_prefix", "local_path", "provenance_path"]
 
 #: An index name in a URL: one lower-case part, or two joined by "/" (core.index_rules).
 INDEX_PATTERN = r"[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)?"
+# Browsers drop tabs and newlines from a URL and read a backslash as "/", so "/", tab,
+# "/evil" or "/", backslash, "evil" would lead off-site; nor has a path spaces or controls.
+_NOT_IN_LOCAL_PATH = re.compile(r"[\x00-\x20\x7f\\]")
 
 
-def index_prefix(index: str) -> str:
-    """The path prefix of an index: none for the default index, ``/<name>`` for the others."""
-    return "" if index == DEFAULT_INDEX else f"/{index}"
+def local_path(target: str) -> str:
+    """Where to go after logging in: a path on this server, never another site
+    (docs/security.md, "HTTP abuse")."""
+    if (
+        target.startswith("/")
+        and not target.startswith("//")
+        and not _NOT_IN_LOCAL_PATH.search(target)
+    ):
+        return target
+    return "/"
 
 
 def file_path(index: str, project: str, filename: str) -> str:

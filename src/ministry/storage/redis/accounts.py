@@ -139,7 +139,10 @@ class AccountsMixin(RedisDatabase):
         """Store a token (its secret already hashed)."""
 
         async def work(tx: Transaction) -> None:
-            tx.log(actor, "add-token", token.index or "", detail=f"{token.user} {token.token_id}")
+            if not token.is_session:  # a login is no change (the server log has it)
+                tx.log(
+                    actor, "add-token", token.index or "", detail=f"{token.user} {token.token_id}"
+                )
             stored = replace(token, last_used=None)
             tx.write(lambda p: p.hset(self.key("tokens"), token.token_id, dumps(stored)))
             tx.write(lambda p: p.sadd(self.key("user-tokens", token.user), token.token_id))
@@ -180,7 +183,8 @@ class AccountsMixin(RedisDatabase):
             if value is None:
                 raise NotFound(f"No token {token_id!r}.")
             token = replace(loads(Token, value), revoked=True)
-            tx.log(actor, "revoke-token", "", detail=f"{token.user} {token_id}")
+            if not token.is_session:
+                tx.log(actor, "revoke-token", "", detail=f"{token.user} {token_id}")
             tx.write(lambda p: p.hset(self.key("tokens"), token_id, dumps(token)))
 
         await self.change(work)

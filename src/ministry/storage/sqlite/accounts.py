@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from ministry.core.models import Actor, Group, Token, User
+from ministry.core.models import SESSION_PREFIX, Actor, Group, Token, User
 from ministry.errors import Conflict, NotFound
 from ministry.storage.sqlite.database import Database, now
 from ministry.storage.sqlite.rows import token_of, user_of
@@ -143,13 +143,14 @@ class AccountsMixin(Database):
 
         def add(connection: sqlite3.Connection) -> None:
             with self._write(connection) as c:
-                self._log(
-                    c,
-                    actor,
-                    "add-token",
-                    token.index or "",
-                    detail=f"{token.user} {token.token_id}",
-                )
+                if not token.is_session:  # a login is no change (the server log has it)
+                    self._log(
+                        c,
+                        actor,
+                        "add-token",
+                        token.index or "",
+                        detail=f"{token.user} {token.token_id}",
+                    )
                 c.execute(
                     "INSERT INTO tokens (token_id, user, secret_hash, created, description,"
                     " expires, last_used, revoked, index_name, projects)"
@@ -202,7 +203,8 @@ class AccountsMixin(Database):
                 if found is None:
                     raise NotFound(f"No token {token_id!r}.")
                 c.execute("UPDATE tokens SET revoked = 1 WHERE token_id = ?", (token_id,))
-                self._log(c, actor, "revoke-token", "", detail=f"{found['user']} {token_id}")
+                if not token_id.startswith(SESSION_PREFIX):
+                    self._log(c, actor, "revoke-token", "", detail=f"{found['user']} {token_id}")
 
         await self._run(revoke)
 
