@@ -148,6 +148,16 @@ def test_an_index_bound_evicts_only_from_that_index(cache: Cache) -> None:
     ]
     outcome = run(cache.proxy_cache.prune(ADMIN, index="upstream", max_size=5 * KiB))
     assert outcome.by_index == {"upstream": (1, 4 * KiB)}
+    (upstream,) = [c for c in run(cache.metadata.list_indexes()) if c.name == "upstream"]
+    usage = run(cache.proxy_cache.usage(ADMIN, upstream))  # what the index's page shows
+    assert (usage.index, usage.files, usage.bytes, usage.bound) == (
+        "upstream",
+        1,
+        4 * KiB,
+        10 * KiB,
+    )
+    with pytest.raises(PermissionDenied):
+        run(cache.proxy_cache.usage(Identity("mallory"), upstream))
     assert cache.names() == ["other/old-1.0.tar.gz", "upstream/u3-1.0.tar.gz"]
     with pytest.raises(Conflict, match="hosted"):
         run(cache.proxy_cache.prune(ADMIN, index="main"))

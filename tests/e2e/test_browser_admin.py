@@ -300,6 +300,17 @@ def test_an_index_admin_edits_their_index_with_the_keyboard_alone(
     with server.client() as client:
         settings = client.get("/-/api/indexes/kbproxy", auth=ALICE).json()
     assert settings["max_cache_size"] == 512 * 1024 * 1024
+    # The index's page tells those who manage it what its cache holds; others, nothing.
+    session.goto("/-/indexes/kbproxy/")
+    usage = page.get_by_role("heading", name="Cache").locator("xpath=following-sibling::p[1]")
+    expect(usage).to_have_text(
+        re.compile(r"^0 files of the upstream's kept, 0 B; bound: 512\.0 MiB")
+    )
+    accessible(page)
+    with server.client() as client:
+        anonymous = client.get("/-/indexes/kbproxy/")
+    assert anonymous.status_code == 200 and "kept, 0 B" not in anonymous.text
+    session.goto("/-/admin/indexes/kbproxy/")
     page.get_by_label("Cache bound", exact=True).fill("")
     page.get_by_role("button", name="Save settings").click()
     page.wait_for_url("**/-/admin/indexes/kbproxy/?done=index-saved")

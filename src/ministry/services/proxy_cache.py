@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from ministry.core.models import CachedFile, CacheUsage
-from ministry.core.permissions import Identity, check_admin
+from ministry.core.models import CachedFile, CacheUsage, IndexConfig
+from ministry.core.permissions import Identity, check_admin, check_manage_index
 from ministry.errors import Conflict, MinistryError, NotFound
 from ministry.services.metrics import Metrics
 from ministry.storage.protocols import BlobStore, IndexStore, MirrorRunStore, ProxyCacheStore
@@ -254,6 +254,16 @@ class ProxyCache:
         files = await self._metadata.list_cached_files()
         bounds = await self._bounds()
         return PruneOutcome(True, self.max_size, usage=_usage(files, bounds))
+
+    async def usage(self, identity: Identity, config: IndexConfig) -> CacheUsage:
+        """What one proxy index keeps, for those who manage it (its page shows it to
+        them: it reads every cache record, as ``stats`` does)."""
+        check_manage_index(identity, config)
+        files = await self._metadata.list_cached_files()
+        (usage,) = _usage(
+            [f for f in files if f.index == config.name], {config.name: config.max_cache_size}
+        )
+        return usage
 
     async def prune(
         self,
