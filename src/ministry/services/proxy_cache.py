@@ -113,7 +113,8 @@ class PruneOutcome:
     bound: int | None
     evicted_files: int = 0
     evicted_bytes: int = 0
-    #: Blobs deleted (fewer than files: side files share none, but other records may).
+    #: Blobs taken out of the store: set aside now, deleted by a pass past the grace
+    #: period (fewer than files: side files share none, but other records may).
     deleted_blobs: int = 0
     #: Evicted (files, bytes) by index.
     by_index: dict[str, tuple[int, int]] = field(default_factory=dict)
