@@ -3,7 +3,8 @@
 A bound is server-wide (``max_cache_size``: every proxy index's files together)
 and per index (its ``max_cache_size`` setting). When one is exceeded, the least
 recently used proxied files are evicted: their records are dropped and their blobs
-deleted, so a later request fetches them from upstream again, checked against the
+set aside, to be deleted a grace period later (below), so a later request fetches
+them from upstream again, checked against the
 sha256 the filename was pinned to, as on the first fetch (pins stay). A file goes
 with its ``.metadata`` and ``.provenance`` side files: together they are one entry.
 
