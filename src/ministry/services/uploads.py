@@ -144,7 +144,7 @@ class UploadService:
             if existing is not None and not config.allow_overwrite:
                 again = self._same_or_refuse(existing, digests)
                 if not await self._blobs.put_back(existing.sha256):
-                    # Its first upload was refused after its commit (``_kept``): store it.
+                    # Its first upload was refused after its commit (``_check_stored``): store it.
                     await self._blobs.put_file(spool.path, existing.sha256)
                 await self._confirm(existing, identity)
                 return again
@@ -165,7 +165,7 @@ class UploadService:
                 roles = await self._metadata.list_roles(index, file.project)
                 raise project_refusal(identity, config, file.project, roles)
             outcome = self._outcome(result, digests)
-            await self._kept(file)
+            await self._check_stored(file)
             return outcome
         finally:
             spool.discard()
@@ -233,7 +233,7 @@ class UploadService:
 
         return await asyncio.to_thread(prove)
 
-    async def _kept(self, file: DistFile) -> None:
+    async def _check_stored(self, file: DistFile) -> None:
         """After the commit, make sure the file's blobs are under their keys: an
         eviction of the same bytes may have set them aside between the put and the
         commit, and put them back only if it saw the record (docs/proxy.md, "Eviction
