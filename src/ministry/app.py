@@ -6,7 +6,6 @@ from pathlib import Path
 
 import tornado.web
 
-from ministry.web.listing import rendered_listings
 from ministry.web.observe import log_request
 from ministry.web.routes import NotFoundHandler, routes
 from ministry.web.static import StaticHandler
@@ -21,7 +20,6 @@ def make_app(services: Services) -> tornado.web.Application:
         routes(),
         services=services,
         in_flight=set(),
-        rendered_listings=rendered_listings(),
         template_path=str(Path(__file__).parent / "templates"),
         # Under /-/, a prefix no index can take.
         static_path=str(Path(__file__).parent / "static"),

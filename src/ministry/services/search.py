@@ -21,6 +21,7 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from ministry.core.models import Project
+from ministry.core.project_list import ProjectList
 from ministry.core.releases import release_key
 from ministry.core.search import name_words, query_words, rank, summary_words
 from ministry.services.catalog import Catalog
@@ -133,13 +134,14 @@ class SearchService:
         self._metadata = metadata
         self._catalog = catalog
         self._words: dict[str, _Words] = {}
-        self._shown: dict[Hashable, tuple[tuple[Project, ...], dict[tuple[str, str], Project]]] = {}
+        #: The project list whose names were last given words, per index and visibility.
+        self._noted: dict[Hashable, ProjectList] = {}
         self._serial = -1
         self._lock = asyncio.Lock()
 
     def clear(self) -> None:
         """Forget the words read (after the store went back): the next search rebuilds them."""
-        self._words, self._shown, self._serial = {}, {}, -1
+        self._words, self._noted, self._serial = {}, {}, -1
 
     async def search(
         self, accesses: Sequence[ReadAccess], query: str, limit: int = 100
@@ -153,9 +155,10 @@ class SearchService:
         matches = self._matches(words)
         found: dict[tuple[str, str], tuple[int, str, str, SearchHit]] = {}
         for access in accesses:
-            visible = self._visible(access, await self._catalog.projects(access))
+            shown = await self._catalog.projects(access)
+            self._note_names(access, shown)
             for key in matches:
-                project = visible.get(key)
+                project = shown.find(*key)
                 if project is not None and key not in found:
                     words_of = self._words[key[0]]
                     hit = SearchHit(
@@ -169,48 +172,62 @@ class SearchService:
         return [hit for *_, hit in ranked[:limit]]
 
     async def recent(self, access: ReadAccess, count: int = 10) -> list[RecentRelease]:
-        """The releases most lately uploaded to, among the projects ``access`` shows."""
+        """The releases most lately uploaded to, among the projects ``access`` shows.
+
+        Only the projects named by the last changes are looked at: the home page needs
+        neither the words of every project nor the whole project list.
+        """
         changes = await self._metadata.changes_since(
             max(0, access.serial - _RECENT_WINDOW), _RECENT_WINDOW
         )
-        await self._catch_up(access)
-        visible = self._visible(access, await self._catalog.projects(access))
+        shown: dict[tuple[str, str], Project | None] = {}
         found: list[RecentRelease] = []
         seen: set[tuple[str, str | None]] = set()
         for change in reversed(changes):
-            project = visible.get((change.index, change.project or ""))
-            if change.action != "add-file" or project is None or change.version is None:
+            if change.action != "add-file" or not change.project or change.version is None:
+                continue
+            key = (change.index, change.project)
+            if key not in shown:
+                shown[key] = await self._catalog.shown_project(access, *key)
+            project = shown[key]
+            if project is None:
                 continue
             release = (project.name, release_key(change.version))
             if release in seen:
                 continue
             seen.add(release)
-            summary = self._words[change.index].summaries.get(project.name, "")
+            summary = await self._summary(access, change.index, project.name)
             found.append(RecentRelease(project, change.version, change.time, summary))
             if len(found) == count:
                 break
         return found
 
-    def _visible(
-        self, access: ReadAccess, shown: tuple[Project, ...]
-    ) -> dict[tuple[str, str], Project]:
-        """What the index shows, by (index, name), made once per project list.
+    async def _summary(self, access: ReadAccess, index: str, name: NormalizedName) -> str:
+        """The summary of a project's newest release: from the words when they are current,
+        else from its releases."""
+        if self._serial == access.serial and index in self._words:
+            return self._words[index].summaries.get(name, "")
+        releases = await self._metadata.list_releases(index, name)
+        summaries = _newest_summaries(
+            (r.project, r.version, str(r.metadata.get("summary") or "")) for r in releases
+        )
+        return summaries.get(name, ("", ""))[0]
+
+    def _note_names(self, access: ReadAccess, shown: ProjectList) -> None:
+        """Give every project the index shows a name to be found by, once per project list.
 
         Proxied projects have no releases here and join the list as they are
         fetched: their names are added to the words of their index on the way.
         """
         key = (access.index.name, access.visible)
-        kept = self._shown.get(key)
-        if kept is not None and kept[0] is shown:
-            return kept[1]
-        visible = {}
-        for project in shown:
-            words_of = self._words.setdefault(project.index, _Words())
-            if project.name not in words_of.summaries:
-                words_of.put(project.name, "")
-            visible[(project.index, str(project.name))] = project
-        self._shown[key] = (shown, visible)
-        return visible
+        if self._noted.get(key) is shown:
+            return
+        for i in range(len(shown)):
+            name = shown.name(i)
+            words_of = self._words.setdefault(shown.index_name(i), _Words())
+            if name not in words_of.summaries:
+                words_of.put(name, "")
+        self._noted[key] = shown
 
     def _matches(self, words: list[str]) -> set[tuple[str, str]]:
         matched: set[tuple[str, str]] = set()
@@ -251,7 +268,7 @@ class SearchService:
             if config.kind == "hosted":
                 releases = await self._metadata.release_summaries(index)
                 words[index] = await asyncio.to_thread(_words_of, releases)
-        self._words, self._shown = words, {}
+        self._words, self._noted = words, {}
         self._serial = serial
 
     async def _refresh(self, index: str, name: NormalizedName) -> None:

@@ -111,6 +111,9 @@ class PackageStore(Protocol):
     async def list_projects(self, index: str) -> list[Project]:
         """Every project of an index."""
 
+    async def count_projects(self, index: str) -> int:
+        """How many projects an index has, without reading them (the home page's count)."""
+
     async def get_project(self, index: str, name: NormalizedName) -> Project | None:
         """One project by normalized name."""
 

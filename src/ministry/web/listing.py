@@ -3,59 +3,75 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import hashlib
+from collections.abc import Iterator
+from itertools import islice
 
-from cachetools import FIFOCache
+from tornado.escape import url_escape, xhtml_escape
 
-from ministry.core.models import DEFAULT_INDEX, Project
+from ministry.core.models import DEFAULT_INDEX
 from ministry.core.simple_pages import format_upload_time
 from ministry.errors import NotFound
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
 from ministry.web.urls import file_path
 
+_Row = tuple[str, str, int]
+
 __all__ = [
     "PackagesFileHandler",
     "PackagesIndexHandler",
     "PackagesProjectHandler",
-    "rendered_listings",
 ]
 
-#: Rendered lists kept per application (one per index and visibility), first in first out.
-_LISTINGS_KEPT = 16
-_Rendered = FIFOCache[Hashable, tuple[tuple[Project, ...], bytes]]
-
-
-def rendered_listings() -> _Rendered:
-    """An application's rendered lists, keyed by index and visibility (``app.make_app``)."""
-    return FIFOCache(_LISTINGS_KEPT)
+#: Where the template puts the table's rows, which are written apart.
+_ROWS = "<!-- ministry: rows -->"
+#: Rows written between two flushes.
+_ROWS_PER_CHUNK = 2000
 
 
 class PackagesIndexHandler(BaseHandler):
     """Every project the index shows, one link each.
 
-    With 100,000 projects rendering the page takes a second of the event loop, so
-    it is rendered once per project list (which the catalog keeps per serial).
+    With 100,000 projects the page is megabytes, so nothing of it is kept: the
+    template renders the frame around a marker, and the rows are written from the
+    catalog's compact project list a chunk at a time, with the event loop free
+    between chunks. The ETag names the frame and the list, so a client's current
+    copy costs neither rendering nor sending.
     """
 
     async def get(self, index: str = DEFAULT_INDEX) -> None:
         """The project list."""
         access = await self.read_access(index)
         projects = await self.services.catalog.projects(access)
-        # Per application (app.py makes it), like everything a handler keeps.
-        rendered: _Rendered = self.application.settings["rendered_listings"]
-        key = (index, access.visible)
-        kept = rendered.get(key)
-        if kept is None or kept[0] is not projects:
-            kept = (
-                projects,
-                self.render_string("packages_index.html", projects=projects, index=index),
-            )
-            rendered[key] = kept
+        frame = self.render_string("packages_index.html", rows=_ROWS, index=index)
+        head, tail = frame.split(_ROWS.encode(), 1)
+        tag = hashlib.sha256(head + tail + projects.fingerprint.encode()).hexdigest()[:32]
+        self.set_header("ETag", f'"{tag}"')
         self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish(kept[1])
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return
+        self.write(head)
+        for chunk in _chunks(projects.rows(), _ROWS_PER_CHUNK):
+            self.write("".join(_row(*row) for row in chunk))
+            await self.flush()
+        self.finish(tail)
 
     head = get
+
+
+def _row(name: str, display_name: str, last_serial: int) -> str:
+    return (
+        f'    <tr><td><a href="{url_escape(name, plus=False)}/">{xhtml_escape(display_name)}'
+        f'</a></td><td class="num">{last_serial}</td></tr>\n'
+    )
+
+
+def _chunks(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
 
 
 class PackagesProjectHandler(BaseHandler):

@@ -71,6 +71,10 @@ class PackagesMixin(RolesMixin):
         values = await self.read(self.redis.hvals(self._projects(index)))
         return sorted((loads(Project, v) for v in values), key=lambda p: p.name)
 
+    async def count_projects(self, index: str) -> int:
+        """How many projects an index has: the length of its projects hash."""
+        return int(await self.read(self.redis.hlen(self._projects(index))))
+
     async def get_project(self, index: str, name: NormalizedName) -> Project | None:
         """One project."""
         value = await self.read(self.redis.hget(self._projects(index), name))

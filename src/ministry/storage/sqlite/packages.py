@@ -47,6 +47,15 @@ class PackagesMixin(Database):
             ]
         )
 
+    async def count_projects(self, index: str) -> int:
+        """How many projects an index has: one count over the primary key."""
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT COUNT(*) FROM projects WHERE index_name = ?", (index,)
+            ).fetchone()
+        )
+        return int(row[0])
+
     async def get_project(self, index: str, name: NormalizedName) -> Project | None:
         """One project."""
         row = await self._run(
