@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import overload
@@ -151,15 +152,9 @@ class ProjectList(Sequence[Project]):
 
     def position(self, name: str) -> int | None:
         """Where the project named ``name`` is, by bisection; None if not listed."""
-        low, high = 0, len(self)
-        while low < high:
-            middle = (low + high) // 2
-            if self.name(middle) < name:
-                low = middle + 1
-            else:
-                high = middle
-        if low < len(self) and self.name(low) == name:
-            return low
+        at = bisect_left(_Names(self), name)
+        if at < len(self) and self.name(at) == name:
+            return at
         return None
 
     def find(self, index: str, name: str) -> Project | None:
@@ -168,3 +163,26 @@ class ProjectList(Sequence[Project]):
         if i is None or self._indexes[self._index_of[i]] != index:
             return None
         return self._project(i)
+
+
+class _Names(Sequence[str]):
+    """The names of a list as a sequence, for ``bisect`` to search."""
+
+    __slots__ = ("_projects",)
+
+    def __init__(self, projects: ProjectList) -> None:
+        self._projects = projects
+
+    def __len__(self) -> int:
+        return len(self._projects)
+
+    @overload
+    def __getitem__(self, position: int) -> str: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, position: int | slice) -> str | Sequence[str]:
+        if isinstance(position, slice):
+            return [self._projects.name(i) for i in range(*position.indices(len(self)))]
+        return self._projects.name(position)

@@ -129,10 +129,12 @@ class PackageStore(Protocol):
     async def list_releases(self, index: str, project: NormalizedName) -> list[Release]:
         """Every release of a project, with its metadata."""
 
-    async def release_summaries(self, index: str) -> list[tuple[str, str, str]]:
-        """(project, version, summary) of every release of an index, in one read.
+    async def newest_summaries(self, index: str) -> list[tuple[str, str, str]]:
+        """(project, version, summary) of the newest release of each project of an index,
+        in one read (``core.search.newest_summaries`` picks it).
 
-        What the search needs of 100,000 projects, without their metadata.
+        What the search needs of 100,000 projects, without their metadata, and without
+        ever holding every release at once.
         """
 
     async def add_file(
