@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import overload
 
@@ -156,6 +156,18 @@ class ProjectList(Sequence[Project]):
         if at < len(self) and self.name(at) == name:
             return at
         return None
+
+    def positions(self, index: str, names: Collection[str]) -> Iterator[int]:
+        """Where the projects named in ``names`` are, of those the list shows from ``index``:
+        a bisection for each of a few names, one pass over the list for many (a search for
+        a common word matches most projects)."""
+        if len(names) * len(self).bit_length() < len(self):
+            found: Iterable[int | None] = (self.position(name) for name in names)
+        else:
+            found = (i for i in range(len(self)) if self.name(i) in names)
+        for i in found:
+            if i is not None and self.index_name(i) == index:
+                yield i
 
     def find(self, index: str, name: str) -> Project | None:
         """The project named ``name`` if the list shows it from ``index``."""

@@ -171,13 +171,12 @@ class SearchService:
         for access in accesses:
             shown = await self._catalog.projects(access)
             self._note_names(access, shown)
-            for index, name in matches:
-                if (index, name) in found:
-                    continue
-                position = shown.position(name)
-                if position is not None and shown.index_name(position) == index:
-                    score = rank(name, words, query)
-                    found[(index, name)] = (score, name, index, shown, position)
+            for index, names in matches.items():
+                for position in shown.positions(index, names):
+                    name = shown.name(position)
+                    if (index, name) not in found:
+                        score = rank(name, words, query)
+                        found[(index, name)] = (score, name, index, shown, position)
         best = heapq.nsmallest(limit, found.values(), key=lambda hit: hit[:3])
         return [
             SearchHit(
@@ -242,8 +241,9 @@ class SearchService:
                 words_of.put(name, "")
         self._noted[key] = shown
 
-    def _matches(self, words: list[str]) -> set[tuple[str, str]]:
-        matched: set[tuple[str, str]] = set()
+    def _matches(self, words: list[str]) -> dict[str, set[str]]:
+        """The names that match every word, by index."""
+        matched: dict[str, set[str]] = {}
         for index, words_of in self._words.items():
             names: set[str] | None = None
             for word in words:
@@ -251,7 +251,8 @@ class SearchService:
                 names = found if names is None else names & found
                 if not names:
                     break
-            matched |= {(index, name) for name in names or ()}
+            if names:
+                matched[index] = names
         return matched
 
     async def _catch_up(self, access: ReadAccess) -> None:

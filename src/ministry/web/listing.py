@@ -63,8 +63,9 @@ class PackagesIndexHandler(BaseHandler):
 
 
 def _row(name: str, display_name: str, last_serial: int) -> str:
+    """A row as the template's loop wrote it, whitespace included: the same bytes."""
     return (
-        f'    <tr><td><a href="{url_escape(name, plus=False)}/">{xhtml_escape(display_name)}'
+        f'\n<tr><td><a href="{url_escape(name, plus=False)}/">{xhtml_escape(display_name)}'
         f'</a></td><td class="num">{last_serial}</td></tr>\n'
     )
 
