@@ -721,6 +721,20 @@ def test_newest_summaries(metadata: MetadataStore) -> None:
     assert run(metadata.newest_summaries("other")) == []
 
 
+def test_project_list(metadata: MetadataStore) -> None:
+    """The compact list the listings keep holds the projects ``list_projects`` gives, in
+    its order, and only the index's own."""
+    actor = Actor("alice", "local")
+    for project in ("zeta-lib", "alpha", "mid-way"):
+        record = dist_file(f"{project}-1.0.tar.gz", project=project, version="1.0")
+        run(metadata.add_file(record, project, {}, actor))
+    compact = run(metadata.project_list("main"))
+    assert list(compact) == run(metadata.list_projects("main"))
+    assert [p.name for p in compact] == ["alpha", "mid-way", "zeta-lib"]
+    assert compact.find("main", "zeta-lib") is not None
+    assert list(run(metadata.project_list("other"))) == []
+
+
 def test_count_projects(metadata: MetadataStore) -> None:
     """The count the home page shows, without reading the projects: it follows uploads and
     deletions, and counts each index apart."""

@@ -359,9 +359,10 @@ class Catalog:
         entry = self._lists.get(key)
         if entry is not None and _current(entry, access.serial):
             return entry.projects
-        gathered = await self._gather_projects(access)
-        projects = await asyncio.to_thread(ProjectList, gathered)
-        del gathered
+        if _only_own_hosted(access):
+            projects = await self._metadata.project_list(access.index.name)
+        else:
+            projects = await asyncio.to_thread(ProjectList, await self._gather_projects(access))
         proxied = any(access.configs[n].kind == "proxy" for n in access.order)
         fresh_until = time.monotonic() + _PROXIED_LIST_TTL if proxied else float("inf")
         self._lists[key] = _ListEntry(projects, access.serial, fresh_until)

@@ -40,6 +40,7 @@ from ministry.core.models import (
     Token,
     User,
 )
+from ministry.core.project_list import ProjectList
 from ministry.core.trusted_publishing import PublishToken, TrustedPublisher
 
 __all__ = [
@@ -110,6 +111,10 @@ class PackageStore(Protocol):
 
     async def list_projects(self, index: str) -> list[Project]:
         """Every project of an index."""
+
+    async def project_list(self, index: str) -> ProjectList:
+        """Every project of an index in the compact form the listings keep, made as the
+        projects are read rather than from a list of them all."""
 
     async def count_projects(self, index: str) -> int:
         """How many projects an index has, without reading them (the home page's count)."""

@@ -20,6 +20,7 @@ from ministry.core.models import (
     Publisher,
     Release,
 )
+from ministry.core.project_list import ProjectList
 from ministry.core.releases import clash_outcome, clashing_file, release_key, release_yank
 from ministry.core.search import newest_summaries
 from ministry.storage.sqlite.database import Database
@@ -46,6 +47,17 @@ class PackagesMixin(Database):
                     "SELECT * FROM projects WHERE index_name = ? ORDER BY name", (index,)
                 )
             ]
+        )
+
+    async def project_list(self, index: str) -> ProjectList:
+        """Every project of an index, compact; each row is let go once it is in the list."""
+        return await self._run(
+            lambda c: ProjectList(
+                project_of(row)
+                for row in c.execute(
+                    "SELECT * FROM projects WHERE index_name = ? ORDER BY name", (index,)
+                )
+            )
         )
 
     async def count_projects(self, index: str) -> int:
