@@ -3,7 +3,7 @@ deflated), ``/simple/`` kept only gzipped, and the home page's count, which the 
 gives without a project list.
 
 Each listing must stay complete and exact, for a private index as for the default one,
-and follow uploads and deletions (docs/benchmarks.md, "A large store").
+and follow uploads and deletions (docs/benchmarks.md, "Large store").
 """
 
 from __future__ import annotations
