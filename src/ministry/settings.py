@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ministry.core.durations import parse_duration
+from ministry.core.sizes import parse_size
 from ministry.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ __all__ = [
     "settings_from",
 ]
 
-_SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?\Z", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _HOST_NAME = re.compile(
     r"(?=.{1,253}\.?\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?\Z"
 )
@@ -56,6 +55,9 @@ class Settings:
     data: Path = Path("ministry-data")
     #: Largest accepted distribution file, in bytes (the public index's default).
     max_upload_size: int = 100 * 1024**2
+    #: Bytes of upstream files all proxy indexes together keep before the least
+    #: recently used are evicted (services.proxy_cache); None: no bound.
+    max_cache_size: int | None = None
     #: Upstream simple index that the default index proxies ("pip": the one pip uses).
     upstream: str | None = None
     #: Minimum age, in seconds, of upstream files before they are offered.
@@ -158,12 +160,10 @@ class Settings:
         return self.data / "tmp"
 
 
-def parse_size(text: str) -> int:
-    """Parse ``100M``, ``1GiB``, ``512k`` or a number of bytes."""
-    match = _SIZE.match(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not a size; write bytes or a number with K, M or G")
-    return int(match[1]) * _UNITS[match[2].lower()]
+def _size(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size; write bytes or a number with K, M or G")
+    return value if isinstance(value, int) and value >= 0 else parse_size(_text(value))
 
 
 def _text(value: Any) -> str:
@@ -471,6 +471,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_upload_size", "limits", "max_upload_size", "100M", "The largest file an "
            "upload may send.", lambda v: v if isinstance(v, int) else parse_size(_text(v)),
            "SIZE"),
+    Option("max_cache_size", "limits", "max_cache_size", "none (no bound)", "The most bytes "
+           "of upstream files all proxy indexes together keep, like 5G; the least recently "
+           "used are evicted beyond it (docs/proxy.md).", _size, "SIZE"),
     Option("max_connections", "limits", "max_connections", "2048", "Connections one process "
            "serves at once (fewer when the open-files limit is low); more get 503 and retry.",
            lambda v: _whole(v, "a number of connections (1 or more)", 1), "N"),

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ministry.services.mirror import Mirror
     from ministry.services.ownership import OwnershipService
     from ministry.services.promote import PromoteService
+    from ministry.services.proxy_cache import ProxyCache
     from ministry.services.proxy_files import ProxyFiles
     from ministry.services.proxy_pages import ProxyPages
     from ministry.services.publishers import PublisherService
@@ -175,6 +176,16 @@ class Services:
             self.scratch,
             self.metrics,
             offline=self.settings.offline,
+            cache=self.proxy_cache,
+        )
+
+    @cached_property
+    def proxy_cache(self) -> ProxyCache:
+        """The bounds of the proxy caches, and the eviction that holds them."""
+        from ministry.services.proxy_cache import CacheReaders, ProxyCache
+
+        return ProxyCache(
+            self.metadata, self.blobs, self.metrics, CacheReaders(), self.settings.max_cache_size
         )
 
     @cached_property
@@ -329,6 +340,8 @@ class Services:
 
     async def stop(self) -> None:
         """Close the stores and the upstream connections (if any were made)."""
+        if "proxy_cache" in self.__dict__:
+            await self.proxy_cache.stop()
         if "upstream" in self.__dict__:
             await self.upstream.close()
         if "trusted_publishing" in self.__dict__:

@@ -498,6 +498,50 @@ def test_a_put_of_a_stored_blob_makes_it_young_again(backend: Backend, blobs: Bl
     assert run(read(blobs, key, 0, 10)) == b"stored once"
 
 
+def test_delete_blob_spares_a_blob_put_again_and_is_idempotent(
+    backend: Backend, blobs: BlobStore
+) -> None:
+    """An evicted cache's blob is deleted unless someone put it again since it was
+    cached (an upload about to commit a record naming it); a second delete, or one of a
+    blob never stored, is a quiet no."""
+    key = run(blobs.put_bytes(b"cached from upstream"))
+    cached = datetime.now(UTC) + timedelta(seconds=5)  # the record's time, after the put
+    assert run(blobs.delete_blob(key, cached)) is True
+    with pytest.raises(NotFound):
+        run(blobs.open_blob(key))
+    assert run(blobs.delete_blob(key, cached)) is False
+    assert run(blobs.delete_blob(sha256(b"never stored"), cached)) is False
+    again = run(blobs.put_bytes(b"put again by an upload"))
+    if backend.age is not None:
+        backend.age(again)
+    past = datetime.now(UTC) - timedelta(hours=2)  # cached long before that put
+    run(blobs.put_bytes(b"put again by an upload"))  # the upload's put refreshes it
+    assert run(blobs.delete_blob(again, past)) is False
+    assert run(read(blobs, again, 0, 21)) == b"put again by an upload"
+    for malformed in MALFORMED:
+        with pytest.raises(NotFound):
+            run(blobs.delete_blob(malformed, cached))
+
+
+def test_a_reader_keeps_reading_a_deleted_local_blob(tmp_path: Path) -> None:
+    """A download in another process that has the file open is not cut by an eviction."""
+    store = FileBlobStore(tmp_path / "blobs")
+
+    async def scenario() -> bytes:
+        await store.open()
+        data = payload(3 * MiB, seed=4)
+        key = await store.put_bytes(data)
+        reader = await store.open_blob(key)
+        try:
+            assert await store.delete_blob(key, datetime.now(UTC) + timedelta(seconds=2))
+            return b"".join([chunk async for chunk in reader.chunks(0, reader.size - 1)])
+        finally:
+            await reader.close()
+
+    assert run(scenario()) == payload(3 * MiB, seed=4)
+    assert not list((tmp_path / "blobs" / "evicting").iterdir())
+
+
 def test_quarantine_moves_a_blob_out_of_reach_and_keeps_it(
     backend: Backend, blobs: BlobStore, spool: Path
 ) -> None:

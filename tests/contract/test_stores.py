@@ -774,6 +774,50 @@ def test_cached_pages_and_files(metadata: MetadataStore) -> None:
     assert run(metadata.last_serial()) == serial
 
 
+def test_cached_files_list_least_recently_used_first_and_keep_the_mirror_mark(
+    metadata: MetadataStore,
+) -> None:
+    """Eviction reads the cache oldest access first; a mirror's mark survives a touch;
+    forgetting twice (two nodes evicting at once) is harmless."""
+    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    old = CachedFile("upstream", "old-1.0.tar.gz", "a" * 64, 10, when, when)
+    held = CachedFile("other", "held-1.0.tar.gz", "b" * 64, 20, when, when, mirrored=True)
+    new = CachedFile("upstream", "new-1.0.tar.gz", "c" * 64, 30, when, when)
+    for entry in (new, held, old):
+        run(metadata.put_cached_file(entry))
+    run(metadata.touch_cached_file("upstream", "new-1.0.tar.gz", when + timedelta(hours=2)))
+    run(metadata.touch_cached_file("other", "held-1.0.tar.gz", when + timedelta(hours=1)))
+    listed = run(metadata.list_cached_files())
+    assert [e.filename for e in listed] == [old.filename, held.filename, new.filename]
+    assert [e.mirrored for e in listed] == [False, True, False]
+    run(metadata.forget_cached_file("upstream", "old-1.0.tar.gz"))
+    run(metadata.forget_cached_file("upstream", "old-1.0.tar.gz"))
+    assert [e.filename for e in run(metadata.list_cached_files())] == [
+        held.filename,
+        new.filename,
+    ]
+
+
+def test_blobs_in_use_are_those_any_record_names(metadata: MetadataStore) -> None:
+    """A blob is in use while a hosted file of any index names it (as its distribution,
+    metadata or provenance) or a cached file of any proxy index does."""
+    hosted = replace(
+        dist_file("demo-1.0-py3-none-any.whl"), metadata_sha256="d" * 64, provenance_sha256="e" * 64
+    )
+    for index in ("main", "team"):
+        run(metadata.create_index(IndexConfig(index), Actor("alice")))
+    elsewhere = replace(dist_file("tool-1.0.tar.gz", project="tool"), index="team")
+    run(metadata.add_file(hosted, "demo", {}, Actor("alice")))
+    run(metadata.add_file(elsewhere, "tool", {}, Actor("alice")))
+    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    run(metadata.put_cached_file(CachedFile("upstream", "x-1.0.tar.gz", "f" * 64, 1, when, when)))
+    asked = {hosted.sha256, "d" * 64, "e" * 64, elsewhere.sha256, "f" * 64, "0" * 64}
+    assert run(metadata.blobs_in_use(asked)) == asked - {"0" * 64}
+    assert run(metadata.blobs_in_use(set())) == set()
+    run(metadata.forget_cached_file("upstream", "x-1.0.tar.gz"))
+    assert run(metadata.blobs_in_use({"f" * 64, hosted.sha256})) == {hosted.sha256}
+
+
 def test_pinned_files_keep_the_first_hash(metadata: MetadataStore) -> None:
     """The first sha256 of a filename stays pinned, per index and project; not a change."""
     serial = run(metadata.last_serial())

@@ -338,10 +338,12 @@ def test_groups_and_users(
 
     # Removing her is refused while a right names her (she owns what she uploaded).
     session.goto("/-/admin/users")
+    page.get_by_role("checkbox", name="Yes, remove carol").check()
     with page.expect_response("**/-/admin/users") as answer:
         page.get_by_role("button", name="Remove carol").click()
     assert answer.value.status == 409
     assert "User 'carol' is still named in the owners of crew/crewtool" in alert(page)
+    page.get_by_role("checkbox", name="Yes, remove dave").check()
     page.get_by_role("button", name="Remove dave").click()
     page.wait_for_url("**/-/admin/users?done=user-removed")
     assert page.get_by_role("heading", name="dave").count() == 0
@@ -372,6 +374,112 @@ def test_groups_and_users(
     page.get_by_role("button", name="Remove carol from @release").click()
     page.wait_for_url("**/-/admin/groups?done=member-removed")
     assert page.get_by_text("no members").count() == 1
+
+
+def test_administrators_and_confirmed_removals(server: MinistryServer, session: Session) -> None:
+    made = server.cli("user", "add", "erin", "--password-stdin", stdin="erin-password-1")
+    assert made.returncode == 0, made.stderr
+    page = session.page
+    session.log_in(ROOT, "/-/admin/users")
+
+    # root is the only administrator: the right stays, said beside the form (as the API says).
+    with page.expect_response("**/-/admin/users") as answer:
+        page.get_by_role("button", name="Take the administrator right from root").click()
+    assert answer.value.status == 409
+    assert "'root' is the last enabled server administrator" in alert(page)
+    accessible(page)  # with the message shown
+    with server.client() as client:
+        refused = client.patch("/-/api/users/root", json={"admin": False}, auth=ROOT)
+        assert refused.status_code == 409, refused.text
+        assert "last enabled server administrator" in refused.json()["message"]
+
+    # erin becomes one, and then no longer; root may not take the right from himself.
+    page.get_by_role("button", name="Make erin a server administrator").click()
+    page.wait_for_url("**/-/admin/users?done=admin-granted")
+    assert status(page) == "The user is now a server administrator."
+    assert page.locator("#user-erin .badge").inner_text() == "administrator"
+    with server.client() as client:
+        assert client.get("/-/api/users/erin", auth=ROOT).json()["admin"] is True
+    with page.expect_response("**/-/admin/users") as answer:
+        page.get_by_role("button", name="Take the administrator right from root").click()
+    assert answer.value.status == 400
+    assert "You cannot take away your own administrator right" in alert(page)
+    page.get_by_role("button", name="Take the administrator right from erin").click()
+    page.wait_for_url("**/-/admin/users?done=admin-revoked")
+    assert page.locator("#user-erin .badge").count() == 0
+    with server.client() as client:
+        assert client.get("/-/api/users/erin", auth=ROOT).json()["admin"] is False
+
+    # Removing a user needs the box ticked: the browser asks, and the server refuses a
+    # form sent without it (the attribute taken away, as a script would).
+    page.get_by_role("button", name="Remove erin").click()
+    assert page.url.endswith("/-/admin/users?done=admin-revoked")  # nothing was sent
+    box = page.get_by_role("checkbox", name="Yes, remove erin")
+    box.evaluate("element => element.removeAttribute('required')")
+    with page.expect_response("**/-/admin/users") as answer:
+        page.get_by_role("button", name="Remove erin").click()
+    assert answer.value.status == 400
+    assert alert(page) == "Tick the box to confirm: removing a user cannot be undone."
+    assert page.get_by_role("heading", name="erin").count() == 1
+    accessible(page)
+    page.get_by_role("checkbox", name="Yes, remove erin").check()
+    page.get_by_role("button", name="Remove erin").click()
+    page.wait_for_url("**/-/admin/users?done=user-removed")
+    assert page.get_by_role("heading", name="erin").count() == 0
+
+    # Deleting a group likewise.
+    made = server.cli("group", "create", "doomed")
+    assert made.returncode == 0, made.stderr
+    session.goto("/-/admin/groups")
+    box = page.get_by_role("checkbox", name="Yes, delete @doomed")
+    box.evaluate("element => element.removeAttribute('required')")
+    with page.expect_response("**/-/admin/groups") as answer:
+        page.get_by_role("button", name="Delete group @doomed").click()
+    assert answer.value.status == 400
+    assert alert(page) == "Tick the box to confirm: deleting a group cannot be undone."
+    assert page.get_by_role("heading", name="@doomed").count() == 1
+    accessible(page)
+    page.get_by_role("checkbox", name="Yes, delete @doomed").check()
+    page.get_by_role("button", name="Delete group @doomed").click()
+    page.wait_for_url("**/-/admin/groups?done=group-deleted")
+    assert page.get_by_role("heading", name="@doomed").count() == 0
+
+
+def test_error_pages_of_the_simple_pages_name_who_is_signed_in(
+    server: MinistryServer, session: Session
+) -> None:
+    """The simple pages and the API never act on the session cookie (docs/security.md,
+    "Cross-site requests"); their error pages for a browser still name who is signed in."""
+    made = server.cli("index", "create", "vault", "--private", "--readers", "alice")
+    assert made.returncode == 0, made.stderr
+    html = {"Accept": "text/html"}
+    with server.client() as client:  # what a stranger gets
+        expected = {
+            path: client.get(path, headers=html).status_code
+            for path in ("/simple/no-such-project/", "/vault/simple/", "/vault/simple/x/")
+        }
+        assert client.get("/vault/simple/", auth=ALICE).status_code == 200
+    assert expected["/simple/no-such-project/"] == 404
+    page = session.page
+    session.log_in(ALICE)
+    assert session.goto("/simple/no-such-project/") == 404
+    assert page.locator("header.site").get_by_role("link", name="alice", exact=True).count() == 1
+    assert page.get_by_role("link", name="Log in").count() == 0
+    assert page.get_by_role("button", name="Log out").count() == 1
+    accessible(page)
+
+    # The cookie opens nothing: with it, each address answers as to a stranger (a 401
+    # challenges for Basic credentials, which a headless browser cannot answer, so the
+    # browser's cookies are sent by hand), and the page says why the sign-in does not count.
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    with httpx.Client(base_url=server.url, trust_env=False, cookies=cookies) as browser_like:
+        for path, status_code in expected.items():
+            answer = browser_like.get(path, headers=html)
+            assert answer.status_code == status_code, path
+            assert ">alice</a>" in answer.text and ">Log in</a>" not in answer.text, path
+        refused = browser_like.get("/vault/simple/", headers=html)
+        assert "it does not use the browser's sign-in" in refused.text
+        assert browser_like.get("/-/api/whoami", headers=html).status_code == 401
 
 
 def test_owners_and_publishers_on_the_project_page(

@@ -205,7 +205,7 @@ def test_release_page_readme_files_badges_and_snippets(
     # Install snippets for this index, pinned on a release page.
     simple = f"{server.url}{prefix}/simple/"
     source = published.index
-    snippets = [t.strip() for t in page.locator(".snippet pre").all_inner_texts()]
+    snippets = [t.strip() for t in page.locator(".snippet pre").all_text_contents()]
     assert snippets == [
         f"pip install --index-url {simple} {name}==1.0",
         f"uv pip install --index-url {simple} {name}==1.0",
@@ -217,6 +217,19 @@ def test_release_page_readme_files_badges_and_snippets(
     ]
     copies = page.locator(".snippet button")
     assert [copies.nth(i).get_attribute("data-copy") for i in range(6)] == snippets
+    # pip's command shows; the other installers wait behind one line, so the README's
+    # heading is on the first screen at desktop and phone sizes.
+    more = page.locator("details.more-installers")
+    assert more.get_attribute("open") is None
+    assert page.locator("#install").is_visible() and copies.nth(0).is_visible()
+    assert [copies.nth(i).is_visible() for i in range(1, 6)] == [False] * 5
+    for size in (DESKTOP, PHONE):
+        page.set_viewport_size(size)
+        top = page.locator("#description").evaluate("e => e.getBoundingClientRect().top")
+        assert top < size["height"] * 0.75, f"the README starts at {top}px at {size['width']}px"
+    page.set_viewport_size(DESKTOP)
+    page.get_by_text("More installers: uv, Poetry, PDM").click()
+    assert [copies.nth(i).is_visible() for i in range(6)] == [True] * 6
     assert page.get_by_role("button", name="Copy the uv pip command").count() == 1
     copies.nth(1).click()
     assert page.evaluate("() => navigator.clipboard.readText()") == snippets[1]
@@ -256,7 +269,7 @@ def test_the_uv_snippet_installs(
     server: MinistryServer, page: Page, published: Published, tmp_path: Path, home: Path
 ) -> None:
     page.goto(f"{server.url}{published.prefix}/project/{published.name}/1.0/")
-    command = page.locator(".snippet pre").nth(1).inner_text().split()
+    command = (page.locator(".snippet pre").nth(1).text_content() or "").split()
     assert command[:3] == ["uv", "pip", "install"]
     venv = tmp_path / "venv"
     created = uv(home, "venv", "--python", sys.executable, str(venv))
@@ -330,6 +343,58 @@ def test_yank_with_a_reason_then_delete_a_file_and_a_release(
     # The message names only a version or a filename, never other words.
     page.goto(f"{server.url}{prefix}/project/{name}/?done=deleted&what=Call+us+now")
     assert page.get_by_role("status").count() == 0
+
+
+def focused_outline(page: Page) -> str:
+    """The computed outline of the focused control, as a sighted keyboard user sees it."""
+    return str(
+        page.evaluate(
+            "() => { const s = getComputedStyle(document.activeElement);"
+            " return `${s.outlineStyle} ${s.outlineWidth}`; }"
+        )
+    )
+
+
+def test_yank_with_the_keyboard_alone(
+    server: MinistryServer, page: Page, published: Published, tmp_path: Path
+) -> None:
+    name = f"{published.name}-keys"
+    with server.client() as client:
+        wheel = make_wheel(tmp_path, name, "1.0")
+        assert post_upload(client, wheel, auth=ALICE, url=f"{published.prefix}/legacy/").is_success
+    release = f"{published.prefix}/project/{name}/1.0/"
+    log_in(page, server, release)
+
+    # Tab from the top of the page to the reason; every stop on the way shows its focus.
+    reason = "Keyboard says: broken build"
+    unmarked: list[str] = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if focused_outline(page) != "solid 2px":
+            unmarked.append(page.evaluate("() => document.activeElement.outerHTML.slice(0, 80)"))
+        if page.evaluate("() => document.activeElement.id") == "yank-reason":
+            break
+    else:
+        pytest.fail("Tab never reached the yank reason")
+    assert unmarked == []
+    page.keyboard.type(reason)
+    page.keyboard.press("Tab")
+    checkbox = "() => [document.activeElement.type, document.activeElement.name]"
+    assert page.evaluate(checkbox) == ["checkbox", "confirm"]
+    assert focused_outline(page) == "solid 2px"
+    page.keyboard.press("Space")
+    assert page.get_by_role("checkbox", name="Yes, yank 1.0").is_checked()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Yank 1.0"
+    assert focused_outline(page) == "solid 2px"
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}{release}?done=yanked")
+    assert reason in page.locator("p.yanked").inner_text()
+    with server.client() as client:
+        listed = client.get(
+            f"{published.prefix}/simple/{name}/", headers={"Accept": SIMPLE_JSON}
+        ).json()
+    assert [f["yanked"] for f in listed["files"]] == [reason]
 
 
 def test_deleting_the_last_release_lands_on_the_index_page(

@@ -7,6 +7,7 @@ dependencies must be read from the files themselves).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -177,6 +178,15 @@ def test_a_second_run_fetches_only_what_the_upstream_added(
     assert "fetched 1 files" in added.stdout
     assert fetched(upstream, first.name) == 1
     assert fetched(upstream, second.name) == 1
+
+    # What a mirror holds is never evicted to keep a cache bound, however small.
+    before = json.loads(call_cli("cache", "stats", "--json", "--data", str(data)).stdout)
+    assert before["files"] >= 2 and before["indexes"][0]["mirrored_bytes"] > 0
+    pruned = call_cli("cache", "prune", "--max-size", "0", "--data", str(data))
+    assert pruned.returncode == 0, pruned.stderr
+    assert "Evicted 0 files" in pruned.stdout
+    after = json.loads(call_cli("cache", "stats", "--json", "--data", str(data)).stdout)
+    assert after == before
 
 
 def test_dry_run_prints_the_files_and_their_size_and_fetches_none(

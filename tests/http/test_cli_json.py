@@ -142,12 +142,13 @@ def test_log_newest_first(store: dict[str, Any]) -> None:
 
 
 def test_every_listing_takes_json() -> None:
-    """Each ``… list`` command, ``log`` and ``project owners`` has ``--json``; so does no
-    command that changes things (its output is a report for people)."""
+    """Each ``… list`` command, ``log``, ``project owners`` and ``cache stats`` has
+    ``--json``; so does no command that changes things (its output is a report for
+    people)."""
     found = list(commands(build_parser()))
     listings = {
         path for path, _parser, _line in found
-        if path[-1] == "list" or path in {("log",), ("project", "owners")}
+        if path[-1] == "list" or path in {("log",), ("project", "owners"), ("cache", "stats")}
     }  # fmt: skip
     with_json = {
         path for path, parser, _line in found

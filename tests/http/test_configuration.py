@@ -166,7 +166,7 @@ def test_a_mistake_in_the_file_stops_the_start_before_anything_happens(tmp_path:
     assert started.stderr.strip() == (
         f"ministry: {config}, line {_line(config, 'max_uplaod')}: unknown key 'max_uplaod_size' "
         "in [limits]; its keys are "
-        "max_upload_size, max_connections, client_timeout."
+        "max_upload_size, max_cache_size, max_connections, client_timeout."
     )
     assert not data.exists()
     with socket.socket() as probe:

@@ -121,6 +121,7 @@ def test_index_create_show_list(server: Server, tmp_path: Path) -> None:
         "page_ttl": 300,
         "min_age": 0,
         "min_age_exempt": [],
+        "max_cache_size": None,
     }
     assert settings(ok(server, "index", "show", "ci/prod")) == document
     listed = rows(ok(server, "index", "list").stdout)

@@ -161,3 +161,28 @@ def test_documents_follow_uploads_and_yanks(server: Server, tmp_path: Path) -> N
         assert server.cli("yank", name, "2.0").returncode == 0
         assert client.get(f"/pypi/{name}/2.0/json").json()["info"]["yanked"] is True
         assert client.get(f"/pypi/{name}/json").json()["info"]["version"] == "1.0"
+
+
+def test_links_lead_to_the_pages_of_the_index_read(server: Server, tmp_path: Path) -> None:
+    """docs/protocol.md, "JSON API keys": ``project_url``, ``package_url`` and
+    ``release_url`` name the pages of the index the document was read through (the
+    default index at the root, another under its name, also for a project it
+    inherits); each of them is a page."""
+    name = "json-linked"
+    for arguments in (("json-team/apps", "--uploaders", "alice"), ("json-heir", "--bases", "main")):
+        made = server.cli("index", "create", *arguments)
+        assert made.returncode == 0, made.stderr
+    with server.client() as client:
+        for url in ("/legacy/", "/json-team/apps/legacy/"):
+            wheel = make_wheel(tmp_path, name, "1.0")
+            assert post_upload(client, wheel, auth=ALICE, url=url).status_code == 200
+        for prefix in ("", "/json-team/apps", "/json-heir"):
+            for document_path in (f"/pypi/{name}/json", f"/pypi/{name}/1.0/json"):
+                info = client.get(prefix + document_path).json()["info"]
+                pages = f"{server.url}{prefix}/project/{name}/"
+                assert info["project_url"] == info["package_url"] == pages, document_path
+                assert info["release_url"] == f"{pages}1.0/"
+            for link in (info["project_url"], info["release_url"]):
+                page = client.get(link, headers={"Accept": "text/html"})
+                assert page.status_code == 200, link
+                assert f'href="{prefix}/simple/{name}/"' in page.text  # names the index

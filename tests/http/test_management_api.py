@@ -200,8 +200,36 @@ def test_create_index_echoes_its_settings(client: httpx.Client, unique: str) -> 
         "page_ttl": 300,
         "min_age": 0,
         "min_age_exempt": [],
+        "max_cache_size": None,
     }
     assert ok(client.get(f"/-/api/indexes/{unique}/dev", auth=BOB)) == document
+
+
+def test_a_proxy_index_takes_a_cache_bound_and_a_hosted_one_does_not(
+    client: httpx.Client, unique: str
+) -> None:
+    """``max_cache_size`` goes through the same size parser as the server's setting; a
+    bound on a hosted index (nothing of it is ever evicted) is refused, nothing changed."""
+    upstream = "http://127.0.0.1:9/simple/"
+    proxy = create_index(client, f"{unique}/proxy", upstream=upstream, max_cache_size="500M")
+    assert proxy["max_cache_size"] == 500 * 1024**2
+    path = f"/-/api/indexes/{unique}/proxy"
+    changed = ok(client.patch(path, json={"max_cache_size": 4096}, auth=ALICE))
+    assert changed["max_cache_size"] == 4096
+    refused(client.patch(path, json={"max_cache_size": "lots"}, auth=ALICE), 400, "not a size")
+    refused(client.patch(path, json={"max_cache_size": True}, auth=ALICE), 400, "max_cache_size")
+    assert ok(client.get(path, auth=ALICE))["max_cache_size"] == 4096
+    assert (
+        ok(client.patch(path, json={"max_cache_size": None}, auth=ALICE))["max_cache_size"] is None
+    )
+    create_index(client, f"{unique}/hosted")
+    refused(
+        client.patch(f"/-/api/indexes/{unique}/hosted", json={"max_cache_size": "1G"}, auth=ALICE),
+        400,
+        "hosted",
+    )
+    body = {"name": f"{unique}/other", "max_cache_size": "1G"}
+    refused(client.post("/-/api/indexes", json=body, auth=ALICE), 400, "max_cache_size")
 
 
 def test_index_permissions_name_groups_that_exist(client: httpx.Client, unique: str) -> None:

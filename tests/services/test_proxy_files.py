@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,23 @@ async def test_cached_files_are_served_while_the_upstream_is_down(tmp_path: Path
         rig.upstream.state = "down"
         assert await read_all(await open_one(rig)) == DATA
         assert len(rig.upstream.file_requests) == 1
+
+
+@in_event_loop
+async def test_a_file_evicted_between_its_record_and_its_blob_is_fetched_again(
+    tmp_path: Path,
+) -> None:
+    """Another process may evict a file after this one read its record: the read finds
+    the blob gone and fetches the file from upstream again instead of failing with 500."""
+    async with proxy_rig(tmp_path / "data") as rig:
+        rig.upstream.publish("remote", ONE, DATA)
+        assert await read_all(await open_one(rig)) == DATA
+        kept = await rig.files.cached(PROXY, ONE)
+        assert kept is not None
+        later = kept.cached + timedelta(seconds=5)
+        assert await rig.services.blobs.delete_blob(kept.sha256, later)
+        again = await open_one(rig)
+        assert isinstance(again, ProxyStream)
+        assert await read_all(again) == DATA
+        assert len(rig.upstream.file_requests) == 2
+        assert await rig.files.cached(PROXY, ONE) is not None

@@ -62,6 +62,8 @@ _SAMPLES: dict[str, tuple[tuple[str, str, Any], ...]] = {
         ("localhost", '"Localhost"', ("localhost",))),
     "offline": (("true", "true", True), ("no", "false", False), ("on", '"yes"', True)),
     "max_upload_size": (("1K", '"1K"', 1024), ("2048", "2048", 2048), ("1M", '"1MiB"', 1024**2)),
+    "max_cache_size": (("5G", '"500M"', 5 * 1024**3), ("10GiB", "4096", 10 * 1024**3),
+                       ("2048", '"1KiB"', 1024)),
     "max_connections": (("10", "10", 10), ("20", '"20"', 20), ("1", "1", 1)),
     "client_timeout": (("1", "1", 1), ("3600", '"3600"', 3600), ("5", "5", 5)),
     "login_failures": (("0", "0", 0), ("3", "3", 3), ("50", '"50"', 50)),
@@ -228,3 +230,18 @@ def test_config_names_the_file_only_from_a_flag_or_variable(tmp_path: Path) -> N
     with pytest.raises(SettingsError, match="unknown key 'config'"):
         read_config(path)
     assert settings_from({}, {"MINISTRY_CONFIG": str(path)}).config == path
+
+
+def test_an_index_entry_takes_a_cache_bound_and_a_bad_one_names_its_line(tmp_path: Path) -> None:
+    """``max_cache_size`` in [[index]] is parsed like the API's; a bad size stops the read
+    with the file, line and message."""
+    good = _file(
+        tmp_path, "[[index]]\nname = 'company'\nupstream = 'https://a.example/simple/'\n"
+        "max_cache_size = '5G'\n",
+    )  # fmt: skip
+    (entry,) = read_config(good).indexes
+    assert index_settings(entry.values)["max_cache_size"] == 5 * 1024**3
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[index]]\nname = 'company'\nmax_cache_size = 'huge'\n")
+    with pytest.raises(SettingsError, match=r"line 3.*'huge' is not a size"):
+        read_config(bad)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from ministry.core.index_settings import SETTINGS, index_settings, settings_document
+from ministry.core.index_rules import check_index_config
+from ministry.core.index_settings import SETTINGS, index_settings, new_index, settings_document
 from ministry.core.models import IndexConfig, Route
 from ministry.errors import InvalidRequest
 
@@ -184,6 +185,7 @@ def test_settings_document_shows_every_field() -> None:
         "page_ttl": 300,
         "min_age": 0,
         "min_age_exempt": [],
+        "max_cache_size": None,
     }
 
 
@@ -211,3 +213,36 @@ def test_settings_document_round_trip(config: IndexConfig) -> None:
     document = settings_document(config)
     name, kind = document.pop("name"), document.pop("kind")
     assert IndexConfig(name=name, kind=kind, **index_settings(document)) == config
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("500M", 500 * 1024**2), ("10GiB", 10 * 1024**3), (4096, 4096), (None, None), ("none", None)],
+)
+def test_max_cache_size_takes_a_size_bytes_or_none(value: object, expected: int | None) -> None:
+    """The API's JSON and the CLI's text go through the same parser as the server setting."""
+    assert index_settings({"max_cache_size": value}) == {"max_cache_size": expected}
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", -1, True, 1.5, ["5G"]])
+def test_max_cache_size_refuses_what_is_no_size(value: object) -> None:
+    """A bad size is refused with the setting's name, and nothing else is read."""
+    with pytest.raises(InvalidRequest, match="max_cache_size"):
+        index_settings({"max_cache_size": value})
+
+
+def test_max_cache_size_round_trips_on_a_proxy_and_is_refused_on_a_hosted_index() -> None:
+    """A proxy keeps its bound; a hosted index has nothing to evict, so it takes none."""
+    proxy = new_index(
+        "mirror/upstream", {"upstream": "https://pypi.example/simple/", "max_cache_size": "5G"}
+    )
+    assert proxy.max_cache_size == 5 * 1024**3
+    document = settings_document(proxy)
+    assert document["max_cache_size"] == 5 * 1024**3
+    document.pop("name"), document.pop("kind")
+    document["upstream"] = proxy.upstream
+    assert IndexConfig(name="mirror/upstream", kind="proxy", **index_settings(document)) == proxy
+    check_index_config(proxy, {})
+    hosted = new_index("team", {"max_cache_size": "5G"})
+    with pytest.raises(InvalidRequest, match=r"hosted.*max_cache_size"):
+        check_index_config(hosted, {})

@@ -166,6 +166,7 @@ def document(
         releases,
         files,
         base_url=BASE_URL,
+        index="main",
         file_url=file_url,
         last_serial=17,
     )

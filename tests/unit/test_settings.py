@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ministry.settings import Settings, SettingsError, parse_size, settings_from
+from ministry.core.sizes import parse_size
+from ministry.settings import Settings, SettingsError, settings_from
 
 MiB = 1024 * 1024
 NO_FLAGS: dict[str, object] = {"host": None, "port": None, "data": None, "max_upload_size": None}

@@ -27,6 +27,7 @@ from ministry.cli.options import add_common_options, add_debug_option, given_set
 from ministry.cli.parsers import (
     accounts,
     backup,
+    cache,
     config,
     export,
     importer,
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_debug_option(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups = (serve, accounts, indexes, maintenance, projects, publishers, importer, export,
-              mirror, migrate, backup, verify, rebuild, config, promote)  # fmt: skip
+              mirror, migrate, backup, verify, rebuild, config, promote, cache)  # fmt: skip
     for group in groups:
         group.register(commands, add_common_options)
     return parser

@@ -149,6 +149,7 @@ async def serving(
             )
     scheduler = MirrorScheduler(jobs, services.mirror, services.metadata)
     scheduler.start()
+    services.proxy_cache.start()
     app = make_app(services)
     server = make_server(
         app, settings.max_connections, settings.client_timeout, None if tls is None else tls.context

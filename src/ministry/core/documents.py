@@ -1,4 +1,5 @@
-"""Users, tokens, groups, roles, publishers and audit-log entries as JSON-ready documents.
+"""Users, tokens, groups, roles, publishers, audit-log entries and proxy caches as
+JSON-ready documents.
 
 The management API (docs/api.md) and the ``--json`` of the list commands
 (docs/operations.md) show the same things, so they show them with the same keys, made
@@ -11,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ministry.core.models import Change, Group, ProjectRole, Token, User
+from ministry.core.models import CacheUsage, Change, Group, ProjectRole, Token, User
 from ministry.core.trusted_publishing import TrustedPublisher
 
 __all__ = [
+    "cache_document",
     "change_document",
     "group_document",
     "publisher_document",
@@ -98,4 +100,24 @@ def publisher_document(publisher: TrustedPublisher) -> dict[str, Any]:
         "owner": publisher.owner,
         "added_by": publisher.added_by,
         "created": _time(publisher.created),
+    }
+
+
+def cache_document(usage: list[CacheUsage], bound: int | None) -> dict[str, Any]:
+    """What the proxy caches keep: totals, the server-wide bound, and each proxy index
+    (sizes in bytes; a bound of None is none)."""
+    return {
+        "bound": bound,
+        "files": sum(u.files for u in usage),
+        "bytes": sum(u.bytes for u in usage),
+        "indexes": [
+            {
+                "index": u.index,
+                "files": u.files,
+                "bytes": u.bytes,
+                "mirrored_bytes": u.mirrored_bytes,
+                "bound": u.bound,
+            }
+            for u in usage
+        ],
     }

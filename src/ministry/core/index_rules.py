@@ -97,6 +97,11 @@ def _check_kind(config: IndexConfig) -> None:
             raise InvalidRequest(
                 f"Index {config.name!r} is hosted; only a proxy index has an upstream."
             )
+        if config.max_cache_size is not None:
+            raise InvalidRequest(
+                f"Index {config.name!r} is hosted: its files are never evicted, so it takes "
+                "no max_cache_size (only a proxy index keeps a cache)."
+            )
         return
     if not config.upstream or urlsplit(config.upstream).scheme not in ("http", "https"):
         raise InvalidRequest(

@@ -13,6 +13,7 @@ from typing import Any
 from ministry.core.durations import parse_duration
 from ministry.core.masking import mask_url
 from ministry.core.models import IndexConfig, Route
+from ministry.core.sizes import parse_size
 from ministry.errors import InvalidRequest
 
 __all__ = ["SETTINGS", "index_settings", "new_index", "settings_document"]
@@ -23,7 +24,7 @@ _FLAGS = ("private", "allow_delete", "allow_overwrite")
 _TIMES = ("page_ttl", "min_age")
 _TEXTS = ("description", "upstream")
 #: Every setting an index has besides its name and kind.
-SETTINGS = frozenset({*_LISTS, *_PATTERNS, *_FLAGS, *_TIMES, *_TEXTS, "routes"})
+SETTINGS = frozenset({*_LISTS, *_PATTERNS, *_FLAGS, *_TIMES, *_TEXTS, "routes", "max_cache_size"})
 
 
 def _strings(name: str, value: object) -> tuple[str, ...]:
@@ -56,6 +57,20 @@ def _seconds(name: str, value: object) -> int:
     return int(parse_duration(value).total_seconds())
 
 
+def _size(name: str, value: object) -> int | None:
+    """A size like ``500M``, a number of bytes, or none (``null``, ``""``, ``none``)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise InvalidRequest(f"Index setting {name!r}: {exc}.") from exc
+    raise InvalidRequest(f"Index setting {name!r} must be a size like 5G, or bytes.")
+
+
 def _setting(name: str, value: object) -> Any:
     if name in _LISTS:
         return _strings(name, value)
@@ -67,6 +82,8 @@ def _setting(name: str, value: object) -> Any:
         return value
     if name in _TIMES:
         return _seconds(name, value)
+    if name == "max_cache_size":
+        return _size(name, value)
     if name == "routes":
         rules = value if isinstance(value, list | tuple) else _strings(name, value)
         return tuple(_route(rule) for rule in rules)
@@ -100,6 +117,7 @@ def settings_document(config: IndexConfig) -> dict[str, Any]:
         "kind": config.kind,
         **{name: list(getattr(config, name)) for name in (*_LISTS, *_PATTERNS)},
         **{name: getattr(config, name) for name in (*_FLAGS, *_TIMES)},
+        "max_cache_size": config.max_cache_size,
         "routes": [{"pattern": r.pattern, "base": r.base} for r in config.routes],
         "description": config.description,
         # An upstream's password never leaves the server.

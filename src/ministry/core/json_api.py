@@ -13,7 +13,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from ministry.core.models import FileEntry, Project, Release
+from ministry.core.models import FileEntry, Project, Release, index_prefix
 from ministry.core.releases import group_by_release, release_key, release_yank
 from ministry.core.simple_pages import format_upload_time
 
@@ -59,12 +59,13 @@ def _joined(value: Any) -> str | None:
 
 
 def _info(
-    project: Project, release: Release, files: Sequence[FileEntry], base_url: str
+    project: Project, release: Release, files: Sequence[FileEntry], pages_url: str
 ) -> dict[str, Any]:
-    """The ``info`` of a release, given the files of that release."""
+    """The ``info`` of a release, given the files of that release; its links lead to the
+    pages under ``pages_url``."""
     meta = release.metadata
     yank = release_yank(files)
-    project_url = f"{base_url}/project/{project.name}/"
+    project_url = f"{pages_url}/project/{project.name}/"
     return {
         "author": meta.get("author"),
         "author_email": meta.get("author_email"),
@@ -130,16 +131,21 @@ def project_document(
     files: Sequence[FileEntry],
     *,
     base_url: str,
+    index: str,
     file_url: FileUrl,
     last_serial: int,
 ) -> dict[str, Any]:
     """The document for one release; with ``releases``, the project document
-    (docs/protocol.md, "JSON API keys")."""
+    (docs/protocol.md, "JSON API keys").
+
+    ``index`` is the index the document is read through: its project and release pages
+    are the ones linked, as its files are the ones listed.
+    """
     # Files group by release, whichever spelling of its version each filename carries.
     groups = group_by_release(sorted(files, key=lambda f: f.filename))
     shown = groups.get(release_key(release.version), [])
     document: dict[str, Any] = {
-        "info": _info(project, release, shown, base_url),
+        "info": _info(project, release, shown, base_url + index_prefix(index)),
         "last_serial": last_serial,
         "ownership": {"organization": None, "roles": []},
         "urls": [_file(f, file_url(f)) for f in shown],

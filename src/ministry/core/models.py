@@ -21,6 +21,7 @@ __all__ = [
     "Actor",
     "AddFileOutcome",
     "AddFileResult",
+    "CacheUsage",
     "CachedFile",
     "CachedPage",
     "Change",
@@ -40,10 +41,18 @@ __all__ = [
     "Route",
     "Token",
     "User",
+    "index_prefix",
 ]
 
 #: The index that exists from the first start and answers at the root URLs.
 DEFAULT_INDEX = "main"
+
+
+def index_prefix(index: str) -> str:
+    """The path prefix of an index: none for the default index, ``/<name>`` for the others
+    (the web pages and the JSON API's links to them both follow it)."""
+    return "" if index == DEFAULT_INDEX else f"/{index}"
+
 
 PackageType = Literal["sdist", "bdist_wheel"]
 IndexKind = Literal["hosted", "proxy"]
@@ -104,6 +113,9 @@ class IndexConfig:
     min_age: int = 0
     #: Proxy indexes: project patterns the minimum age does not apply to.
     min_age_exempt: tuple[str, ...] = ()
+    #: Proxy indexes: bytes of upstream files kept before the least recently used are
+    #: evicted (None: no bound of its own; the server's ``max_cache_size`` still holds).
+    max_cache_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +282,22 @@ class CachedFile:
     size: int
     cached: datetime
     last_access: datetime
+    #: Fetched or claimed by a mirror run: what a mirror holds is never evicted to
+    #: keep the cache within its bound (services.proxy_cache).
+    mirrored: bool = False
+
+
+@dataclass
+class CacheUsage:
+    """What one proxy index keeps of its upstream (``ministry cache stats``)."""
+
+    index: str
+    files: int = 0
+    bytes: int = 0
+    #: Of those, what mirror runs hold (never evicted).
+    mirrored_bytes: int = 0
+    #: The index's own bound, if it has one.
+    bound: int | None = None
 
 
 @dataclass(frozen=True)

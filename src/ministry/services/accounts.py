@@ -47,6 +47,11 @@ def _check_password(password: str) -> None:
         raise InvalidRequest(f"Passwords must have at least {_MIN_PASSWORD} characters.")
 
 
+def _administers(user: User) -> bool:
+    """Whether the user can act as a server administrator now."""
+    return user.is_admin and not user.disabled
+
+
 def _check_self_or_admin(identity: Identity, user: str, what: str) -> None:
     if identity.token_id is not None:
         raise PermissionDenied(f"API tokens only read and upload; {what} needs your password.")
@@ -95,12 +100,18 @@ class AccountService:
         admin: bool | None = None,
         disabled: bool | None = None,
     ) -> User:
-        """Change a user's password (self or admin), admin role or disabled flag (admin)."""
+        """Change a user's password (self or admin), admin role or disabled flag (admin).
+
+        The server keeps an enabled administrator: taking the right from the last one,
+        or disabling them, is refused, and so is an administrator doing either to
+        themselves (another administrator can), as for removing a user.
+        """
         if admin is not None or disabled is not None:
             check_admin(identity, "change roles or disable users")
         else:
             _check_self_or_admin(identity, name, "change this password")
-        user = await self._user(name)
+        before = await self._user(name)
+        user = before
         if password is not None:
             _check_password(password)
             user = replace(user, password_hash=await asyncio.to_thread(self._hasher.hash, password))
@@ -108,8 +119,24 @@ class AccountService:
             user = replace(user, is_admin=admin)
         if disabled is not None:
             user = replace(user, disabled=disabled)
+        if _administers(before) and not _administers(user):
+            await self._check_demotion(identity, user)
         await self._metadata.update_user(user, identity.actor)
         return user
+
+    async def _check_demotion(self, identity: Identity, user: User) -> None:
+        """Refuse leaving the server without an enabled administrator, or an administrator
+        locking themselves out (nobody would be left to undo a slip)."""
+        users = await self._metadata.list_users()
+        if not any(_administers(other) and other.name != user.name for other in users):
+            change = "disabled" if user.disabled else "no longer an administrator"
+            raise Conflict(
+                f"{user.name!r} is the last enabled server administrator and cannot be made "
+                f"{change}: make another user an administrator first."
+            )
+        if identity.user == user.name:
+            what = "disable yourself" if user.disabled else "take away your own administrator right"
+            raise InvalidRequest(f"You cannot {what}; another administrator can.")
 
     async def remove_user(self, identity: Identity, name: str) -> None:
         """Delete a user with their tokens, sessions and group memberships (server

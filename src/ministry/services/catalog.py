@@ -612,6 +612,7 @@ class Catalog:
             releases if version is None else None,
             view.files,
             base_url=base_url,
+            index=access.index.name,
             file_url=lambda f: base_url + self.file_url(access, f),
             last_serial=view.last_serial,
         )

@@ -46,7 +46,7 @@ _MUTABLE = frozenset(
     {
         "bases", "private", "readers", "uploaders", "admins", "allow_delete",
         "allow_overwrite", "allow_inherit", "routes", "description", "upstream", "page_ttl",
-        "min_age", "min_age_exempt",
+        "min_age", "min_age_exempt", "max_cache_size",
     }
 )  # fmt: skip
 

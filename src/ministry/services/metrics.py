@@ -62,6 +62,7 @@ class Metrics:
             ["index", "result"],
             registry=self.registry,
         )
+        self._cache_metrics()
         self.upstream_changed_files = Counter(
             "ministry_upstream_changed_files",
             "Files an upstream page listed with other bytes than the same filename had "
@@ -108,6 +109,36 @@ class Metrics:
             "Files the last run of a mirror job could not fetch or verify.",
             labels, registry=self.registry,
         )  # fmt: skip
+
+    def _cache_metrics(self) -> None:
+        # What a bounded proxy cache holds and gives up (services.proxy_cache); its hits
+        # and misses are ministry_proxy_files.
+        self.proxy_cache_bytes = Gauge(
+            "ministry_proxy_cache_bytes",
+            "Bytes of upstream files a proxy index keeps, as of the last eviction pass "
+            "plus what this process kept since.",
+            ["index"],
+            registry=self.registry,
+        )
+        self.proxy_cache_files = Gauge(
+            "ministry_proxy_cache_files",
+            "Upstream files (side files included) a proxy index keeps, counted like "
+            "ministry_proxy_cache_bytes.",
+            ["index"],
+            registry=self.registry,
+        )
+        self.proxy_cache_evicted_files = Counter(
+            "ministry_proxy_cache_evicted_files",
+            "Cached upstream files (side files included) evicted to keep a cache bound.",
+            ["index"],
+            registry=self.registry,
+        )
+        self.proxy_cache_evicted_bytes = Counter(
+            "ministry_proxy_cache_evicted_bytes",
+            "Bytes of cached upstream files evicted to keep a cache bound.",
+            ["index"],
+            registry=self.registry,
+        )
 
     def _http_metrics(self) -> None:
         # Labels are route names (handler classes), methods and status codes, never raw

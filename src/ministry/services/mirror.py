@@ -413,6 +413,8 @@ class _Run:
         kept = await self.mirror.files.cached(self.config.name, entry.filename)
         if kept is not None and kept.sha256 == entry.sha256:
             self.outcome.present += 1
+            if not self.dry_run:
+                await self.mirror.files.hold_for_mirror(kept)
             try:
                 await self._fetch_metadata(entry)
             except MinistryError as exc:
@@ -469,7 +471,9 @@ class _Run:
                     "promises; it was not kept."
                 )
             await asyncio.to_thread(os.fsync, descriptor)
-            await self.mirror.files.keep(self.config, entry.filename, part, digest, size)
+            await self.mirror.files.keep(
+                self.config, entry.filename, part, digest, size, mirrored=True
+            )
             return fetched
         finally:
             os.close(descriptor)

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from ministry.errors import (
 from ministry.services import scratch_kinds
 from ministry.services.attestations import verify_provenance
 from ministry.services.metrics import Metrics
+from ministry.services.proxy_cache import CacheReaders, ProxyCache
 from ministry.services.upstream import UpstreamClient
 from ministry.storage.protocols import BlobReader, BlobStore, ProxyCacheStore, Scratch
 
@@ -140,8 +141,12 @@ class ProxyFiles:
         metrics: Metrics,
         *,
         offline: bool = False,
+        cache: ProxyCache | None = None,
     ) -> None:
         self._metadata = metadata
+        #: Told of every file kept, to hold the cache's bounds; knows what is in use.
+        self._cache = cache
+        self._readers = cache.readers if cache is not None else CacheReaders()
         self._blobs = blobs
         self._client = client
         self._scratch = scratch
@@ -168,10 +173,17 @@ class ProxyFiles:
             now = _now()
             if now - kept.last_access > _TOUCH_INTERVAL:
                 await self._metadata.touch_cached_file(config.name, entry.filename, now)
+            self._readers.acquire(config.name, entry.filename)
             try:
-                return await self._blobs.open_blob(kept.sha256)
+                reader = await self._blobs.open_blob(kept.sha256)
             except NotFound as exc:
-                raise missing_bytes(entry.filename, metadata=False, proxied=True) from exc
+                self._readers.release(config.name, entry.filename)
+                if self.offline or entry.upstream_url is None:
+                    raise missing_bytes(entry.filename, metadata=False, proxied=True) from exc
+                # Evicted by another process between the record and the blob: fetch it again.
+                await self._metadata.forget_cached_file(config.name, entry.filename)
+            else:
+                return _Reading(reader, self._readers, config.name, entry.filename)
         if self.offline or entry.upstream_url is None:
             raise NotFound(f"{entry.filename!r} is not cached, and this server is offline.")
         key = (config.name, entry.filename)
@@ -184,12 +196,14 @@ class ProxyFiles:
         descriptor, path = self._scratch.new_file(_KIND)
         fetch = _Fetch(path, descriptor, size=entry.size)
         self._fetches[key] = fetch
+        self._readers.acquire(*key)
         task = asyncio.ensure_future(self._download(config, entry, fetch))
         task.add_done_callback(lambda _: self._end(key, fetch))
         return fetch
 
     def _end(self, key: tuple[str, str], fetch: _Fetch) -> None:
         self._fetches.pop(key, None)
+        self._readers.release(*key)
         os.close(fetch.descriptor)
         fetch.path.unlink(missing_ok=True)
 
@@ -251,15 +265,33 @@ class ProxyFiles:
         log.warning("proxy %s: %s: %s", config.name, entry.filename, error)
 
     async def keep(
-        self, config: IndexConfig, filename: str, path: Path, sha256: str, size: int
+        self,
+        config: IndexConfig,
+        filename: str,
+        path: Path,
+        sha256: str,
+        size: int,
+        *,
+        mirrored: bool = False,
     ) -> None:
-        """Cache a verified file of a proxy index (the blob store takes ``path`` away)."""
+        """Cache a verified file of a proxy index (the blob store takes ``path`` away);
+        a mirror run's files are ``mirrored``, never evicted."""
         # Readers of a download in progress keep reading through their handles.
         await self._blobs.put_file(path, sha256)
         now = _now()
         await self._metadata.put_cached_file(
-            CachedFile(config.name, filename, sha256, size, cached=now, last_access=now)
+            CachedFile(config.name, filename, sha256, size, now, now, mirrored=mirrored)
         )
+        self._kept(config, size)
+
+    async def hold_for_mirror(self, kept: CachedFile) -> None:
+        """Mark a file cached before a mirror run asked for it as the mirror's too."""
+        if not kept.mirrored:
+            await self._metadata.put_cached_file(replace(kept, mirrored=True))
+
+    def _kept(self, config: IndexConfig, size: int) -> None:
+        if self._cache is not None:
+            self._cache.kept(config.name, size, config.max_cache_size)
 
     async def metadata(self, config: IndexConfig, entry: FileEntry) -> str:
         """Make sure a proxied wheel's PEP 658 file is cached; returns its blob's sha256."""
@@ -302,6 +334,7 @@ class ProxyFiles:
             CachedFile(config.name, name, sha256, len(data), cached=now, last_access=now)
         )
         self._metrics.proxy_files.labels(config.name, "miss").inc()
+        self._kept(config, len(data))
         return sha256
 
     async def provenance(self, config: IndexConfig, entry: FileEntry) -> str | None:
@@ -381,6 +414,7 @@ class ProxyFiles:
         )
         self._proven[(sha256, entry.filename, entry.sha256)] = True
         self._metrics.proxy_files.labels(config.name, "miss").inc()
+        self._kept(config, len(data))
         return sha256
 
     async def _prefetch_provenance(self, config: IndexConfig, entry: FileEntry) -> None:
@@ -389,6 +423,33 @@ class ProxyFiles:
             await self.provenance(config, entry)
         except MinistryError as exc:
             log.info("proxy %s: provenance of %s not kept: %s", config.name, entry.filename, exc)
+
+
+class _Reading:
+    """A cached file open for a client: no eviction pass of this process deletes it
+    until it is closed."""
+
+    def __init__(self, reader: BlobReader, readers: CacheReaders, index: str, name: str) -> None:
+        self._reader = reader
+        self._readers = readers
+        self._key = (index, name)
+        self._open = True
+
+    @property
+    def size(self) -> int:
+        """Length of the file in bytes."""
+        return self._reader.size
+
+    def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """The bytes from ``start`` to ``end`` inclusive."""
+        return self._reader.chunks(start, end)
+
+    async def close(self) -> None:
+        """Release the blob, and the file to eviction."""
+        if self._open:
+            self._open = False
+            self._readers.release(*self._key)
+        await self._reader.close()
 
 
 def upstream_failed() -> UpstreamUnavailable:

@@ -308,6 +308,34 @@ class FileBlobStore:
 
         return str(target) if await self._run(move) else None
 
+    async def delete_blob(self, sha256: str, unless_put_after: datetime) -> bool:
+        """Move the blob aside, judge its age there, then delete it or put it back.
+
+        ``put_file`` of a blob that exists only refreshes its time, so the move makes
+        the judgement safe against a put at the same moment: a put before the move
+        left a time after ``unless_put_after`` (the blob goes back), a put after it
+        finds no blob and stores it anew. A reader with the blob open keeps reading
+        (POSIX keeps the bytes of an open file until it is closed).
+        """
+        source = self.path_of(sha256)
+        aside = self._root / "evicting" / f"{sha256}.{os.getpid()}.{os.urandom(4).hex()}"
+
+        def judge() -> bool:
+            self._make_directories(aside.parent)
+            try:
+                source.rename(aside)
+            except FileNotFoundError:
+                return False
+            modified = datetime.fromtimestamp(aside.stat().st_mtime, UTC)
+            if modified > unless_put_after:
+                aside.rename(source)  # the same bytes, whether or not stored anew meanwhile
+                return False
+            aside.unlink()
+            _fsync_directory(source.parent)
+            return True
+
+        return await self._run(judge)
+
     def internal_path(self, sha256: str) -> str:
         """``sha256/ab/cd/<sha256>``: where nginx finds the blob below the root."""
         key = _check_key(sha256)

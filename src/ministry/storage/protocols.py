@@ -15,7 +15,7 @@ a new query touches its role, the two backends and the services that ask for it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -297,7 +297,16 @@ class ProxyCacheStore(Protocol):
         """Every cached file, least recently used first."""
 
     async def forget_cached_file(self, index: str, filename: str) -> None:
-        """Drop a cached file's record."""
+        """Drop a cached file's record (nothing happens when there is none)."""
+
+    async def blobs_in_use(self, sha256s: Collection[str]) -> set[str]:
+        """Which of these blobs a record still names: a hosted file of any index (its
+        distribution, metadata or provenance blob) or a cached file of any proxy index.
+
+        Blobs are content-addressed, so a proxied file with the same bytes as a hosted
+        one shares its blob; an evicted cache record's blob may be deleted only when
+        this says nothing names it.
+        """
 
     async def pin_files(
         self, index: str, project: str, hashes: Mapping[str, str]
@@ -504,6 +513,16 @@ class BlobStore(Protocol):
     def list_manifests(self, kind: str) -> AsyncIterator[tuple[str, bytes]]:
         """Every manifest of a kind as (key, document), in no particular order, read a
         page at a time."""
+
+    async def delete_blob(self, sha256: str, unless_put_after: datetime) -> bool:
+        """Delete a blob, unless it was stored or put again after ``unless_put_after``
+        (then a record naming it may be about to be committed: it stays). True if it
+        was deleted; False if it stayed or there was none, so deleting twice is safe.
+
+        Only the bounded proxy cache deletes, and only blobs no record names
+        (``ProxyCacheStore.blobs_in_use``). Times are timezone-aware; the store allows
+        for the skew between its clock and the caller's.
+        """
 
     async def quarantine(self, sha256: str) -> str | None:
         """Move a blob out of the served namespace (``open_blob`` then finds it missing).

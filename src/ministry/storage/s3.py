@@ -51,7 +51,8 @@ import functools
 import re
 import threading
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -120,6 +121,15 @@ def _code_of(exc: botocore.exceptions.ClientError) -> str:
 def _status_of(exc: botocore.exceptions.ClientError) -> int:
     metadata = exc.response.get("ResponseMetadata", {}) if isinstance(exc.response, dict) else {}
     return int(metadata.get("HTTPStatusCode") or 0)
+
+
+def _server_time(response: Any) -> datetime:
+    """The S3 server's clock when it answered (its ``Date`` header), else ours."""
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return parsedate_to_datetime(date) if date else datetime.now(UTC)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
 
 
 def _read(body: Any, size: int, _client: Any) -> bytes:
@@ -464,6 +474,34 @@ class S3BlobStore:
         except NotFound:
             return None  # another process moved it between the look and the copy
         return f"s3://{self.bucket}/{target}" if moved else None
+
+    async def delete_blob(self, sha256: str, unless_put_after: datetime) -> bool:
+        """Delete the object unless its LastModified says it was put after
+        ``unless_put_after``, judged by the bucket's own clock.
+
+        The skew between this machine and the S3 server comes from the ``Date`` of the
+        HEAD's answer, so neither clock has to be right; both have one-second steps,
+        hence a second of margin. S3 has no conditional delete every server offers:
+        a put landing between the HEAD and the DELETE (milliseconds) would lose its
+        blob, which ``ministry verify`` then reports. A GET already under way when the
+        object goes still completes.
+        """
+        key = self.key_of(sha256)
+
+        def delete(client: Any) -> bool:
+            try:
+                head = client.head_object(Bucket=self.bucket, Key=key)
+            except botocore.exceptions.ClientError as exc:
+                if _code_of(exc) in _MISSING:
+                    return False
+                raise
+            skew = _server_time(head) - datetime.now(UTC)
+            if head["LastModified"] > unless_put_after + skew - timedelta(seconds=1):
+                return False
+            client.delete_object(Bucket=self.bucket, Key=key)
+            return True
+
+        return await self._call(delete)
 
     def internal_path(self, sha256: str) -> str | None:
         """Objects in a bucket are not files a front server could read: None."""

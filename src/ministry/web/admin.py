@@ -31,6 +31,8 @@ _DONE = {
     "user-disabled": "User disabled: they can no longer sign in or use their tokens.",
     "user-enabled": "User enabled.",
     "password-set": "Password changed.",
+    "admin-granted": "The user is now a server administrator.",
+    "admin-revoked": "The user is no longer a server administrator.",
     "user-removed": "User removed.",
 }
 

@@ -16,6 +16,13 @@ __all__ = ["GroupsHandler", "UsersHandler"]
 _SHOWN = (InvalidRequest, Conflict, NotFound)
 
 
+def _check_confirmed(page: AdminPage, what: str) -> None:
+    """An action that cannot be undone needs its box ticked: the browser asks for it, and
+    a form sent without it (a script, an old page) is refused here, nothing changed."""
+    if page.get_body_argument("confirm", "") != "yes":
+        raise InvalidRequest(f"Tick the box to confirm: {what} cannot be undone.")
+
+
 class GroupsHandler(AdminPage):
     """Every group with its members: create and delete groups, add and remove members."""
 
@@ -38,6 +45,7 @@ class GroupsHandler(AdminPage):
                 await accounts.create_group(identity, group)
                 code = "group-created"
             elif action == "delete":
+                _check_confirmed(self, "deleting a group")
                 await accounts.delete_group(identity, group)
                 code = "group-deleted"
             elif action == "add":
@@ -63,7 +71,8 @@ class GroupsHandler(AdminPage):
 
 
 class UsersHandler(AdminPage):
-    """Every user: create one, disable or enable, set a password, remove."""
+    """Every user: create one, disable or enable, set a password, make a server
+    administrator or no longer one, remove."""
 
     async def get(self) -> None:
         """The users page."""
@@ -91,11 +100,18 @@ class UsersHandler(AdminPage):
             elif action == "password":
                 await accounts.update_user(identity, name, password=password)
                 code = "password-set"
+            elif action in ("grant-admin", "revoke-admin"):
+                granted = action == "grant-admin"
+                await accounts.update_user(identity, name, admin=granted)
+                code = "admin-granted" if granted else "admin-revoked"
             elif action == "remove":
+                _check_confirmed(self, "removing a user")
                 await accounts.remove_user(identity, name)
                 code = "user-removed"
             else:
-                raise InvalidRequest("Choose: create, disable, enable, password or remove.")
+                raise InvalidRequest(
+                    "Choose: create, disable, enable, password, administrator or remove."
+                )
         except _SHOWN as exc:
             self.set_status(status_of(exc))
             # The password is never sent back to the browser.

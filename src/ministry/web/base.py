@@ -162,6 +162,9 @@ class BaseHandler(tornado.web.RequestHandler):
 
     _request_identity: Identity | None = None
     _identity_known = False
+    #: Who a browser's session cookie names, on a handler that does not accept the
+    #: cookie: for the header of its error page only (``learn_viewer``).
+    _viewer: str | None = None
     _request_id: str | None = None
     #: Body bytes sent so far (none for HEAD), for the access log and metrics.
     bytes_sent = 0
@@ -309,6 +312,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
         self.render(
             "error.html",
+            current_user=self.current_user or self._viewer,
+            cookie_ignored=self._viewer is not None and not self.current_user,
             status_code=status_code,
             title=title_of(status_code),
             headline=_HEADLINES.get(status_code, title_of(status_code)),
@@ -406,6 +411,36 @@ class BaseHandler(tornado.web.RequestHandler):
                     self.clear_cookie(SESSION_COOKIE, path="/")
             self._identity_known = True
         return self._request_identity
+
+    async def prepare(self) -> None:
+        """Learn who a browser is signed in as, for an error page's header."""
+        await self.learn_viewer()
+
+    async def learn_viewer(self) -> None:
+        """The user a browser's session cookie names, where the cookie is no credential.
+
+        The simple pages, files and APIs never act on the cookie (``session_allowed``):
+        any site can make a browser send it. Their error page for a browser still says
+        who is signed in, so the name is kept apart from the request's identity: it goes
+        into that page's header and nowhere else, and every answer stays the one a
+        stranger gets (docs/security.md, "Cross-site requests"). A browser's GET with a
+        cookie costs one session lookup here; package tools send no cookie.
+        """
+        if (
+            self.session_allowed()
+            or self.request.method not in ("GET", "HEAD")
+            or not self.wants_page()
+            or self.request.headers.get("Authorization")
+        ):
+            return
+        session = self.get_cookie(SESSION_COOKIE)
+        if not session:
+            return
+        address = self.request.remote_ip or "unknown"
+        try:
+            self._viewer = (await self.services.auth.authenticate_session(session, address)).user
+        except MinistryError:
+            return  # an expired session, or a store that failed: the header says "Log in"
 
     async def require_identity(self) -> Identity:
         """Who the request acts as; 401 without valid credentials."""

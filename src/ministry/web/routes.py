@@ -126,7 +126,7 @@ class NulQueryHandler(BaseHandler):
     """400 for a NUL in the query (docs/security.md, "HTTP abuse"), rather than a quietly
     altered argument."""
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         """400 for every method."""
         raise InvalidRequest("The query string holds a NUL character (%00); remove it.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from ministry.core.models import DEFAULT_INDEX
+from ministry.core.models import index_prefix
 
 __all__ = ["INDEX_PATTERN", "file_path", "index_prefix", "local_path", "provenance_path"]
 
@@ -26,11 +26,6 @@ def local_path(target: str) -> str:
     ):
         return target
     return "/"
-
-
-def index_prefix(index: str) -> str:
-    """The path prefix of an index: none for the default index, ``/<name>`` for the others."""
-    return "" if index == DEFAULT_INDEX else f"/{index}"
 
 
 def file_path(index: str, project: str, filename: str) -> str:

@@ -54,11 +54,20 @@ def _settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-age", dest="min_age", metavar="TIME", help="proxy: hold back newer files (3d)"
     )
+    parser.add_argument(
+        "--max-cache-size",
+        dest="max_cache_size",
+        metavar="SIZE",
+        help="proxy: evict least recently used files beyond this size (5G, 500M; none)",
+    )
 
 
 def given_settings(arguments: argparse.Namespace) -> dict[str, Any]:
     """The index settings given on the command line, by name (those left out are absent)."""
-    names = (*_LISTS, *_FLAGS, "routes", "description", "upstream", "page_ttl", "min_age")
+    names = (
+        *_LISTS, *_FLAGS, "routes", "description", "upstream", "page_ttl", "min_age",
+        "max_cache_size",
+    )  # fmt: skip
     return {
         name: getattr(arguments, name) for name in names if getattr(arguments, name) is not None
     }

@@ -6,15 +6,22 @@ cached file lives apart from its record, so a read never rewrites the record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import cast
 
 from ministry.core.models import CachedFile, CachedPage
 from ministry.core.records import dumps, loads
 from ministry.storage.redis.base import RedisDatabase, text
 
 __all__ = ["CachesMixin"]
+
+
+#: File records read per round trip when looking for the blobs of side files.
+_PAGE = 500
+_SIDE_BLOBS = ("metadata_sha256", "provenance_sha256")
 
 
 class CachesMixin(RedisDatabase):
@@ -88,3 +95,40 @@ class CachesMixin(RedisDatabase):
             pipe.hdel(self.key("cached", index), filename)
             pipe.hdel(self.key("cached-used", index), filename)
             await self.read(pipe.execute())
+
+    async def blobs_in_use(self, sha256s: Collection[str]) -> set[str]:
+        """Which of these blobs a hosted file (its distribution, metadata or provenance)
+        or a cached file of any index names.
+
+        Distribution blobs are looked up in each index's hash from sha256 to filename;
+        metadata and provenance blobs have no such hash, so each index's file records
+        are read a page at a time (an eviction pass asks once for all it evicts).
+        """
+        wanted = set(sha256s)
+        if not wanted:
+            return set()
+        found: set[str] = set()
+        indexes = list(map(text, await self.read(self.redis.hkeys(self.key("indexes")))))
+        ordered = sorted(wanted)
+        for index in indexes:
+            named = await self.read(self.redis.hmget(self.key("sha256", index), ordered))
+            found.update(sha for sha, name in zip(ordered, named, strict=True) if name)
+            cursor: int = 0
+            while True:
+                cursor, page = await self.read(
+                    self.redis.hscan(self.key("files", index), cursor, count=_PAGE)
+                )
+                for record_text in cast("dict[bytes, bytes]", page).values():
+                    record = json.loads(record_text)
+                    found.update(
+                        record.get(field) for field in _SIDE_BLOBS if record.get(field) in wanted
+                    )
+                if not cursor:
+                    break
+        cached_indexes = await self.read(self.redis.smembers(self.key("cached-indexes")))
+        for index in map(text, cached_indexes):
+            for value in await self.read(self.redis.hvals(self.key("cached", index))):
+                sha256 = json.loads(value)["sha256"]
+                if sha256 in wanted:
+                    found.add(sha256)
+        return found

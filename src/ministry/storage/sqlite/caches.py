@@ -8,13 +8,20 @@ is not a change anyone made: it does not bump the serial or enter the audit log.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from ministry.core.models import CachedFile, CachedPage, PinnedFile
 from ministry.storage.sqlite.database import Database
 
-__all__ = ["CachesMixin", "cached_file_of", "page_of", "pinned_file_of"]
+__all__ = [
+    "PUT_CACHED",
+    "CachesMixin",
+    "cached_file_of",
+    "cached_row",
+    "page_of",
+    "pinned_file_of",
+]
 
 
 def page_of(row: sqlite3.Row) -> CachedPage:
@@ -38,11 +45,36 @@ def cached_file_of(row: sqlite3.Row) -> CachedFile:
         size=row["size"],
         cached=datetime.fromisoformat(row["cached"]),
         last_access=datetime.fromisoformat(row["last_access"]),
+        mirrored=bool(row["mirrored"]),
+    )
+
+
+#: Keeps a cached file's record, its values from ``cached_row``.
+PUT_CACHED = (
+    "INSERT OR REPLACE INTO cached_files"
+    " (index_name, filename, sha256, size, cached, last_access, mirrored)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def cached_row(entry: CachedFile) -> tuple[object, ...]:
+    return (
+        entry.index,
+        entry.filename,
+        entry.sha256,
+        entry.size,
+        entry.cached.isoformat(),
+        entry.last_access.isoformat(),
+        int(entry.mirrored),
     )
 
 
 def pinned_file_of(row: sqlite3.Row) -> PinnedFile:
     return PinnedFile(row["index_name"], row["project"], row["filename"], row["sha256"])
+
+
+#: Blobs asked about per query (SQLite allows 32766 parameters; far fewer suffice).
+_BATCH = 500
 
 
 class CachesMixin(Database):
@@ -99,19 +131,7 @@ class CachesMixin(Database):
 
     async def put_cached_file(self, entry: CachedFile) -> None:
         """Record a file whose bytes are now in the blob store."""
-        await self._run(
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO cached_files VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    entry.index,
-                    entry.filename,
-                    entry.sha256,
-                    entry.size,
-                    entry.cached.isoformat(),
-                    entry.last_access.isoformat(),
-                ),
-            )
-        )
+        await self._run(lambda c: c.execute(PUT_CACHED, cached_row(entry)))
 
     async def touch_cached_file(self, index: str, filename: str, when: datetime) -> None:
         """Record a read of a cached file (for least-recently-used eviction)."""
@@ -157,3 +177,28 @@ class CachesMixin(Database):
                 (index, filename),
             )
         )
+
+    async def blobs_in_use(self, sha256s: Collection[str]) -> set[str]:
+        """Which of these blobs a hosted file (its distribution, metadata or provenance)
+        or a cached file of any index names."""
+        wanted = list(dict.fromkeys(sha256s))
+
+        def query(c: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(wanted), _BATCH):
+                batch = wanted[start : start + _BATCH]
+                marks = ", ".join("?" * len(batch))
+                for column in ("sha256", "metadata_sha256", "provenance_sha256"):
+                    rows = c.execute(
+                        f"SELECT {column} FROM files WHERE {column} IN ({marks})",  # noqa: S608
+                        batch,
+                    ).fetchall()
+                    found.update(row[0] for row in rows)
+                rows = c.execute(
+                    f"SELECT sha256 FROM cached_files WHERE sha256 IN ({marks})",  # noqa: S608
+                    batch,
+                ).fetchall()
+                found.update(row[0] for row in rows)
+            return found
+
+        return await self._run(query) if wanted else set()

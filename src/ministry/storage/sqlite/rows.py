@@ -173,6 +173,7 @@ def index_json(config: IndexConfig) -> str:
         "page_ttl": config.page_ttl,
         "min_age": config.min_age,
         "min_age_exempt": list(config.min_age_exempt),
+        "max_cache_size": config.max_cache_size,
     }
     return json.dumps(settings, sort_keys=True)
 
@@ -198,4 +199,5 @@ def index_of(row: sqlite3.Row) -> IndexConfig:
         page_ttl=settings.get("page_ttl", IndexConfig.page_ttl),
         min_age=settings.get("min_age", IndexConfig.min_age),
         min_age_exempt=tuple(settings.get("min_age_exempt", ())),
+        max_cache_size=settings.get("max_cache_size"),
     )

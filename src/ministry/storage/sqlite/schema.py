@@ -243,6 +243,16 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE generation (id TEXT NOT NULL)",
         "INSERT INTO generation (id) VALUES (lower(hex(randomblob(16))))",
     ),
+    (
+        # The bounded proxy cache (``services.proxy_cache``): files a mirror holds are
+        # never evicted, and a blob is deleted only when no record names it any more,
+        # which these indexes let one query tell for a batch of blobs.
+        "ALTER TABLE cached_files ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX cached_files_by_sha256 ON cached_files (sha256)",
+        "CREATE INDEX files_by_blob ON files (sha256)",
+        "CREATE INDEX files_by_metadata_blob ON files (metadata_sha256)",
+        "CREATE INDEX files_by_provenance_blob ON files (provenance_sha256)",
+    ),
 )
 
 

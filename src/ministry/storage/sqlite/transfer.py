@@ -18,10 +18,16 @@ from typing import Any
 
 from packaging.utils import canonicalize_version
 
-from ministry.core.models import DistFile, IndexConfig, ProjectRole
+from ministry.core.models import CachedFile, DistFile, IndexConfig, ProjectRole
 from ministry.core.records import from_record, to_record
 from ministry.core.trusted_publishing import TrustedPublisher
-from ministry.storage.sqlite.caches import cached_file_of, page_of, pinned_file_of
+from ministry.storage.sqlite.caches import (
+    PUT_CACHED,
+    cached_file_of,
+    cached_row,
+    page_of,
+    pinned_file_of,
+)
 from ministry.storage.sqlite.database import Database
 from ministry.storage.sqlite.mirrors import mirror_run_of
 from ministry.storage.sqlite.publishers import (
@@ -170,8 +176,8 @@ def _insert_package_record(c: sqlite3.Connection, kind: str, r: dict[str, Any]) 
                     "last_modified"),
         )  # fmt: skip
     elif kind == "cached":
-        row = _values(r, "index", "filename", "sha256", "size", "cached", "last_access")
-        c.execute("INSERT INTO cached_files VALUES (?, ?, ?, ?, ?, ?)", row)
+        row = cached_row(from_record(CachedFile, r))
+        c.execute(PUT_CACHED, row)
     elif kind == "pinned":
         row = _values(r, "index", "project", "filename", "sha256")
         c.execute("INSERT INTO pinned_files VALUES (?, ?, ?, ?)", row)

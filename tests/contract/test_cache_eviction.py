@@ -1,0 +1,229 @@
+"""Eviction of the bounded proxy cache, against each metadata store and real blobs.
+
+What goes first (least recently used), what goes together (a file and its side
+files), and what never goes: files a mirror holds, files being read, blobs another
+record names, and blobs put again since they were cached. The pins of filenames stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from ministry.core.models import Actor, CachedFile, IndexConfig
+from ministry.core.permissions import Identity
+from ministry.errors import Conflict, NotFound, PermissionDenied
+from ministry.services.metrics import Metrics
+from ministry.services.proxy_cache import CacheReaders, CacheStore, ProxyCache
+from ministry.storage.filesystem import FileBlobStore
+from ministry.storage.redis import RedisMetadataStore
+from ministry.storage.sqlite import SqliteMetadataStore
+from support.records import dist_file
+
+T = TypeVar("T")
+_RUNNER = asyncio.Runner()
+ADMIN = Identity("root", is_admin=True)
+UPSTREAM = "https://pypi.example/simple/"
+KiB = 1024
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    """Run one coroutine on the module's event loop (a Redis client stays on its loop)."""
+    return _RUNNER.run(coroutine)  # type: ignore[arg-type]
+
+
+class Cache:
+    """A metadata store, a blob store and the eviction over them, with a clock for access."""
+
+    def __init__(self, metadata: CacheStore, blobs: FileBlobStore, bound: int | None) -> None:
+        self.metadata = metadata
+        self.blobs = blobs
+        self.metrics = Metrics()
+        self.readers = CacheReaders()
+        self.proxy_cache = ProxyCache(
+            metadata, blobs, self.metrics, self.readers, bound, patience=0.0
+        )
+        self.start = datetime.now(UTC) - timedelta(days=1)
+
+    def put(
+        self, index: str, filename: str, size: int, minutes: int, *, mirrored: bool = False
+    ) -> str:
+        """Cache ``size`` bytes as ``filename``, last read ``minutes`` after the start."""
+        sha256 = run(self.blobs.put_bytes(filename.encode().ljust(size, b".")))
+        cached = datetime.now(UTC)
+        when = self.start + timedelta(minutes=minutes)
+        entry = CachedFile(index, filename, sha256, size, cached, when, mirrored=mirrored)
+        run(self.metadata.put_cached_file(entry))
+        return sha256
+
+    def names(self) -> list[str]:
+        """What is cached, least recently used first."""
+        return [f"{e.index}/{e.filename}" for e in run(self.metadata.list_cached_files())]
+
+    def stored(self, sha256: str) -> bool:
+        """Whether the blob is still in the store."""
+        try:
+            run(run(self.blobs.open_blob(sha256)).close())
+        except NotFound:
+            return False
+        return True
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.slow)])
+def cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cache]:
+    """Two proxy indexes (``upstream`` bounded to 10 KiB of its own) and a hosted one."""
+    if request.param == "sqlite":
+        metadata: CacheStore = SqliteMetadataStore(tmp_path / "ministry.sqlite3")
+    else:
+        url = request.getfixturevalue("redis_url")
+        metadata = RedisMetadataStore(f"{url}?prefix=c{secrets.token_hex(6)}")
+    blobs = FileBlobStore(tmp_path / "blobs")
+    run(metadata.open())  # type: ignore[attr-defined]
+    run(blobs.open())
+    actor = Actor("alice")
+    bounded = IndexConfig("upstream", "proxy", upstream=UPSTREAM, max_cache_size=10 * KiB)
+    run(metadata.create_index(bounded, actor))
+    run(metadata.create_index(IndexConfig("other", "proxy", upstream=UPSTREAM), actor))
+    run(metadata.create_index(IndexConfig("main"), actor))
+    yield Cache(metadata, blobs, 20 * KiB)
+    run(metadata.close())  # type: ignore[attr-defined]
+
+
+def test_least_recently_used_go_first_with_their_side_files(cache: Cache) -> None:
+    """Over the server's bound, the oldest entries go, each with its .metadata and
+    .provenance; records and blobs both, and the filename's pin stays."""
+    oldest = cache.put("other", "a-1.0-py3-none-any.whl", 6 * KiB, 1)
+    side = cache.put("other", "a-1.0-py3-none-any.whl.metadata", 1 * KiB, 1)
+    proven = cache.put("other", "a-1.0-py3-none-any.whl.provenance", 1 * KiB, 1)
+    cache.put("other", "b-1.0.tar.gz", 7 * KiB, 2)
+    cache.put("other", "c-1.0.tar.gz", 7 * KiB, 3)
+    newest = cache.put("other", "d-1.0.tar.gz", 7 * KiB, 4)
+    pins = {"a-1.0-py3-none-any.whl": oldest}
+    run(cache.metadata.pin_files("other", "a", pins))
+    dry = run(cache.proxy_cache.prune(ADMIN, dry_run=True))
+    assert (dry.evicted_files, dry.evicted_bytes) == (4, 15 * KiB)
+    assert len(cache.names()) == 6  # a dry run evicts nothing
+    outcome = run(cache.proxy_cache.prune(ADMIN))
+    assert (outcome.evicted_files, outcome.evicted_bytes) == (4, 15 * KiB)
+    assert outcome.by_index == {"other": (4, 15 * KiB)}
+    assert cache.names() == ["other/c-1.0.tar.gz", "other/d-1.0.tar.gz"]
+    assert outcome.total == 14 * KiB <= 20 * KiB
+    assert not any(cache.stored(s) for s in (oldest, side, proven))
+    assert cache.stored(newest)
+    assert run(cache.metadata.pin_files("other", "a", {})) == {}
+    assert run(cache.metadata.pin_files("other", "a", {"a-1.0-py3-none-any.whl": "0" * 64})) == (
+        pins
+    )
+    evicted = cache.metrics.registry.get_sample_value(
+        "ministry_proxy_cache_evicted_bytes_total", {"index": "other"}
+    )
+    assert evicted == 15 * KiB
+    again = run(cache.proxy_cache.prune(ADMIN))
+    assert again.evicted_files == 0  # within the bound: nothing more goes
+
+
+def test_an_index_bound_evicts_only_from_that_index(cache: Cache) -> None:
+    """``upstream``'s own 10 KiB bound takes its oldest files, not the other index's older
+    ones; --index with --max-size prunes one index to a size of its own."""
+    cache.put("other", "old-1.0.tar.gz", 4 * KiB, 0)
+    cache.put("upstream", "u1-1.0.tar.gz", 4 * KiB, 1)
+    cache.put("upstream", "u2-1.0.tar.gz", 4 * KiB, 2)
+    cache.put("upstream", "u3-1.0.tar.gz", 4 * KiB, 3)
+    run(cache.proxy_cache.prune(ADMIN))
+    assert cache.names() == [
+        "other/old-1.0.tar.gz",
+        "upstream/u2-1.0.tar.gz",
+        "upstream/u3-1.0.tar.gz",
+    ]
+    outcome = run(cache.proxy_cache.prune(ADMIN, index="upstream", max_size=5 * KiB))
+    assert outcome.by_index == {"upstream": (1, 4 * KiB)}
+    assert cache.names() == ["other/old-1.0.tar.gz", "upstream/u3-1.0.tar.gz"]
+    with pytest.raises(Conflict, match="hosted"):
+        run(cache.proxy_cache.prune(ADMIN, index="main"))
+    with pytest.raises(NotFound):
+        run(cache.proxy_cache.prune(ADMIN, index="nowhere"))
+    with pytest.raises(PermissionDenied):
+        run(cache.proxy_cache.prune(Identity("mallory")))
+
+
+def test_what_never_goes(cache: Cache) -> None:
+    """A mirror's files, a file being read, a blob a hosted file shares, a blob another
+    proxy index names and a blob put again since it was cached all stay (the records of
+    the last three go: the bytes are someone else's)."""
+    mirrored = cache.put("other", "held-1.0.tar.gz", 6 * KiB, 0, mirrored=True)
+    cache.put("other", "held-1.0.tar.gz.metadata", 1 * KiB, 0)
+    reading = cache.put("other", "reading-1.0.tar.gz", 6 * KiB, 1)
+    shared = cache.put("other", "shared-1.0.tar.gz", 6 * KiB, 2)
+    hosted = replace(dist_file("shared-1.0.tar.gz", project="shared"), sha256=shared)
+    run(cache.metadata.add_file(hosted, "shared", {}, Actor("alice")))
+    twice = cache.put("other", "twice-1.0.tar.gz", 6 * KiB, 3)
+    cache.put("upstream", "twice-1.0.tar.gz", 6 * KiB, 30)
+    refreshed = cache.put("other", "refreshed-1.0.tar.gz", 6 * KiB, 4)
+    cache.put("other", "new-1.0.tar.gz", 6 * KiB, 5)
+    # An upload of the same bytes puts the blob again after it was cached.
+    old = run(cache.metadata.get_cached_file("other", "refreshed-1.0.tar.gz"))
+    assert old is not None
+    run(cache.metadata.put_cached_file(replace(old, cached=cache.start)))
+    run(cache.blobs.put_bytes(b"refreshed-1.0.tar.gz".ljust(6 * KiB, b".")))
+    cache.readers.acquire("other", "reading-1.0.tar.gz")
+    outcome = run(cache.proxy_cache.prune(ADMIN, max_size=20 * KiB))
+    assert sorted(cache.names()) == [
+        "other/held-1.0.tar.gz",
+        "other/held-1.0.tar.gz.metadata",
+        "other/reading-1.0.tar.gz",
+        "upstream/twice-1.0.tar.gz",
+    ]
+    assert outcome.deleted_blobs == 1  # new-1.0.tar.gz only, the youngest evictable
+    assert all(cache.stored(s) for s in (mirrored, reading, shared, twice, refreshed))
+    usage = {u.index: u for u in outcome.usage}
+    assert usage["other"].mirrored_bytes == 6 * KiB
+    cache.readers.release("other", "reading-1.0.tar.gz")
+    run(cache.proxy_cache.prune(ADMIN, max_size=12 * KiB))
+    assert "other/reading-1.0.tar.gz" not in cache.names()
+    assert not cache.stored(reading)
+
+
+def test_one_node_evicts_at_a_time(cache: Cache) -> None:
+    """While another node holds the eviction lease, a prune says so (here at once; the
+    command waits a few seconds first) and evicts nothing."""
+    cache.put("other", "a-1.0.tar.gz", 30 * KiB, 0)
+    now = datetime.now(UTC)
+    assert run(
+        cache.metadata.claim_mirror_job("proxy cache eviction", now, now + timedelta(minutes=5))
+    )
+    with pytest.raises(Conflict, match="Another process"):
+        run(cache.proxy_cache.prune(ADMIN))
+    assert cache.names() == ["other/a-1.0.tar.gz"]
+    run(cache.metadata.release_mirror_job("proxy cache eviction"))
+    assert run(cache.proxy_cache.prune(ADMIN)).evicted_files == 1
+
+
+def test_a_kept_file_past_the_bound_starts_a_pass(cache: Cache) -> None:
+    """The running total is counted in memory; crossing a bound evicts to 90% of it."""
+
+    async def scenario() -> list[str]:
+        proxy = cache.proxy_cache
+        for minute in range(6):
+            name = f"f{minute}-1.0.tar.gz"
+            sha256 = await cache.blobs.put_bytes(name.encode().ljust(3 * KiB, b"."))
+            when = cache.start + timedelta(minutes=minute)
+            now = datetime.now(UTC)
+            await cache.metadata.put_cached_file(
+                CachedFile("upstream", name, sha256, 3 * KiB, now, when)
+            )
+            proxy.kept("upstream", 3 * KiB, 10 * KiB)
+            await asyncio.sleep(0)
+            while proxy._pass is not None and not proxy._pass.done():
+                await proxy._pass
+        return [e.filename for e in await cache.metadata.list_cached_files()]
+
+    kept = run(scenario())
+    assert sum(3 * KiB for _ in kept) <= 10 * KiB
+    assert kept == ["f3-1.0.tar.gz", "f4-1.0.tar.gz", "f5-1.0.tar.gz"]
