@@ -40,6 +40,7 @@ from ministry.core.models import (
     Token,
     User,
 )
+from ministry.core.project_list import ProjectList
 from ministry.core.trusted_publishing import PublishToken, TrustedPublisher
 
 __all__ = [
@@ -111,6 +112,13 @@ class PackageStore(Protocol):
     async def list_projects(self, index: str) -> list[Project]:
         """Every project of an index."""
 
+    async def project_list(self, index: str) -> ProjectList:
+        """Every project of an index in the compact form the listings keep, made as the
+        projects are read rather than from a list of them all."""
+
+    async def count_projects(self, index: str) -> int:
+        """How many projects an index has, without reading them (the home page's count)."""
+
     async def get_project(self, index: str, name: NormalizedName) -> Project | None:
         """One project by normalized name."""
 
@@ -126,10 +134,12 @@ class PackageStore(Protocol):
     async def list_releases(self, index: str, project: NormalizedName) -> list[Release]:
         """Every release of a project, with its metadata."""
 
-    async def release_summaries(self, index: str) -> list[tuple[str, str, str]]:
-        """(project, version, summary) of every release of an index, in one read.
+    async def newest_summaries(self, index: str) -> list[tuple[str, str, str]]:
+        """(project, version, summary) of the newest release of each project of an index,
+        in one read (``core.search.newest_summaries`` picks it).
 
-        What the search needs of 100,000 projects, without their metadata.
+        What the search needs of 100,000 projects, without their metadata, and without
+        ever holding every release at once.
         """
 
     async def add_file(
