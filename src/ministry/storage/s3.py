@@ -74,7 +74,7 @@ __all__ = ["S3Blob", "S3BlobStore"]
 T = TypeVar("T")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _CHUNK = 256 * 1024
-#: Manifests read at once while listing: a page of 1,000 keys is 1,000 GETs.
+#: Manifests read at once while listing: a page of keys is as many GETs.
 _READS_AT_ONCE = 16
 _URL_EXPIRY = 3600  # seconds a pre-signed download URL stays valid
 _MiB = 1024 * 1024
@@ -181,6 +181,9 @@ class S3Blob:
 
 class S3BlobStore:
     """``BlobStore`` on an S3 bucket (any S3-compatible server)."""
+
+    #: Keys per listing request: the most S3 gives (tests page through fewer).
+    listing_page = 1000
 
     def __init__(self, bucket: str, prefix: str, *, redirect: bool = False) -> None:
         if not bucket:
@@ -421,17 +424,12 @@ class S3BlobStore:
             body.close()
 
     async def list_manifests(self, kind: str) -> AsyncIterator[tuple[str, bytes]]:
-        """Every manifest of a kind: one listing request per 1,000 keys, their GETs in
+        """Every manifest of a kind: one listing request per page of keys, their GETs in
         parallel (a few at a time)."""
-        prefix = self._under_prefix(manifest_directory(kind))
-        token: dict[str, str] = {}
-        while True:
-            page = await self._call(
-                functools.partial(self._list_page, prefix=prefix, continuation=dict(token))
-            )
+        async for listed in self._pages(self._under_prefix(manifest_directory(kind))):
             keys = [
                 str(item["Key"])
-                for item in page.get("Contents", [])
+                for item in listed
                 if NAME.match(str(item["Key"]).rpartition("/")[2])
             ]
             for start in range(0, len(keys), _READS_AT_ONCE):
@@ -440,9 +438,6 @@ class S3BlobStore:
                 for key, document in zip(batch, documents, strict=True):
                     if document is not None:
                         yield key.rpartition("/")[2].removesuffix(".json"), document
-            if not page.get("IsTruncated"):
-                return
-            token = {"ContinuationToken": page["NextContinuationToken"]}
 
     async def _read_listed(self, key: str) -> bytes | None:
         try:
@@ -451,23 +446,30 @@ class S3BlobStore:
             return None  # replaced or removed since the listing
 
     async def list_blobs(self) -> AsyncIterator[StoredBlob]:
-        """Every blob, one page of up to 1,000 keys (one request) at a time."""
-        prefix = self._under_prefix("sha256/")
+        """Every blob, one page of keys (one request) at a time."""
+        async for listed in self._pages(self._under_prefix("sha256/")):
+            for item in listed:
+                name = str(item["Key"]).rpartition("/")[2]
+                if _SHA256.match(name) and item["Key"] == self.key_of(name):
+                    yield StoredBlob(name, int(item["Size"]), item["LastModified"])
+
+    async def _pages(self, prefix: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """The objects under ``prefix``, one listing request (``listing_page`` keys) at
+        a time."""
         token: dict[str, str] = {}
         while True:
             page = await self._call(
                 functools.partial(self._list_page, prefix=prefix, continuation=dict(token))
             )
-            for item in page.get("Contents", []):
-                name = str(item["Key"]).rpartition("/")[2]
-                if _SHA256.match(name) and item["Key"] == self.key_of(name):
-                    yield StoredBlob(name, int(item["Size"]), item["LastModified"])
+            yield page.get("Contents", [])
             if not page.get("IsTruncated"):
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def _list_page(self, client: Any, *, prefix: str, continuation: dict[str, str]) -> Any:
-        return client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, **continuation)
+        return client.list_objects_v2(
+            Bucket=self.bucket, Prefix=prefix, MaxKeys=self.listing_page, **continuation
+        )
 
     async def quarantine(self, sha256: str) -> str | None:
         """Move the blob to ``quarantine/<sha256>.<UTC time>``; returns its ``s3://`` URL."""
@@ -563,19 +565,11 @@ class S3BlobStore:
 
     async def list_aside(self) -> AsyncIterator[StoredBlob]:
         """The objects under ``evicting/``, each with the time it was set aside."""
-        prefix = self._under_prefix("evicting/")
-        token: dict[str, str] = {}
-        while True:
-            page = await self._call(
-                functools.partial(self._list_page, prefix=prefix, continuation=dict(token))
-            )
-            for item in page.get("Contents", []):
+        async for listed in self._pages(self._under_prefix("evicting/")):
+            for item in listed:
                 name = str(item["Key"]).rpartition("/")[2]
                 if _SHA256.match(name) and item["Key"] == self.aside_key(name):
                     yield StoredBlob(name, int(item["Size"]), item["LastModified"])
-            if not page.get("IsTruncated"):
-                return
-            token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def internal_path(self, sha256: str) -> str | None:
         """Objects in a bucket are not files a front server could read: None."""
