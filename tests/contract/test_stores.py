@@ -38,6 +38,7 @@ from ministry.core.models import (
     Release,
     Route,
     Token,
+    Upstream,
     User,
 )
 from ministry.core.records import to_record
@@ -1004,7 +1005,8 @@ async def _populate(store: MetadataStore) -> None:
         Actor("cli"),
     )  # fmt: skip
     await store.create_index(
-        IndexConfig("upstream", kind="proxy", upstream="http://127.0.0.1:9/simple/"), Actor("cli")
+        IndexConfig("upstream", kind="proxy", upstreams=(Upstream("http://127.0.0.1:9/simple/"),)),
+        Actor("cli"),
     )
     await store.add_user(User("alice", "$argon2id$h", when, is_admin=True), Actor("cli"))
     await store.add_user(User("bob", "$argon2id$i", when, disabled=True), Actor("cli"))

@@ -27,12 +27,22 @@ from dataclasses import dataclass
 import httpx
 
 from ministry.core.masking import mask_url
+from ministry.core.models import IndexConfig, Upstream
 from ministry.core.negotiation import SIMPLE_HTML, SIMPLE_JSON
+from ministry.core.upstream_entries import format_upstream, parse_upstreams, upstream_record
 from ministry.core.upstream_reach import Reach, endpoint
 from ministry.errors import InvalidRequest, UpstreamUnavailable
 from ministry.services.upstream_network import checked_client, permitted
 
-__all__ = ["MAX_PAGE_BYTES", "FetchedPage", "UpstreamClient", "mask_url", "pip_index_url"]
+__all__ = [
+    "MAX_PAGE_BYTES",
+    "FetchedPage",
+    "UpstreamClient",
+    "base_for",
+    "mask_url",
+    "pip_upstreams",
+    "resolve_upstreams",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +57,20 @@ _MAX_LISTING_BYTES = 64 * 1024 * 1024
 _MAX_SMALL_BYTES = 16 * 1024 * 1024
 # The one place this project reads pip's effective configuration, by asking pip: the
 # install command's parsed options merge pip's files, PIP_* variables and its default.
-_PIP_INDEX_URL = (
+_PIP_INDEXES = (
     "from pip._internal.commands import create_command\n"
     "options, _ = create_command('install').parse_args([])\n"
     "print(options.index_url)\n"
+    "for url in options.extra_index_urls: print(url)\n"
 )
 
 
-def pip_index_url(python: str = sys.executable) -> str:
-    """The index pip on this machine installs from (its configuration, environment or default)."""
+def pip_upstreams(python: str = sys.executable) -> tuple[Upstream, ...]:
+    """The indexes pip on this machine installs from, in pip's order: its index URL, then
+    its extra index URLs (from its configuration, environment or default)."""
     try:
         result = subprocess.run(
-            [python, "-c", _PIP_INDEX_URL],
+            [python, "-c", _PIP_INDEXES],
             capture_output=True,
             text=True,
             timeout=60,
@@ -68,10 +80,44 @@ def pip_index_url(python: str = sys.executable) -> str:
         raise InvalidRequest(
             "--upstream pip: could not ask pip for its index URL; give the URL instead."
         ) from exc
-    url = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    if not url.startswith(("http://", "https://")):
-        raise InvalidRequest(f"--upstream pip: pip's index URL {mask_url(url)!r} is not http(s).")
-    return url
+    urls = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    if not urls:
+        raise InvalidRequest("--upstream pip: pip named no index URL; give the URL instead.")
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidRequest(
+                f"--upstream pip: pip's index URL {mask_url(url)!r} is not http(s)."
+            )
+    upstreams = tuple(Upstream(url) for url in dict.fromkeys(urls))
+    log.info("--upstream pip resolved to %s", ", ".join(format_upstream(u) for u in upstreams))
+    return upstreams
+
+
+def resolve_upstreams(entries: Iterable[str | object]) -> tuple[Upstream, ...]:
+    """Upstream entries as given (``pip`` standing for pip's indexes) as upstreams."""
+    upstreams: list[Upstream] = []
+    for entry in entries:
+        if isinstance(entry, str) and entry.strip() == "pip":
+            upstreams.extend(pip_upstreams())
+        else:
+            upstreams.extend(parse_upstreams([entry]))
+    # Checked whole: a URL given twice (by hand and by pip) is refused with its name.
+    return parse_upstreams([upstream_record(u, masked=False) for u in upstreams])
+
+
+def base_for(config: IndexConfig, url: str) -> str:
+    """The upstream whose connection rule a file URL is fetched under.
+
+    The one on the file's host and port; with one upstream, that one. A file of an
+    index with several upstreams on another host gets no upstream's own host: it may
+    reach internal addresses only where ``--upstream-allow-internal`` allows, so one
+    upstream's page cannot lead the server into another upstream's host.
+    """
+    target = endpoint(url)
+    for upstream in config.upstreams:
+        if endpoint(upstream.url) == target:
+            return upstream.url
+    return config.upstreams[0].url if len(config.upstreams) == 1 else ""
 
 
 @dataclass(frozen=True)
