@@ -540,7 +540,10 @@ def test_indexes(metadata: MetadataStore) -> None:
     proxy = IndexConfig(
         "upstream",
         kind="proxy",
-        upstream="https://user:secret@mirror.example.test/simple/",
+        upstreams=(
+            Upstream("https://user:secret@mirror.example.test/simple/"),
+            Upstream("https://corp.example.test/simple/", only=("acme-*",), page_ttl=30),
+        ),
         page_ttl=60,
         min_age=86400,
         min_age_exempt=("urgent-*",),
