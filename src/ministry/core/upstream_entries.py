@@ -49,8 +49,8 @@ def _ttl(value: object) -> int | None:
     if isinstance(value, str):
         try:
             return int(parse_duration(value).total_seconds())
-        except ValueError as exc:
-            raise InvalidRequest(f"Upstream ttl {value[:40]!r}: {exc}.") from exc
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"Upstream ttl {value[:40]!r}: {exc.message}") from exc
     raise InvalidRequest(f"Upstream ttl must be seconds or a duration like 5m. {_ENTRY_HELP}")
 
 
