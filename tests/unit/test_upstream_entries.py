@@ -18,7 +18,9 @@ from ministry.core.upstream_entries import (
     parse_upstreams,
     routed,
 )
+from ministry.core.upstream_reach import Reach
 from ministry.errors import InvalidRequest
+from ministry.services.upstream import base_for
 from ministry.storage.sqlite.rows import index_json, index_of
 
 CORP = "https://u:pw@corp.example/simple/"
@@ -130,3 +132,16 @@ def test_an_index_stored_with_one_upstream_reads_as_a_list_of_one() -> None:
     record = {"name": "upstream", "kind": "proxy", "upstream": CORP}
     assert from_record(IndexConfig, record).upstreams == (Upstream(CORP),)
     assert from_record(IndexConfig, {"name": "main", "upstream": None}).upstreams == ()
+
+
+def test_a_file_is_fetched_under_the_rule_of_the_upstream_on_its_host() -> None:
+    """With several upstreams, a file on another host gets no upstream's own host to
+    reach (only what --upstream-allow-internal allows); with one, that one's rule."""
+    first, second = "http://10.0.0.1:8080/simple/", "http://10.0.0.2/simple/"
+    several = IndexConfig("p", "proxy", upstreams=(Upstream(first), Upstream(second)))
+    assert base_for(several, "http://10.0.0.2:80/files/a.whl") == second
+    assert base_for(several, "http://10.0.0.1:8080/files/a.whl") == first
+    assert base_for(several, "https://files.example/a.whl") == ""
+    assert Reach.of(base_for(several, "http://10.0.0.3/a.whl"), ()).own is None
+    one = IndexConfig("p", "proxy", upstreams=(Upstream(first),))
+    assert base_for(one, "https://files.example/a.whl") == first
