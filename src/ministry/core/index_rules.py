@@ -109,12 +109,23 @@ def _check_kind(config: IndexConfig) -> None:
                 "no max_cache_size (only a proxy index keeps a cache)."
             )
         return
-    wrong = [u for u in config.upstreams if urlsplit(u.url).scheme not in ("http", "https")]
+    wrong = [u for u in config.upstreams if not _upstream_url(u.url)]
     if not config.upstreams or wrong:
         raise InvalidRequest(
             f"Proxy index {config.name!r} needs an upstream http(s) URL, like the simple "
-            "index URL pip would use"
+            "index URL pip would use, or file:///PATH/ of a directory on the server"
             + (f" ({mask_url(wrong[0].url)!r} is not one)." if wrong else ".")
         )
     if config.bases or config.routes:
         raise InvalidRequest(f"Proxy index {config.name!r} cannot have bases or routing rules.")
+
+
+def _upstream_url(url: str) -> bool:
+    """An http(s) URL with a host, or a ``file:`` URL of an absolute path on this server."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.scheme == "file":
+        return not parts.netloc and parts.path.startswith("/")
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
