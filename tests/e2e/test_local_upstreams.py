@@ -126,6 +126,16 @@ def test_a_pep_503_tree_and_a_plain_directory_install_with_pip(
     result = pip_install(python, home, "--index-url", index, "ltree-app==3.0")
     assert result.returncode != 0
 
+    # A file changed on disk is hashed again: its new bytes are seen, and refused, since
+    # the filename keeps its first bytes (never cached, so it leaves the page).
+    sdist = trees.files["flat_sdist"]
+    before = sha256(sdist)
+    sdist.write_bytes(sdist.read_bytes() + b"\0")
+    with proxy.client() as client:
+        flat = client.get("/simple/lflat-lib/", headers={"Accept": SIMPLE_JSON}).json()
+    assert {f["filename"] for f in flat["files"]} == {trees.files["flat_wheel"].name}
+    assert f"with sha256 {sha256(sdist)}, but it was {before}" in proxy.log()
+
 
 def test_upstream_pip_follows_index_url_extra_index_url_and_find_links(
     trees: Trees, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
