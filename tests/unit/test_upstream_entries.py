@@ -113,6 +113,7 @@ def test_an_index_stored_with_one_upstream_reads_as_a_list_of_one() -> None:
     config = IndexConfig("upstream", "proxy", upstreams=(Upstream(CORP, ("a-*",), 9),))
     stored = json.loads(index_json(config))
     assert stored["upstreams"] == [{"url": CORP, "only": ["a-*"], "page_ttl": 9}]
+    assert stored["upstream"] == CORP  # what a server of an earlier version reads
     old = {**stored, "upstream": CORP}
     del old["upstreams"]
     connection = sqlite3.connect(":memory:")
@@ -132,6 +133,8 @@ def test_an_index_stored_with_one_upstream_reads_as_a_list_of_one() -> None:
     record = {"name": "upstream", "kind": "proxy", "upstream": CORP}
     assert from_record(IndexConfig, record).upstreams == (Upstream(CORP),)
     assert from_record(IndexConfig, {"name": "main", "upstream": None}).upstreams == ()
+    both = {**record, "upstreams": [{"url": "https://b.example/"}, {"url": CORP}]}
+    assert from_record(IndexConfig, both).upstream == "https://b.example/"
 
 
 def test_a_file_is_fetched_under_the_rule_of_the_upstream_on_its_host() -> None:

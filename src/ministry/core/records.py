@@ -49,7 +49,8 @@ def to_record(value: Any) -> dict[str, Any]:
 def from_record(cls: type[T], record: dict[str, Any]) -> T:
     """A dataclass value from its record; fields the record lacks take their defaults."""
     values: dict[str, Any] = {}
-    if "upstream" in record and any(f.name == "upstreams" for f in fields(cls)):  # type: ignore[arg-type]
+    legacy = "upstream" in record and "upstreams" not in record
+    if legacy and any(f.name == "upstreams" for f in fields(cls)):  # type: ignore[arg-type]
         # An index kept before it could have several upstreams.
         old = record["upstream"]
         record = {**record, "upstreams": [{"url": old}] if old else []}

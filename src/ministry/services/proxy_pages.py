@@ -6,7 +6,9 @@ request (single flight). When the upstream fails, the last good page is served
 and marked stale, and further attempts wait a little, so an upstream outage
 does not make every request wait for a timeout (docs/security.md, "Upstreams that fail"). An answer
 that is not a believable page never replaces a good one
-(docs/security.md, "Hostile upstream pages").
+(docs/security.md, "Hostile upstream pages"). An index with several upstreams
+keeps each one's pages, freshness and retry timer apart, and merges their pages
+by filename (docs/proxy.md, "Several upstreams").
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class _Source:
     pins: bool
 
     @classmethod
-    def only(cls, config: IndexConfig) -> _Source:
+    def sole(cls, config: IndexConfig) -> _Source:
         """The one upstream of ``config``: its pages are pinned as they are fetched."""
         ttl = config.upstreams[0].page_ttl
         sub = config if ttl is None else replace(config, page_ttl=ttl)
@@ -146,7 +148,7 @@ class ProxyPages:
         if not upstreams:
             return None
         if len(config.upstreams) == 1:
-            return await self._get_one(_Source.only(config), project, revalidate)
+            return await self._get_one(_Source.sole(config), project, revalidate)
         sources = [_Source.of(config, upstream) for upstream in upstreams]
         return await self._merged(config, project, sources, revalidate)
 

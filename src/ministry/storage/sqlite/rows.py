@@ -171,6 +171,8 @@ def index_json(config: IndexConfig) -> str:
         "allow_inherit": list(config.allow_inherit),
         "routes": [[route.pattern, route.base] for route in config.routes],
         "description": config.description,
+        # ``upstream`` too: a server of an earlier version reads the first upstream.
+        "upstream": config.upstream,
         "upstreams": [to_record(u) for u in config.upstreams],
         "page_ttl": config.page_ttl,
         "min_age": config.min_age,
