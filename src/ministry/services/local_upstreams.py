@@ -10,7 +10,8 @@ Two layouts, told apart per project:
 Either way a ``<file>.metadata`` beside a distribution is offered as its PEP 658
 metadata. The page is answered as PEP 691 JSON, so the proxy reads it like any
 upstream's. Hashes are kept by path, size and modification time, so a file is read
-once until it changes. A local upstream reads only inside the directory that holds
+once until it changes; a plain directory's filenames are listed again only when the
+directory changes. A local upstream reads only inside the directory that holds
 it: its own directory and the one above, where a tree's ``../../files/`` lead
 (docs/security.md, "Local trees as upstreams"). Configuring one is for server
 administrators only, like every upstream.
@@ -64,6 +65,7 @@ class LocalUpstreams:
 
     def __init__(self) -> None:
         self._hashes: LRUCache[tuple[str, int, int], str] = LRUCache(_HASHES_KEPT)
+        self._listings: LRUCache[tuple[str, int], dict[str, list[Path]]] = LRUCache(16)
 
     def _sha256(self, path: Path) -> str:
         status = path.stat()
@@ -106,11 +108,22 @@ class LocalUpstreams:
         return 200, json.dumps(document).encode()
 
     def _directory_files(self, root: Path, project: str) -> list[dict[str, object]]:
-        entries = []
-        for path in sorted(root.iterdir()):
-            if _project_of(path.name) == project and path.is_file():
-                entries.append(self._entry(path, path.as_uri(), None, None))
-        return entries
+        # The filenames by project, read again when the directory changes (a file added,
+        # removed or renamed changes its modification time).
+        stamp = (str(root), root.stat().st_mtime_ns)
+        listing = self._listings.get(stamp)
+        if listing is None:
+            listing = {}
+            for path in sorted(root.iterdir()):
+                owner = _project_of(path.name)
+                if owner is not None:
+                    listing.setdefault(owner, []).append(path)
+            self._listings[stamp] = listing
+        return [
+            self._entry(path, path.as_uri(), None, None)
+            for path in listing.get(project, ())
+            if path.is_file()
+        ]
 
     def _tree_files(self, listed: Path, base: str, project: str) -> list[dict[str, object]]:
         page_url = listed.parent.as_uri() + "/"
