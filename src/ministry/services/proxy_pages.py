@@ -213,7 +213,9 @@ class ProxyPages:
             )
         if not pages:
             return None
-        token = sha256_hex("\n".join(page.token for _, page in pages).encode())
+        # Pinning is per index: the same upstream pages merge afresh for another index.
+        parts = [config.name, project, *(f"{s.tag}={page.token}" for s, page in pages)]
+        token = sha256_hex("\n".join(parts).encode())
         merged = self._merged_pages.get(token)
         if merged is None:
             merged = await self._merge(config, project, pages)
