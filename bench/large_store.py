@@ -16,6 +16,15 @@ before), serves it with ``ministry serve`` and measures:
   long a cached page waits while the home page or ``/packages/`` is being made (the
   time those keep the event loop from everyone else).
 
+``--memory-only`` runs only the memory walk below (a minute, not ten): with ``--src DIR``
+it measures another checkout's ``src`` (``git worktree add`` or ``git archive`` of an
+older commit) on the same store, which is how a change's before and after are compared.
+The walk, ``rss_mib_by_page``, serves every kind of page once, in this order, and reads
+the server's resident memory (VmRSS) and its peak so far (VmHWM) after each: the home
+page, ``/simple/`` in HTML and in JSON (each also once without gzip), ``/packages/``, a
+project's simple page, its page for people, a search, the JSON API; then the whole walk
+again, which shows what stays once everything has been made.
+
 ``--profile DIR`` also records py-spy profiles (raw collapsed stacks and a summary of
 the heaviest frames) of the server starting up and of the server under load.
 """
@@ -97,12 +106,14 @@ class Response:
     seconds: float
 
 
-def fetch(port: int, path: str, timeout: float = REQUEST_TIMEOUT) -> Response:
+def fetch(
+    port: int, path: str, timeout: float = REQUEST_TIMEOUT, headers: dict[str, str] | None = None
+) -> Response:
     """GET ``path`` on a new connection, timed from connecting to the last byte."""
     started = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("GET", path, headers=HEADERS)
+        connection.request("GET", path, headers=HEADERS if headers is None else headers)
         response = connection.getresponse()
         body = response.read()
     finally:
@@ -113,16 +124,34 @@ def fetch(port: int, path: str, timeout: float = REQUEST_TIMEOUT) -> Response:
 class Server:
     """``ministry serve`` on a data directory, as a child process whose output goes to a log."""
 
-    def __init__(self, data: Path, log: Path, command_prefix: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data: Path,
+        log: Path,
+        command_prefix: tuple[str, ...] = (),
+        src: Path | None = None,
+    ) -> None:
         self.data = data
         self.log = log
         self.port = free_port()
         self.serving_after: float | None = None
-        command = (str(MINISTRY), "serve", "--data", str(data), "--port", str(self.port))
+        arguments = ("serve", "--data", str(data), "--port", str(self.port))
+        environment = None
+        if src is None and not MINISTRY.exists():
+            src = ROOT / "src"  # a checkout without bench/setup.sh's environment
+        if src is not None:
+            # Another checkout's code, run by this interpreter.
+            environment = {**os.environ, "PYTHONPATH": str(src)}
+            command: tuple[str, ...] = (sys.executable, "-m", "ministry", *arguments)
+        else:
+            command = (str(MINISTRY), *arguments)
         with log.open("wb") as output:
             self.launched = time.perf_counter()
             self.process = subprocess.Popen(
-                (*command_prefix, *command), stdout=output, stderr=subprocess.STDOUT
+                (*command_prefix, *command),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=environment,
             )
         self._watcher = threading.Thread(target=self._watch_log, daemon=True)
         self._watcher.start()
@@ -164,11 +193,11 @@ class Server:
                 return self.serving_after, first
         raise TimeoutError(f"no 200 on {path} within {START_TIMEOUT:.0f} s")
 
-    def rss_mib(self) -> float:
-        """Resident memory of the server process, in MiB."""
+    def rss_mib(self, field: str = "VmRSS") -> float:
+        """Resident memory of the server process (``VmHWM``: its peak so far), in MiB."""
         status = Path(f"/proc/{self.pid}/status").read_text()
         kib = next(
-            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+            int(line.split()[1]) for line in status.splitlines() if line.startswith(f"{field}:")
         )
         return round(kib / 1024, 1)
 
@@ -184,9 +213,11 @@ class Server:
 
 
 @contextmanager
-def serving(data: Path, log: Path, command_prefix: tuple[str, ...] = ()) -> Iterator[Server]:
+def serving(
+    data: Path, log: Path, command_prefix: tuple[str, ...] = (), src: Path | None = None
+) -> Iterator[Server]:
     """A server for the duration of a ``with`` block, stopped however the block ends."""
-    server = Server(data, log, command_prefix)
+    server = Server(data, log, command_prefix, src)
     try:
         yield server
     finally:
@@ -359,6 +390,62 @@ def measure_large(data: Path, pages: Pages, work: Path, found: Measurements) -> 
         found.rss_after = server.rss_mib()
 
 
+def page_walk(pages: Pages) -> list[tuple[str, str, dict[str, str] | None]]:
+    """Every kind of page once: what it is, its path, and the request headers (None: the
+    usual client headers)."""
+    plain = {"Accept-Encoding": "identity"}
+    html, json_ = "application/vnd.pypi.simple.v1+html", "application/vnd.pypi.simple.v1+json"
+    return [
+        ("home page", "/", None),
+        ("/simple/ HTML", "/simple/", {**HEADERS, "Accept": html}),
+        ("/simple/ HTML, not gzipped", "/simple/", {**plain, "Accept": html}),
+        ("/simple/ JSON", "/simple/", {**HEADERS, "Accept": json_}),
+        ("/simple/ JSON, not gzipped", "/simple/", {**plain, "Accept": json_}),
+        ("/packages/", "/packages/", None),
+        ("project page (simple)", simple(pages.typical), None),
+        ("project page (people)", f"/project/{pages.typical}/", None),
+        ("search", "/search?q=proj", None),
+        ("JSON API", f"/pypi/{pages.typical}/json", None),
+    ]
+
+
+def measure_memory(data: Path, pages: Pages, work: Path, src: Path | None = None) -> dict[str, Any]:
+    """Resident memory after each kind of page, twice over; the first request of each
+    is timed too (it is the one that builds whatever the page keeps)."""
+    with serving(data, work / "memory.log", src=src) as server:
+        server.wait_until_serving("/-/health")
+        time.sleep(1.0)
+        steps: list[dict[str, Any]] = [
+            {"after": "start", "rss_mib": server.rss_mib(), "peak_mib": server.rss_mib("VmHWM")}
+        ]
+        for round_ in (1, 2):
+            for label, path, headers in page_walk(pages):
+                response = fetch(server.port, path, headers=headers)
+                if response.status != 200:
+                    raise RuntimeError(f"{path} answered {response.status}")
+                steps.append(
+                    {
+                        "after": label if round_ == 1 else f"{label} (again)",
+                        "ms": round(response.seconds * 1000, 1),
+                        "bytes": response.size,
+                        "rss_mib": server.rss_mib(),
+                        "peak_mib": server.rss_mib("VmHWM"),
+                    }
+                )
+        return {"src": str(src or ROOT / "src"), "steps": steps}
+
+
+def print_memory(walk: dict[str, Any]) -> None:
+    """The walk as a table."""
+    print(f"code: {walk['src']}")
+    print(f"{'after':38} {'ms':>9} {'bytes':>10} {'RSS MiB':>8} {'peak MiB':>8}")
+    for step in walk["steps"]:
+        print(
+            f"{step['after']:38} {step.get('ms', ''):>9} {step.get('bytes', ''):>10} "
+            f"{step['rss_mib']:>8} {step['peak_mib']:>8}"
+        )
+
+
 def measure_small(data: Path, pages: Pages, work: Path, found: Measurements) -> None:
     """The same typical-page load on the small store, for comparison."""
     with serving(data, work / "small.log") as server:
@@ -462,8 +549,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=default_data(), help="the large store")
     parser.add_argument("--small-data", type=Path, help="the small store (default: DATA-small)")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="also record py-spy profiles")
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only memory after each kind of page"
+    )
+    parser.add_argument("--src", type=Path, help="serve this checkout's src (with --memory-only)")
+    parser.add_argument(
+        "--plan",
+        default=f"{LARGE.projects}:{LARGE.files}",
+        metavar="PROJECTS:FILES",
+        help="the large store's size (with --memory-only)",
+    )
     arguments = parser.parse_args(argv)
     data: Path = arguments.data
+    if arguments.memory_only:
+        projects, files = (int(n) for n in arguments.plan.split(":"))
+        plan = Plan(projects=projects, files=files)
+        build(data, plan)
+        with tempfile.TemporaryDirectory(prefix="large-store-") as scratch:
+            walk = measure_memory(data, pages_of(plan), Path(scratch), arguments.src)
+        walk.update(projects=plan.projects, files=plan.files, load=os.getloadavg()[0])
+        arguments.out.write_text(json.dumps(walk, indent=2) + "\n")
+        print_memory(walk)
+        return 0
     small_data: Path = arguments.small_data or data.with_name(data.name + "-small")
     built = build(data, LARGE)
     build(small_data, SMALL)

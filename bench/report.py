@@ -31,6 +31,10 @@ CLI_STARTUP = REPO / "bench" / "cli_startup.md"
 #: The last fault run's table (bench/chaos.py), written by hand from its output and kept
 #: here for the same reason.
 FAULTS = REPO / "bench" / "faults.md"
+#: Memory after every kind of page on the large store, before and after a change
+#: (bench/large_store.py --memory-only), written by hand from its output and kept here for
+#: the same reason; the large store's section ends with it.
+LARGE_STORE_MEMORY = REPO / "bench" / "large_store_memory.md"
 ORDER = (
     "nginx",
     "pypiserver",
@@ -460,7 +464,13 @@ def large_store_section(run: Run) -> str:
         rows.append([f"project page p50 ms, {kind}", number(data.get("page_p50_ms", {}).get(kind))])
         rows.append([f"project page req/s, {kind}", number(data.get("page_rps", {}).get(kind))])
     notes = "\n".join(f"- {note}" for note in data.get("notes", []))
-    return "## Large store\n\n" + table(["", "value"], rows) + (f"\n\n{notes}" if notes else "")
+    memory = LARGE_STORE_MEMORY.read_text().strip() if LARGE_STORE_MEMORY.exists() else ""
+    return (
+        "## Large store\n\n"
+        + table(["", "value"], rows)
+        + (f"\n\n{notes}" if notes else "")
+        + (f"\n\n{memory}" if memory else "")
+    )
 
 
 # -- targets ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import tornado.web
 
-from ministry.web.listing import rendered_listings
+from ministry.web.listing import compressed_rows
 from ministry.web.observe import log_request
 from ministry.web.routes import NotFoundHandler, routes
 from ministry.web.static import StaticHandler
@@ -21,7 +21,7 @@ def make_app(services: Services) -> tornado.web.Application:
         routes(),
         services=services,
         in_flight=set(),
-        rendered_listings=rendered_listings(),
+        compressed_rows=compressed_rows(),
         template_path=str(Path(__file__).parent / "templates"),
         # Under /-/, a prefix no index can take.
         static_path=str(Path(__file__).parent / "static"),

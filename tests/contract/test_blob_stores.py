@@ -29,6 +29,7 @@ import pytest
 from ministry.errors import NotFound, StorageError
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, StoredBlob
+from ministry.storage.s3 import S3BlobStore
 from support.backends import SeaweedS3, free_ports
 from support.server import wait_for
 
@@ -52,6 +53,16 @@ MALFORMED = [
     "sha256/00/00/" + "0" * 64,
     "/etc/passwd",
 ]
+
+
+#: Keys per S3 listing request in the paging tests: S3 pages the same way at any size.
+_PAGE = 100
+
+
+def few_per_page(blobs: BlobStore) -> None:
+    """Make an S3 store list ``_PAGE`` keys per request, so paging needs few objects."""
+    if isinstance(blobs, S3BlobStore):
+        blobs.listing_page = _PAGE
 
 
 def run(coroutine: Awaitable[T]) -> T:
@@ -409,7 +420,8 @@ def test_list_blobs_names_every_blob_once_with_its_size(blobs: BlobStore) -> Non
 
 
 def test_list_blobs_pages_through_a_large_store(blobs: BlobStore) -> None:
-    """More blobs than one S3 listing page (1,000 keys) are all listed, each once."""
+    """More blobs than one S3 listing page are all listed, each once."""
+    few_per_page(blobs)
 
     async def fill() -> set[str]:
         limit = asyncio.Semaphore(16)
@@ -418,7 +430,7 @@ def test_list_blobs_pages_through_a_large_store(blobs: BlobStore) -> None:
             async with limit:
                 return await blobs.put_bytes(n.to_bytes(4, "big"))
 
-        return set(await asyncio.gather(*(put(n) for n in range(1100))))
+        return set(await asyncio.gather(*(put(n) for n in range(2 * _PAGE + 10))))
 
     keys = run(fill())
     found = [blob.sha256 for blob in run(listing(blobs))]
@@ -467,6 +479,7 @@ def test_a_manifest_key_names_nothing_else(blobs: BlobStore, kind: str, key: str
 
 def test_manifests_pages_through_many(blobs: BlobStore) -> None:
     """More manifests than one S3 listing page are all read, each once."""
+    few_per_page(blobs)
 
     async def fill_and_list() -> list[bytes]:
         limit = asyncio.Semaphore(16)
@@ -475,11 +488,11 @@ def test_manifests_pages_through_many(blobs: BlobStore) -> None:
             async with limit:
                 await blobs.put_manifest("file", sha256(str(n).encode()), str(n).encode())
 
-        await asyncio.gather(*(put(n) for n in range(1050)))
+        await asyncio.gather(*(put(n) for n in range(2 * _PAGE + 5)))
         return [(key, document) async for key, document in blobs.list_manifests("file")]
 
     found = run(fill_and_list())
-    assert sorted(int(document) for _, document in found) == list(range(1050))
+    assert sorted(int(document) for _, document in found) == list(range(2 * _PAGE + 5))
     assert all(key == sha256(document) for key, document in found)
 
 
@@ -498,29 +511,161 @@ def test_a_put_of_a_stored_blob_makes_it_young_again(backend: Backend, blobs: Bl
     assert run(read(blobs, key, 0, 10)) == b"stored once"
 
 
-def test_delete_blob_spares_a_blob_put_again_and_is_idempotent(
+def in_key(blobs: BlobStore, key: str) -> bool:
+    """Whether the blob is under its key: in the listing (a set-aside blob is not)."""
+    return key in {blob.sha256 for blob in run(listing(blobs))}
+
+
+def set_aside_now(blobs: BlobStore) -> list[StoredBlob]:
+    """The set-aside blobs."""
+
+    async def collect() -> list[StoredBlob]:
+        return [blob async for blob in blobs.list_aside()]
+
+    return run(collect())
+
+
+def test_set_aside_spares_a_blob_put_again_and_puts_back(
     backend: Backend, blobs: BlobStore
 ) -> None:
-    """An evicted cache's blob is deleted unless someone put it again since it was
-    cached (an upload about to commit a record naming it); a second delete, or one of a
-    blob never stored, is a quiet no."""
+    """An evicted cache's blob is set aside unless someone put it again since it was
+    cached (an upload about to commit a record naming it); set aside, it is out of the
+    listing but still readable, ``put_back`` restores it, and doing anything twice, or
+    to a blob never stored, is a quiet no."""
     key = run(blobs.put_bytes(b"cached from upstream"))
     cached = datetime.now(UTC) + timedelta(seconds=5)  # the record's time, after the put
-    assert run(blobs.delete_blob(key, cached)) is True
+    assert run(blobs.set_aside(key, cached)) is True
+    assert not in_key(blobs, key)
+    (listed,) = set_aside_now(blobs)
+    assert (listed.sha256, listed.size) == (key, 20)
+    assert listed.modified > datetime.now(UTC) - timedelta(minutes=1)  # when it went aside
+    assert run(read(blobs, key, 0, 19)) == b"cached from upstream"  # a reader still finds it
+    assert run(blobs.set_aside(key, cached)) is False
+    assert run(blobs.set_aside(sha256(b"never stored"), cached)) is False
+    assert run(blobs.put_back(key)) is True
+    assert in_key(blobs, key)
+    assert run(blobs.put_back(key)) is True  # the key holds it: nothing to do
+    run(blobs.drop_aside(key))
+    run(blobs.drop_aside(key))
+    assert set_aside_now(blobs) == []
+    assert run(blobs.put_back(sha256(b"never stored"))) is False
+    assert run(blobs.set_aside(key, cached)) is True
+    run(blobs.drop_aside(key))
     with pytest.raises(NotFound):
         run(blobs.open_blob(key))
-    assert run(blobs.delete_blob(key, cached)) is False
-    assert run(blobs.delete_blob(sha256(b"never stored"), cached)) is False
+    assert run(blobs.put_back(key)) is False  # gone for good
     again = run(blobs.put_bytes(b"put again by an upload"))
     if backend.age is not None:
         backend.age(again)
     past = datetime.now(UTC) - timedelta(hours=2)  # cached long before that put
     run(blobs.put_bytes(b"put again by an upload"))  # the upload's put refreshes it
-    assert run(blobs.delete_blob(again, past)) is False
-    assert run(read(blobs, again, 0, 21)) == b"put again by an upload"
+    assert run(blobs.set_aside(again, past)) is False
+    assert in_key(blobs, again)
+    assert set_aside_now(blobs) == []
     for malformed in MALFORMED:
         with pytest.raises(NotFound):
-            run(blobs.delete_blob(malformed, cached))
+            run(blobs.set_aside(malformed, cached))
+        with pytest.raises(NotFound):
+            run(blobs.put_back(malformed))
+        with pytest.raises(NotFound):
+            run(blobs.drop_aside(malformed))
+
+
+def _put_during_the_move(blobs: BlobStore, put: Callable[[], None]) -> Callable[[], None]:
+    """Make ``put`` run inside the S3 store's ``set_aside`` after its HEAD and its copy,
+    just before the DELETE of the original; returns the undo."""
+    from ministry.storage.s3 import S3BlobStore
+
+    assert isinstance(blobs, S3BlobStore)
+    client = blobs._connect()
+    original = client.delete_object
+
+    def delete_object(**arguments: str) -> object:
+        if "/sha256/" in "/" + arguments["Key"]:  # the original, not a set-aside copy
+            put()
+        return original(**arguments)
+
+    client.delete_object = delete_object
+    return lambda: setattr(client, "delete_object", original)
+
+
+#: Where the upload's commit lands: before the eviction looks at the records again,
+#: between that and the next pass (which drops set-aside blobs no record names), or
+#: after that pass.
+COMMIT_POSITIONS = ("before the second check", "before the next pass", "after the next pass")
+
+
+# Where an upload's put lands in the eviction: before it, between the store's look at
+# the blob and its move (S3 only: the file store moves with one rename), after it.
+@pytest.mark.parametrize("put_at", ["before", "during", "after"])
+def test_an_upload_racing_an_eviction_keeps_its_bytes(
+    backend: Backend, blobs: BlobStore, spool: Path, put_at: str
+) -> None:
+    """The whole interleaving, driven by hand: an upload puts its blob, commits a record
+    naming it, then calls ``put_back``; an eviction of a cache record with the same
+    bytes looks at the records, sets the blob aside, looks again and puts back what a
+    record names, and a later pass puts back or drops what is set aside. Wherever the
+    upload's put and commit land, the blob is under its key at the end, or the upload
+    learns that it is not."""
+    if put_at == "during" and backend.name != "s3":
+        pytest.skip("the file store looks at the blob after its move, not before")
+    data = payload(5000, seed=11)
+    key = sha256(data)
+    for commit_at in COMMIT_POSITIONS:
+        run(blobs.put_bytes(data))  # cached from upstream
+        if backend.age is not None:
+            backend.age(key)
+        # The cache record's time: after the blob was stored, before the upload's put
+        # where the store can tell (S3's clock has one-second steps).
+        cached = datetime.now(UTC) + timedelta(seconds=5)
+        if put_at == "before" and backend.age is not None:
+            cached = datetime.now(UTC) - timedelta(minutes=5)
+        records: set[str] = set()
+        upload = spooled(spool, data)
+        puts: list[str] = []
+
+        def put(upload: Path = upload, puts: list[str] = puts) -> None:
+            run(blobs.put_file(upload, key))
+            puts.append(key)
+
+        def commit_and_confirm(records: set[str] = records) -> bool:
+            records.add(key)
+            return run(blobs.put_back(key))
+
+        undo = _put_during_the_move(blobs, put) if put_at == "during" else None
+        if put_at == "before":
+            put()
+        try:
+            moved = run(blobs.set_aside(key, cached))  # the first check found no record
+        finally:
+            if undo is not None:
+                undo()
+        assert moved is not (put_at == "before" and backend.age is not None)
+        if put_at == "after":
+            put()
+        assert puts == [key]
+        if commit_at == "before the second check":
+            assert commit_and_confirm()
+        if key in records:  # the second check
+            assert run(blobs.put_back(key))
+        if commit_at == "before the next pass":
+            assert commit_and_confirm()
+        if key in records:  # the next pass puts back what a record names, then drops
+            assert run(blobs.put_back(key))
+        run(blobs.drop_aside(key))
+        if commit_at == "after the next pass":
+            confirmed = commit_and_confirm()
+            if put_at == "during" or (put_at == "before" and moved):
+                # Put before the move, committed after the next pass dropped the
+                # set-aside copy (a grace period later): the upload is refused.
+                assert not confirmed
+                continue
+            assert confirmed
+        assert in_key(blobs, key), (put_at, commit_at)
+        assert run(read(blobs, key, 0, len(data) - 1)) == data
+        assert set_aside_now(blobs) == []
+        run(blobs.set_aside(key, datetime.now(UTC) + timedelta(seconds=5)))
+        run(blobs.drop_aside(key))
 
 
 def test_a_reader_keeps_reading_a_deleted_local_blob(tmp_path: Path) -> None:
@@ -533,7 +678,8 @@ def test_a_reader_keeps_reading_a_deleted_local_blob(tmp_path: Path) -> None:
         key = await store.put_bytes(data)
         reader = await store.open_blob(key)
         try:
-            assert await store.delete_blob(key, datetime.now(UTC) + timedelta(seconds=2))
+            assert await store.set_aside(key, datetime.now(UTC) + timedelta(seconds=2))
+            await store.drop_aside(key)
             return b"".join([chunk async for chunk in reader.chunks(0, reader.size - 1)])
         finally:
             await reader.close()

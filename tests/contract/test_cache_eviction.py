@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -68,12 +68,16 @@ class Cache:
         return [f"{e.index}/{e.filename}" for e in run(self.metadata.list_cached_files())]
 
     def stored(self, sha256: str) -> bool:
-        """Whether the blob is still in the store."""
-        try:
-            run(run(self.blobs.open_blob(sha256)).close())
-        except NotFound:
-            return False
-        return True
+        """Whether the blob is still under its key (not set aside, not gone)."""
+        return self.blobs.path_of(sha256).exists()
+
+    def aside(self) -> set[str]:
+        """The blobs set aside."""
+
+        async def collect() -> set[str]:
+            return {blob.sha256 async for blob in self.blobs.list_aside()}
+
+        return run(collect())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.slow)])
@@ -148,6 +152,16 @@ def test_an_index_bound_evicts_only_from_that_index(cache: Cache) -> None:
     ]
     outcome = run(cache.proxy_cache.prune(ADMIN, index="upstream", max_size=5 * KiB))
     assert outcome.by_index == {"upstream": (1, 4 * KiB)}
+    (upstream,) = [c for c in run(cache.metadata.list_indexes()) if c.name == "upstream"]
+    usage = run(cache.proxy_cache.usage(ADMIN, upstream))  # what the index's page shows
+    assert (usage.index, usage.files, usage.bytes, usage.bound) == (
+        "upstream",
+        1,
+        4 * KiB,
+        10 * KiB,
+    )
+    with pytest.raises(PermissionDenied):
+        run(cache.proxy_cache.usage(Identity("mallory"), upstream))
     assert cache.names() == ["other/old-1.0.tar.gz", "upstream/u3-1.0.tar.gz"]
     with pytest.raises(Conflict, match="hosted"):
         run(cache.proxy_cache.prune(ADMIN, index="main"))
@@ -231,3 +245,67 @@ def test_a_kept_file_past_the_bound_starts_a_pass(cache: Cache) -> None:
     kept = run(scenario())
     assert sum(3 * KiB for _ in kept) <= 10 * KiB
     assert kept == ["f3-1.0.tar.gz", "f4-1.0.tar.gz", "f5-1.0.tar.gz"]
+
+
+class _CommitDuringThePass:
+    """The metadata store, with an upload's commit run just before the pass's second look
+    at the records (``blobs_in_use`` after the blobs were set aside)."""
+
+    def __init__(self, metadata: CacheStore, commit: Callable[[], Awaitable[None]]) -> None:
+        self._metadata = metadata
+        self._commit = commit
+        self._looks = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._metadata, name)
+
+    async def blobs_in_use(self, sha256s: set[str]) -> set[str]:
+        self._looks += 1
+        if self._looks == 2:
+            await self._commit()
+        return await self._metadata.blobs_in_use(sha256s)
+
+
+def test_an_upload_committed_during_a_pass_keeps_its_blob(cache: Cache) -> None:
+    """An upload of a cached file's bytes commits its record while a pass evicts the
+    file (its put came before the file was cached, so the blob looks evictable):
+    committed before the pass looks at the records again, the pass puts the blob
+    back; committed after, the upload's own ``put_back`` does. A later pass drops a
+    set-aside blob only once no record names it and its grace period is over."""
+    actor = Actor("alice")
+
+    def hosted(name: str, sha256: str) -> Callable[[], Awaitable[None]]:
+        record = replace(dist_file(f"{name}-1.0.tar.gz", project=name), sha256=sha256)
+
+        async def commit() -> None:
+            await cache.metadata.add_file(record, name, {}, actor)
+
+        return commit
+
+    early = cache.put("other", "early-1.0.tar.gz", 30 * KiB, 0)
+    hooked = _CommitDuringThePass(cache.metadata, hosted("early", early))
+    during = ProxyCache(
+        cast(CacheStore, hooked), cache.blobs, cache.metrics, cache.readers, 20 * KiB
+    )
+    assert run(during.prune(ADMIN)).evicted_files == 1
+    assert hooked._looks == 2
+    assert cache.stored(early)  # put back by the pass
+    assert run(cache.blobs.put_back(early))  # the upload's check after its commit
+
+    late = cache.put("other", "late-1.0.tar.gz", 30 * KiB, 1)
+    unnamed = cache.put("other", "unnamed-1.0.tar.gz", 30 * KiB, 2)
+    assert run(cache.proxy_cache.prune(ADMIN, max_size=0)).evicted_files == 2
+    assert not cache.stored(late) and not cache.stored(unnamed)
+    assert cache.aside() == {late, unnamed}
+    run(hosted("late", late)())
+    assert run(cache.blobs.put_back(late))  # the upload's check after its commit
+    assert cache.stored(late)
+
+    run(cache.proxy_cache.prune(ADMIN))  # named: dropped; unnamed, in its grace period: kept
+    assert cache.aside() == {unnamed}
+    cache.proxy_cache._aside_grace = timedelta(0)
+    run(cache.proxy_cache.prune(ADMIN))
+    assert cache.aside() == set()
+    assert cache.stored(late) and cache.stored(early) and not cache.stored(unnamed)
+    with pytest.raises(NotFound):
+        run(cache.blobs.open_blob(unnamed))

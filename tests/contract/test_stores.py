@@ -707,16 +707,50 @@ def test_request_path_queries_use_an_index(tmp_path: Path, query: str) -> None:
     assert "sqlite_autoindex_files_1 (index_name=?)" not in plan, plan
 
 
-def test_release_summaries(metadata: MetadataStore) -> None:
-    """Every release of an index with its summary, in one read, for the search."""
+def test_newest_summaries(metadata: MetadataStore) -> None:
+    """The newest release of each project with its summary, in one read, for the search:
+    by PEP 440 order, not by upload order or by text."""
     actor = Actor("alice", "local")
-    for project, version, summary in (("p", "1.0", "Old"), ("p", "2.0", "New"), ("q", "1.0", None)):
+    for project, version, summary in (
+        ("p", "1.0", "Old"),
+        ("p", "10.0", "Newest"),
+        ("p", "2.0", "Middle"),
+        ("q", "1.0", None),
+    ):
         fields = {"summary": summary} if summary else {}
         record = dist_file(f"{project}-{version}.tar.gz", project=project, version=version)
         run(metadata.add_file(record, project, fields, actor))
-    found = sorted(run(metadata.release_summaries("main")))
-    assert found == [("p", "1.0", "Old"), ("p", "2.0", "New"), ("q", "1.0", "")]
-    assert run(metadata.release_summaries("other")) == []
+    found = sorted(run(metadata.newest_summaries("main")))
+    assert found == [("p", "10.0", "Newest"), ("q", "1.0", "")]
+    assert run(metadata.newest_summaries("other")) == []
+
+
+def test_project_list(metadata: MetadataStore) -> None:
+    """The compact list the listings keep holds the projects ``list_projects`` gives, in
+    its order, and only the index's own."""
+    actor = Actor("alice", "local")
+    for project in ("zeta-lib", "alpha", "mid-way"):
+        record = dist_file(f"{project}-1.0.tar.gz", project=project, version="1.0")
+        run(metadata.add_file(record, project, {}, actor))
+    compact = run(metadata.project_list("main"))
+    assert list(compact) == run(metadata.list_projects("main"))
+    assert [p.name for p in compact] == ["alpha", "mid-way", "zeta-lib"]
+    assert compact.find("main", "zeta-lib") is not None
+    assert list(run(metadata.project_list("other"))) == []
+
+
+def test_count_projects(metadata: MetadataStore) -> None:
+    """The count the home page shows, without reading the projects: it follows uploads and
+    deletions, and counts each index apart."""
+    actor = Actor("alice", "local")
+    assert run(metadata.count_projects("main")) == 0
+    for project in ("p", "q", "r"):
+        record = dist_file(f"{project}-1.0.tar.gz", project=project, version="1.0")
+        run(metadata.add_file(record, project, {}, actor))
+    assert run(metadata.count_projects("main")) == 3
+    assert run(metadata.count_projects("other")) == 0
+    run(metadata.delete_files("main", ["q-1.0.tar.gz"], actor))
+    assert run(metadata.count_projects("main")) == len(run(metadata.list_projects("main"))) == 2
 
 
 def test_cached_pages_and_files(metadata: MetadataStore) -> None:

@@ -1,4 +1,4 @@
-"""The bounded proxy cache end to end: real pip through ``ministry serve --max-cache-size``.
+"""The bounded proxy cache end to end: real uv installs through ``ministry serve --max-cache-size``.
 
 One static upstream on loopback and one proxy for the module. Each project is a wheel
 of about 100 kB of incompressible bytes and the proxy keeps at most 350 KiB, so a few
@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support.clients import new_venv, pip_install
+from support.clients import uv
 from support.distributions import make_wheel
 from support.server import MinistryServer, run_cli, wait_for
 from support.upstreams import StaticUpstream
@@ -100,11 +101,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def _install(site: Site, venv: Path, home: Path, *projects: str, index: str = "") -> None:
+    """Install with uv (quicker than pip for the many installs here; test_proxy.py has
+    pip), without its cache, so every wheel is asked of the proxy."""
     python = venv / "bin" / "python"
     if not python.exists():
-        new_venv(venv)
+        created = uv(home, "venv", "--python", sys.executable, str(venv))
+        assert created.returncode == 0, created.stderr
     url = f"{site.proxy.url}/{index}simple/"
-    result = pip_install(python, home, "--index-url", url, "--force-reinstall", *projects)
+    result = uv(home, "pip", "install", "--python", str(python), "--index-url", url,
+                "--no-cache", "--reinstall", *projects)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -136,6 +136,24 @@ def test_blobs_no_record_names_are_quarantined_once_past_the_grace_period(
         response = client.get(f"/packages/{unique}/{kept.name}")
     assert response.content == kept.read_bytes()
 
+    # Blobs an eviction set aside (docs/proxy.md, "Eviction and uploads") are the
+    # eviction's business: no orphans, even past the grace period, and a record's
+    # blob set aside for a moment is still read, so it is not missing either.
+    evicting = fresh_server.data / "blobs" / "evicting"
+    evicting.mkdir(exist_ok=True)
+    stray = evicting / sha256(b"set aside by an eviction")
+    stray.write_bytes(b"set aside by an eviction")
+    age(stray, 2 * 3600)
+    kept_sha = sha256(kept.read_bytes())
+    blob_path(fresh_server, kept_sha).rename(evicting / kept_sha)
+    checked = verify(fresh_server, "--grace", "0")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert stray.name not in checked.stdout and kept_sha not in checked.stdout
+    assert stray.exists() and (evicting / kept_sha).exists()
+    with fresh_server.client() as client:
+        response = client.get(f"/packages/{unique}/{kept.name}")
+    assert response.content == kept.read_bytes()
+
 
 def test_a_corrupted_proxied_file_is_fetched_again_from_its_upstream(
     tmp_path: Path, unique: str

@@ -116,7 +116,8 @@ async def test_a_file_evicted_between_its_record_and_its_blob_is_fetched_again(
         kept = await rig.files.cached(PROXY, ONE)
         assert kept is not None
         later = kept.cached + timedelta(seconds=5)
-        assert await rig.services.blobs.delete_blob(kept.sha256, later)
+        assert await rig.services.blobs.set_aside(kept.sha256, later)
+        await rig.services.blobs.drop_aside(kept.sha256)
         again = await open_one(rig)
         assert isinstance(again, ProxyStream)
         assert await read_all(again) == DATA

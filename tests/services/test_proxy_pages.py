@@ -197,7 +197,7 @@ async def test_an_upstream_404_is_believed_for_a_minute(tmp_path: Path) -> None:
         assert rig.upstream.requests_for("newcomer") == 1
         assert pages_counted(rig, "not_found") == 1
         # The proxy index's project list names only projects the upstream has.
-        assert await rig.catalog.projects(await rig.access()) == ()
+        assert list(await rig.catalog.projects(await rig.access())) == []
 
         rig.upstream.publish("newcomer", "newcomer-1.0-py3-none-any.whl", b"new")
         assert await get(rig, "newcomer") is None  # believed: not asked again yet

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ministry.core.models import DistFile
 from ministry.core.permissions import Identity
-from ministry.errors import FileExists, InvalidUpload, PermissionDenied
+from ministry.errors import FileExists, InvalidUpload, PermissionDenied, StorageUnavailable
 from ministry.services.uploads import PublishResult, UploadService
+from ministry.storage.protocols import BlobStore
 from ministry.wiring import Services
 from support.distributions import make_sdist, make_wheel
 from support.services import ADMIN, in_event_loop, project, started_services
@@ -251,3 +254,60 @@ async def test_two_users_racing_to_create_a_project_leave_one_owner(tmp_path: Pa
         loser = BOB if winner == "alice" else ALICE
         with pytest.raises(PermissionDenied):
             await services.uploads.import_file("main", loser, wheel(tmp_path, "3.0"))
+
+
+# -- an eviction of the same bytes between the put and the commit ------------------------
+
+
+class _EvictedBeforeTheCommit:
+    """The server's metadata store; just before ``add_file`` commits, an eviction of a
+    cached file with the same bytes sets the upload's blob aside, and (``dropped``) a
+    pass a grace period later deletes the set-aside copy."""
+
+    def __init__(self, store: Any, blobs: BlobStore, *, dropped: bool) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._dropped = dropped
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def add_file(self, file: DistFile, *args: Any, **kwargs: Any) -> Any:
+        assert await self._blobs.set_aside(file.sha256, datetime.now(UTC) + timedelta(seconds=5))
+        if self._dropped:
+            await self._blobs.drop_aside(file.sha256)
+        return await self._store.add_file(file, *args, **kwargs)
+
+
+@in_event_loop
+async def test_an_upload_whose_blob_an_eviction_took_puts_it_back_or_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The upload checks its blob after its commit: set aside, it is put back and the
+    upload succeeds; deleted already, the upload is refused (never acknowledged
+    without its bytes), and sending it again stores them."""
+    async with started_services(tmp_path / "data") as services:
+        settings = services.settings
+
+        def uploads(*, dropped: bool) -> UploadService:
+            store = _EvictedBeforeTheCommit(services.metadata, services.blobs, dropped=dropped)
+            return UploadService(
+                store, services.blobs, services.indexes, services.scratch, settings.max_upload_size
+            )
+
+        async def readable(sha256: str) -> bool:
+            return sha256 in {blob.sha256 async for blob in services.blobs.list_blobs()}
+
+        kept = await uploads(dropped=False).import_file("main", ALICE, wheel(tmp_path))
+        assert kept.created and await readable(kept.file.sha256)
+
+        path = wheel(tmp_path, "2.0")
+        with pytest.raises(StorageUnavailable, match="upload it again"):
+            await uploads(dropped=True).import_file("main", ALICE, path)
+        files = await services.metadata.list_files("main", NAME)
+        (lost,) = [f for f in files if f.version == "2.0"]
+        assert not await readable(lost.sha256)
+        again = await services.uploads.import_file("main", ALICE, path)
+        assert not again.created and again.file.sha256 == lost.sha256
+        assert await readable(lost.sha256)
+        assert no_spools_left(services)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from axe_playwright_python.base import AXE_FILE_PATH
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page
+from playwright.sync_api import BrowserContext, Page
 
-__all__ = ["violations"]
+__all__ = ["preload", "violations"]
 
 _AXE = Axe()
 #: The WCAG 2.x A and AA rules and axe's best practices.
@@ -23,17 +24,29 @@ _OPTIONS: dict[str, Any] = {
         "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"],
     },
 }
+#: What a change of colour scheme alone can break.
+_COLOURS: dict[str, Any] = {
+    "resultTypes": ["violations"],
+    "runOnly": {"type": "rule", "values": ["color-contrast", "link-in-text-block"]},
+}
 
 
-def violations(page: Page, *, authored: bool = False) -> list[str]:
+def preload(context: BrowserContext) -> None:
+    """Put the checker into every page the context opens, before the page's own scripts:
+    cheaper than sending it into each page afterwards."""
+    context.add_init_script(path=str(AXE_FILE_PATH))
+
+
+def violations(page: Page, *, authored: bool = False, colours_only: bool = False) -> list[str]:
     """Each violation on the open page as one line (rule, impact, where, what to do);
-    the README is left out unless ``authored``."""
+    the README is left out unless ``authored``; ``colours_only`` checks only the rules
+    that a colour scheme decides (for a page already checked in the other scheme)."""
     context = None if authored else {"exclude": [[".readme"]]}
     # The checker (half a megabyte of script) goes into a page once, not on every run.
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(_AXE.axe_script)
     found = page.evaluate("([context, options]) => axe.run(context ?? document, options)",
-                          [context, _OPTIONS])  # fmt: skip
+                          [context, _COLOURS if colours_only else _OPTIONS])  # fmt: skip
     return [
         f"{rule['id']} ({rule['impact']}) at "
         f"{', '.join(str(node['target']) for node in rule['nodes'])}: {rule['help']}"

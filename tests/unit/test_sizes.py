@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ministry.core.sizes import format_size, parse_size
+from ministry.core.sizes import exact_size, format_size, parse_size
 from ministry.settings import SettingsError, settings_from
 
 
@@ -47,3 +47,22 @@ def test_no_bound_by_default() -> None:
 def test_format_size(size: int, shown: str) -> None:
     """People read sizes in the largest binary unit that fits, to one decimal."""
     assert format_size(size) == shown
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (0, "0 B"),
+        (1000, "1000 B"),
+        (1024, "1 KiB"),
+        (1536 * 1024, "1536 KiB"),
+        (512 * 1024**2, "512 MiB"),
+        (5 * 1024**3, "5 GiB"),
+        (2 * 1024**4, "2 TiB"),
+        (1024**3 + 1, "1073741825 B"),
+    ],
+)
+def test_exact_size_reads_back_to_the_same_bytes(size: int, shown: str) -> None:
+    """A form shows a bound this way and takes it back unchanged."""
+    assert exact_size(size) == shown
+    assert parse_size(shown) == size

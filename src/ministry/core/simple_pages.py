@@ -8,10 +8,11 @@ once per change, not once per request.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from json.encoder import encode_basestring_ascii as _json_string
 
 from packaging.version import InvalidVersion, Version
 
@@ -20,9 +21,12 @@ from ministry.core.releases import group_by_release
 __all__ = [
     "API_VERSION",
     "IndexEntry",
+    "IndexRow",
     "ProjectPage",
     "SimpleFile",
     "format_upload_time",
+    "index_html_chunks",
+    "index_json_chunks",
     "render_index_html",
     "render_index_json",
     "render_project_html",
@@ -73,6 +77,10 @@ class IndexEntry:
     name: str  # normalized
     display_name: str
     last_serial: int
+
+
+#: One project on a streamed list: normalized name, display name, last serial.
+IndexRow = tuple[str, str, int]
 
 
 def format_upload_time(moment: datetime) -> str:
@@ -161,27 +169,65 @@ def _anchor(f: SimpleFile) -> str:
     return f"    <a {' '.join(attributes)}>{escape(f.filename)}</a><br />"
 
 
+#: Projects per chunk of a streamed list: large enough that the joins dominate, small
+#: enough that a chunk is a few hundred kilobytes.
+_CHUNK = 5000
+
+
 def render_index_json(entries: Sequence[IndexEntry], last_serial: int) -> bytes:
     """The PEP 691 JSON project list."""
-    document = {
-        "meta": {"api-version": API_VERSION, "_last-serial": last_serial},
-        "projects": [
-            {"name": e.display_name, "_last-serial": e.last_serial}
-            for e in sorted(entries, key=lambda e: e.name)
-        ],
-    }
-    return json.dumps(document, separators=(",", ":")).encode() + b"\n"
+    rows = ((e.name, e.display_name, e.last_serial) for e in sorted(entries, key=lambda e: e.name))
+    return b"".join(index_json_chunks(rows, last_serial))
+
+
+def index_json_chunks(rows: Iterable[IndexRow], last_serial: int) -> Iterator[bytes]:
+    """The PEP 691 JSON project list in pieces, from rows sorted by name; the pieces
+    joined are what ``json.dumps`` of the whole document gives."""
+    meta = json.dumps(
+        {"api-version": API_VERSION, "_last-serial": last_serial}, separators=(",", ":")
+    )
+    yield f'{{"meta":{meta},"projects":['.encode()
+    first = True
+    for chunk in _chunked(rows):
+        text = ",".join(
+            f'{{"name":{_json_string(display)},"_last-serial":{serial}}}'
+            for _name, display, serial in chunk
+        )
+        yield (text if first else "," + text).encode()
+        first = False
+    yield b"]}\n"
 
 
 def render_index_html(entries: Sequence[IndexEntry]) -> bytes:
     """The PEP 503 HTML project list; links are relative to the list's own URL."""
-    links = "\n".join(
-        f'    <a href="{escape(e.name)}/">{escape(e.display_name)}</a><br />'
-        for e in sorted(entries, key=lambda e: e.name)
-    )
-    return (
+    rows = ((e.name, e.display_name, e.last_serial) for e in sorted(entries, key=lambda e: e.name))
+    return b"".join(index_html_chunks(rows))
+
+
+def index_html_chunks(rows: Iterable[IndexRow]) -> Iterator[bytes]:
+    """The PEP 503 HTML project list in pieces, from rows sorted by name."""
+    yield (
         "<!DOCTYPE html>\n<html>\n  <head>\n"
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
         "    <title>Simple index</title>\n  </head>\n  <body>\n"
-        f"{links}\n  </body>\n</html>\n"
     ).encode()
+    first = True
+    for chunk in _chunked(rows):
+        text = "\n".join(
+            f'    <a href="{escape(name)}/">{escape(display)}</a><br />'
+            for name, display, _serial in chunk
+        )
+        yield (text if first else "\n" + text).encode()
+        first = False
+    yield b"\n  </body>\n</html>\n"
+
+
+def _chunked(rows: Iterable[IndexRow]) -> Iterator[list[IndexRow]]:
+    chunk: list[IndexRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == _CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["format_size", "parse_size"]
+__all__ = ["exact_size", "format_size", "parse_size"]
 
 _SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?\Z", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -33,3 +33,13 @@ def format_size(size: int) -> str:
         value /= 1024
         units.pop(0)
     return f"{value:.1f} {units[0]}"
+
+
+def exact_size(size: int) -> str:
+    """A size in the largest unit that divides it exactly (``5 GiB``, ``1536 KiB``,
+    ``1000 B``): readable, and ``parse_size`` reads it back to the same bytes, so a
+    form can show it and take it back unchanged."""
+    for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} B"

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import json
 import time
+import zlib
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,14 +34,14 @@ from ministry.core import json_api
 from ministry.core.attestations import describe_provenance
 from ministry.core.models import DistFile, FileEntry, Project
 from ministry.core.negotiation import SIMPLE_JSON
+from ministry.core.project_list import ProjectList
 from ministry.core.proxied_files import HeldBack
 from ministry.core.releases import release_key
 from ministry.core.simple_pages import (
-    IndexEntry,
     ProjectPage,
     SimpleFile,
-    render_index_html,
-    render_index_json,
+    index_html_chunks,
+    index_json_chunks,
     render_project_html,
     render_project_json,
 )
@@ -72,6 +73,8 @@ _PROXIED_LIST_TTL = 60.0
 _PROJECTS_KEPT = 4096
 #: Project lists and list pages kept: one per index and visibility.
 _LISTS_KEPT = 64
+#: zlib's window bits for a gzip header and trailer.
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 
 class CatalogStore(PackageStore, ProxyCacheStore, Protocol):
@@ -80,9 +83,14 @@ class CatalogStore(PackageStore, ProxyCacheStore, Protocol):
 
 @dataclass(frozen=True)
 class RenderedPage:
-    """A rendered simple page, ready to send in either encoding."""
+    """A rendered simple page, ready to send in either encoding.
 
-    body: bytes
+    A project list keeps only its gzip form (``body`` is None): at 100,000 projects
+    the plain form is megabytes per index and format, and almost every client asks
+    for gzip; the rare one that does not gets it decompressed as it is sent.
+    """
+
+    body: bytes | None
     gzipped: bytes
     etag: str
     content_type: str
@@ -118,7 +126,7 @@ class _DocumentEntry:
 
 @dataclass(frozen=True)
 class _ListEntry:
-    projects: tuple[Project, ...]
+    projects: ProjectList
     checked_serial: int
     fresh_until: float
 
@@ -127,7 +135,7 @@ class _ListEntry:
 class _IndexEntry:
     page: RenderedPage
     #: The list the page was rendered from: the page is current while the list is.
-    projects: tuple[Project, ...]
+    projects: ProjectList
 
 
 @dataclass
@@ -177,6 +185,33 @@ def _rendered(
         last_serial=serial,
         stale=view.stale if view else False,
         held_back=held,
+    )
+
+
+def _only_own_hosted(access: ReadAccess) -> bool:
+    """Whether the index shows exactly its own hosted projects (inherits nothing)."""
+    name = access.index.name
+    return (
+        access.order == (name,) and name in access.visible and access.configs[name].kind == "hosted"
+    )
+
+
+def _compressed_only(chunks: Iterable[bytes], content_type: str, serial: int) -> RenderedPage:
+    """A page kept only in its gzip form, compressed as it is rendered: the plain form is
+    never whole in memory. Its ETag is the one the plain form would have."""
+    digest = hashlib.sha256()
+    compressor = zlib.compressobj(6, zlib.DEFLATED, _GZIP_WBITS)
+    parts = []
+    for chunk in chunks:
+        digest.update(chunk)
+        parts.append(compressor.compress(chunk))
+    parts.append(compressor.flush())
+    return RenderedPage(
+        body=None,
+        gzipped=b"".join(parts),
+        etag=f'"{digest.hexdigest()[:32]}"',
+        content_type=content_type,
+        last_serial=serial,
     )
 
 
@@ -278,18 +313,41 @@ class Catalog:
         if entry is not None and entry.projects is projects:
             return entry.page
         serial = access.serial
-        entries = [IndexEntry(p.name, p.display_name, p.last_serial) for p in projects]
 
-        def render() -> bytes:
+        def render() -> RenderedPage:
             if content_type == SIMPLE_JSON:
-                return render_index_json(entries, serial)
-            return render_index_html(entries)
+                chunks = index_json_chunks(projects.rows(), serial)
+            else:
+                chunks = index_html_chunks(projects.rows())
+            return _compressed_only(chunks, content_type, serial)
 
-        page = await asyncio.to_thread(lambda: _rendered(render(), content_type, None, serial))
+        page = await asyncio.to_thread(render)
         self._indexes[key] = _IndexEntry(page, projects)
         return page
 
-    async def projects(self, access: ReadAccess) -> tuple[Project, ...]:
+    async def project_count(self, access: ReadAccess) -> int:
+        """How many projects the index shows, without gathering the list when the store
+        can count them: an index that inherits nothing and proxies nothing."""
+        entry = self._lists.get((access.index.name, access.visible))
+        if entry is not None and _current(entry, access.serial):
+            return len(entry.projects)
+        if _only_own_hosted(access):
+            return await self._metadata.count_projects(access.index.name)
+        return len(await self.projects(access))
+
+    async def shown_project(self, access: ReadAccess, index: str, name: str) -> Project | None:
+        """The project ``name`` of ``index`` if this index shows that one, else None.
+
+        Answered by the store for an index that shows only its own hosted projects;
+        otherwise by the (kept) project list, where inheritance is already resolved.
+        """
+        if _only_own_hosted(access):
+            if index != access.index.name:
+                return None
+            return await self._metadata.get_project(index, NormalizedName(name))
+        return (await self.projects(access)).find(index, name)
+
+    async def projects(self, access: ReadAccess) -> ProjectList:
         """Every project the index shows, each once, as its nearest index spells it.
 
         Kept while the serial stands; proxied projects join the list as they are
@@ -301,16 +359,19 @@ class Catalog:
         entry = self._lists.get(key)
         if entry is not None and _current(entry, access.serial):
             return entry.projects
-        projects = await self._gather_projects(access)
+        if _only_own_hosted(access):
+            projects = await self._metadata.project_list(access.index.name)
+        else:
+            projects = await asyncio.to_thread(ProjectList, await self._gather_projects(access))
         proxied = any(access.configs[n].kind == "proxy" for n in access.order)
         fresh_until = time.monotonic() + _PROXIED_LIST_TTL if proxied else float("inf")
         self._lists[key] = _ListEntry(projects, access.serial, fresh_until)
         return projects
 
-    async def _gather_projects(self, access: ReadAccess) -> tuple[Project, ...]:
+    async def _gather_projects(self, access: ReadAccess) -> list[Project]:
         if access.order == (access.index.name,) and access.index.name in access.visible:
             # An index that inherits nothing shows exactly its own list.
-            return tuple(await self._known_projects(access, access.index.name))
+            return await self._known_projects(access, access.index.name)
         holders: dict[NormalizedName, dict[str, Project]] = {}
         for index in access.order:
             if index not in access.visible:
@@ -322,7 +383,7 @@ class Catalog:
             names = self._resolver.owners(access, name, by_index.keys())
             if names:
                 shown.append(by_index[names[0]])
-        return tuple(shown)
+        return shown
 
     async def _known_projects(self, access: ReadAccess, index: str) -> list[Project]:
         if access.configs[index].kind == "hosted":

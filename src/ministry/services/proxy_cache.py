@@ -3,18 +3,37 @@
 A bound is server-wide (``max_cache_size``: every proxy index's files together)
 and per index (its ``max_cache_size`` setting). When one is exceeded, the least
 recently used proxied files are evicted: their records are dropped and their blobs
-deleted, so a later request fetches them from upstream again, checked against the
+set aside, to be deleted a grace period later (below), so a later request fetches
+them from upstream again, checked against the
 sha256 the filename was pinned to, as on the first fetch (pins stay). A file goes
 with its ``.metadata`` and ``.provenance`` side files: together they are one entry.
 
 Never evicted: hosted files (they are not in the cache at all), files a mirror run
 fetched or claimed (``CachedFile.mirrored``: a mirror holds what it was asked for,
 typically for a server about to go offline), and files this process is reading
-or fetching right now. A blob is deleted only when no other record names it
+or fetching right now. A blob goes only when no other record names it
 (``ProxyCacheStore.blobs_in_use``: blobs are content-addressed, and a hosted file
-or another proxy index may have the same bytes), and only if nobody put it again
-since it was cached (``BlobStore.delete_blob``). A reader in another process
+or another proxy index may have the same bytes). A reader in another process
 keeps reading a local blob it has open; an S3 GET under way completes.
+
+Why an upload of the same bytes never loses its blob. An upload puts its blob (P),
+commits its record (C), then calls ``BlobStore.put_back`` (B), and only then
+answers. A pass checks the records (K1), sets the blob aside (A: out of the
+served namespace, to ``evicting/``, unless it was put since it was cached),
+checks the records again (K2) and puts back what a record names now; set-aside
+blobs are deleted only by a later pass, past ``ASIDE_GRACE``, after a third
+check (K3) finds no record naming them. Each side writes, then reads what the
+other writes: C then B, A then K2. So either K2 sees the record (C before K2:
+the pass puts the blob back), or B comes after A (C after K2) and finds the key
+empty unless the blob was put again since A, and puts the set-aside bytes back.
+B fails only if the set-aside copy was deleted first, that is if C came after K3,
+more than ``ASIDE_GRACE`` after A while P came before A: an upload that took that
+long between its put and its commit is refused, not acknowledged. Both stores
+are read-after-write consistent (S3 is, for keys and listings) and the metadata
+stores' commits are visible to the next read, which is all the argument needs;
+it holds whichever node runs the pass, and a pass cut short is finished by the
+next one (K3 puts back what a record names). Reads find a set-aside blob too
+(``BlobStore.open_blob``), so a record committed between K1 and K2 stays readable.
 
 The running total is counted in memory as files are kept: a pass, which reads
 every cache record, runs only when the total passes a bound, and then evicts down
@@ -35,13 +54,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from ministry.core.models import CachedFile, CacheUsage
-from ministry.core.permissions import Identity, check_admin
+from ministry.core.models import CachedFile, CacheUsage, IndexConfig
+from ministry.core.permissions import Identity, check_admin, check_manage_index
 from ministry.errors import Conflict, MinistryError, NotFound
 from ministry.services.metrics import Metrics
 from ministry.storage.protocols import BlobStore, IndexStore, MirrorRunStore, ProxyCacheStore
 
-__all__ = ["CacheReaders", "CacheStore", "ProxyCache", "PruneOutcome"]
+__all__ = ["ASIDE_GRACE", "CacheReaders", "CacheStore", "ProxyCache", "PruneOutcome"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +74,9 @@ _LEASE = "proxy cache eviction"
 _LEASE_TIME = timedelta(minutes=10)
 #: Seconds ``ministry cache prune`` waits by default for another process's pass to end.
 _PATIENCE = 10.0
+#: How long a blob set aside stays there: far longer than an upload takes from its
+#: put to its commit and the check after it.
+ASIDE_GRACE = timedelta(minutes=15)
 
 
 class CacheStore(ProxyCacheStore, IndexStore, MirrorRunStore, Protocol):
@@ -92,7 +114,8 @@ class PruneOutcome:
     bound: int | None
     evicted_files: int = 0
     evicted_bytes: int = 0
-    #: Blobs deleted (fewer than files: side files share none, but other records may).
+    #: Blobs taken out of the store: set aside now, deleted by a pass past the grace
+    #: period (fewer than files: side files share none, but other records may).
     deleted_blobs: int = 0
     #: Evicted (files, bytes) by index.
     by_index: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -149,6 +172,7 @@ class ProxyCache:
         max_size: int | None,
         *,
         patience: float = _PATIENCE,
+        aside_grace: timedelta = ASIDE_GRACE,
     ) -> None:
         self._metadata = metadata
         self._blobs = blobs
@@ -157,6 +181,8 @@ class ProxyCache:
         self.max_size = max_size
         #: Seconds a command waits for another process's pass to end.
         self._patience = patience
+        #: How long a set-aside blob no record names is kept before it is deleted.
+        self._aside_grace = aside_grace
         #: Bytes kept per index as this process knows them; None until a pass counted.
         self._totals: dict[str, int] | None = None
         self._lock = asyncio.Lock()
@@ -231,6 +257,16 @@ class ProxyCache:
         bounds = await self._bounds()
         return PruneOutcome(True, self.max_size, usage=_usage(files, bounds))
 
+    async def usage(self, identity: Identity, config: IndexConfig) -> CacheUsage:
+        """What one proxy index keeps, for those who manage it (its page shows it to
+        them: it reads every cache record, as ``stats`` does)."""
+        check_manage_index(identity, config)
+        files = await self._metadata.list_cached_files()
+        (usage,) = _usage(
+            [f for f in files if f.index == config.name], {config.name: config.max_cache_size}
+        )
+        return usage
+
     async def prune(
         self,
         identity: Identity,
@@ -281,9 +317,25 @@ class ProxyCache:
             if not await self._claim(patience=0.0 if low_water else self._patience):
                 return None
             try:
+                await self._sweep_aside()
                 return await self._plan_and_evict(index, max_size, dry_run, low_water)
             finally:
                 await self._metadata.release_mirror_job(_LEASE)
+
+    async def _sweep_aside(self) -> None:
+        """Blobs earlier passes set aside: put back those a record names (a pass cut
+        short between its two checks), drop those past the grace period."""
+        aside = [blob async for blob in self._blobs.list_aside()]
+        if not aside:
+            return
+        in_use = await self._metadata.blobs_in_use({blob.sha256 for blob in aside})
+        expired = datetime.now(UTC) - self._aside_grace
+        for blob in aside:
+            if blob.sha256 in in_use:
+                if await self._blobs.put_back(blob.sha256):
+                    await self._blobs.drop_aside(blob.sha256)
+            elif blob.modified < expired:
+                await self._blobs.drop_aside(blob.sha256)
 
     async def _claim(self, patience: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -371,17 +423,21 @@ class ProxyCache:
         return chosen
 
     async def _evict(self, victims: list[_Entry]) -> int:
-        """Drop the records, then delete each blob no record names any more."""
+        """Drop the records, set aside each blob no record names any more, then put back
+        those a record committed meanwhile names (see the module's docstring)."""
         members = [m for e in victims for m in e.members]
         for member in members:
             await self._metadata.forget_cached_file(member.index, member.filename)
         in_use = await self._metadata.blobs_in_use({m.sha256 for m in members})
-        deleted = 0
+        cached: dict[str, datetime] = {}
         for member in members:
-            if member.sha256 in in_use:
-                continue
-            if await self._blobs.delete_blob(member.sha256, member.cached):
-                deleted += 1
+            if member.sha256 not in in_use:
+                cached[member.sha256] = max(member.cached, cached.get(member.sha256, member.cached))
+        aside = [s for s, when in cached.items() if await self._blobs.set_aside(s, when)]
+        named_now = await self._metadata.blobs_in_use(set(aside)) if aside else set()
+        for sha256 in named_now:
+            await self._blobs.put_back(sha256)
+        deleted = len(aside) - len(named_now)
         for entry in victims:
             self._metrics.proxy_cache_evicted_files.labels(entry.index).inc(len(entry.members))
             self._metrics.proxy_cache_evicted_bytes.labels(entry.index).inc(entry.size)

@@ -283,6 +283,10 @@ class ProxyFiles:
         await self._metadata.put_cached_file(
             CachedFile(config.name, filename, sha256, size, now, now, mirrored=mirrored)
         )
+        # As an upload does: an eviction of the same bytes may have set the blob aside
+        # between the put and the record (docs/proxy.md, "Eviction and uploads"). A
+        # file a mirror holds must stay; any other would be fetched again if lost.
+        await self._blobs.put_back(sha256)
         self._kept(config, size)
 
     async def hold_for_mirror(self, kept: CachedFile) -> None:

@@ -10,19 +10,27 @@ number of projects.
 from __future__ import annotations
 
 import asyncio
+import heapq
 from bisect import bisect_left
-from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from packaging.utils import NormalizedName
-from packaging.version import InvalidVersion, Version
 
 from ministry.core.models import Project
+from ministry.core.project_list import ProjectList
 from ministry.core.releases import release_key
-from ministry.core.search import name_words, query_words, rank, summary_words
+from ministry.core.search import (
+    ReleaseSummary,
+    name_words,
+    newest_summaries,
+    query_words,
+    rank,
+    summary_words,
+    version_key,
+)
 from ministry.services.catalog import Catalog
 from ministry.services.indexes import ReadAccess
 from ministry.storage.protocols import ChangeLog, PackageStore
@@ -48,7 +56,7 @@ class SearchHit:
     @property
     def prerelease(self) -> bool:
         """Whether the newest version is a pre-release (or a development release)."""
-        valid, version = _version_key(self.version)
+        valid, version = version_key(self.version)
         return valid and version.is_prerelease
 
 
@@ -62,63 +70,69 @@ class RecentRelease:
     summary: str
 
 
-_NO_VERSION = Version("0")
-
-
-def _version_key(version: str) -> tuple[bool, Version]:
-    """Valid versions order after invalid ones: only a PEP 440 version can be the newest."""
-    try:
-        return (True, Version(version))
-    except InvalidVersion:
-        return (False, _NO_VERSION)
-
-
-def _newest_summaries(releases: Iterable[tuple[str, str, str]]) -> dict[str, tuple[str, str]]:
-    """The summary and version of each project's newest release."""
-    newest: dict[str, tuple[tuple[bool, Version], str, str]] = {}
-    for project, version, summary in releases:
-        key = _version_key(version)
-        kept = newest.get(project)
-        if kept is None or key > kept[0]:
-            newest[project] = (key, summary, version)
-    return {project: (summary, version) for project, (_, summary, version) in newest.items()}
-
-
 class _Words:
-    """The words of one hosted index."""
+    """The words of one hosted index.
+
+    Sized for hundreds of thousands of projects: most words (a name, its numbers)
+    belong to one project, so a word maps to that project's name alone and to a set
+    only once a second project shares it; a project's own words are not kept but
+    worked out again from its name and summary when they change.
+    """
 
     def __init__(self) -> None:
         self.summaries: dict[str, str] = {}
         self.versions: dict[str, str] = {}
-        self.projects: dict[str, set[str]] = defaultdict(set)
-        self._of: dict[str, set[str]] = {}
+        self._projects: dict[str, str | set[str]] = {}
         self._sorted: list[str] | None = None
 
     def put(self, name: str, summary: str | None, version: str = "") -> None:
-        for word in self._of.pop(name, set()):
-            self.projects[word].discard(name)
+        old = self.summaries.get(name)
+        if old is not None:
+            for word in name_words(name) | summary_words(old):
+                self._discard(word, name)
         if summary is None:
             self.summaries.pop(name, None)
             self.versions.pop(name, None)
         else:
-            words = name_words(name) | summary_words(summary)
             self.summaries[name] = summary
             self.versions[name] = version
-            self._of[name] = words
-            for word in words:
-                self.projects[word].add(name)
+            for word in name_words(name) | summary_words(summary):
+                self._add(word, name)
         self._sorted = None
+
+    def _add(self, word: str, name: str) -> None:
+        held = self._projects.get(word)
+        if held is None:
+            self._projects[word] = name
+        elif isinstance(held, str):
+            if held != name:
+                self._projects[word] = {held, name}
+        else:
+            held.add(name)
+
+    def _discard(self, word: str, name: str) -> None:
+        held = self._projects.get(word)
+        if held == name:
+            del self._projects[word]
+        elif isinstance(held, set):
+            held.discard(name)
+            if len(held) == 1:
+                self._projects[word] = held.pop()
 
     def matching(self, word: str) -> set[str]:
         """Projects with a word that starts with ``word``."""
         if self._sorted is None:
-            self._sorted = sorted(w for w, names in self.projects.items() if names)
+            self._sorted = sorted(self._projects)
         found: set[str] = set()
         start = bisect_left(self._sorted, word)
         for candidate in self._sorted[start:]:
             if not candidate.startswith(word):
                 break
-            found |= self.projects[candidate]
+            held = self._projects[candidate]
+            if isinstance(held, str):
+                found.add(held)
+            else:
+                found |= held
         return found
 
 
@@ -133,13 +147,14 @@ class SearchService:
         self._metadata = metadata
         self._catalog = catalog
         self._words: dict[str, _Words] = {}
-        self._shown: dict[Hashable, tuple[tuple[Project, ...], dict[tuple[str, str], Project]]] = {}
+        #: The project list whose names were last given words, per index and visibility.
+        self._noted: dict[Hashable, ProjectList] = {}
         self._serial = -1
         self._lock = asyncio.Lock()
 
     def clear(self) -> None:
         """Forget the words read (after the store went back): the next search rebuilds them."""
-        self._words, self._shown, self._serial = {}, {}, -1
+        self._words, self._noted, self._serial = {}, {}, -1
 
     async def search(
         self, accesses: Sequence[ReadAccess], query: str, limit: int = 100
@@ -151,69 +166,84 @@ class SearchService:
             return []
         await self._catch_up(accesses[0])
         matches = self._matches(words)
-        found: dict[tuple[str, str], tuple[int, str, str, SearchHit]] = {}
+        # Ranked first, on names alone: a hit is made only for the best ``limit``.
+        found: dict[tuple[str, str], tuple[int, str, str, ProjectList, int]] = {}
         for access in accesses:
-            visible = self._visible(access, await self._catalog.projects(access))
-            for key in matches:
-                project = visible.get(key)
-                if project is not None and key not in found:
-                    words_of = self._words[key[0]]
-                    hit = SearchHit(
-                        project,
-                        words_of.summaries.get(project.name, ""),
-                        words_of.versions.get(project.name, ""),
-                    )
-                    score = rank(project.name, words, query)
-                    found[key] = (score, project.name, project.index, hit)
-        ranked = sorted(found.values(), key=lambda hit: hit[:3])
-        return [hit for *_, hit in ranked[:limit]]
+            shown = await self._catalog.projects(access)
+            self._note_names(access, shown)
+            for index, names in matches.items():
+                for position in shown.positions(index, names):
+                    name = shown.name(position)
+                    if (index, name) not in found:
+                        score = rank(name, words, query)
+                        found[(index, name)] = (score, name, index, shown, position)
+        best = heapq.nsmallest(limit, found.values(), key=lambda hit: hit[:3])
+        return [
+            SearchHit(
+                shown[position],
+                self._words[index].summaries.get(name, ""),
+                self._words[index].versions.get(name, ""),
+            )
+            for _score, name, index, shown, position in best
+        ]
 
     async def recent(self, access: ReadAccess, count: int = 10) -> list[RecentRelease]:
-        """The releases most lately uploaded to, among the projects ``access`` shows."""
+        """The releases most lately uploaded to, among the projects ``access`` shows.
+
+        Only the projects named by the last changes are looked at: the home page needs
+        neither the words of every project nor the whole project list.
+        """
         changes = await self._metadata.changes_since(
             max(0, access.serial - _RECENT_WINDOW), _RECENT_WINDOW
         )
-        await self._catch_up(access)
-        visible = self._visible(access, await self._catalog.projects(access))
+        shown: dict[tuple[str, str], Project | None] = {}
         found: list[RecentRelease] = []
         seen: set[tuple[str, str | None]] = set()
         for change in reversed(changes):
-            project = visible.get((change.index, change.project or ""))
-            if change.action != "add-file" or project is None or change.version is None:
+            if change.action != "add-file" or not change.project or change.version is None:
+                continue
+            key = (change.index, change.project)
+            if key not in shown:
+                shown[key] = await self._catalog.shown_project(access, *key)
+            project = shown[key]
+            if project is None:
                 continue
             release = (project.name, release_key(change.version))
             if release in seen:
                 continue
             seen.add(release)
-            summary = self._words[change.index].summaries.get(project.name, "")
+            summary = await self._summary(access, change.index, project.name)
             found.append(RecentRelease(project, change.version, change.time, summary))
             if len(found) == count:
                 break
         return found
 
-    def _visible(
-        self, access: ReadAccess, shown: tuple[Project, ...]
-    ) -> dict[tuple[str, str], Project]:
-        """What the index shows, by (index, name), made once per project list.
+    async def _summary(self, access: ReadAccess, index: str, name: NormalizedName) -> str:
+        """The summary of a project's newest release: from the words when they are current,
+        else from its releases."""
+        if self._serial == access.serial and index in self._words:
+            return self._words[index].summaries.get(name, "")
+        return (await self._newest(index, name))[0]
+
+    def _note_names(self, access: ReadAccess, shown: ProjectList) -> None:
+        """Give every project the index shows a name to be found by, once per project list.
 
         Proxied projects have no releases here and join the list as they are
         fetched: their names are added to the words of their index on the way.
         """
         key = (access.index.name, access.visible)
-        kept = self._shown.get(key)
-        if kept is not None and kept[0] is shown:
-            return kept[1]
-        visible = {}
-        for project in shown:
-            words_of = self._words.setdefault(project.index, _Words())
-            if project.name not in words_of.summaries:
-                words_of.put(project.name, "")
-            visible[(project.index, str(project.name))] = project
-        self._shown[key] = (shown, visible)
-        return visible
+        if self._noted.get(key) is shown:
+            return
+        for i in range(len(shown)):
+            name = shown.name(i)
+            words_of = self._words.setdefault(shown.index_name(i), _Words())
+            if name not in words_of.summaries:
+                words_of.put(name, "")
+        self._noted[key] = shown
 
-    def _matches(self, words: list[str]) -> set[tuple[str, str]]:
-        matched: set[tuple[str, str]] = set()
+    def _matches(self, words: list[str]) -> dict[str, set[str]]:
+        """The names that match every word, by index."""
+        matched: dict[str, set[str]] = {}
         for index, words_of in self._words.items():
             names: set[str] | None = None
             for word in words:
@@ -221,7 +251,8 @@ class SearchService:
                 names = found if names is None else names & found
                 if not names:
                     break
-            matched |= {(index, name) for name in names or ()}
+            if names:
+                matched[index] = names
         return matched
 
     async def _catch_up(self, access: ReadAccess) -> None:
@@ -249,9 +280,9 @@ class SearchService:
         words: dict[str, _Words] = {}
         for index, config in access.configs.items():
             if config.kind == "hosted":
-                releases = await self._metadata.release_summaries(index)
-                words[index] = await asyncio.to_thread(_words_of, releases)
-        self._words, self._shown = words, {}
+                newest = await self._metadata.newest_summaries(index)
+                words[index] = await asyncio.to_thread(_words_of, newest)
+        self._words, self._noted = words, {}
         self._serial = serial
 
     async def _refresh(self, index: str, name: NormalizedName) -> None:
@@ -259,15 +290,19 @@ class SearchService:
         if await self._metadata.get_project(index, name) is None:
             words_of.put(name, None)
             return
+        words_of.put(name, *await self._newest(index, name))
+
+    async def _newest(self, index: str, name: NormalizedName) -> tuple[str, str]:
+        """The summary and version of a project's newest release ("" and "" if none)."""
         releases = await self._metadata.list_releases(index, name)
-        summaries = _newest_summaries(
-            (r.project, r.version, str(r.metadata.get("summary") or "")) for r in releases
-        )
-        words_of.put(name, *summaries.get(name, ("", "")))
+        rows = ((r.project, r.version, str(r.metadata.get("summary") or "")) for r in releases)
+        for _project, version, summary in newest_summaries(rows):
+            return summary, version
+        return "", ""
 
 
-def _words_of(releases: list[tuple[str, str, str]]) -> _Words:
+def _words_of(newest: list[ReleaseSummary]) -> _Words:
     words = _Words()
-    for name, (summary, version) in _newest_summaries(releases).items():
+    for name, version, summary in newest:
         words.put(name, summary, version)
     return words

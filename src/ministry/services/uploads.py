@@ -39,7 +39,13 @@ from ministry.core.upload_form import (
     check_metadata_matches,
     form_for_file,
 )
-from ministry.errors import AttestationRejected, FileExists, InvalidUpload, PermissionDenied
+from ministry.errors import (
+    AttestationRejected,
+    FileExists,
+    InvalidUpload,
+    PermissionDenied,
+    StorageUnavailable,
+)
 from ministry.services import attestations as pep740
 from ministry.services.indexes import IndexService
 from ministry.services.spool import Spool
@@ -137,6 +143,9 @@ class UploadService:
             existing = await self._metadata.get_file(index, form.distribution.filename)
             if existing is not None and not config.allow_overwrite:
                 again = self._same_or_refuse(existing, digests)
+                if not await self._blobs.put_back(existing.sha256):
+                    # Its first upload was refused after its commit (``_check_stored``): store it.
+                    await self._blobs.put_file(spool.path, existing.sha256)
                 await self._confirm(existing, identity)
                 return again
             inspected = await asyncio.to_thread(self._inspect, form, spool.path)
@@ -155,7 +164,9 @@ class UploadService:
             if result.outcome is AddFileOutcome.NOT_PERMITTED:
                 roles = await self._metadata.list_roles(index, file.project)
                 raise project_refusal(identity, config, file.project, roles)
-            return self._outcome(result, digests)
+            outcome = self._outcome(result, digests)
+            await self._check_stored(file)
+            return outcome
         finally:
             spool.discard()
 
@@ -221,6 +232,18 @@ class UploadService:
             raise first
 
         return await asyncio.to_thread(prove)
+
+    async def _check_stored(self, file: DistFile) -> None:
+        """After the commit, make sure the file's blobs are under their keys: an
+        eviction of the same bytes may have set them aside between the put and the
+        commit, and put them back only if it saw the record (docs/proxy.md, "Eviction
+        and uploads"). Never true in practice, it is refused rather than acknowledged."""
+        for sha256 in (file.sha256, file.metadata_sha256, file.provenance_sha256):
+            if sha256 is not None and not await self._blobs.put_back(sha256):
+                raise StorageUnavailable(
+                    "The file was stored but its bytes were lost to a cache eviction "
+                    "before it was published; upload it again."
+                )
 
     @staticmethod
     def _same_or_refuse(existing: DistFile, digests: Digests) -> PublishResult:

@@ -10,7 +10,9 @@ or of a crash between a blob and its record) are moved to quarantine too, unless
 file's manifest (``services.manifests``) names them: those are files the metadata
 store lost, which ``ministry rebuild --from-storage`` registers again, so they are
 kept and reported. Quarantine deletes nothing: ``BlobStore.quarantine`` moves the
-bytes aside.
+bytes aside. Blobs an eviction set aside (``BlobStore.set_aside``) are outside the
+listing, so never orphans: the eviction puts them back or deletes them itself;
+a record's blob set aside for a moment is read there, so it is not missing.
 
 A record without its manifest (a change whose manifest could not be written, or
 data from before manifests existed) is reported too; ``repair`` writes the manifest.

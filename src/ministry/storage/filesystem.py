@@ -4,7 +4,8 @@ A blob is written under a temporary name, fsynced, renamed into place and its
 directory fsynced: a crash leaves either no blob or a complete one, never a
 partial file under a real key. Keys are validated hex digests, so no input can
 name a path outside the store. Quarantined blobs go to ``quarantine/`` beside
-``sha256/``, out of reach of every key.
+``sha256/``, out of reach of every key; blobs an eviction sets aside go to
+``evicting/`` (``set_aside``).
 """
 
 from __future__ import annotations
@@ -308,33 +309,86 @@ class FileBlobStore:
 
         return str(target) if await self._run(move) else None
 
-    async def delete_blob(self, sha256: str, unless_put_after: datetime) -> bool:
-        """Move the blob aside, judge its age there, then delete it or put it back.
+    def aside_path(self, sha256: str) -> Path:
+        """Where an eviction sets a blob aside: ``evicting/<sha256>``, outside every key."""
+        return self._root / "evicting" / _check_key(sha256)
 
-        ``put_file`` of a blob that exists only refreshes its time, so the move makes
-        the judgement safe against a put at the same moment: a put before the move
+    async def set_aside(self, sha256: str, unless_put_after: datetime) -> bool:
+        """Rename the blob aside, judge its age there, then keep it aside or put it back.
+
+        ``put_file`` of a blob that exists only refreshes its time, so the rename makes
+        the judgement safe against a put at the same moment: a put before the rename
         left a time after ``unless_put_after`` (the blob goes back), a put after it
-        finds no blob and stores it anew. A reader with the blob open keeps reading
-        (POSIX keeps the bytes of an open file until it is closed).
+        finds no blob and stores it anew. Once kept aside its time becomes now, the
+        start of its grace period. A reader with the blob open keeps reading (POSIX
+        keeps the bytes of an open file until it is closed).
         """
         source = self.path_of(sha256)
-        aside = self._root / "evicting" / f"{sha256}.{os.getpid()}.{os.urandom(4).hex()}"
+        aside = self.aside_path(sha256)
 
-        def judge() -> bool:
+        def move() -> bool:
             self._make_directories(aside.parent)
             try:
                 source.rename(aside)
+                modified = datetime.fromtimestamp(aside.stat().st_mtime, UTC)
+                if modified > unless_put_after:
+                    aside.rename(source)  # the same bytes, whether or not stored anew meanwhile
+                    return False
+                os.utime(aside)
             except FileNotFoundError:
-                return False
-            modified = datetime.fromtimestamp(aside.stat().st_mtime, UTC)
-            if modified > unless_put_after:
-                aside.rename(source)  # the same bytes, whether or not stored anew meanwhile
-                return False
-            aside.unlink()
+                return False  # none, or put back by an upload's commit a moment ago
+            _fsync_directory(aside.parent)
             _fsync_directory(source.parent)
             return True
 
-        return await self._run(judge)
+        return await self._run(move)
+
+    async def put_back(self, sha256: str) -> bool:
+        """Rename the set-aside blob back under its key unless the key holds one (a
+        rename, not a link: a later ``set_aside`` must find two distinct files)."""
+        target = self.path_of(sha256)
+        aside = self.aside_path(sha256)
+
+        def back() -> bool:
+            if target.exists():
+                return True
+            self._make_directories(target.parent)
+            try:
+                aside.rename(target)  # over a blob put meanwhile: the same bytes
+            except FileNotFoundError:
+                return target.exists()  # put back by someone else meanwhile, or never aside
+            _fsync_directory(target.parent)
+            return True
+
+        return await self._run(back)
+
+    async def drop_aside(self, sha256: str) -> None:
+        """Delete the set-aside copy (a reader with it open keeps reading)."""
+        aside = self.aside_path(sha256)
+        await self._run(lambda: aside.unlink(missing_ok=True))
+
+    async def list_aside(self) -> AsyncIterator[StoredBlob]:
+        """The blobs in ``evicting/``, each with the time it was set aside."""
+
+        def scan() -> list[StoredBlob]:
+            try:
+                entries = list(os.scandir(self._root / "evicting"))
+            except FileNotFoundError:
+                return []
+            found = []
+            for entry in entries:
+                if not _SHA256.match(entry.name):
+                    continue
+                try:
+                    status = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # put back or dropped while listed
+                modified = datetime.fromtimestamp(status.st_mtime, UTC)
+                found.append(StoredBlob(entry.name, status.st_size, modified))
+            return found
+
+        for blob in await self._run(scan):
+            yield blob
 
     def internal_path(self, sha256: str) -> str:
         """``sha256/ab/cd/<sha256>``: where nginx finds the blob below the root."""
@@ -349,11 +403,16 @@ class FileBlobStore:
         """Open a blob; never follows a symbolic link planted in the store."""
         path = self.path_of(sha256)
 
+        aside = self.aside_path(sha256)
+
         def open_file() -> FileBlob:
             try:
                 handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
             except FileNotFoundError as exc:
-                raise NotFound(f"The stored file {sha256} is missing.") from exc
+                try:  # set aside by an eviction, and a record names it: still readable
+                    handle = os.open(aside, os.O_RDONLY | os.O_NOFOLLOW)
+                except FileNotFoundError:
+                    raise NotFound(f"The stored file {sha256} is missing.") from exc
             return FileBlob(handle, os.fstat(handle).st_size)
 
         return await self._run(open_file)

@@ -40,6 +40,7 @@ from ministry.core.models import (
     Token,
     User,
 )
+from ministry.core.project_list import ProjectList
 from ministry.core.trusted_publishing import PublishToken, TrustedPublisher
 
 __all__ = [
@@ -111,6 +112,13 @@ class PackageStore(Protocol):
     async def list_projects(self, index: str) -> list[Project]:
         """Every project of an index."""
 
+    async def project_list(self, index: str) -> ProjectList:
+        """Every project of an index in the compact form the listings keep, made as the
+        projects are read rather than from a list of them all."""
+
+    async def count_projects(self, index: str) -> int:
+        """How many projects an index has, without reading them (the home page's count)."""
+
     async def get_project(self, index: str, name: NormalizedName) -> Project | None:
         """One project by normalized name."""
 
@@ -126,10 +134,12 @@ class PackageStore(Protocol):
     async def list_releases(self, index: str, project: NormalizedName) -> list[Release]:
         """Every release of a project, with its metadata."""
 
-    async def release_summaries(self, index: str) -> list[tuple[str, str, str]]:
-        """(project, version, summary) of every release of an index, in one read.
+    async def newest_summaries(self, index: str) -> list[tuple[str, str, str]]:
+        """(project, version, summary) of the newest release of each project of an index,
+        in one read (``core.search.newest_summaries`` picks it).
 
-        What the search needs of 100,000 projects, without their metadata.
+        What the search needs of 100,000 projects, without their metadata, and without
+        ever holding every release at once.
         """
 
     async def add_file(
@@ -464,7 +474,8 @@ class BlobStore(Protocol):
         """Store a small value (a metadata file) and return its sha256 (``put_file``'s rules)."""
 
     async def open_blob(self, sha256: str) -> BlobReader:
-        """Open a blob for reading; raises ``NotFound`` if it is missing."""
+        """Open a blob for reading (its set-aside copy when its key holds none: see
+        ``set_aside``); raises ``NotFound`` if it is missing."""
 
     def internal_path(self, sha256: str) -> str | None:
         """The blob's path below the store's root, for a front server that reads the
@@ -504,15 +515,35 @@ class BlobStore(Protocol):
         """Every manifest of a kind as (key, document), in no particular order, read a
         page at a time."""
 
-    async def delete_blob(self, sha256: str, unless_put_after: datetime) -> bool:
-        """Delete a blob, unless it was stored or put again after ``unless_put_after``
-        (then a record naming it may be about to be committed: it stays). True if it
-        was deleted; False if it stayed or there was none, so deleting twice is safe.
+    async def set_aside(self, sha256: str, unless_put_after: datetime) -> bool:
+        """Move a blob out of the served namespace to ``evicting/<sha256>`` beside it,
+        unless it was stored or put again after ``unless_put_after`` (a record naming it
+        may be about to be committed: it stays). True if it was moved; False if it stayed
+        or there was none, so setting aside twice is safe.
 
-        Only the bounded proxy cache deletes, and only blobs no record names
-        (``ProxyCacheStore.blobs_in_use``). Times are timezone-aware; the store allows
-        for the skew between its clock and the caller's.
+        Only the bounded proxy cache sets blobs aside, and only blobs no record names
+        (``ProxyCacheStore.blobs_in_use``); it checks the records again afterwards and
+        puts back what a record now names (``put_back``), and drops the rest after a
+        grace period (``drop_aside``): docs/proxy.md, "Eviction and uploads". Times are
+        timezone-aware; the store allows for the skew between its clock and the caller's.
+        A set-aside blob is outside ``list_blobs`` but ``open_blob`` still finds it.
         """
+
+    async def put_back(self, sha256: str) -> bool:
+        """Make the blob's key hold it: if it holds none, copy the set-aside one back.
+        True if the key holds the blob afterwards (it did already, or it was put back);
+        False if neither exists. A set-aside copy may stay behind (``drop_aside``).
+
+        Whoever commits a record naming a blob it put calls this afterwards: a record
+        committed while an eviction was setting the blob aside then never names a
+        missing blob.
+        """
+
+    async def drop_aside(self, sha256: str) -> None:
+        """Delete the set-aside copy of a blob, if there is one."""
+
+    def list_aside(self) -> AsyncIterator[StoredBlob]:
+        """Every set-aside blob, ``modified`` being when it was set aside."""
 
     async def quarantine(self, sha256: str) -> str | None:
         """Move a blob out of the served namespace (``open_blob`` then finds it missing).

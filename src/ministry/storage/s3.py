@@ -29,7 +29,8 @@ How it keeps the ``BlobStore`` promises:
   copied onto itself instead, which makes its ``LastModified`` now: see
   ``BlobStore.put_file``).
 * **Quarantine** copies a blob to ``<prefix>/quarantine/<sha256>.<time>`` and
-  deletes the original: S3 has no rename, and the copy is server-side.
+  deletes the original: S3 has no rename, and the copy is server-side. Eviction
+  sets blobs aside the same way, to ``<prefix>/evicting/<sha256>`` (``set_aside``).
 * **Reads stream.** Each requested range is one ranged GET whose body is read in
   bounded chunks; with ``redirect`` on, downloads can instead go straight to S3
   through a pre-signed URL that makes S3 send the same headers Ministry would.
@@ -73,7 +74,7 @@ __all__ = ["S3Blob", "S3BlobStore"]
 T = TypeVar("T")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _CHUNK = 256 * 1024
-#: Manifests read at once while listing: a page of 1,000 keys is 1,000 GETs.
+#: Manifests read at once while listing: a page of keys is as many GETs.
 _READS_AT_ONCE = 16
 _URL_EXPIRY = 3600  # seconds a pre-signed download URL stays valid
 _MiB = 1024 * 1024
@@ -180,6 +181,9 @@ class S3Blob:
 
 class S3BlobStore:
     """``BlobStore`` on an S3 bucket (any S3-compatible server)."""
+
+    #: Keys per listing request: the most S3 gives (tests page through fewer).
+    listing_page = 1000
 
     def __init__(self, bucket: str, prefix: str, *, redirect: bool = False) -> None:
         if not bucket:
@@ -375,9 +379,22 @@ class S3BlobStore:
     async def open_blob(self, sha256: str) -> S3Blob:
         """Look the blob up (its size); ``NotFound`` if there is none."""
         key = self.key_of(sha256)
-        head = await self._call(
-            lambda client: client.head_object(Bucket=self.bucket, Key=key), missing=key
-        )
+        try:
+            head = await self._call(
+                lambda client: client.head_object(Bucket=self.bucket, Key=key), missing=key
+            )
+        except NotFound:
+            # Set aside by an eviction, and a record names it: still readable.
+            aside = self.aside_key(sha256)
+            try:
+                head = await self._call(
+                    lambda client: client.head_object(Bucket=self.bucket, Key=aside), missing=aside
+                )
+            except NotFound:
+                pass
+            else:
+                return S3Blob(self, aside, int(head["ContentLength"]))
+            raise
         return S3Blob(self, key, int(head["ContentLength"]))
 
     async def put_manifest(self, kind: str, key: str, document: bytes) -> None:
@@ -407,17 +424,12 @@ class S3BlobStore:
             body.close()
 
     async def list_manifests(self, kind: str) -> AsyncIterator[tuple[str, bytes]]:
-        """Every manifest of a kind: one listing request per 1,000 keys, their GETs in
+        """Every manifest of a kind: one listing request per page of keys, their GETs in
         parallel (a few at a time)."""
-        prefix = self._under_prefix(manifest_directory(kind))
-        token: dict[str, str] = {}
-        while True:
-            page = await self._call(
-                functools.partial(self._list_page, prefix=prefix, continuation=dict(token))
-            )
+        async for listed in self._pages(self._under_prefix(manifest_directory(kind))):
             keys = [
                 str(item["Key"])
-                for item in page.get("Contents", [])
+                for item in listed
                 if NAME.match(str(item["Key"]).rpartition("/")[2])
             ]
             for start in range(0, len(keys), _READS_AT_ONCE):
@@ -426,9 +438,6 @@ class S3BlobStore:
                 for key, document in zip(batch, documents, strict=True):
                     if document is not None:
                         yield key.rpartition("/")[2].removesuffix(".json"), document
-            if not page.get("IsTruncated"):
-                return
-            token = {"ContinuationToken": page["NextContinuationToken"]}
 
     async def _read_listed(self, key: str) -> bytes | None:
         try:
@@ -437,23 +446,30 @@ class S3BlobStore:
             return None  # replaced or removed since the listing
 
     async def list_blobs(self) -> AsyncIterator[StoredBlob]:
-        """Every blob, one page of up to 1,000 keys (one request) at a time."""
-        prefix = self._under_prefix("sha256/")
+        """Every blob, one page of keys (one request) at a time."""
+        async for listed in self._pages(self._under_prefix("sha256/")):
+            for item in listed:
+                name = str(item["Key"]).rpartition("/")[2]
+                if _SHA256.match(name) and item["Key"] == self.key_of(name):
+                    yield StoredBlob(name, int(item["Size"]), item["LastModified"])
+
+    async def _pages(self, prefix: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """The objects under ``prefix``, one listing request (``listing_page`` keys) at
+        a time."""
         token: dict[str, str] = {}
         while True:
             page = await self._call(
                 functools.partial(self._list_page, prefix=prefix, continuation=dict(token))
             )
-            for item in page.get("Contents", []):
-                name = str(item["Key"]).rpartition("/")[2]
-                if _SHA256.match(name) and item["Key"] == self.key_of(name):
-                    yield StoredBlob(name, int(item["Size"]), item["LastModified"])
+            yield page.get("Contents", [])
             if not page.get("IsTruncated"):
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def _list_page(self, client: Any, *, prefix: str, continuation: dict[str, str]) -> Any:
-        return client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, **continuation)
+        return client.list_objects_v2(
+            Bucket=self.bucket, Prefix=prefix, MaxKeys=self.listing_page, **continuation
+        )
 
     async def quarantine(self, sha256: str) -> str | None:
         """Move the blob to ``quarantine/<sha256>.<UTC time>``; returns its ``s3://`` URL."""
@@ -475,20 +491,27 @@ class S3BlobStore:
             return None  # another process moved it between the look and the copy
         return f"s3://{self.bucket}/{target}" if moved else None
 
-    async def delete_blob(self, sha256: str, unless_put_after: datetime) -> bool:
-        """Delete the object unless its LastModified says it was put after
-        ``unless_put_after``, judged by the bucket's own clock.
+    def aside_key(self, sha256: str) -> str:
+        """Where an eviction sets a blob aside: ``<prefix>/evicting/<sha256>``."""
+        return self._under_prefix(f"evicting/{_check_key(sha256)}")
+
+    async def set_aside(self, sha256: str, unless_put_after: datetime) -> bool:
+        """Copy the object to ``evicting/`` and delete it, unless its LastModified says it
+        was put after ``unless_put_after``, judged by the bucket's own clock.
 
         The skew between this machine and the S3 server comes from the ``Date`` of the
         HEAD's answer, so neither clock has to be right; both have one-second steps,
-        hence a second of margin. S3 has no conditional delete every server offers:
-        a put landing between the HEAD and the DELETE (milliseconds) would lose its
-        blob, which ``ministry verify`` then reports. A GET already under way when the
-        object goes still completes.
+        hence a second of margin. S3 has no rename and no conditional delete every
+        server offers, so a put landing between the HEAD and the DELETE loses the key's
+        object; its bytes are in ``evicting/`` then, and the put's caller, after it
+        committed its record, puts them back (``put_back``), or the eviction does when
+        it checks the records again. A GET already under way when the object goes
+        still completes.
         """
         key = self.key_of(sha256)
+        aside = self.aside_key(sha256)
 
-        def delete(client: Any) -> bool:
+        def move(client: Any) -> bool:
             try:
                 head = client.head_object(Bucket=self.bucket, Key=key)
             except botocore.exceptions.ClientError as exc:
@@ -498,10 +521,55 @@ class S3BlobStore:
             skew = _server_time(head) - datetime.now(UTC)
             if head["LastModified"] > unless_put_after + skew - timedelta(seconds=1):
                 return False
+            if not self._copy(client, key, aside):
+                return False  # set aside by another node a moment ago
             client.delete_object(Bucket=self.bucket, Key=key)
             return True
 
-        return await self._call(delete)
+        return await self._call(move)
+
+    def _copy(self, client: Any, source: str, target: str) -> bool:
+        """A server-side copy (managed: objects over 5 GB need a multipart copy; the
+        target's LastModified is now); False if the source is gone."""
+        try:
+            client.copy(
+                {"Bucket": self.bucket, "Key": source},
+                self.bucket,
+                target,
+                ExtraArgs={"ContentType": "application/octet-stream"},
+                Config=_TRANSFER,
+            )
+        except botocore.exceptions.ClientError as exc:
+            if _code_of(exc) in _MISSING:
+                return False
+            raise
+        return True
+
+    async def put_back(self, sha256: str) -> bool:
+        """Copy the set-aside object back unless the key holds one (the copy stays)."""
+        key = self.key_of(sha256)
+        aside = self.aside_key(sha256)
+
+        def back(client: Any) -> bool:
+            if self._exists(client, key):
+                return True
+            # Over an object put meanwhile: the same bytes.
+            return self._copy(client, aside, key) or self._exists(client, key)
+
+        return await self._call(back)
+
+    async def drop_aside(self, sha256: str) -> None:
+        """Delete the set-aside copy (a GET under way completes)."""
+        aside = self.aside_key(sha256)
+        await self._call(lambda client: client.delete_object(Bucket=self.bucket, Key=aside))
+
+    async def list_aside(self) -> AsyncIterator[StoredBlob]:
+        """The objects under ``evicting/``, each with the time it was set aside."""
+        async for listed in self._pages(self._under_prefix("evicting/")):
+            for item in listed:
+                name = str(item["Key"]).rpartition("/")[2]
+                if _SHA256.match(name) and item["Key"] == self.aside_key(name):
+                    yield StoredBlob(name, int(item["Size"]), item["LastModified"])
 
     def internal_path(self, sha256: str) -> str | None:
         """Objects in a bucket are not files a front server could read: None."""

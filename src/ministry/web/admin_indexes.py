@@ -15,6 +15,7 @@ from typing import Any
 from ministry.core.index_settings import index_settings, new_index, settings_document
 from ministry.core.models import IndexConfig
 from ministry.core.permissions import Identity, check_admin, check_manage_index, seen_by
+from ministry.core.sizes import exact_size
 from ministry.core.upstream_entries import format_upstream, keeping_secrets
 from ministry.errors import Conflict, InvalidRequest, PermissionDenied
 from ministry.web.admin import AdminPage, server_admin
@@ -26,9 +27,9 @@ _LISTS = ("readers", "uploaders", "admins")
 _FLAGS = ("private", "allow_delete", "allow_overwrite")
 #: Settings of hosted indexes only, and of proxy indexes only.
 _HOSTED = ("bases", "routes", "allow_inherit")
-_PROXY = ("upstream", "page_ttl", "min_age", "min_age_exempt")
+_PROXY = ("upstream", "page_ttl", "min_age", "min_age_exempt", "max_cache_size")
 #: Settings a new index takes only when given: empty means the default.
-_OPTIONAL = frozenset({"upstream", "page_ttl", "min_age"})
+_OPTIONAL = frozenset({"upstream", "page_ttl", "min_age", "max_cache_size"})
 #: Refusals shown in the form; anything else is an error page.
 _SHOWN = (InvalidRequest, Conflict, PermissionDenied)
 
@@ -49,6 +50,9 @@ def shown_values(config: IndexConfig) -> dict[str, Any]:
         upstream="\n".join(format_upstream(u) for u in config.upstreams),
         page_ttl=str(document["page_ttl"]),
         min_age=str(document["min_age"]),
+        max_cache_size=(
+            "" if document["max_cache_size"] is None else exact_size(document["max_cache_size"])
+        ),
     )
     return values
 

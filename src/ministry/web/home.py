@@ -41,10 +41,9 @@ class RootHandler(UploadHandler):
         if identity is not None:  # the header links the administration pages (web.ui)
             self.administers = administers(identity, await self.services.indexes.configs())
         access = await self.read_access(DEFAULT_INDEX)
-        projects = await self.services.catalog.projects(access)
         self.render(
             "home.html",
-            project_count=len(projects),
+            project_count=await self.services.catalog.project_count(access),
             recent=await self.services.search.recent(access),
             base_url=self.base_url,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.permissions import check_admin, check_manage_index, may_see, seen_by
+from ministry.core.sizes import format_size
 from ministry.errors import InvalidRequest
 from ministry.web.ui import PageHandler, allowed, done_message, size
 
@@ -59,6 +60,9 @@ class IndexHandler(PageHandler):
         prefix = "" if index == DEFAULT_INDEX else f"/{index}"
         identity = await self.identity()
         may_edit = identity is not None and allowed(check_manage_index, identity, access.index)
+        cache = None
+        if may_edit and identity is not None and access.index.kind == "proxy":
+            cache = await self.services.proxy_cache.usage(identity, access.index)
         self.render(
             "index.html",
             access=access,
@@ -67,6 +71,9 @@ class IndexHandler(PageHandler):
             runs=runs,
             size=size,
             may_edit=may_edit,
+            cache=cache,
+            server_bound=self.services.proxy_cache.max_size,
+            format_size=format_size,
             # After deleting a project's last release, the browser lands here.
             done=done_message(self.get_argument("done", ""), self.get_argument("what", "")),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from urllib.parse import quote
 
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
@@ -20,6 +21,11 @@ _NOT_ACCEPTABLE = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html or text/html."
 )
 
+#: zlib's window bits for a gzip header and trailer.
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+#: Compressed bytes decompressed per write when a client does not take gzip.
+_COMPRESSED_CHUNK = 64 * 1024
+
 
 class SimplePageHandler(BaseHandler):
     """Sends a rendered page with negotiation, caching and compression headers."""
@@ -35,7 +41,7 @@ class SimplePageHandler(BaseHandler):
             raise NotAcceptable(_NOT_ACCEPTABLE)
         return chosen
 
-    def send_page(self, page: RenderedPage, access: ReadAccess) -> None:
+    async def send_page(self, page: RenderedPage, access: ReadAccess) -> None:
         """Write the page, or 304 when the client's copy is current."""
         header = page.content_type
         if page.content_type != SIMPLE_JSON:
@@ -64,7 +70,20 @@ class SimplePageHandler(BaseHandler):
             return
         if gzipped:
             self.set_header("Content-Encoding", "gzip")
-        self.finish(page.gzipped if gzipped else page.body)
+            self.finish(page.gzipped)
+        elif page.body is not None:
+            self.finish(page.body)
+        else:
+            await self._send_decompressed(page.gzipped)
+
+    async def _send_decompressed(self, gzipped: bytes) -> None:
+        """The plain form of a page kept only compressed, decompressed a chunk at a time
+        as it is sent, so that it is never whole in memory."""
+        decompressor = zlib.decompressobj(_GZIP_WBITS)
+        for start in range(0, len(gzipped), _COMPRESSED_CHUNK):
+            self.write(decompressor.decompress(gzipped[start : start + _COMPRESSED_CHUNK]))
+            await self.flush()
+        self.finish(decompressor.flush())
 
     def _client_has(self, etag: str) -> bool:
         """Whether If-None-Match names ``etag`` (weakly, or by ``*``).
@@ -105,7 +124,7 @@ class SimpleIndexHandler(SimplePageHandler):
         """The project list."""
         content_type = self.content_type()
         access = await self.read_access(index)
-        self.send_page(await self.services.catalog.index_page(access, content_type), access)
+        await self.send_page(await self.services.catalog.index_page(access, content_type), access)
 
     head = get
 
@@ -126,6 +145,6 @@ class ProjectPageHandler(SimplePageHandler):
             return
         catalog = self.services.catalog
         page = await catalog.project_page(access, normalized, content_type, self.base_url)
-        self.send_page(page, access)
+        await self.send_page(page, access)
 
     head = get

@@ -25,6 +25,7 @@ from ministry.core.models import (
     Publisher,
     Release,
 )
+from ministry.core.project_list import ProjectList
 from ministry.core.records import dumps, loads
 from ministry.core.releases import (
     clash_outcome,
@@ -33,6 +34,7 @@ from ministry.core.releases import (
     release_key,
     release_yank,
 )
+from ministry.core.search import newest_summaries
 from ministry.storage.redis.base import Transaction, text
 from ministry.storage.redis.roles import RolesMixin
 
@@ -71,6 +73,16 @@ class PackagesMixin(RolesMixin):
         values = await self.read(self.redis.hvals(self._projects(index)))
         return sorted((loads(Project, v) for v in values), key=lambda p: p.name)
 
+    async def project_list(self, index: str) -> ProjectList:
+        """Every project of an index, compact: sorted by name as read, then packed."""
+        values = await self.read(self.redis.hgetall(self._projects(index)))
+        names = sorted(values, key=text)
+        return ProjectList(loads(Project, values[name]) for name in names)
+
+    async def count_projects(self, index: str) -> int:
+        """How many projects an index has: the length of its projects hash."""
+        return int(await self.read(self.redis.hlen(self._projects(index))))
+
     async def get_project(self, index: str, name: NormalizedName) -> Project | None:
         """One project."""
         value = await self.read(self.redis.hget(self._projects(index), name))
@@ -103,8 +115,9 @@ class PackagesMixin(RolesMixin):
         values = await self.read(self.redis.hvals(self._releases(index, project)))
         return [loads(Release, v) for v in values]
 
-    async def release_summaries(self, index: str) -> list[tuple[str, str, str]]:
-        """(project, version, summary) of every release of an index, read in batches."""
+    async def newest_summaries(self, index: str) -> list[tuple[str, str, str]]:
+        """(project, version, summary) of each project's newest release, read in batches
+        of projects; only the newest of each is kept."""
         names = [text(n) for n in await self.read(self.redis.hkeys(self._projects(index)))]
         found: list[tuple[str, str, str]] = []
         for start in range(0, len(names), _BATCH):
@@ -113,17 +126,7 @@ class PackagesMixin(RolesMixin):
                 for name in batch:
                     pipe.hvals(self._releases(index, name))
                 results = await self.read(pipe.execute())
-            for values in results:
-                for value in values:
-                    release = loads(Release, value)
-                    summary = release.metadata.get("summary")
-                    found.append(
-                        (
-                            release.project,
-                            release.version,
-                            summary if isinstance(summary, str) else "",
-                        )
-                    )
+            found += newest_summaries(_summary(loads(Release, v)) for vs in results for v in vs)
         return found
 
     # -- publishing -------------------------------------------------------------------
@@ -312,3 +315,8 @@ def _hset(key: str, name: str, value: str, pipe: Pipeline) -> Any:
 
 def _hdel(key: str, name: str, pipe: Pipeline) -> Any:
     return pipe.hdel(key, name)
+
+
+def _summary(release: Release) -> tuple[str, str, str]:
+    summary = release.metadata.get("summary")
+    return (release.project, release.version, summary if isinstance(summary, str) else "")

@@ -20,7 +20,9 @@ from ministry.core.models import (
     Publisher,
     Release,
 )
+from ministry.core.project_list import ProjectList
 from ministry.core.releases import clash_outcome, clashing_file, release_key, release_yank
+from ministry.core.search import newest_summaries
 from ministry.storage.sqlite.database import Database
 from ministry.storage.sqlite.roles import judge_publisher, record_owner
 from ministry.storage.sqlite.rows import FILE_COLUMNS, file_of, file_values, project_of, release_of
@@ -46,6 +48,26 @@ class PackagesMixin(Database):
                 )
             ]
         )
+
+    async def project_list(self, index: str) -> ProjectList:
+        """Every project of an index, compact; each row is let go once it is in the list."""
+        return await self._run(
+            lambda c: ProjectList(
+                project_of(row)
+                for row in c.execute(
+                    "SELECT * FROM projects WHERE index_name = ? ORDER BY name", (index,)
+                )
+            )
+        )
+
+    async def count_projects(self, index: str) -> int:
+        """How many projects an index has: one count over the primary key."""
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT COUNT(*) FROM projects WHERE index_name = ?", (index,)
+            ).fetchone()
+        )
+        return int(row[0])
 
     async def get_project(self, index: str, name: NormalizedName) -> Project | None:
         """One project."""
@@ -90,17 +112,20 @@ class PackagesMixin(Database):
         )
         return [release_of(row) for row in rows]
 
-    async def release_summaries(self, index: str) -> list[tuple[str, str, str]]:
-        """(project, version, summary) of every release of an index, in one read."""
+    async def newest_summaries(self, index: str) -> list[tuple[str, str, str]]:
+        """(project, version, summary) of each project's newest release: every release is
+        read in project order (the primary key's) and only the newest of each kept."""
         return await self._run(
-            lambda c: [
-                (row[0], row[1], row[2] if isinstance(row[2], str) else "")
-                for row in c.execute(
-                    "SELECT project, version, json_extract(metadata, '$.summary')"
-                    " FROM releases WHERE index_name = ?",
-                    (index,),
+            lambda c: list(
+                newest_summaries(
+                    (row[0], row[1], row[2] if isinstance(row[2], str) else "")
+                    for row in c.execute(
+                        "SELECT project, version, json_extract(metadata, '$.summary')"
+                        " FROM releases WHERE index_name = ? ORDER BY project",
+                        (index,),
+                    )
                 )
-            ]
+            )
         )
 
     # -- publishing -------------------------------------------------------------------
