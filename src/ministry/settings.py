@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from ministry.core.durations import parse_duration
 from ministry.core.sizes import parse_size
+from ministry.core.upstream_entries import parse_upstreams
 from ministry.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class Settings:
     #: recently used are evicted (services.proxy_cache); None: no bound.
     max_cache_size: int | None = None
     #: Upstream simple index that the default index proxies ("pip": the one pip uses).
-    upstream: str | None = None
+    upstream: tuple[str, ...] = ()
     #: Minimum age, in seconds, of upstream files before they are offered.
     upstream_min_age: int = 0
     #: Seconds a proxied project page stays fresh.
@@ -168,6 +169,18 @@ def _size(value: Any) -> int:
 
 def _text(value: Any) -> str:
     return str(value).strip()
+
+
+def _upstreams(value: Any) -> tuple[str, ...]:
+    """Upstream entries: a list in the file or of flags, or text with ``;`` between them;
+    ``pip`` stands for pip's configured indexes."""
+    items = value if isinstance(value, list | tuple) else _text(value).split(";")
+    entries = tuple(str(item).strip() for item in items if str(item).strip())
+    try:
+        parse_upstreams([entry for entry in entries if entry != "pip"])
+    except InvalidRequest as exc:
+        raise ValueError(exc.message) from exc
+    return entries
 
 
 def _whole(value: Any, what: str, low: int, high: int | None = None) -> int:
@@ -454,8 +467,9 @@ OPTIONS: tuple[Option, ...] = (
            "answer downloads with X-Accel-Redirect to this internal location.", _accel_prefix,
            "PREFIX"),
     Option("upstream", "upstream", "url", "none", "An index to proxy for every name not "
-           "hosted here; pip means the index pip is configured with.", _text, "URL",
-           secret=True),
+           "hosted here (repeatable, in order of preference: 'URL [only=PATTERNS] [ttl=TIME]'; "
+           "a list in the file, ';' between them in the variable); pip means the indexes pip "
+           "is configured with.", _upstreams, "URL", secret=True, repeatable=True),
     Option("upstream_min_age", "upstream", "min_age", "0", "Offer upstream files only once "
            "they are this old, like 3d.", _seconds, "TIME"),
     Option("upstream_ttl", "upstream", "ttl", "300s", "How long a proxied project page stays "

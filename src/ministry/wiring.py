@@ -326,14 +326,12 @@ class Services:
         for kind in scratch_kinds.LEFT_BY_CRASHES:
             self.scratch.sweep(kind)
         await self.indexes.ensure_default()
-        if settings.upstream is not None:
-            url = settings.upstream
-            if url == "pip":
-                from ministry.services.upstream import pip_index_url
+        if settings.upstream:
+            from ministry.services.upstream import resolve_upstreams
 
-                url = await asyncio.to_thread(pip_index_url)
+            upstreams = await asyncio.to_thread(resolve_upstreams, settings.upstream)
             await self.indexes.ensure_upstream(
-                url, page_ttl=settings.upstream_ttl, min_age=settings.upstream_min_age
+                upstreams, page_ttl=settings.upstream_ttl, min_age=settings.upstream_min_age
             )
         if settings.file is not None:
             await declare_indexes(self.indexes, self.metadata, settings.file.indexes)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
-from ministry.core.models import Actor, CachedFile, IndexConfig
+from ministry.core.models import Actor, CachedFile, IndexConfig, Upstream
 from ministry.core.permissions import Identity
 from ministry.errors import Conflict, NotFound, PermissionDenied
 from ministry.services.metrics import Metrics
@@ -92,9 +92,13 @@ def cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cache]:
     run(metadata.open())  # type: ignore[attr-defined]
     run(blobs.open())
     actor = Actor("alice")
-    bounded = IndexConfig("upstream", "proxy", upstream=UPSTREAM, max_cache_size=10 * KiB)
+    bounded = IndexConfig(
+        "upstream", "proxy", upstreams=(Upstream(UPSTREAM),), max_cache_size=10 * KiB
+    )
     run(metadata.create_index(bounded, actor))
-    run(metadata.create_index(IndexConfig("other", "proxy", upstream=UPSTREAM), actor))
+    run(
+        metadata.create_index(IndexConfig("other", "proxy", upstreams=(Upstream(UPSTREAM),)), actor)
+    )
     run(metadata.create_index(IndexConfig("main"), actor))
     yield Cache(metadata, blobs, 20 * KiB)
     run(metadata.close())  # type: ignore[attr-defined]

@@ -38,6 +38,7 @@ from ministry.core.models import (
     Release,
     Route,
     Token,
+    Upstream,
     User,
 )
 from ministry.core.records import to_record
@@ -539,7 +540,10 @@ def test_indexes(metadata: MetadataStore) -> None:
     proxy = IndexConfig(
         "upstream",
         kind="proxy",
-        upstream="https://user:secret@mirror.example.test/simple/",
+        upstreams=(
+            Upstream("https://user:secret@mirror.example.test/simple/"),
+            Upstream("https://corp.example.test/simple/", only=("acme-*",), page_ttl=30),
+        ),
         page_ttl=60,
         min_age=86400,
         min_age_exempt=("urgent-*",),
@@ -1038,7 +1042,8 @@ async def _populate(store: MetadataStore) -> None:
         Actor("cli"),
     )  # fmt: skip
     await store.create_index(
-        IndexConfig("upstream", kind="proxy", upstream="http://127.0.0.1:9/simple/"), Actor("cli")
+        IndexConfig("upstream", kind="proxy", upstreams=(Upstream("http://127.0.0.1:9/simple/"),)),
+        Actor("cli"),
     )
     await store.add_user(User("alice", "$argon2id$h", when, is_admin=True), Actor("cli"))
     await store.add_user(User("bob", "$argon2id$i", when, disabled=True), Actor("cli"))

@@ -4,6 +4,7 @@ project's owners, driven in Debian's Chromium against one ``ministry serve`` pro
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -170,18 +171,18 @@ def test_an_administrator_creates_edits_and_deletes_an_index(
     session.goto("/-/indexes")
     page.get_by_role("link", name="New index").click()
     page.get_by_label("Name", exact=True).fill("mirror")
-    page.get_by_label("Upstream URL", exact=True).fill("ftp://files.example/simple/")
+    page.get_by_label("Upstream URLs", exact=True).fill("ftp://files.example/simple/")
     with page.expect_response("**/-/admin/indexes/new") as answer:
         page.get_by_role("button", name="Create index").click()
     assert answer.value.status == 400
     assert "needs an upstream http(s) URL" in alert(page)
-    expect(page.get_by_label("Upstream URL", exact=True)).to_have_value(
+    expect(page.get_by_label("Upstream URLs", exact=True)).to_have_value(
         "ftp://files.example/simple/"
     )
     with server.client() as client:
         assert client.get("/-/api/indexes/mirror", auth=ROOT).status_code == 404
     # The upstream's password is never shown again, and saving what is shown keeps it.
-    upstream = page.get_by_label("Upstream URL", exact=True)
+    upstream = page.get_by_label("Upstream URLs", exact=True)
     upstream.fill("https://mirror-user:s3cret-word@files.example/simple/")
     page.get_by_label("Page freshness", exact=True).fill("10m")
     page.get_by_role("button", name="Create index").click()
@@ -195,6 +196,37 @@ def test_an_administrator_creates_edits_and_deletes_an_index(
     with contextlib.closing(stored):
         (config,) = stored.execute("SELECT config FROM indexes WHERE name = 'mirror'").fetchone()
     assert "mirror-user:s3cret-word@files.example" in config and "259200" in config
+    # The upstreams are a list, one a line; a second one, routed, keeps the first's password.
+    upstream = page.get_by_label("Upstream URLs", exact=True)
+    expect(upstream).to_have_value("https://mirror-user:***@files.example/simple/")
+    upstream.fill(
+        "https://mirror-user:***@files.example/simple/\n"
+        "https://corp.example/simple/ only=acme-* ttl=1m"
+    )
+    page.get_by_role("button", name="Save settings").click()
+    page.wait_for_url("**/-/admin/indexes/mirror/?done=index-saved")
+    expect(page.get_by_label("Upstream URLs", exact=True)).to_have_value(
+        "https://mirror-user:***@files.example/simple/\n"
+        "https://corp.example/simple/ only=acme-* ttl=60s"
+    )
+    accessible(page)
+    with contextlib.closing(
+        sqlite3.connect(f"file:{server.data / 'ministry.sqlite3'}?mode=ro", uri=True)
+    ) as stored:
+        (config,) = stored.execute("SELECT config FROM indexes WHERE name = 'mirror'").fetchone()
+    upstreams = json.loads(config)["upstreams"]
+    assert [u["url"] for u in upstreams] == [
+        "https://mirror-user:s3cret-word@files.example/simple/",
+        "https://corp.example/simple/",
+    ]
+    assert upstreams[1]["only"] == ["acme-*"] and upstreams[1]["page_ttl"] == 60
+    # A bad entry is said in the form, nothing changed.
+    upstream = page.get_by_label("Upstream URLs", exact=True)
+    upstream.fill("https://files.example/simple/ mirror=yes")
+    with page.expect_response("**/-/admin/indexes/mirror/") as answer:
+        page.get_by_role("button", name="Save settings").click()
+    assert answer.value.status == 400
+    assert "Unknown upstream option 'mirror=yes'" in alert(page)
 
     # Deleting asks for confirmation, and says so when the index still holds projects.
     session.goto("/-/indexes/team/dev/")
@@ -266,7 +298,7 @@ def test_an_index_admin_edits_their_index_with_the_keyboard_alone(
     # An index admin may not point an index at another host (docs/security.md, SSRF):
     # the field is read-only, and a crafted post is refused in the form.
     session.goto("/-/admin/indexes/kbproxy/")
-    field = page.get_by_label("Upstream URL", exact=True)
+    field = page.get_by_label("Upstream URLs", exact=True)
     expect(field).to_have_attribute("readonly", "")
     field.evaluate("element => element.removeAttribute('readonly')")
     field.fill("http://169.254.169.254/simple/")
@@ -274,7 +306,7 @@ def test_an_index_admin_edits_their_index_with_the_keyboard_alone(
         page.get_by_role("button", name="Save settings").click()
     assert answer.value.status == 403
     assert "Only server administrators may change the upstream" in alert(page)
-    expect(page.get_by_label("Upstream URL", exact=True)).to_have_value(
+    expect(page.get_by_label("Upstream URLs", exact=True)).to_have_value(
         "http://169.254.169.254/simple/"
     )
     with server.client() as client:

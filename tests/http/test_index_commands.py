@@ -118,6 +118,7 @@ def test_index_create_show_list(server: Server, tmp_path: Path) -> None:
         "routes": [],
         "description": "release builds",
         "upstream": None,
+        "upstreams": [],
         "page_ttl": 300,
         "min_age": 0,
         "min_age_exempt": [],

@@ -197,6 +197,7 @@ def test_create_index_echoes_its_settings(client: httpx.Client, unique: str) -> 
         "routes": [{"pattern": "acme-*", "base": base}, {"pattern": "internal-*", "base": "-"}],
         "description": "dev builds",
         "upstream": None,
+        "upstreams": [],
         "page_ttl": 300,
         "min_age": 0,
         "min_age_exempt": [],

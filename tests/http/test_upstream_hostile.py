@@ -209,8 +209,21 @@ def test_changing_an_upstream_is_for_server_administrators(scene: Scene) -> None
         refused = client.patch("/-/api/indexes/team-proxy", json=moved, auth=BOB)
         assert refused.status_code == 403
         assert "Only server administrators may change the upstream" in refused.text
+        # Nor add an upstream to the list, nor name a directory of the server's disk
+        # (docs/security.md, "Local trees as upstreams").
+        for changed in (
+            {"upstreams": [first, scene.internal.url("/simple/")]},
+            {"upstream": "file:///etc/"},
+            {"upstreams": [{"url": "file:///var/lib/", "only": ["team-*"]}]},
+        ):
+            refused = client.patch("/-/api/indexes/team-proxy", json=changed, auth=BOB)
+            assert refused.status_code == 403, changed
+        shown = client.get("/-/api/indexes/team-proxy", auth=BOB).json()
+        assert [u["url"] for u in shown["upstreams"]] == [first]
         same = {"upstream": first, "description": "ours"}
         assert client.patch("/-/api/indexes/team-proxy", json=same, auth=BOB).status_code == 200
+        # The document as shown, sent back whole, changes nothing the index admin may not.
+        assert client.patch("/-/api/indexes/team-proxy", json=shown, auth=BOB).status_code == 200
         assert client.patch("/-/api/indexes/team-proxy", json=moved, auth=ALICE).status_code == 200
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ministry.core.models import Actor, DistFile, IndexConfig
+from ministry.core.models import Actor, DistFile, IndexConfig, Upstream
 from ministry.core.permissions import Identity
 from ministry.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, StorageError
 from ministry.wiring import Services
@@ -161,7 +161,8 @@ async def test_what_cannot_be_promoted_is_named(tmp_path: Path) -> None:
     async with started_services(tmp_path / "data") as services:
         await staged(services, tmp_path)
         await services.indexes.create(
-            ADMIN, IndexConfig("proxy", kind="proxy", upstream="http://up.example/simple/")
+            ADMIN,
+            IndexConfig("proxy", kind="proxy", upstreams=(Upstream("http://up.example/simple/"),)),
         )
         with pytest.raises(InvalidRequest, match="the same"):
             await services.promote.promote(ALICE, "staging", NAME, "1.0", "staging")

@@ -22,7 +22,7 @@ from typing import Any, ParamSpec, cast
 
 from packaging.utils import NormalizedName
 
-from ministry.core.models import IndexConfig
+from ministry.core.models import IndexConfig, Upstream
 from ministry.core.negotiation import SIMPLE_JSON
 from ministry.core.permissions import Identity
 from ministry.errors import UpstreamUnavailable
@@ -291,7 +291,7 @@ async def proxy_rig(
         config = IndexConfig(
             PROXY,
             kind="proxy",
-            upstream=UPSTREAM,
+            upstreams=(Upstream(UPSTREAM),),
             page_ttl=page_ttl,
             min_age=min_age,
             min_age_exempt=min_age_exempt,

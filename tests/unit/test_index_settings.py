@@ -182,6 +182,7 @@ def test_settings_document_shows_every_field() -> None:
         "routes": [{"pattern": "acme-*", "base": "team/prod"}],
         "description": "dev",
         "upstream": None,
+        "upstreams": [],
         "page_ttl": 300,
         "min_age": 0,
         "min_age_exempt": [],

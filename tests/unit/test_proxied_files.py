@@ -8,14 +8,14 @@ import pytest
 from packaging.utils import NormalizedName
 
 from ministry.core.masking import mask_url
-from ministry.core.models import IndexConfig
+from ministry.core.models import IndexConfig, Upstream
 from ministry.core.proxied_files import offered_files, project_of
 from ministry.core.upstream_cache import KeptPage, dump_page, load_page
 from ministry.core.upstream_pages import UpstreamFile, UpstreamPage
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SHA = "ab" * 32
-PROXY = IndexConfig("upstream", kind="proxy", upstream="http://127.0.0.1:1/simple/")
+PROXY = IndexConfig("upstream", kind="proxy", upstreams=(Upstream("http://127.0.0.1:1/simple/"),))
 
 
 def upstream_file(filename: str, **options: object) -> UpstreamFile:
@@ -75,7 +75,7 @@ def test_files_without_sha256_or_a_usable_name_are_not_offered() -> None:
 
 def test_minimum_age_holds_young_files_back() -> None:
     """Files younger than min_age are held back until they are old enough; exempt names are not."""
-    guarded = IndexConfig("upstream", kind="proxy", upstream=PROXY.upstream, min_age=3 * 86400)
+    guarded = IndexConfig("upstream", kind="proxy", upstreams=PROXY.upstreams, min_age=3 * 86400)
     old = upstream_file("demo-1.0.tar.gz", upload_time=NOW - timedelta(days=4))
     young = upstream_file("demo-2.0.tar.gz", upload_time=NOW - timedelta(days=1))
     unknown = upstream_file("demo-3.0.tar.gz")  # no upload time: first seen decides
@@ -89,7 +89,7 @@ def test_minimum_age_holds_young_files_back() -> None:
         ("3.0", NOW + timedelta(days=1)),
     ]
     exempt = IndexConfig(
-        "upstream", kind="proxy", upstream=PROXY.upstream, min_age=3 * 86400,
+        "upstream", kind="proxy", upstreams=PROXY.upstreams, min_age=3 * 86400,
         min_age_exempt=("de*",),
     )  # fmt: skip
     offered, held = offered_files(exempt, NormalizedName("demo"), kept(old, young, unknown), NOW)
@@ -98,7 +98,7 @@ def test_minimum_age_holds_young_files_back() -> None:
 
 def test_never_seen_files_count_from_now() -> None:
     """A file appearing for the first time without an upload time waits the full minimum age."""
-    guarded = IndexConfig("upstream", kind="proxy", upstream=PROXY.upstream, min_age=3600)
+    guarded = IndexConfig("upstream", kind="proxy", upstreams=PROXY.upstreams, min_age=3600)
     offered, held = offered_files(
         guarded, NormalizedName("demo"), kept(upstream_file("demo-1.0.tar.gz")), NOW
     )

@@ -188,7 +188,7 @@ def test_proxy_settings_from_flags_and_environment() -> None:
             "MINISTRY_UPSTREAM_TIMEOUT": "2.5",
         },
     )
-    assert settings.upstream == "pip"
+    assert settings.upstream == ("pip",)
     assert settings.upstream_min_age == 3 * 86400
     assert settings.upstream_ttl == 300
     assert settings.upstream_timeout == 2.5

@@ -775,3 +775,33 @@ def test_a_json_page_of_tiny_values_is_refused_before_it_is_parsed() -> None:
         tracemalloc.stop()
     assert peak < 16 * 1024 * 1024
     assert "more values than any project page" in str(refused.value)
+
+
+def test_only_a_local_trees_own_page_links_files_on_the_servers_disk() -> None:
+    """A ``file:`` link is kept on a page read from a local tree (a ``file:`` page URL),
+    never on a page from an http(s) upstream, whatever its base or its spelling."""
+    sha = "a" * 64
+    body = (
+        f'<a href="../../files/demo-1.0.tar.gz#sha256={sha}">x</a>'
+        f'<a href="file:///srv/demo-1.1.tar.gz#sha256={sha}">y</a>'
+        f'<a href="file://host/demo-1.2.tar.gz#sha256={sha}">z</a>'
+    ).encode()
+    local = parse_html_page(body, "file:///srv/simple/demo/", "demo")
+    assert [f.url for f in local.files] == [
+        "file:///srv/files/demo-1.0.tar.gz",
+        "file:///srv/demo-1.1.tar.gz",
+    ]
+    remote = parse_html_page(body, "https://index.example/simple/demo/", "demo")
+    assert [f.url for f in remote.files] == ["https://index.example/files/demo-1.0.tar.gz"]
+    based = b'<base href="file:///srv/simple/demo/">' + body
+    assert all(
+        f.url.startswith("https:")
+        for f in parse_html_page(based, "https://index.example/simple/demo/", "demo").files
+    )
+    entry = {"filename": "demo-1.1.tar.gz", "url": "file:///srv/demo-1.1.tar.gz"}
+    document = {
+        "meta": {"api-version": "1.0"},
+        "name": "demo",
+        "files": [{**entry, "hashes": {"sha256": sha}}],
+    }
+    assert parse_json_page(json.dumps(document).encode(), "https://i.example/", "demo").files == ()

@@ -63,6 +63,8 @@ def _line(option: Option, value: Any, settings: Settings, source: str) -> str:
         value = list(value)
     if option.secret and isinstance(value, str):
         value = mask_url(value)  # docs/security.md, "Secrets at rest and on screen"
+    elif option.secret and isinstance(value, list):
+        value = [mask_url(str(item)) for item in value]
     return f"{option.key} = {_toml(value)}  # {source}"
 
 

@@ -21,10 +21,13 @@ def _given(arguments: argparse.Namespace) -> dict[str, Any]:
     """The settings given, with ``--upstream pip`` read as ``serve --upstream pip`` reads
     it: the index pip on this machine uses."""
     given = given_settings(arguments)
-    if given.get("upstream") == "pip":
-        from ministry.services.upstream import pip_index_url
+    if given.get("upstream"):
+        from ministry.services.upstream import resolve_upstreams
 
-        given["upstream"] = pip_index_url()
+        given["upstream"] = [
+            {"url": u.url, "only": list(u.only), "page_ttl": u.page_ttl}
+            for u in resolve_upstreams(given["upstream"])
+        ]
     return given
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ministry.core.inheritance import resolution_order
+from ministry.core.masking import mask_url
 from ministry.core.models import IndexConfig
 from ministry.errors import InvalidRequest
 
@@ -76,7 +77,12 @@ def check_index_config(config: IndexConfig, configs: Mapping[str, IndexConfig]) 
             )
     for principal in (*config.readers, *config.uploaders, *config.admins):
         check_principal(principal)
-    patterns = (*config.allow_inherit, *config.min_age_exempt, *(r.pattern for r in config.routes))
+    patterns = (
+        *config.allow_inherit,
+        *config.min_age_exempt,
+        *(r.pattern for r in config.routes),
+        *(p for u in config.upstreams for p in u.only),
+    )
     for pattern in patterns:
         if not _PATTERN.match(pattern):
             raise InvalidRequest(
@@ -93,7 +99,7 @@ def _check_kind(config: IndexConfig) -> None:
     if config.page_ttl < 0 or config.min_age < 0:
         raise InvalidRequest("Times (page_ttl, min_age) cannot be negative.")
     if config.kind == "hosted":
-        if config.upstream is not None:
+        if config.upstreams:
             raise InvalidRequest(
                 f"Index {config.name!r} is hosted; only a proxy index has an upstream."
             )
@@ -103,10 +109,23 @@ def _check_kind(config: IndexConfig) -> None:
                 "no max_cache_size (only a proxy index keeps a cache)."
             )
         return
-    if not config.upstream or urlsplit(config.upstream).scheme not in ("http", "https"):
+    wrong = [u for u in config.upstreams if not _upstream_url(u.url)]
+    if not config.upstreams or wrong:
         raise InvalidRequest(
             f"Proxy index {config.name!r} needs an upstream http(s) URL, like the simple "
-            "index URL pip would use."
+            "index URL pip would use, or file:///PATH/ of a directory on the server"
+            + (f" ({mask_url(wrong[0].url)!r} is not one)." if wrong else ".")
         )
     if config.bases or config.routes:
         raise InvalidRequest(f"Proxy index {config.name!r} cannot have bases or routing rules.")
+
+
+def _upstream_url(url: str) -> bool:
+    """An http(s) URL with a host, or a ``file:`` URL of an absolute path on this server."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.scheme == "file":
+        return not parts.netloc and parts.path.startswith("/")
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

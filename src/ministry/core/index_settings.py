@@ -14,6 +14,7 @@ from ministry.core.durations import parse_duration
 from ministry.core.masking import mask_url
 from ministry.core.models import IndexConfig, Route
 from ministry.core.sizes import parse_size
+from ministry.core.upstream_entries import parse_upstreams, upstream_record
 from ministry.errors import InvalidRequest
 
 __all__ = ["SETTINGS", "index_settings", "new_index", "settings_document"]
@@ -22,9 +23,12 @@ _LISTS = ("bases", "readers", "uploaders", "admins")
 _PATTERNS = ("allow_inherit", "min_age_exempt")
 _FLAGS = ("private", "allow_delete", "allow_overwrite")
 _TIMES = ("page_ttl", "min_age")
-_TEXTS = ("description", "upstream")
-#: Every setting an index has besides its name and kind.
-SETTINGS = frozenset({*_LISTS, *_PATTERNS, *_FLAGS, *_TIMES, *_TEXTS, "routes", "max_cache_size"})
+#: Every setting an index has besides its name and kind; ``upstream`` (one entry or a
+#: list, as older clients and files give it) and ``upstreams`` both set ``upstreams``.
+SETTINGS = frozenset(
+    {*_LISTS, *_PATTERNS, *_FLAGS, *_TIMES, "description", "upstream", "upstreams", "routes",
+     "max_cache_size"}
+)  # fmt: skip
 
 
 def _strings(name: str, value: object) -> tuple[str, ...]:
@@ -87,11 +91,11 @@ def _setting(name: str, value: object) -> Any:
     if name == "routes":
         rules = value if isinstance(value, list | tuple) else _strings(name, value)
         return tuple(_route(rule) for rule in rules)
-    if name == "upstream" and value is None:
-        return None
+    if name in ("upstream", "upstreams"):
+        return parse_upstreams(value)
     if not isinstance(value, str):
         raise InvalidRequest(f"Index setting {name!r} must be text.")
-    return value or None if name == "upstream" else value
+    return value
 
 
 def index_settings(values: Mapping[str, object]) -> dict[str, Any]:
@@ -99,13 +103,20 @@ def index_settings(values: Mapping[str, object]) -> dict[str, Any]:
     unknown = set(values) - SETTINGS
     if unknown:
         raise InvalidRequest(f"Unknown index settings: {', '.join(sorted(unknown))}.")
-    return {name: _setting(name, value) for name, value in values.items()}
+    settings = {name: _setting(name, value) for name, value in values.items()}
+    if "upstream" in settings:
+        single = settings.pop("upstream")
+        listed = settings.setdefault("upstreams", single)
+        # A document as shown has both: ``upstream`` is then its list's first URL.
+        if listed != single and [u.url for u in single] != [u.url for u in listed[:1]]:
+            raise InvalidRequest("Give 'upstream' or 'upstreams', not both.")
+    return settings
 
 
 def new_index(name: str, values: Mapping[str, object]) -> IndexConfig:
     """A new index from plain settings: a proxy index when it names an upstream."""
     settings = index_settings(values)
-    if settings.get("upstream"):
+    if settings.get("upstreams"):
         return IndexConfig(name=name, kind="proxy", **settings)
     return IndexConfig(name=name, **settings)
 
@@ -120,6 +131,8 @@ def settings_document(config: IndexConfig) -> dict[str, Any]:
         "max_cache_size": config.max_cache_size,
         "routes": [{"pattern": r.pattern, "base": r.base} for r in config.routes],
         "description": config.description,
-        # An upstream's password never leaves the server.
+        # An upstream's password never leaves the server. ``upstream`` is the first one,
+        # for clients that know only one.
         "upstream": mask_url(config.upstream) if config.upstream else None,
+        "upstreams": [upstream_record(u) for u in config.upstreams],
     }

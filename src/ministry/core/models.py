@@ -40,6 +40,7 @@ __all__ = [
     "RoleName",
     "Route",
     "Token",
+    "Upstream",
     "User",
     "index_prefix",
 ]
@@ -84,6 +85,21 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """One upstream of a proxy index: a simple index URL (credentials may be in it).
+
+    ``only`` routes: when set, this upstream is asked only for project names matching
+    one of these patterns, and those names are asked of no upstream without ``only``
+    (docs/proxy.md, "Several upstreams"). ``page_ttl`` overrides the index's for the
+    pages of this upstream.
+    """
+
+    url: str
+    only: tuple[str, ...] = ()
+    page_ttl: int | None = None
+
+
+@dataclass(frozen=True)
 class IndexConfig:
     """An index and its settings.
 
@@ -105,8 +121,8 @@ class IndexConfig:
     allow_inherit: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
     description: str = ""
-    #: Proxy indexes: the upstream simple index (credentials may be in the URL).
-    upstream: str | None = None
+    #: Proxy indexes: the upstream simple indexes, in order of preference.
+    upstreams: tuple[Upstream, ...] = ()
     #: Proxy indexes: seconds a fetched project page stays fresh before revalidation.
     page_ttl: int = 300
     #: Proxy indexes: upstream files younger than this many seconds are not offered.
@@ -116,6 +132,11 @@ class IndexConfig:
     #: Proxy indexes: bytes of upstream files kept before the least recently used are
     #: evicted (None: no bound of its own; the server's ``max_cache_size`` still holds).
     max_cache_size: int | None = None
+
+    @property
+    def upstream(self) -> str | None:
+        """The URL of the first upstream (the only one of most proxy indexes)."""
+        return self.upstreams[0].url if self.upstreams else None
 
 
 @dataclass(frozen=True)

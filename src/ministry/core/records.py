@@ -2,7 +2,8 @@
 ``ministry migrate`` moves them.
 
 One codec for every model, driven by the dataclass fields: times travel as ISO 8601
-text, tuples (pairs in a tuple too) as lists, routing rules as ``[pattern, base]`` pairs.
+text, tuples (pairs in a tuple too) as lists, routing rules as ``[pattern, base]`` pairs,
+an index's upstreams as tables.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ministry.core.models import Route
+from ministry.core.models import Route, Upstream
 
 __all__ = ["dumps", "from_record", "loads", "to_record"]
 
@@ -28,6 +29,8 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Route):
         return [value.pattern, value.base]
+    if isinstance(value, Upstream):
+        return {"url": value.url, "only": list(value.only), "page_ttl": value.page_ttl}
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
     return value
@@ -46,6 +49,11 @@ def to_record(value: Any) -> dict[str, Any]:
 def from_record(cls: type[T], record: dict[str, Any]) -> T:
     """A dataclass value from its record; fields the record lacks take their defaults."""
     values: dict[str, Any] = {}
+    legacy = "upstream" in record and "upstreams" not in record
+    if legacy and any(f.name == "upstreams" for f in fields(cls)):  # type: ignore[arg-type]
+        # An index kept before it could have several upstreams.
+        old = record["upstream"]
+        record = {**record, "upstreams": [{"url": old}] if old else []}
     for field in fields(cls):  # type: ignore[arg-type]
         if field.name not in record:
             continue
@@ -54,6 +62,10 @@ def from_record(cls: type[T], record: dict[str, Any]) -> T:
             value = datetime.fromisoformat(value)
         elif field.name == "routes":
             value = tuple(Route(pattern, base) for pattern, base in value)
+        elif field.name == "upstreams":
+            value = tuple(
+                Upstream(u["url"], tuple(u.get("only", ())), u.get("page_ttl")) for u in value
+            )
         elif isinstance(value, list):
             value = _tuples(value)
         values[field.name] = value

@@ -115,7 +115,7 @@ class UpstreamFile:
     """
 
     filename: str
-    url: str  # absolute http(s) URL, fragment removed
+    url: str  # absolute http(s) URL (file: on a local tree's page), fragment removed
     hashes: Mapping[str, str]  # lower-case algorithm -> lower-case hex, possibly empty
     requires_python: str | None = None
     yanked: str | None = None  # None: not yanked; "": yanked without reason; else the reason
@@ -374,12 +374,18 @@ def _clean_hashes(pairs: Iterable[tuple[object, object]]) -> dict[str, str]:
 
 
 def _resolve_url(base: str, href: str) -> tuple[str, str] | None:
-    """An absolute http(s) URL for ``href`` without its fragment, and the fragment; or None."""
+    """An absolute http(s) URL for ``href`` without its fragment, and the fragment; or None.
+
+    A page of a local tree (a ``file:`` page URL) may also link local files; no other
+    page can name a file on the server's disk (docs/security.md, "Local trees as
+    upstreams").
+    """
     try:
         parts = urlsplit(urljoin(base, href.strip()))
+        local = urlsplit(base).scheme == "file" and parts.scheme == "file" and not parts.netloc
     except ValueError:
         return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not local and (parts.scheme not in ("http", "https") or not parts.hostname):
         return None
     url = urlunsplit(parts._replace(fragment=""))
     return None if _URL_FORBIDDEN.search(url) else (url, parts.fragment)

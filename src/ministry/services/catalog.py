@@ -388,7 +388,9 @@ class Catalog:
     async def _known_projects(self, access: ReadAccess, index: str) -> list[Project]:
         if access.configs[index].kind == "hosted":
             return await self._metadata.list_projects(index)
-        names = await self._metadata.list_cached_projects(index)
+        # Each of several upstreams keeps its pages as ``<project>@<tag>`` (services.proxy_pages).
+        kept = await self._metadata.list_cached_projects(index)
+        names = {name.partition("@")[0] for name in kept}
         return [Project.proxied(index, NormalizedName(name)) for name in sorted(names)]
 
     def simple_file(self, access: ReadAccess, f: FileEntry, base_url: str = "") -> SimpleFile:

@@ -88,12 +88,12 @@ async def _declare(
             await metadata.create_index(created, _ACTOR)
             return
         current = (await indexes.configs())[entry.name]
-    if current.kind == "hosted" and settings.get("upstream"):
+    if current.kind == "hosted" and settings.get("upstreams"):
         raise InvalidRequest(
             f"Index {entry.name!r} is a hosted index; an upstream makes a proxy index. "
             "Give the proxy index another name."
         )
-    if current.kind == "proxy" and "upstream" in settings and not settings["upstream"]:
+    if current.kind == "proxy" and "upstreams" in settings and not settings["upstreams"]:
         raise InvalidRequest(f"Index {entry.name!r} is a proxy index: it needs its upstream.")
     wanted = replace(current, **settings)
     if wanted != current:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from ministry.core.index_rules import check_index_config
 from ministry.core.inheritance import resolution_order
-from ministry.core.models import DEFAULT_INDEX, SERVER, IndexConfig
+from ministry.core.models import DEFAULT_INDEX, SERVER, IndexConfig, Upstream
 from ministry.core.permissions import (
     EVERYONE,
     Identity,
@@ -45,7 +45,7 @@ UPSTREAM_INDEX = "upstream"
 _MUTABLE = frozenset(
     {
         "bases", "private", "readers", "uploaders", "admins", "allow_delete",
-        "allow_overwrite", "allow_inherit", "routes", "description", "upstream", "page_ttl",
+        "allow_overwrite", "allow_inherit", "routes", "description", "upstreams", "page_ttl",
         "min_age", "min_age_exempt", "max_cache_size",
     }
 )  # fmt: skip
@@ -134,15 +134,18 @@ class IndexService:
             with contextlib.suppress(Conflict):  # another process created it first
                 await self._metadata.create_index(config, SERVER)
 
-    async def ensure_upstream(self, url: str, *, page_ttl: int, min_age: int) -> None:
-        """Make ``upstream``, a proxy of ``url``, exist and be a base of the default index."""
+    async def ensure_upstream(
+        self, upstreams: tuple[Upstream, ...], *, page_ttl: int, min_age: int
+    ) -> None:
+        """Make ``upstream``, a proxy of ``upstreams``, exist and be a base of the default
+        index."""
         actor = SERVER
         configs = await self.configs()
         current = configs.get(UPSTREAM_INDEX)
         wanted = IndexConfig(
             UPSTREAM_INDEX,
             kind="proxy",
-            upstream=url,
+            upstreams=upstreams,
             page_ttl=page_ttl,
             min_age=min_age,
             description="The upstream of 'ministry serve --upstream'.",
@@ -154,8 +157,12 @@ class IndexService:
             raise InvalidRequest(
                 f"--upstream needs the index name {UPSTREAM_INDEX!r}, which a hosted index has."
             )
-        elif (current.upstream, current.page_ttl, current.min_age) != (url, page_ttl, min_age):
-            changed = replace(current, upstream=url, page_ttl=page_ttl, min_age=min_age)
+        elif (current.upstreams, current.page_ttl, current.min_age) != (
+            upstreams,
+            page_ttl,
+            min_age,
+        ):
+            changed = replace(current, upstreams=upstreams, page_ttl=page_ttl, min_age=min_age)
             check_index_config(changed, configs)
             await self._metadata.update_index(changed, actor)
         main = (await self.configs())[DEFAULT_INDEX]
@@ -249,7 +256,7 @@ class IndexService:
         upstream only the latter)."""
         current = await self.readable(name, identity)
         check_manage_index(identity, current)
-        if "upstream" in changes and changes["upstream"] != current.upstream:
+        if "upstreams" in changes and changes["upstreams"] != current.upstreams:
             # The upstream's host is what the proxy may connect to, internal or not
             # (docs/security.md, "Upstream requests (SSRF)"): the server's decision.
             check_admin(identity, "change the upstream of an index")

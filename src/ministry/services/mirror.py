@@ -48,7 +48,7 @@ from ministry.errors import InvalidRequest, MinistryError, UpstreamUnavailable
 from ministry.services.indexes import IndexService
 from ministry.services.proxy_files import ProxyFiles
 from ministry.services.proxy_pages import ProxyPages
-from ministry.services.upstream import UpstreamClient
+from ministry.services.upstream import UpstreamClient, base_for
 from ministry.storage.protocols import BlobStore
 
 __all__ = ["Mirror", "MirrorListener", "MirrorOutcome", "MirrorRequest", "QuietListener"]
@@ -489,8 +489,7 @@ class _Run:
             else:
                 return 0  # complete already: a run was stopped between the last byte and the cache
         fetched = 0
-        assert self.config.upstream is not None
-        upstream = self.config.upstream
+        upstream = base_for(self.config, entry.upstream_url)
         async with self.mirror.client.stream_file(upstream, entry.upstream_url, have) as response:
             if response.status_code == 200 and have:
                 os.ftruncate(descriptor, 0)  # the upstream ignored the range: start over

@@ -40,7 +40,7 @@ from ministry.services import scratch_kinds
 from ministry.services.attestations import verify_provenance
 from ministry.services.metrics import Metrics
 from ministry.services.proxy_cache import CacheReaders, ProxyCache
-from ministry.services.upstream import UpstreamClient
+from ministry.services.upstream import UpstreamClient, base_for
 from ministry.storage.protocols import BlobReader, BlobStore, ProxyCacheStore, Scratch
 
 # BlobReader too: what ``open`` returns for a cached file, so callers need not know the stores.
@@ -237,7 +237,8 @@ class ProxyFiles:
         assert entry.upstream_url is not None and config.upstream is not None
         hasher = StreamingHasher()
         loop = asyncio.get_running_loop()
-        async with self._client.stream_file(config.upstream, entry.upstream_url) as response:
+        base = base_for(config, entry.upstream_url)
+        async with self._client.stream_file(base, entry.upstream_url) as response:
             declared = response.headers.get("Content-Length")
             if declared is not None and declared.isdigit():
                 if fetch.size is not None and int(declared) != fetch.size:
@@ -322,7 +323,7 @@ class ProxyFiles:
         assert config.upstream is not None
         try:
             with self._metrics.upstream_seconds.labels("metadata").time():
-                data = await self._client.fetch_small(config.upstream, url + _METADATA_SUFFIX)
+                data = await self._client.fetch_small(base_for(config, url), url + _METADATA_SUFFIX)
             if sha256_hex(data) != expected:
                 raise UpstreamUnavailable(
                     f"Upstream sent {name!r} with other bytes than its page promises "
@@ -393,7 +394,9 @@ class ProxyFiles:
         assert config.upstream is not None and entry.provenance is not None
         try:
             with self._metrics.upstream_seconds.labels("provenance").time():
-                data = await self._client.fetch_small(config.upstream, entry.provenance)
+                data = await self._client.fetch_small(
+                    base_for(config, entry.provenance), entry.provenance
+                )
         except UpstreamUnavailable as exc:
             self._metrics.proxy_files.labels(config.name, "error").inc()
             log.warning("proxy %s: %s: %s", config.name, name, exc)

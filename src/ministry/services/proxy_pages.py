@@ -6,7 +6,9 @@ request (single flight). When the upstream fails, the last good page is served
 and marked stale, and further attempts wait a little, so an upstream outage
 does not make every request wait for a timeout (docs/security.md, "Upstreams that fail"). An answer
 that is not a believable page never replaces a good one
-(docs/security.md, "Hostile upstream pages").
+(docs/security.md, "Hostile upstream pages"). An index with several upstreams
+keeps each one's pages, freshness and retry timer apart, and merges their pages
+by filename (docs/proxy.md, "Several upstreams").
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from datetime import UTC, datetime
 from cachetools import LRUCache
 from packaging.utils import NormalizedName
 
+from ministry.core.hashing import sha256_hex
 from ministry.core.masking import mask_url
-from ministry.core.models import CachedPage, IndexConfig
+from ministry.core.models import CachedPage, IndexConfig, Upstream
 from ministry.core.upstream_cache import KeptPage, dump_page, load_page
+from ministry.core.upstream_entries import routed
 from ministry.core.upstream_pages import (
     UpstreamFile,
     UpstreamPage,
@@ -44,6 +48,47 @@ _NOT_FOUND_TTL = 60.0
 _RETRY_AFTER = 30.0
 _PARSED_PAGES = 256
 _EMPTY = UpstreamPage(name="", files=(), versions=(), status=None)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One upstream of a proxy index, as its pages are fetched and kept.
+
+    ``config`` is the index with this upstream alone (and its own page TTL); ``slot``
+    names it for the retry timers. The only upstream of an index keeps its pages under
+    the project's name, as before an index could have several; each of several keeps
+    them under ``<project>@<tag of its URL>``, so each has its own cached pages.
+    """
+
+    config: IndexConfig
+    slot: str
+    tag: str
+    pins: bool
+
+    @classmethod
+    def sole(cls, config: IndexConfig) -> _Source:
+        """The one upstream of ``config``: its pages are pinned as they are fetched."""
+        ttl = config.upstreams[0].page_ttl
+        sub = config if ttl is None else replace(config, page_ttl=ttl)
+        return cls(sub, config.name, "", pins=True)
+
+    @classmethod
+    def of(cls, config: IndexConfig, upstream: Upstream) -> _Source:
+        """One of several upstreams: the merged page is pinned, not each upstream's."""
+        ttl = config.page_ttl if upstream.page_ttl is None else upstream.page_ttl
+        tag = sha256_hex(mask_url(upstream.url).encode())[:16]
+        sub = replace(config, upstreams=(upstream,), page_ttl=ttl)
+        return cls(sub, f"{config.name}@{tag}", tag, pins=False)
+
+    @property
+    def url(self) -> str:
+        """This upstream's URL."""
+        assert self.config.upstream is not None
+        return self.config.upstream
+
+    def key(self, project: str) -> str:
+        """The name this upstream's page of ``project`` is kept under."""
+        return f"{project}@{self.tag}" if self.tag else project
 
 
 @dataclass(frozen=True)
@@ -81,10 +126,13 @@ class ProxyPages:
         self._last_error: dict[str, Exception] = {}
         # Parsed documents by token: a download must not re-read a page of 2,000 files.
         self._parsed: LRUCache[str, KeptPage] = LRUCache(_PARSED_PAGES)
+        # Pages merged from several upstreams, by the tokens of the pages merged.
+        self._merged_pages: LRUCache[str, KeptPage] = LRUCache(_PARSED_PAGES)
 
     def clear(self) -> None:
         """Forget the parsed pages (after the store went back: its kept pages may be older)."""
         self._parsed.clear()
+        self._merged_pages.clear()
 
     async def get(
         self, config: IndexConfig, project: NormalizedName, *, revalidate: bool = False
@@ -93,9 +141,23 @@ class ProxyPages:
 
         ``revalidate`` asks the upstream even while the kept page is fresh (a mirror
         run must see what changed since the last one); with an ETag that costs a 304.
+        An index with several upstreams asks those the name is routed to and merges
+        their pages (docs/proxy.md, "Several upstreams").
         """
-        kept = await self._metadata.get_cached_page(config.name, project)
-        key = (config.name, str(project))
+        upstreams = routed(config.upstreams, project)
+        if not upstreams:
+            return None
+        if len(config.upstreams) == 1:
+            return await self._get_one(_Source.sole(config), project, revalidate)
+        sources = [_Source.of(config, upstream) for upstream in upstreams]
+        return await self._merged(config, project, sources, revalidate)
+
+    async def _get_one(
+        self, source: _Source, project: NormalizedName, revalidate: bool
+    ) -> ProxyPage | None:
+        config = source.config
+        kept = await self._metadata.get_cached_page(config.name, source.key(project))
+        key = (source.slot, str(project))
         fresh = kept is not None and self._is_fresh(config, kept) and not revalidate
         if kept is not None and (fresh or self.offline):
             self._count(config, "hit" if self._is_fresh(config, kept) else "stale")
@@ -103,16 +165,106 @@ class ProxyPages:
         if self.offline:
             return None
         now = time.monotonic()
-        waiting = max(self._retry_at.get(key, 0.0), self._unreachable_until.get(config.name, 0.0))
+        waiting = max(self._retry_at.get(key, 0.0), self._unreachable_until.get(source.slot, 0.0))
         if now < waiting:
             # Recently failed: answer at once instead of waiting for another timeout.
-            return self._fall_back(config, key, kept, self._last_error[config.name], retry=False)
+            error = self._last_error[source.slot]
+            return self._fall_back(source, key, kept, error, retry=False)
         flight = self._in_flight.get(key)
         if flight is None:
-            flight = asyncio.ensure_future(self._refresh(config, project, kept))
+            flight = asyncio.ensure_future(self._refresh(source, project, kept))
             self._in_flight[key] = flight
             flight.add_done_callback(lambda _: self._in_flight.pop(key, None))
         return await asyncio.shield(flight)
+
+    async def _merged(
+        self,
+        config: IndexConfig,
+        project: NormalizedName,
+        sources: list[_Source],
+        revalidate: bool,
+    ) -> ProxyPage | None:
+        """One page from the pages of several upstreams: each filename from the first
+        upstream that offers it; an upstream that fails leaves the others' files served."""
+        results = await asyncio.gather(
+            *(self._get_one(source, project, revalidate) for source in sources),
+            return_exceptions=True,
+        )
+        pages: list[tuple[_Source, ProxyPage]] = []
+        failed: list[_Source] = []
+        for source, result in zip(sources, results, strict=True):
+            if isinstance(result, UpstreamUnavailable):
+                failed.append(source)
+            elif isinstance(result, BaseException):
+                raise result
+            elif result is not None:
+                pages.append((source, result))
+        if failed and not pages:
+            error = results[sources.index(failed[0])]
+            assert isinstance(error, UpstreamUnavailable)
+            raise error
+        if failed:
+            log.warning(
+                "proxy %s: %s failed for %s; serving the files of %s only",
+                config.name,
+                ", ".join(mask_url(s.url) for s in failed),
+                project,
+                ", ".join(mask_url(s.url) for s, _ in pages),
+            )
+        if not pages:
+            return None
+        # Pinning is per index: the same upstream pages merge afresh for another index.
+        parts = [config.name, project, *(f"{s.tag}={page.token}" for s, page in pages)]
+        token = sha256_hex("\n".join(parts).encode())
+        merged = self._merged_pages.get(token)
+        if merged is None:
+            merged = await self._merge(config, project, pages)
+            self._merged_pages[token] = merged
+        return ProxyPage(
+            index=config.name,
+            project=project,
+            kept=merged,
+            token=token,
+            fresh_until=min(page.fresh_until for _, page in pages),
+            stale=bool(failed) or any(page.stale for _, page in pages),
+        )
+
+    async def _merge(
+        self, config: IndexConfig, project: NormalizedName, pages: list[tuple[_Source, ProxyPage]]
+    ) -> KeptPage:
+        files: dict[str, tuple[_Source, UpstreamFile]] = {}
+        first_seen: dict[str, datetime] = {}
+        versions: dict[str, None] = {}
+        status: str | None = None
+        for source, page in pages:
+            versions.update(dict.fromkeys(page.kept.page.versions))
+            status = status or page.kept.page.status
+            for file in page.kept.page.files:
+                offered = files.get(file.filename)
+                if offered is None:
+                    files[file.filename] = (source, file)
+                    if file.filename in page.kept.first_seen:
+                        first_seen[file.filename] = page.kept.first_seen[file.filename]
+                elif offered[1].hashes.get("sha256") != file.hashes.get("sha256"):
+                    # Never mixed: the bytes of the upstream listed first are the file
+                    # (docs/security.md, "Dependency confusion across upstreams").
+                    log.warning(
+                        "proxy %s: %s is offered by %s with sha256 %s and by %s with sha256 "
+                        "%s; keeping the first",
+                        config.name,
+                        file.filename,
+                        mask_url(offered[0].url),
+                        offered[1].hashes.get("sha256"),
+                        mask_url(source.url),
+                        file.hashes.get("sha256"),
+                    )
+        merged = UpstreamPage(
+            name=project,
+            files=tuple(file for _, file in files.values()),
+            versions=tuple(versions),
+            status=status,
+        )
+        return KeptPage(await self._pinned(config, project, merged, None), first_seen)
 
     @staticmethod
     def _age(kept: CachedPage) -> float:
@@ -148,10 +300,11 @@ class ProxyPages:
         self._metrics.proxy_pages.labels(config.name, result).inc()
 
     async def _refresh(
-        self, config: IndexConfig, project: NormalizedName, kept: CachedPage | None
+        self, source: _Source, project: NormalizedName, kept: CachedPage | None
     ) -> ProxyPage | None:
+        config = source.config
         assert config.upstream is not None
-        key = (config.name, str(project))
+        key = (source.slot, str(project))
         conditional = kept is not None and kept.status == 200
         try:
             with self._metrics.upstream_seconds.labels("page").time():
@@ -165,20 +318,21 @@ class ProxyPages:
             if page is not None:
                 page = await self._reachable(config, page)
         except (UpstreamUnavailable, UpstreamPageError) as exc:
-            return self._fall_back(config, key, kept, exc)
+            return self._fall_back(source, key, kept, exc)
         self._retry_at.pop(key, None)
-        self._unreachable_until.pop(config.name, None)
+        self._unreachable_until.pop(source.slot, None)
         now = datetime.now(UTC)
         if fetched.status == 304 and kept is not None:
             stored = replace(kept, fetched=now)
             self._count(config, "revalidated")
         elif page is None:
             document, token = dump_page(KeptPage(_EMPTY, {}), now)
-            stored = CachedPage(config.name, project, 404, now, document, token)
+            stored = CachedPage(config.name, source.key(project), 404, now, document, token)
             self._count(config, "not_found")
         else:
-            page = await self._pinned(config, project, page, kept)
-            stored = self._kept(config, project, page, fetched, kept, now)
+            if source.pins:
+                page = await self._pinned(config, project, page, kept)
+            stored = self._kept(config, source.key(project), page, fetched, kept, now)
             self._count(config, "refreshed" if kept else "miss")
         await self._metadata.put_cached_page(stored)
         return self._page(stored, fresh=True, config=config)
@@ -260,7 +414,7 @@ class ProxyPages:
     @staticmethod
     def _kept(
         config: IndexConfig,
-        project: NormalizedName,
+        project: str,
         page: UpstreamPage,
         fetched: FetchedPage,
         previous: CachedPage | None,
@@ -276,19 +430,20 @@ class ProxyPages:
 
     def _fall_back(
         self,
-        config: IndexConfig,
+        source: _Source,
         key: tuple[str, str],
         kept: CachedPage | None,
         error: Exception,
         *,
         retry: bool = True,
     ) -> ProxyPage | None:
+        config = source.config
         if retry:
             retry_at = time.monotonic() + _RETRY_AFTER
             self._retry_at[key] = retry_at
-            self._last_error[config.name] = error
+            self._last_error[source.slot] = error
             if isinstance(error, UpstreamUnavailable) and error.unreachable:
-                self._unreachable_until[config.name] = retry_at
+                self._unreachable_until[source.slot] = retry_at
         log.log(
             logging.WARNING if retry else logging.INFO,
             "upstream %s for %s: %s%s; %s",

@@ -16,6 +16,7 @@ on exactly the bytes sent.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -23,16 +24,29 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
 from ministry.core.masking import mask_url
+from ministry.core.models import IndexConfig, Upstream
 from ministry.core.negotiation import SIMPLE_HTML, SIMPLE_JSON
+from ministry.core.upstream_entries import format_upstream, parse_upstreams, upstream_record
 from ministry.core.upstream_reach import Reach, endpoint
 from ministry.errors import InvalidRequest, UpstreamUnavailable
+from ministry.services.local_upstreams import LocalUpstreams, is_local, local_directory
 from ministry.services.upstream_network import checked_client, permitted
 
-__all__ = ["MAX_PAGE_BYTES", "FetchedPage", "UpstreamClient", "mask_url", "pip_index_url"]
+__all__ = [
+    "MAX_PAGE_BYTES",
+    "FetchedPage",
+    "UpstreamClient",
+    "base_for",
+    "mask_url",
+    "pip_upstreams",
+    "resolve_upstreams",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,31 +61,93 @@ _MAX_LISTING_BYTES = 64 * 1024 * 1024
 _MAX_SMALL_BYTES = 16 * 1024 * 1024
 # The one place this project reads pip's effective configuration, by asking pip: the
 # install command's parsed options merge pip's files, PIP_* variables and its default.
-_PIP_INDEX_URL = (
+_PIP_INDEXES = (
+    "import json\n"
     "from pip._internal.commands import create_command\n"
     "options, _ = create_command('install').parse_args([])\n"
-    "print(options.index_url)\n"
+    "print(json.dumps({'index_url': options.index_url, 'no_index': options.no_index,\n"
+    "    'extra_index_urls': options.extra_index_urls, 'find_links': options.find_links}))\n"
 )
 
 
-def pip_index_url(python: str = sys.executable) -> str:
-    """The index pip on this machine installs from (its configuration, environment or default)."""
+def _pip_location(where: str, *, directory: bool) -> Upstream | None:
+    """An index or find-links location of pip's as an upstream: an http(s) index, or a
+    directory on this machine (a path or a ``file:`` URL); None for what cannot be one
+    (a find-links web page is a page of links, not a simple index; a missing directory)."""
+    if where.startswith(("http://", "https://")):
+        return None if directory else Upstream(where)
+    path = local_directory(where) if is_local(where) else Path(where).expanduser()
+    if not path.is_dir():
+        return None  # pip skips it too
+    return Upstream(path.resolve().as_uri().rstrip("/") + "/")
+
+
+def pip_upstreams(python: str = sys.executable) -> tuple[Upstream, ...]:
+    """The locations pip on this machine installs from, in pip's order: its index URL,
+    its extra index URLs, then its find-links directories (from its configuration
+    files, environment or defaults)."""
     try:
         result = subprocess.run(
-            [python, "-c", _PIP_INDEX_URL],
+            [python, "-c", _PIP_INDEXES],
             capture_output=True,
             text=True,
             timeout=60,
             check=True,
         )
-    except (OSError, subprocess.SubprocessError) as exc:
+        found = json.loads(result.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
         raise InvalidRequest(
             "--upstream pip: could not ask pip for its index URL; give the URL instead."
         ) from exc
-    url = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    if not url.startswith(("http://", "https://")):
-        raise InvalidRequest(f"--upstream pip: pip's index URL {mask_url(url)!r} is not http(s).")
-    return url
+    indexes = [] if found["no_index"] else [found["index_url"], *found["extra_index_urls"]]
+    upstreams: dict[str, Upstream] = {}
+    for where, directory in [(i, False) for i in indexes] + [
+        (f, True) for f in found["find_links"]
+    ]:
+        upstream = _pip_location(str(where), directory=directory)
+        if upstream is None:
+            log.warning(
+                "--upstream pip: %s is not a directory here nor an index, not proxied",
+                mask_url(str(where)),
+            )
+        else:
+            upstreams.setdefault(upstream.url, upstream)
+    if not upstreams:
+        raise InvalidRequest("--upstream pip: pip names no index to proxy; give the URL instead.")
+    resolved = ", ".join(format_upstream(u) for u in upstreams.values())
+    log.info("--upstream pip resolved to %s", resolved)
+    return tuple(upstreams.values())
+
+
+def resolve_upstreams(entries: Iterable[str | object]) -> tuple[Upstream, ...]:
+    """Upstream entries as given (``pip`` standing for pip's indexes) as upstreams."""
+    upstreams: list[Upstream] = []
+    for entry in entries:
+        if isinstance(entry, str) and entry.strip() == "pip":
+            upstreams.extend(pip_upstreams())
+        else:
+            upstreams.extend(parse_upstreams([entry]))
+    # Checked whole: a URL given twice (by hand and by pip) is refused with its name.
+    return parse_upstreams([upstream_record(u, masked=False) for u in upstreams])
+
+
+def base_for(config: IndexConfig, url: str) -> str:
+    """The upstream whose connection rule a file URL is fetched under.
+
+    The one on the file's host and port; with one upstream, that one. A file of an
+    index with several upstreams on another host gets no upstream's own host: it may
+    reach internal addresses only where ``--upstream-allow-internal`` allows, so one
+    upstream's page cannot lead the server into another upstream's host.
+    """
+    if is_local(url):
+        # A local file only under the local upstream whose directory holds it.
+        local = [u.url for u in config.upstreams if LocalUpstreams.contains(u.url, url)]
+        return local[0] if local else ""
+    target = endpoint(url)
+    for upstream in config.upstreams:
+        if not is_local(upstream.url) and endpoint(upstream.url) == target:
+            return upstream.url
+    return config.upstreams[0].url if len(config.upstreams) == 1 else ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +169,7 @@ class UpstreamClient:
         self.timeout = timeout
         self._allow_internal = tuple(allow_internal)
         self._clients: dict[Reach, httpx.AsyncClient] = {}
+        self._local = LocalUpstreams()
 
     def _reach(self, base: str) -> Reach:
         return Reach.of(base, self._allow_internal)
@@ -117,6 +194,10 @@ class UpstreamClient:
         verdicts: dict[tuple[str, int] | None, bool] = {}
         refused: set[str] = set()
         for url in urls:
+            if is_local(url):
+                if not self._local.contains(base, url):
+                    refused.add(url)
+                continue
             target = endpoint(url)
             if target not in verdicts:
                 verdicts[target] = await permitted(reach, url)
@@ -128,6 +209,8 @@ class UpstreamClient:
         self, base: str, project: str, etag: str | None, last_modified: str | None
     ) -> FetchedPage:
         """``<base>/<project>/``, conditionally when we hold a copy; raises when upstream fails."""
+        if is_local(base):
+            return await self._local_page(base, project)
         url = base.rstrip("/") + "/" + project + "/"
         headers = {"Accept": _ACCEPT}
         if etag:
@@ -142,6 +225,14 @@ class UpstreamClient:
             raise _unavailable(url, exc) from exc
         finally:
             log.debug("upstream page %s took %.3fs", mask_url(url), time.monotonic() - started)
+
+    async def _local_page(self, base: str, project: str) -> FetchedPage:
+        """A project's page in a directory on this server (services.local_upstreams)."""
+        status, body = await asyncio.to_thread(self._local.page, base, project)
+        if status != 200:
+            return FetchedPage(status=status)
+        url = local_directory(base).as_uri().rstrip("/") + f"/{project}/"
+        return FetchedPage(status=200, body=body, content_type=SIMPLE_JSON, url=url)
 
     async def _fetch_page(
         self, base: str, url: str, headers: dict[str, str], limit: int
@@ -175,6 +266,8 @@ class UpstreamClient:
 
     async def fetch_listing(self, base: str) -> FetchedPage:
         """The upstream's list of every project (``<base>/``); raises when upstream fails."""
+        if is_local(base):
+            raise UpstreamUnavailable(f"Local upstream {base} has no project list to mirror.")
         url = base.rstrip("/") + "/"
         try:
             return await self._fetch_page(base, url, {"Accept": _ACCEPT}, _MAX_LISTING_BYTES)
@@ -191,6 +284,10 @@ class UpstreamClient:
         A resumed download asks for the rest of the file; an upstream that ignores
         ranges answers 200 with the whole file, and the caller starts over.
         """
+        if is_local(url):
+            async with self._local_file(base, url, offset) as response:
+                yield response
+            return
         headers = {"Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -203,6 +300,31 @@ class UpstreamClient:
                 yield response
         except httpx.HTTPError as exc:
             raise _unavailable(url, exc) from exc
+
+    @asynccontextmanager
+    async def _local_file(self, base: str, url: str, offset: int) -> AsyncIterator[httpx.Response]:
+        """A local upstream's file as a response, as if an HTTP upstream sent it."""
+        size, stream = await asyncio.to_thread(self._local.open, base, url)
+        try:
+            await asyncio.to_thread(stream.seek, offset)
+            yield httpx.Response(
+                206 if offset else 200,
+                headers={"Content-Length": str(size - offset)},
+                stream=_LocalStream(stream),
+            )
+        finally:
+            stream.close()
+
+
+class _LocalStream(httpx.AsyncByteStream):
+    """The bytes of an open local file, read off the event loop."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while chunk := await asyncio.to_thread(self._stream.read, 1024 * 1024):
+            yield chunk
 
 
 async def _read(response: httpx.Response, limit: int, url: str) -> bytes:

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ministry.core.index_settings import index_settings, new_index, settings_document
-from ministry.core.masking import mask_url
 from ministry.core.models import IndexConfig
 from ministry.core.permissions import Identity, check_admin, check_manage_index, seen_by
 from ministry.core.sizes import exact_size
+from ministry.core.upstream_entries import format_upstream, keeping_secrets
 from ministry.errors import Conflict, InvalidRequest, PermissionDenied
 from ministry.web.admin import AdminPage, server_admin
 from ministry.web.base import status_of
@@ -35,8 +35,8 @@ _SHOWN = (InvalidRequest, Conflict, PermissionDenied)
 
 
 def shown_values(config: IndexConfig) -> dict[str, Any]:
-    """An index's settings as the form shows them: lists joined by commas, the upstream
-    with its password masked (as the API shows it)."""
+    """An index's settings as the form shows them: lists joined by commas, the upstreams
+    one a line with their passwords masked (as the API shows them)."""
     document = settings_document(config)
     values: dict[str, Any] = {
         name: ", ".join(document[name])
@@ -46,7 +46,8 @@ def shown_values(config: IndexConfig) -> dict[str, Any]:
     values.update({name: document[name] for name in _FLAGS})
     values.update(
         description=document["description"],
-        upstream=document["upstream"] or "",
+        # One entry a line, passwords masked (as the API shows them).
+        upstream="\n".join(format_upstream(u) for u in config.upstreams),
         page_ttl=str(document["page_ttl"]),
         min_age=str(document["min_age"]),
         max_cache_size=(
@@ -141,11 +142,12 @@ class EditIndexHandler(_IndexForm):
             return
         kind_fields = _HOSTED if current.kind == "hosted" else _PROXY
         values = self.posted(("description", *kind_fields, *_LISTS, *_FLAGS))
-        changes = dict(values)
-        if current.upstream and changes.get("upstream") == mask_url(current.upstream):
-            del changes["upstream"]  # shown masked and sent back so: the password stays
         try:
-            await self.services.indexes.update(identity, index, index_settings(changes))
+            changes = index_settings(values)
+            if "upstreams" in changes:
+                # Shown masked and sent back so: the passwords stay.
+                changes["upstreams"] = keeping_secrets(changes["upstreams"], current.upstreams)
+            await self.services.indexes.update(identity, index, changes)
         except _SHOWN as exc:
             self.refuse(
                 "admin_index.html",

@@ -46,7 +46,10 @@ def _settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--upstream",
         metavar="URL",
-        help="make a proxy index of this upstream simple index ('pip': the one pip uses here)",
+        action="append",
+        help="make a proxy index of this upstream simple index ('pip': the ones pip uses "
+        "here); repeatable, in order of preference; 'URL only=PATTERNS ttl=TIME' routes "
+        "matching names to this upstream alone",
     )
     parser.add_argument(
         "--page-ttl", dest="page_ttl", metavar="TIME", help="proxy: page freshness (300s, 5m)"

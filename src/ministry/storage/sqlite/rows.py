@@ -17,8 +17,10 @@ from ministry.core.models import (
     Release,
     Route,
     Token,
+    Upstream,
     User,
 )
+from ministry.core.records import from_record, to_record
 
 __all__ = [
     "FILE_COLUMNS",
@@ -169,13 +171,23 @@ def index_json(config: IndexConfig) -> str:
         "allow_inherit": list(config.allow_inherit),
         "routes": [[route.pattern, route.base] for route in config.routes],
         "description": config.description,
+        # ``upstream`` too: a server of an earlier version reads the first upstream.
         "upstream": config.upstream,
+        "upstreams": [to_record(u) for u in config.upstreams],
         "page_ttl": config.page_ttl,
         "min_age": config.min_age,
         "min_age_exempt": list(config.min_age_exempt),
         "max_cache_size": config.max_cache_size,
     }
     return json.dumps(settings, sort_keys=True)
+
+
+def _upstreams(settings: dict[str, Any]) -> tuple[Upstream, ...]:
+    """The upstreams stored, or the one ``upstream`` URL of an index kept before there
+    could be several."""
+    if "upstreams" in settings:
+        return tuple(from_record(Upstream, record) for record in settings["upstreams"])
+    return (Upstream(settings["upstream"]),) if settings.get("upstream") else ()
 
 
 def index_of(row: sqlite3.Row) -> IndexConfig:
@@ -195,7 +207,7 @@ def index_of(row: sqlite3.Row) -> IndexConfig:
         routes=tuple(Route(pattern, base) for pattern, base in settings["routes"]),
         description=settings["description"],
         # Settings added after the first release have their defaults when absent.
-        upstream=settings.get("upstream"),
+        upstreams=_upstreams(settings),
         page_ttl=settings.get("page_ttl", IndexConfig.page_ttl),
         min_age=settings.get("min_age", IndexConfig.min_age),
         min_age_exempt=tuple(settings.get("min_age_exempt", ())),

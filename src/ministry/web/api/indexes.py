@@ -7,9 +7,9 @@ from typing import Any
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from ministry.core.index_settings import index_settings, new_index, settings_document
-from ministry.core.masking import mask_url
 from ministry.core.models import DistFile
 from ministry.core.permissions import may_read, seen_by
+from ministry.core.upstream_entries import keeping_secrets
 from ministry.errors import InvalidRequest, NotFound
 from ministry.web.api.base import ApiHandler
 
@@ -58,9 +58,14 @@ class IndexHandler(ApiHandler):
         for fixed in ("name", "kind"):
             if fixed in body and body.pop(fixed) != getattr(current, fixed):
                 raise InvalidRequest(f"An index's {fixed} cannot change.")
-        if current.upstream and body.get("upstream") == mask_url(current.upstream):
-            del body["upstream"]  # sent back as shown: the password stays as it was
+        shown = settings_document(current)
+        for name in ("upstream", "upstreams"):
+            if name in body and body[name] == shown[name]:
+                del body[name]  # sent back as shown (a GET document has both): unchanged
         changes = index_settings(body)
+        if "upstreams" in changes:
+            # Sent back as shown: the passwords stay as they were.
+            changes["upstreams"] = keeping_secrets(changes["upstreams"], current.upstreams)
         updated = await self.services.indexes.update(identity, index, changes)
         configs = await self.services.indexes.configs()
         self.send(settings_document(seen_by(identity, updated, configs)))
