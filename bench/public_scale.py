@@ -13,6 +13,8 @@ with ``ministry serve``, measuring in the same run:
 - project pages of a typical and of the largest project, and the JSON API of a typical
   one: p50 and p99 of sequential requests on one keep-alive connection;
 - the search: the first query (which builds the words), then p50 of a few queries;
+- the same project and JSON pages again with both stores served at once and asked in
+  turn, so that the machine's other work weighs on both alike;
 - what a mirror reads to follow the index: ``/-/api/log`` (the change log, by serial) from
   the start and from the end, and the newest changes; ``/-/api/whoami`` alongside it shows
   what the password check alone costs those requests.
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import time
 from base64 import b64encode
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +86,7 @@ class Client:
         response = self._connection.getresponse()
         body = response.read()
         seconds = time.perf_counter() - started
-        return response.status, len(body), seconds, dict(response.getheaders())
+        return response.status, len(body), seconds, {k.lower(): v for k, v in response.getheaders()}
 
     def latency(self, path: str, headers: dict[str, str], count: int = REPEATS) -> dict[str, float]:
         """p50 and p99 in milliseconds of ``count`` requests (after one not counted)."""
@@ -133,7 +136,7 @@ def measure(data: Path, pages: Pages, work: Path) -> dict[str, Any]:
             _first(client, server, found, "/simple/ again", "/simple/", html)
             plain = {"Accept-Encoding": "identity", "Accept": HTML}
             _first(client, server, found, "/simple/ not gzipped", "/simple/", plain)
-            conditional = {**html, "If-None-Match": listing["ETag"]}
+            conditional = {**html, "If-None-Match": listing["etag"]}
             _first(client, server, found, "/simple/ 304", "/simple/", conditional, 304)
             _first(client, server, found, "/packages/", "/packages/", GZIP)
             for label, project in (("typical", pages.typical), ("largest", pages.largest)):
@@ -150,7 +153,7 @@ def measure(data: Path, pages: Pages, work: Path) -> dict[str, Any]:
             json_api = f"/pypi/{pages.typical}/json"
             _first(client, server, found, "JSON API, first", json_api, GZIP)
             found["JSON API"] = client.latency(json_api, GZIP)
-            serial = int(listing.get("X-PyPI-Last-Serial", "0"))
+            serial = int(listing.get("x-pypi-last-serial", "0"))
             for label, path in (
                 ("whoami", "/-/api/whoami"),
                 ("change log from the start", "/-/api/log?since=0&limit=1000"),
@@ -163,6 +166,50 @@ def measure(data: Path, pages: Pages, work: Path) -> dict[str, Any]:
         finally:
             client.close()
     return found
+
+
+def interleaved(
+    stores: list[tuple[Path, Pages]], work: Path, rounds: int = 20, count: int = 25
+) -> list[dict[str, dict[str, float]]]:
+    """Page latency with every store served at once and asked in turn, ``rounds`` times
+    ``count`` requests each: whatever else the machine does falls on all of them alike,
+    so their ratio is fairer than that of runs one after the other."""
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(serving(data, work / f"{data.name}-pages.log", src=ROOT / "src"))
+            for data, _pages in stores
+        ]
+        clients = []
+        for server in servers:
+            server.wait_until_serving("/-/health")
+            clients.append(stack.enter_context(closing(Client(server.port))))
+        paths = [
+            {
+                "typical": simple(pages.typical),
+                "largest": simple(pages.largest),
+                "JSON API": f"/pypi/{pages.typical}/json",
+            }
+            for _data, pages in stores
+        ]
+        times: list[dict[str, list[float]]] = [{kind: [] for kind in p} for p in paths]
+        for client, kinds in zip(clients, paths, strict=True):
+            for path in kinds.values():
+                client.get(path, GZIP)  # rendered once, as every later request finds it
+        for _ in range(rounds):
+            for client, kinds, found in zip(clients, paths, times, strict=True):
+                for kind, path in kinds.items():
+                    for _ in range(count):
+                        found[kind].append(client.get(path, GZIP)[2] * 1000)
+        return [
+            {
+                kind: {
+                    "p50_ms": round(statistics.median(values), 3),
+                    "p99_ms": round(sorted(values)[int(len(values) * 0.99)], 3),
+                }
+                for kind, values in found.items()
+            }
+            for found in times
+        ]
 
 
 def _figures(found: dict[str, Any]) -> dict[str, float]:
@@ -184,6 +231,9 @@ def _figures(found: dict[str, Any]) -> dict[str, float]:
     for query, ms in found["search"].items():
         flat[f"search {query!r}, p50 ms"] = ms
     flat["peak RSS, MiB"] = found["end"]["peak_mib"]
+    for kind, figures in found.get("interleaved", {}).items():
+        for key in ("p50_ms", "p99_ms"):
+            flat[f"{kind} page, served side by side, {key.replace('_ms', '')} ms"] = figures[key]
     return flat
 
 
@@ -227,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
                 "largest": [pages.largest, pages.largest_files],
                 "found": found, "figures": _figures(found),
             })  # fmt: skip
+        side_by_side = interleaved(
+            [(data, pages_of(plan)) for plan, data, _seconds in stores], Path(scratch)
+        )
+        for store, figures in zip(document["stores"], side_by_side, strict=True):
+            store["found"]["interleaved"] = figures
+            store["figures"] = _figures(store["found"])
     document["load_at_end"] = os.getloadavg()[0]
     arguments.out.write_text(json.dumps(document, indent=2) + "\n")
     print_table(plans, [store["figures"] for store in document["stores"]])
