@@ -41,7 +41,8 @@ def _reference(rows: dict[str, tuple[str, str]], words: list[str]) -> set[str]:
 
 
 _QUERIES = [["p"], ["pars"], ["parser"], ["django", "rest"], ["py", "y"], ["1"], ["uber"],
-            ["über"], ["na"], ["zeta", "2"], ["nothing"], ["django-rest"], ["x"], ["2fa"]]  # fmt: skip
+            ["über"], ["na"], ["zeta", "2"], ["nothing"], ["django-rest"], ["x"],
+            ["2fa"]]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
