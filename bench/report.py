@@ -35,6 +35,10 @@ FAULTS = REPO / "bench" / "faults.md"
 #: (bench/large_store.py --memory-only), written by hand from its output and kept here for
 #: the same reason; the large store's section ends with it.
 LARGE_STORE_MEMORY = REPO / "bench" / "large_store_memory.md"
+#: A store the size of the public index against one a tenth of it (bench/public_scale.py),
+#: written by hand from its output and kept here for the same reason; it follows the
+#: large store's section.
+PUBLIC_SCALE = REPO / "bench" / "public_scale.md"
 ORDER = (
     "nginx",
     "pypiserver",
@@ -465,11 +469,13 @@ def large_store_section(run: Run) -> str:
         rows.append([f"project page req/s, {kind}", number(data.get("page_rps", {}).get(kind))])
     notes = "\n".join(f"- {note}" for note in data.get("notes", []))
     memory = LARGE_STORE_MEMORY.read_text().strip() if LARGE_STORE_MEMORY.exists() else ""
+    scale = PUBLIC_SCALE.read_text().strip() if PUBLIC_SCALE.exists() else ""
     return (
         "## Large store\n\n"
         + table(["", "value"], rows)
         + (f"\n\n{notes}" if notes else "")
         + (f"\n\n{memory}" if memory else "")
+        + (f"\n\n{scale}" if scale else "")
     )
 
 

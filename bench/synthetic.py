@@ -4,8 +4,11 @@
 directory that ``ministry serve --data DIR`` serves as it would a real one: the default
 index ``main``, projects with releases and files, and a change log whose serials agree
 with every file's serial and every project's ``last_serial``. Uploading a million files
-would take hours, so the records a store exports are made here and loaded with
-``import_records``, the path ``ministry migrate`` uses.
+would take hours, and even ``import_records`` (the path ``ministry migrate`` uses) turns
+each row into a record and back: here the store is opened once, so that its own code
+makes the schema, and the rows are then written straight into its tables with
+``executemany``, in one transaction without a journal, the tables' indexes made after
+the rows (10,000,000 files in minutes rather than the best part of an hour).
 
 The number of files per project follows a power law, as on a real index: most projects
 have a handful of files, a few have thousands. Files are metadata only, except for a few
@@ -25,17 +28,19 @@ import json
 import math
 import random
 import shutil
+import sqlite3
 import sys
 import tarfile
 import time
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import NormalizedName
+from packaging.utils import canonicalize_version
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -49,23 +54,18 @@ from rich.progress import (
 from ministry.core.hashing import StreamingHasher, sha256_hex
 from ministry.core.models import (
     DEFAULT_INDEX,
-    Change,
-    DistFile,
     IndexConfig,
     PackageType,
-    Project,
-    Release,
 )
 from ministry.core.permissions import EVERYONE
-from ministry.core.records import to_record
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.sqlite import SqliteMetadataStore
-from ministry.storage.sqlite.rows import index_json
+from ministry.storage.sqlite.rows import FILE_COLUMNS, index_json
 
 __all__ = ["BuildResult", "Plan", "build", "file_counts", "project_name"]
 
 #: Bumped whenever the same parameters would build a different store.
-FORMAT = 2
+FORMAT = 3
 MARKER = "synthetic.json"
 DATABASE = "ministry.sqlite3"
 UPLOADER = "cli:synthetic"
@@ -295,14 +295,21 @@ async def store_blobs(blobs: FileBlobStore, seed: int) -> tuple[list[Blob], list
     return wheels, sdists
 
 
-# -- the records ---------------------------------------------------------------------------
+# -- the rows ------------------------------------------------------------------------------
 
-Record = tuple[str, dict[str, Any]]
+Row = tuple[Any, ...]
+_INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * 17)})"  # noqa: S608
+_INSERT_CHANGE = (
+    "INSERT INTO changelog (serial, time, actor, address, action, index_name, project,"
+    " version, filename, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: Rows per ``executemany``: a batch of files, releases or changes in one call.
+_ROWS = 50_000
 
 
 @dataclass(frozen=True)
 class Catalogue:
-    """Everything the records are made from."""
+    """Everything the rows are made from."""
 
     counts: list[int]
     timeline: Timeline
@@ -310,8 +317,8 @@ class Catalogue:
     sdists: list[Blob]
     created: datetime
 
-    def record_count(self) -> int:
-        """Records in total: the index, its change, projects, releases, files and changes."""
+    def row_count(self) -> int:
+        """Rows in total: the index, its change, projects, releases, files and changes."""
         releases, files = len(self.timeline.sizes), sum(self.counts)
         return 2 + len(self.counts) + releases + 2 * files
 
@@ -345,24 +352,33 @@ def _filenames(stem: str, size: int) -> list[tuple[str, PackageType, str]]:
     return [(f"{stem}.tar.gz", "sdist", "source"), *wheels]
 
 
-def _index_records(created: datetime) -> Iterator[Record]:
-    """The default index as ``IndexService.ensure_default`` makes it, with its change (serial 1)."""
+def index_rows(created: datetime) -> tuple[Row, Row]:
+    """The default index as ``IndexService.ensure_default`` makes it, and its change
+    (serial 1)."""
     config = IndexConfig(DEFAULT_INDEX, uploaders=(EVERYONE,))
-    yield "index", {"created": created.isoformat(), "config": to_record(config)}
-    change = Change(1, created, "ministry", "add-index", DEFAULT_INDEX, detail=index_json(config))
-    yield "change", to_record(change)
+    detail = index_json(config)
+    index = (DEFAULT_INDEX, created.isoformat(), detail)
+    change = (1, created.isoformat(), "ministry", "local", "add-index", DEFAULT_INDEX,
+              None, None, None, detail)  # fmt: skip
+    return index, change
 
 
-def _project_records(catalogue: Catalogue, project: int) -> Iterator[Record]:
-    """A project, its releases and its files."""
+@cache
+def _canonical(version: str) -> str:
+    return canonicalize_version(version)
+
+
+def project_rows(catalogue: Catalogue, project: int) -> tuple[Row, list[Row], list[Row]]:
+    """A project's row, its releases' rows and its files' rows, as the store writes them."""
     line = catalogue.timeline
-    display, name = display_name(project), NormalizedName(project_name(project))
+    display, name = display_name(project), project_name(project)
     releases = line.releases_of(project)
     last = releases[-1]
-    created = _time(line.seconds[releases[0]])
+    created = _time(line.seconds[releases[0]]).isoformat()
     last_serial = line.serial[last] + line.sizes[last] - 1
-    yield "project", to_record(Project(DEFAULT_INDEX, name, display, created, last_serial))
     requires_python = _REQUIRES_PYTHON[project % len(_REQUIRES_PYTHON)]
+    release_rows: list[Row] = []
+    file_rows: list[Row] = []
     for r, g in enumerate(releases):
         version = _version(r)
         metadata = {"metadata_version": "2.1", "name": display, "version": version,
@@ -370,35 +386,36 @@ def _project_records(catalogue: Catalogue, project: int) -> Iterator[Record]:
         if requires_python:
             metadata["requires_python"] = requires_python
         when = _time(line.seconds[g])
-        yield "release", to_record(Release(DEFAULT_INDEX, name, version, when, metadata))
+        release_rows.append((DEFAULT_INDEX, name, _canonical(version), version,
+                             when.isoformat(), json.dumps(metadata)))  # fmt: skip
+        first_serial = line.serial[g]
         for j, (filename, kind, python) in enumerate(
             _filenames(f"{display}-{version}", line.sizes[g])
         ):
             pool = catalogue.sdists if kind == "sdist" else catalogue.wheels
             blob = pool[(project + r + j) % len(pool)]
-            file = DistFile(
-                DEFAULT_INDEX, name, filename, version, kind, python, requires_python,
-                blob.size, blob.sha256, blob.md5, blob.blake2b_256, when + timedelta(seconds=j),
-                UPLOADER, blob.metadata_sha256, None, line.serial[g] + j,
-            )  # fmt: skip
-            yield "file", to_record(file)
+            file_rows.append((
+                DEFAULT_INDEX, filename, name, version, kind, python, requires_python,
+                blob.size, blob.sha256, blob.md5, blob.blake2b_256,
+                (when + timedelta(seconds=j)).isoformat(), UPLOADER, blob.metadata_sha256,
+                None, first_serial + j, None,
+            ))  # fmt: skip
+    return (DEFAULT_INDEX, name, display, created, last_serial), release_rows, file_rows
 
 
-def _change_records(catalogue: Catalogue) -> Iterator[Record]:
+def change_rows(catalogue: Catalogue) -> Iterator[Row]:
     """One ``add-file`` change per file, in serial order."""
     line = catalogue.timeline
     project_of = _project_of_release(line)
     for g in line.order:
         project = project_of[g]
-        display = display_name(project)
+        display, name = display_name(project), project_name(project)
         version = _version(g - line.first_release[project])
         when = _time(line.seconds[g])
+        first_serial = line.serial[g]
         for j, (filename, _, _) in enumerate(_filenames(f"{display}-{version}", line.sizes[g])):
-            change = Change(
-                line.serial[g] + j, when + timedelta(seconds=j), UPLOADER, "add-file",
-                DEFAULT_INDEX, project_name(project), version, filename,
-            )  # fmt: skip
-            yield "change", to_record(change)
+            yield (first_serial + j, (when + timedelta(seconds=j)).isoformat(), UPLOADER,
+                   "local", "add-file", DEFAULT_INDEX, name, version, filename, None)  # fmt: skip
 
 
 def _project_of_release(line: Timeline) -> list[int]:
@@ -410,12 +427,15 @@ def _project_of_release(line: Timeline) -> list[int]:
     return owners
 
 
-def records(catalogue: Catalogue) -> Iterator[Record]:
-    """Every record, in the order ``export_records`` gives them (changes after files)."""
-    yield from _index_records(catalogue.created)
-    for project in range(len(catalogue.counts)):
-        yield from _project_records(catalogue, project)
-    yield from _change_records(catalogue)
+def _batches(rows: Iterator[Row]) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= _ROWS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # -- building ------------------------------------------------------------------------------
@@ -447,34 +467,84 @@ def _write_marker(out: Path, plan: Plan, *, complete: bool, **extra: Any) -> Non
     (out / MARKER).write_text(text + "\n")
 
 
-async def _paced(items: Iterator[Record], progress: Progress, task: Any) -> AsyncIterator[Record]:
-    """The records as ``import_records`` reads them, advancing the progress bar as they go."""
-    for count, item in enumerate(items, 1):
-        if count % _PROGRESS_STEP == 0:
-            progress.advance(task, _PROGRESS_STEP)
-        yield item
+def _secondary_indexes(connection: sqlite3.Connection) -> list[tuple[str, str]]:
+    """The indexes the schema made on the tables filled here (name and SQL): dropped
+    while the rows go in, made again at the end, which is several times faster."""
+    found = connection.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        " AND tbl_name IN ('files', 'releases', 'projects', 'changelog')"
+    ).fetchall()
+    return [(str(name), str(sql)) for name, sql in found]
 
 
-async def _load(out: Path, plan: Plan, console: Console) -> int:
+def _fill(path: Path, catalogue: Catalogue, progress: Progress, task: Any) -> int:
+    """Write every row straight into the store's tables: one transaction, the store's own
+    schema (made by opening it), no journal while building."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-262144",
+                       "temp_store=MEMORY", "locking_mode=EXCLUSIVE"):  # fmt: skip
+            connection.execute(f"PRAGMA {pragma}")
+        indexes = _secondary_indexes(connection)
+        connection.execute("BEGIN")
+        for name, _sql in indexes:
+            connection.execute(f"DROP INDEX {name}")
+        index, change = index_rows(catalogue.created)
+        connection.execute("INSERT INTO indexes VALUES (?, ?, ?)", index)
+        connection.execute(_INSERT_CHANGE, change)
+        written = 2
+        progress.advance(task, written)
+        projects: list[Row] = []
+        releases: list[Row] = []
+        files: list[Row] = []
+        for project in range(len(catalogue.counts)):
+            project_row, release_rows, file_rows = project_rows(catalogue, project)
+            projects.append(project_row)
+            releases += release_rows
+            files += file_rows
+            if len(files) >= _ROWS or project == len(catalogue.counts) - 1:
+                connection.executemany("INSERT INTO projects VALUES (?, ?, ?, ?, ?)", projects)
+                connection.executemany("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?)", releases)
+                connection.executemany(_INSERT_FILE, files)
+                done = len(projects) + len(releases) + len(files)
+                written += done
+                progress.advance(task, done)
+                projects, releases, files = [], [], []
+        for batch in _batches(change_rows(catalogue)):
+            connection.executemany(_INSERT_CHANGE, batch)
+            written += len(batch)
+            progress.advance(task, len(batch))
+        progress.update(task, description="indexing")
+        for _name, sql in indexes:
+            connection.execute(sql)
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+    return written
+
+
+async def _prepare_store(out: Path, seed: int) -> tuple[list[Blob], list[Blob]]:
+    """The blobs, and an empty store with the schema the server's code makes."""
     blobs = FileBlobStore(out / "blobs")
     await blobs.open()
-    wheels, sdists = await store_blobs(blobs, plan.seed)
-    counts = file_counts(plan.projects, plan.files, plan.seed)
-    catalogue = Catalogue(counts, timeline(counts, plan.seed, 2), wheels, sdists, _EPOCH)
+    found = await store_blobs(blobs, seed)
     store = SqliteMetadataStore(out / DATABASE)
     await store.open()
-    try:
-        columns = (
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(),
-        )  # fmt: skip
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("importing records", total=catalogue.record_count())
-            loaded = await store.import_records(_paced(records(catalogue), progress, task))
-            progress.update(task, completed=loaded)
-    finally:
-        await store.close()
-    return loaded
+    await store.close()
+    return found
+
+
+def _load(out: Path, plan: Plan, console: Console) -> int:
+    wheels, sdists = asyncio.run(_prepare_store(out, plan.seed))
+    counts = file_counts(plan.projects, plan.files, plan.seed)
+    catalogue = Catalogue(counts, timeline(counts, plan.seed, 2), wheels, sdists, _EPOCH)
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("writing rows", total=catalogue.row_count())
+        return _fill(out / DATABASE, catalogue, progress, task)
 
 
 def build(out: Path, plan: Plan, console: Console | None = None) -> BuildResult:
@@ -486,10 +556,10 @@ def build(out: Path, plan: Plan, console: Console | None = None) -> BuildResult:
         return BuildResult(plan, False, float(marker["build_seconds"]), int(marker["records"]))
     started = time.perf_counter()
     _prepare(out, plan)
-    loaded = asyncio.run(_load(out, plan, console))
+    loaded = _load(out, plan, console)
     seconds = round(time.perf_counter() - started, 2)
     _write_marker(out, plan, complete=True, build_seconds=seconds, records=loaded)
-    console.print(f"{out}: {loaded} records in {seconds:.1f} s")
+    console.print(f"{out}: {loaded} rows in {seconds:.1f} s")
     return BuildResult(plan, True, seconds, loaded)
 
 

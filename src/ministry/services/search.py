@@ -1,17 +1,17 @@
 """Search over the projects of the hosted indexes, by name and summary.
 
-The first search builds, per hosted index, a map from word to projects (names
-and the summary of each project's newest release); after that the change log
-says which projects changed, and only those are read again. A search then looks
-words up by prefix in a sorted word list: its cost follows the matches, not the
-number of projects.
+The first search builds, per hosted index, the words of its projects (names and the
+summary of each project's newest release), frozen compactly (``core.search_index``);
+after that the change log says which projects changed, and only those are read again,
+into a small overlay that is frozen into the base once it holds ``_REFREEZE_AFTER``
+projects. A search looks words up by prefix in sorted word lists: its cost follows the
+matches, not the number of projects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-from bisect import bisect_left
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,15 +22,8 @@ from packaging.utils import NormalizedName
 from ministry.core.models import Project
 from ministry.core.project_list import ProjectList
 from ministry.core.releases import release_key
-from ministry.core.search import (
-    ReleaseSummary,
-    name_words,
-    newest_summaries,
-    query_words,
-    rank,
-    summary_words,
-    version_key,
-)
+from ministry.core.search import newest_summaries, query_words, rank, version_key
+from ministry.core.search_index import SearchWords
 from ministry.services.catalog import Catalog
 from ministry.services.indexes import ReadAccess
 from ministry.storage.protocols import ChangeLog, PackageStore
@@ -39,6 +32,8 @@ __all__ = ["RecentRelease", "SearchHit", "SearchService", "SearchStore"]
 
 #: More changes than this since the last look, and the words are rebuilt instead.
 _REBUILD_AFTER = 5000
+#: Projects changed since the words were frozen before the overlay is frozen into them.
+_REFREEZE_AFTER = 2000
 _PAGE = 1000
 #: How far back in the change log the home page looks for uploads.
 _RECENT_WINDOW = 500
@@ -70,72 +65,6 @@ class RecentRelease:
     summary: str
 
 
-class _Words:
-    """The words of one hosted index.
-
-    Sized for hundreds of thousands of projects: most words (a name, its numbers)
-    belong to one project, so a word maps to that project's name alone and to a set
-    only once a second project shares it; a project's own words are not kept but
-    worked out again from its name and summary when they change.
-    """
-
-    def __init__(self) -> None:
-        self.summaries: dict[str, str] = {}
-        self.versions: dict[str, str] = {}
-        self._projects: dict[str, str | set[str]] = {}
-        self._sorted: list[str] | None = None
-
-    def put(self, name: str, summary: str | None, version: str = "") -> None:
-        old = self.summaries.get(name)
-        if old is not None:
-            for word in name_words(name) | summary_words(old):
-                self._discard(word, name)
-        if summary is None:
-            self.summaries.pop(name, None)
-            self.versions.pop(name, None)
-        else:
-            self.summaries[name] = summary
-            self.versions[name] = version
-            for word in name_words(name) | summary_words(summary):
-                self._add(word, name)
-        self._sorted = None
-
-    def _add(self, word: str, name: str) -> None:
-        held = self._projects.get(word)
-        if held is None:
-            self._projects[word] = name
-        elif isinstance(held, str):
-            if held != name:
-                self._projects[word] = {held, name}
-        else:
-            held.add(name)
-
-    def _discard(self, word: str, name: str) -> None:
-        held = self._projects.get(word)
-        if held == name:
-            del self._projects[word]
-        elif isinstance(held, set):
-            held.discard(name)
-            if len(held) == 1:
-                self._projects[word] = held.pop()
-
-    def matching(self, word: str) -> set[str]:
-        """Projects with a word that starts with ``word``."""
-        if self._sorted is None:
-            self._sorted = sorted(self._projects)
-        found: set[str] = set()
-        start = bisect_left(self._sorted, word)
-        for candidate in self._sorted[start:]:
-            if not candidate.startswith(word):
-                break
-            held = self._projects[candidate]
-            if isinstance(held, str):
-                found.add(held)
-            else:
-                found |= held
-        return found
-
-
 class SearchStore(ChangeLog, PackageStore, Protocol):
     """The roles the search uses: release summaries, and the change log that keeps them fresh."""
 
@@ -146,7 +75,7 @@ class SearchService:
     def __init__(self, metadata: SearchStore, catalog: Catalog) -> None:
         self._metadata = metadata
         self._catalog = catalog
-        self._words: dict[str, _Words] = {}
+        self._words: dict[str, SearchWords] = {}
         #: The project list whose names were last given words, per index and visibility.
         self._noted: dict[Hashable, ProjectList] = {}
         self._serial = -1
@@ -164,13 +93,16 @@ class SearchService:
         words = query_words(query)
         if not words or not accesses:
             return []
-        await self._catch_up(accesses[0])
-        matches = self._matches(words)
+        async with self._lock:
+            await self._catch_up(accesses[0])
+            shown_by_access = [await self._catalog.projects(access) for access in accesses]
+            for access, shown in zip(accesses, shown_by_access, strict=True):
+                self._note_names(access, shown)
+            await self._refreeze()
+            matches = self._matches(words)
         # Ranked first, on names alone: a hit is made only for the best ``limit``.
         found: dict[tuple[str, str], tuple[int, str, str, ProjectList, int]] = {}
-        for access in accesses:
-            shown = await self._catalog.projects(access)
-            self._note_names(access, shown)
+        for shown in shown_by_access:
             for index, names in matches.items():
                 for position in shown.positions(index, names):
                     name = shown.name(position)
@@ -181,8 +113,8 @@ class SearchService:
         return [
             SearchHit(
                 shown[position],
-                self._words[index].summaries.get(name, ""),
-                self._words[index].versions.get(name, ""),
+                self._words[index].summary(name),
+                self._words[index].version(name),
             )
             for _score, name, index, shown, position in best
         ]
@@ -222,7 +154,7 @@ class SearchService:
         """The summary of a project's newest release: from the words when they are current,
         else from its releases."""
         if self._serial == access.serial and index in self._words:
-            return self._words[index].summaries.get(name, "")
+            return self._words[index].summary(name)
         return (await self._newest(index, name))[0]
 
     def _note_names(self, access: ReadAccess, shown: ProjectList) -> None:
@@ -234,59 +166,60 @@ class SearchService:
         key = (access.index.name, access.visible)
         if self._noted.get(key) is shown:
             return
-        for i in range(len(shown)):
-            name = shown.name(i)
-            words_of = self._words.setdefault(shown.index_name(i), _Words())
-            if name not in words_of.summaries:
-                words_of.put(name, "")
+        for index in {shown.index_name(i) for i in range(len(shown))}:
+            names = (shown.name(i) for i in range(len(shown)) if shown.index_name(i) == index)
+            self._words.setdefault(index, SearchWords()).note(names)
         self._noted[key] = shown
+
+    async def _refreeze(self) -> None:
+        """Freeze the overlay of an index's words into its base once it has grown (under
+        the lock: nothing changes the words meanwhile)."""
+        for index, words_of in list(self._words.items()):
+            if words_of.changes > _REFREEZE_AFTER:
+                self._words[index] = await asyncio.to_thread(words_of.refrozen)
 
     def _matches(self, words: list[str]) -> dict[str, set[str]]:
         """The names that match every word, by index."""
         matched: dict[str, set[str]] = {}
         for index, words_of in self._words.items():
-            names: set[str] | None = None
-            for word in words:
-                found = words_of.matching(word)
-                names = found if names is None else names & found
-                if not names:
-                    break
+            names = words_of.matching(words)
             if names:
                 matched[index] = names
         return matched
 
     async def _catch_up(self, access: ReadAccess) -> None:
-        async with self._lock:
-            if self._serial == access.serial:
-                return
-            changed: set[tuple[str, str]] = set()
-            serial = self._serial
-            while self._serial >= 0:
-                changes = await self._metadata.changes_since(serial, _PAGE)
-                changed |= {(c.index, c.project) for c in changes if c.project}
-                if not changes or len(changed) > _REBUILD_AFTER:
-                    break
-                serial = changes[-1].serial
-            if self._serial < 0 or len(changed) > _REBUILD_AFTER:
-                await self._rebuild(access)
-                return
-            for index, name in changed:
-                await self._refresh(index, NormalizedName(name))
-            self._serial = serial
+        """Read what changed since the words were last brought up to date (under the lock)."""
+        if self._serial == access.serial:
+            return
+        changed: set[tuple[str, str]] = set()
+        serial = self._serial
+        while self._serial >= 0:
+            changes = await self._metadata.changes_since(serial, _PAGE)
+            changed |= {(c.index, c.project) for c in changes if c.project}
+            if not changes or len(changed) > _REBUILD_AFTER:
+                break
+            serial = changes[-1].serial
+        if self._serial < 0 or len(changed) > _REBUILD_AFTER:
+            await self._rebuild(access)
+            return
+        for index, name in changed:
+            await self._refresh(index, NormalizedName(name))
+        self._serial = serial
 
     async def _rebuild(self, access: ReadAccess) -> None:
         """Every hosted index's words: one read of its releases, the rest off the loop."""
         serial = await self._metadata.last_serial()
-        words: dict[str, _Words] = {}
+        words: dict[str, SearchWords] = {}
         for index, config in access.configs.items():
             if config.kind == "hosted":
                 newest = await self._metadata.newest_summaries(index)
-                words[index] = await asyncio.to_thread(_words_of, newest)
+                words[index] = await asyncio.to_thread(SearchWords.of, newest)
+                del newest
         self._words, self._noted = words, {}
         self._serial = serial
 
     async def _refresh(self, index: str, name: NormalizedName) -> None:
-        words_of = self._words.setdefault(index, _Words())
+        words_of = self._words.setdefault(index, SearchWords())
         if await self._metadata.get_project(index, name) is None:
             words_of.put(name, None)
             return
@@ -299,10 +232,3 @@ class SearchService:
         for _project, version, summary in newest_summaries(rows):
             return summary, version
         return "", ""
-
-
-def _words_of(newest: list[ReleaseSummary]) -> _Words:
-    words = _Words()
-    for name, version, summary in newest:
-        words.put(name, summary, version)
-    return words
