@@ -200,7 +200,7 @@ def test_config_show_masks_secrets_and_names_sources(tmp_path: Path) -> None:
     assert 'processes = "2"  # --processes' in lines
     assert 'db = "redis://:***@127.0.0.1:9/0"  # MINISTRY_DB' in lines
     assert f"max_upload_size = 4096  # {config}, line {_line(config, 'max_upload')}" in lines
-    masked = 'url = "http://mirror:***@127.0.0.1:9/simple/"'
+    masked = 'url = ["http://mirror:***@127.0.0.1:9/simple/"]'
     assert f"{masked}  # {config}, line {_line(config, 'url =')}" in lines
     assert 'host = "127.0.0.1"  # default' in lines
     document = tomllib.loads(shown.stdout)
