@@ -3,43 +3,66 @@ flush share the next one, and none is answered by a flush that began before it a
 
 from __future__ import annotations
 
-import asyncio
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ministry.storage.flushes import DirectoryFlushes
+from support.server import wait_for
 
 
 class Disk:
-    """Really fsyncs each directory; the first flush of ``held`` waits for ``release``."""
+    """Really fsyncs each directory; the first flush of ``held`` waits for ``release``,
+    and flush number ``fail_at`` (counting all) fails."""
 
-    def __init__(self, held: Path) -> None:
+    def __init__(self, held: Path, fail_at: int = 0) -> None:
         self.held = held
-        self.release = asyncio.Event()
+        self.fail_at = fail_at
+        self.release = threading.Event()
         self.began: list[Path] = []
-        self.ended: list[Path] = []
-        self.fail_next = False
+        self.lock = threading.Lock()
 
-    async def sync(self, directory: Path) -> None:
-        self.began.append(directory)
-        if directory == self.held and self.began.count(directory) == 1:
-            await self.release.wait()
-        if self.fail_next:
-            self.fail_next = False
+    def sync(self, directory: Path) -> None:
+        with self.lock:
+            self.began.append(directory)
+            number = len(self.began)
+            first_of_held = directory == self.held and self.began.count(directory) == 1
+        if first_of_held:
+            assert self.release.wait(30)
+        if number == self.fail_at:
             raise OSError(5, "Input/output error")
         descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            await asyncio.to_thread(os.fsync, descriptor)
+            os.fsync(descriptor)
         finally:
             os.close(descriptor)
-        self.ended.append(directory)
 
 
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
+def waiting(flushes: DirectoryFlushes, directory: Path) -> int:
+    """How many writers are inside ``flush(directory)`` now."""
+    state = flushes._directories.get(directory)
+    return state.waiting if state is not None else 0
+
+
+def writers(count: int, work: Callable[[], None]) -> tuple[list[threading.Thread], list[object]]:
+    """``count`` started threads running ``work``; each one's outcome (None or the error)."""
+    outcomes: list[object] = []
+
+    def run() -> None:
+        try:
+            work()
+        except OSError as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads, outcomes
 
 
 def test_a_burst_of_writers_shares_two_flushes_and_none_counts_an_earlier_one(
@@ -48,67 +71,47 @@ def test_a_burst_of_writers_shares_two_flushes_and_none_counts_an_earlier_one(
     leaf, other = tmp_path / "ab", tmp_path / "cd"
     leaf.mkdir()
     other.mkdir()
+    disk = Disk(held=leaf)
+    flushes = DirectoryFlushes(disk.sync)
 
-    async def scenario() -> None:
-        disk = Disk(held=leaf)
-        flushes = DirectoryFlushes(disk.sync)
-        first = asyncio.ensure_future(flushes.flush(leaf))
-        await settle()
-        assert disk.began == [leaf]  # the first writer's flush is on the disk
+    first, first_outcome = writers(1, lambda: flushes.flush(leaf))
+    wait_for(lambda: disk.began == [leaf], 10, "the first flush on the disk")
+    # Six more writers of the same directory arrive while it runs.
+    later, later_outcomes = writers(6, lambda: flushes.flush(leaf))
+    wait_for(lambda: waiting(flushes, leaf) == 7, 10, "seven writers waiting")
+    flushes.flush(other)  # another directory does not wait for this one
+    assert disk.began == [leaf, other]
+    assert later_outcomes == []  # the flush in progress began before they asked
 
-        # Six more writers of the same directory arrive while it runs, plus one elsewhere.
-        later = [asyncio.ensure_future(flushes.flush(leaf)) for _ in range(6)]
-        await flushes.flush(other)  # another directory does not wait for this one
-        await settle()
-        assert disk.began == [leaf, other]
-        assert not first.done()
+    disk.release.set()
+    for thread in first + later:
+        thread.join(30)
+    assert first_outcome + later_outcomes == [None] * 7
+    assert disk.began == [leaf, other, leaf]  # seven writers, two flushes
+    assert flushes._directories == {}  # nothing kept once all are answered
 
-        disk.release.set()
-        await first
-        # The first flush began before the later writers asked: it is not theirs.
-        await settle()
-        await asyncio.gather(*later)
-        assert disk.began == [leaf, other, leaf]  # seven writers, two flushes
-        assert disk.ended.count(leaf) == 2
-
-        # Nothing in progress: the next writer gets a flush of its own at once.
-        await flushes.flush(leaf)
-        assert disk.began.count(leaf) == 3
-
-    asyncio.run(scenario())
+    flushes.flush_all([leaf, other, leaf])  # nothing in progress: one flush each
+    assert disk.began[3:] == [leaf, other]
 
 
 def test_a_failed_flush_fails_every_writer_that_shared_it_and_the_next_one_runs(
     tmp_path: Path,
 ) -> None:
-    async def scenario() -> None:
-        disk = Disk(held=tmp_path / "never")
-        flushes = DirectoryFlushes(disk.sync)
-        disk.fail_next = True
-        shared = [flushes.flush(tmp_path) for _ in range(3)]
-        outcomes = await asyncio.gather(*shared, return_exceptions=True)
-        assert all(isinstance(o, OSError) for o in outcomes)
-        assert disk.began == [tmp_path]  # one flush for the three, and it failed
+    disk = Disk(held=tmp_path, fail_at=2)
+    flushes = DirectoryFlushes(disk.sync)
+    first, first_outcome = writers(1, lambda: flushes.flush(tmp_path))
+    wait_for(lambda: len(disk.began) == 1, 10, "the first flush on the disk")
+    sharing, outcomes = writers(3, lambda: flushes.flush(tmp_path))
+    wait_for(lambda: waiting(flushes, tmp_path) == 4, 10, "three writers waiting")
+    disk.release.set()
+    for thread in first + sharing:
+        thread.join(30)
+    assert first_outcome == [None]
+    assert len(outcomes) == 3
+    assert all(isinstance(o, OSError) for o in outcomes)
+    assert len(disk.began) == 2  # one flush for the three, and it failed
 
-        await flushes.flush(tmp_path)
-        assert disk.ended == [tmp_path]
-
-    asyncio.run(scenario())
-
-
-def test_a_cancelled_writer_leaves_the_flush_to_the_others(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        disk = Disk(held=tmp_path)
-        flushes = DirectoryFlushes(disk.sync)
-        leaving = asyncio.ensure_future(flushes.flush(tmp_path))
-        staying = asyncio.ensure_future(flushes.flush(tmp_path))
-        await settle()
-        leaving.cancel()
-        await settle()
-        disk.release.set()
-        await staying
-        assert disk.ended == [tmp_path]
-        with pytest.raises(asyncio.CancelledError):
-            await leaving
-
-    asyncio.run(scenario())
+    flushes.flush(tmp_path)
+    assert len(disk.began) == 3
+    with pytest.raises(FileNotFoundError):
+        flushes.flush(tmp_path / "gone")  # a failure of the writer's own flush

@@ -4,12 +4,12 @@ A blob is written under a temporary name, its data flushed (``fdatasync``),
 renamed into place and its directory fsynced: a crash leaves either no blob or a
 complete one, never a partial file under a real key. The call returns only once
 all of that is on disk. Directory fsyncs are shared between writers
-(``storage.flushes``) and a new fan-out directory is fsynced into its parent
-together with the rename, not before it: one round of data flushes, then one
-round of directory flushes, per put. Keys are validated hex digests, so no input can
-name a path outside the store. Quarantined blobs go to ``quarantine/`` beside
-``sha256/``, out of reach of every key; blobs an eviction sets aside go to
-``evicting/`` (``set_aside``).
+(``storage.flushes``), and a new fan-out directory is fsynced into its parent
+after the rename, with the directory renamed into, rather than before the data
+(on ext4 the first of those fsyncs usually commits the journal for all of them).
+Keys are validated hex digests, so no input can name a path outside the store.
+Quarantined blobs go to ``quarantine/`` beside ``sha256/``, out of reach of every
+key; blobs an eviction sets aside go to ``evicting/`` (``set_aside``).
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ from ministry.storage.temporary import create_temporary, sweep_orphans
 __all__ = ["FileBlob", "FileBlobStore"]
 
 T = TypeVar("T")
-#: What a put leaves to flush: the directories, and those of them this process made.
-_Placed = tuple[list[Path], list[Path]]
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _CHUNK = 1024 * 1024
 _KIND = "blob"
@@ -160,7 +158,7 @@ class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._temporary = root / ".tmp"
-        self._flushes = DirectoryFlushes(lambda d: self._run(partial(_fsync_directory, d)))
+        self._flushes = DirectoryFlushes(_fsync_directory)
         #: Directories made by this process whose entry is not yet flushed into their
         #: parent: a writer finding one on its path flushes that parent too, rather
         #: than trusting the maker's flush that may not have begun.
@@ -204,24 +202,12 @@ class FileBlobStore:
 
     async def put_file(self, path: Path, sha256: str) -> None:
         """Move a verified local file into place durably."""
-        made = await self._run(lambda: self._adopt(path, self.path_of(sha256)))
-        await self._flush(made)
+        await self._run(lambda: self._adopt(path, self.path_of(sha256)))
 
-    async def _flush(self, made: _Placed | None) -> None:
-        """Flush the directories a put renamed into and made, all at once."""
-        if made is None:
-            return
-        directories, created = made
-        await self._flushes.flush_all(directories)
-        with self._unflushed_lock:
-            self._unflushed.difference_update(created)
-
-    def _adopt(self, source: Path, target: Path) -> _Placed | None:
-        """Flush the file's data and rename it into place; the directories to flush
-        next (None: the blob was there already)."""
+    def _adopt(self, source: Path, target: Path) -> None:
         if target.exists() and _refresh(target):
             source.unlink(missing_ok=True)
-            return None
+            return
         created = self._make_directories(target.parent)
         with source.open("rb") as handle:
             _flush_data(handle.fileno())
@@ -231,7 +217,14 @@ class FileBlobStore:
             if exc.errno != errno.EXDEV:
                 raise
             self._copy_in(source, target)
-        return self._to_flush(target.parent, created)
+        self._flush(target.parent, created)
+
+    def _flush(self, directory: Path, created: list[Path]) -> None:
+        """Flush the directory renamed into, then the parents of those made on the way
+        (shared with other writers: ``storage.flushes``)."""
+        self._flushes.flush_all([directory, *(d.parent for d in created)])
+        with self._unflushed_lock:
+            self._unflushed.difference_update(created)
 
     def _make_directories(self, directory: Path) -> list[Path]:
         """Create the missing directories down to ``directory``; returns those on its
@@ -248,18 +241,6 @@ class FileBlobStore:
                     pass
         with self._unflushed_lock:
             return [d for d in (directory, *directory.parents) if d in self._unflushed]
-
-    @staticmethod
-    def _to_flush(directory: Path, created: list[Path]) -> _Placed:
-        return [directory, *(d.parent for d in created)], created
-
-    def _flush_now(self, directory: Path, created: list[Path]) -> None:
-        """Flush in the calling thread (for the rare moves that need no sharing)."""
-        directories, _ = self._to_flush(directory, created)
-        for each in dict.fromkeys(directories):
-            _fsync_directory(each)
-        with self._unflushed_lock:
-            self._unflushed.difference_update(created)
 
     def _copy_in(self, source: Path, target: Path) -> None:
         # The spool lives on another file system: copy to a temporary name beside the
@@ -279,16 +260,16 @@ class FileBlobStore:
         """Store a small value durably."""
         sha256 = sha256_hex(data)
 
-        def write() -> _Placed | None:
+        def write() -> None:
             descriptor, name = create_temporary(self._temporary, _KIND)
             try:
                 with os.fdopen(descriptor, "wb") as out:
                     out.write(data)
-                return self._adopt(name, self.path_of(sha256))
+                self._adopt(name, self.path_of(sha256))
             finally:
                 name.unlink(missing_ok=True)  # gone already unless the write failed
 
-        await self._flush(await self._run(write))
+        await self._run(write)
         return sha256
 
     async def put_manifest(self, kind: str, key: str, document: bytes) -> None:
@@ -296,7 +277,7 @@ class FileBlobStore:
         one, flush the directory."""
         target = self._root / manifest_path(kind, key)
 
-        def write() -> _Placed:
+        def write() -> None:
             descriptor, name = create_temporary(self._temporary, _KIND)
             try:
                 with os.fdopen(descriptor, "wb") as out:
@@ -305,11 +286,11 @@ class FileBlobStore:
                     _flush_data(out.fileno())
                 created = self._make_directories(target.parent)
                 name.replace(target)
-                return self._to_flush(target.parent, created)
+                self._flush(target.parent, created)
             finally:
                 name.unlink(missing_ok=True)  # gone already unless the write failed
 
-        await self._flush(await self._run(write))
+        await self._run(write)
 
     async def get_manifest(self, kind: str, key: str) -> bytes | None:
         """The document, or None."""
@@ -351,7 +332,7 @@ class FileBlobStore:
                 source.rename(target)
             except FileNotFoundError:
                 return False
-            self._flush_now(target.parent, created)
+            self._flush(target.parent, created)
             _fsync_directory(source.parent)
             return True
 
@@ -385,7 +366,7 @@ class FileBlobStore:
                 os.utime(aside)
             except FileNotFoundError:
                 return False  # none, or put back by an upload's commit a moment ago
-            self._flush_now(aside.parent, created)
+            self._flush(aside.parent, created)
             _fsync_directory(source.parent)
             return True
 
@@ -405,7 +386,7 @@ class FileBlobStore:
                 aside.rename(target)  # over a blob put meanwhile: the same bytes
             except FileNotFoundError:
                 return target.exists()  # put back by someone else meanwhile, or never aside
-            self._flush_now(target.parent, created)
+            self._flush(target.parent, created)
             return True
 
         return await self._run(back)
