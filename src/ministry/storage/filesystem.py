@@ -207,6 +207,9 @@ class FileBlobStore:
     def _adopt(self, source: Path, target: Path) -> None:
         if target.exists() and _refresh(target):
             source.unlink(missing_ok=True)
+            # Perhaps renamed a moment ago by another writer whose flush has not ended:
+            # the caller may commit a record naming it as soon as this returns.
+            self._flush(target.parent, self._make_directories(target.parent))
             return
         created = self._make_directories(target.parent)
         with source.open("rb") as handle:
