@@ -11,7 +11,12 @@ Three measurements, in this order, against one freshly emptied server:
 3. large: one ~95 MB wheel, with the server's RSS sampled before, during and
    after, to show whether memory grows with the size of an upload.
 
-    python bench/measure_upload.py UPLOAD_URL [-u USER -p PASSWORD] [--out F]
+With ``--latency N`` it measures only the latency of one tiny upload instead: N
+distinct ~1 kB wheels posted one after another over one kept-alive connection,
+then N more from ``LATENCY_CLIENTS`` connections at once, each with p50 and p99
+(twine-shaped bodies built beforehand, so the figures are the server's).
+
+    python bench/measure_upload.py UPLOAD_URL [-u USER -p PASSWORD] [--latency N] [--out F]
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from corpus import Layout, work_dir
+from corpus import Layout, make_wheel, work_dir
 from packaging.utils import parse_wheel_filename
 
 TWINE_TIMEOUT = 1200
 CONCURRENCY = 16
+LATENCY_CLIENTS = 8
 SAMPLE_SECONDS = 0.05
 CHUNK = 1 << 20
 Pids = Callable[[], list[int]]
@@ -221,15 +227,44 @@ def large_upload(
     }
 
 
+def tiny_wheels(layout: Layout, count: int, tag: str) -> list[str]:
+    """``count`` distinct tiny wheels (one project each) for a latency run, reused
+    between runs (every run goes into an empty server)."""
+    directory = layout.uploads / "latency"
+    directory.mkdir(parents=True, exist_ok=True)
+    return [
+        str(make_wheel(directory / f"lat{tag}{i}-1.0-py3-none-any.whl", f"lat{tag}{i}", "1.0", "x"))
+        for i in range(count)
+    ]
+
+
+def latency(layout: Layout, url: str, auth: tuple[str, str], count: int) -> dict[str, Any]:
+    """p50/p99 of tiny uploads, sequential then from ``LATENCY_CLIENTS`` clients."""
+    return {
+        "sequential": concurrent_uploads(url, auth, tiny_wheels(layout, count, "s"), 1, 600),
+        "concurrent": concurrent_uploads(
+            url, auth, tiny_wheels(layout, count, "c"), LATENCY_CLIENTS, 600
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("url", help="the upload URL (an empty index)")
     parser.add_argument("-u", "--user", default="bench")
     parser.add_argument("-p", "--password", default="bench")
     parser.add_argument("--seconds", type=float, default=10.0, help="concurrent phase bound")
+    parser.add_argument("--latency", type=int, metavar="N", help="only tiny-upload latency")
     parser.add_argument("--out")
     arguments = parser.parse_args()
     layout = Layout(work_dir())
+    if arguments.latency:
+        auth = (arguments.user, arguments.password)
+        found = latency(layout, arguments.url, auth, arguments.latency)
+        print(json.dumps(found, indent=1))
+        if arguments.out:
+            Path(arguments.out).write_text(json.dumps(found, indent=1))
+        return
     sets = json.loads(layout.manifest.read_text())["uploads"]
     auth = (arguments.user, arguments.password)
     result = {

@@ -28,6 +28,9 @@ SOAK = REPO / "bench" / "soak.md"
 #: The last command-line start-up timing (bench/cli_startup.py), before and after a change,
 #: written by hand from its output and kept here for the same reason.
 CLI_STARTUP = REPO / "bench" / "cli_startup.md"
+#: The last tiny-upload latency runs (measure_upload.py --latency), before and after a
+#: change to the upload's disk flushes, written by hand and kept for the same reason.
+UPLOAD_LATENCY = REPO / "bench" / "upload_latency.md"
 #: The last fault run's table (bench/chaos.py), written by hand from its output and kept
 #: here for the same reason.
 FAULTS = REPO / "bench" / "faults.md"
@@ -755,6 +758,7 @@ def render(run: Run) -> str:
         reads_section(run),
         installs_section(run),
         uploads_section(run),
+        UPLOAD_LATENCY.read_text().strip(),
         startup_section(run),
         proxy_section(run),
         large_store_section(run),

@@ -14,6 +14,7 @@ puts back came from the manifests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -60,15 +61,21 @@ log = logging.getLogger(__name__)
 
 #: Outcomes after which the file named in the result is published with these bytes.
 _PUBLISHED = (AddFileOutcome.ADDED, AddFileOutcome.REPLACED)
+#: Manifests written at the same time by one change (a deleted index has many).
+_AT_ONCE = 16
 
 
 async def write_manifests(blobs: BlobStore, manifests: Iterable[Manifest]) -> int:
-    """Write each manifest; returns how many."""
-    count = 0
-    for manifest in manifests:
-        await blobs.put_manifest(manifest.kind, manifest.key, manifest.encoded())
-        count += 1
-    return count
+    """Write each manifest, up to ``_AT_ONCE`` at a time so that their disk flushes
+    overlap (each is durable on its own: their order does not matter); returns how many."""
+    limit = asyncio.Semaphore(_AT_ONCE)
+
+    async def write(manifest: Manifest) -> None:
+        async with limit:
+            await blobs.put_manifest(manifest.kind, manifest.key, manifest.encoded())
+
+    written = await asyncio.gather(*(write(m) for m in manifests))
+    return len(written)
 
 
 async def read_manifests(blobs: BlobStore, on_read: Callable[[str], None]) -> Recovered:
@@ -121,7 +128,7 @@ class JournalledStore:
     ) -> AddFileResult:
         """Publish, then write the file's manifest (also for the same bytes sent again,
         which is answered as a success and so must be journalled too), and the roles of
-        a project it created with an owner."""
+        a project it created with an owner, both at once."""
         creates = publisher is not None and publisher.owner is not None
         if creates:
             creates = await self._store.get_project(file.index, file.project) is None
@@ -137,10 +144,13 @@ class JournalledStore:
         same_again = (
             result.outcome is AddFileOutcome.FILENAME_TAKEN and stored.sha256 == file.sha256
         )
+        manifests = []
         if result.outcome in _PUBLISHED or same_again:
-            await self._write(file_manifest(stored, display_name, metadata))
+            manifests.append(file_manifest(stored, display_name, metadata))
         if creates and result.outcome is AddFileOutcome.ADDED:
-            await self._write_roles(stored.index, stored.project)
+            roles = await self._store.list_roles(stored.index, stored.project)
+            manifests.append(roles_manifest(stored.index, stored.project, roles))
+        await self._write(*manifests)
         return result
 
     async def set_yanked(

@@ -1,11 +1,15 @@
 """Blobs in a local directory, content-addressed by sha256.
 
-A blob is written under a temporary name, fsynced, renamed into place and its
-directory fsynced: a crash leaves either no blob or a complete one, never a
-partial file under a real key. Keys are validated hex digests, so no input can
-name a path outside the store. Quarantined blobs go to ``quarantine/`` beside
-``sha256/``, out of reach of every key; blobs an eviction sets aside go to
-``evicting/`` (``set_aside``).
+A blob is written under a temporary name, its data flushed (``fdatasync``),
+renamed into place and its directory fsynced: a crash leaves either no blob or a
+complete one, never a partial file under a real key. The call returns only once
+all of that is on disk. Directory fsyncs are shared between writers
+(``storage.flushes``), and a new fan-out directory is fsynced into its parent
+after the rename, with the directory renamed into, rather than before the data
+(on ext4 the first of those fsyncs usually commits the journal for all of them).
+Keys are validated hex digests, so no input can name a path outside the store.
+Quarantined blobs go to ``quarantine/`` beside ``sha256/``, out of reach of every
+key; blobs an eviction sets aside go to ``evicting/`` (``set_aside``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import errno
 import os
 import re
 import shutil
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -24,6 +29,7 @@ from typing import TypeVar
 from ministry.core.disk_errors import disk_error
 from ministry.core.hashing import sha256_hex
 from ministry.errors import NotFound, StorageError, StorageUnavailable
+from ministry.storage.flushes import DirectoryFlushes
 from ministry.storage.manifest_keys import NAME, manifest_directory, manifest_path
 from ministry.storage.protocols import StoredBlob
 from ministry.storage.temporary import create_temporary, sweep_orphans
@@ -94,6 +100,10 @@ def _documents_in(directory: Path) -> list[tuple[str, bytes]]:
     return documents
 
 
+#: Flushes a file's data and what reading it back needs (its size), not its times.
+_flush_data = getattr(os, "fdatasync", os.fsync)
+
+
 def _fsync_directory(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -148,6 +158,12 @@ class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._temporary = root / ".tmp"
+        self._flushes = DirectoryFlushes(_fsync_directory)
+        #: Directories made by this process whose entry is not yet flushed into their
+        #: parent: a writer finding one on its path flushes that parent too, rather
+        #: than trusting the maker's flush that may not have begun.
+        self._unflushed: set[Path] = set()
+        self._unflushed_lock = threading.Lock()
 
     def path_of(self, sha256: str) -> Path:
         """Where a blob lives: two levels of fan-out keep directories small."""
@@ -191,28 +207,43 @@ class FileBlobStore:
     def _adopt(self, source: Path, target: Path) -> None:
         if target.exists() and _refresh(target):
             source.unlink(missing_ok=True)
+            # Perhaps renamed a moment ago by another writer whose flush has not ended:
+            # the caller may commit a record naming it as soon as this returns.
+            self._flush(target.parent, self._make_directories(target.parent))
             return
-        self._make_directories(target.parent)
+        created = self._make_directories(target.parent)
         with source.open("rb") as handle:
-            os.fsync(handle.fileno())
+            _flush_data(handle.fileno())
         try:
             source.rename(target)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
             self._copy_in(source, target)
-        _fsync_directory(target.parent)
+        self._flush(target.parent, created)
 
-    def _make_directories(self, directory: Path) -> None:
-        """Create the fan-out directories durably: a new one is fsynced into its parent."""
-        if directory.is_dir():
-            return
-        self._make_directories(directory.parent)
-        try:
-            directory.mkdir()
-        except FileExistsError:
-            return  # another writer made it (and fsyncs it)
-        _fsync_directory(directory.parent)
+    def _flush(self, directory: Path, created: list[Path]) -> None:
+        """Flush the directory renamed into, then the parents of those made on the way
+        (shared with other writers: ``storage.flushes``)."""
+        self._flushes.flush_all([directory, *(d.parent for d in created)])
+        with self._unflushed_lock:
+            self._unflushed.difference_update(created)
+
+    def _make_directories(self, directory: Path) -> list[Path]:
+        """Create the missing directories down to ``directory``; returns those on its
+        path whose entry in their parent still needs a flush: made now, or made by
+        another writer of this process whose flush has not ended (a directory made
+        by another process is flushed by that process)."""
+        if not directory.is_dir():
+            self._make_directories(directory.parent)
+            with self._unflushed_lock:  # a writer finding it made also finds it unflushed
+                try:
+                    directory.mkdir()
+                    self._unflushed.add(directory)
+                except FileExistsError:
+                    pass
+        with self._unflushed_lock:
+            return [d for d in (directory, *directory.parents) if d in self._unflushed]
 
     def _copy_in(self, source: Path, target: Path) -> None:
         # The spool lives on another file system: copy to a temporary name beside the
@@ -222,7 +253,7 @@ class FileBlobStore:
             with os.fdopen(descriptor, "wb") as out, source.open("rb") as handle:
                 shutil.copyfileobj(handle, out, _CHUNK)
                 out.flush()
-                os.fsync(out.fileno())
+                _flush_data(out.fileno())
             name.rename(target)
         finally:
             name.unlink(missing_ok=True)
@@ -245,7 +276,8 @@ class FileBlobStore:
         return sha256
 
     async def put_manifest(self, kind: str, key: str, document: bytes) -> None:
-        """Write the document under a temporary name, fsync it, rename it over the old one."""
+        """Write the document under a temporary name, flush it, rename it over the old
+        one, flush the directory."""
         target = self._root / manifest_path(kind, key)
 
         def write() -> None:
@@ -254,10 +286,10 @@ class FileBlobStore:
                 with os.fdopen(descriptor, "wb") as out:
                     out.write(document)
                     out.flush()
-                    os.fsync(out.fileno())
-                self._make_directories(target.parent)
+                    _flush_data(out.fileno())
+                created = self._make_directories(target.parent)
                 name.replace(target)
-                _fsync_directory(target.parent)
+                self._flush(target.parent, created)
             finally:
                 name.unlink(missing_ok=True)  # gone already unless the write failed
 
@@ -298,12 +330,12 @@ class FileBlobStore:
         target = self._root / "quarantine" / f"{sha256}.{stamp}"
 
         def move() -> bool:
-            self._make_directories(target.parent)
+            created = self._make_directories(target.parent)
             try:
                 source.rename(target)
             except FileNotFoundError:
                 return False
-            _fsync_directory(target.parent)
+            self._flush(target.parent, created)
             _fsync_directory(source.parent)
             return True
 
@@ -327,7 +359,7 @@ class FileBlobStore:
         aside = self.aside_path(sha256)
 
         def move() -> bool:
-            self._make_directories(aside.parent)
+            created = self._make_directories(aside.parent)
             try:
                 source.rename(aside)
                 modified = datetime.fromtimestamp(aside.stat().st_mtime, UTC)
@@ -337,7 +369,7 @@ class FileBlobStore:
                 os.utime(aside)
             except FileNotFoundError:
                 return False  # none, or put back by an upload's commit a moment ago
-            _fsync_directory(aside.parent)
+            self._flush(aside.parent, created)
             _fsync_directory(source.parent)
             return True
 
@@ -352,12 +384,12 @@ class FileBlobStore:
         def back() -> bool:
             if target.exists():
                 return True
-            self._make_directories(target.parent)
+            created = self._make_directories(target.parent)
             try:
                 aside.rename(target)  # over a blob put meanwhile: the same bytes
             except FileNotFoundError:
                 return target.exists()  # put back by someone else meanwhile, or never aside
-            _fsync_directory(target.parent)
+            self._flush(target.parent, created)
             return True
 
         return await self._run(back)
