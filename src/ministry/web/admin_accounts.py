@@ -23,14 +23,21 @@ def _check_confirmed(page: AdminPage, what: str) -> None:
         raise InvalidRequest(f"Tick the box to confirm: {what} cannot be undone.")
 
 
-class GroupsHandler(AdminPage):
-    """Every group with its members: create and delete groups, add and remove members."""
+class _AccountsPage(AdminPage):
+    """A page of accounts: shown after a login, and again with a refused form."""
 
     async def get(self) -> None:
-        """The groups page."""
+        """The page, with the confirmation of what led here."""
         identity = await self.identity_or_login()
         if identity is not None:
             await self._show(identity, done=self.done_message(), error=None, form="", kept={})
+
+    async def _show(self, identity: Identity, **namespace: object) -> None:
+        raise NotImplementedError
+
+
+class GroupsHandler(_AccountsPage):
+    """Every group with its members: create and delete groups, add and remove members."""
 
     async def post(self) -> None:
         """One change, by the button pressed."""
@@ -70,15 +77,9 @@ class GroupsHandler(AdminPage):
         self.render("admin_groups.html", groups=sorted(groups, key=lambda g: g.name), **namespace)
 
 
-class UsersHandler(AdminPage):
+class UsersHandler(_AccountsPage):
     """Every user: create one, disable or enable, set a password, make a server
     administrator or no longer one, remove."""
-
-    async def get(self) -> None:
-        """The users page."""
-        identity = await self.identity_or_login()
-        if identity is not None:
-            await self._show(identity, done=self.done_message(), error=None, form="", kept={})
 
     async def post(self) -> None:
         """One change, by the button pressed."""
