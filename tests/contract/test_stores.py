@@ -688,6 +688,11 @@ def test_redis_of_a_newer_release_is_refused(redis_url: str) -> None:
         "SELECT * FROM projects WHERE name = 'p'",
         "SELECT * FROM files WHERE index_name = 'main' AND sha256 = 'x' LIMIT 1",
         "SELECT * FROM releases WHERE index_name = 'main' AND project = 'p'",
+        # A batch of the search's newest summaries: each a short search, never a scan.
+        "SELECT DISTINCT project FROM releases WHERE index_name = 'main' AND project > 'p'"
+        " ORDER BY project LIMIT 5",
+        "SELECT project, version FROM releases WHERE index_name = 'main'"
+        " AND project BETWEEN 'p' AND 'q' ORDER BY project",
     ],
 )
 def test_request_path_queries_use_an_index(tmp_path: Path, query: str) -> None:
