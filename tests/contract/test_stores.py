@@ -688,6 +688,11 @@ def test_redis_of_a_newer_release_is_refused(redis_url: str) -> None:
         "SELECT * FROM projects WHERE name = 'p'",
         "SELECT * FROM files WHERE index_name = 'main' AND sha256 = 'x' LIMIT 1",
         "SELECT * FROM releases WHERE index_name = 'main' AND project = 'p'",
+        # A batch of the search's newest summaries: each a short search, never a scan.
+        "SELECT DISTINCT project FROM releases WHERE index_name = 'main' AND project > 'p'"
+        " ORDER BY project LIMIT 5",
+        "SELECT project, version FROM releases WHERE index_name = 'main'"
+        " AND project BETWEEN 'p' AND 'q' ORDER BY project",
     ],
 )
 def test_request_path_queries_use_an_index(tmp_path: Path, query: str) -> None:
@@ -720,9 +725,40 @@ def test_newest_summaries(metadata: MetadataStore) -> None:
         fields = {"summary": summary} if summary else {}
         record = dist_file(f"{project}-{version}.tar.gz", project=project, version=version)
         run(metadata.add_file(record, project, fields, actor))
-    found = sorted(run(metadata.newest_summaries("main")))
-    assert found == [("p", "10.0", "Newest"), ("q", "1.0", "")]
-    assert run(metadata.newest_summaries("other")) == []
+    assert run(_batches(metadata, "main")) == [[("p", "10.0", "Newest"), ("q", "1.0", "")]]
+    assert run(_batches(metadata, "other")) == []
+
+
+async def _batches(
+    metadata: MetadataStore, index: str, batch: int | None = None
+) -> list[list[tuple[str, str, str]]]:
+    stream = (
+        metadata.newest_summaries(index)
+        if batch is None
+        else metadata.newest_summaries(index, batch=batch)
+    )
+    return [found async for found in stream]
+
+
+def test_newest_summaries_in_batches(metadata: MetadataStore) -> None:
+    """More projects than one batch: every project once, in name order, the lists no
+    longer than asked, a project's releases never split between two lists."""
+    actor = Actor("alice", "local")
+    names = [f"p{n:02d}" for n in range(11)]
+    for name in names:
+        for version in ("1.0", "2.0", "1.5"):
+            record = dist_file(f"{name}-{version}.tar.gz", project=name, version=version)
+            run(metadata.add_file(record, name, {"summary": f"{name} {version}"}, actor))
+    elsewhere = replace(dist_file("p05a-1.0.tar.gz", project="p05a"), index="other")
+    run(metadata.add_file(elsewhere, "p05a", {}, actor))
+    for batch in (1, 3, 4, 11, 12):
+        lists = run(_batches(metadata, "main", batch))
+        assert all(0 < len(found) <= batch for found in lists), (batch, lists)
+        assert [row for found in lists for row in found] == [
+            (name, "2.0", f"{name} 2.0") for name in names
+        ], batch
+    assert len(run(_batches(metadata, "main", 3))) == 4
+    assert run(_batches(metadata, "other", 1)) == [[("p05a", "1.0", "")]]
 
 
 def test_project_list(metadata: MetadataStore) -> None:

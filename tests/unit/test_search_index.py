@@ -9,7 +9,7 @@ import pytest
 
 from ministry.core import search_index
 from ministry.core.search import name_words, summary_words
-from ministry.core.search_index import FrozenWords, SearchWords
+from ministry.core.search_index import FrozenWords, SearchWords, SearchWordsBuilder
 
 _WORDS = ("django", "rest", "framework", "parse", "parser", "pars", "yaml", "py", "tool",
           "async", "http", "client", "zeta", "über", "naïve", "x1", "2fa")  # fmt: skip
@@ -64,6 +64,27 @@ def test_frozen_words_match_a_plain_word_map_and_give_back_every_row() -> None:
     assert list(words.rows()) == sorted((n, v, s) for n, (s, v) in rows.items())
     frozen = FrozenWords(sorted((n, v, s) for n, (s, v) in rows.items()))
     assert len(frozen) == 700 and list(frozen.names()) == sorted(rows)
+
+
+def test_words_built_batch_by_batch_are_the_words_built_at_once() -> None:
+    """A store's stream, in lists that do not line up with the segments, gives the same
+    words as the whole list; rows out of name order are refused, not misfiled."""
+    rows = _rows(500, seed=6)
+    ordered = sorted((n, v, s) for n, (s, v) in rows.items())
+    builder = SearchWordsBuilder()
+    for start in range(0, len(ordered), 41):
+        builder.add(ordered[start : start + 41])
+    words = builder.build()
+    assert list(words.rows()) == ordered
+    for query in [*_QUERIES, *([name] for name in list(rows)[:20])]:
+        assert words.matching(query) == _reference(rows, query), query
+    assert list(SearchWordsBuilder().build().rows()) == []
+    backwards = SearchWordsBuilder()
+    backwards.add(ordered[100:110])
+    with pytest.raises(ValueError, match="out of order"):
+        backwards.add(ordered[50:60])
+    with pytest.raises(ValueError, match="out of order"):
+        SearchWordsBuilder().add([ordered[0], ordered[0]])
 
 
 def test_changes_removals_and_refreezing_keep_the_answers() -> None:

@@ -25,7 +25,7 @@ from typing import overload
 
 from ministry.core.search import ReleaseSummary, name_words, summary_words
 
-__all__ = ["FrozenWords", "SearchWords"]
+__all__ = ["FrozenWords", "SearchWords", "SearchWordsBuilder"]
 
 #: Projects per segment: a position in a segment fits in two bytes.
 SEGMENT = 65_536
@@ -151,11 +151,21 @@ class FrozenWords:
 
     def __init__(self, rows: Iterable[ReleaseSummary]) -> None:
         """(name, version, summary) of each project, sorted by name, each name once."""
-        self._segments: list[_Segment] = []
+        segments: list[_Segment] = []
         iterator = iter(rows)
         while chunk := list(islice(iterator, SEGMENT)):
-            self._segments.append(_Segment(chunk))
-        self._firsts = [segment.names[0] for segment in self._segments]
+            segments.append(_Segment(chunk))
+        self._take(segments)
+
+    @classmethod
+    def _of(cls, segments: list[_Segment]) -> FrozenWords:
+        frozen = cls.__new__(cls)
+        frozen._take(segments)
+        return frozen
+
+    def _take(self, segments: list[_Segment]) -> None:
+        self._segments = segments
+        self._firsts = [segment.names[0] for segment in segments]
 
     def __len__(self) -> int:
         return sum(len(segment.names) for segment in self._segments)
@@ -325,3 +335,35 @@ class SearchWords:
         """The same words with the overlay frozen into the base (made off the event loop:
         it reads every project once)."""
         return SearchWords(FrozenWords(self.rows()))
+
+
+class SearchWordsBuilder:
+    """Search words from rows that come a batch at a time in name order (a store's
+    stream): each segment is frozen as soon as its rows are in, so no more than one
+    segment's rows are ever held, however many projects the index has."""
+
+    def __init__(self) -> None:
+        self._segments: list[_Segment] = []
+        self._pending: list[ReleaseSummary] = []
+        self._last = ""
+
+    def add(self, rows: Iterable[ReleaseSummary]) -> None:
+        """More rows, each named after every row added before: a store that broke its
+        order would otherwise leave projects the bisection cannot find."""
+        for row in rows:
+            if self._last and row[0] <= self._last:
+                raise ValueError(f"{row[0]!r} comes after {self._last!r}: rows out of order")
+            self._last = row[0]
+            self._pending.append(row)
+            if len(self._pending) == SEGMENT:
+                self._freeze()
+
+    def _freeze(self) -> None:
+        self._segments.append(_Segment(self._pending))
+        self._pending = []
+
+    def build(self) -> SearchWords:
+        """The words of every row added."""
+        if self._pending:
+            self._freeze()
+        return SearchWords(FrozenWords._of(self._segments))

@@ -23,7 +23,7 @@ from ministry.core.models import Project
 from ministry.core.project_list import ProjectList
 from ministry.core.releases import release_key
 from ministry.core.search import newest_summaries, query_words, rank, version_key
-from ministry.core.search_index import SearchWords
+from ministry.core.search_index import SearchWords, SearchWordsBuilder
 from ministry.services.catalog import Catalog
 from ministry.services.indexes import ReadAccess
 from ministry.storage.protocols import ChangeLog, PackageStore
@@ -207,14 +207,16 @@ class SearchService:
         self._serial = serial
 
     async def _rebuild(self, access: ReadAccess) -> None:
-        """Every hosted index's words: one read of its releases, the rest off the loop."""
+        """Every hosted index's words, read a batch of projects at a time and frozen off the
+        loop as the batches come: one index's summaries are never held whole."""
         serial = await self._metadata.last_serial()
         words: dict[str, SearchWords] = {}
         for index, config in access.configs.items():
             if config.kind == "hosted":
-                newest = await self._metadata.newest_summaries(index)
-                words[index] = await asyncio.to_thread(SearchWords.of, newest)
-                del newest
+                builder = SearchWordsBuilder()
+                async for batch in self._metadata.newest_summaries(index):
+                    await asyncio.to_thread(builder.add, batch)
+                words[index] = await asyncio.to_thread(builder.build)
         self._words, self._noted = words, {}
         self._serial = serial
 

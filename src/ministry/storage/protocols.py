@@ -44,6 +44,7 @@ from ministry.core.project_list import ProjectList
 from ministry.core.trusted_publishing import PublishToken, TrustedPublisher
 
 __all__ = [
+    "SUMMARY_BATCH",
     "AccountStore",
     "BlobReader",
     "BlobStore",
@@ -60,6 +61,10 @@ __all__ = [
     "StoredBlob",
     "TransferStore",
 ]
+
+#: Projects per list of ``PackageStore.newest_summaries``: small next to the index, big
+#: enough that the round trips do not count.
+SUMMARY_BATCH = 5_000
 
 
 class StoreLifecycle(Protocol):
@@ -134,12 +139,15 @@ class PackageStore(Protocol):
     async def list_releases(self, index: str, project: NormalizedName) -> list[Release]:
         """Every release of a project, with its metadata."""
 
-    async def newest_summaries(self, index: str) -> list[tuple[str, str, str]]:
-        """(project, version, summary) of the newest release of each project of an index,
-        in one read (``core.search.newest_summaries`` picks it).
+    def newest_summaries(
+        self, index: str, *, batch: int = SUMMARY_BATCH
+    ) -> AsyncIterator[list[tuple[str, str, str]]]:
+        """(project, version, summary) of the newest release of each project of an index
+        (``core.search.newest_summaries`` picks it), in lists of at most ``batch``
+        projects, each project once, in name order across and within the lists.
 
-        What the search needs of 100,000 projects, without their metadata, and without
-        ever holding every release at once.
+        What the search needs of 700,000 projects, without their metadata, and without
+        ever holding every release, or every project's summary, at once.
         """
 
     async def add_file(

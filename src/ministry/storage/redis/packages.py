@@ -7,7 +7,7 @@ a hash of retired filenames.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -35,6 +35,7 @@ from ministry.core.releases import (
     release_yank,
 )
 from ministry.core.search import newest_summaries
+from ministry.storage.protocols import SUMMARY_BATCH
 from ministry.storage.redis.base import Transaction, text
 from ministry.storage.redis.roles import RolesMixin
 
@@ -115,19 +116,24 @@ class PackagesMixin(RolesMixin):
         values = await self.read(self.redis.hvals(self._releases(index, project)))
         return [loads(Release, v) for v in values]
 
-    async def newest_summaries(self, index: str) -> list[tuple[str, str, str]]:
-        """(project, version, summary) of each project's newest release, read in batches
-        of projects; only the newest of each is kept."""
-        names = [text(n) for n in await self.read(self.redis.hkeys(self._projects(index)))]
-        found: list[tuple[str, str, str]] = []
-        for start in range(0, len(names), _BATCH):
-            batch = names[start : start + _BATCH]
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name in batch:
-                    pipe.hvals(self._releases(index, name))
-                results = await self.read(pipe.execute())
-            found += newest_summaries(_summary(loads(Release, v)) for vs in results for v in vs)
-        return found
+    async def newest_summaries(
+        self, index: str, *, batch: int = SUMMARY_BATCH
+    ) -> AsyncIterator[list[tuple[str, str, str]]]:
+        """(project, version, summary) of each project's newest release, ``batch`` projects
+        at a time in name order: the names are read and sorted once (hash order is no
+        order), then each list's releases in round trips of ``_BATCH`` projects."""
+        names = sorted(text(n) for n in await self.read(self.redis.hkeys(self._projects(index))))
+        for start in range(0, len(names), batch):
+            found: list[tuple[str, str, str]] = []
+            for at in range(start, min(start + batch, len(names)), _BATCH):
+                chunk = names[at : min(at + _BATCH, start + batch)]
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for name in chunk:
+                        pipe.hvals(self._releases(index, name))
+                    results = await self.read(pipe.execute())
+                found += newest_summaries(_summary(loads(Release, v)) for vs in results for v in vs)
+            if found:
+                yield found
 
     # -- publishing -------------------------------------------------------------------
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from packaging.utils import NormalizedName
@@ -23,6 +24,7 @@ from ministry.core.models import (
 from ministry.core.project_list import ProjectList
 from ministry.core.releases import clash_outcome, clashing_file, release_key, release_yank
 from ministry.core.search import newest_summaries
+from ministry.storage.protocols import SUMMARY_BATCH
 from ministry.storage.sqlite.database import Database
 from ministry.storage.sqlite.roles import judge_publisher, record_owner
 from ministry.storage.sqlite.rows import FILE_COLUMNS, file_of, file_values, project_of, release_of
@@ -112,21 +114,23 @@ class PackagesMixin(Database):
         )
         return [release_of(row) for row in rows]
 
-    async def newest_summaries(self, index: str) -> list[tuple[str, str, str]]:
-        """(project, version, summary) of each project's newest release: every release is
-        read in project order (the primary key's) and only the newest of each kept."""
-        return await self._run(
-            lambda c: list(
-                newest_summaries(
-                    (row[0], row[1], row[2] if isinstance(row[2], str) else "")
-                    for row in c.execute(
-                        "SELECT project, version, json_extract(metadata, '$.summary')"
-                        " FROM releases WHERE index_name = ? ORDER BY project",
-                        (index,),
-                    )
-                )
+    async def newest_summaries(
+        self, index: str, *, batch: int = SUMMARY_BATCH
+    ) -> AsyncIterator[list[tuple[str, str, str]]]:
+        """(project, version, summary) of each project's newest release, ``batch`` projects
+        at a time: each list is one short read in the store's thread, resumed after the
+        last project of the one before, so no statement or transaction stays open
+        between lists."""
+        after = ""
+        while True:
+            found, last = await self._run(
+                partial(_newest_after, index=index, after=after, batch=batch)
             )
-        )
+            if found:
+                yield found
+            if last is None:
+                return
+            after = last
 
     # -- publishing -------------------------------------------------------------------
 
@@ -357,3 +361,31 @@ class PackagesMixin(Database):
             "UPDATE projects SET last_serial = ? WHERE index_name = ? AND name = ?",
             (serial, index, project),
         )
+
+
+def _newest_after(
+    connection: sqlite3.Connection, *, index: str, after: str, batch: int
+) -> tuple[list[tuple[str, str, str]], str | None]:
+    """The newest release of each of the next ``batch`` projects with releases after
+    ``after``, and the last of those projects (None once there are no more after them)."""
+    names = [
+        row[0]
+        for row in connection.execute(
+            "SELECT DISTINCT project FROM releases WHERE index_name = ? AND project > ?"
+            " ORDER BY project LIMIT ?",
+            (index, after, batch),
+        )
+    ]
+    if not names:
+        return [], None
+    found = list(
+        newest_summaries(
+            (row[0], row[1], row[2] if isinstance(row[2], str) else "")
+            for row in connection.execute(
+                "SELECT project, version, json_extract(metadata, '$.summary') FROM releases"
+                " WHERE index_name = ? AND project BETWEEN ? AND ? ORDER BY project",
+                (index, names[0], names[-1]),
+            )
+        )
+    )
+    return found, names[-1] if len(names) == batch else None
