@@ -150,7 +150,7 @@ def test_upstream_pip_follows_index_url_extra_index_url_and_find_links(
     with StaticUpstream() as first, StaticUpstream() as extra:
         first.add(make_wheel(tmp_path / "first", "lpip-first", "1.0"))
         extra.add(make_wheel(tmp_path / "extra", "lpip-extra", "1.0"))
-        with_password = extra.url.replace("http://", "http://ci:pip-s3cret@")
+        with_password = extra.url.replace("http://", "http://pipuser:pip-s3cret@")
         config = tmp_path / "pip.conf"
         config.write_text(
             "[global]\n"
@@ -167,7 +167,7 @@ def test_upstream_pip_follows_index_url_extra_index_url_and_find_links(
             shown = json.loads(proxy.cli("index", "show", "upstream").stdout)
             assert [u["url"] for u in shown["upstreams"]] == [
                 first.url,
-                f"http://ci:***@127.0.0.1:{extra.port}/simple/",
+                f"http://pipuser:***@127.0.0.1:{extra.port}/simple/",
                 trees.flat.as_uri() + "/",
             ]
             python = new_venv(tmp_path / "venv")
@@ -183,5 +183,5 @@ def test_upstream_pip_follows_index_url_extra_index_url_and_find_links(
         assert extra.count(extra.page_path("lpip-extra")) == 1
     resolved = next(line for line in log.splitlines() if "--upstream pip resolved to" in line)
     assert first.url in resolved and trees.flat.as_uri() in resolved
-    assert "ci:***@" in resolved and "pip-s3cret" not in log
+    assert "pipuser:***@" in resolved and "pip-s3cret" not in log
     assert installed(python, "lflat_other") == "1.0"

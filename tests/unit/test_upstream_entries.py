@@ -140,11 +140,11 @@ def test_an_index_stored_with_one_upstream_reads_as_a_list_of_one() -> None:
 def test_a_file_is_fetched_under_the_rule_of_the_upstream_on_its_host() -> None:
     """With several upstreams, a file on another host gets no upstream's own host to
     reach (only what --upstream-allow-internal allows); with one, that one's rule."""
-    first, second = "http://10.0.0.1:8080/simple/", "http://10.0.0.2/simple/"
+    first, second = "http://127.0.0.1:8080/simple/", "http://127.0.0.1/simple/"
     several = IndexConfig("p", "proxy", upstreams=(Upstream(first), Upstream(second)))
-    assert base_for(several, "http://10.0.0.2:80/files/a.whl") == second
-    assert base_for(several, "http://10.0.0.1:8080/files/a.whl") == first
+    assert base_for(several, "http://127.0.0.1:80/files/a.whl") == second
+    assert base_for(several, "http://127.0.0.1:8080/files/a.whl") == first
     assert base_for(several, "https://files.example/a.whl") == ""
-    assert Reach.of(base_for(several, "http://10.0.0.3/a.whl"), ()).own is None
+    assert Reach.of(base_for(several, "http://127.0.0.1:9/a.whl"), ()).own is None
     one = IndexConfig("p", "proxy", upstreams=(Upstream(first),))
     assert base_for(one, "https://files.example/a.whl") == first

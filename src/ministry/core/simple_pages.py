@@ -8,7 +8,7 @@ once per change, not once per request.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -187,14 +187,9 @@ def index_json_chunks(rows: Iterable[IndexRow], last_serial: int) -> Iterator[by
         {"api-version": API_VERSION, "_last-serial": last_serial}, separators=(",", ":")
     )
     yield f'{{"meta":{meta},"projects":['.encode()
-    first = True
-    for chunk in _chunked(rows):
-        text = ",".join(
-            f'{{"name":{_json_string(display)},"_last-serial":{serial}}}'
-            for _name, display, serial in chunk
-        )
-        yield (text if first else "," + text).encode()
-        first = False
+    yield from _joined(
+        rows, ",", lambda row: f'{{"name":{_json_string(row[1])},"_last-serial":{row[2]}}}'
+    )
     yield b"]}\n"
 
 
@@ -211,15 +206,21 @@ def index_html_chunks(rows: Iterable[IndexRow]) -> Iterator[bytes]:
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
         "    <title>Simple index</title>\n  </head>\n  <body>\n"
     ).encode()
+    yield from _joined(
+        rows, "\n", lambda row: f'    <a href="{escape(row[0])}/">{escape(row[1])}</a><br />'
+    )
+    yield b"\n  </body>\n</html>\n"
+
+
+def _joined(
+    rows: Iterable[IndexRow], separator: str, text_of: Callable[[IndexRow], str]
+) -> Iterator[bytes]:
+    """The rows' texts joined by ``separator``, encoded a chunk of rows at a time."""
     first = True
     for chunk in _chunked(rows):
-        text = "\n".join(
-            f'    <a href="{escape(name)}/">{escape(display)}</a><br />'
-            for name, display, _serial in chunk
-        )
-        yield (text if first else "\n" + text).encode()
+        text = separator.join(map(text_of, chunk))
+        yield (text if first else separator + text).encode()
         first = False
-    yield b"\n  </body>\n</html>\n"
 
 
 def _chunked(rows: Iterable[IndexRow]) -> Iterator[list[IndexRow]]:
