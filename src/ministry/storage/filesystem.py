@@ -15,6 +15,7 @@ key; blobs an eviction sets aside go to ``evicting/`` (``set_aside``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import re
@@ -205,15 +206,25 @@ class FileBlobStore:
         await self._run(lambda: self._adopt(path, self.path_of(sha256)))
 
     def _adopt(self, source: Path, target: Path) -> None:
-        if target.exists() and _refresh(target):
+        if self._stored_already(target):
             source.unlink(missing_ok=True)
-            # Perhaps renamed a moment ago by another writer whose flush has not ended:
-            # the caller may commit a record naming it as soon as this returns.
-            self._flush(target.parent, self._make_directories(target.parent))
             return
         created = self._make_directories(target.parent)
         with source.open("rb") as handle:
             _flush_data(handle.fileno())
+        self._publish(source, target, created)
+
+    def _stored_already(self, target: Path) -> bool:
+        """The blob is there (made young again): only its directory is flushed, since it
+        was perhaps renamed a moment ago by another writer whose flush has not ended, and
+        the caller may commit a record naming it as soon as this returns."""
+        if not (target.exists() and _refresh(target)):
+            return False
+        self._flush(target.parent, self._make_directories(target.parent))
+        return True
+
+    def _publish(self, source: Path, target: Path, created: list[Path]) -> None:
+        """Rename a file whose data is flushed into place, then flush the names."""
         try:
             source.rename(target)
         except OSError as exc:
@@ -226,8 +237,9 @@ class FileBlobStore:
         """Flush the directory renamed into, then the parents of those made on the way
         (shared with other writers: ``storage.flushes``)."""
         self._flushes.flush_all([directory, *(d.parent for d in created)])
-        with self._unflushed_lock:
-            self._unflushed.difference_update(created)
+        if created:
+            with self._unflushed_lock:
+                self._unflushed.difference_update(created)
 
     def _make_directories(self, directory: Path) -> list[Path]:
         """Create the missing directories down to ``directory``; returns those on its
@@ -243,6 +255,8 @@ class FileBlobStore:
                 except FileExistsError:
                     pass
         with self._unflushed_lock:
+            if not self._unflushed:
+                return []  # the usual case: no need to walk up to the root
             return [d for d in (directory, *directory.parents) if d in self._unflushed]
 
     def _copy_in(self, source: Path, target: Path) -> None:
@@ -263,12 +277,18 @@ class FileBlobStore:
         """Store a small value durably."""
         sha256 = sha256_hex(data)
 
+        target = self.path_of(sha256)
+
         def write() -> None:
+            if self._stored_already(target):
+                return  # no temporary file at all (a platform's wheels share a METADATA)
             descriptor, name = create_temporary(self._temporary, _KIND)
             try:
                 with os.fdopen(descriptor, "wb") as out:
                     out.write(data)
-                self._adopt(name, self.path_of(sha256))
+                    out.flush()
+                    _flush_data(out.fileno())  # before closing: no second open to flush it
+                self._publish(name, target, self._make_directories(target.parent))
             finally:
                 name.unlink(missing_ok=True)  # gone already unless the write failed
 
@@ -380,6 +400,11 @@ class FileBlobStore:
         rename, not a link: a later ``set_aside`` must find two distinct files)."""
         target = self.path_of(sha256)
         aside = self.aside_path(sha256)
+        # Mostly asked right after the blob was put and flushed (``UploadService``): its
+        # entry is in memory, and a look here costs less than a trip to a worker thread.
+        with contextlib.suppress(OSError):  # the worker's look reports a failing disk
+            if target.exists():
+                return True
 
         def back() -> bool:
             if target.exists():

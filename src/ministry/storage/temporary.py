@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 __all__ = ["OwnedScratch", "create_temporary", "create_temporary_directory", "sweep_orphans"]
@@ -28,9 +29,15 @@ def _start_time(pid: int) -> str:
     return stat.rpartition(")")[2].split()[19]
 
 
-def _owner_tag() -> str:
-    pid = os.getpid()
+@cache
+def _tag_of(pid: int) -> str:
+    """The tag of the process ``pid`` (a process's start time never changes; keyed by
+    PID, so a forked worker gets its own)."""
     return f"{pid}.{_start_time(pid)}"
+
+
+def _owner_tag() -> str:
+    return _tag_of(os.getpid())
 
 
 def create_temporary(directory: Path, kind: str) -> tuple[int, Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from email.message import Message
+from functools import lru_cache
 from typing import Protocol
 
 from python_multipart.exceptions import MultipartParseError
@@ -27,6 +28,8 @@ _MAX_SIDE_FILE_BYTES = 1024 * 1024  # gpg signatures and the like, read and drop
 # All headers of one part together; a real part has two short ones. Older python-multipart
 # releases (0.0.20, for one) cap no header, and unbounded headers cost quadratic time here.
 _MAX_HEADER_BYTES = 16 * 1024
+# Content-Disposition headers whose reading is kept (``_disposition``): a form's fields.
+_DISPOSITIONS = 256
 
 
 class FileSink(Protocol):
@@ -48,6 +51,24 @@ def boundary_of(content_type: str | None) -> str:
     if not isinstance(boundary, str) or not 1 <= len(boundary) <= 200:
         raise InvalidUpload("The multipart/form-data Content-Type has no usable boundary.")
     return boundary
+
+
+@lru_cache(maxsize=_DISPOSITIONS)
+def _disposition(header: str) -> tuple[str | None, str | None]:
+    """The name and filename of a ``form-data`` part's Content-Disposition; no name if
+    it is not one.
+
+    Read with the e-mail parser (quoting, RFC 2231 encodings), which costs more than
+    the rest of the body's parsing: the answers are kept, since a client sends the same
+    headers for every field of every upload. A pure function of the header, bounded.
+    """
+    disposition = Message()
+    disposition["content-disposition"] = header
+    name = disposition.get_param("name", header="content-disposition")
+    if disposition.get_content_disposition() != "form-data" or not isinstance(name, str):
+        return None, None
+    filename = disposition.get_param("filename", header="content-disposition")
+    return name, filename if isinstance(filename, str) else None
 
 
 class _Part:
@@ -140,16 +161,13 @@ class MultipartReceiver:
     def _on_headers_finished(self) -> None:
         part = self._current()
         headers = {key: value.decode("utf-8", "replace") for key, value in part.headers}
-        disposition = Message()
-        disposition["content-disposition"] = headers.get(b"content-disposition", "")
-        name = disposition.get_param("name", header="content-disposition")
-        if disposition.get_content_disposition() != "form-data" or not isinstance(name, str):
+        name, filename = _disposition(headers.get(b"content-disposition", ""))
+        if name is None:
             raise InvalidUpload(
                 "Every multipart part needs 'Content-Disposition: form-data; name=…'."
             )
         part.name = name
-        filename = disposition.get_param("filename", header="content-disposition")
-        if isinstance(filename, str):
+        if filename is not None:
             part.filename = filename
             part.content_type = headers.get(b"content-type")
             if name == "content" and self.sink is None:

@@ -26,7 +26,7 @@ def inspect_wheel(path: Path, filename: str, limits: ArchiveLimits = _DEFAULTS) 
     """Check the wheel at ``path`` and return its METADATA, or raise InvalidUpload."""
     try:
         with path.open("rb") as fp:
-            return inspect_wheel_file(fp, path, filename, limits)
+            return inspect_wheel_file(fp, filename, limits)
     except CORRUPT as exc:
         raise refuse(f"File is not a valid zipfile: {exc}") from exc
 

@@ -9,7 +9,6 @@ import io
 import re
 import tarfile
 import zipfile
-from pathlib import Path
 from typing import BinaryIO
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
@@ -32,17 +31,22 @@ _SECURE_HASHES = frozenset({"sha256", "sha384", "sha512"})
 _UNHASHED = frozenset({"RECORD", "RECORD.jws", "RECORD.p7s"})  # wheel spec: may lack a hash
 
 
-def inspect_wheel_file(
-    fp: BinaryIO, path: Path, filename: str, limits: ArchiveLimits
-) -> ArchiveInfo:
-    """Check an open wheel and return its METADATA."""
-    if zipfile.is_zipfile(path) and tarfile.is_tarfile(path):
+def inspect_wheel_file(fp: BinaryIO, filename: str, limits: ArchiveLimits) -> ArchiveInfo:
+    """Check an open wheel and return its METADATA (read through ``fp`` only: the file
+    is opened once)."""
+    if zipfile.is_zipfile(fp) and _is_tar(fp):
         raise refuse("File is both a zip and a tar file.")
     size = fp.seek(0, io.SEEK_END)
     check_framing(fp, size, limits)
     with zipfile.ZipFile(fp) as zf:
         check_members(fp, zf, size, limits)
         return _inspect_wheel_contents(zf, filename, limits)
+
+
+def _is_tar(fp: BinaryIO) -> bool:
+    """Whether the file, read from its start, is also a tar archive (compressed or not)."""
+    fp.seek(0)
+    return tarfile.is_tarfile(fp)
 
 
 def _inspect_wheel_contents(

@@ -66,7 +66,7 @@ class AccountsMixin(Database):
 
     async def get_user(self, name: str) -> User | None:
         """One user."""
-        row = await self._run(
+        row = await self._lookup(
             lambda c: c.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
         )
         return user_of(row) if row else None
@@ -89,7 +89,7 @@ class AccountsMixin(Database):
                 members[row["group_name"]].append(row["user"])
             return [Group(name, tuple(users)) for name, users in members.items()]
 
-        return await self._run(read)
+        return await self._lookup(read)
 
     async def create_group(self, name: str, actor: Actor) -> None:
         """Create an empty group; ``Conflict`` if it exists."""
@@ -171,7 +171,7 @@ class AccountsMixin(Database):
 
     async def get_token(self, token_id: str) -> Token | None:
         """One token."""
-        row = await self._run(
+        row = await self._lookup(
             lambda c: c.execute("SELECT * FROM tokens WHERE token_id = ?", (token_id,)).fetchone()
         )
         return token_of(row) if row else None

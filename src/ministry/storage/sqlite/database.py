@@ -154,21 +154,31 @@ class Database:
                 "Ask the server's administrator to check the data volume."
             )
 
+    async def _lookup(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read of a few indexed rows on the event loop's own thread.
+
+        One such read from a WAL database costs microseconds, far less than a hop to a
+        pool thread and back (an upload used to make eight of them before its file was
+        stored: the user, their groups, the indexes, the project, its roles, the file).
+        Only point lookups and the small tables (indexes, groups) come here, never a
+        scan that grows with the store. A WAL reader never waits for a writer; should
+        the database be busy all the same (a checkpoint restarting the log, a
+        recovery), the read goes to a pool thread, which may wait.
+        """
+        try:
+            return function(self._loop_reader())
+        except sqlite3.OperationalError:
+            return await self._run(function)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc) from exc
+
     async def last_serial(self) -> int:
         """The newest serial.
 
         Every page request asks this (it is how caches learn of changes made by
-        other processes), so it is read on the event loop's own thread: one
-        indexed row from a WAL database costs microseconds, far less than a hop
-        to a pool thread and back. Should the database be busy (a checkpoint, a
-        recovery), the question goes to a pool thread, which may wait.
+        other processes), so it is read on the event loop's own thread (``_lookup``).
         """
-        try:
-            row = self._serial_reader().execute(_LAST_SERIAL).fetchone()
-        except sqlite3.OperationalError:
-            row = await self._run(lambda c: c.execute(_LAST_SERIAL).fetchone())
-        except sqlite3.Error as exc:
-            raise _storage_error(exc) from exc
+        row = await self._lookup(lambda c: c.execute(_LAST_SERIAL).fetchone())
         return int(row[0]) if row else 0
 
     async def generation(self) -> str:
@@ -178,12 +188,7 @@ class Database:
         file restored from a copy keeps the copy's generation: that rollback shows in the
         serial going back instead.
         """
-        try:
-            row = self._serial_reader().execute(_GENERATION).fetchone()
-        except sqlite3.OperationalError:
-            row = await self._run(lambda c: c.execute(_GENERATION).fetchone())
-        except sqlite3.Error as exc:
-            raise _storage_error(exc) from exc
+        row = await self._lookup(lambda c: c.execute(_GENERATION).fetchone())
         if row is None:
             raise StorageError("The metadata database has no generation; it is damaged.")
         return str(row[0])
@@ -209,12 +214,13 @@ class Database:
 
         await self._run(work)
 
-    def _serial_reader(self) -> sqlite3.Connection:
+    def _loop_reader(self) -> sqlite3.Connection:
         if self._reader is None:
             # timeout=0: never wait for a lock on the event loop's thread.
             self._reader = sqlite3.connect(
                 self._path, isolation_level=None, timeout=0, check_same_thread=False
             )
+            self._reader.row_factory = sqlite3.Row
             with self._lock:
                 self._connections.append(self._reader)
         return self._reader

@@ -17,7 +17,7 @@ class IndexesMixin(Database):
 
     async def list_indexes(self) -> list[IndexConfig]:
         """Every index, by name."""
-        rows = await self._run(
+        rows = await self._lookup(
             lambda c: c.execute("SELECT * FROM indexes ORDER BY name").fetchall()
         )
         return [index_of(row) for row in rows]

@@ -73,7 +73,7 @@ class PackagesMixin(Database):
 
     async def get_project(self, index: str, name: NormalizedName) -> Project | None:
         """One project."""
-        row = await self._run(
+        row = await self._lookup(
             lambda c: c.execute(
                 "SELECT * FROM projects WHERE index_name = ? AND name = ?", (index, name)
             ).fetchone()
@@ -100,7 +100,7 @@ class PackagesMixin(Database):
 
     async def get_file(self, index: str, filename: str) -> DistFile | None:
         """One file."""
-        row = await self._run(
+        row = await self._lookup(
             lambda c: c.execute(f"{_SELECT_FILE} AND filename = ?", (index, filename)).fetchone()
         )
         return file_of(row) if row else None

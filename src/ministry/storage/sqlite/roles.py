@@ -74,7 +74,7 @@ class RolesMixin(Database):
 
     async def list_roles(self, index: str, project: NormalizedName) -> list[ProjectRole]:
         """The owners, then the maintainers, of a project."""
-        return await self._run(lambda c: _roles(c, index, project))
+        return await self._lookup(lambda c: _roles(c, index, project))
 
     async def add_role(self, role: ProjectRole, actor: Actor) -> bool:
         """Give a principal a role, replacing the one it had; False if it had this one."""
