@@ -1236,6 +1236,29 @@ def test_sweeping_removes_orphaned_temporary_directories(tmp_path: Path) -> None
     assert not orphan.exists()
 
 
+@pytest.mark.slow
+def test_a_forked_process_tags_its_temporary_files_with_its_own_pid(tmp_path: Path) -> None:
+    """The owner tag is computed once per process (``--processes N`` forks after the
+    parent wrote temporary files): a child's files name the child, so once it is dead
+    they are orphans, while the living parent's stay."""
+    descriptor, parents = create_temporary(tmp_path, "upload")
+    os.close(descriptor)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        descriptor, name = create_temporary(tmp_path, "upload")
+        os.write(writer, str(name).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        childs = Path(pipe.read().decode())
+    os.waitpid(child, 0)
+    assert f"-{child}." in childs.name
+    assert sweep_orphans(tmp_path, "upload") == 1
+    assert parents.exists()
+    assert not childs.exists()
+
+
 def test_healthy_stores_pass_their_checks(metadata: MetadataStore, blobs: BlobStore) -> None:
     """``check`` (what ``/-/ready`` asks) passes on stores that answer and take writes."""
     run(metadata.check())
