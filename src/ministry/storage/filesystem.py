@@ -276,7 +276,6 @@ class FileBlobStore:
     async def put_bytes(self, data: bytes) -> str:
         """Store a small value durably."""
         sha256 = sha256_hex(data)
-
         target = self.path_of(sha256)
 
         def write() -> None:
