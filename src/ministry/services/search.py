@@ -88,7 +88,7 @@ class _Kept:
 
 def _best(
     shown_by_access: list[ProjectList],
-    matches: dict[str, set[str]],
+    words_by_index: dict[str, SearchWords],
     words: list[str],
     query: str,
     limit: int,
@@ -106,7 +106,8 @@ def _best(
     heap: list[_Kept] = []
     held: set[tuple[str, str]] = set()
     for shown in shown_by_access:
-        for index, names in matches.items():
+        for index, words_of in words_by_index.items():
+            names = words_of.matching_in_order(words)
             for position in shown.positions(index, names):
                 name = shown.name(position)
                 if (index, name) in held:
@@ -153,8 +154,7 @@ class SearchService:
             for access, shown in zip(accesses, shown_by_access, strict=True):
                 self._note_names(access, shown)
             await self._refreeze()
-            matches = self._matches(words)
-        best = _best(shown_by_access, matches, words, query, limit)
+            best = _best(shown_by_access, self._words, words, query, limit)
         return [
             SearchHit(
                 shown[position],
@@ -222,15 +222,6 @@ class SearchService:
         for index, words_of in list(self._words.items()):
             if words_of.changes > _REFREEZE_AFTER:
                 self._words[index] = await asyncio.to_thread(words_of.refrozen)
-
-    def _matches(self, words: list[str]) -> dict[str, set[str]]:
-        """The names that match every word, by index."""
-        matched: dict[str, set[str]] = {}
-        for index, words_of in self._words.items():
-            names = words_of.matching(words)
-            if names:
-                matched[index] = names
-        return matched
 
     async def _catch_up(self, access: ReadAccess) -> None:
         """Read what changed since the words were last brought up to date (under the lock)."""
