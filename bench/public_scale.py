@@ -80,10 +80,8 @@ def _settings(plan: Plan) -> dict[str, str]:
 
 
 def _add_admin(data: Path, plan: Plan) -> None:
-    """An administrator for the change log, added once per store (the CLI, as a person would)."""
-    marker = data / "bench-admin"
-    if marker.exists() and plan.redis is None:
-        return
+    """An administrator for the change log (the CLI, as a person would), added to every
+    store each run: one the run rebuilt has none; one kept has it already."""
     done = subprocess.run(
         (sys.executable, "-m", "ministry", "user", "add", ADMIN, "--admin", "--password-stdin",
          "--data", str(data)),
@@ -92,7 +90,6 @@ def _add_admin(data: Path, plan: Plan) -> None:
     )  # fmt: skip
     if done.returncode and "exists" not in done.stderr + done.stdout:
         raise RuntimeError(f"could not add the administrator: {done.stderr}")
-    marker.write_text("added\n")
 
 
 def same_size(plan: Plan, files: int) -> tuple[str, int]:

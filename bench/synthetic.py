@@ -479,8 +479,17 @@ def _prepare(out: Path, plan: Plan) -> None:
     _write_marker(out, plan, complete=False)
 
 
+def _plan_fields(plan: Plan) -> dict[str, Any]:
+    """The plan as its marker records it: a SQLite plan without ``redis``, as markers
+    written before Redis builds existed have it (an equal store is not built again)."""
+    fields = asdict(plan)
+    if fields["redis"] is None:
+        del fields["redis"]
+    return fields
+
+
 def _write_marker(out: Path, plan: Plan, *, complete: bool, **extra: Any) -> None:
-    text = json.dumps({**asdict(plan), "complete": complete, **extra}, indent=2)
+    text = json.dumps({**_plan_fields(plan), "complete": complete, **extra}, indent=2)
     (out / MARKER).write_text(text + "\n")
 
 
@@ -617,7 +626,7 @@ async def _fill_redis(url: str, plan: Plan, catalogue: Catalogue, progress: Prog
             written += len(batch)
             progress.advance(task, len(batch))
         await redis.set(store.key("serial"), last)
-        await redis.set(store.key(_REDIS_MARKER), json.dumps(asdict(plan)))
+        await redis.set(store.key(_REDIS_MARKER), json.dumps(_plan_fields(plan)))
     finally:
         await store.close()
     return written
@@ -634,7 +643,7 @@ def _redis_holds(plan: Plan) -> bool:
         found = client.get(f"ministry:{_REDIS_MARKER}")
     finally:
         client.close()
-    return found is not None and json.loads(str(found)) == asdict(plan)
+    return found is not None and json.loads(str(found)) == _plan_fields(plan)
 
 
 async def _prepare_blobs(out: Path, seed: int) -> tuple[list[Blob], list[Blob]]:
@@ -681,7 +690,8 @@ def build(out: Path, plan: Plan, console: Console | None = None) -> BuildResult:
     if (
         marker is not None
         and marker.get("complete")
-        and marker == _complete_marker(marker, plan)
+        and {key: value for key, value in marker.items() if value is not None}
+        == _complete_marker(marker, plan)
         and (plan.redis is None or _redis_holds(plan))
     ):
         console.print(f"{out}: already built ({plan.projects} projects, {plan.files} files)")
@@ -700,7 +710,7 @@ def build(out: Path, plan: Plan, console: Console | None = None) -> BuildResult:
 def _complete_marker(marker: dict[str, Any], plan: Plan) -> dict[str, Any]:
     """The marker a complete build of ``plan`` leaves (its timings taken from ``marker``)."""
     extra = {key: marker.get(key) for key in ("build_seconds", "records")}
-    return {**asdict(plan), "complete": True, **extra}
+    return {**_plan_fields(plan), "complete": True, **extra}
 
 
 def main(argv: list[str] | None = None) -> int:
