@@ -130,18 +130,20 @@ class Server:
         log: Path,
         command_prefix: tuple[str, ...] = (),
         src: Path | None = None,
+        settings: dict[str, str] | None = None,
     ) -> None:
+        """``settings``: ``MINISTRY_*`` variables for the server (another metadata store)."""
         self.data = data
         self.log = log
         self.port = free_port()
         self.serving_after: float | None = None
         arguments = ("serve", "--data", str(data), "--port", str(self.port))
-        environment = None
+        environment = {**os.environ, **settings} if settings else None
         if src is None and not MINISTRY.exists():
             src = ROOT / "src"  # a checkout without bench/setup.sh's environment
         if src is not None:
             # Another checkout's code, run by this interpreter.
-            environment = {**os.environ, "PYTHONPATH": str(src)}
+            environment = {**(environment or os.environ), "PYTHONPATH": str(src)}
             command: tuple[str, ...] = (sys.executable, "-m", "ministry", *arguments)
         else:
             command = (str(MINISTRY), *arguments)
@@ -214,10 +216,14 @@ class Server:
 
 @contextmanager
 def serving(
-    data: Path, log: Path, command_prefix: tuple[str, ...] = (), src: Path | None = None
+    data: Path,
+    log: Path,
+    command_prefix: tuple[str, ...] = (),
+    src: Path | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """A server for the duration of a ``with`` block, stopped however the block ends."""
-    server = Server(data, log, command_prefix, src)
+    server = Server(data, log, command_prefix, src, settings)
     try:
         yield server
     finally:

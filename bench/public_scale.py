@@ -20,9 +20,17 @@ with ``ministry serve``, measuring in the same run:
   what the password check alone costs those requests.
 
 Each figure of the large store is printed beside the smaller store's, with their ratio:
-a ratio near 1 shows that the figure does not follow the store. ``--plans`` names other
-sizes (``PROJECTS:FILES,…``, smallest first); ``--data DIR`` holds the stores
+a ratio near 1 shows that the figure does not follow the store. The largest project grows
+with the store (4,826 files at 1,000,000, 47,970 at 10,000,000), so beside it the pages
+side by side include, in every store, a project of as many files as the smallest store's
+largest: the same page in stores of different sizes. ``--plans`` names other sizes
+(``PROJECTS:FILES,…``, smallest first); ``--data DIR`` holds the stores
 (``store-PROJECTS-FILES`` each, about 2.5 GB per million files).
+
+``--redis redis://HOST:PORT`` measures the Redis metadata store instead: each plan's
+metadata goes into a database of that Redis server of its own (the first plan into
+database 1, the next into 2…; about 1 GiB of Redis memory per million files), and its
+blobs into ``redis-store-PROJECTS-FILES``; the servers run with ``--db`` set to it.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from large_store import ROOT, Pages, Server, default_data, pages_of, serving, simple
-from synthetic import Plan, build
+from synthetic import Plan, build, file_counts, project_name
 
 __all__ = ["main"]
 
@@ -56,21 +64,39 @@ GZIP = {"Accept-Encoding": "gzip"}
 HTML = "application/vnd.pypi.simple.v1+html"
 #: Sequential requests per latency figure.
 REPEATS = 200
+#: Seconds a Redis call may take in the benchmark's servers (``redis_timeout``).
+REDIS_TIMEOUT = 60
 SEARCHES = ("proj", "proj-00042", "synthetic 4242", "project 12", "nothing-like-this")
 
 
-def _add_admin(data: Path) -> None:
-    """An administrator for the change log, added once per store (the CLI, as a person would)."""
-    marker = data / "bench-admin"
-    if marker.exists():
-        return
-    subprocess.run(
+def _settings(plan: Plan) -> dict[str, str]:
+    """The server's settings for a plan's store: its Redis database, if it has one."""
+    if plan.redis is None:
+        return {}
+    # A read of a whole index that Redis is slow to answer shows as its time, not as a 503
+    # after the default deadline of a Redis call (2 s).
+    return {"MINISTRY_DB": plan.redis, "MINISTRY_REDIS_DURABILITY": "warn",
+            "MINISTRY_REDIS_TIMEOUT": str(REDIS_TIMEOUT)}  # fmt: skip
+
+
+def _add_admin(data: Path, plan: Plan) -> None:
+    """An administrator for the change log (the CLI, as a person would), added to every
+    store each run: one the run rebuilt has none; one kept has it already."""
+    done = subprocess.run(
         (sys.executable, "-m", "ministry", "user", "add", ADMIN, "--admin", "--password-stdin",
          "--data", str(data)),
-        input=PASSWORD, text=True, check=True, capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        input=PASSWORD, text=True, capture_output=True,
+        env={**os.environ, **_settings(plan), "PYTHONPATH": str(ROOT / "src")},
     )  # fmt: skip
-    marker.write_text("added\n")
+    if done.returncode and "exists" not in done.stderr + done.stdout:
+        raise RuntimeError(f"could not add the administrator: {done.stderr}")
+
+
+def same_size(plan: Plan, files: int) -> tuple[str, int]:
+    """The project of ``plan`` whose number of files is nearest ``files`` (and that number)."""
+    counts = file_counts(plan.projects, plan.files, plan.seed)
+    nearest = min(range(len(counts)), key=lambda i: (abs(counts[i] - files), i))
+    return project_name(nearest), counts[nearest]
 
 
 class Client:
@@ -121,10 +147,11 @@ def _first(
     return answer_headers
 
 
-def measure(data: Path, pages: Pages, work: Path) -> dict[str, Any]:
+def measure(data: Path, pages: Pages, work: Path, plan: Plan) -> dict[str, Any]:
     """Every figure on one store."""
     found: dict[str, Any] = {}
-    with serving(data, work / f"{data.name}.log", src=ROOT / "src") as server:
+    log = work / f"{data.name}.log"
+    with serving(data, log, src=ROOT / "src", settings=_settings(plan)) as server:
         startup, first = server.wait_until_serving("/-/health")
         time.sleep(1.0)
         _step(found, server, "start", startup_s=round(startup, 2), first_s=round(first, 2))
@@ -169,16 +196,19 @@ def measure(data: Path, pages: Pages, work: Path) -> dict[str, Any]:
 
 
 def interleaved(
-    stores: list[tuple[Path, Pages]], work: Path, rounds: int = 20, count: int = 25
+    stores: list[tuple[Path, Pages, Plan, str]], work: Path, rounds: int = 20, count: int = 25
 ) -> list[dict[str, dict[str, float]]]:
     """Page latency with every store served at once and asked in turn, ``rounds`` times
     ``count`` requests each: whatever else the machine does falls on all of them alike,
     so their ratio is fairer than that of runs one after the other."""
     with ExitStack() as stack:
         servers = [
-            stack.enter_context(serving(data, work / f"{data.name}-pages.log", src=ROOT / "src"))
-            for data, _pages in stores
-        ]
+            stack.enter_context(
+                serving(data, work / f"{data.name}-pages.log", src=ROOT / "src",
+                        settings=_settings(plan))
+            )
+            for data, _pages, plan, _same in stores
+        ]  # fmt: skip
         clients = []
         for server in servers:
             server.wait_until_serving("/-/health")
@@ -187,9 +217,10 @@ def interleaved(
             {
                 "typical": simple(pages.typical),
                 "largest": simple(pages.largest),
+                "same size": simple(same),
                 "JSON API": f"/pypi/{pages.typical}/json",
             }
-            for _data, pages in stores
+            for _data, pages, _plan, same in stores
         ]
         times: list[dict[str, list[float]]] = [{kind: [] for kind in p} for p in paths]
         for client, kinds in zip(clients, paths, strict=True):
@@ -255,30 +286,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="where the JSON result goes")
     parser.add_argument("--data", type=Path, default=default_data().parent, help="the stores")
     parser.add_argument("--plans", default=PLANS, metavar="PROJECTS:FILES,…")
+    parser.add_argument("--redis", metavar="URL", help="the Redis store, in this server")
     arguments = parser.parse_args(argv)
-    plans = [
-        Plan(*(int(n) for n in plan.split(":")))  # type: ignore[arg-type]
-        for plan in arguments.plans.split(",")
-    ]
+    plans = []
+    for number, text in enumerate(arguments.plans.split(","), 1):
+        projects, files = (int(n) for n in text.split(":"))
+        redis = None if arguments.redis is None else f"{arguments.redis.rstrip('/')}/{number}"
+        plans.append(Plan(projects, files, redis=redis))
     stores = []
     for plan in plans:
-        data = arguments.data / f"store-{plan.projects}-{plan.files}"
+        kind = "store" if plan.redis is None else "redis-store"
+        data = arguments.data / f"{kind}-{plan.projects}-{plan.files}"
         built = build(data, plan)
-        _add_admin(data)
+        _add_admin(data, plan)
         stores.append((plan, data, built.seconds))
-    document: dict[str, Any] = {"load_at_start": os.getloadavg()[0], "stores": []}
+    smallest_largest = pages_of(plans[0]).largest_files
+    same = [same_size(plan, smallest_largest) for plan in plans]
+    document: dict[str, Any] = {
+        "load_at_start": os.getloadavg()[0], "backend": "redis" if arguments.redis else "sqlite",
+        "stores": [],
+    }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="public-scale-") as scratch:
-        for plan, data, seconds in stores:
+        for (plan, data, seconds), (same_name, same_files) in zip(stores, same, strict=True):
             pages = pages_of(plan)
-            found = measure(data, pages, Path(scratch))
+            found = measure(data, pages, Path(scratch), plan)
             document["stores"].append({
                 "projects": plan.projects, "files": plan.files, "build_s": seconds,
                 "typical": [pages.typical, pages.typical_files],
                 "largest": [pages.largest, pages.largest_files],
+                "same size": [same_name, same_files],
                 "found": found, "figures": _figures(found),
             })  # fmt: skip
         side_by_side = interleaved(
-            [(data, pages_of(plan)) for plan, data, _seconds in stores], Path(scratch)
+            [
+                (data, pages_of(plan), plan, name)
+                for (plan, data, _seconds), (name, _files) in zip(stores, same, strict=True)
+            ],
+            Path(scratch),
         )
         for store, figures in zip(document["stores"], side_by_side, strict=True):
             store["found"]["interleaved"] = figures

@@ -15,6 +15,13 @@ have a handful of files, a few have thousands. Files are metadata only, except f
 real wheels and sdists in the blob store that every file points at (blobs are
 content-addressed, so many files can share one), so that any file downloads.
 
+``--redis redis://HOST:PORT/N`` puts the metadata in that Redis database instead, in the
+Redis store's own key layout: the store is opened once (which records its layout) and
+makes the default index itself, then every project, release, file and change is written
+as the store would write it (its records, under its key names), in pipelines of a few
+thousand commands, and the serial set last. The database must be empty or hold an earlier
+build (its ``synthetic`` key says which); ``ministry serve --db URL --data DIR`` serves it.
+
 A build is skipped when DIR already holds a complete one with the same parameters.
 """
 
@@ -54,10 +61,16 @@ from rich.progress import (
 from ministry.core.hashing import StreamingHasher, sha256_hex
 from ministry.core.models import (
     DEFAULT_INDEX,
+    Actor,
+    Change,
+    DistFile,
     IndexConfig,
     PackageType,
+    Project,
+    Release,
 )
 from ministry.core.permissions import EVERYONE
+from ministry.core.records import dumps
 from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.sqlite.rows import FILE_COLUMNS, index_json
@@ -67,6 +80,8 @@ __all__ = ["BuildResult", "Plan", "build", "file_counts", "project_name"]
 #: Bumped whenever the same parameters would build a different store.
 FORMAT = 3
 MARKER = "synthetic.json"
+#: The key (under the store's prefix) a complete Redis build sets last.
+_REDIS_MARKER = "synthetic"
 DATABASE = "ministry.sqlite3"
 UPLOADER = "cli:synthetic"
 #: Uploads are spread over these years, oldest serial first.
@@ -100,6 +115,8 @@ class Plan:
     files: int
     seed: int = 1
     format: int = FORMAT
+    #: The Redis database the metadata goes to (None: SQLite in the directory).
+    redis: str | None = None
 
 
 @dataclass(frozen=True)
@@ -462,8 +479,17 @@ def _prepare(out: Path, plan: Plan) -> None:
     _write_marker(out, plan, complete=False)
 
 
+def _plan_fields(plan: Plan) -> dict[str, Any]:
+    """The plan as its marker records it: a SQLite plan without ``redis``, as markers
+    written before Redis builds existed have it (an equal store is not built again)."""
+    fields = asdict(plan)
+    if fields["redis"] is None:
+        del fields["redis"]
+    return fields
+
+
 def _write_marker(out: Path, plan: Plan, *, complete: bool, **extra: Any) -> None:
-    text = json.dumps({**asdict(plan), "complete": complete, **extra}, indent=2)
+    text = json.dumps({**_plan_fields(plan), "complete": complete, **extra}, indent=2)
     (out / MARKER).write_text(text + "\n")
 
 
@@ -523,6 +549,110 @@ def _fill(path: Path, catalogue: Catalogue, progress: Progress, task: Any) -> in
     return written
 
 
+#: Commands per Redis pipeline while filling.
+_REDIS_PIPELINE = 5_000
+_FILE_FIELDS = FILE_COLUMNS.replace("index_name", "index").split(", ")
+
+
+def _file_record(row: Row) -> DistFile:
+    values = dict(zip(_FILE_FIELDS, row, strict=True))
+    values["upload_time"] = datetime.fromisoformat(values["upload_time"])
+    return DistFile(**values)
+
+
+def _change_record(row: Row) -> Change:
+    serial, when, actor, address, action, index, project, version, filename, detail = row
+    return Change(serial, datetime.fromisoformat(when), actor, action, index, project, version,
+                  filename, detail, address)  # fmt: skip
+
+
+async def _fill_redis(url: str, plan: Plan, catalogue: Catalogue, progress: Progress,
+                      task: Any, *, flush: bool) -> int:  # fmt: skip
+    """Write every record into Redis as the Redis store keeps it: the store makes its
+    layout and the default index (serial 1); projects, releases, files and changes follow
+    in pipelines under the store's own key names, and the serial is set last. ``flush``:
+    the database was filled by an earlier build into the same directory, and is emptied."""
+    from ministry.storage.redis import RedisMetadataStore
+    from ministry.storage.redis.durability import RedisOptions
+
+    store = RedisMetadataStore(url, RedisOptions(durability="warn"))
+    redis = store.redis
+    if await redis.dbsize():
+        if not flush:
+            raise SystemExit(f"{url} holds keys that no earlier build made; not touching them")
+        await redis.flushdb()
+    await store.open()
+    try:
+        await store.create_index(IndexConfig(DEFAULT_INDEX, uploaders=(EVERYONE,)),
+                                 Actor("ministry", "local"))  # fmt: skip
+        written = 2
+        progress.advance(task, written)
+        pipe = redis.pipeline(transaction=False)
+        queued = 0
+
+        async def flush(force: bool = False) -> None:
+            nonlocal pipe, queued
+            if queued >= _REDIS_PIPELINE or (force and queued):
+                await pipe.execute()
+                pipe, queued = redis.pipeline(transaction=False), 0
+
+        index = DEFAULT_INDEX
+        for number in range(len(catalogue.counts)):
+            project_row, release_rows, file_rows = project_rows(catalogue, number)
+            _i, name, display, created, last_serial = project_row
+            project = Project(index, name, display, datetime.fromisoformat(created), last_serial)
+            pipe.hset(store._projects(index), name, dumps(project))
+            releases = {
+                canonical: dumps(Release(index, name, version, datetime.fromisoformat(when),
+                                         json.loads(metadata)))
+                for _i, _n, canonical, version, when, metadata in release_rows
+            }  # fmt: skip
+            pipe.hset(store._releases(index, name), mapping=releases)
+            files = [_file_record(row) for row in file_rows]
+            pipe.hset(store._files(index), mapping={f.filename: dumps(f) for f in files})
+            pipe.sadd(store._project_files(index, name), *(f.filename for f in files))
+            pipe.hset(store._hashes(index), mapping={f.sha256: f.filename for f in files})
+            queued += 5 + len(files)
+            done = 1 + len(release_rows) + len(file_rows)
+            written += done
+            progress.advance(task, done)
+            await flush()
+        await flush(force=True)
+        last = 1
+        for batch in _batches(change_rows(catalogue)):
+            changes = [_change_record(row) for row in batch]
+            await redis.zadd(store.key("changes"), {dumps(c): c.serial for c in changes})
+            last = max(last, changes[-1].serial)
+            written += len(batch)
+            progress.advance(task, len(batch))
+        await redis.set(store.key("serial"), last)
+        await redis.set(store.key(_REDIS_MARKER), json.dumps(_plan_fields(plan)))
+    finally:
+        await store.close()
+    return written
+
+
+def _redis_holds(plan: Plan) -> bool:
+    """Whether the Redis database holds the complete build of ``plan`` (a Redis restarted
+    without persistence comes back empty)."""
+    import redis
+
+    assert plan.redis is not None
+    client = redis.Redis.from_url(plan.redis, decode_responses=True)
+    try:
+        found = client.get(f"ministry:{_REDIS_MARKER}")
+    finally:
+        client.close()
+    return found is not None and json.loads(str(found)) == _plan_fields(plan)
+
+
+async def _prepare_blobs(out: Path, seed: int) -> tuple[list[Blob], list[Blob]]:
+    """The blobs only (the metadata goes to Redis)."""
+    blobs = FileBlobStore(out / "blobs")
+    await blobs.open()
+    return await store_blobs(blobs, seed)
+
+
 async def _prepare_store(out: Path, seed: int) -> tuple[list[Blob], list[Blob]]:
     """The blobs, and an empty store with the schema the server's code makes."""
     blobs = FileBlobStore(out / "blobs")
@@ -534,8 +664,11 @@ async def _prepare_store(out: Path, seed: int) -> tuple[list[Blob], list[Blob]]:
     return found
 
 
-def _load(out: Path, plan: Plan, console: Console) -> int:
-    wheels, sdists = asyncio.run(_prepare_store(out, plan.seed))
+def _load(out: Path, plan: Plan, console: Console, *, flush: bool) -> int:
+    if plan.redis is None:
+        wheels, sdists = asyncio.run(_prepare_store(out, plan.seed))
+    else:
+        wheels, sdists = asyncio.run(_prepare_blobs(out, plan.seed))
     counts = file_counts(plan.projects, plan.files, plan.seed)
     catalogue = Catalogue(counts, timeline(counts, plan.seed, 2), wheels, sdists, _EPOCH)
     columns = (
@@ -544,6 +677,9 @@ def _load(out: Path, plan: Plan, console: Console) -> int:
     )  # fmt: skip
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("writing rows", total=catalogue.row_count())
+        if plan.redis is not None:
+            filling = _fill_redis(plan.redis, plan, catalogue, progress, task, flush=flush)
+            return asyncio.run(filling)
         return _fill(out / DATABASE, catalogue, progress, task)
 
 
@@ -551,12 +687,20 @@ def build(out: Path, plan: Plan, console: Console | None = None) -> BuildResult:
     """Build the store in ``out`` unless an equal plan is built there already."""
     console = console or Console(stderr=True)
     marker = _read_marker(out)
-    if marker is not None and marker.get("complete") and marker == _complete_marker(marker, plan):
+    if (
+        marker is not None
+        and marker.get("complete")
+        and {key: value for key, value in marker.items() if value is not None}
+        == _complete_marker(marker, plan)
+        and (plan.redis is None or _redis_holds(plan))
+    ):
         console.print(f"{out}: already built ({plan.projects} projects, {plan.files} files)")
         return BuildResult(plan, False, float(marker["build_seconds"]), int(marker["records"]))
     started = time.perf_counter()
+    # A Redis database is emptied only when this directory's earlier build filled it.
+    flush = marker is not None and plan.redis is not None and marker.get("redis") == plan.redis
     _prepare(out, plan)
-    loaded = _load(out, plan, console)
+    loaded = _load(out, plan, console, flush=flush)
     seconds = round(time.perf_counter() - started, 2)
     _write_marker(out, plan, complete=True, build_seconds=seconds, records=loaded)
     console.print(f"{out}: {loaded} rows in {seconds:.1f} s")
@@ -566,7 +710,7 @@ def build(out: Path, plan: Plan, console: Console | None = None) -> BuildResult:
 def _complete_marker(marker: dict[str, Any], plan: Plan) -> dict[str, Any]:
     """The marker a complete build of ``plan`` leaves (its timings taken from ``marker``)."""
     extra = {key: marker.get(key) for key in ("build_seconds", "records")}
-    return {**asdict(plan), "complete": True, **extra}
+    return {**_plan_fields(plan), "complete": True, **extra}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -576,8 +720,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, required=True, help="the data directory to build")
     parser.add_argument("--seed", type=int, default=1, help="same seed, same store")
+    parser.add_argument("--redis", metavar="URL", help="the metadata in this Redis database")
     arguments = parser.parse_args(argv)
-    plan = Plan(arguments.projects, arguments.files, arguments.seed)
+    plan = Plan(arguments.projects, arguments.files, arguments.seed, redis=arguments.redis)
     build(arguments.out, plan)
     return 0
 

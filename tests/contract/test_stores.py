@@ -48,6 +48,7 @@ from ministry.storage.filesystem import FileBlobStore
 from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.publishers import KEPT_AFTER_EXPIRY
 from ministry.storage.redis import RedisMetadataStore
+from ministry.storage.redis import packages as redis_packages
 from ministry.storage.redis.base import LAYOUT
 from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.sqlite.schema import _MIGRATIONS
@@ -773,6 +774,23 @@ def test_project_list(metadata: MetadataStore) -> None:
     assert [p.name for p in compact] == ["alpha", "mid-way", "zeta-lib"]
     assert compact.find("main", "zeta-lib") is not None
     assert list(run(metadata.project_list("other"))) == []
+
+
+def test_project_list_of_more_projects_than_one_read(
+    metadata: MetadataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that reads every project in rounds (Redis: HSCAN, 20 a round here; 300
+    projects are past the size Redis answers in one round) gives each project once, in
+    name order, for the list and for the search's summaries."""
+    monkeypatch.setattr(redis_packages, "_SCAN", 20)
+    actor = Actor("alice", "local")
+    names = sorted(f"proj-{n:03d}" for n in range(300))
+    for name in names:
+        record = dist_file(f"{name}-1.0.tar.gz", project=name, version="1.0")
+        run(metadata.add_file(record, name, {"summary": name}, actor))
+    assert [p.name for p in run(metadata.project_list("main"))] == names
+    summaries = [row for found in run(_batches(metadata, "main", 128)) for row in found]
+    assert summaries == [(name, "1.0", name) for name in names]
 
 
 def test_count_projects(metadata: MetadataStore) -> None:

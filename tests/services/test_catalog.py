@@ -26,7 +26,9 @@ import pytest
 from ministry.core.negotiation import SIMPLE_HTML, SIMPLE_JSON
 from ministry.core.permissions import Identity
 from ministry.errors import NotFound
-from ministry.services.catalog import RenderedPage
+from ministry.services import catalog as catalog_module
+from ministry.services.catalog import Catalog, RenderedPage
+from ministry.services.projects import ProjectResolver
 from ministry.wiring import Services
 from support.distributions import make_wheel
 from support.services import ADMIN, PROXY, in_event_loop, project, proxy_rig, started_services
@@ -154,6 +156,56 @@ async def test_a_change_to_another_project_keeps_this_ones_page(tmp_path: Path) 
         before = await demo_page(services)
         await services.uploads.import_file("main", ALICE, wheel(tmp_path, "other-demo", "1.0"))
         assert await demo_page(services) is before
+
+
+@in_event_loop
+async def test_a_view_heavier_than_the_budget_is_gathered_anew_and_stays_right(
+    tmp_path: Path,
+) -> None:
+    """Views are weighed by their files: one that alone outweighs the budget is not kept,
+    so each request gathers it again, and still sees every change at once."""
+    async with started_services(tmp_path / "data") as services:
+        resolver = ProjectResolver(services.metadata, services.proxy_pages)
+        catalog = Catalog(
+            services.metadata, services.blobs, resolver, services.proxy_files,
+            services.file_path, view_files_kept=4, page_bytes_kept=1,
+        )  # fmt: skip
+        await services.uploads.import_file("main", ALICE, wheel(tmp_path, DEMO, "1.0"))
+        access = await services.indexes.read_access("main", None)
+        first = await catalog.project_view(access, DEMO)
+        assert await catalog.project_view(access, DEMO) is not first
+        page = await catalog.project_page(access, DEMO, SIMPLE_JSON)
+        assert await catalog.project_page(access, DEMO, SIMPLE_JSON) is not page
+        await services.uploads.import_file("main", ALICE, wheel(tmp_path, DEMO, "2.0"))
+        access = await services.indexes.read_access("main", None)
+        after = await catalog.project_page(access, DEMO, SIMPLE_JSON)
+        assert sorted(listed(after)) == [
+            "cache_demo-1.0-py3-none-any.whl",
+            "cache_demo-2.0-py3-none-any.whl",
+        ]
+
+
+@in_event_loop
+async def test_a_large_page_keeps_only_its_gzip_form_with_the_same_tag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``_PLAIN_KEPT`` bytes a page is kept compressed only: the same bytes and the
+    same ETag as when its plain form is kept too."""
+    async with started_services(tmp_path / "data") as services:
+        await services.uploads.import_file("main", ALICE, wheel(tmp_path, DEMO, "1.0"))
+        await services.uploads.import_file("main", ALICE, wheel(tmp_path, DEMO, "2.0"))
+        access = await services.indexes.read_access("main", None)
+        whole = await services.catalog.project_page(access, DEMO, SIMPLE_HTML)
+        assert whole.body is not None
+        monkeypatch.setattr(catalog_module, "_PLAIN_KEPT", 100)
+        resolver = ProjectResolver(services.metadata, services.proxy_pages)
+        catalog = Catalog(
+            services.metadata, services.blobs, resolver, services.proxy_files, services.file_path
+        )
+        compressed = await catalog.project_page(access, DEMO, SIMPLE_HTML)
+        assert compressed.body is None
+        assert gzip.decompress(compressed.gzipped) == whole.body
+        assert compressed.etag == whole.etag
 
 
 @in_event_loop

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ministry.core.models import IndexConfig
 from ministry.core.permissions import Identity
 from ministry.services import search
 from ministry.wiring import Services
@@ -70,3 +71,36 @@ async def test_search_follows_uploads_deletions_and_new_summaries(
         access = await services.indexes.read_access("main", None)
         again = await fresh.search([access], "kettle boils")
         assert {hit.project.name: (hit.summary, hit.version) for hit in again} == kettles
+
+
+@in_event_loop
+async def test_only_the_best_hits_are_returned_in_rank_order_each_project_once(
+    tmp_path: Path,
+) -> None:
+    """Hits are kept best first as they come, ``limit`` at most: the same ones, in the
+    same order, as ranking every match would give, and a project that two of the
+    searched indexes show (one inherits the other) is listed once."""
+    async with started_services(tmp_path / "data") as services:
+        await services.indexes.create(ADMIN, IndexConfig("team", uploaders=("alice",)))
+        await services.indexes.create(ADMIN, IndexConfig("child", bases=("main",)))
+        names = ["brew", "brew-tools", "cold-brew", "tea-brewer", "brewery", "home-brew-kit"]
+        for name in reversed(names):
+            await upload(services, tmp_path, name, "1.0", "Brews things")
+        team = tmp_path / "team"
+        team.mkdir()
+        wheel = make_wheel(team, "brew-team", "1.0", summary="Brews for teams")
+        await services.uploads.import_file("team", ALICE, wheel)
+        accesses = [
+            await services.indexes.read_access(index, None) for index in ("main", "child", "team")
+        ]
+        everything = await services.search.search(accesses, "brew")
+        ranked = [hit.project.name for hit in everything]
+        # The exact name, then names that start with it, then names with a word that does.
+        assert ranked == [
+            "brew", "brew-team", "brew-tools", "brewery", "cold-brew", "home-brew-kit",
+            "tea-brewer",
+        ]  # fmt: skip
+        for limit in (1, 3, 6):
+            best = await services.search.search(accesses, "brew", limit=limit)
+            assert [hit.project.name for hit in best] == ranked[:limit]
+        assert await services.search.search(accesses, "brew", limit=0) == []

@@ -57,14 +57,15 @@ def test_lookups_by_name_and_index() -> None:
     assert listed.position("zzz") is None
     # Shown from the other index: not this index's project.
     assert listed.find("main", projects[0].name) is None
-    names = {p.name for p in projects[:4]} | {"absent"}
+    names = sorted({p.name for p in projects[:4]} | {"absent", ""})
     wanted = [i for i in range(4) if projects[i].index == "main"]
-    # A few names are bisected, many are found in one pass: both give the same.
-    assert sorted(listed.positions("main", names)) == wanted
-    every = {p.name for p in projects} | {"absent"}
-    assert sorted(listed.positions("main", every)) == [
+    # A few names are bisected, many are found in one walk: both give the same.
+    assert list(listed.positions("main", names)) == wanted
+    every = sorted({p.name for p in projects} | {"absent", "", "zzz"})
+    assert list(listed.positions("main", iter(every))) == [
         i for i, p in enumerate(projects) if p.index == "main"
     ]
+    assert list(listed.positions("main", [])) == []
 
 
 def test_the_fingerprint_follows_what_a_listing_shows() -> None:

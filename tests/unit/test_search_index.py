@@ -112,6 +112,9 @@ def test_changes_removals_and_refreezing_keep_the_answers() -> None:
     for current in (words, words.refrozen()):
         for query in queries:
             assert current.matching(query) == _reference(rows, query), query
+            # In name order, the overlay's changes merged in, each name once.
+            in_order = list(current.matching_in_order(query))
+            assert in_order == sorted(_reference(rows, query)), query
         for name in names:
             assert current.entry(name) == rows.get(name)
     refrozen = words.refrozen()

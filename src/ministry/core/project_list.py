@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import chain, islice
 from typing import overload
 
 from packaging.utils import NormalizedName
@@ -157,16 +158,30 @@ class ProjectList(Sequence[Project]):
             return at
         return None
 
-    def positions(self, index: str, names: Collection[str]) -> Iterator[int]:
-        """Where the projects named in ``names`` are, of those the list shows from ``index``:
-        a bisection for each of a few names, one pass over the list for many (a search for
-        a common word matches most projects)."""
-        if len(names) * len(self).bit_length() < len(self):
-            found: Iterable[int | None] = (self.position(name) for name in names)
+    def positions(self, index: str, names: Iterable[str]) -> Iterator[int]:
+        """Where the projects named in ``names`` (sorted) are, of those the list shows from
+        ``index``: a bisection for each of a few names, else one walk beside the list (a
+        search for a common word matches most projects). The names are read as they
+        come, so that those of such a search are never all held at once."""
+        few = len(self) // max(1, len(self).bit_length())
+        coming = iter(names)
+        first = list(islice(coming, few + 1))
+        found: Iterable[int | None]
+        if len(first) <= few:
+            found = (self.position(name) for name in first)
         else:
-            found = (i for i in range(len(self)) if self.name(i) in names)
+            found = self._walk(chain(first, coming))
         for i in found:
             if i is not None and self.index_name(i) == index:
+                yield i
+
+    def _walk(self, names: Iterable[str]) -> Iterator[int]:
+        """Positions of the sorted ``names`` that the list holds, in one pass beside it."""
+        i, length = 0, len(self)
+        for name in names:
+            while i < length and self.name(i) < name:
+                i += 1
+            if i < length and self.name(i) == name:
                 yield i
 
     def find(self, index: str, name: str) -> Project | None:

@@ -195,7 +195,7 @@ class FrozenWords:
 
     def matching(self, words: Sequence[str]) -> Iterator[str]:
         """The names of the projects that have, for every one of ``words``, a word (or
-        their name) that starts with it."""
+        their name) that starts with it, in name order, one segment's at a time."""
         for segment in self._segments:
             positions: set[int] | None = None
             for word in words:
@@ -203,7 +203,7 @@ class FrozenWords:
                 positions = found if positions is None else positions & found
                 if not positions:
                     break
-            for position in positions or ():
+            for position in sorted(positions or ()):
                 yield segment.names[position]
 
 
@@ -316,9 +316,14 @@ class SearchWords:
 
     def matching(self, words: Sequence[str]) -> set[str]:
         """Names with, for every one of ``words``, a word (or their name) that starts with it."""
+        return set(self.matching_in_order(words))
+
+    def matching_in_order(self, words: Sequence[str]) -> Iterator[str]:
+        """The names ``matching`` gives, in name order and made as they are read: a word
+        that every project matches never has all their names held at once."""
         recent = self._recent.entries
-        found = {name for name in self._base.matching(words) if name not in recent}
-        return found | self._recent.matching(words)
+        base = (name for name in self._base.matching(words) if name not in recent)
+        return merge(base, sorted(self._recent.matching(words)))
 
     def rows(self) -> Iterator[ReleaseSummary]:
         """Name, version and summary of every project held, in name order."""

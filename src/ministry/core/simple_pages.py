@@ -27,6 +27,7 @@ __all__ = [
     "format_upload_time",
     "index_html_chunks",
     "index_json_chunks",
+    "project_html_chunks",
     "render_index_html",
     "render_index_json",
     "render_project_html",
@@ -144,14 +145,25 @@ def _file_json(f: SimpleFile) -> dict[str, object]:
 
 def render_project_html(page: ProjectPage) -> bytes:
     """The PEP 503 HTML project page (frozen format, PEP 833)."""
+    return b"".join(project_html_chunks(page))
+
+
+def project_html_chunks(page: ProjectPage) -> Iterator[bytes]:
+    """The PEP 503 HTML project page in pieces of ``_CHUNK`` links: a project of tens of
+    thousands of files is compressed as it is rendered, never whole as text."""
     title = escape(page.display_name)
-    links = "\n".join(_anchor(f) for f in _sorted_files(page.files))
-    return (
+    yield (
         "<!DOCTYPE html>\n<html>\n  <head>\n"
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
         f"    <title>Links for {title}</title>\n  </head>\n  <body>\n"
-        f"    <h1>Links for {title}</h1>\n{links}\n  </body>\n</html>\n"
+        f"    <h1>Links for {title}</h1>\n"
     ).encode()
+    files = _sorted_files(page.files)
+    if not files:
+        yield b"\n"  # the blank line a page without links has always had
+    for start in range(0, len(files), _CHUNK):
+        yield "".join(_anchor(f) + "\n" for f in files[start : start + _CHUNK]).encode()
+    yield b"  </body>\n</html>\n"
 
 
 def _anchor(f: SimpleFile) -> str:

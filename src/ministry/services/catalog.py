@@ -12,12 +12,16 @@ gzip form and ETag, are kept as long as the view. A page request or a download
 costs one look at the serial, not a query of every file; and because the serial
 is shared by every process using the store, no process keeps serving a page
 another one has made stale.
+
+What is kept is weighed, not counted: views by their files, pages and documents by
+their bytes, so that a few projects of tens of thousands of files cannot hold the
+memory that thousands of small ones would. Forgetting an entry early only costs a
+new read: every kept entry is checked against the serial before it is used.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
 import json
 import time
@@ -42,7 +46,7 @@ from ministry.core.simple_pages import (
     SimpleFile,
     index_html_chunks,
     index_json_chunks,
-    render_project_html,
+    project_html_chunks,
     render_project_json,
 )
 from ministry.errors import NotFound
@@ -68,9 +72,22 @@ ProvenancePath = Callable[[str, str, str, str], str]
 _METADATA_SUFFIX = ".metadata"
 _PROVENANCE_SUFFIX = ".provenance"
 _PROXIED_LIST_TTL = 60.0
-#: Projects whose views, pages and JSON documents are kept, the least recently used
-#: forgotten first (each kind apart).
-_PROJECTS_KEPT = 4096
+#: Provenance documents whose publisher is kept (by the document's sha256).
+_PUBLISHERS_KEPT = 4096
+#: Views kept, weighed in files (each view counts ``_VIEW_WEIGHT`` besides its files):
+#: a view costs about a kilobyte a file, so this bounds them to about 100 MiB whatever
+#: mix of projects is asked for, with room for a project of 100,000 files. The least
+#: recently used go first; a larger project is gathered again when asked for.
+_VIEW_FILES_KEPT = 120_000
+_VIEW_WEIGHT = 16
+#: Rendered pages and JSON documents kept, weighed in bytes (each counts
+#: ``_ENTRY_BYTES`` besides its bodies), each kind apart.
+_PAGE_BYTES_KEPT = 32 * 1024 * 1024
+_ENTRY_BYTES = 1024
+#: A project page's plain form is kept beside its gzip form up to this size; a larger
+#: one (thousands of files) only compressed, inflated as it is sent to the rare client
+#: that does not take gzip.
+_PLAIN_KEPT = 256 * 1024
 #: Project lists and list pages kept: one per index and visibility.
 _LISTS_KEPT = 64
 #: zlib's window bits for a gzip header and trailer.
@@ -169,23 +186,59 @@ def _fresh_until(contributions: list[Contribution], view_held: tuple[HeldBack, .
 
 
 def _rendered(
-    body: bytes, content_type: str, view: ProjectView | None, serial: int
+    chunks: Iterable[bytes], content_type: str, view: ProjectView | None, serial: int
 ) -> RenderedPage:
-    digest = hashlib.sha256(body).hexdigest()[:32]
+    """A project page from its pieces, hashed and compressed as they come; the plain form
+    is kept too while it is at most ``_PLAIN_KEPT`` bytes."""
+    digest = hashlib.sha256()
+    compressor = zlib.compressobj(6, zlib.DEFLATED, _GZIP_WBITS)
+    compressed: list[bytes] = []
+    plain: list[bytes] | None = []
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        compressed.append(compressor.compress(chunk))
+        size += len(chunk)
+        if plain is not None and size <= _PLAIN_KEPT:
+            plain.append(chunk)
+        else:
+            plain = None
+    compressed.append(compressor.flush())
     held = None
     if view is not None and view.held_back:
         held = ", ".join(
             sorted({f"{h.entry.version} until {h.until:%Y-%m-%dT%H:%MZ}" for h in view.held_back})
         )
     return RenderedPage(
-        body=body,
-        gzipped=gzip.compress(body, compresslevel=6, mtime=0),
-        etag=f'"{digest}"',
+        body=None if plain is None else b"".join(plain),
+        gzipped=b"".join(compressed),
+        etag=f'"{digest.hexdigest()[:32]}"',
         content_type=content_type,
         last_serial=serial,
         stale=view.stale if view else False,
         held_back=held,
     )
+
+
+def _weighed_view(entry: _ViewEntry) -> int:
+    return _VIEW_WEIGHT + len(entry.view.files) + len(entry.view.held_back)
+
+
+def _weighed_page(entry: _PageEntry) -> int:
+    return _ENTRY_BYTES + len(entry.page.gzipped) + len(entry.page.body or b"")
+
+
+def _weighed_document(entry: _DocumentEntry) -> int:
+    return _ENTRY_BYTES + len(entry.document.body)
+
+
+def _keep(cache: LRUCache[Hashable, Any], key: Hashable, value: object) -> None:
+    """Keep ``value`` unless it alone outweighs the whole cache (then it is made again
+    when next asked for, and drops whatever was kept under ``key``)."""
+    try:
+        cache[key] = value
+    except ValueError:
+        cache.pop(key, None)
 
 
 def _only_own_hosted(access: ReadAccess) -> bool:
@@ -225,7 +278,8 @@ class Catalog:
         resolver: ProjectResolver,
         proxy_files: ProxyFiles,
         file_path: FilePath,
-        cache_size: int = _PROJECTS_KEPT,
+        view_files_kept: int = _VIEW_FILES_KEPT,
+        page_bytes_kept: int = _PAGE_BYTES_KEPT,
         provenance_path: ProvenancePath | None = None,
     ) -> None:
         self._metadata = metadata
@@ -234,13 +288,19 @@ class Catalog:
         self._proxy_files = proxy_files
         self._file_path = file_path
         self._provenance_path = provenance_path
-        self._views: LRUCache[Hashable, _ViewEntry] = LRUCache(cache_size)
-        self._pages: LRUCache[Hashable, _PageEntry] = LRUCache(cache_size)
-        self._documents: LRUCache[Hashable, _DocumentEntry] = LRUCache(cache_size)
+        self._views: LRUCache[Hashable, _ViewEntry] = LRUCache(
+            view_files_kept, getsizeof=_weighed_view
+        )
+        self._pages: LRUCache[Hashable, _PageEntry] = LRUCache(
+            page_bytes_kept, getsizeof=_weighed_page
+        )
+        self._documents: LRUCache[Hashable, _DocumentEntry] = LRUCache(
+            page_bytes_kept, getsizeof=_weighed_document
+        )
         self._lists: LRUCache[Hashable, _ListEntry] = LRUCache(_LISTS_KEPT)
         self._indexes: LRUCache[Hashable, _IndexEntry] = LRUCache(_LISTS_KEPT)
         # Who published a provenance document, by its sha256: it never changes.
-        self._publishers: LRUCache[str, str | None] = LRUCache(cache_size)
+        self._publishers: LRUCache[str, str | None] = LRUCache(_PUBLISHERS_KEPT)
 
     def clear(self) -> None:
         """Forget every view, page, document and list kept by serial (after the store went
@@ -276,7 +336,7 @@ class Catalog:
             return entry.view
         view = await self._resolver.gather(access, name, contributions)
         fresh_until = _fresh_until(contributions, view.held_back)
-        self._views[key] = _ViewEntry(view, access.serial, signature, fresh_until)
+        _keep(self._views, key, _ViewEntry(view, access.serial, signature, fresh_until))
         return view
 
     async def project_page(
@@ -298,11 +358,16 @@ class Catalog:
             files=tuple(self.simple_file(access, f, base_url) for f in view.files),
             last_serial=view.last_serial,
         )
-        render = render_project_json if content_type == SIMPLE_JSON else render_project_html
-        page = await asyncio.to_thread(
-            lambda: _rendered(render(model), content_type, view, view.last_serial)
-        )
-        self._pages[key] = _PageEntry(page, view)
+
+        def render() -> RenderedPage:
+            if content_type == SIMPLE_JSON:
+                chunks: Iterable[bytes] = (render_project_json(model),)
+            else:
+                chunks = project_html_chunks(model)
+            return _rendered(chunks, content_type, view, view.last_serial)
+
+        page = await asyncio.to_thread(render)
+        _keep(self._pages, key, _PageEntry(page, view))
         return page
 
     async def index_page(self, access: ReadAccess, content_type: str) -> RenderedPage:
@@ -577,7 +642,7 @@ class Catalog:
             return entry.document
         document = await self._document(access, view, name, version, base_url)
         encoded = JsonDocument(json.dumps(document).encode(), view.last_serial)
-        self._documents[key] = _DocumentEntry(encoded, view)
+        _keep(self._documents, key, _DocumentEntry(encoded, view))
         return encoded
 
     async def project_document(

@@ -69,6 +69,61 @@ class SearchStore(ChangeLog, PackageStore, Protocol):
     """The roles the search uses: release summaries, and the change log that keeps them fresh."""
 
 
+_Ranked = tuple[int, str, str, ProjectList, int]
+
+
+class _Kept:
+    """A ranked match in the heap of the best: ordered worst first, so that the top of
+    ``heapq``'s heap is the one to push out."""
+
+    __slots__ = ("hit", "key")
+
+    def __init__(self, hit: _Ranked) -> None:
+        self.hit = hit
+        self.key = hit[:3]
+
+    def __lt__(self, other: _Kept) -> bool:
+        return self.key > other.key
+
+
+def _best(
+    shown_by_access: list[ProjectList],
+    words_by_index: dict[str, SearchWords],
+    words: list[str],
+    query: str,
+    limit: int,
+) -> list[_Ranked]:
+    """The best ``limit`` matches by (rank, name, index), each project once (the first
+    list to show it names it), ranked on names alone and kept in a heap of ``limit`` as
+    they come: a word that every project matches (hundreds of thousands at the size of
+    the public index) never has them all ranked in memory at once.
+
+    A project two lists show has one key in both: while in the heap it is skipped, and
+    once pushed out, ``limit`` better keys are held, so it cannot come back.
+    """
+    if limit <= 0:
+        return []
+    heap: list[_Kept] = []
+    held: set[tuple[str, str]] = set()
+    for shown in shown_by_access:
+        for index, words_of in words_by_index.items():
+            names = words_of.matching_in_order(words)
+            for position in shown.positions(index, names):
+                name = shown.name(position)
+                if (index, name) in held:
+                    continue
+                kept = _Kept((rank(name, words, query), name, index, shown, position))
+                if len(heap) < limit:
+                    heapq.heappush(heap, kept)
+                elif kept.key < heap[0].key:
+                    dropped = heapq.heapreplace(heap, kept)
+                    held.discard((dropped.key[2], dropped.key[1]))
+                else:
+                    continue
+                held.add((index, name))
+    return sorted((kept.hit for kept in heap), key=lambda hit: hit[:3])
+
+
 class SearchService:
     """Finds projects an index shows by the words of their names and summaries."""
 
@@ -99,17 +154,7 @@ class SearchService:
             for access, shown in zip(accesses, shown_by_access, strict=True):
                 self._note_names(access, shown)
             await self._refreeze()
-            matches = self._matches(words)
-        # Ranked first, on names alone: a hit is made only for the best ``limit``.
-        found: dict[tuple[str, str], tuple[int, str, str, ProjectList, int]] = {}
-        for shown in shown_by_access:
-            for index, names in matches.items():
-                for position in shown.positions(index, names):
-                    name = shown.name(position)
-                    if (index, name) not in found:
-                        score = rank(name, words, query)
-                        found[(index, name)] = (score, name, index, shown, position)
-        best = heapq.nsmallest(limit, found.values(), key=lambda hit: hit[:3])
+            best = _best(shown_by_access, self._words, words, query, limit)
         return [
             SearchHit(
                 shown[position],
@@ -177,15 +222,6 @@ class SearchService:
         for index, words_of in list(self._words.items()):
             if words_of.changes > _REFREEZE_AFTER:
                 self._words[index] = await asyncio.to_thread(words_of.refrozen)
-
-    def _matches(self, words: list[str]) -> dict[str, set[str]]:
-        """The names that match every word, by index."""
-        matched: dict[str, set[str]] = {}
-        for index, words_of in self._words.items():
-            names = words_of.matching(words)
-            if names:
-                matched[index] = names
-        return matched
 
     async def _catch_up(self, access: ReadAccess) -> None:
         """Read what changed since the words were last brought up to date (under the lock)."""

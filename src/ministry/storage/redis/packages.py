@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from packaging.utils import NormalizedName
 from redis.asyncio.client import Pipeline
@@ -44,6 +44,8 @@ __all__ = ["PackagesMixin"]
 
 #: Projects read per round trip when reading a whole index.
 _BATCH = 500
+#: Projects per HSCAN round when reading every project of an index.
+_SCAN = 10_000
 
 
 class PackagesMixin(RolesMixin):
@@ -76,9 +78,25 @@ class PackagesMixin(RolesMixin):
 
     async def project_list(self, index: str) -> ProjectList:
         """Every project of an index, compact: sorted by name as read, then packed."""
-        values = await self.read(self.redis.hgetall(self._projects(index)))
+        values = await self._every_project(index)
         names = sorted(values, key=text)
         return ProjectList(loads(Project, values[name]) for name in names)
+
+    async def _every_project(self, index: str) -> dict[str, str]:
+        """The projects hash, read in HSCAN rounds of about ``_SCAN`` each within the
+        deadline of one call: one HGETALL of 350,000 projects already takes longer than
+        the default ``redis_timeout``. HSCAN gives every project there throughout the read
+        (one it gives twice is kept once); the caller holds the serial read before it, so
+        a change made meanwhile is read again with the next serial, as after HGETALL."""
+        found: dict[str, str] = {}
+        cursor = 0
+        while True:
+            cursor, values = await self.read(
+                self.redis.hscan(self._projects(index), cursor, count=_SCAN)
+            )
+            found.update(cast(dict[str, str], values))  # decoded: the client decodes
+            if not cursor:
+                return found
 
     async def count_projects(self, index: str) -> int:
         """How many projects an index has: the length of its projects hash."""
@@ -122,7 +140,7 @@ class PackagesMixin(RolesMixin):
         """(project, version, summary) of each project's newest release, ``batch`` projects
         at a time in name order: the names are read and sorted once (hash order is no
         order), then each list's releases in round trips of ``_BATCH`` projects."""
-        names = sorted(text(n) for n in await self.read(self.redis.hkeys(self._projects(index))))
+        names = sorted(text(n) for n in await self._every_project(index))
         for start in range(0, len(names), batch):
             found: list[tuple[str, str, str]] = []
             for at in range(start, min(start + batch, len(names)), _BATCH):

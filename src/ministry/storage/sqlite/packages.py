@@ -88,10 +88,11 @@ class PackagesMixin(Database):
         return [project_of(row) for row in rows]
 
     async def list_files(self, index: str, project: NormalizedName) -> list[DistFile]:
-        """Every file of a project, by filename."""
+        """Every file of a project, by filename (the values files repeat read once)."""
+        shared: dict[str, str] = {}
         return await self._run(
             lambda c: [
-                file_of(row)
+                file_of(row, shared)
                 for row in c.execute(
                     f"{_SELECT_FILE} AND project = ? ORDER BY filename", (index, project)
                 )
