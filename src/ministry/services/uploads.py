@@ -237,13 +237,14 @@ class UploadService:
         """After the commit, make sure the file's blobs are under their keys: an
         eviction of the same bytes may have set them aside between the put and the
         commit, and put them back only if it saw the record (docs/proxy.md, "Eviction
-        and uploads"). Never true in practice, it is refused rather than acknowledged."""
-        for sha256 in (file.sha256, file.metadata_sha256, file.provenance_sha256):
-            if sha256 is not None and not await self._blobs.put_back(sha256):
-                raise StorageUnavailable(
-                    "The file was stored but its bytes were lost to a cache eviction "
-                    "before it was published; upload it again."
-                )
+        and uploads"). Never true in practice, it is refused rather than acknowledged.
+        The blobs are looked at together: on S3 each look is a request."""
+        blobs = [b for b in (file.sha256, file.metadata_sha256, file.provenance_sha256) if b]
+        if not all(await asyncio.gather(*map(self._blobs.put_back, blobs))):
+            raise StorageUnavailable(
+                "The file was stored but its bytes were lost to a cache eviction "
+                "before it was published; upload it again."
+            )
 
     @staticmethod
     def _same_or_refuse(existing: DistFile, digests: Digests) -> PublishResult:

@@ -25,18 +25,24 @@ How it keeps the ``BlobStore`` promises:
   memory). S3 shows an object only once its upload completed, so a key never
   holds partial bytes. (A bucket lifecycle rule that aborts incomplete multipart
   uploads after a day reclaims the parts of an upload cut short by a crash.)
-  Blobs are immutable: a key that exists already is not written again (it is
-  copied onto itself instead, which makes its ``LastModified`` now: see
-  ``BlobStore.put_file``).
+  Blobs are immutable: a key that exists already never gets other bytes. A small
+  blob whose bytes are checked here to be its key's (``put_bytes``, and files up to
+  ``_BLIND_PUT``) is simply PUT: one request, and if the key existed it gets the
+  same bytes again with ``LastModified`` now, as ``BlobStore.put_file`` asks. Any
+  other is looked up first and, if it exists, copied onto itself instead (two
+  requests, but no upload of bytes the bucket has).
 * **Quarantine** copies a blob to ``<prefix>/quarantine/<sha256>.<time>`` and
   deletes the original: S3 has no rename, and the copy is server-side. Eviction
   sets blobs aside the same way, to ``<prefix>/evicting/<sha256>`` (``set_aside``).
 * **Reads stream.** Each requested range is one ranged GET whose body is read in
   bounded chunks; with ``redirect`` on, downloads can instead go straight to S3
   through a pre-signed URL that makes S3 send the same headers Ministry would.
-* **boto3 is synchronous**, so every call runs in the event loop's default thread
-  pool and the loop never waits on the network. Its clients are thread-safe; one
-  is shared by all threads.
+* **boto3 is synchronous**, so every call runs in a thread pool of this store's own,
+  as large as the client's pool of connections (``_CONNECTIONS``), and the loop never
+  waits on the network. The event loop's default pool has only a few threads per core:
+  shared, a handful of slow downloads or concurrent uploads would queue every other
+  S3 call (and every other use of that pool) behind them. boto3's clients are
+  thread-safe; one is shared by all threads, its connections kept alive between calls.
 * **Errors** become ``StorageError`` (``NotFound`` for a missing key;
   ``StorageUnavailable`` when S3 cannot be reached, times out or answers 5xx).
   Their messages, which clients read, are built from the error code alone —
@@ -49,9 +55,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import re
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -78,6 +86,11 @@ _CHUNK = 256 * 1024
 _READS_AT_ONCE = 16
 _URL_EXPIRY = 3600  # seconds a pre-signed download URL stays valid
 _MiB = 1024 * 1024
+#: Files up to this size are hashed and PUT without a look first (the module docstring):
+#: hashing a MiB costs about a millisecond, a look one more request.
+_BLIND_PUT = _MiB
+#: Connections to S3, and threads making calls on them.
+_CONNECTIONS = 32
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _DENIED = frozenset(
     {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}
@@ -131,6 +144,14 @@ def _server_time(response: Any) -> datetime:
         return parsedate_to_datetime(date) if date else datetime.now(UTC)
     except (TypeError, ValueError):
         return datetime.now(UTC)
+
+
+def _holds(path: Path, sha256: str) -> bool:
+    """Whether a file is small enough to PUT without a look first and, read now, has
+    exactly the bytes of ``sha256`` (blocking: called in a worker thread)."""
+    if path.stat().st_size > _BLIND_PUT:
+        return False
+    return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
 
 
 def _read(body: Any, size: int, _client: Any) -> bytes:
@@ -192,6 +213,7 @@ class S3BlobStore:
         self.prefix = prefix.strip("/")
         self.redirect = redirect
         self._client: Any = None
+        self._threads: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def key_of(self, sha256: str) -> str:
@@ -212,8 +234,8 @@ class S3BlobStore:
                     # Standard retries back off on throttling and 5xx; AWS_MAX_ATTEMPTS
                     # still sets how many attempts.
                     retries={"mode": "standard"},
-                    # As many connections as the default thread pool has threads.
-                    max_pool_connections=32,
+                    # As many connections as ``_threads`` has threads.
+                    max_pool_connections=_CONNECTIONS,
                     # Signature V4 everywhere, pre-signed URLs included (botocore would sign
                     # those with V2, which AWS refuses for newer buckets and regions).
                     signature_version="s3v4",
@@ -279,7 +301,7 @@ class S3BlobStore:
             return function(self._connect())
 
         try:
-            return await asyncio.get_running_loop().run_in_executor(None, call)
+            return await asyncio.get_running_loop().run_in_executor(self._pool(), call)
         except (
             botocore.exceptions.BotoCoreError,
             botocore.exceptions.ClientError,
@@ -287,6 +309,13 @@ class S3BlobStore:
             OSError,
         ) as exc:
             raise self._error(exc, missing) from exc
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The threads S3 calls run in, made on first use (and again after ``close``)."""
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(_CONNECTIONS, thread_name_prefix="ministry-s3")
+            return self._threads
 
     async def open(self) -> None:
         """Connect and check that the bucket exists and is ours to use; never creates it."""
@@ -313,6 +342,10 @@ class S3BlobStore:
         client, self._client = self._client, None
         if client is not None:
             await asyncio.get_running_loop().run_in_executor(None, client.close)
+        with self._lock:
+            threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=False)
 
     def _exists(self, client: Any, key: str) -> bool:
         try:
@@ -347,7 +380,15 @@ class S3BlobStore:
         key = self.key_of(sha256)
 
         def upload(client: Any) -> None:
-            if not self._stored_already(client, key):
+            if _holds(path, sha256):
+                with path.open("rb") as body:
+                    client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ContentType="application/octet-stream",
+                    )
+            elif not self._stored_already(client, key):
                 client.upload_file(
                     str(path),
                     self.bucket,
@@ -365,13 +406,10 @@ class S3BlobStore:
         key = self.key_of(sha256)
 
         def put(client: Any) -> None:
-            if not self._stored_already(client, key):
-                client.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=data,
-                    ContentType="application/octet-stream",
-                )
+            # The key was made from these bytes: PUT them, whether or not it exists.
+            client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType="application/octet-stream"
+            )
 
         await self._call(put)
         return sha256

@@ -171,6 +171,10 @@ class Database:
             raise _storage_error(exc) from exc
         return int(row[0]) if row else 0
 
+    async def position(self) -> tuple[int, str]:
+        """The serial and the generation: two reads on the event loop's thread."""
+        return await self.last_serial(), await self.generation()
+
     async def generation(self) -> str:
         """The id made when the database was created (or upgraded to schema 7).
 
