@@ -34,9 +34,11 @@ How it keeps the ``BlobStore`` promises:
 * **Quarantine** copies a blob to ``<prefix>/quarantine/<sha256>.<time>`` and
   deletes the original: S3 has no rename, and the copy is server-side. Eviction
   sets blobs aside the same way, to ``<prefix>/evicting/<sha256>`` (``set_aside``).
-* **Reads stream.** Each requested range is one ranged GET whose body is read in
-  bounded chunks; with ``redirect`` on, downloads can instead go straight to S3
-  through a pre-signed URL that makes S3 send the same headers Ministry would.
+* **Reads stream.** Opening a blob is one GET of the whole object, which gives its
+  size (no HEAD first); reading all of it streams that GET's body, and any other
+  range is a ranged GET of its own. Bodies are read in bounded chunks. With
+  ``redirect`` on, downloads can instead go straight to S3 through a pre-signed URL
+  that makes S3 send the same headers Ministry would.
 * **boto3 is synchronous**, so every call runs in a thread pool of this store's own,
   as large as the client's pool of connections (``_CONNECTIONS``), and the loop never
   waits on the network. The event loop's default pool has only a few threads per core:
@@ -160,12 +162,17 @@ def _read(body: Any, size: int, _client: Any) -> bytes:
 
 
 class S3Blob:
-    """An open blob: its size, and ranged GETs streamed in bounded chunks."""
+    """An open blob: its size, and its bytes streamed in bounded chunks.
 
-    def __init__(self, store: S3BlobStore, key: str, size: int) -> None:
+    ``body`` is the answer of the GET that opened it, kept for the first read of the
+    whole blob (a download); any other read makes a ranged GET of its own.
+    """
+
+    def __init__(self, store: S3BlobStore, key: str, size: int, body: Any = None) -> None:
         self._store = store
         self._key = key
         self._size = size
+        self._body = body
 
     @property
     def size(self) -> int:
@@ -173,17 +180,23 @@ class S3Blob:
         return self._size
 
     async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes ``start``..``end`` (inclusive): one ranged GET, read in the thread pool."""
+        """Bytes ``start``..``end`` (inclusive): the opening GET's body for the whole
+        blob, else one ranged GET; read in the thread pool."""
         if start > end:
             return
         store = self._store
-        response = await store._call(
-            lambda client: client.get_object(
-                Bucket=store.bucket, Key=self._key, Range=f"bytes={start}-{end}"
-            ),
-            missing=self._key,
-        )
-        body = response["Body"]
+        body, self._body = self._body, None
+        if body is not None and (start, end) != (0, self._size - 1):
+            body.close()
+            body = None
+        if body is None:
+            response = await store._call(
+                lambda client: client.get_object(
+                    Bucket=store.bucket, Key=self._key, Range=f"bytes={start}-{end}"
+                ),
+                missing=self._key,
+            )
+            body = response["Body"]
         try:
             remaining = end - start + 1
             while remaining > 0:
@@ -197,7 +210,10 @@ class S3Blob:
             body.close()
 
     async def close(self) -> None:
-        """Nothing is held between reads: each range has its own request."""
+        """Drop the opening GET's body if it was never read (that closes its connection)."""
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
 
 
 class S3BlobStore:
@@ -415,11 +431,12 @@ class S3BlobStore:
         return sha256
 
     async def open_blob(self, sha256: str) -> S3Blob:
-        """Look the blob up (its size); ``NotFound`` if there is none."""
+        """GET the blob, whose answer says its size and is kept for reading it whole (one
+        request for a download, not a HEAD and a GET); ``NotFound`` if there is none."""
         key = self.key_of(sha256)
         try:
-            head = await self._call(
-                lambda client: client.head_object(Bucket=self.bucket, Key=key), missing=key
+            got = await self._call(
+                lambda client: client.get_object(Bucket=self.bucket, Key=key), missing=key
             )
         except NotFound:
             # Set aside by an eviction, and a record names it: still readable.
@@ -433,7 +450,7 @@ class S3BlobStore:
             else:
                 return S3Blob(self, aside, int(head["ContentLength"]))
             raise
-        return S3Blob(self, key, int(head["ContentLength"]))
+        return S3Blob(self, key, int(got["ContentLength"]), got["Body"])
 
     async def put_manifest(self, kind: str, key: str, document: bytes) -> None:
         """One PUT: S3 shows the new document whole or not at all."""
