@@ -50,6 +50,7 @@ from servers import (
     MinistryCluster,
     SeaweedS3,
     ServerError,
+    descendants,
     free_port,
     ministry_cli,
     ministry_environment,
@@ -104,6 +105,20 @@ def redis_commands(port: int) -> dict[str, int]:
         if name != "info":
             counts[name] = int(calls)
     return counts
+
+
+def _cpu(pid: int) -> float:
+    """User and system CPU seconds of one process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per(after: dict[str, float], before: dict[str, float], n: int) -> dict[str, float]:
+    """CPU milliseconds per operation of each process group."""
+    return {k: round((v - before.get(k, 0.0)) * 1e3 / max(n, 1), 2) for k, v in after.items()}
 
 
 def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
@@ -177,6 +192,15 @@ class Deployment(MinistryCluster):
             "    location / { proxy_pass http://ministry; }\n}\n"
         )
         self.spawn("nginx", nginx_command(render_nginx(self.dir, site)))
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time so far of each process this deployment started (nodes, nginx, stores)."""
+        prefix = f"{self.dir.name}-"
+        found: dict[str, float] = {}
+        for proc in [*self.procs, *self.stores]:
+            name = proc.name.removeprefix(prefix).removeprefix(f"{self.label}-")
+            found[name] = sum(_cpu(pid) for pid in descendants(proc.popen.pid))
+        return found
 
     def counters(self) -> dict[str, dict[str, int]]:
         if not self.shared:
@@ -283,10 +307,14 @@ def measure(
     seeded = post(deployment.upload_url, auth, wheels.page(), 1, 600)
     if seeded["ok"] != PAGE_FILES:
         raise ServerError(f"seeding {PAGE_PROJECT} failed: {seeded}")
+    pool = wheels.make("c", arguments.pool)
+    cpu, counters = deployment.cpu_seconds(), deployment.counters()
     result["uploads"] = post(
-        deployment.upload_url, auth, wheels.make("c", arguments.pool), arguments.clients,
-        arguments.seconds,
-    )  # fmt: skip
+        deployment.upload_url, auth, pool, arguments.clients, arguments.seconds
+    )
+    ok = result["uploads"]["ok"]
+    result["uploads"]["cpu_ms"] = cpu_per(deployment.cpu_seconds(), cpu, ok)
+    result["uploads"]["per_upload"] = per_operation(deployment.counters(), counters, ok)
     print(f"  concurrent uploads {result['uploads']}", flush=True)
     result["sequential"] = post(
         deployment.upload_url, auth, wheels.make("s", arguments.sequential), 1, 600
@@ -299,7 +327,9 @@ def measure(
     result["reads"] = {}
     for key, endpoint in endpoints.items():
         run_wrk(endpoint, Load(threads=2, connections=arguments.connections, duration="2s"))
+        cpu = deployment.cpu_seconds()
         measured = run_wrk(endpoint, load)
+        measured["cpu_ms"] = cpu_per(deployment.cpu_seconds(), cpu, measured["requests"])
         result["reads"][key] = measured
         print(f"  {key:10} {measured['rps']:8,.0f} req/s p50 {measured['p50_ms']} ms "
               f"p99 {measured['p99_ms']} ms non-2xx {measured['non_2xx']}", flush=True)  # fmt: skip
