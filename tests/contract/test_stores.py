@@ -1047,6 +1047,42 @@ def test_racing_redis_clients(redis_url: str) -> None:
     assert project is not None and project.last_serial == max(serials)
 
 
+def test_a_redis_change_overtaken_after_its_reads_starts_again_from_them(redis_url: str) -> None:
+    """A change's reads are made in one round trip after the WATCH, on another connection
+    (``Transaction.snapshot``); another node committing between them and the EXEC must
+    make the change start again from fresh reads, or its write would be based on a value
+    that is no longer there (a lost update)."""
+    url = f"{redis_url}?prefix=overtaken{secrets.token_hex(6)}"
+    first, second = RedisMetadataStore(url), RedisMetadataStore(url)
+    counter = first.key("counter")
+    seen: list[str | None] = []
+
+    def increment(store: RedisMetadataStore) -> Callable[[Any], Awaitable[None]]:
+        """Add one to the counter, in a change that reads it first."""
+
+        async def work(tx: Any) -> None:
+            if store is first:
+                seen.append(tx.read[0])
+                if len(seen) == 1:  # the other node commits between these reads and EXEC
+                    await second.change(increment(second), reads=lambda p: p.get(counter))
+            value = int(tx.read[0] or 0) + 1
+            tx.log(Actor("counter"), "count", "main", detail=str(value))
+            tx.write(lambda p: p.set(counter, value))
+
+        return work
+
+    try:
+        run(first.change(increment(first), reads=lambda p: p.get(counter)))
+        total = run(first.redis.get(counter))
+        changes = run(first.changes_since(0))
+    finally:
+        run(first.close())
+        run(second.close())
+    assert seen == [None, "1"]  # the first attempt's read was overtaken, the second saw it
+    assert total == "2"
+    assert [c.detail for c in changes] == ["1", "2"]
+
+
 def test_redis_url_keeps_the_client_options_beside_the_prefix(redis_url: str) -> None:
     """``prefix`` is ours; every other query parameter reaches redis-py unchanged."""
     prefix = f"opt{secrets.token_hex(6)}"
