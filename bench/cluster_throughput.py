@@ -14,8 +14,12 @@ same hop). Then, against each in turn:
 3. reads: wrk on a 30-file project page (HTML and PEP 691 JSON), the root
    listing and a download, each warmed then loaded for ``--duration``.
 
-With ``--src DIR`` the Redis + S3 deployments also run the code of another
-checkout's ``src`` (``git archive COMMIT src | tar -x -C DIR``), so a change's
+The CPU time of every process (nodes, nginx, Redis, SeaweedFS) is read from /proc
+around the upload and read phases, per operation: what bounds the figures.
+
+With ``--table RUN.json …`` it only prints the tables of earlier runs (medians,
+with the range of the runs). With ``--src DIR`` the Redis + S3 deployments also run
+the code of another checkout's ``src`` (``git archive COMMIT src | tar -x -C DIR``), so a change's
 before and after are measured in the same run. Writes JSON and prints a table.
 
     python bench/cluster_throughput.py [--seconds 15] [--duration 8s] [--src DIR] [--out F]
@@ -336,6 +340,74 @@ def measure(
     return result
 
 
+def _spread(values: list[float], digits: int = 1) -> str:
+    """The median of the runs' figures, with the lowest and highest when there are several."""
+    middle = statistics.median(values)
+    if len(values) == 1:
+        return f"{middle:,.{digits}f}"
+    return f"{middle:,.{digits}f} ({min(values):,.{digits}f}–{max(values):,.{digits}f})"
+
+
+def tables(runs: list[dict[str, Any]]) -> str:
+    """Markdown tables of one or more runs' results: medians, with the range of the runs."""
+    labels = list(runs[0]["deployments"])
+
+    def cells(label: str, pick: Any, digits: int = 1) -> str:
+        return _spread([pick(r["deployments"][label]) for r in runs], digits)
+
+    lines = [
+        "| deployment | uploads/s, 8 clients | p50 ms | p99 ms | sequential p50 ms "
+        "| sequential p99 ms |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for label in labels:
+        row = [
+            cells(label, lambda d: d["uploads"]["uploads_per_s"]),
+            cells(label, lambda d: d["uploads"]["p50_ms"]),
+            cells(label, lambda d: d["uploads"]["p99_ms"]),
+            cells(label, lambda d: d["sequential"]["p50_ms"]),
+            cells(label, lambda d: d["sequential"]["p99_ms"]),
+        ]
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
+    lines += ["", "| deployment | " + " | ".join(f"{k} req/s (p50 ms)" for k in READS) + " |"]
+    lines.append("| --- |" + " --- |" * len(READS))
+    for label in labels:
+        row = [
+            cells(label, lambda d, k=k: d["reads"][k]["rps"], 0)
+            + f" ({cells(label, lambda d, k=k: d['reads'][k]['p50_ms'])})"
+            for k in READS
+        ]
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "| deployment | Redis commands / upload (8 clients) | S3 requests / upload "
+        "| Redis / page read | Redis + S3 / download | CPU ms / upload: nodes, SeaweedFS, Redis |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for label in labels:
+        if not runs[0]["deployments"][label]["round_trips"]:
+            continue
+
+        def node_cpu(d: dict[str, Any]) -> float:
+            return sum(v for k, v in d["uploads"]["cpu_ms"].items() if k.startswith("node"))
+
+        row = [
+            cells(label, lambda d: d["uploads"]["per_upload"]["redis"]),
+            cells(label, lambda d: d["round_trips"]["upload"]["s3"]),
+            cells(label, lambda d: d["round_trips"]["page_html"]["redis"]),
+            cells(label, lambda d: d["round_trips"]["download"]["redis"])
+            + " + "
+            + cells(label, lambda d: d["round_trips"]["download"]["s3"]),
+            cells(label, node_cpu)
+            + ", "
+            + cells(label, lambda d: d["uploads"]["cpu_ms"]["seaweedfs"])
+            + ", "
+            + cells(label, lambda d: d["uploads"]["cpu_ms"]["redis"]),
+        ]
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="concurrent upload phase")
@@ -347,7 +419,11 @@ def main() -> None:
     parser.add_argument("--src", type=Path, help="another checkout's code, run as 'before'")
     parser.add_argument("--only", help="comma-separated deployment labels")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--table", type=Path, nargs="+", help="only print runs' tables")
     arguments = parser.parse_args()
+    if arguments.table:
+        print(tables([json.loads(path.read_text()) for path in arguments.table]))
+        return
     layout = Layout(work_dir())
     for directory in (layout.logs, layout.servers):
         directory.mkdir(parents=True, exist_ok=True)
