@@ -214,6 +214,8 @@ def test_raise_serial_skips_serials_and_starts_a_new_generation(metadata: Metada
     run(metadata.raise_serial(serial + 10))
     assert run(metadata.last_serial()) == serial + 10
     renewed = run(metadata.generation())
+    # Both at once, as every request reads them.
+    assert run(metadata.position()) == (serial + 10, renewed)
     assert renewed != generation
     again = run(metadata.add_file(dist_file("demo-1.1.tar.gz", version="1.1"), "demo", {},
                                   Actor("alice")))  # fmt: skip
@@ -237,14 +239,14 @@ def test_the_generation_differs_between_stores(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_redis_that_came_back_empty_has_a_new_generation(request: pytest.FixtureRequest) -> None:
     """A Redis that lost its keys (restarted empty) gets a new generation when it is next
-    asked, and keeps that one."""
+    asked (here with the serial, as a request asks), and keeps that one."""
     store = _redis(request)
     run(store.open())
     try:
         generation = run(store.generation())
         run(store.redis.delete(store.key("generation"), store.key("serial")))
-        renewed = run(store.generation())
-        assert renewed != generation and run(store.generation()) == renewed
+        serial, renewed = run(store.position())
+        assert serial == 0 and renewed != generation and run(store.generation()) == renewed
     finally:
         run(store.close())
 
