@@ -369,15 +369,33 @@ def tables(runs: list[dict[str, Any]]) -> str:
             cells(label, lambda d: d["sequential"]["p99_ms"]),
         ]
         lines.append(f"| {label} | " + " | ".join(row) + " |")
-    lines += ["", "| deployment | " + " | ".join(f"{k} req/s (p50 ms)" for k in READS) + " |"]
+    lines += ["", "| deployment | " + " | ".join(f"{k} req/s; p50 ms" for k in READS) + " |"]
     lines.append("| --- |" + " --- |" * len(READS))
     for label in labels:
         row = [
             cells(label, lambda d, k=k: d["reads"][k]["rps"], 0)
-            + f" ({cells(label, lambda d, k=k: d['reads'][k]['p50_ms'])})"
+            + "; "
+            + _spread(
+                [statistics.median(r["deployments"][label]["reads"][k]["p50_ms"] for r in runs)]
+            )
             for k in READS
         ]
         lines.append(f"| {label} | " + " | ".join(row) + " |")
+    lines += ["", "| two nodes against | uploads/s | " + " | ".join(READS) + " |"]
+    lines.append("| --- | --- |" + " --- |" * len(READS))
+    pairs = [(f"redis-s3-2{v}", f"redis-s3-1{v}") for v in ("", "-before")]
+    pairs += [(f"redis-s3-2{v}", "sqlite-1") for v in ("", "-before")]
+    for two, one in pairs:
+        if two not in labels or one not in labels:
+            continue
+        figures = [lambda d: d["uploads"]["uploads_per_s"]]
+        figures += [lambda d, k=k: d["reads"][k]["rps"] for k in READS]
+        row = [
+            _spread([pick(r["deployments"][two]) / pick(r["deployments"][one]) for r in runs], 2)
+            + "×"
+            for pick in figures
+        ]
+        lines.append(f"| {two} / {one} | " + " | ".join(row) + " |")
     lines += [
         "",
         "| deployment | Redis commands / upload (8 clients) | S3 requests / upload "
