@@ -34,9 +34,9 @@ How it keeps the ``BlobStore`` promises:
 * **Quarantine** copies a blob to ``<prefix>/quarantine/<sha256>.<time>`` and
   deletes the original: S3 has no rename, and the copy is server-side. Eviction
   sets blobs aside the same way, to ``<prefix>/evicting/<sha256>`` (``set_aside``).
-* **Reads stream.** Opening a blob is one GET of the whole object, which gives its
-  size (no HEAD first); reading all of it streams that GET's body, and any other
-  range is a ranged GET of its own. Bodies are read in bounded chunks. With
+* **Reads stream.** Opening a blob is one GET of its first 64 KiB, whose answer also
+  gives its size (no HEAD first): a blob that small is then read from memory, and any
+  other bytes come from a ranged GET of their own, its body read in bounded chunks. With
   ``redirect`` on, downloads can instead go straight to S3 through a pre-signed URL
   that makes S3 send the same headers Ministry would.
 * **boto3 is synchronous**, so every call runs in a thread pool of this store's own,
@@ -84,6 +84,11 @@ __all__ = ["S3Blob", "S3BlobStore"]
 T = TypeVar("T")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _CHUNK = 256 * 1024
+#: Bytes the GET that opens a blob asks for: a small blob (most metadata files and many
+#: wheels) is read whole in that one request; a larger one costs 64 KiB more than a HEAD.
+_FIRST = 64 * 1024
+#: The answer to a range over an empty object.
+_EMPTY = frozenset({"InvalidRange", "416"})
 #: Manifests read at once while listing: a page of keys is as many GETs.
 _READS_AT_ONCE = 16
 _URL_EXPIRY = 3600  # seconds a pre-signed download URL stays valid
@@ -156,23 +161,40 @@ def _holds(path: Path, sha256: str) -> bool:
     return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
 
 
+def _first(client: Any, *, bucket: str, key: str) -> tuple[int, bytes]:
+    """The size of an object and up to ``_FIRST`` of its first bytes, in one ranged GET
+    read whole (its connection goes back to the pool). An empty object has no byte to
+    range over (416): a HEAD says its size then."""
+    try:
+        response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{_FIRST - 1}")
+    except botocore.exceptions.ClientError as exc:
+        if _code_of(exc) not in _EMPTY:
+            raise
+        return int(client.head_object(Bucket=bucket, Key=key)["ContentLength"]), b""
+    body = response["Body"]
+    try:
+        first = bytes(body.read(_FIRST))
+    finally:
+        body.close()
+    whole = str(response.get("ContentRange") or "").rpartition("/")[2]
+    # A server that ignores the range answers 200 with the object: its length is the size.
+    return int(whole) if whole.isdigit() else int(response["ContentLength"]), first
+
+
 def _read(body: Any, size: int, _client: Any) -> bytes:
     """Up to ``size`` bytes of a response body (blocking: called in a worker thread)."""
     return bytes(body.read(size))
 
 
 class S3Blob:
-    """An open blob: its size, and its bytes streamed in bounded chunks.
+    """An open blob: its size, the first bytes its opening GET brought (``first``), and
+    the rest by ranged GETs streamed in bounded chunks."""
 
-    ``body`` is the answer of the GET that opened it, kept for the first read of the
-    whole blob (a download); any other read makes a ranged GET of its own.
-    """
-
-    def __init__(self, store: S3BlobStore, key: str, size: int, body: Any = None) -> None:
+    def __init__(self, store: S3BlobStore, key: str, size: int, first: bytes = b"") -> None:
         self._store = store
         self._key = key
         self._size = size
-        self._body = body
+        self._first = first
 
     @property
     def size(self) -> int:
@@ -180,23 +202,23 @@ class S3Blob:
         return self._size
 
     async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes ``start``..``end`` (inclusive): the opening GET's body for the whole
-        blob, else one ranged GET; read in the thread pool."""
+        """Bytes ``start``..``end`` (inclusive): what ``first`` holds of them, then one
+        ranged GET for the rest, if any, read in the thread pool."""
         if start > end:
             return
+        if start < len(self._first):
+            yield self._first[start : end + 1]
+            start = len(self._first)
+            if start > end:
+                return
         store = self._store
-        body, self._body = self._body, None
-        if body is not None and (start, end) != (0, self._size - 1):
-            body.close()
-            body = None
-        if body is None:
-            response = await store._call(
-                lambda client: client.get_object(
-                    Bucket=store.bucket, Key=self._key, Range=f"bytes={start}-{end}"
-                ),
-                missing=self._key,
-            )
-            body = response["Body"]
+        response = await store._call(
+            lambda client: client.get_object(
+                Bucket=store.bucket, Key=self._key, Range=f"bytes={start}-{end}"
+            ),
+            missing=self._key,
+        )
+        body = response["Body"]
         try:
             remaining = end - start + 1
             while remaining > 0:
@@ -210,10 +232,7 @@ class S3Blob:
             body.close()
 
     async def close(self) -> None:
-        """Drop the opening GET's body if it was never read (that closes its connection)."""
-        body, self._body = self._body, None
-        if body is not None:
-            body.close()
+        """Nothing is held between reads: ``first`` is in memory, each range a request."""
 
 
 class S3BlobStore:
@@ -431,12 +450,13 @@ class S3BlobStore:
         return sha256
 
     async def open_blob(self, sha256: str) -> S3Blob:
-        """GET the blob, whose answer says its size and is kept for reading it whole (one
-        request for a download, not a HEAD and a GET); ``NotFound`` if there is none."""
+        """GET the blob's first ``_FIRST`` bytes, whose answer also says its size: a blob
+        that small is read in this one request, not a HEAD and a GET, and a larger one
+        in two, as before; ``NotFound`` if there is none."""
         key = self.key_of(sha256)
         try:
-            got = await self._call(
-                lambda client: client.get_object(Bucket=self.bucket, Key=key), missing=key
+            size, first = await self._call(
+                functools.partial(_first, bucket=self.bucket, key=key), missing=key
             )
         except NotFound:
             # Set aside by an eviction, and a record names it: still readable.
@@ -450,7 +470,7 @@ class S3BlobStore:
             else:
                 return S3Blob(self, aside, int(head["ContentLength"]))
             raise
-        return S3Blob(self, key, int(got["ContentLength"]), got["Body"])
+        return S3Blob(self, key, size, first)
 
     async def put_manifest(self, kind: str, key: str, document: bytes) -> None:
         """One PUT: S3 shows the new document whole or not at all."""
