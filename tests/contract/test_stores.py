@@ -27,6 +27,7 @@ from ministry.core.models import (
     SESSION_PREFIX,
     Actor,
     AddFileOutcome,
+    AddFileResult,
     CachedFile,
     CachedPage,
     Group,
@@ -49,6 +50,7 @@ from ministry.storage.protocols import BlobStore, MetadataStore
 from ministry.storage.publishers import KEPT_AFTER_EXPIRY
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.redis.base import LAYOUT
+from ministry.storage.redis.durability import RedisOptions
 from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.sqlite.schema import _MIGRATIONS
 from ministry.storage.temporary import create_temporary, create_temporary_directory, sweep_orphans
@@ -1083,6 +1085,38 @@ def test_a_redis_change_overtaken_after_its_reads_starts_again_from_them(redis_u
     assert seen == [None, "1"]  # the first attempt's read was overtaken, the second saw it
     assert total == "2"
     assert [c.detail for c in changes] == ["1", "2"]
+
+
+def test_a_burst_of_redis_changes_on_one_node_waits_its_turns_past_the_deadline(
+    redis_url: str,
+) -> None:
+    """A node's changes take turns; the wait for a turn is not an attempt's deadline, so a
+    burst that takes longer in all than ``redis_timeout`` all lands while Redis answers."""
+    url = f"{redis_url}?prefix=burst{secrets.token_hex(6)}"
+    store = RedisMetadataStore(url, RedisOptions(timeout=0.2))
+
+    async def burst() -> list[AddFileResult]:
+        began = asyncio.get_running_loop().time()
+        results = await asyncio.gather(
+            *(
+                store.add_file(
+                    dist_file(f"burst-1.0-{n}-py3-none-any.whl", project="burst"),
+                    "burst", {}, Actor("alice"),
+                )
+                for n in range(300)
+            )
+        )  # fmt: skip
+        # Longer than one deadline in all, or the test shows nothing.
+        assert asyncio.get_running_loop().time() - began > 0.2
+        return results
+
+    try:
+        results = run(burst())
+        files = run(store.list_files("main", NormalizedName("burst")))
+    finally:
+        run(store.close())
+    assert {r.outcome for r in results} == {AddFileOutcome.ADDED}
+    assert len(files) == 300
 
 
 def test_redis_url_keeps_the_client_options_beside_the_prefix(redis_url: str) -> None:

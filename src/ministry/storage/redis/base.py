@@ -221,10 +221,10 @@ class RedisDatabase:
         serial, in one round trip right after the WATCH (``Transaction.snapshot`` says
         why that is correct), and ``work`` finds their answers in ``Transaction.read``.
 
-        The deadline is per attempt, the wait for this process's turn included: a Redis
-        that hangs fails the first one, while changes that only keep overtaking each
-        other (many uploads at once, each watching the serial) go on retrying, each
-        attempt being answered in time.
+        The deadline is per attempt (``_take_turn`` says how long a turn is waited
+        for): a Redis that hangs fails the first one, while changes that only keep
+        overtaking each other (many uploads at once, each watching the serial) go on
+        retrying, each attempt being answered in time.
         """
         seconds = self._deadline(self._change_seconds)
         try:
@@ -258,11 +258,38 @@ class RedisDatabase:
     ) -> T:
         serial_key = self.key("serial")
         while True:
+            await self._take_turn()
             try:
                 async with asyncio.timeout(seconds):
-                    return await self._attempt(work, reads, serial_key)
+                    result = await self._attempt(work, reads, serial_key)
             except WatchError:
                 continue
+            finally:
+                self._turns.release()
+            break
+        async with asyncio.timeout(seconds):
+            # Also when nothing was written: a repeated upload finds its file and is
+            # answered as published only once the replicas have it too.
+            await self.replicated()
+        return result
+
+    async def _take_turn(self) -> None:
+        """This process's turn to change (module docstring).
+
+        The wait has no deadline while Redis answers: a burst of uploads on one node
+        queues instead of failing, each attempt still answered in time. Once a change
+        ran out of time (Redis hangs: ``_hung_until``), a waiter gives up after
+        ``redis_timeout``, as the change before it did.
+        """
+        while True:
+            try:
+                async with asyncio.timeout(self._options.timeout):
+                    await self._turns.acquire()
+            except TimeoutError:
+                if time.monotonic() < self._hung_until:
+                    raise
+                continue
+            return
 
     async def _attempt(
         self,
@@ -270,7 +297,7 @@ class RedisDatabase:
         reads: Callable[[Pipeline], Any] | None,
         serial_key: str,
     ) -> T:
-        async with self._turns, self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=True) as pipe:
             await pipe.watch(serial_key)
             transaction = Transaction(pipe, 0, self._redis)
             if reads is None:
@@ -284,9 +311,6 @@ class RedisDatabase:
             if transaction.writes or transaction.changes:
                 self._commit(pipe, transaction, serial_key)
                 await pipe.execute()
-        # Also when nothing was written: a repeated upload finds its file and is answered
-        # as published only once the replicas have it too.
-        await self.replicated()
         return result
 
     async def replicated(self) -> None:
