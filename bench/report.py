@@ -31,6 +31,10 @@ CLI_STARTUP = REPO / "bench" / "cli_startup.md"
 #: The last tiny-upload latency runs (measure_upload.py --latency), before and after a
 #: change to the upload's disk flushes, written by hand and kept for the same reason.
 UPLOAD_LATENCY = REPO / "bench" / "upload_latency.md"
+#: One SQLite node against one and two Redis + S3 nodes, with the round trips each upload
+#: and read costs, before and after a change (bench/cluster_throughput.py), written by hand
+#: from its output and kept for the same reason.
+CLUSTER_THROUGHPUT = REPO / "bench" / "cluster_throughput.md"
 #: The last fault run's table (bench/chaos.py), written by hand from its output and kept
 #: here for the same reason.
 FAULTS = REPO / "bench" / "faults.md"
@@ -759,6 +763,7 @@ def render(run: Run) -> str:
         installs_section(run),
         uploads_section(run),
         UPLOAD_LATENCY.read_text().strip(),
+        CLUSTER_THROUGHPUT.read_text().strip(),
         startup_section(run),
         proxy_section(run),
         large_store_section(run),

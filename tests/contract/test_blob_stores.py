@@ -225,6 +225,7 @@ def test_put_bytes_round_trip_and_ranges(blobs: BlobStore) -> None:
         (last, last),  # the last byte
         (1000, 2000),  # the middle
         (256 * 1024 - 3, 256 * 1024 + 3),  # across a chunk boundary
+        (64 * 1024 - 3, 64 * 1024 + 3),  # across the first bytes S3 opens a blob with
         (100, last),  # an open-ended range (bytes=100-)
         (last - 499, last),  # a suffix range (bytes=-500)
     ]:

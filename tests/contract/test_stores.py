@@ -27,6 +27,7 @@ from ministry.core.models import (
     SESSION_PREFIX,
     Actor,
     AddFileOutcome,
+    AddFileResult,
     CachedFile,
     CachedPage,
     Group,
@@ -50,6 +51,7 @@ from ministry.storage.publishers import KEPT_AFTER_EXPIRY
 from ministry.storage.redis import RedisMetadataStore
 from ministry.storage.redis import packages as redis_packages
 from ministry.storage.redis.base import LAYOUT
+from ministry.storage.redis.durability import RedisOptions
 from ministry.storage.sqlite import SqliteMetadataStore
 from ministry.storage.sqlite.schema import _MIGRATIONS
 from ministry.storage.temporary import create_temporary, create_temporary_directory, sweep_orphans
@@ -215,6 +217,8 @@ def test_raise_serial_skips_serials_and_starts_a_new_generation(metadata: Metada
     run(metadata.raise_serial(serial + 10))
     assert run(metadata.last_serial()) == serial + 10
     renewed = run(metadata.generation())
+    # Both at once, as every request reads them.
+    assert run(metadata.position()) == (serial + 10, renewed)
     assert renewed != generation
     again = run(metadata.add_file(dist_file("demo-1.1.tar.gz", version="1.1"), "demo", {},
                                   Actor("alice")))  # fmt: skip
@@ -238,14 +242,14 @@ def test_the_generation_differs_between_stores(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_redis_that_came_back_empty_has_a_new_generation(request: pytest.FixtureRequest) -> None:
     """A Redis that lost its keys (restarted empty) gets a new generation when it is next
-    asked, and keeps that one."""
+    asked (here with the serial, as a request asks), and keeps that one."""
     store = _redis(request)
     run(store.open())
     try:
         generation = run(store.generation())
         run(store.redis.delete(store.key("generation"), store.key("serial")))
-        renewed = run(store.generation())
-        assert renewed != generation and run(store.generation()) == renewed
+        serial, renewed = run(store.position())
+        assert serial == 0 and renewed != generation and run(store.generation()) == renewed
     finally:
         run(store.close())
 
@@ -1063,6 +1067,74 @@ def test_racing_redis_clients(redis_url: str) -> None:
     assert len(files) == 1 + 8
     assert len(set(serials)) == 8
     assert project is not None and project.last_serial == max(serials)
+
+
+def test_a_redis_change_overtaken_after_its_reads_starts_again_from_them(redis_url: str) -> None:
+    """A change's reads are made in one round trip after the WATCH, on another connection
+    (``Transaction.snapshot``); another node committing between them and the EXEC must
+    make the change start again from fresh reads, or its write would be based on a value
+    that is no longer there (a lost update)."""
+    url = f"{redis_url}?prefix=overtaken{secrets.token_hex(6)}"
+    first, second = RedisMetadataStore(url), RedisMetadataStore(url)
+    counter = first.key("counter")
+    seen: list[str | None] = []
+
+    def increment(store: RedisMetadataStore) -> Callable[[Any], Awaitable[None]]:
+        """Add one to the counter, in a change that reads it first."""
+
+        async def work(tx: Any) -> None:
+            if store is first:
+                seen.append(tx.read[0])
+                if len(seen) == 1:  # the other node commits between these reads and EXEC
+                    await second.change(increment(second), reads=lambda p: p.get(counter))
+            value = int(tx.read[0] or 0) + 1
+            tx.log(Actor("counter"), "count", "main", detail=str(value))
+            tx.write(lambda p: p.set(counter, value))
+
+        return work
+
+    try:
+        run(first.change(increment(first), reads=lambda p: p.get(counter)))
+        total = run(first.redis.get(counter))
+        changes = run(first.changes_since(0))
+    finally:
+        run(first.close())
+        run(second.close())
+    assert seen == [None, "1"]  # the first attempt's read was overtaken, the second saw it
+    assert total == "2"
+    assert [c.detail for c in changes] == ["1", "2"]
+
+
+def test_a_burst_of_redis_changes_on_one_node_waits_its_turns_past_the_deadline(
+    redis_url: str,
+) -> None:
+    """A node's changes take turns; the wait for a turn is not an attempt's deadline, so a
+    burst that takes longer in all than ``redis_timeout`` all lands while Redis answers."""
+    url = f"{redis_url}?prefix=burst{secrets.token_hex(6)}"
+    store = RedisMetadataStore(url, RedisOptions(timeout=0.2))
+
+    async def burst() -> list[AddFileResult]:
+        began = asyncio.get_running_loop().time()
+        results = await asyncio.gather(
+            *(
+                store.add_file(
+                    dist_file(f"burst-1.0-{n}-py3-none-any.whl", project="burst"),
+                    "burst", {}, Actor("alice"),
+                )
+                for n in range(300)
+            )
+        )  # fmt: skip
+        # Longer than one deadline in all, or the test shows nothing.
+        assert asyncio.get_running_loop().time() - began > 0.2
+        return results
+
+    try:
+        results = run(burst())
+        files = run(store.list_files("main", NormalizedName("burst")))
+    finally:
+        run(store.close())
+    assert {r.outcome for r in results} == {AddFileOutcome.ADDED}
+    assert len(files) == 300
 
 
 def test_redis_url_keeps_the_client_options_beside_the_prefix(redis_url: str) -> None:

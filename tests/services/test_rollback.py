@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,10 +22,12 @@ from ministry.core.negotiation import SIMPLE_JSON
 from ministry.core.permissions import Identity
 from ministry.errors import AuthenticationFailed, TooManyAttempts
 from ministry.services.metrics import Metrics
+from ministry.services.rollback import RollbackWatch
 from ministry.wiring import Services
 from support.distributions import make_wheel
 from support.services import ADMIN, in_event_loop, project, started_services
 
+T = TypeVar("T")
 ALICE = Identity("alice")
 DEMO = project("rollback-demo")
 
@@ -117,3 +121,53 @@ async def test_a_rollback_forgets_the_logins_judged_against_the_old_store(tmp_pa
         await services.accounts.create_user(ADMIN, "carol", "a long enough password")
         carol = await services.auth.authenticate("carol", "a long enough password", "192.0.2.7")
         assert carol.user == "carol"
+
+
+class Overtaken:
+    """The store, but the first look at the serial and generation is overtaken: before
+    its answer comes back, another request observes a serial committed after it."""
+
+    def __init__(self, store: Any, overtake: Callable[[], Awaitable[None]]) -> None:
+        self._store = store
+        self._overtake: Callable[[], Awaitable[None]] | None = overtake
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def _then_overtaken(self, found: T) -> T:
+        overtake, self._overtake = self._overtake, None
+        if overtake is not None:
+            await overtake()
+        return found
+
+    async def position(self) -> tuple[int, str]:
+        return await self._then_overtaken(await self._store.position())
+
+    async def last_serial(self) -> int:
+        return await self._then_overtaken(await self._store.last_serial())
+
+
+@in_event_loop
+async def test_a_serial_overtaken_by_a_newer_one_observed_meanwhile_is_no_rollback(
+    tmp_path: Path,
+) -> None:
+    """Under a stream of uploads, a request's serial may be read before another request's
+    newer one and observed after it; the watch looks again, and that look may itself be
+    overtaken. Only a serial below what was seen before the look began is a rollback."""
+    noticed: list[None] = []
+    async with started_services(tmp_path / "data", Metrics()) as services:
+        await services.uploads.import_file("main", ALICE, wheel(tmp_path, "1.0"))
+        stale, generation = await services.metadata.position()
+        await services.uploads.import_file("main", ALICE, wheel(tmp_path, "1.1"))
+
+        async def overtake() -> None:
+            await services.uploads.import_file("main", ALICE, wheel(tmp_path, "1.2"))
+            assert await watch.observe(*await services.metadata.position()) > stale + 1
+
+        store = Overtaken(services.metadata, overtake)
+        watch = RollbackWatch(store, lambda: noticed.append(None), lambda: [])
+        await watch.observe(*await services.metadata.position())
+        assert await watch.observe(stale, generation) == stale + 1  # what the second look read
+        assert await watch.observe(*await services.metadata.position()) == stale + 2
+    assert noticed == []
+    assert watch.rollbacks == []

@@ -91,11 +91,12 @@ class IndexService:
         self._cache: tuple[int, dict[str, IndexConfig]] = (-1, {})
         # Read access decided for (index, reader) as of the cached serial.
         self._access: dict[tuple[str, Identity | None], ReadAccess] = {}
-        self._watch: Callable[[int], Awaitable[int]] | None = None
+        self._watch: Callable[[int, str], Awaitable[int]] | None = None
 
-    def watch(self, observe: Callable[[int], Awaitable[int]]) -> None:
-        """Hand every serial read to ``observe`` (``RollbackWatch.observe``), which returns
-        the serial to go on with: the one place each request reads it."""
+    def watch(self, observe: Callable[[int, str], Awaitable[int]]) -> None:
+        """Hand every serial read, with the store's generation, to ``observe``
+        (``RollbackWatch.observe``), which returns the serial to go on with: the one place
+        each request reads it."""
         self._watch = observe
 
     def clear(self) -> None:
@@ -108,9 +109,10 @@ class IndexService:
 
     async def _current(self) -> tuple[int, dict[str, IndexConfig]]:
         try:
-            serial = await self._metadata.last_serial()
-            if self._watch is not None:
-                serial = await self._watch(serial)
+            if self._watch is None:
+                serial = await self._metadata.last_serial()
+            else:
+                serial = await self._watch(*await self._metadata.position())
         except StorageUnavailable:
             if self._cache[0] < 0:
                 raise

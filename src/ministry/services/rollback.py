@@ -77,22 +77,23 @@ class RollbackWatch:
         #: The rollbacks noticed since the process started, oldest first.
         self.rollbacks: list[Rollback] = []
 
-    async def observe(self, serial: int) -> int:
-        """Check a serial just read from the store; returns the serial to go on with (after
-        a rollback, the store's serial once raised)."""
-        generation = await self._metadata.generation()
+    async def observe(self, serial: int, generation: str) -> int:
+        """Check a serial and generation just read from the store (``position``); returns
+        the serial to go on with (after a rollback, the store's serial once raised)."""
         if self._steady(serial, generation):
             return serial
         async with self._lock:
-            # Another request may have dealt with it meanwhile: look again.
-            serial = await self._metadata.last_serial()
-            generation = await self._metadata.generation()
-            if self._steady(serial, generation):
+            # Another request may have dealt with it meanwhile, or this serial was read
+            # before a newer one another request observed first: look again. Only what was
+            # seen before this look began can show the store went back; a request answered
+            # while it was under way may have seen a serial committed after it was read.
+            seen = self._highest
+            serial, generation = await self._metadata.position()
+            if generation == self._generation and serial >= seen:
+                self._highest = max(self._highest, serial)
                 return serial
             assert self._generation is not None
-            rollback = Rollback(
-                datetime.now(UTC), self._highest, serial, self._generation, generation
-            )
+            rollback = Rollback(datetime.now(UTC), seen, serial, self._generation, generation)
             log.error(
                 "The metadata store went back: this node had seen serial %d of generation %s, "
                 "and now finds serial %d of generation %s. Changes may be lost; caches are "

@@ -105,6 +105,10 @@ class ChangeLog(Protocol):
         remembers the generation and the highest serial it saw can tell
         (``services.rollback``)."""
 
+    async def position(self) -> tuple[int, str]:
+        """``last_serial`` and ``generation`` together: what every request looks at, so
+        a store that can answers both in one round trip."""
+
     async def raise_serial(self, floor: int) -> None:
         """Make the next serial greater than ``floor``, so that after a rollback no serial is
         handed out twice; a no-op if it already is. When it raises the serial it also starts

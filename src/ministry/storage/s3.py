@@ -25,18 +25,26 @@ How it keeps the ``BlobStore`` promises:
   memory). S3 shows an object only once its upload completed, so a key never
   holds partial bytes. (A bucket lifecycle rule that aborts incomplete multipart
   uploads after a day reclaims the parts of an upload cut short by a crash.)
-  Blobs are immutable: a key that exists already is not written again (it is
-  copied onto itself instead, which makes its ``LastModified`` now: see
-  ``BlobStore.put_file``).
+  Blobs are immutable: a key that exists already never gets other bytes. A small
+  blob whose bytes are checked here to be its key's (``put_bytes``, and files up to
+  ``_BLIND_PUT``) is simply PUT: one request, and if the key existed it gets the
+  same bytes again with ``LastModified`` now, as ``BlobStore.put_file`` asks. Any
+  other is looked up first and, if it exists, copied onto itself instead (two
+  requests, but no upload of bytes the bucket has).
 * **Quarantine** copies a blob to ``<prefix>/quarantine/<sha256>.<time>`` and
   deletes the original: S3 has no rename, and the copy is server-side. Eviction
   sets blobs aside the same way, to ``<prefix>/evicting/<sha256>`` (``set_aside``).
-* **Reads stream.** Each requested range is one ranged GET whose body is read in
-  bounded chunks; with ``redirect`` on, downloads can instead go straight to S3
-  through a pre-signed URL that makes S3 send the same headers Ministry would.
-* **boto3 is synchronous**, so every call runs in the event loop's default thread
-  pool and the loop never waits on the network. Its clients are thread-safe; one
-  is shared by all threads.
+* **Reads stream.** Opening a blob is one GET of its first 64 KiB, whose answer also
+  gives its size (no HEAD first): a blob that small is then read from memory, and any
+  other bytes come from a ranged GET of their own, its body read in bounded chunks. With
+  ``redirect`` on, downloads can instead go straight to S3 through a pre-signed URL
+  that makes S3 send the same headers Ministry would.
+* **boto3 is synchronous**, so every call runs in a thread pool of this store's own,
+  as large as the client's pool of connections (``_CONNECTIONS``), and the loop never
+  waits on the network. The event loop's default pool has only a few threads per core:
+  shared, a handful of slow downloads or concurrent uploads would queue every other
+  S3 call (and every other use of that pool) behind them. boto3's clients are
+  thread-safe; one is shared by all threads, its connections kept alive between calls.
 * **Errors** become ``StorageError`` (``NotFound`` for a missing key;
   ``StorageUnavailable`` when S3 cannot be reached, times out or answers 5xx).
   Their messages, which clients read, are built from the error code alone —
@@ -49,9 +57,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import re
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -74,10 +84,20 @@ __all__ = ["S3Blob", "S3BlobStore"]
 T = TypeVar("T")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _CHUNK = 256 * 1024
+#: Bytes the GET that opens a blob asks for: a small blob (most metadata files and many
+#: wheels) is read whole in that one request; a larger one costs 64 KiB more than a HEAD.
+_FIRST = 64 * 1024
+#: The answer to a range over an empty object.
+_EMPTY = frozenset({"InvalidRange", "416"})
 #: Manifests read at once while listing: a page of keys is as many GETs.
 _READS_AT_ONCE = 16
 _URL_EXPIRY = 3600  # seconds a pre-signed download URL stays valid
 _MiB = 1024 * 1024
+#: Files up to this size are hashed and PUT without a look first (the module docstring):
+#: hashing a MiB costs about a millisecond, a look one more request.
+_BLIND_PUT = _MiB
+#: Connections to S3, and threads making calls on them.
+_CONNECTIONS = 32
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _DENIED = frozenset(
     {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}
@@ -133,18 +153,48 @@ def _server_time(response: Any) -> datetime:
         return datetime.now(UTC)
 
 
+def _holds(path: Path, sha256: str) -> bool:
+    """Whether a file is small enough to PUT without a look first and, read now, has
+    exactly the bytes of ``sha256`` (blocking: called in a worker thread)."""
+    if path.stat().st_size > _BLIND_PUT:
+        return False
+    return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+
+
+def _first(client: Any, *, bucket: str, key: str) -> tuple[int, bytes]:
+    """The size of an object and up to ``_FIRST`` of its first bytes, in one ranged GET
+    read whole (its connection goes back to the pool). An empty object has no byte to
+    range over (416): a HEAD says its size then."""
+    try:
+        response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{_FIRST - 1}")
+    except botocore.exceptions.ClientError as exc:
+        if _code_of(exc) not in _EMPTY:
+            raise
+        return int(client.head_object(Bucket=bucket, Key=key)["ContentLength"]), b""
+    body = response["Body"]
+    try:
+        first = bytes(body.read(_FIRST))
+    finally:
+        body.close()
+    whole = str(response.get("ContentRange") or "").rpartition("/")[2]
+    # A server that ignores the range answers 200 with the object: its length is the size.
+    return int(whole) if whole.isdigit() else int(response["ContentLength"]), first
+
+
 def _read(body: Any, size: int, _client: Any) -> bytes:
     """Up to ``size`` bytes of a response body (blocking: called in a worker thread)."""
     return bytes(body.read(size))
 
 
 class S3Blob:
-    """An open blob: its size, and ranged GETs streamed in bounded chunks."""
+    """An open blob: its size, the first bytes its opening GET brought (``first``), and
+    the rest by ranged GETs streamed in bounded chunks."""
 
-    def __init__(self, store: S3BlobStore, key: str, size: int) -> None:
+    def __init__(self, store: S3BlobStore, key: str, size: int, first: bytes = b"") -> None:
         self._store = store
         self._key = key
         self._size = size
+        self._first = first
 
     @property
     def size(self) -> int:
@@ -152,9 +202,15 @@ class S3Blob:
         return self._size
 
     async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes ``start``..``end`` (inclusive): one ranged GET, read in the thread pool."""
+        """Bytes ``start``..``end`` (inclusive): what ``first`` holds of them, then one
+        ranged GET for the rest, if any, read in the thread pool."""
         if start > end:
             return
+        if start < len(self._first):
+            yield self._first[start : end + 1]
+            start = len(self._first)
+            if start > end:
+                return
         store = self._store
         response = await store._call(
             lambda client: client.get_object(
@@ -176,7 +232,7 @@ class S3Blob:
             body.close()
 
     async def close(self) -> None:
-        """Nothing is held between reads: each range has its own request."""
+        """Nothing is held between reads: ``first`` is in memory, each range a request."""
 
 
 class S3BlobStore:
@@ -192,6 +248,7 @@ class S3BlobStore:
         self.prefix = prefix.strip("/")
         self.redirect = redirect
         self._client: Any = None
+        self._threads: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def key_of(self, sha256: str) -> str:
@@ -212,8 +269,8 @@ class S3BlobStore:
                     # Standard retries back off on throttling and 5xx; AWS_MAX_ATTEMPTS
                     # still sets how many attempts.
                     retries={"mode": "standard"},
-                    # As many connections as the default thread pool has threads.
-                    max_pool_connections=32,
+                    # As many connections as ``_threads`` has threads.
+                    max_pool_connections=_CONNECTIONS,
                     # Signature V4 everywhere, pre-signed URLs included (botocore would sign
                     # those with V2, which AWS refuses for newer buckets and regions).
                     signature_version="s3v4",
@@ -279,7 +336,7 @@ class S3BlobStore:
             return function(self._connect())
 
         try:
-            return await asyncio.get_running_loop().run_in_executor(None, call)
+            return await asyncio.get_running_loop().run_in_executor(self._pool(), call)
         except (
             botocore.exceptions.BotoCoreError,
             botocore.exceptions.ClientError,
@@ -287,6 +344,13 @@ class S3BlobStore:
             OSError,
         ) as exc:
             raise self._error(exc, missing) from exc
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The threads S3 calls run in, made on first use (and again after ``close``)."""
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(_CONNECTIONS, thread_name_prefix="ministry-s3")
+            return self._threads
 
     async def open(self) -> None:
         """Connect and check that the bucket exists and is ours to use; never creates it."""
@@ -313,6 +377,10 @@ class S3BlobStore:
         client, self._client = self._client, None
         if client is not None:
             await asyncio.get_running_loop().run_in_executor(None, client.close)
+        with self._lock:
+            threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=False)
 
     def _exists(self, client: Any, key: str) -> bool:
         try:
@@ -347,7 +415,15 @@ class S3BlobStore:
         key = self.key_of(sha256)
 
         def upload(client: Any) -> None:
-            if not self._stored_already(client, key):
+            if _holds(path, sha256):
+                with path.open("rb") as body:
+                    client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ContentType="application/octet-stream",
+                    )
+            elif not self._stored_already(client, key):
                 client.upload_file(
                     str(path),
                     self.bucket,
@@ -365,23 +441,22 @@ class S3BlobStore:
         key = self.key_of(sha256)
 
         def put(client: Any) -> None:
-            if not self._stored_already(client, key):
-                client.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=data,
-                    ContentType="application/octet-stream",
-                )
+            # The key was made from these bytes: PUT them, whether or not it exists.
+            client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType="application/octet-stream"
+            )
 
         await self._call(put)
         return sha256
 
     async def open_blob(self, sha256: str) -> S3Blob:
-        """Look the blob up (its size); ``NotFound`` if there is none."""
+        """GET the blob's first ``_FIRST`` bytes, whose answer also says its size: a blob
+        that small is read in this one request, not a HEAD and a GET, and a larger one
+        in two, as before; ``NotFound`` if there is none."""
         key = self.key_of(sha256)
         try:
-            head = await self._call(
-                lambda client: client.head_object(Bucket=self.bucket, Key=key), missing=key
+            size, first = await self._call(
+                functools.partial(_first, bucket=self.bucket, key=key), missing=key
             )
         except NotFound:
             # Set aside by an eviction, and a record names it: still readable.
@@ -395,7 +470,7 @@ class S3BlobStore:
             else:
                 return S3Blob(self, aside, int(head["ContentLength"]))
             raise
-        return S3Blob(self, key, int(head["ContentLength"]))
+        return S3Blob(self, key, size, first)
 
     async def put_manifest(self, kind: str, key: str, document: bytes) -> None:
         """One PUT: S3 shows the new document whole or not at all."""

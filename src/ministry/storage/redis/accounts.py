@@ -160,9 +160,15 @@ class AccountsMixin(RedisDatabase):
         ]
 
     async def get_token(self, token_id: str) -> Token | None:
-        """One token."""
-        value = await self.read(self.redis.hget(self.key("tokens"), token_id))
-        return (await self._with_last_use([loads(Token, value)]))[0] if value else None
+        """One token, with its last use read in the same round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.key("tokens"), token_id)
+            pipe.hget(self.key("token-used"), token_id)
+            value, used = await self.read(pipe.execute())
+        if not value:
+            return None
+        token = loads(Token, value)
+        return replace(token, last_used=datetime.fromisoformat(text(used))) if used else token
 
     async def list_tokens(self, user: str) -> list[Token]:
         """A user's tokens, oldest first."""

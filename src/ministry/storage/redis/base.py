@@ -7,6 +7,13 @@ is retried from its reads: two nodes uploading different files of one project
 both land, and of two uploading one filename exactly one wins. The serial thus
 counts strictly upwards across every node.
 
+Round trips are what a change costs, and what lets another change overtake it: the
+longer a change stays between WATCH and EXEC, the likelier it is retried. So a change
+that knows its reads up front has them made in one round trip with the serial
+(``change(..., reads=...)``, ``Transaction.snapshot``), and the changes of one process
+take turns (``_turns``): they would only overtake each other, each retry costing all
+its round trips again, while the other nodes still race them under WATCH.
+
 Every call has a deadline (``redis_timeout``): a Redis that hangs fails the request
 with 503 within it rather than holding it for the sockets' timeouts and retries. With
 ``redis_wait_replicas``, a change is acknowledged only once that many replicas have
@@ -67,8 +74,26 @@ class Transaction:
 
     pipe: Pipeline
     serial: int
+    #: The client, for ``snapshot``.
+    redis: aioredis.Redis
+    #: The answers to the change's ``reads``, made with the serial (``RedisDatabase.change``).
+    read: list[Any] = field(default_factory=list)
     writes: list[Callable[[Pipeline], Any]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+
+    async def snapshot(self, reads: Callable[[Pipeline], Any]) -> list[Any]:
+        """The answers of the reads ``reads`` queues, in one round trip.
+
+        On a connection of the pool, not the watching one (which answers each command
+        before the next is sent): still correct, because the serial was watched before
+        they were sent, so a change committed before they ran makes this one's EXEC
+        fail and the attempt start again from its reads. MULTI makes them one snapshot,
+        which matters for the refusals, which commit nothing and so are never checked
+        by EXEC.
+        """
+        async with self.redis.pipeline(transaction=True) as pipe:
+            reads(pipe)
+            return list(await pipe.execute())
 
     def log(
         self,
@@ -112,6 +137,8 @@ class RedisDatabase:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             self._url, decode_responses=True, **_client_defaults(self._change_seconds)
         )
+        #: Held by this process's change between its WATCH and its EXEC (module docstring).
+        self._turns = asyncio.Lock()
 
     def key(self, *parts: str) -> str:
         """A key in this store's namespace."""
@@ -183,16 +210,25 @@ class RedisDatabase:
         """Close the connection pool."""
         await self._redis.aclose()
 
-    async def change(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+    async def change(
+        self,
+        work: Callable[[Transaction], Awaitable[T]],
+        reads: Callable[[Pipeline], Any] | None = None,
+    ) -> T:
         """Run ``work`` as one atomic change, retrying it if another change came first.
 
-        The deadline is per attempt: a Redis that hangs fails the first one, while
-        changes that only keep overtaking each other (many uploads at once, each
-        watching the serial) go on retrying, each attempt being answered in time.
+        ``reads``, if given, queues the reads ``work`` will need: they are made with the
+        serial, in one round trip right after the WATCH (``Transaction.snapshot`` says
+        why that is correct), and ``work`` finds their answers in ``Transaction.read``.
+
+        The deadline is per attempt (``_take_turn`` says how long a turn is waited
+        for): a Redis that hangs fails the first one, while changes that only keep
+        overtaking each other (many uploads at once, each watching the serial) go on
+        retrying, each attempt being answered in time.
         """
         seconds = self._deadline(self._change_seconds)
         try:
-            result = await self._change(work, seconds)
+            result = await self._change(work, reads, seconds)
         except TimeoutError:
             self._hung_until = time.monotonic() + self._options.timeout
             raise _no_answer(
@@ -214,26 +250,67 @@ class RedisDatabase:
             return min(full, _AFTER_A_HANG + full - self._options.timeout)
         return full
 
-    async def _change(self, work: Callable[[Transaction], Awaitable[T]], seconds: float) -> T:
+    async def _change(
+        self,
+        work: Callable[[Transaction], Awaitable[T]],
+        reads: Callable[[Pipeline], Any] | None,
+        seconds: float,
+    ) -> T:
         serial_key = self.key("serial")
         while True:
+            await self._take_turn()
             try:
                 async with asyncio.timeout(seconds):
-                    return await self._attempt(work, serial_key)
+                    result = await self._attempt(work, reads, serial_key)
             except WatchError:
                 continue
+            finally:
+                self._turns.release()
+            break
+        async with asyncio.timeout(seconds):
+            # Also when nothing was written: a repeated upload finds its file and is
+            # answered as published only once the replicas have it too.
+            await self.replicated()
+        return result
 
-    async def _attempt(self, work: Callable[[Transaction], Awaitable[T]], serial_key: str) -> T:
+    async def _take_turn(self) -> None:
+        """This process's turn to change (module docstring).
+
+        The wait has no deadline while Redis answers: a burst of uploads on one node
+        queues instead of failing, each attempt still answered in time. Once a change
+        ran out of time (Redis hangs: ``_hung_until``), a waiter gives up after
+        ``redis_timeout``, as the change before it did.
+        """
+        while True:
+            try:
+                async with asyncio.timeout(self._options.timeout):
+                    await self._turns.acquire()
+            except TimeoutError:
+                if time.monotonic() < self._hung_until:
+                    raise
+                continue
+            return
+
+    async def _attempt(
+        self,
+        work: Callable[[Transaction], Awaitable[T]],
+        reads: Callable[[Pipeline], Any] | None,
+        serial_key: str,
+    ) -> T:
         async with self._redis.pipeline(transaction=True) as pipe:
             await pipe.watch(serial_key)
-            transaction = Transaction(pipe, int(await pipe.get(serial_key) or 0))
+            transaction = Transaction(pipe, 0, self._redis)
+            if reads is None:
+                transaction.serial = int(await pipe.get(serial_key) or 0)
+            else:
+                serial, *transaction.read = await transaction.snapshot(
+                    lambda p: (p.get(serial_key), reads(p))
+                )
+                transaction.serial = int(serial or 0)
             result = await work(transaction)
             if transaction.writes or transaction.changes:
                 self._commit(pipe, transaction, serial_key)
                 await pipe.execute()
-        # Also when nothing was written: a repeated upload finds its file and is answered
-        # as published only once the replicas have it too.
-        await self.replicated()
         return result
 
     async def replicated(self) -> None:
@@ -289,6 +366,16 @@ class RedisDatabase:
     async def last_serial(self) -> int:
         """The newest serial."""
         return int(await self.read(self._redis.get(self.key("serial"))) or 0)
+
+    async def position(self) -> tuple[int, str]:
+        """The serial and the generation in one round trip (MGET); the generation is made
+        as ``generation`` says if Redis has none."""
+        serial, generation = await self.read(
+            self._redis.mget(self.key("serial"), self.key("generation"))
+        )
+        if generation is None:
+            return int(serial or 0), await self.generation()
+        return int(serial or 0), text(generation)
 
     async def changes_since(self, serial: int, limit: int = 1000) -> list[Change]:
         """The change log after ``serial``, oldest first."""

@@ -167,78 +167,89 @@ class PackagesMixin(RolesMixin):
     ) -> AddFileResult:
         """Publish a file atomically (see the protocol)."""
 
+        index, project = file.index, file.project
+        canonical = release_key(file.version)
+
+        def reads(pipe: Pipeline) -> None:
+            # Every read whose key is known before any answer: one round trip with the
+            # serial (``change``). The project before its roles, as ``judge_publisher`` says.
+            pipe.hget(self._projects(index), project)
+            pipe.hget(self._roles_key(index), project)
+            pipe.hget(self._files(index), file.filename)
+            pipe.hget(self._retired(index), file.filename)
+            pipe.hget(self._hashes(index), file.sha256)
+            pipe.smembers(self._project_files(index, project))
+            pipe.hget(self._releases(index, project), canonical)
+
         async def work(tx: Transaction) -> AddFileResult:
-            pipe, outcome = tx.pipe, AddFileOutcome.ADDED
-            judged = None if publisher is None else await self.judge_publisher(tx, file, publisher)
+            current, roles, existing, retired, other, names, release = tx.read
+            outcome = AddFileOutcome.ADDED
+            judged = (
+                None
+                if publisher is None
+                else self.judge_publisher(file, publisher, exists=current is not None, roles=roles)
+            )
             if isinstance(judged, AddFileResult):
                 return judged
-            existing = await pipe.hget(self._files(file.index), file.filename)
             replaced = loads(DistFile, existing) if existing is not None else None
             if replaced is not None and (not replace_existing or replaced.sha256 == file.sha256):
                 return AddFileResult(AddFileOutcome.FILENAME_TAKEN, replaced)
             # Every check comes before the first write: a refusal leaves the store as it was.
-            obstacle = await self._obstacle(tx, file)
-            if obstacle is not None:
-                return obstacle
-            siblings = await self._release_files(tx, file.index, file.project, file.version)
-            clash = clashing_file(file, siblings)
+            if retired is not None and retired != file.sha256:
+                return AddFileResult(AddFileOutcome.FILENAME_RETIRED, file)
+            # The reads that need the answers above: one more round trip, when there are any.
+            taken = other is not None and other != file.filename
+            siblings = _release_names(names, canonical)
+            found: list[Any] = []
+            if taken or siblings:
+                found = await tx.snapshot(
+                    lambda p: (
+                        p.hget(self._files(index), other) if taken else None,
+                        p.hmget(self._files(index), siblings) if siblings else None,
+                    )
+                )
+            if taken and found[0] is not None:
+                return AddFileResult(AddFileOutcome.CONTENT_TAKEN, loads(DistFile, found[0]))
+            stored_siblings = found[-1] if siblings else []
+            release_files = [
+                f
+                for f in (loads(DistFile, v) for v in stored_siblings if v)
+                if release_key(f.version) == canonical
+            ]
+            clash = clashing_file(file, release_files)
             if clash is not None:
                 return AddFileResult(clash_outcome(file.packagetype), clash)
             if replaced is not None:
-                tx.write(partial(_hdel, self._hashes(file.index), replaced.sha256))
+                tx.write(partial(_hdel, self._hashes(index), replaced.sha256))
                 outcome = AddFileOutcome.REPLACED
-            canonical = release_key(file.version)
-            release = await pipe.hget(self._releases(file.index, file.project), canonical)
             version = loads(Release, release).version if release else file.version
             if judged is not None:
                 self.record_owner(tx, judged, actor)
             serial, when = tx.log(
-                actor, "add-file", file.index, project=file.project, version=version,
+                actor, "add-file", index, project=project, version=version,
                 filename=file.filename,
             )  # fmt: skip
             # A file joining a yanked release is yanked with it (docs/indexes.md).
-            yanked = release_yank(siblings)
+            yanked = release_yank(release_files)
             stored = replace(file, version=version, serial=serial, yanked=yanked)
-            await self._publish(tx, stored, display_name, when)
+            self._publish(tx, stored, display_name, when, current)
             if release is None:
-                new = Release(file.index, file.project, version, when, metadata)
-                releases = self._releases(file.index, file.project)
+                new = Release(index, project, version, when, metadata)
+                releases = self._releases(index, project)
                 tx.write(lambda p: p.hset(releases, canonical, dumps(new)))
             return AddFileResult(outcome, stored)
 
-        return await self.change(work)
+        return await self.change(work, reads)
 
-    async def _obstacle(self, tx: Transaction, file: DistFile) -> AddFileResult | None:
-        retired = await tx.pipe.hget(self._retired(file.index), file.filename)
-        if retired is not None and retired != file.sha256:
-            return AddFileResult(AddFileOutcome.FILENAME_RETIRED, file)
-        other = await tx.pipe.hget(self._hashes(file.index), file.sha256)
-        if other is not None and other != file.filename:
-            found = await tx.pipe.hget(self._files(file.index), other)
-            if found is not None:
-                return AddFileResult(AddFileOutcome.CONTENT_TAKEN, loads(DistFile, found))
-        return None
-
-    async def _release_files(
-        self, tx: Transaction, index: str, project: str, version: str
-    ) -> list[DistFile]:
-        """The files of a release, whichever spelling of its version each carries."""
-        key = release_key(version)
-        names = sorted(
-            name
-            for name in await tx.pipe.smembers(self._project_files(index, project))
-            if filename_release_key(name) in (key, None)
-        )
-        if not names:
-            return []
-        files = (loads(DistFile, v) for v in await tx.pipe.hmget(self._files(index), names) if v)
-        return [f for f in files if release_key(f.version) == key]
-
-    async def _publish(
-        self, tx: Transaction, stored: DistFile, display_name: str, when: datetime
+    def _publish(
+        self,
+        tx: Transaction,
+        stored: DistFile,
+        display_name: str,
+        when: datetime,
+        current: str | None,
     ) -> None:
         index, project = stored.index, stored.project
-        current = await tx.pipe.hget(self._projects(index), project)
         created = loads(Project, current).created if current else when
         # The display name follows the newest upload's spelling, as on the public index.
         record = Project(index, project, display_name, created, stored.serial)
@@ -331,6 +342,12 @@ class PackagesMixin(RolesMixin):
         for key in {release_key(f.version) for f in deleted if f.project == project} - kept:
             tx.write(partial(_hdel, self._releases(index, project), key))
         await self._touch(tx, index, project, tx.serial)
+
+
+def _release_names(names: Any, key: str) -> list[str]:
+    """The filenames that may be of the release ``key``: theirs, or ones whose version
+    cannot be read from the name, sorted (the files say which release they are in)."""
+    return sorted(text(n) for n in names if filename_release_key(text(n)) in (key, None))
 
 
 def _hset(key: str, name: str, value: str, pipe: Pipeline) -> Any:

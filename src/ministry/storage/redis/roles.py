@@ -73,19 +73,21 @@ class RolesMixin(RedisDatabase):
         else:
             tx.write(lambda p: p.hdel(key, project))
 
-    async def judge_publisher(
-        self, tx: Transaction, file: DistFile, publisher: Publisher
+    def judge_publisher(
+        self, file: DistFile, publisher: Publisher, *, exists: bool, roles: Any
     ) -> AddFileResult | ProjectRole | None:
         """A refusal for a publisher without a role in an existing project; for a new
-        project, the owner to record once the file is in (``record_owner``)."""
-        # The project before its roles: the reads are not one snapshot, and a refusal
-        # commits nothing, so nothing would notice a project created between them. Read
-        # in this order, a project that exists shows the owner committed with it.
-        exists = await tx.pipe.hexists(self.key("projects", file.index), file.project)
-        roles = await self._roles_in(tx, file.index, file.project)
-        if exists or roles:
+        project, the owner to record once the file is in (``record_owner``).
+
+        ``exists`` and ``roles`` (the stored value) are read by the caller in the
+        transaction, the project before its roles: should the reads not be one snapshot,
+        a refusal commits nothing, so nothing would notice a project created between
+        them; read in this order, a project that exists shows the owner committed with it.
+        """
+        held = _decode(file.index, file.project, roles)
+        if exists or held:
             allowed = publisher.principals
-            if allowed is not None and not allowed & {r.principal for r in roles}:
+            if allowed is not None and not allowed & {r.principal for r in held}:
                 return AddFileResult(AddFileOutcome.NOT_PERMITTED, file)
             return None
         if publisher.owner is None:

@@ -181,6 +181,10 @@ class Database:
         row = await self._lookup(lambda c: c.execute(_LAST_SERIAL).fetchone())
         return int(row[0]) if row else 0
 
+    async def position(self) -> tuple[int, str]:
+        """The serial and the generation: two reads on the event loop's thread."""
+        return await self.last_serial(), await self.generation()
+
     async def generation(self) -> str:
         """The id made when the database was created (or upgraded to schema 7).
 
