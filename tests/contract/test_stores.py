@@ -1108,25 +1108,31 @@ def test_a_redis_change_overtaken_after_its_reads_starts_again_from_them(redis_u
 def test_a_burst_of_redis_changes_on_one_node_waits_its_turns_past_the_deadline(
     redis_url: str,
 ) -> None:
-    """A node's changes take turns; the wait for a turn is not an attempt's deadline, so a
-    burst that takes longer in all than ``redis_timeout`` all lands while Redis answers."""
+    """A node's changes take turns; the wait for a turn is not an attempt's deadline, so
+    changes queued behind a turn held longer than ``redis_timeout`` all land while Redis
+    answers. The turn is held by the test rather than by a slow burst, so the wait is
+    certain to outlast the deadline while each attempt keeps ample time of its own on a
+    busy machine."""
+    timeout = 0.5
     url = f"{redis_url}?prefix=burst{secrets.token_hex(6)}"
-    store = RedisMetadataStore(url, RedisOptions(timeout=0.2))
+    store = RedisMetadataStore(url, RedisOptions(timeout=timeout))
 
     async def burst() -> list[AddFileResult]:
-        began = asyncio.get_running_loop().time()
-        results = await asyncio.gather(
-            *(
+        await store.open()
+        await store._turns.acquire()  # another change of this node, slow to finish
+        queued = [
+            asyncio.ensure_future(
                 store.add_file(
                     dist_file(f"burst-1.0-{n}-py3-none-any.whl", project="burst"),
                     "burst", {}, Actor("alice"),
                 )
-                for n in range(300)
             )
-        )  # fmt: skip
-        # Longer than one deadline in all, or the test shows nothing.
-        assert asyncio.get_running_loop().time() - began > 0.2
-        return results
+            for n in range(100)
+        ]  # fmt: skip
+        await asyncio.sleep(timeout * 2)
+        assert not any(change.done() for change in queued)
+        store._turns.release()
+        return await asyncio.gather(*queued)
 
     try:
         results = run(burst())
@@ -1134,7 +1140,7 @@ def test_a_burst_of_redis_changes_on_one_node_waits_its_turns_past_the_deadline(
     finally:
         run(store.close())
     assert {r.outcome for r in results} == {AddFileOutcome.ADDED}
-    assert len(files) == 300
+    assert len(files) == 100
 
 
 def test_redis_url_keeps_the_client_options_beside_the_prefix(redis_url: str) -> None:
