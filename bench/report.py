@@ -42,6 +42,9 @@ LARGE_STORE_MEMORY = REPO / "bench" / "large_store_memory.md"
 #: written by hand from its output and kept here for the same reason; it follows the
 #: large store's section.
 PUBLIC_SCALE = REPO / "bench" / "public_scale.md"
+#: What bounds each proxy in the comparison (bench/proxy_compare.py), profiled, written
+#: by hand from its results and kept here; the comparison's section ends with it.
+PROXY_COMPARE = REPO / "bench" / "proxy_compare.md"
 ORDER = (
     "nginx",
     "pypiserver",
@@ -86,6 +89,7 @@ class Run:
     server: Results
     upload: Results
     proxy: dict[str, Any]
+    compare: list[dict[str, Any]]
     large_store: dict[str, Any]
     meta: dict[str, Any]
 
@@ -108,6 +112,7 @@ class Run:
             server=kind("server"),
             upload=kind("upload"),
             proxy=single("proxy-ministry-proxy.json"),
+            compare=compare_results(directory),
             large_store=single("large-store.json"),
             meta=single("run-all.json"),
         )
@@ -117,6 +122,7 @@ class Run:
         groups: list[Results] = [self.wrk, self.install, self.server, self.upload]
         ids = {r.get("run_id") for group in groups for r in group.values()}
         ids |= {self.proxy.get("run_id")}
+        ids |= {c.get("date") for c in self.compare}
         return {i for i in ids if i}
 
     def labels(self) -> list[str]:
@@ -451,6 +457,142 @@ def proxy_section(run: Run) -> str:
     return text + (f"\n\nErrors: {errors}" if errors else "")
 
 
+def compare_results(directory: Path) -> list[dict[str, Any]]:
+    """bench/proxy_compare.py's results: loopback first, then each added delay."""
+    found = [json.loads(p.read_text()) for p in directory.glob("proxy-compare*.json")]
+    return sorted(found, key=lambda r: r.get("delay_ms", 0))
+
+
+COMPARED = {"ministry": "Ministry", "devpi": "devpi-server", "proxpi": "proxpi"}
+#: Ministry's goals against installing straight from the upstream (issue 23, item 4).
+COLD_GOAL, WARM_GOAL = 1.15, 1.0
+
+
+def compare_table(result: dict[str, Any]) -> str:
+    """Times of one comparison run: direct, then each proxy cold and warm, per tool."""
+    rows = []
+    for tool, direct in result.get("direct", {}).items():
+        base = direct.get("median_s")
+        rows.append([tool, "direct", number(base), "", "", "", "", str(len(direct["errors"]))])
+        for name, tools in result.get("proxies", {}).items():
+            entry = tools.get(tool)
+            if not entry:
+                continue
+            cold, warm = entry["cold"], entry["warm"]
+            rows.append(
+                [
+                    tool,
+                    COMPARED.get(name, name),
+                    number(cold.get("median_s")),
+                    ratio(cold.get("median_s"), base),
+                    ", ".join(number(t) for t in cold.get("times_s", [])) or MISSING,
+                    number(warm.get("median_s")),
+                    ratio(warm.get("median_s"), base),
+                    str(len(cold["errors"]) + len(warm["errors"])),
+                ]
+            )
+    head = ["tool", "from", "cold s", "cold ÷ direct", "cold runs", "warm s", "warm ÷ direct"]
+    return table([*head, "errors"], rows, right_from=2)
+
+
+def upstream_table(result: dict[str, Any]) -> str:
+    """What each proxy asked the upstream for, beside what one direct install asks."""
+    rows = []
+    for tool, direct in result.get("direct", {}).items():
+        asked = direct.get("upstream", {})
+        rows.append(
+            [tool, "direct (one install)", *(str(asked.get(k, MISSING)) for k in
+             ("requests", "distinct", "repeated", "head")), number(asked.get("mib")), ""]
+        )  # fmt: skip
+        for name, tools in result.get("proxies", {}).items():
+            entry = tools.get(tool)
+            if not entry:
+                continue
+            cold = entry["upstream"]["cold"][0]
+            warm = entry["upstream"].get("warm", {})
+            rows.append(
+                [tool, COMPARED.get(name, name), *(str(cold.get(k, MISSING)) for k in
+                 ("requests", "distinct", "repeated", "head")), number(cold.get("mib")),
+                 str(warm.get("requests", MISSING))]
+            )  # fmt: skip
+    head = ["tool", "through", "cold requests", "distinct URLs", "GET again", "HEAD"]
+    return table([*head, "MiB", "warm requests (all runs)"], rows, right_from=2)
+
+
+def compare_targets(result: dict[str, Any]) -> str:
+    """Ministry's cold and warm goals against direct, met or missed."""
+    rows = []
+    for tool, direct in result.get("direct", {}).items():
+        entry = result.get("proxies", {}).get("ministry", {}).get(tool)
+        if not entry:
+            continue
+        base = direct.get("median_s")
+        for phase, goal in (("cold", COLD_GOAL), ("warm", WARM_GOAL)):
+            figure = entry[phase].get("median_s")
+            met = at_most(divide(figure, base), goal)
+            rows.append(
+                [f"Ministry, {phase} {tool}", f"≤ {goal:.2f}×", ratio(figure, base), verdict(met)]
+            )
+    return table(["target", "goal", "figure", "verdict"], rows, right_from=4)
+
+
+def proxy_compare_section(run: Run) -> str:
+    """Ministry, devpi-server and proxpi in front of one upstream (bench/proxy_compare.py)."""
+    intro = (
+        "## Proxy comparison\n\n"
+        "`bench/proxy_compare.py`: the static nginx tree is the upstream, with an access log "
+        "that counts what each proxy asks it. Through it, each on an empty cache: Ministry "
+        "(`ministry serve --upstream`), devpi-server with a mirror index of it (`type=mirror`, "
+        "`mirror_url=`) and proxpi (`PROXPI_INDEX_URL`, under gunicorn with one worker and "
+        "eight threads, as its cache lives in the process). *direct* installs from the upstream "
+        "itself. *cold*: the first install through a fresh server (each cold run its own "
+        "fresh server); *warm*: the installs after it, from its cache. The median is shown, "
+        "and every cold run."
+    )
+    if not run.compare:
+        return intro + "\n\nNot measured in this run."
+    parts = [intro]
+    for result in run.compare:
+        delay = result.get("delay_ms", 0)
+        where = (
+            f"upstream behind a relay adding {delay} ms to each request and connection"
+            if delay
+            else "upstream on loopback"
+        )
+        load = ", ".join(f"{x:.1f}" for x in result.get("load_before", []))
+        after = ", ".join(f"{x:.1f}" for x in result.get("load_after", []))
+        parts.append(
+            f"### {where.capitalize()}\n\n"
+            f"{result.get('date', MISSING)}; {result.get('runs')} direct and warm installs, "
+            f"{result.get('cold_runs')} cold; load average before {load}, after {after}."
+        )
+        parts.append(compare_table(result))
+        parts.append(upstream_table(result))
+        parts.append(compare_targets(result))
+    if PROXY_COMPARE.exists():
+        parts.append(PROXY_COMPARE.read_text().strip())
+    return "\n\n".join(parts)
+
+
+def splice_proxy_compare(results: Path, out: Path | None = None) -> None:
+    """Rewrite the proxy comparison's section of docs/benchmarks.md alone, from its results
+    (bench/proxy_compare.py run on its own leaves the other sections as they are)."""
+    out = out or REPO / "docs" / "benchmarks.md"
+    run = Run.load(results)
+    section = proxy_compare_section(run)
+    text = out.read_text()
+    start = text.find("## Proxy comparison\n")
+    if start < 0:
+        start = end = text.index("## Large store\n")
+        section += "\n\n"
+    else:
+        following = text.find("\n## ", start + 1)
+        end = len(text) if following < 0 else following + 1
+        section += "\n\n" if following >= 0 else "\n"
+    out.write_text(text[:start] + section + text[end:])
+    print(f"wrote the proxy comparison into {out}")
+
+
 def large_store_section(run: Run) -> str:
     data = run.large_store
     if not data:
@@ -761,6 +903,7 @@ def render(run: Run) -> str:
         UPLOAD_LATENCY.read_text().strip(),
         startup_section(run),
         proxy_section(run),
+        proxy_compare_section(run),
         large_store_section(run),
         missed_section(found, explanations(MISSED)),
         SOAK.read_text().strip(),
