@@ -16,8 +16,10 @@ internal addresses to close the gap between that check and its connection.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
@@ -114,13 +116,23 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The one TLS context of every upstream connection of this process.
+
+    Building one reads the whole CA bundle (tens of milliseconds on the event loop);
+    a context is only read once made, so every pool and transport can share it.
+    """
+    return httpx.create_ssl_context(trust_env=True)
+
+
 class _CheckedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a connection pool that uses the checked backend."""
 
     def __init__(self, reach: Reach, limits: httpx.Limits) -> None:
-        super().__init__(trust_env=True, limits=limits)
+        super().__init__(verify=_tls(), trust_env=True, limits=limits)
         pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=True),
+            ssl_context=_tls(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -138,7 +150,7 @@ def checked_client(reach: Reach, timeout: float, max_redirects: int) -> httpx.As
         mounts[pattern] = (
             direct
             if proxy is None
-            else httpx.AsyncHTTPTransport(proxy=proxy, trust_env=True, limits=limits)
+            else httpx.AsyncHTTPTransport(proxy=proxy, verify=_tls(), trust_env=True, limits=limits)
         )
     hooks: dict[str, list[Any]] = {}
     if any(proxy is not None for proxy in environment_proxies().values()):
