@@ -285,7 +285,7 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
         # HEAD of an uncached proxied file says what is known and does not fetch it.
         head = client.head(url)
         assert head.status_code == 200
-        assert head.headers["Accept-Ranges"] == "none"
+        assert head.headers["Accept-Ranges"] == "bytes"  # served once the file is checked
         assert static.count(static.file_path(wheel.name)) == 0
 
         FILE_FAULTS[fault](static)
@@ -316,7 +316,6 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
         )
         assert not blob_path(proxy, sha256(data)).exists()
         assert_blobs_sound(proxy)
-        assert client.head(url).headers["Accept-Ranges"] == "none"
 
         static.heal()
         healed = client.get(url)
@@ -335,6 +334,66 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
     if error is not None:
         # A clean shutdown after a cut connection is test_a_cut_download_does_not_delay_shutdown's.
         proxy.stop(signal.SIGKILL)
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "cut-late"])
+def test_a_range_of_an_uncached_file_comes_only_from_the_checked_file(
+    fault: str, static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
+) -> None:
+    """A byte range of a file not cached yet (uv reads a wheel's tail first) waits for the
+    whole file and its hash: bad bytes give an error, never a 206; good ones a 206 of the
+    checked file, fetched from upstream once, after which the whole file is a cache hit."""
+    name = f"{unique}-range"
+    wheel = big_wheel(tmp_path / "wheels", name)
+    data = wheel.read_bytes()
+    static.add(wheel)
+    proxy = proxies(static.url)
+    tail = {"Range": "bytes=-100"}
+    with proxy.client() as client:
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+        assert client.head(url).headers["Accept-Ranges"] == "bytes"
+
+        FILE_FAULTS[fault](static)
+        refused = client.get(url, headers=tail)
+        assert refused.status_code == 502, refused.status_code
+        assert data[-100:] not in refused.content
+        assert not blob_path(proxy, sha256(data)).exists()
+
+        static.heal()
+        ranged = client.get(url, headers=tail)
+        assert ranged.status_code == 206
+        assert ranged.content == data[-100:]
+        assert (
+            ranged.headers["Content-Range"]
+            == f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}"
+        )
+        assert static.count(static.file_path(wheel.name)) == 2
+        whole = client.get(url)
+        assert whole.content == data
+        assert static.count(static.file_path(wheel.name)) == 2
+
+
+def test_a_client_that_leaves_a_download_early_leaves_the_cache_filled(
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
+) -> None:
+    """uv reads a streamed wheel only up to its metadata and hangs up: the download goes on,
+    the file is kept, and the server logs no error for it."""
+    name = f"{unique}-leave"
+    wheel = big_wheel(tmp_path / "wheels", name, size=2_000_000)
+    data = wheel.read_bytes()
+    static.add(wheel)
+    proxy = proxies(static.url)
+    with proxy.client() as client:
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+        # About a second for the whole file: the client is gone long before its end.
+        static.pace_files(2_000_000)
+        with client.stream("GET", url) as response:
+            first = next(response.iter_raw())
+        assert first == data[: len(first)]
+        wait_for(lambda: blob_path(proxy, sha256(data)).exists(), 30, "the file kept")
+        assert client.get(url).content == data
+    assert static.count(static.file_path(wheel.name)) == 1
+    assert "Uncaught exception" not in proxy.log()
 
 
 def test_many_readers_of_a_corrupt_download_all_fail(

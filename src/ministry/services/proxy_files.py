@@ -102,6 +102,15 @@ class ProxyStream:
             raise self._fetch.error
         return self._fetch.size
 
+    async def kept(self) -> None:
+        """Until the whole file has arrived, matched its hash and been kept in the cache;
+        raises ``UpstreamUnavailable`` if the download fails instead."""
+        fetch = self._fetch
+        while not fetch.finished:
+            await fetch.wait()
+        if fetch.error is not None:
+            raise fetch.error
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The file's bytes; raises ``UpstreamUnavailable`` if the download fails."""
         fetch, position = self._fetch, 0

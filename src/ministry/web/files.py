@@ -3,12 +3,17 @@
 Files never change once published, so the ETag is their sha256 and caches may
 keep them forever. HEAD and single byte ranges are served because uv, pip's
 lazy wheels and poetry read a wheel's tail before (or instead of) the whole.
+A range of a proxied file that is not cached yet is sent once the whole file has
+arrived and its hash matched (docs/proxy.md, "The first install"): a range
+cannot be checked by the client, so it never comes from unchecked bytes.
 """
 
 from __future__ import annotations
 
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import quote
+
+from tornado.iostream import StreamClosedError
 
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.ranges import ByteRange, parse_range
@@ -57,8 +62,17 @@ class FileHandler(BaseHandler):
             return
         source = await catalog.open_download(access, download)
         if isinstance(source, ProxyStream):
-            await self._stream(source)
-            return
+            if self.request.headers.get("Range") is None:
+                await self._stream(source)
+                return
+            try:
+                await source.kept()
+            finally:
+                source.close()
+            source = await catalog.open_download(access, download)
+            if isinstance(source, ProxyStream):  # evicted as soon as kept: send it whole
+                await self._stream(source)
+                return
         try:
             await self._send(source, download)
         finally:
@@ -125,8 +139,6 @@ class FileHandler(BaseHandler):
         size = cached if cached is not None else download.entry.size
         if size is not None:
             self.set_header("Content-Length", str(size))
-        if cached is None:
-            self.set_header("Accept-Ranges", "none")  # ranges once it is cached
         self.finish()
 
     async def _stream(self, stream: ProxyStream) -> None:
@@ -143,6 +155,10 @@ class FileHandler(BaseHandler):
             if not self.headers_sent:
                 raise
             self.abort()  # the client has part of the body: cut it off
+        except StreamClosedError:
+            # The client went away (uv reads a streamed wheel only up to its metadata): not
+            # an error of the server's, and the download goes on for the cache.
+            self.abort()
         finally:
             stream.close()
 
