@@ -285,7 +285,7 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
         # HEAD of an uncached proxied file says what is known and does not fetch it.
         head = client.head(url)
         assert head.status_code == 200
-        assert head.headers["Accept-Ranges"] == "bytes"  # served once the file is checked
+        assert head.headers["Accept-Ranges"] == "none"  # its page gives no size
         assert static.count(static.file_path(wheel.name)) == 0
 
         FILE_FAULTS[fault](static)
@@ -316,6 +316,7 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
         )
         assert not blob_path(proxy, sha256(data)).exists()
         assert_blobs_sound(proxy)
+        assert client.head(url).headers["Accept-Ranges"] == "none"
 
         static.heal()
         healed = client.get(url)
@@ -351,7 +352,6 @@ def test_a_range_of_an_uncached_file_comes_only_from_the_checked_file(
     tail = {"Range": "bytes=-100"}
     with proxy.client() as client:
         (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
-        assert client.head(url).headers["Accept-Ranges"] == "bytes"
 
         FILE_FAULTS[fault](static)
         refused = client.get(url, headers=tail)
@@ -371,6 +371,27 @@ def test_a_range_of_an_uncached_file_comes_only_from_the_checked_file(
         whole = client.get(url)
         assert whole.content == data
         assert static.count(static.file_path(wheel.name)) == 2
+
+
+def test_an_uncached_file_of_known_size_offers_ranges_and_head_does_not_fetch_it(
+    ministry_upstream: Server, proxies: Callable[..., Server], tmp_path: Path, unique: str
+) -> None:
+    """An upstream page with sizes (PEP 700): HEAD of a file not cached yet gives its length
+    and offers ranges without fetching it, so uv reads a wheel's tail, not all of it."""
+    name = f"{unique}-sized"
+    wheel = big_wheel(tmp_path / "wheels", name)
+    data = wheel.read_bytes()
+    publish_to_ministry(ministry_upstream, wheel, ALICE)
+    proxy = proxies(ministry_upstream.url + "/simple/")
+    with proxy.client() as client:
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+        head = client.head(url)
+        assert head.headers["Accept-Ranges"] == "bytes"
+        assert head.headers["Content-Length"] == str(len(data))
+        assert not blob_path(proxy, sha256(data)).exists()
+        ranged = client.get(url, headers={"Range": f"bytes={len(data) - 22}-"})
+        assert ranged.status_code == 206
+        assert ranged.content == data[-22:]
 
 
 def test_a_client_that_leaves_a_download_early_leaves_the_cache_filled(

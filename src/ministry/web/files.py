@@ -138,7 +138,12 @@ class FileHandler(BaseHandler):
         cached = await self.services.catalog.cached_size(download)
         size = cached if cached is not None else download.entry.size
         if size is not None:
+            # Ranges too: one of a file not cached yet is sent once the file is checked.
             self.set_header("Content-Length", str(size))
+        else:
+            # No length to count a range from (an upstream page without sizes): a client
+            # reads the whole file instead of asking for its tail.
+            self.set_header("Accept-Ranges", "none")
         self.finish()
 
     async def _stream(self, stream: ProxyStream) -> None:
