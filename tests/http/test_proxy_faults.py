@@ -394,6 +394,33 @@ def test_an_uncached_file_of_known_size_offers_ranges_and_head_does_not_fetch_it
         assert ranged.content == data[-22:]
 
 
+def test_checked_bytes_reach_the_client_even_when_the_cache_cannot_keep_them(
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
+) -> None:
+    """The last byte goes out once the sha256 matches, not once the file is kept: a cache
+    that fails to keep it (here a plain file stands where the blob's directory goes)
+    costs the client nothing, keeps nothing, and the next request fetches it again."""
+    name = f"{unique}-unkept"
+    wheel = big_wheel(tmp_path / "wheels", name)
+    data = wheel.read_bytes()
+    static.add(wheel)
+    proxy = proxies(static.url)
+    blocked = blob_path(proxy, sha256(data)).parent
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_bytes(b"not a directory")
+    with proxy.client() as client:
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+        status, received, error = _download(client, url)
+        assert (status, error) == (200, None)
+        assert received == data
+        wait_for(lambda: not temp_files(proxy), 10, "no temporary file left")
+        assert "Fetching failed: The server's storage failed" in proxy.log()
+        blocked.unlink()
+        assert client.get(url).content == data
+    assert static.count(static.file_path(wheel.name)) == 2
+    wait_for(lambda: blob_path(proxy, sha256(data)).exists(), 10, "the file kept this time")
+
+
 def test_a_client_that_leaves_a_download_early_leaves_the_cache_filled(
     static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
