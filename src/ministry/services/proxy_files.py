@@ -285,8 +285,10 @@ class ProxyFiles:
                 fetch.size = int(declared)
             fetch.started.set()
             async for chunk in response.aiter_raw(_CHUNK):
-                await loop.run_in_executor(None, _write_all, fetch.descriptor, chunk)
-                hasher.update(chunk)
+                # Hashed where it is written, off the event loop: three digests of every
+                # chunk would otherwise hold up every other request (one chunk at a time,
+                # in order, so the digests see the bytes as the file has them).
+                await loop.run_in_executor(None, _write_and_hash, fetch.descriptor, chunk, hasher)
                 fetch.written += len(chunk)
                 fetch.notify()
         return hasher.digests()
@@ -516,6 +518,11 @@ def missing_bytes(filename: str, metadata: bool, *, proxied: bool) -> StorageErr
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _write_and_hash(descriptor: int, data: bytes, hasher: StreamingHasher) -> None:
+    _write_all(descriptor, data)
+    hasher.update(data)
 
 
 def _write_all(descriptor: int, data: bytes) -> None:
