@@ -4,11 +4,11 @@ The upstream is nginx serving the static PEP 503/691 tree of the corpus, with an
 access log, so that every request a proxy sends it is counted. Through it, each
 with an empty cache: ``ministry serve --upstream``, devpi-server with a mirror
 index of it (``type=mirror``, ``mirror_url=``), and proxpi (``PROXPI_INDEX_URL``);
-and the clients straight from the upstream (*direct*). For each tool (pip, uv)
-and each proxy: the *cold* install (a fresh server, nothing cached; repeated
-``--cold-runs`` times, a fresh server each time), then the *warm* installs
-(``--runs``) from the cache the first cold one filled. Direct installs run
-``--runs`` times per tool. Every install is the install benchmark's
+and the clients straight from the upstream (*direct*). For each tool (pip, uv),
+``--rounds`` rounds, each: one direct install, then for each proxy a fresh server
+(nothing cached) with one *cold* install and ``--warm`` *warm* installs from the
+cache it filled. Round by round, so that the shared machine's changing load falls
+on all of them alike. Every install is the install benchmark's
 (bench/measure_install.py): ten packages, about 37 distributions, into a fresh
 virtual environment, with every client cache off.
 
@@ -19,7 +19,7 @@ network between them would; 0 measures loopback.
 Results: ``$MINISTRY_BENCH/results/proxy-compare[-delayN].json``; the section of
 docs/benchmarks.md is rewritten from it (bench/report.py, "Proxy comparison").
 
-    python bench/proxy_compare.py [--runs 3] [--cold-runs 3] [--delay-ms 0] [--no-report]
+    python bench/proxy_compare.py [--rounds 3] [--warm 1] [--delay-ms 0] [--no-report]
 """
 
 from __future__ import annotations
@@ -197,39 +197,41 @@ def installs(
     return outcomes, counted(upstream.since(mark))
 
 
-def through(
-    layout: Layout, upstream: CountedUpstream, name: str, tool: str, args: argparse.Namespace
+def fresh_round(
+    layout: Layout, upstream: CountedUpstream, name: str, tool: str, warm: int
 ) -> dict[str, Any]:
-    """One proxy, one tool: ``cold_runs`` first installs (a fresh server each), then the warm
-    installs from the first one's cache."""
-    cold: list[dict[str, Any]] = []
-    entry: dict[str, Any] = {"upstream": {"cold": []}}
-    for round_ in range(args.cold_runs):
-        server = PROXIES[name](layout, upstream.url)
-        try:
-            server.load()
-            entry["startup_s"] = round(server.start(), 3)
-            outcomes, asked = installs(layout, upstream, tool, server.simple_url, 1)
-            cold.extend(outcomes)
-            entry["upstream"]["cold"].append(asked)
-            if round_ == 0:
-                outcomes, entry["upstream"]["warm"] = installs(
-                    layout, upstream, tool, server.simple_url, args.runs
-                )
-                entry["warm"] = measure_install.runs_summary(outcomes)
-                entry["memory_after"] = memory(server.pids())
-        finally:
-            server.stop()
-    entry["cold"] = measure_install.runs_summary(cold)
-    print(
-        f"  {name:8} {tool:3} cold {entry['cold']['times_s']} warm {entry['warm']['times_s']} "
-        f"upstream cold {entry['upstream']['cold'][0]['requests']} "
-        f"warm {entry['upstream']['warm']['requests']}",
-        flush=True,
-    )
-    for error in entry["cold"]["errors"] + entry["warm"]["errors"]:
-        print("    ", error[-400:], flush=True)
-    return entry
+    """A fresh server of one proxy: one cold install, then ``warm`` installs from its cache."""
+    server = PROXIES[name](layout, upstream.url)
+    try:
+        server.load()
+        started = server.start()
+        cold, cold_asked = installs(layout, upstream, tool, server.simple_url, 1)
+        warmed, warm_asked = installs(layout, upstream, tool, server.simple_url, warm)
+        return {
+            "startup_s": round(started, 3),
+            "cold": cold,
+            "warm": warmed,
+            "asked": {"cold": cold_asked, "warm": warm_asked},
+            "memory_after": memory(server.pids()),
+        }
+    finally:
+        server.stop()
+
+
+def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rounds of one proxy and tool: medians, every run, what the upstream was asked."""
+    cold = [outcome for r in rounds for outcome in r["cold"]]
+    warm = [outcome for r in rounds for outcome in r["warm"]]
+    return {
+        "cold": measure_install.runs_summary(cold),
+        "warm": measure_install.runs_summary(warm),
+        "upstream": {
+            "cold": [r["asked"]["cold"] for r in rounds],
+            "warm": rounds[0]["asked"]["warm"],
+        },
+        "startup_s": [r["startup_s"] for r in rounds],
+        "memory_after": rounds[0]["memory_after"],
+    }
 
 
 def measure(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
@@ -240,8 +242,8 @@ def measure(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_before": os.getloadavg(),
         "delay_ms": args.delay_ms,
-        "runs": args.runs,
-        "cold_runs": args.cold_runs,
+        "rounds": args.rounds,
+        "warm": args.warm,
         "install_set": list(measure_install.INSTALL_SET),
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         "summaries": {name: PROXIES[name].summary for name in args.proxies},
@@ -261,12 +263,26 @@ def measure(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
             upstream.wait(upstream.url, 30)
         record["upstream"] = upstream.url
         for tool in args.tools:
-            outcomes, asked = installs(layout, upstream, tool, upstream.url, args.runs)
-            summary = measure_install.runs_summary(outcomes)
-            record["direct"][tool] = {**summary, "upstream": counted_per_run(asked, args.runs)}
-            measure_install.report_line(f"direct {tool}", summary)
+            # Round by round, direct and then each proxy, so that a change in the machine's
+            # load (it is shared) falls on all of them alike.
+            direct: list[dict[str, Any]] = []
+            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in args.proxies}
+            for number in range(args.rounds):
+                outcomes, asked = installs(layout, upstream, tool, upstream.url, 1)
+                direct.extend(outcomes)
+                print(f"  round {number + 1} {tool}: direct {seconds(outcomes)}", flush=True)
+                for name in args.proxies:
+                    done = fresh_round(layout, upstream, name, tool, args.warm)
+                    rounds[name].append(done)
+                    print(
+                        f"    {name:8} cold {seconds(done['cold'])} warm {seconds(done['warm'])}"
+                        f" upstream cold {done['asked']['cold']['requests']}"
+                        f" warm {done['asked']['warm']['requests']}",
+                        flush=True,
+                    )
+            record["direct"][tool] = {**measure_install.runs_summary(direct), "upstream": asked}
             for name in args.proxies:
-                record["proxies"][name][tool] = through(layout, upstream, name, tool, args)
+                record["proxies"][name][tool] = summarize(rounds[name])
     finally:
         if relay is not None:
             relay.terminate()
@@ -276,15 +292,21 @@ def measure(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
-def counted_per_run(asked: dict[str, Any], runs: int) -> dict[str, Any]:
-    """The direct installs' upstream requests, per install (each asks for the same)."""
-    return {k: round(v / runs, 2) if isinstance(v, float) else v // runs for k, v in asked.items()}
+def seconds(outcomes: list[dict[str, Any]]) -> list[Any]:
+    """Each install's seconds, or its error's first words."""
+    return [o.get("seconds", str(o.get("error", ""))[:60]) for o in outcomes]
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="warm and direct installs")
-    parser.add_argument("--cold-runs", type=int, default=3, help="cold installs, fresh server each")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="each: a direct install, then per proxy a fresh "
+        "server with one cold install and the warm ones",
+    )
+    parser.add_argument("--warm", type=int, default=1, help="warm installs per round")
     parser.add_argument("--delay-ms", type=int, default=0, help="added to each upstream request")
     parser.add_argument("--tools", default="pip,uv")
     parser.add_argument("--proxies", default=",".join(PROXIES))

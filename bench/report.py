@@ -545,9 +545,9 @@ def proxy_compare_section(run: Run) -> str:
         "(`ministry serve --upstream`), devpi-server with a mirror index of it (`type=mirror`, "
         "`mirror_url=`) and proxpi (`PROXPI_INDEX_URL`, under gunicorn with one worker and "
         "eight threads, as its cache lives in the process). *direct* installs from the upstream "
-        "itself. *cold*: the first install through a fresh server (each cold run its own "
-        "fresh server); *warm*: the installs after it, from its cache. The median is shown, "
-        "and every cold run."
+        "itself. *cold*: the first install through a fresh server; *warm*: the install "
+        "after it, from its cache. Medians, and every cold run; round by round, so that the "
+        "shared machine's changing load falls on all of them alike."
     )
     if not run.compare:
         return intro + "\n\nNot measured in this run."
@@ -563,8 +563,9 @@ def proxy_compare_section(run: Run) -> str:
         after = ", ".join(f"{x:.1f}" for x in result.get("load_after", []))
         parts.append(
             f"### {where.capitalize()}\n\n"
-            f"{result.get('date', MISSING)}; {result.get('runs')} direct and warm installs, "
-            f"{result.get('cold_runs')} cold; load average before {load}, after {after}."
+            f"{result.get('date', MISSING)}; {result.get('rounds')} rounds, each a direct "
+            f"install, then per server a fresh one with a cold install and "
+            f"{result.get('warm')} warm; load average before {load}, after {after}."
         )
         parts.append(compare_table(result))
         parts.append(upstream_table(result))

@@ -445,8 +445,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"=== proxy comparison {datetime.now():%H:%M:%S}", flush=True)
         compared: list[str] = []
         with recording(compared, "proxy comparison"):
-            runs = str(options.install_runs)
-            proxy_compare.main(["--runs", runs, "--cold-runs", runs, "--no-report"])
+            proxy_compare.main(["--rounds", str(options.install_runs), "--no-report"])
     if not arguments.skip_large_store:
         print(f"=== large store {datetime.now():%H:%M:%S}", flush=True)
         run["large_store"] = run_large_store(layout, options.large_store_timeout)
