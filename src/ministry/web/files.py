@@ -19,6 +19,7 @@ from ministry.core.models import DEFAULT_INDEX
 from ministry.core.ranges import ByteRange, parse_range
 from ministry.errors import UpstreamUnavailable
 from ministry.services.catalog import Download
+from ministry.services.indexes import ReadAccess
 from ministry.services.proxy_files import BlobReader, ProxyStream
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
@@ -58,7 +59,7 @@ class FileHandler(BaseHandler):
             self.finish()
             return
         if self.request.method == "HEAD" and download.entry.upstream_url is not None:
-            await self._head_of_proxied(download)
+            await self._head_of_proxied(access, download)
             return
         source = await catalog.open_download(access, download)
         if isinstance(source, ProxyStream):
@@ -133,16 +134,32 @@ class FileHandler(BaseHandler):
             await self.flush()  # back-pressure: a slow reader never fills our memory
         self.finish()
 
-    async def _head_of_proxied(self, download: Download) -> None:
-        """HEAD of a proxied file: what is known, without fetching it."""
-        cached = await self.services.catalog.cached_size(download)
+    async def _head_of_proxied(self, access: ReadAccess, download: Download) -> None:
+        """HEAD of a proxied file: its length, and byte ranges (one of a file not cached
+        yet is sent once the whole file is checked).
+
+        The length comes from the cache or the upstream page. A page without sizes (PEP
+        503 HTML, JSON before PEP 700) leaves the upstream's answer as the only source:
+        the download starts (clients ask HEAD of a wheel they are about to read) and the
+        upstream's Content-Length is sent. Without any length, ranges are not offered,
+        and a client reads the whole file instead of asking for its tail.
+        """
+        catalog = self.services.catalog
+        cached = await catalog.cached_size(download)
         size = cached if cached is not None else download.entry.size
+        if size is None and not download.is_metadata:
+            source = await catalog.open_download(access, download)
+            if isinstance(source, ProxyStream):
+                try:
+                    size = await source.size()
+                finally:
+                    source.close()
+            else:
+                size = source.size
+                await source.close()
         if size is not None:
-            # Ranges too: one of a file not cached yet is sent once the file is checked.
             self.set_header("Content-Length", str(size))
         else:
-            # No length to count a range from (an upstream page without sizes): a client
-            # reads the whole file instead of asking for its tail.
             self.set_header("Accept-Ranges", "none")
         self.finish()
 
