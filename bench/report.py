@@ -123,7 +123,6 @@ class Run:
         groups: list[Results] = [self.wrk, self.install, self.server, self.upload]
         ids = {r.get("run_id") for group in groups for r in group.values()}
         ids |= {self.proxy.get("run_id")}
-        ids |= {c.get("date") for c in self.compare}
         return {i for i in ids if i}
 
     def labels(self) -> list[str]:
