@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ LARGE_STORE_MEMORY = REPO / "bench" / "large_store_memory.md"
 #: written by hand from its output and kept here for the same reason; it follows the
 #: large store's section.
 PUBLIC_SCALE = REPO / "bench" / "public_scale.md"
+#: What bounds each proxy in the comparison (bench/proxy_compare.py), profiled, written
+#: by hand from its results and kept here; the comparison's section ends with it.
+PROXY_COMPARE = REPO / "bench" / "proxy_compare.md"
 ORDER = (
     "nginx",
     "pypiserver",
@@ -90,6 +94,7 @@ class Run:
     server: Results
     upload: Results
     proxy: dict[str, Any]
+    compare: list[dict[str, Any]]
     large_store: dict[str, Any]
     meta: dict[str, Any]
 
@@ -112,6 +117,7 @@ class Run:
             server=kind("server"),
             upload=kind("upload"),
             proxy=single("proxy-ministry-proxy.json"),
+            compare=compare_results(directory),
             large_store=single("large-store.json"),
             meta=single("run-all.json"),
         )
@@ -455,6 +461,165 @@ def proxy_section(run: Run) -> str:
     return text + (f"\n\nErrors: {errors}" if errors else "")
 
 
+def compare_results(directory: Path) -> list[dict[str, Any]]:
+    """bench/proxy_compare.py's results: loopback first, then each added delay."""
+    found = [json.loads(p.read_text()) for p in directory.glob("proxy-compare*.json")]
+    return sorted(found, key=lambda r: r.get("delay_ms", 0))
+
+
+COMPARED = {"ministry": "Ministry", "devpi": "devpi-server", "proxpi": "proxpi"}
+#: Ministry's goals against installing straight from the upstream (issue 23, item 4).
+COLD_GOAL, WARM_GOAL = 1.15, 1.0
+
+
+def paired(entry: dict[str, Any], direct: dict[str, Any]) -> float | None:
+    """The median over rounds of this install's time over the direct install's of the same
+    round: a change in the machine's load during the run falls on both of a pair."""
+    mine, theirs = entry.get("times_s", []), direct.get("times_s", [])
+    if not mine or len(mine) != len(theirs) or entry.get("errors") or direct.get("errors"):
+        return None
+    return statistics.median(m / t for m, t in zip(mine, theirs, strict=True))
+
+
+def compare_table(result: dict[str, Any]) -> str:
+    """Times of one comparison run: direct, then each proxy cold and warm, per tool."""
+    rows = []
+    for tool, direct in result.get("direct", {}).items():
+        base = direct.get("median_s")
+        runs = ", ".join(number(t) for t in direct.get("times_s", [])) or MISSING
+        rows.append(
+            [tool, "direct", number(base), "", "", runs, "", "", "", str(len(direct["errors"]))]
+        )
+        for name, tools in result.get("proxies", {}).items():
+            entry = tools.get(tool)
+            if not entry:
+                continue
+            cold, warm = entry["cold"], entry["warm"]
+            rows.append(
+                [
+                    tool,
+                    COMPARED.get(name, name),
+                    number(cold.get("median_s")),
+                    ratio(cold.get("median_s"), base),
+                    times(paired(cold, direct)),
+                    ", ".join(number(t) for t in cold.get("times_s", [])) or MISSING,
+                    number(warm.get("median_s")),
+                    ratio(warm.get("median_s"), base),
+                    times(paired(warm, direct)),
+                    str(len(cold["errors"]) + len(warm["errors"])),
+                ]
+            )
+    head = ["tool", "from", "cold s", "cold ÷ direct", "per round", "runs", "warm s"]
+    head += ["warm ÷ direct", "per round", "errors"]
+    return table(head, rows, right_from=2)
+
+
+def times(value: float | None) -> str:
+    """A ratio already divided."""
+    return MISSING if value is None else f"{value:.2f}×"
+
+
+def upstream_table(result: dict[str, Any]) -> str:
+    """What each proxy asked the upstream for, beside what one direct install asks."""
+    rows = []
+    for tool, direct in result.get("direct", {}).items():
+        asked = direct.get("upstream", {})
+        rows.append(
+            [tool, "direct (one install)", *(str(asked.get(k, MISSING)) for k in
+             ("requests", "distinct", "repeated", "head")), number(asked.get("mib")), ""]
+        )  # fmt: skip
+        for name, tools in result.get("proxies", {}).items():
+            entry = tools.get(tool)
+            if not entry:
+                continue
+            cold = entry["upstream"]["cold"][0]
+            warm = entry["upstream"].get("warm", {})
+            rows.append(
+                [tool, COMPARED.get(name, name), *(str(cold.get(k, MISSING)) for k in
+                 ("requests", "distinct", "repeated", "head")), number(cold.get("mib")),
+                 str(warm.get("requests", MISSING))]
+            )  # fmt: skip
+    head = ["tool", "through", "cold requests", "distinct URLs", "GET again", "HEAD"]
+    return table([*head, "MiB", "warm requests (all runs)"], rows, right_from=2)
+
+
+def compare_targets(result: dict[str, Any]) -> str:
+    """Ministry's cold and warm goals against direct, met or missed."""
+    rows = []
+    for tool, direct in result.get("direct", {}).items():
+        entry = result.get("proxies", {}).get("ministry", {}).get(tool)
+        if not entry:
+            continue
+        for phase, goal in (("cold", COLD_GOAL), ("warm", WARM_GOAL)):
+            figure = paired(entry[phase], direct)
+            met = at_most(figure, goal)
+            rows.append(
+                [f"Ministry, {phase} {tool}", f"≤ {goal:.2f}×", times(figure), verdict(met)]
+            )
+    return table(["target", "goal", "figure", "verdict"], rows, right_from=4)
+
+
+def proxy_compare_section(run: Run) -> str:
+    """Ministry, devpi-server and proxpi in front of one upstream (bench/proxy_compare.py)."""
+    intro = (
+        "## Proxy comparison\n\n"
+        "`bench/proxy_compare.py`: the static nginx tree is the upstream, with an access log "
+        "that counts what each proxy asks it. Through it, each on an empty cache: Ministry "
+        "(`ministry serve --upstream`), devpi-server with a mirror index of it (`type=mirror`, "
+        "`mirror_url=`) and proxpi (`PROXPI_INDEX_URL`, under gunicorn with one worker and "
+        "eight threads, as its cache lives in the process). *direct* installs from the upstream "
+        "itself. *cold*: the first install through a fresh server; *warm*: the install "
+        "after it, from its cache. Round by round, so that the shared machine's changing "
+        "load falls on all of them alike: *÷ direct* divides the medians, *per round* is "
+        "the median of each round's time over that round's direct install (the figure the "
+        "targets are judged on, since the load moves between rounds); *runs* lists every "
+        "cold run (every direct run on the direct rows)."
+    )
+    if not run.compare:
+        return intro + "\n\nNot measured in this run."
+    parts = [intro]
+    for result in run.compare:
+        delay = result.get("delay_ms", 0)
+        where = (
+            f"upstream behind a relay adding {delay} ms to each request and connection"
+            if delay
+            else "upstream on loopback"
+        )
+        load = ", ".join(f"{x:.1f}" for x in result.get("load_before", []))
+        after = ", ".join(f"{x:.1f}" for x in result.get("load_after", []))
+        parts.append(
+            f"### {where.capitalize()}\n\n"
+            f"{result.get('date', MISSING)}; {result.get('rounds')} rounds, each a direct "
+            f"install, then per server a fresh one with a cold install and "
+            f"{result.get('warm')} warm; load average before {load}, after {after}."
+        )
+        parts.append(compare_table(result))
+        parts.append(upstream_table(result))
+        parts.append(compare_targets(result))
+    if PROXY_COMPARE.exists():
+        parts.append(PROXY_COMPARE.read_text().strip())
+    return "\n\n".join(parts)
+
+
+def splice_proxy_compare(results: Path, out: Path | None = None) -> None:
+    """Rewrite the proxy comparison's section of docs/benchmarks.md alone, from its results
+    (bench/proxy_compare.py run on its own leaves the other sections as they are)."""
+    out = out or REPO / "docs" / "benchmarks.md"
+    run = Run.load(results)
+    section = proxy_compare_section(run)
+    text = out.read_text()
+    start = text.find("## Proxy comparison\n")
+    if start < 0:
+        start = end = text.index("## Large store\n")
+        section += "\n\n"
+    else:
+        following = text.find("\n## ", start + 1)
+        end = len(text) if following < 0 else following + 1
+        section += "\n\n" if following >= 0 else "\n"
+    out.write_text(text[:start] + section + text[end:])
+    print(f"wrote the proxy comparison into {out}")
+
+
 def large_store_section(run: Run) -> str:
     data = run.large_store
     if not data:
@@ -766,6 +931,7 @@ def render(run: Run) -> str:
         CLUSTER_THROUGHPUT.read_text().strip(),
         startup_section(run),
         proxy_section(run),
+        proxy_compare_section(run),
         large_store_section(run),
         missed_section(found, explanations(MISSED)),
         SOAK.read_text().strip(),

@@ -5,7 +5,8 @@ it (launch to first 200 on the simple root), memory idle, wrk on the five
 endpoints, memory, pip and uv installs, memory, stop. Then the upload
 benchmark on an empty instance of each server that takes uploads, the caching
 proxy (cold and warm installs through ``ministry serve --upstream`` of the
-static nginx), the large-store benchmark (bench/large_store.py), and
+static nginx), the proxy comparison (bench/proxy_compare.py: Ministry, devpi-server
+and proxpi in front of one upstream), the large-store benchmark (bench/large_store.py), and
 report.py, which writes docs/benchmarks.md.
 
 Results: ``$MINISTRY_BENCH/results/<kind>-<label>.json``. A run of every server
@@ -38,6 +39,7 @@ from typing import Any
 import measure_install
 import measure_upload
 import measure_wrk
+import proxy_compare
 from corpus import Layout, build, local_wheel_tree, work_dir
 from servers import (
     BENCH,
@@ -440,6 +442,10 @@ def main(argv: list[str] | None = None) -> None:
     if PROXY in chosen:
         print(f"=== {PROXY} {datetime.now():%H:%M:%S}", flush=True)
         measure_proxy(layout, recorder, options)
+        print(f"=== proxy comparison {datetime.now():%H:%M:%S}", flush=True)
+        compared: list[str] = []
+        with recording(compared, "proxy comparison"):
+            proxy_compare.main(["--rounds", str(options.install_runs), "--no-report"])
     if not arguments.skip_large_store:
         print(f"=== large store {datetime.now():%H:%M:%S}", flush=True)
         run["large_store"] = run_large_store(layout, options.large_store_timeout)

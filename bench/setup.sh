@@ -36,6 +36,7 @@ venv client --upgrade pip uv twine devpi-client                 # the current cl
 venv pypiserver-bare pypiserver                                  # its plain default
 venv pypiserver-gunicorn 'pypiserver[cache,passlib]' gunicorn    # as its docs recommend
 venv devpi devpi-server
+venv proxpi proxpi gunicorn                                        # the proxy comparison's peer
 
 # Ministry itself runs from the repository's virtual environment (the checked-out
 # code); the harness needs the bench extra there (Redis, S3, SeaweedFS, matplotlib).

@@ -282,12 +282,6 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
     proxy = proxies(static.url, "--upstream-timeout", "1")
     with proxy.client() as client:
         (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
-        # HEAD of an uncached proxied file says what is known and does not fetch it.
-        head = client.head(url)
-        assert head.status_code == 200
-        assert head.headers["Accept-Ranges"] == "none"
-        assert static.count(static.file_path(wheel.name)) == 0
-
         FILE_FAULTS[fault](static)
         started = time.time()
         status, received, error = _download(client, url)
@@ -316,7 +310,6 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
         )
         assert not blob_path(proxy, sha256(data)).exists()
         assert_blobs_sound(proxy)
-        assert client.head(url).headers["Accept-Ranges"] == "none"
 
         static.heal()
         healed = client.get(url)
@@ -335,6 +328,136 @@ def test_file_fault_is_a_clear_error_and_nothing_is_cached(
     if error is not None:
         # A clean shutdown after a cut connection is test_a_cut_download_does_not_delay_shutdown's.
         proxy.stop(signal.SIGKILL)
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "cut-late"])
+def test_a_range_of_an_uncached_file_comes_only_from_the_checked_file(
+    fault: str, static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
+) -> None:
+    """A byte range of a file not cached yet (uv reads a wheel's tail first) waits for the
+    whole file and its hash: bad bytes give an error, never a 206; good ones a 206 of the
+    checked file, fetched from upstream once, after which the whole file is a cache hit."""
+    name = f"{unique}-range"
+    wheel = big_wheel(tmp_path / "wheels", name)
+    data = wheel.read_bytes()
+    static.add(wheel)
+    proxy = proxies(static.url)
+    tail = {"Range": "bytes=-100"}
+    with proxy.client() as client:
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+
+        FILE_FAULTS[fault](static)
+        refused = client.get(url, headers=tail)
+        assert refused.status_code == 502, refused.status_code
+        assert data[-100:] not in refused.content
+        assert not blob_path(proxy, sha256(data)).exists()
+
+        static.heal()
+        ranged = client.get(url, headers=tail)
+        assert ranged.status_code == 206
+        assert ranged.content == data[-100:]
+        assert (
+            ranged.headers["Content-Range"]
+            == f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}"
+        )
+        assert static.count(static.file_path(wheel.name)) == 2
+        whole = client.get(url)
+        assert whole.content == data
+        assert static.count(static.file_path(wheel.name)) == 2
+
+
+def test_an_uncached_file_of_known_size_offers_ranges_and_head_does_not_fetch_it(
+    ministry_upstream: Server, proxies: Callable[..., Server], tmp_path: Path, unique: str
+) -> None:
+    """An upstream page with sizes (PEP 700): HEAD of a file not cached yet gives its length
+    and offers ranges without fetching it, so uv reads a wheel's tail, not all of it."""
+    name = f"{unique}-sized"
+    wheel = big_wheel(tmp_path / "wheels", name)
+    data = wheel.read_bytes()
+    publish_to_ministry(ministry_upstream, wheel, ALICE)
+    proxy = proxies(ministry_upstream.url + "/simple/")
+    with proxy.client() as client:
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+        head = client.head(url)
+        assert head.headers["Accept-Ranges"] == "bytes"
+        assert head.headers["Content-Length"] == str(len(data))
+        assert not blob_path(proxy, sha256(data)).exists()
+        ranged = client.get(url, headers={"Range": f"bytes={len(data) - 22}-"})
+        assert ranged.status_code == 206
+        assert ranged.content == data[-22:]
+
+
+def test_head_of_an_uncached_file_without_a_size_on_its_page_starts_its_download(
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
+) -> None:
+    """A page without sizes (PEP 503 HTML): HEAD starts the one download and answers with
+    the upstream's length and byte ranges, so uv asks for a wheel's tail instead of
+    streaming all of it; the range and the download after it ask the upstream nothing more."""
+    name = f"{unique}-unsized"
+    wheel = big_wheel(tmp_path / "wheels", name)
+    data = wheel.read_bytes()
+    static.add(wheel)
+    proxy = proxies(static.url)
+    with proxy.client() as client:
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+        head = client.head(url)
+        assert head.status_code == 200
+        assert head.headers["Content-Length"] == str(len(data))
+        assert head.headers["Accept-Ranges"] == "bytes"
+        ranged = client.get(url, headers={"Range": f"bytes={len(data) - 22}-"})
+        assert (ranged.status_code, ranged.content) == (206, data[-22:])
+        assert client.get(url).content == data
+    assert static.count(static.file_path(wheel.name)) == 1
+
+
+def test_checked_bytes_reach_the_client_even_when_the_cache_cannot_keep_them(
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
+) -> None:
+    """The last byte goes out once the sha256 matches, not once the file is kept: a cache
+    that fails to keep it (here a plain file stands where the blob's directory goes)
+    costs the client nothing, keeps nothing, and the next request fetches it again."""
+    name = f"{unique}-unkept"
+    wheel = big_wheel(tmp_path / "wheels", name)
+    data = wheel.read_bytes()
+    static.add(wheel)
+    proxy = proxies(static.url)
+    blocked = blob_path(proxy, sha256(data)).parent
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_bytes(b"not a directory")
+    with proxy.client() as client:
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+        status, received, error = _download(client, url)
+        assert (status, error) == (200, None)
+        assert received == data
+        wait_for(lambda: not temp_files(proxy), 10, "no temporary file left")
+        assert "Fetching failed: The server's storage failed" in proxy.log()
+        blocked.unlink()
+        assert client.get(url).content == data
+    assert static.count(static.file_path(wheel.name)) == 2
+    wait_for(lambda: blob_path(proxy, sha256(data)).exists(), 10, "the file kept this time")
+
+
+def test_a_client_that_leaves_a_download_early_leaves_the_cache_filled(
+    static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
+) -> None:
+    """uv reads a streamed wheel only up to its metadata and hangs up: the download goes on,
+    the file is kept, and the server logs no error for it."""
+    name = f"{unique}-leave"
+    wheel = big_wheel(tmp_path / "wheels", name, size=2_000_000)
+    data = wheel.read_bytes()
+    static.add(wheel)
+    proxy = proxies(static.url)
+    with proxy.client() as client:
+        (url,) = [str(f["url"]) for f in files_of(json_page(client, f"/simple/{name}/")).values()]
+        # About a second for the whole file: the client is gone long before its end.
+        static.pace_files(2_000_000)
+        with client.stream("GET", url) as response:
+            first = next(response.iter_raw())
+        assert first == data[: len(first)]
+        wait_for(lambda: blob_path(proxy, sha256(data)).exists(), 30, "the file kept")
+        assert client.get(url).content == data
+    assert static.count(static.file_path(wheel.name)) == 1
+    assert "Uncaught exception" not in proxy.log()
 
 
 def test_many_readers_of_a_corrupt_download_all_fail(

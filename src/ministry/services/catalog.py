@@ -588,10 +588,15 @@ class Catalog:
         return kept.size if kept is not None else None
 
     async def download_url(self, download: Download, filename: str) -> str | None:
-        """Where clients may fetch the bytes directly (a pre-signed S3 URL), if anywhere."""
-        if not await self._stored(download):
+        """Where clients may fetch the bytes directly (a pre-signed S3 URL), if anywhere.
+
+        The store is asked first: one that sends no URLs (a directory) answers at once,
+        and a proxied file's cache record is then not looked up for nothing.
+        """
+        url = await self._blobs.download_url(download.sha256, filename)
+        if url is None or not await self._stored(download):
             return None
-        return await self._blobs.download_url(download.sha256, filename)
+        return url
 
     async def internal_path(self, download: Download) -> str | None:
         """The blob's path below the blob directory, for ``X-Accel-Redirect``, if stored."""

@@ -3,6 +3,9 @@
 Files never change once published, so the ETag is their sha256 and caches may
 keep them forever. HEAD and single byte ranges are served because uv, pip's
 lazy wheels and poetry read a wheel's tail before (or instead of) the whole.
+A range of a proxied file that is not cached yet is sent once the whole file has
+arrived and its hash matched (docs/proxy.md, "The first install"): a range
+cannot be checked by the client, so it never comes from unchecked bytes.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ from __future__ import annotations
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import quote
 
+from tornado.iostream import StreamClosedError
+
 from ministry.core.models import DEFAULT_INDEX
 from ministry.core.ranges import ByteRange, parse_range
 from ministry.errors import UpstreamUnavailable
 from ministry.services.catalog import Download
+from ministry.services.indexes import ReadAccess
 from ministry.services.proxy_files import BlobReader, ProxyStream
 from ministry.web.base import BaseHandler
 from ministry.web.simple import normalized_or_redirect
@@ -53,12 +59,21 @@ class FileHandler(BaseHandler):
             self.finish()
             return
         if self.request.method == "HEAD" and download.entry.upstream_url is not None:
-            await self._head_of_proxied(download)
+            await self._head_of_proxied(access, download)
             return
         source = await catalog.open_download(access, download)
         if isinstance(source, ProxyStream):
-            await self._stream(source)
-            return
+            if self.request.headers.get("Range") is None:
+                await self._stream(source)
+                return
+            try:
+                await source.kept()
+            finally:
+                source.close()
+            source = await catalog.open_download(access, download)
+            if isinstance(source, ProxyStream):  # evicted as soon as kept: send it whole
+                await self._stream(source)
+                return
         try:
             await self._send(source, download)
         finally:
@@ -119,14 +134,33 @@ class FileHandler(BaseHandler):
             await self.flush()  # back-pressure: a slow reader never fills our memory
         self.finish()
 
-    async def _head_of_proxied(self, download: Download) -> None:
-        """HEAD of a proxied file: what is known, without fetching it."""
-        cached = await self.services.catalog.cached_size(download)
+    async def _head_of_proxied(self, access: ReadAccess, download: Download) -> None:
+        """HEAD of a proxied file: its length, and byte ranges (one of a file not cached
+        yet is sent once the whole file is checked).
+
+        The length comes from the cache or the upstream page. A page without sizes (PEP
+        503 HTML, JSON before PEP 700) leaves the upstream's answer as the only source:
+        the download starts (clients ask HEAD of a wheel they are about to read) and the
+        upstream's Content-Length is sent. Without any length, ranges are not offered,
+        and a client reads the whole file instead of asking for its tail.
+        """
+        catalog = self.services.catalog
+        cached = await catalog.cached_size(download)
         size = cached if cached is not None else download.entry.size
+        if size is None and not download.is_metadata:
+            source = await catalog.open_download(access, download)
+            if isinstance(source, ProxyStream):
+                try:
+                    size = await source.size()
+                finally:
+                    source.close()
+            else:
+                size = source.size
+                await source.close()
         if size is not None:
             self.set_header("Content-Length", str(size))
-        if cached is None:
-            self.set_header("Accept-Ranges", "none")  # ranges once it is cached
+        else:
+            self.set_header("Accept-Ranges", "none")
         self.finish()
 
     async def _stream(self, stream: ProxyStream) -> None:
@@ -143,6 +177,10 @@ class FileHandler(BaseHandler):
             if not self.headers_sent:
                 raise
             self.abort()  # the client has part of the body: cut it off
+        except StreamClosedError:
+            # The client went away (uv reads a streamed wheel only up to its metadata): not
+            # an error of the server's, and the download goes on for the cache.
+            self.abort()
         finally:
             stream.close()
 
