@@ -309,3 +309,68 @@ def test_an_upload_committed_during_a_pass_keeps_its_blob(cache: Cache) -> None:
     assert cache.stored(late) and cache.stored(early) and not cache.stored(unnamed)
     with pytest.raises(NotFound):
         run(cache.blobs.open_blob(unnamed))
+
+
+def _forget_lookups(metadata: CacheStore) -> None:
+    """On Redis, drop the per-blob lookups, as in a store written before they existed."""
+    if not isinstance(metadata, RedisMetadataStore):
+        return
+
+    async def drop() -> None:
+        for pattern in ("side-blob*", "cached-blob*"):
+            async for key in metadata.redis.scan_iter(match=metadata.key(pattern)):
+                await metadata.redis.delete(key)
+
+    run(drop())
+
+
+@pytest.mark.parametrize("older_store", [False, True], ids=["lookups", "completed"])
+def test_a_blob_a_record_of_another_index_names_stays(cache: Cache, older_store: bool) -> None:
+    """Evicted records whose bytes a hosted file of another index names (as its metadata,
+    as its provenance, shared by two wheels of which one is deleted) or a cache record
+    of another index under another filename names: the records go, the blobs stay.
+    Once nothing names them, a pass deletes them. ``completed``: on Redis the lookups
+    are missing (a store from before them) and the pass completes them first."""
+    actor = Actor("alice")
+    run(cache.metadata.create_index(IndexConfig("team", allow_delete=True), actor))
+    cache.put("upstream", "seed-1.0.tar.gz", 1 * KiB, 99)
+    # From here on the lookups are complete: the records written below add their own.
+    assert run(cache.metadata.blobs_in_use({"0" * 64})) == set()
+    metadata = cache.put("other", "w-1.0-py3-none-any.whl.metadata", 2 * KiB, 0)
+    proven = cache.put("other", "w-1.0-py3-none-any.whl.provenance", 2 * KiB, 0)
+    cache.put("other", "w-1.0-py3-none-any.whl", 2 * KiB, 0)
+    renamed = cache.put("other", "x-1.0.tar.gz", 2 * KiB, 1)
+    copy = CachedFile("upstream", "y-1.0.tar.gz", renamed, 2 * KiB, cache.start, cache.start)
+    run(cache.metadata.put_cached_file(replace(copy, last_access=datetime.now(UTC))))
+    unnamed = cache.put("other", "z-1.0.tar.gz", 2 * KiB, 2)
+    wheels = [
+        replace(
+            dist_file(f"w-1.0-{tag}.whl", project="w"),
+            index="team",
+            metadata_sha256=metadata,
+            provenance_sha256=proven if tag == "py3-none-any" else None,
+        )
+        for tag in ("py3-none-any", "cp311-cp311-win_amd64")
+    ]
+    for wheel in wheels:
+        run(cache.metadata.add_file(wheel, "w", {}, actor))
+    run(cache.metadata.delete_files("team", [wheels[1].filename], actor))
+    if older_store:
+        _forget_lookups(cache.metadata)
+
+    outcome = run(cache.proxy_cache.prune(ADMIN, index="other", max_size=0))
+    assert outcome.evicted_files == 5
+    assert [n for n in cache.names() if n.startswith("other/")] == []
+    assert outcome.deleted_blobs == 2  # the wheel's own blob and z's
+    assert all(cache.stored(s) for s in (metadata, proven, renamed))
+    assert not cache.stored(unnamed)
+
+    run(cache.metadata.delete_files("team", [wheels[0].filename], actor))
+    run(cache.metadata.forget_cached_file("upstream", "y-1.0.tar.gz"))
+    for filename, sha256 in (("m.metadata", metadata), ("p.provenance", proven), ("r", renamed)):
+        now = datetime.now(UTC)
+        run(
+            cache.metadata.put_cached_file(CachedFile("other", filename, sha256, 2 * KiB, now, now))
+        )
+    assert run(cache.proxy_cache.prune(ADMIN, index="other", max_size=0)).deleted_blobs == 3
+    assert not any(cache.stored(s) for s in (metadata, proven, renamed))

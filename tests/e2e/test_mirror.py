@@ -356,3 +356,69 @@ def test_a_file_that_does_not_match_its_hash_is_not_kept(tmp_path: Path, unique:
     assert gone.returncode == 1
     assert f"failed {unique}-never-seen (project page)" in gone.stderr
     assert f"upstream failed for {unique}: its kept page was used" in gone.stderr
+
+
+def test_all_takes_the_lists_of_every_upstream_each_name_from_where_it_is_routed(
+    tmp_path: Path, unique: str
+) -> None:
+    """``--all`` with two HTTP upstreams, a routed one and a local PEP 503 tree: every
+    list's projects are mirrored, a routed name only from its upstream (never the
+    higher version the other offers), and a name outside the routed upstream's
+    patterns is not taken from its list."""
+    made = tmp_path / "made"
+    tree = tmp_path / "tree" / "simple"
+    public, routed, plain = f"{unique}-public", f"{unique}-corp-lib", f"{unique}-plain"
+    local = f"{unique}-local"
+    for where in ("a", "corp", "local"):
+        (made / where).mkdir(parents=True)
+    with StaticUpstream() as a, StaticUpstream() as corp:
+        taken = [
+            a.add(make_wheel(made / "a", public, "1.0")),
+            corp.add(make_wheel(made / "corp", routed, "1.0")),
+        ]
+        confused = a.add(make_wheel(made / "a", routed, "9.0"))
+        outside = corp.add(make_wheel(made / "corp", plain, "1.0"))
+        wheel = make_wheel(made / "local", local, "1.0")
+        (tree / local).mkdir(parents=True)
+        (tree.parent / wheel.name).write_bytes(wheel.read_bytes())
+        (tree / local / "index.html").write_text(f'<a href="../../{wheel.name}">{wheel.name}</a>')
+
+        result = mirror(
+            tmp_path / "mirror", "--all", "--only-binary",
+            "--upstream", a.url,
+            "--upstream", f"{corp.url} only={unique}-corp-*",
+            "--upstream", tree.as_uri() + "/",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "fetched 3 files" in result.stdout
+        for upstream, hosted in ((a, taken[0]), (corp, taken[1])):
+            assert upstream.count(upstream.file_path(hosted.filename)) == 1
+        assert a.count(a.page_path(routed)) == 0
+        assert a.count(a.file_path(confused.filename)) == 0
+        assert corp.count(corp.page_path(plain)) == 0
+        assert corp.count(corp.file_path(outside.filename)) == 0
+
+    server = MinistryServer(tmp_path / "mirror", arguments=["--offline"]).start()
+    try:
+        assert filenames(page(server, routed, "upstream")) == {taken[1].filename}
+        assert filenames(page(server, local, "upstream")) == {wheel.name}
+    finally:
+        server.stop()
+
+
+def test_all_mirrors_what_the_others_list_when_an_upstream_is_down(
+    tmp_path: Path, unique: str
+) -> None:
+    """An upstream whose list cannot be read fails the run, named, after the projects
+    of the others were mirrored."""
+    made = tmp_path / "made"
+    made.mkdir()
+    with StaticUpstream() as up, StaticUpstream() as down:
+        hosted = up.add(make_wheel(made, f"{unique}-up", "1.0"))
+        down.add(make_wheel(made, f"{unique}-down", "1.0"))
+        down.offline()
+        result = mirror(tmp_path / "mirror", "--all", "--upstream", down.url, "--upstream", up.url)
+        assert result.returncode == 1
+        assert f"failed {down.url} (project list)" in result.stderr
+        assert "fetched 1 files" in result.stdout
+        assert up.count(up.file_path(hosted.filename)) == 1

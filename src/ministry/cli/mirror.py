@@ -22,7 +22,7 @@ from ministry.wiring import Services
 __all__ = ["run"]
 
 _ALL_WARNING = (
-    "--all takes every project the upstream lists. A large public index holds millions "
+    "--all takes every project the upstreams list. A large public index holds millions "
     "of files and many terabytes: narrow it with --python-version, --platform, "
     "--only-binary and --newest, and look with --dry-run first."
 )

@@ -11,7 +11,9 @@ Either way a ``<file>.metadata`` beside a distribution is offered as its PEP 658
 metadata. The page is answered as PEP 691 JSON, so the proxy reads it like any
 upstream's. Hashes are kept by path, size and modification time, so a file is read
 once until it changes; a plain directory's filenames are listed again only when the
-directory changes. A local upstream reads only inside the directory that holds
+directory changes. The list of every project (what ``ministry mirror --all`` reads)
+is the tree's project directories and the plain directory's projects together.
+A local upstream reads only inside the directory that holds
 it: its own directory and the one above, where a tree's ``../../files/`` lead
 (docs/security.md, "Local trees as upstreams"). Configuring one is for server
 administrators only, like every upstream.
@@ -107,9 +109,30 @@ class LocalUpstreams:
         document = {"meta": {"api-version": "1.0"}, "name": project, "files": entries}
         return 200, json.dumps(document).encode()
 
-    def _directory_files(self, root: Path, project: str) -> list[dict[str, object]]:
-        # The filenames by project, read again when the directory changes (a file added,
-        # removed or renamed changes its modification time).
+    def projects(self, base: str) -> bytes:
+        """The PEP 691 JSON list of every project the local upstream at ``base`` has a
+        page of: the directories of a tree that hold an ``index.html`` under their
+        normalized name (the only name :meth:`page` looks under), and the projects of
+        the distributions lying in the directory itself; raises when it cannot be read."""
+        root = local_directory(base)
+        try:
+            if not root.is_dir():
+                raise UpstreamUnavailable(f"Local upstream {base} is not a directory.")
+            names = set(self._by_project(root))
+            for entry in root.iterdir():
+                if entry.name == canonicalize_name(entry.name) and (entry / "index.html").is_file():
+                    names.add(entry.name)
+        except OSError as exc:
+            raise UpstreamUnavailable(f"Local upstream {base} cannot be read: {exc}.") from exc
+        document = {
+            "meta": {"api-version": "1.0"},
+            "projects": [{"name": name} for name in sorted(names)],
+        }
+        return json.dumps(document).encode()
+
+    def _by_project(self, root: Path) -> dict[str, list[Path]]:
+        """The distributions lying in ``root``, by project; read again when the directory
+        changes (a file added, removed or renamed changes its modification time)."""
         stamp = (str(root), root.stat().st_mtime_ns)
         listing = self._listings.get(stamp)
         if listing is None:
@@ -119,9 +142,12 @@ class LocalUpstreams:
                 if owner is not None:
                     listing.setdefault(owner, []).append(path)
             self._listings[stamp] = listing
+        return listing
+
+    def _directory_files(self, root: Path, project: str) -> list[dict[str, object]]:
         return [
             self._entry(path, path.as_uri(), None, None)
-            for path in listing.get(project, ())
+            for path in self._by_project(root).get(project, ())
             if path.is_file()
         ]
 

@@ -12,6 +12,11 @@ request after an interruption, so a killed run never fetches a byte twice that
 it already had; a part is only ever cached once its sha256 matches the page.
 Pages are revalidated with the upstream's ETag, so a run after an unchanged
 upstream costs one ``304`` per project and fetches nothing.
+
+``--all`` takes the union of every upstream's project list, each name only from
+the upstreams the index would ask for it. An upstream whose list cannot be read
+does not stop the run: what the others list is mirrored, and the run fails
+naming that upstream, so a scheduled job shows it and a rerun completes it.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ from ministry.core.mirror_targets import (
     marker_environments,
     select_versions,
 )
-from ministry.core.models import FileEntry, IndexConfig
+from ministry.core.models import FileEntry, IndexConfig, Upstream
 from ministry.core.proxied_files import offered_files
+from ministry.core.upstream_entries import routed
 from ministry.core.upstream_pages import UpstreamPageError, parse_project_list
 from ministry.errors import InvalidRequest, MinistryError, UpstreamUnavailable
 from ministry.services.indexes import IndexService
@@ -67,7 +73,7 @@ class MirrorRequest:
     requirements: tuple[Requirement, ...] = ()
     targets: Targets = field(default_factory=Targets)
     with_deps: bool = False
-    #: Every project the upstream lists (``--all``), instead of ``requirements``.
+    #: Every project the upstreams list (``--all``), instead of ``requirements``.
     everything: bool = False
     #: Downloads at once (and page requests at once).
     connections: int = 4
@@ -189,18 +195,46 @@ class Mirror:
             await asyncio.to_thread(run.forget_other_parts)
         return run.outcome
 
-    async def upstream_projects(self, config: IndexConfig) -> list[NormalizedName]:
-        """Every project the upstream of a proxy index lists."""
-        assert config.upstream is not None
-        fetched = await self.client.fetch_listing(config.upstream)
+    async def upstream_projects(
+        self, config: IndexConfig
+    ) -> tuple[list[NormalizedName], list[tuple[Upstream, UpstreamUnavailable]]]:
+        """Every project the upstreams of a proxy index list and may be asked for, and
+        the upstreams whose list could not be read (with why).
+
+        A name is taken from an upstream's list only where the index would ask that
+        upstream for it (``routed``, the rule the proxy's pages follow): a name routed
+        to another upstream by its ``only`` patterns, or outside this upstream's own
+        patterns, is not taken from this one's list, so a public upstream's list never
+        brings in an internal name (docs/security.md, "Dependency confusion across
+        upstreams"). Raises when no upstream's list could be read.
+        """
+        upstreams = config.upstreams
+        listed = await asyncio.gather(
+            *(self._listing(u) for u in upstreams), return_exceptions=True
+        )
+        names: set[NormalizedName] = set()
+        unlisted: list[tuple[Upstream, UpstreamUnavailable]] = []
+        for upstream, result in zip(upstreams, listed, strict=True):
+            if isinstance(result, UpstreamUnavailable):
+                unlisted.append((upstream, result))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                names.update(n for n in result if upstream in routed(upstreams, n))
+        if len(unlisted) == len(upstreams):
+            raise unlisted[0][1]
+        return sorted(names), unlisted
+
+    async def _listing(self, upstream: Upstream) -> list[NormalizedName]:
+        """Every project one upstream lists."""
+        where = mask_url(upstream.url)
+        fetched = await self.client.fetch_listing(upstream.url)
         if fetched.status != 200:
-            raise UpstreamUnavailable(
-                f"Upstream {mask_url(config.upstream)} has no project list ({fetched.status})."
-            )
+            raise UpstreamUnavailable(f"Upstream {where} has no project list ({fetched.status}).")
         try:
             return parse_project_list(fetched.body, fetched.content_type)
         except UpstreamPageError as exc:
-            raise UpstreamUnavailable(f"Upstream project list: {exc}") from exc
+            raise UpstreamUnavailable(f"Upstream {where} project list: {exc}") from exc
 
 
 class _Run:
@@ -236,7 +270,10 @@ class _Run:
     async def resolve(self) -> None:
         """Walk the requirements (and, if asked, their dependencies) to the files wanted."""
         if self.request.everything:
-            names = await self.mirror.upstream_projects(self.config)
+            names, unlisted = await self.mirror.upstream_projects(self.config)
+            # The others' projects are still taken; the run fails, naming the upstream.
+            for upstream, error in unlisted:
+                self._failed(f"{mask_url(upstream.url)} (project list)", error)
             roots = [_Wanted(n, "", frozenset(), root=True) for n in names]
         else:
             roots = [

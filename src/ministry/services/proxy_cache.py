@@ -13,7 +13,9 @@ fetched or claimed (``CachedFile.mirrored``: a mirror holds what it was asked fo
 typically for a server about to go offline), and files this process is reading
 or fetching right now. A blob goes only when no other record names it
 (``ProxyCacheStore.blobs_in_use``: blobs are content-addressed, and a hosted file
-or another proxy index may have the same bytes). A reader in another process
+or another proxy index may have the same bytes; the stores look up each blob asked
+about, so a pass costs in proportion to what it evicts, not to what is hosted). A
+reader in another process
 keeps reading a local blob it has open; an S3 GET under way completes.
 
 Why an upload of the same bytes never loses its blob. An upload puts its blob (P),

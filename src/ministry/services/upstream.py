@@ -267,7 +267,8 @@ class UpstreamClient:
     async def fetch_listing(self, base: str) -> FetchedPage:
         """The upstream's list of every project (``<base>/``); raises when upstream fails."""
         if is_local(base):
-            raise UpstreamUnavailable(f"Local upstream {base} has no project list to mirror.")
+            body = await asyncio.to_thread(self._local.projects, base)
+            return FetchedPage(status=200, body=body, content_type=SIMPLE_JSON, url=base)
         url = base.rstrip("/") + "/"
         try:
             return await self._fetch_page(base, url, {"Accept": _ACCEPT}, _MAX_LISTING_BYTES)

@@ -63,7 +63,7 @@ def register(commands: Any, common: Common) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--all", dest="everything", action="store_true",
-        help="take every project the upstream lists (mind the size: try --dry-run)",
+        help="take every project the upstreams list (mind the size: try --dry-run)",
     )  # fmt: skip
     parser.add_argument(
         "--dry-run", action="store_true",

@@ -7,7 +7,7 @@ cached file lives apart from its record, so a read never rewrites the record.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import cast
@@ -15,11 +15,12 @@ from typing import cast
 from ministry.core.models import CachedFile, CachedPage
 from ministry.core.records import dumps, loads
 from ministry.storage.redis.base import RedisDatabase, text
+from ministry.storage.redis.side_blobs import CACHED_BLOB, CACHED_COMPLETE, COMPLETE, SIDE_BLOB
 
 __all__ = ["CachesMixin"]
 
 
-#: File records read per round trip when looking for the blobs of side files.
+#: Blobs looked up, or file records read, per round trip.
 _PAGE = 500
 _SIDE_BLOBS = ("metadata_sha256", "provenance_sha256")
 
@@ -54,6 +55,7 @@ class CachesMixin(RedisDatabase):
         """Record a file whose bytes are now in the blob store."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key("cached", entry.index), entry.filename, dumps(entry))
+            pipe.sadd(self.key(CACHED_BLOB, entry.index, entry.sha256), entry.filename)
             pipe.hdel(self.key("cached-used", entry.index), entry.filename)
             pipe.sadd(self.key("cached-indexes"), entry.index)
             await self.read(pipe.execute())
@@ -90,45 +92,125 @@ class CachesMixin(RedisDatabase):
         return {name: text(value) for name, value in zip(hashes, pinned, strict=True) if value}
 
     async def forget_cached_file(self, index: str, filename: str) -> None:
-        """Drop a cached file's record."""
+        """Drop a cached file's record (and its member of the blob's lookup, which is
+        only tidiness: a member is checked against the record before it counts)."""
+        value = await self.read(self.redis.hget(self.key("cached", index), filename))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self.key("cached", index), filename)
             pipe.hdel(self.key("cached-used", index), filename)
+            if value is not None:
+                pipe.srem(self.key(CACHED_BLOB, index, json.loads(value)["sha256"]), filename)
             await self.read(pipe.execute())
 
     async def blobs_in_use(self, sha256s: Collection[str]) -> set[str]:
         """Which of these blobs a hosted file (its distribution, metadata or provenance)
         or a cached file of any index names.
 
-        Distribution blobs are looked up in each index's hash from sha256 to filename;
-        metadata and provenance blobs have no such hash, so each index's file records
-        are read a page at a time (an eviction pass asks once for all it evicts).
+        Looked up per blob asked about, never by reading every hosted record: a
+        distribution blob in each index's hash from sha256 to filename, a metadata or
+        provenance blob in each index's ``side-blob`` set, whose members are checked
+        against their records (``storage.redis.side_blobs``). An index's sets are
+        completed from its records once, the first time it is asked about after an
+        upgrade: a record written meanwhile adds its own member in its transaction,
+        and every record there before is read by the scan.
         """
-        wanted = set(sha256s)
+        wanted = sorted(set(sha256s))
         if not wanted:
             return set()
         found: set[str] = set()
         indexes = list(map(text, await self.read(self.redis.hkeys(self.key("indexes")))))
-        ordered = sorted(wanted)
-        for index in indexes:
-            named = await self.read(self.redis.hmget(self.key("sha256", index), ordered))
-            found.update(sha for sha, name in zip(ordered, named, strict=True) if name)
+        cached = list(map(text, await self.read(self.redis.smembers(self.key("cached-indexes")))))
+        await self._complete(indexes, COMPLETE, "files", _sides, SIDE_BLOB)
+        await self._complete(cached, CACHED_COMPLETE, "cached", _blob, CACHED_BLOB)
+        for start in range(0, len(wanted), _PAGE):
+            batch = wanted[start : start + _PAGE]
+            found |= await self._hosted_blobs(indexes, batch)
+            found |= await self._claimed(cached, CACHED_BLOB, "cached", _blob, batch)
+        return found
+
+    async def _hosted_blobs(self, indexes: list[str], wanted: list[str]) -> set[str]:
+        """Which of ``wanted`` a hosted file of one of ``indexes`` names."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for index in indexes:
+                pipe.hmget(self.key("sha256", index), wanted)
+            answers = await self.read(pipe.execute())
+        found = {
+            sha256 for named in answers for sha256, name in zip(wanted, named, strict=True) if name
+        }
+        rest = [sha256 for sha256 in wanted if sha256 not in found]
+        return found | await self._claimed(indexes, SIDE_BLOB, "files", _sides, rest)
+
+    async def _claimed(
+        self,
+        indexes: list[str],
+        lookup: str,
+        records: str,
+        named: Callable[[bytes], set[str]],
+        wanted: list[str],
+    ) -> set[str]:
+        """Which of ``wanted`` a record of ``records:<index>`` names, as the sets
+        ``lookup:<index>:<sha256>`` claim and the records confirm: two round trips."""
+        if not wanted or not indexes:
+            return set()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for index in indexes:
+                for sha256 in wanted:
+                    pipe.smembers(self.key(lookup, index, sha256))
+            answers = iter(await self.read(pipe.execute()))
+        claims = [
+            (index, text(filename), sha256)
+            for index in indexes
+            for sha256 in wanted
+            for filename in next(answers)
+        ]
+        if not claims:
+            return set()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for index, filename, _ in claims:
+                pipe.hget(self.key(records, index), filename)
+            values = await self.read(pipe.execute())
+        return {
+            sha256
+            for (_, _, sha256), value in zip(claims, values, strict=True)
+            if value is not None and sha256 in named(value)
+        }
+
+    async def _complete(
+        self,
+        indexes: list[str],
+        marker: str,
+        records: str,
+        named: Callable[[bytes], set[str]],
+        lookup: str,
+    ) -> None:
+        """Fill the ``lookup`` sets of indexes whose ``records`` predate them (once)."""
+        if not indexes:
+            return
+        complete = await self.read(self.redis.smismember(self.key(marker), indexes))
+        for index, done in zip(indexes, complete, strict=True):
+            if done:
+                continue
             cursor: int = 0
             while True:
                 cursor, page = await self.read(
-                    self.redis.hscan(self.key("files", index), cursor, count=_PAGE)
+                    self.redis.hscan(self.key(records, index), cursor, count=_PAGE)
                 )
-                for record_text in cast("dict[bytes, bytes]", page).values():
-                    record = json.loads(record_text)
-                    found.update(
-                        record.get(field) for field in _SIDE_BLOBS if record.get(field) in wanted
-                    )
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for filename, value in cast("dict[bytes, bytes]", page).items():
+                        for sha256 in named(value):
+                            pipe.sadd(self.key(lookup, index, sha256), text(filename))
+                    await self.read(pipe.execute())
                 if not cursor:
                     break
-        cached_indexes = await self.read(self.redis.smembers(self.key("cached-indexes")))
-        for index in map(text, cached_indexes):
-            for value in await self.read(self.redis.hvals(self.key("cached", index))):
-                sha256 = json.loads(value)["sha256"]
-                if sha256 in wanted:
-                    found.add(sha256)
-        return found
+            await self.read(self.redis.sadd(self.key(marker), index))
+
+
+def _sides(record: bytes) -> set[str]:
+    """The metadata and provenance blobs a hosted file's stored record names."""
+    fields = json.loads(record)
+    return {fields[name] for name in _SIDE_BLOBS if fields.get(name)}
+
+
+def _blob(record: bytes) -> set[str]:
+    """The blob a cache record names."""
+    return {json.loads(record)["sha256"]}

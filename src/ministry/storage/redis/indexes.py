@@ -9,10 +9,11 @@ from typing import Any
 
 from redis.asyncio.client import Pipeline
 
-from ministry.core.models import Actor, IndexConfig, Token
+from ministry.core.models import Actor, DistFile, IndexConfig, Token
 from ministry.core.records import dumps, from_record, loads, to_record
 from ministry.errors import Conflict, NotFound
 from ministry.storage.redis.base import RedisDatabase, Transaction, now, text
+from ministry.storage.redis.side_blobs import SIDE_BLOB, side_blobs
 
 __all__ = ["IndexesMixin"]
 
@@ -69,6 +70,11 @@ class IndexesMixin(RedisDatabase):
             }
             projects = [text(p) for p in await tx.pipe.hkeys(self.key("projects", name))]
             doomed = [self.key(k, name) for k in ("projects", "files", "sha256", "roles")]
+            doomed += [
+                self.key(SIDE_BLOB, name, side)
+                for value in files.values()
+                for side in side_blobs(loads(DistFile, value))
+            ]
             doomed += [
                 self.key(k, name, p) for p in projects for k in ("project-files", "releases")
             ]

@@ -38,6 +38,7 @@ from ministry.core.search import newest_summaries
 from ministry.storage.protocols import SUMMARY_BATCH
 from ministry.storage.redis.base import Transaction, text
 from ministry.storage.redis.roles import RolesMixin
+from ministry.storage.redis.side_blobs import SIDE_BLOB, side_blobs
 
 __all__ = ["PackagesMixin"]
 
@@ -257,6 +258,8 @@ class PackagesMixin(RolesMixin):
         tx.write(lambda p: p.hset(self._files(index), stored.filename, dumps(stored)))
         tx.write(lambda p: p.sadd(self._project_files(index, project), stored.filename))
         tx.write(lambda p: p.hset(self._hashes(index), stored.sha256, stored.filename))
+        for side in side_blobs(stored):
+            tx.write(partial(_sadd, self.key(SIDE_BLOB, index, side), stored.filename))
         tx.write(lambda p: p.hdel(self._retired(index), stored.filename))
 
     # -- yanking and deleting -----------------------------------------------------------
@@ -323,6 +326,8 @@ class PackagesMixin(RolesMixin):
         tx.write(lambda p: p.hdel(self._files(index), file.filename))
         tx.write(lambda p: p.srem(self._project_files(index, file.project), file.filename))
         tx.write(lambda p: p.hdel(self._hashes(index), file.sha256))
+        for side in side_blobs(file):
+            tx.write(partial(_srem, self.key(SIDE_BLOB, index, side), file.filename))
         tx.write(lambda p: p.hset(self._retired(index), file.filename, file.sha256))
 
     async def _forget_if_empty(
@@ -356,6 +361,14 @@ def _hset(key: str, name: str, value: str, pipe: Pipeline) -> Any:
 
 def _hdel(key: str, name: str, pipe: Pipeline) -> Any:
     return pipe.hdel(key, name)
+
+
+def _sadd(key: str, member: str, pipe: Pipeline) -> Any:
+    return pipe.sadd(key, member)
+
+
+def _srem(key: str, member: str, pipe: Pipeline) -> Any:
+    return pipe.srem(key, member)
 
 
 def _summary(release: Release) -> tuple[str, str, str]:

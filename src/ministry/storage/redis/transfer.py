@@ -27,6 +27,7 @@ from ministry.core.records import dumps, from_record, to_record
 from ministry.core.trusted_publishing import TrustedPublisher
 from ministry.storage.redis.base import RedisDatabase, text
 from ministry.storage.redis.mirrors import mirror_run_from_record
+from ministry.storage.redis.side_blobs import CACHED_BLOB, SIDE_BLOB, side_blobs
 
 __all__ = ["Record", "TransferMixin"]
 
@@ -150,6 +151,8 @@ class TransferMixin(RedisDatabase):
             pipe.hset(key("files", file.index), file.filename, dumps(file))
             pipe.sadd(key("project-files", file.index, file.project), file.filename)
             pipe.hset(key("sha256", file.index), file.sha256, file.filename)
+            for side in side_blobs(file):
+                pipe.sadd(key(SIDE_BLOB, file.index, side), file.filename)
         elif kind == "publisher":
             publisher = from_record(TrustedPublisher, r)
             pipe.hset(key("publishers"), publisher.publisher_id, dumps(publisher))
@@ -164,6 +167,7 @@ class TransferMixin(RedisDatabase):
         elif kind == "cached":
             entry = from_record(CachedFile, r)
             pipe.hset(key("cached", entry.index), entry.filename, dumps(entry))
+            pipe.sadd(key(CACHED_BLOB, entry.index, entry.sha256), entry.filename)
             pipe.hset(
                 key("cached-used", entry.index), entry.filename, entry.last_access.isoformat()
             )
