@@ -73,15 +73,8 @@ class CountedUpstream(StaticNginx):
 
     def launch(self) -> None:
         self.port = free_port()
-        site = (BENCH / "nginx" / "static.conf").read_text()
-        for name, value in {
-            "@PORT@": str(self.port),
-            "@STATIC@": str(self.layout.static),
-            "@CORPUS@": str(self.layout.corpus),
-        }.items():
-            site = site.replace(name, value)
         logged = f"    access_log {self.access_log} counted;\n"
-        site = LOG_FORMAT + "\n" + site.replace("server {\n", "server {\n" + logged, 1)
+        site = LOG_FORMAT + "\n" + self.site().replace("server {\n", "server {\n" + logged, 1)
         self.access_log.unlink(missing_ok=True)
         self.spawn("nginx", nginx_command(render_nginx(self.dir, site)))
         self.url = self.simple_url

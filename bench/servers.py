@@ -340,6 +340,10 @@ class StaticNginx(Server):
 
     def launch(self) -> None:
         self.port = free_port()
+        self.spawn("nginx", nginx_command(render_nginx(self.dir, self.site())))
+
+    def site(self) -> str:
+        """The ``server`` block of static.conf for this port and corpus."""
         site = (BENCH / "nginx" / "static.conf").read_text()
         for name, value in {
             "@PORT@": str(self.port),
@@ -347,7 +351,7 @@ class StaticNginx(Server):
             "@CORPUS@": str(self.layout.corpus),
         }.items():
             site = site.replace(name, value)
-        self.spawn("nginx", nginx_command(render_nginx(self.dir, site)))
+        return site
 
 
 class Pypiserver(Server):
