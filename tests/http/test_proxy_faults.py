@@ -413,9 +413,10 @@ def test_head_of_an_uncached_file_without_a_size_on_its_page_starts_its_download
 def test_checked_bytes_reach_the_client_even_when_the_cache_cannot_keep_them(
     static: StaticUpstream, proxies: Callable[..., Server], tmp_path: Path, unique: str
 ) -> None:
-    """The last byte goes out once the sha256 matches, not once the file is kept: a cache
-    that fails to keep it (here a plain file stands where the blob's directory goes)
-    costs the client nothing, keeps nothing, and the next request fetches it again."""
+    """The last byte, and a byte range, go out once the sha256 matches, not once the file
+    is kept: a cache that fails to keep it (here a plain file stands where the blob's
+    directory goes) costs the client nothing, keeps nothing, and the next request fetches
+    it again."""
     name = f"{unique}-unkept"
     wheel = big_wheel(tmp_path / "wheels", name)
     data = wheel.read_bytes()
@@ -431,9 +432,13 @@ def test_checked_bytes_reach_the_client_even_when_the_cache_cannot_keep_them(
         assert received == data
         wait_for(lambda: not temp_files(proxy), 10, "no temporary file left")
         assert "Fetching failed: The server's storage failed" in proxy.log()
+        # A range is answered from the download's checked copy too, not from the cache.
+        ranged = client.get(url, headers={"Range": "bytes=-100"})
+        assert (ranged.status_code, ranged.content) == (206, data[-100:])
+        wait_for(lambda: not temp_files(proxy), 10, "no temporary file left")
         blocked.unlink()
         assert client.get(url).content == data
-    assert static.count(static.file_path(wheel.name)) == 2
+    assert static.count(static.file_path(wheel.name)) == 3
     wait_for(lambda: blob_path(proxy, sha256(data)).exists(), 10, "the file kept this time")
 
 

@@ -73,7 +73,7 @@ class _Fetch:
     written: int = 0
     #: The whole file arrived and its sha256 is the page's: readers may have every byte.
     checked: bool = False
-    #: And it is kept in the cache (what a range, sent from the cache, waits for).
+    #: And it is kept in the cache.
     verified: bool = False
     error: UpstreamUnavailable | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
@@ -120,6 +120,17 @@ class ProxyStream:
         if fetch.error is not None:
             raise fetch.error
 
+    async def checked(self) -> CheckedCopy:
+        """Once the whole file has arrived and matched its hash: a reader of any range of
+        it, from this download's own copy (the cache's writes stay off its wait, as they
+        do for the last byte). Raises ``UpstreamUnavailable`` if the download fails."""
+        fetch = self._fetch
+        while not fetch.checked:
+            if fetch.error is not None:
+                raise fetch.error
+            await fetch.wait()
+        return CheckedCopy(os.dup(self._descriptor), fetch.written)
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The file's bytes; raises ``UpstreamUnavailable`` if the download fails."""
         fetch, position = self._fetch, 0
@@ -147,6 +158,36 @@ class ProxyStream:
         """Release this reader's handle."""
         os.close(self._descriptor)
         self._fetch.readers -= 1
+
+
+class CheckedCopy:
+    """A downloaded file whose sha256 matched its page, read from the download's own
+    copy: a ``BlobReader`` for the byte ranges clients ask before the cache has kept it."""
+
+    def __init__(self, descriptor: int, size: int) -> None:
+        self._descriptor = descriptor
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        """Length of the file in bytes."""
+        return self._size
+
+    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """The bytes from ``start`` to ``end`` inclusive."""
+        loop = asyncio.get_running_loop()
+        position = start
+        while position <= end:
+            length = min(_CHUNK, end - position + 1)
+            chunk = await loop.run_in_executor(None, os.pread, self._descriptor, length, position)
+            if not chunk:
+                return
+            position += len(chunk)
+            yield chunk
+
+    async def close(self) -> None:
+        """Release the handle."""
+        os.close(self._descriptor)
 
 
 class ProxyFiles:

@@ -66,14 +66,11 @@ class FileHandler(BaseHandler):
             if self.request.headers.get("Range") is None:
                 await self._stream(source)
                 return
+            stream = source
             try:
-                await source.kept()
+                source = await stream.checked()  # a range only of bytes that match the page
             finally:
-                source.close()
-            source = await catalog.open_download(access, download)
-            if isinstance(source, ProxyStream):  # evicted as soon as kept: send it whole
-                await self._stream(source)
-                return
+                stream.close()
         try:
             await self._send(source, download)
         finally:
