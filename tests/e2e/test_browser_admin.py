@@ -80,7 +80,7 @@ class Session:
         costs Chromium no new renderer process."""
         self.context.clear_cookies()
         self.page.goto("about:blank")
-        self.page.set_viewport_size(WINDOW)  # type: ignore[arg-type]
+        self.page.set_viewport_size(WINDOW)
         self.page.emulate_media(color_scheme="light")
         self.blocked.clear()
 
