@@ -1,9 +1,9 @@
 """Every page of the site passes axe-core and fits a phone, in light and dark colours;
 people who use only the keyboard can log in and create a token.
 
-One server with demo data (support/demo.py), one browser, one context per screen size:
-each page is one case, named ``page-size``, checked in light and then dark. The signed-in
-pages get their user's session cookie, made once.
+One server with demo data (support/demo.py), one browser, one context (and tab) per
+screen size: each page is one case, named ``page-size``, checked in light and then dark.
+The signed-in pages get their user's session cookie, made once.
 """
 
 from __future__ import annotations
@@ -78,9 +78,14 @@ def _open(
     if who is not None:
         cookie = {"name": "ministry_session", "value": demo.sessions[who], "url": server.url}
         context.add_cookies([cookie])  # type: ignore[list-item]
-    for page in context.pages:
-        page.close()
-    return context.new_page()
+    # One tab per context, navigated from case to case: a new tab costs Chromium a
+    # renderer process, more than the page load itself. Each case still starts from its
+    # own cookies, a new document (page.goto) and the light scheme.
+    if not context.pages:
+        context.new_page()
+    page = context.pages[0]
+    page.emulate_media(color_scheme="light")
+    return page
 
 
 def _check(page: Page, width: int) -> None:

@@ -112,13 +112,24 @@ def context(browser: Browser, server: MinistryServer) -> Iterator[BrowserContext
     opened.close()
 
 
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    """A page whose test fails if the Content-Security-Policy blocked anything on it."""
+@pytest.fixture(scope="module")
+def tab(context: BrowserContext) -> tuple[Page, list[str]]:
+    """The tab the tests take turns in, and what the policy blocked in it."""
     opened = context.new_page()
-    blocked = watch_policy(opened)
+    return opened, watch_policy(opened)
+
+
+@pytest.fixture
+def page(tab: tuple[Page, list[str]]) -> Iterator[Page]:
+    """A page whose test fails if the Content-Security-Policy blocked anything on it. It
+    starts as a new one would (blank, desktop size, light colours, nothing blocked yet), in
+    the same tab: a new tab costs Chromium a renderer process."""
+    opened, blocked = tab
+    opened.goto("about:blank")
+    opened.set_viewport_size(DESKTOP)
+    opened.emulate_media(color_scheme="light")
+    blocked.clear()
     yield opened
-    opened.close()
     assert blocked == [], "the Content-Security-Policy blocked parts of a page"
 
 

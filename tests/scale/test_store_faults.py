@@ -264,8 +264,9 @@ def test_redis_down_is_a_503_and_the_server_recovers(
 
 @pytest.fixture
 def own_seaweed(tmp_path: Path) -> Iterator[SeaweedS3]:
-    """A SeaweedFS S3 server of this test alone: it is killed and started again."""
-    with SeaweedS3(tmp_path / "seaweed") as server:
+    """A SeaweedFS S3 server of this test alone: it is killed and started again, and
+    elects itself leader again after a second instead of SeaweedFS's ten."""
+    with SeaweedS3(tmp_path / "seaweed", election_timeout=1.0) as server:
         yield server
 
 

