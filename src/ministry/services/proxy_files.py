@@ -44,6 +44,7 @@ from ministry.services.attestations import verify_provenance
 from ministry.services.metrics import Metrics
 from ministry.services.proxy_cache import CacheReaders, ProxyCache
 from ministry.services.upstream import UpstreamClient, base_for
+from ministry.storage.filesystem import FileBlob
 from ministry.storage.protocols import BlobReader, BlobStore, ProxyCacheStore, Scratch
 
 # BlobReader too: what ``open`` returns for a cached file, so callers need not know the stores.
@@ -120,7 +121,7 @@ class ProxyStream:
         if fetch.error is not None:
             raise fetch.error
 
-    async def checked(self) -> CheckedCopy:
+    async def checked(self) -> FileBlob:
         """Once the whole file has arrived and matched its hash: a reader of any range of
         it, from this download's own copy (the cache's writes stay off its wait, as they
         do for the last byte). Raises ``UpstreamUnavailable`` if the download fails."""
@@ -129,7 +130,7 @@ class ProxyStream:
             if fetch.error is not None:
                 raise fetch.error
             await fetch.wait()
-        return CheckedCopy(os.dup(self._descriptor), fetch.written)
+        return FileBlob(os.dup(self._descriptor), fetch.written)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The file's bytes; raises ``UpstreamUnavailable`` if the download fails."""
@@ -158,36 +159,6 @@ class ProxyStream:
         """Release this reader's handle."""
         os.close(self._descriptor)
         self._fetch.readers -= 1
-
-
-class CheckedCopy:
-    """A downloaded file whose sha256 matched its page, read from the download's own
-    copy: a ``BlobReader`` for the byte ranges clients ask before the cache has kept it."""
-
-    def __init__(self, descriptor: int, size: int) -> None:
-        self._descriptor = descriptor
-        self._size = size
-
-    @property
-    def size(self) -> int:
-        """Length of the file in bytes."""
-        return self._size
-
-    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
-        """The bytes from ``start`` to ``end`` inclusive."""
-        loop = asyncio.get_running_loop()
-        position = start
-        while position <= end:
-            length = min(_CHUNK, end - position + 1)
-            chunk = await loop.run_in_executor(None, os.pread, self._descriptor, length, position)
-            if not chunk:
-                return
-            position += len(chunk)
-            yield chunk
-
-    async def close(self) -> None:
-        """Release the handle."""
-        os.close(self._descriptor)
 
 
 class ProxyFiles:
