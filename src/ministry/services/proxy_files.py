@@ -44,7 +44,7 @@ from ministry.services.attestations import verify_provenance
 from ministry.services.metrics import Metrics
 from ministry.services.proxy_cache import CacheReaders, ProxyCache
 from ministry.services.upstream import UpstreamClient, base_for
-from ministry.storage.filesystem import FileBlob
+from ministry.storage.file_blob import FileBlob
 from ministry.storage.protocols import BlobReader, BlobStore, ProxyCacheStore, Scratch
 
 # BlobReader too: what ``open`` returns for a cached file, so callers need not know the stores.

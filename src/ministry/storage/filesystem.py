@@ -29,7 +29,8 @@ from typing import TypeVar
 
 from ministry.core.disk_errors import disk_error
 from ministry.core.hashing import sha256_hex
-from ministry.errors import NotFound, StorageError, StorageUnavailable
+from ministry.errors import NotFound, StorageUnavailable
+from ministry.storage.file_blob import FileBlob
 from ministry.storage.flushes import DirectoryFlushes
 from ministry.storage.manifest_keys import NAME, manifest_directory, manifest_path
 from ministry.storage.protocols import StoredBlob
@@ -122,35 +123,6 @@ def _refresh(target: Path) -> bool:
     except PermissionError:
         pass  # a blob the server does not own (restored by another user) keeps its age
     return True
-
-
-class FileBlob:
-    """An open blob file."""
-
-    def __init__(self, handle: int, size: int) -> None:
-        self._handle = handle
-        self._size = size
-
-    @property
-    def size(self) -> int:
-        """Length in bytes."""
-        return self._size
-
-    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
-        """Read ``start``..``end`` (inclusive) in the loop's default thread pool."""
-        loop = asyncio.get_running_loop()
-        position = start
-        while position <= end:
-            length = min(_CHUNK, end - position + 1)
-            chunk = await loop.run_in_executor(None, os.pread, self._handle, length, position)
-            if not chunk:
-                raise StorageError("A stored file is shorter than recorded.")
-            position += len(chunk)
-            yield chunk
-
-    async def close(self) -> None:
-        """Close the file."""
-        os.close(self._handle)
 
 
 class FileBlobStore:
