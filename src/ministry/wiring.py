@@ -338,8 +338,6 @@ class Services:
 
     async def stop(self) -> None:
         """Close the stores and the upstream connections (if any were made)."""
-        if "proxy_files" in self.__dict__:
-            await self.proxy_files.finish_keeping()
         if "proxy_cache" in self.__dict__:
             await self.proxy_cache.stop()
         if "upstream" in self.__dict__:

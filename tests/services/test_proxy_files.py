@@ -13,15 +13,7 @@ import pytest
 from ministry.errors import UpstreamUnavailable
 from ministry.services.proxy_files import ProxyStream
 from ministry.storage.protocols import BlobReader
-from support.services import (
-    PROXY,
-    ProxyRig,
-    in_event_loop,
-    project,
-    proxy_rig,
-    read_all,
-    read_kept,
-)
+from support.services import PROXY, ProxyRig, in_event_loop, project, proxy_rig, read_all
 
 REMOTE = project("remote")
 ONE = "remote-1.0-py3-none-any.whl"
@@ -45,7 +37,7 @@ async def test_a_file_is_fetched_once_then_served_from_the_cache(tmp_path: Path)
         rig.upstream.publish("remote", ONE, DATA)
         fetching = await open_one(rig)
         assert isinstance(fetching, ProxyStream)
-        assert await read_kept(fetching) == DATA
+        assert await read_all(fetching) == DATA
         kept = await rig.files.cached(PROXY, ONE)
         assert kept is not None and kept.sha256 == hashlib.sha256(DATA).hexdigest()
 
@@ -92,7 +84,7 @@ async def test_a_cached_file_keeps_its_bytes_when_the_upstream_changes_them(
 ) -> None:
     async with proxy_rig(tmp_path / "data", page_ttl=0) as rig:
         rig.upstream.publish("remote", ONE, DATA)
-        assert await read_kept(await open_one(rig)) == DATA
+        assert await read_all(await open_one(rig)) == DATA
         rig.upstream.publish("remote", ONE, b"swapped bytes")
 
         # The page is refreshed (TTL 0) and lists the new bytes; the first ones are served.
@@ -120,7 +112,7 @@ async def test_a_file_evicted_between_its_record_and_its_blob_is_fetched_again(
     the blob gone and fetches the file from upstream again instead of failing with 500."""
     async with proxy_rig(tmp_path / "data") as rig:
         rig.upstream.publish("remote", ONE, DATA)
-        assert await read_kept(await open_one(rig)) == DATA
+        assert await read_all(await open_one(rig)) == DATA
         kept = await rig.files.cached(PROXY, ONE)
         assert kept is not None
         later = kept.cached + timedelta(seconds=5)
@@ -128,6 +120,6 @@ async def test_a_file_evicted_between_its_record_and_its_blob_is_fetched_again(
         await rig.services.blobs.drop_aside(kept.sha256)
         again = await open_one(rig)
         assert isinstance(again, ProxyStream)
-        assert await read_kept(again) == DATA
+        assert await read_all(again) == DATA
         assert len(rig.upstream.file_requests) == 2
         assert await rig.files.cached(PROXY, ONE) is not None

@@ -21,14 +21,7 @@ import pytest
 from ministry.core.negotiation import SIMPLE_JSON
 from ministry.errors import NotFound, UpstreamUnavailable
 from ministry.services.proxy_pages import ProxyPage
-from support.services import (
-    PROXY,
-    ProxyRig,
-    in_event_loop,
-    project,
-    proxy_rig,
-    read_kept,
-)
+from support.services import PROXY, ProxyRig, in_event_loop, project, proxy_rig, read_all
 
 REMOTE = project("remote")
 ONE, TWO = "remote-1.0-py3-none-any.whl", "remote-2.0-py3-none-any.whl"
@@ -260,7 +253,7 @@ async def test_a_cached_filename_is_offered_at_its_first_bytes(tmp_path: Path) -
         first = offered(await get(rig))[ONE]
         download = await rig.catalog.locate_download(await rig.access(), REMOTE, ONE)
         assert (
-            await read_kept(await rig.catalog.open_download(await rig.access(), download))
+            await read_all(await rig.catalog.open_download(await rig.access(), download))
             == original
         )
 

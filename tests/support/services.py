@@ -103,16 +103,6 @@ async def read_all(opened: BlobReader | ProxyStream) -> bytes:
         await opened.close()
 
 
-async def read_kept(opened: BlobReader | ProxyStream) -> bytes:
-    """Every byte of a download, then, for a fetch in progress, the wait until the cache
-    has kept the file: a client gets the last byte once the hash matches, while the
-    cache is still writing its copy (services/proxy_files.py)."""
-    data = await read_all(opened)
-    if isinstance(opened, ProxyStream):
-        await opened.kept()
-    return data
-
-
 @dataclass(frozen=True)
 class PageRequest:
     """A project page request the upstream received, with the ETag it was asked with."""

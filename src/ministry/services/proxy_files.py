@@ -6,9 +6,6 @@ last byte is held back until the whole file has arrived and its sha256 matches
 the upstream page: a truncated or altered download is never kept, never
 completed to a client (its connection is cut instead, so the client sees an
 error), and never served to anyone later (docs/security.md, "Upstreams that fail").
-Once the sha256 matches, the readers get the last byte while the file is being
-kept: the bytes they have are the page's whatever becomes of the cache's copy, and
-the cache's writes (the blob, its directory, its record) stay off their wait.
 
 A file's PEP 740 provenance document, when its upstream page names one, is fetched
 once its file has been kept (and on demand by the Integrity API), checked against the
@@ -60,8 +57,6 @@ _PROVENANCE_SUFFIX = ".provenance"
 _CHECKS_KEPT = 4096
 _KIND = scratch_kinds.PROXY
 _TOUCH_INTERVAL = timedelta(hours=1)
-#: How long a stop waits for files being kept (a few disk flushes each).
-_KEEP_GRACE = 10.0
 
 
 @dataclass
@@ -72,13 +67,9 @@ class _Fetch:
     descriptor: int
     size: int | None = None
     written: int = 0
-    #: The whole file arrived and its sha256 is the page's: readers may have every byte.
-    checked: bool = False
-    #: And it is kept in the cache.
     verified: bool = False
     error: UpstreamUnavailable | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     readers: int = 0
 
@@ -121,24 +112,21 @@ class ProxyStream:
         if fetch.error is not None:
             raise fetch.error
 
-    async def checked(self) -> FileBlob:
-        """Once the whole file has arrived and matched its hash: a reader of any range of
-        it, from this download's own copy (the cache's writes stay off its wait, as they
-        do for the last byte). Raises ``UpstreamUnavailable`` if the download fails."""
-        fetch = self._fetch
-        while not fetch.checked:
-            if fetch.error is not None:
-                raise fetch.error
-            await fetch.wait()
-        return FileBlob(os.dup(self._descriptor), fetch.written)
+    async def kept_copy(self) -> FileBlob:
+        """Once the file is checked and kept: a reader of any byte range of it, from this
+        download's own copy (a range is never sent from unchecked bytes, and there is no
+        second open of the cache, which may have evicted the file since). Raises
+        ``UpstreamUnavailable`` if the download, or keeping it, fails."""
+        await self.kept()
+        return FileBlob(os.dup(self._descriptor), self._fetch.written)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The file's bytes; raises ``UpstreamUnavailable`` if the download fails."""
         fetch, position = self._fetch, 0
         loop = asyncio.get_running_loop()
         while True:
-            # Hold the last byte back until the whole file is checked.
-            available = fetch.written if fetch.checked else fetch.written - 1
+            # Hold the last byte back until the whole file is verified.
+            available = fetch.written if fetch.verified else fetch.written - 1
             if position < available:
                 length = min(_CHUNK, available - position)
                 chunk = await loop.run_in_executor(
@@ -146,12 +134,10 @@ class ProxyStream:
                 )
                 position += len(chunk)
                 yield chunk
-            elif fetch.checked:
-                # Every byte is sent and checked; a failure to keep the file after that
-                # is the cache's, and the next request fetches it again.
-                return
             elif fetch.error is not None:
                 raise fetch.error
+            elif fetch.verified:
+                return
             else:
                 await fetch.wait()
 
@@ -220,13 +206,6 @@ class ProxyFiles:
             raise NotFound(f"{entry.filename!r} is not cached, and this server is offline.")
         key = (config.name, entry.filename)
         fetch = self._fetches.get(key)
-        if fetch is not None and fetch.checked and not fetch.finished:
-            # Checked, and being kept this moment: a few milliseconds, then it is a cache
-            # hit like any other (uv asks again as soon as its first read ended).
-            while not fetch.finished:
-                await fetch.wait()
-            if fetch.verified:
-                return await self.open(config, entry)
         if fetch is None:
             fetch = self._start(config, entry, key)
         return ProxyStream(fetch)
@@ -236,16 +215,9 @@ class ProxyFiles:
         fetch = _Fetch(path, descriptor, size=entry.size)
         self._fetches[key] = fetch
         self._readers.acquire(*key)
-        fetch.task = asyncio.ensure_future(self._download(config, entry, fetch))
-        fetch.task.add_done_callback(lambda _: self._end(key, fetch))
+        task = asyncio.ensure_future(self._download(config, entry, fetch))
+        task.add_done_callback(lambda _: self._end(key, fetch))
         return fetch
-
-    async def finish_keeping(self) -> None:
-        """Wait (a while) for the files being kept this moment: their readers already have
-        every byte, so a stop must not drop them from the cache."""
-        keeping = [f.task for f in self._fetches.values() if f.checked and f.task is not None]
-        if keeping:
-            await asyncio.wait(keeping, timeout=_KEEP_GRACE)
 
     def _end(self, key: tuple[str, str], fetch: _Fetch) -> None:
         self._fetches.pop(key, None)
@@ -263,8 +235,6 @@ class ProxyFiles:
                     f"Upstream sent {entry.filename!r} with other bytes than its page "
                     "promises; it was not kept."
                 )
-            fetch.checked = True
-            fetch.notify()
             await self.keep(config, entry.filename, fetch.path, digests.sha256, digests.size)
             fetch.verified = True
             self._metrics.proxy_files.labels(config.name, "miss").inc()

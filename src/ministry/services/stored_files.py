@@ -191,9 +191,6 @@ class StoredFiles:
                 async for chunk in chunks_of(reader):
                     received += len(chunk)
                     progress(Step("fetching", done - 1, total, received, estimate.known_bytes))
-                if isinstance(reader, ProxyStream):
-                    # The last byte comes once it is checked, before the cache has kept it.
-                    await reader.kept()
             finally:
                 await close_reader(reader)
             progress(Step("fetching", done, total, received, estimate.known_bytes))

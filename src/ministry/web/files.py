@@ -68,7 +68,7 @@ class FileHandler(BaseHandler):
                 return
             stream = source
             try:
-                source = await stream.checked()  # a range only of bytes that match the page
+                source = await stream.kept_copy()
             finally:
                 stream.close()
         try:
