@@ -21,7 +21,7 @@ import pytest
 from support.clients import new_venv, pip_install
 from support.distributions import make_sdist, make_wheel
 from support.server import MinistryServer
-from support.upstreams import StaticUpstream
+from support.upstreams import StaticUpstream, with_userinfo
 
 pytestmark = pytest.mark.slow
 
@@ -150,7 +150,7 @@ def test_upstream_pip_follows_index_url_extra_index_url_and_find_links(
     with StaticUpstream() as first, StaticUpstream() as extra:
         first.add(make_wheel(tmp_path / "first", "lpip-first", "1.0"))
         extra.add(make_wheel(tmp_path / "extra", "lpip-extra", "1.0"))
-        with_password = extra.url.replace("http://", "http://pipuser:pip-s3cret@")
+        with_password = with_userinfo(extra.url, "pipuser", "pip-s3cret")
         config = tmp_path / "pip.conf"
         config.write_text(
             "[global]\n"
@@ -167,7 +167,7 @@ def test_upstream_pip_follows_index_url_extra_index_url_and_find_links(
             shown = json.loads(proxy.cli("index", "show", "upstream").stdout)
             assert [u["url"] for u in shown["upstreams"]] == [
                 first.url,
-                f"http://pipuser:***@127.0.0.1:{extra.port}/simple/",
+                with_userinfo(extra.url, "pipuser", "***"),
                 trees.flat.as_uri() + "/",
             ]
             python = new_venv(tmp_path / "venv")

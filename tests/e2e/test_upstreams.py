@@ -20,7 +20,7 @@ import pytest
 from support.clients import new_venv, pip_install
 from support.distributions import make_wheel
 from support.server import MinistryServer
-from support.upstreams import StaticUpstream
+from support.upstreams import StaticUpstream, with_userinfo
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     """The three upstreams and one proxy of them all, shared by the tests of this module."""
     root = tmp_path_factory.mktemp("upstreams")
     with StaticUpstream() as a, StaticUpstream() as b, StaticUpstream() as corp:
-        b_url = b.url.replace("http://", f"http://reader:{PASSWORD}@")
+        b_url = with_userinfo(b.url, "reader", PASSWORD)
         proxy = MinistryServer(
             root / "proxy",
             arguments=(
@@ -157,16 +157,19 @@ def test_one_upstream_down_leaves_the_others_files_served(
 ) -> None:
     """With ``a`` stopped, a project both offer installs from ``b``, what was cached of
     ``a`` still installs, and the log says which upstream failed."""
+    kept = setup.a.add(wheel(setup, "a", f"{STEM}-kept", "1.0"))
+    install(setup, tmp_path / "v0", home, f"{STEM}-kept")  # cached while ``a`` is up
     setup.a.add(wheel(setup, "a", f"{STEM}-half", "1.0"))
     setup.b.add(wheel(setup, "b", f"{STEM}-half", "2.0"))
     setup.a.offline()
     try:
         python = install(setup, tmp_path / "v1", home, f"{STEM}-half")
         assert module_text(python, f"{STEM}_half") == "2.0"
-        python = install(setup, tmp_path / "v2", home, f"{STEM}-mix==1.0")
-        assert module_text(python, f"{STEM}_mix") == "1.0"
+        python = install(setup, tmp_path / "v2", home, f"{STEM}-kept")
+        assert module_text(python, f"{STEM}_kept") == "1.0"
     finally:
         setup.a.online()
+    assert setup.a.count(setup.a.file_path(kept.filename)) == 1
     log = setup.proxy.log()
     assert f"{setup.a.url} failed for {STEM}-half; serving the files of" in log
 
@@ -179,7 +182,7 @@ def test_the_upstream_list_through_the_command_line_and_the_api(setup: Setup) ->
     assert document["upstream"] == setup.a.url
     assert document["upstreams"] == [
         {"url": setup.a.url, "only": [], "page_ttl": None},
-        {"url": f"http://reader:***@127.0.0.1:{setup.b.port}/simple/", "only": [],
+        {"url": with_userinfo(setup.b.url, "reader", "***"), "only": [],
          "page_ttl": None},
         {"url": setup.corp.url, "only": [f"{STEM}-corp-*"], "page_ttl": None},
     ]  # fmt: skip

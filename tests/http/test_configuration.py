@@ -23,6 +23,10 @@ from support.inprocess import InProcessServer, call_cli
 from support.logins import form_login
 from support.server import Server, ministry_command
 from support.uploads import post_upload
+from support.upstreams import with_userinfo
+
+#: An upstream on loopback that nothing answers (the discard port): only its text matters.
+UNREACHABLE = "http://127.0.0.1:9/simple/"
 
 SITE = """\
 # The site's settings.
@@ -187,7 +191,7 @@ def test_config_show_masks_secrets_and_names_sources(tmp_path: Path) -> None:
     config, _ = _site(tmp_path)
     config.write_text(
         config.read_text()
-        + '\n[upstream]\nurl = "http://mirror:s3cret-up@127.0.0.1:9/simple/"\n'
+        + f'\n[upstream]\nurl = "{with_userinfo(UNREACHABLE, "mirror", "s3cret-up")}"\n'
         + '[[mirror]]\nname = "ci"\nprojects = ["uv"]\n'
     )
     shown = call_cli(
@@ -200,7 +204,7 @@ def test_config_show_masks_secrets_and_names_sources(tmp_path: Path) -> None:
     assert 'processes = "2"  # --processes' in lines
     assert 'db = "redis://:***@127.0.0.1:9/0"  # MINISTRY_DB' in lines
     assert f"max_upload_size = 4096  # {config}, line {_line(config, 'max_upload')}" in lines
-    masked = 'url = ["http://mirror:***@127.0.0.1:9/simple/"]'
+    masked = f'url = ["{with_userinfo(UNREACHABLE, "mirror", "***")}"]'
     assert f"{masked}  # {config}, line {_line(config, 'url =')}" in lines
     assert 'host = "127.0.0.1"  # default' in lines
     document = tomllib.loads(shown.stdout)

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
@@ -54,6 +54,13 @@ LOOPBACK = "127.0.0.1"
 # (hangs wait on an event, sockets are shut down), so this is a safety net, not a delay.
 _THREAD_JOIN_TIMEOUT = 2.0
 _START_TIMEOUT = 30.0
+
+
+def with_userinfo(url: str, user: str, password: str) -> str:
+    """``url`` with a user and password in it, as an upstream that asks for them is
+    configured (``***`` as the password gives the masked form the server shows)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
 
 
 def free_port() -> int:
